@@ -324,7 +324,7 @@ internal sealed class LogSegment
         if (header.Compression == CompressionType.None)
         {
             var reader = new RecordReader(batch[RecordBatch.HeaderSize..]);
-            while (reader.TryRead(out Record record))
+            while (reader.TryRead(out RecordView record))
             {
                 if (header.BaseTimestamp + record.TimestampDelta >= timestamp)
                 {
@@ -449,6 +449,11 @@ internal sealed class LogSegment
 
         _bytesSinceIndexEntry = 0;
         int end = Scan(start, extent, rebuildIndexes: false);
+        if (end == start && start > 0)
+        {
+            return false; // the batch the index points at is bad: do not trust anything here
+        }
+
         if (!_timeIndex.IsSane(_nextOffset - BaseOffset))
         {
             return false;

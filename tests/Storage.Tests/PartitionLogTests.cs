@@ -49,6 +49,28 @@ public sealed class PartitionLogTests : IDisposable
     }
 
     [Fact]
+    public void Batches_from_real_clients_are_stored_and_served_byte_for_byte_except_the_broker_fields()
+    {
+        using PartitionLog log = Open(Small with { SegmentBytes = 1 << 20 });
+        var produced = new List<byte[]>();
+        foreach (ProduceFrame frame in GoldenFrame.ProduceFrames)
+        {
+            byte[] batch = GoldenFrame.RecordBatchIn(GoldenFrame.Request(frame.Client, frame.Stem));
+            produced.Add(batch);
+            Assert.Equal(AppendStatus.Success, log.Append(batch).Status);
+        }
+
+        using LogReadResult read = log.Read(0, int.MaxValue);
+        var stored = Batches.Split(read.Records.Span);
+        Assert.Equal(produced.Count, stored.Count);
+        for (int i = 0; i < produced.Count; i++)
+        {
+            Assert.Equal(i * 10L, stored[i].BaseOffset);
+            Assert.Equal(produced[i].AsSpan(16).ToArray(), stored[i].Bytes.AsSpan(16).ToArray());
+        }
+    }
+
+    [Fact]
     public void Read_from_an_offset_inside_a_batch_returns_that_whole_batch()
     {
         using PartitionLog log = Open();

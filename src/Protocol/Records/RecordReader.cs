@@ -3,9 +3,9 @@ using LogBroker.Protocol.Primitives;
 namespace LogBroker.Protocol.Records;
 
 /// <summary>One decoded record; spans point into the batch.</summary>
-public readonly ref struct Record
+public readonly ref struct RecordView
 {
-    public Record(long timestampDelta, int offsetDelta, ReadOnlySpan<byte> key, bool keyIsNull,
+    public RecordView(long timestampDelta, int offsetDelta, ReadOnlySpan<byte> key, bool keyIsNull,
         ReadOnlySpan<byte> value, bool valueIsNull, int headerCount, ReadOnlySpan<byte> headers)
     {
         TimestampDelta = timestampDelta;
@@ -51,7 +51,7 @@ public ref struct RecordReader
     public bool IsMalformed { get; private set; }
 
     /// <summary>Reads the next record; false at the end or on malformed input.</summary>
-    public bool TryRead(out Record record)
+    public bool TryRead(out RecordView record)
     {
         record = default;
         if (_remaining.IsEmpty || IsMalformed)
@@ -88,7 +88,7 @@ public ref struct RecordReader
         }
 
         p += n;
-        record = new Record(timestampDelta, offsetDelta,
+        record = new RecordView(timestampDelta, offsetDelta,
             keyLength < 0 ? default : body.Slice(keyStart, keyLength), keyLength < 0,
             valueLength < 0 ? default : body.Slice(valueStart, valueLength), valueLength < 0,
             headerCount, body[p..]);
