@@ -49,3 +49,35 @@ public sealed record ProduceFrame(string Client, string Stem, CompressionType Co
 {
     public override string ToString() => $"{Client}/{Stem}";
 }
+
+/// <summary>One request/response pair from GoldenFrames/index.tsv.</summary>
+public sealed record GoldenPair(string Client, string Stem, short ApiKey, string ApiName, short Version, string Note)
+{
+    /// <summary>Every pair listed in the index.</summary>
+    public static IReadOnlyList<GoldenPair> All { get; } = Load();
+
+    public byte[] Request() => GoldenFrame.Request(Client, Stem);
+
+    /// <summary>The response bytes, or null when the client got none (acks=0).</summary>
+    public byte[]? Response()
+    {
+        string path = Path.Combine(AppContext.BaseDirectory, "GoldenFrames", Client, Stem + ".response.bin");
+        return File.Exists(path) ? File.ReadAllBytes(path) : null;
+    }
+
+    public override string ToString() => $"{Client}/{Stem}";
+
+    private static List<GoldenPair> Load()
+    {
+        var pairs = new List<GoldenPair>();
+        string[] lines = File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "GoldenFrames", "index.tsv"));
+        foreach (string line in lines.Skip(1))
+        {
+            string[] f = line.Split('\t');
+            pairs.Add(new GoldenPair(f[0], f[1], short.Parse(f[2], System.Globalization.CultureInfo.InvariantCulture), f[3],
+                short.Parse(f[4], System.Globalization.CultureInfo.InvariantCulture), f[^1]));
+        }
+
+        return pairs;
+    }
+}

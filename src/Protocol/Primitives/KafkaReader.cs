@@ -17,9 +17,20 @@ namespace LogBroker.Protocol.Primitives;
 public ref struct KafkaReader
 {
     private readonly ReadOnlySpan<byte> _buffer;
+    private readonly ReadOnlyMemory<byte> _memory;
+    private readonly bool _hasMemory;
     private int _position;
 
+    /// <summary>Reads from a span; <see cref="ReadBytesAsMemory"/> then copies.</summary>
     public KafkaReader(ReadOnlySpan<byte> buffer) => _buffer = buffer;
+
+    /// <summary>Reads from memory; <see cref="ReadBytesAsMemory"/> then slices it without copying.</summary>
+    public KafkaReader(ReadOnlyMemory<byte> buffer)
+    {
+        _buffer = buffer.Span;
+        _memory = buffer;
+        _hasMemory = true;
+    }
 
     /// <summary>True once any read failed; the values read since are defaults.</summary>
     public bool Failed { get; private set; }
@@ -148,6 +159,25 @@ public ref struct KafkaReader
 
         return (int)count;
     }
+
+    /// <summary>
+    /// BYTES / RECORDS in either encoding as memory: a slice of the frame when the reader was made
+    /// from memory (zero copy: produced record batches stay in the request buffer), else a copy.
+    /// Null reads as null.
+    /// </summary>
+    public ReadOnlyMemory<byte>? ReadBytesAsMemory(bool compact)
+    {
+        ReadOnlySpan<byte> bytes = ReadBytes(compact, out bool isNull);
+        if (Failed || isNull)
+        {
+            return null;
+        }
+
+        return _hasMemory ? _memory.Slice(_position - bytes.Length, bytes.Length) : bytes.ToArray();
+    }
+
+    /// <summary>Marks the message as malformed (a value no version allows, such as a null where none may be).</summary>
+    public void MarkFailed() => Failed = true;
 
     /// <summary>Skips a tagged-field section (flexible versions): count, then tag, size, bytes for each.</summary>
     public void SkipTaggedFields()
