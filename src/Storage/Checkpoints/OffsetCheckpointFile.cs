@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using LogBroker.Storage.Internal;
 
 namespace LogBroker.Storage.Checkpoints;
 
@@ -31,15 +30,7 @@ internal static class OffsetCheckpointFile
             text.Append(CultureInfo.InvariantCulture, $"{partition.Topic} {partition.Partition} {offset}\n");
         }
 
-        string temporary = path + ".tmp";
-        using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            file.Write(Encoding.ASCII.GetBytes(text.ToString()));
-            file.Flush(flushToDisk: true);
-        }
-
-        File.Move(temporary, path, overwrite: true);
-        Posix.FsyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        AtomicFile.Write(path, Encoding.ASCII.GetBytes(text.ToString()));
     }
 
     /// <summary>The offsets in the file, or null when it is missing or malformed.</summary>

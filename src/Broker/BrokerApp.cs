@@ -1,0 +1,92 @@
+using LogBroker.Broker.Handlers;
+using LogBroker.Broker.Metadata;
+using LogBroker.Broker.Network;
+using LogBroker.Broker.Producers;
+using LogBroker.Storage;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace LogBroker.Broker;
+
+/// <summary>
+/// Builds the broker host: configuration layered as broker.json, then <c>LOGBROKER__</c> environment
+/// variables, then command-line arguments (<c>--Broker:Listener=127.0.0.1:0</c>); options validated at
+/// start; storage, metadata, handlers and the listener registered.
+/// </summary>
+public static class BrokerApp
+{
+    /// <summary>Creates the host builder. <c>--config PATH</c> picks another file than ./broker.json.</summary>
+    public static HostApplicationBuilder CreateBuilder(string[] args)
+    {
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder(args);
+        string configPath = ConfigPath(args);
+        builder.Configuration.AddJsonFile(Path.GetFullPath(configPath), optional: configPath == "broker.json", reloadOnChange: false);
+        builder.Configuration.AddEnvironmentVariables("LOGBROKER__");
+        builder.Configuration.AddCommandLine(args);
+        builder.Services.AddSystemd();
+        builder.Services.AddLogBroker(builder.Configuration);
+        return builder;
+    }
+
+    /// <summary>Registers the broker's services and options.</summary>
+    public static IServiceCollection AddLogBroker(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<BrokerOptions>().Bind(configuration.GetSection("Broker")).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<StorageOptions>().Bind(configuration.GetSection("Storage")).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<StorageOptions>, StorageOptionsValidator>();
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<BrokerOptions>>().Value);
+        services.AddSingleton(sp => LogManager.Open(sp.GetRequiredService<IOptions<StorageOptions>>().Value,
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton(sp => new TopicRegistry(sp.GetRequiredService<LogManager>(),
+            sp.GetRequiredService<IOptions<StorageOptions>>().Value.Log, sp.GetRequiredService<ILogger<TopicRegistry>>()));
+        services.AddSingleton<ClusterInfo>();
+        services.AddSingleton<ProducerStates>();
+        services.AddSingleton<IRequestHandler, MetadataHandler>();
+        services.AddSingleton<IRequestHandler, ProduceHandler>();
+        services.AddSingleton<IRequestHandler, FetchHandler>();
+        services.AddSingleton<IRequestHandler, ListOffsetsHandler>();
+        services.AddSingleton<RequestDispatcher>();
+        services.AddHostedService<StorageMaintenance>();
+        services.AddSingleton<BrokerListener>();
+        services.AddHostedService(sp => sp.GetRequiredService<BrokerListener>());
+        return services;
+    }
+
+    private static string ConfigPath(string[] args)
+    {
+        int i = Array.IndexOf(args, "--config");
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : "broker.json";
+    }
+
+    private sealed class StorageOptionsValidator : IValidateOptions<StorageOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, StorageOptions options)
+        {
+            try
+            {
+                options.Validate();
+                return ValidateOptionsResult.Success;
+            }
+            catch (ArgumentException e)
+            {
+                return ValidateOptionsResult.Fail($"Storage: {e.Message}");
+            }
+        }
+    }
+}
+
+/// <summary>Opens the storage before the listener starts and runs retention, timed flushes and checkpoints.</summary>
+internal sealed class StorageMaintenance(LogManager logs, TopicRegistry topics) : BackgroundService
+{
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        _ = topics.ClusterId; // resolving it loads the metadata and every partition before clients connect
+        return base.StartAsync(cancellationToken);
+    }
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => logs.RunMaintenanceAsync(stoppingToken);
+}

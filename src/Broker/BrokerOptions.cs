@@ -1,0 +1,51 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace LogBroker.Broker;
+
+/// <summary>The broker's own settings: identity, listener, limits. Bound from the <c>Broker</c> section of <c>broker.json</c>.</summary>
+public sealed class BrokerOptions
+{
+    /// <summary>This node's id (Kafka's <c>node.id</c>). Default 1.</summary>
+    [Range(0, int.MaxValue)]
+    public int NodeId { get; set; } = 1;
+
+    /// <summary>Address and port to listen on. Default 127.0.0.1:9092; port 0 picks a free port (tests).</summary>
+    [Required]
+    public string Listener { get; set; } = "127.0.0.1:9092";
+
+    /// <summary>Host given to clients in Metadata. Default: the listener's host.</summary>
+    public string? AdvertisedHost { get; set; }
+
+    /// <summary>Port given to clients in Metadata. Default: the bound port.</summary>
+    [Range(0, 65535)]
+    public int? AdvertisedPort { get; set; }
+
+    /// <summary><c>auto.create.topics.enable</c>: Metadata requests that allow it create missing topics. Default true.</summary>
+    public bool AutoCreateTopics { get; set; } = true;
+
+    /// <summary><c>num.partitions</c>: partitions of an auto-created topic. Default 1.</summary>
+    [Range(1, 100_000)]
+    public int NumPartitions { get; set; } = 1;
+
+    /// <summary><c>socket.request.max.bytes</c>: a larger request frame closes the connection before it is read. Default 100 MiB.</summary>
+    [Range(64, int.MaxValue)]
+    public int MaxRequestBytes { get; set; } = 100 * 1024 * 1024;
+
+    /// <summary>Connections accepted at once; more are closed at accept. Default 1000.</summary>
+    [Range(1, 1_000_000)]
+    public int MaxConnections { get; set; } = 1000;
+
+    /// <summary><c>connections.max.idle.ms</c>: a connection with no request for this long is closed. Default 10 minutes.</summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Whether an acks=all (-1) produce is answered only after the partitions it wrote are fsynced.
+    /// Default true: with one node there are no replicas to hold the data, so acks=all means "on disk".
+    /// Off, acks=all means what acks=1 means (in the page cache; survives a broker crash, not power loss).
+    /// </summary>
+    public bool FlushOnAcksAll { get; set; } = true;
+
+    /// <summary>Requests of one connection being processed at once (pipelining depth). Default 64.</summary>
+    [Range(1, 10_000)]
+    public int MaxInFlightRequestsPerConnection { get; set; } = 64;
+}

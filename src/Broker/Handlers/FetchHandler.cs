@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using LogBroker.Broker.Metadata;
+using LogBroker.Broker.Network;
+using LogBroker.Protocol;
+using LogBroker.Protocol.Messages;
+using LogBroker.Storage;
+
+namespace LogBroker.Broker.Handlers;
+
+/// <summary>
+/// Fetch (key 1), versions 4–12.
+/// Behaviour: stored batches are returned unchanged, whole (never a cut-off last batch), straight from
+/// the segment's mapped memory (held by a lease until the response is written). Limits: max_bytes for
+/// the response and partition_max_bytes per partition, except that the first batch found is always
+/// returned, however large (KIP-74). Long polling: when fewer than min_bytes are ready the request
+/// parks on the partitions' append signals (no polling) until enough arrive or max_wait_ms runs out;
+/// later requests on the connection are answered after it, in order. High watermark = last stable
+/// offset = log end offset (single node, no transactions). Offsets outside [log start, log end] get
+/// OFFSET_OUT_OF_RANGE; fetch sessions are declined (session id 0); isolation level is accepted as is.
+/// </summary>
+internal sealed class FetchHandler(TopicRegistry topics) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.Fetch;
+
+    public short MinVersion => 4;
+
+    public short MaxVersion => 12;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        var fetch = (FetchRequest)request;
+        var reads = new List<LogReadResult>();
+        FetchResponse response = Build(fetch, reads, out int bytes, out bool error);
+        if (bytes >= fetch.MinBytes || error || fetch.MaxWaitMs <= 0)
+        {
+            return ValueTask.FromResult<IKafkaMessage?>(Keep(context, reads, response));
+        }
+
+        return WaitAsync(context, fetch, reads, response);
+    }
+
+    private async ValueTask<IKafkaMessage?> WaitAsync(RequestContext context, FetchRequest fetch, List<LogReadResult> reads, FetchResponse response)
+    {
+        long started = Stopwatch.GetTimestamp();
+        var maxWait = TimeSpan.FromMilliseconds(fetch.MaxWaitMs);
+        while (true)
+        {
+            TimeSpan remaining = maxWait - Stopwatch.GetElapsedTime(started);
+            if (remaining <= TimeSpan.Zero)
+            {
+                return Keep(context, reads, response);
+            }
+
+            Release(reads);
+            var signals = new List<Task>();
+            foreach (FetchResponse.FetchableTopicResponse topic in response.Responses)
+            {
+                foreach (FetchResponse.PartitionData partition in topic.Partitions)
+                {
+                    if (topics.Partition(topic.Topic, partition.PartitionIndex) is { } log)
+                    {
+                        // Wake once the end offset moves past what this attempt saw (its high watermark).
+                        signals.Add(log.WhenAppendedAfter(partition.HighWatermark));
+                    }
+                }
+            }
+
+            using (var timeout = new CancellationTokenSource())
+            {
+                signals.Add(Task.Delay(remaining, timeout.Token));
+                await Task.WhenAny(signals).ConfigureAwait(false);
+                await timeout.CancelAsync().ConfigureAwait(false);
+            }
+
+            response = Build(fetch, reads, out int bytes, out bool error);
+            if (bytes >= fetch.MinBytes || error)
+            {
+                return Keep(context, reads, response);
+            }
+        }
+    }
+
+    private FetchResponse Build(FetchRequest fetch, List<LogReadResult> reads, out int bytes, out bool error)
+    {
+        var response = new FetchResponse();
+        bytes = 0;
+        error = false;
+        int budget = fetch.MaxBytes;
+        foreach (FetchRequest.FetchTopic topic in fetch.Topics)
+        {
+            var topicResponse = new FetchResponse.FetchableTopicResponse { Topic = topic.Topic, TopicId = topic.TopicId };
+            response.Responses.Add(topicResponse);
+            foreach (FetchRequest.FetchPartition partition in topic.Partitions)
+            {
+                var data = new FetchResponse.PartitionData { PartitionIndex = partition.Partition, Records = ReadOnlyMemory<byte>.Empty };
+                topicResponse.Partitions.Add(data);
+                PartitionLog? log = topics.Partition(topic.Topic, partition.Partition);
+                if (log is null)
+                {
+                    data.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
+                    data.HighWatermark = data.LastStableOffset = data.LogStartOffset = -1;
+                    error = true;
+                    continue;
+                }
+
+                int limit = Math.Min(partition.PartitionMaxBytes, budget);
+                LogReadResult read = log.Read(partition.FetchOffset, Math.Max(limit, 1));
+                data.HighWatermark = data.LastStableOffset = read.LogEndOffset;
+                data.LogStartOffset = read.LogStartOffset;
+                if (read.Status == ReadStatus.OffsetOutOfRange)
+                {
+                    data.ErrorCode = (short)ErrorCode.OffsetOutOfRange;
+                    error = true;
+                    read.Dispose();
+                    continue;
+                }
+
+                if (read.Records.IsEmpty || (bytes > 0 && read.Records.Length > limit))
+                {
+                    read.Dispose(); // nothing there, or over the budget once something is already in the response
+                    continue;
+                }
+
+                data.Records = read.Records;
+                bytes += read.Records.Length;
+                budget -= read.Records.Length;
+                reads.Add(read);
+            }
+        }
+
+        return response;
+    }
+
+    private static FetchResponse Keep(RequestContext context, List<LogReadResult> reads, FetchResponse response)
+    {
+        foreach (LogReadResult read in reads)
+        {
+            context.Hold(read);
+        }
+
+        reads.Clear();
+        return response;
+    }
+
+    private static void Release(List<LogReadResult> reads)
+    {
+        for (int i = 0; i < reads.Count; i++)
+        {
+            LogReadResult read = reads[i];
+            read.Dispose();
+        }
+
+        reads.Clear();
+    }
+}

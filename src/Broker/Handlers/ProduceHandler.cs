@@ -1,0 +1,175 @@
+using LogBroker.Broker.Metadata;
+using LogBroker.Broker.Network;
+using LogBroker.Broker.Producers;
+using LogBroker.Protocol;
+using LogBroker.Protocol.Messages;
+using LogBroker.Protocol.Records;
+using LogBroker.Storage;
+
+namespace LogBroker.Broker.Handlers;
+
+/// <summary>
+/// Produce (key 0), versions 3–9 (v3 is the first with record batch v2 only).
+/// Behaviour: each partition's records must be exactly one valid batch v2 (CRC-32C, lengths, count
+/// = last offset delta + 1, not a control batch, not transactional) → else CORRUPT_MESSAGE or
+/// INVALID_RECORD; larger than the topic's max.message.bytes → MESSAGE_TOO_LARGE; zstd before v7 or
+/// an unknown codec → UNSUPPORTED_COMPRESSION_TYPE. Idempotent batches are checked against the
+/// producer's state (<see cref="ProducerStateTable"/>); a duplicate is answered with its original
+/// offset. acks=0 gets no response; acks=1 is answered after the append; acks=-1 after the append
+/// and, when <see cref="BrokerOptions.FlushOnAcksAll"/> is on (default), an fsync of the partitions
+/// written — on a single node that is what "every in-sync replica has it" can honestly mean.
+/// Other acks values get INVALID_REQUIRED_ACKS. Produce never creates topics.
+/// </summary>
+internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates producers, BrokerOptions options) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.Produce;
+
+    public short MinVersion => 3;
+
+    public short MaxVersion => 9;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        var produce = (ProduceRequest)request;
+        var response = new ProduceResponse();
+        bool validAcks = produce.Acks is 0 or 1 or -1;
+        List<(PartitionLog Log, long End)>? toFlush = null;
+        foreach (ProduceRequest.TopicProduceData topicData in produce.TopicData)
+        {
+            var topicResponse = new ProduceResponse.TopicProduceResponse { Name = topicData.Name };
+            response.Responses.Add(topicResponse);
+            foreach (ProduceRequest.PartitionProduceData partitionData in topicData.PartitionData)
+            {
+                var result = new ProduceResponse.PartitionProduceResponse { Index = partitionData.Index, BaseOffset = -1 };
+                topicResponse.PartitionResponses.Add(result);
+                PartitionLog? log = topics.Partition(topicData.Name, partitionData.Index);
+                if (!validAcks)
+                {
+                    result.ErrorCode = (short)ErrorCode.InvalidRequiredAcks;
+                }
+                else if (log is null)
+                {
+                    result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
+                }
+                else
+                {
+                    Append(log, partitionData.Records, context.Version, result);
+                    if (result.ErrorCode == 0 && produce.Acks == -1 && options.FlushOnAcksAll)
+                    {
+                        (toFlush ??= []).Add((log, log.LogEndOffset));
+                    }
+                }
+            }
+        }
+
+        if (produce.Acks == 0)
+        {
+            return ValueTask.FromResult<IKafkaMessage?>(null);
+        }
+
+        return toFlush is null ? ValueTask.FromResult<IKafkaMessage?>(response) : FlushThenAnswerAsync(toFlush, response);
+    }
+
+    private static async ValueTask<IKafkaMessage?> FlushThenAnswerAsync(List<(PartitionLog Log, long End)> partitions, ProduceResponse response)
+    {
+        // fsync blocks; keep it off the connection's read loop. Concurrent callers share fsyncs
+        // (PartitionLog.Flush returns at once when someone already flushed past End).
+        await Task.Run(() =>
+        {
+            foreach ((PartitionLog log, long end) in partitions)
+            {
+                log.Flush(end);
+            }
+        }).ConfigureAwait(false);
+        return response;
+    }
+
+    private void Append(PartitionLog log, ReadOnlyMemory<byte>? records, short version, ProduceResponse.PartitionProduceResponse result)
+    {
+        ReadOnlySpan<byte> batch = records.GetValueOrDefault().Span;
+        BatchValidation validation = RecordBatch.Validate(batch, out RecordBatchHeader header, out int size);
+        ErrorCode error = validation switch
+        {
+            BatchValidation.Valid when size != batch.Length => ErrorCode.InvalidRecord, // more than one batch
+            BatchValidation.Valid => Check(header, version),
+            BatchValidation.UnsupportedMagic or BatchValidation.InvalidRecordCount => ErrorCode.InvalidRecord,
+            _ => ErrorCode.CorruptMessage,
+        };
+
+        if (error != ErrorCode.None)
+        {
+            result.ErrorCode = (short)error;
+            result.ErrorMessage = validation == BatchValidation.Valid ? null : $"Record batch rejected: {validation}";
+            return;
+        }
+
+        try
+        {
+            if (header.ProducerId < 0)
+            {
+                Store(log, log.AppendValidated(batch, header), result);
+                return;
+            }
+
+            ProducerStateTable state = producers.For(log);
+            lock (state.Sync)
+            {
+                ErrorCode check = state.Check(header, out long duplicateOf);
+                if (check == ErrorCode.DuplicateSequenceNumber)
+                {
+                    result.BaseOffset = duplicateOf; // a retry of a batch already stored: success, original offset
+                    result.LogStartOffset = log.LogStartOffset;
+                    return;
+                }
+
+                if (check != ErrorCode.None)
+                {
+                    result.ErrorCode = (short)check;
+                    return;
+                }
+
+                AppendResult appended = log.AppendValidated(batch, header);
+                Store(log, appended, result);
+                if (appended.Status == AppendStatus.Success)
+                {
+                    state.Record(header, appended.BaseOffset);
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            result.ErrorCode = (short)ErrorCode.KafkaStorageError;
+            result.ErrorMessage = e.Message;
+        }
+    }
+
+    private static ErrorCode Check(in RecordBatchHeader header, short version)
+    {
+        if (header.RecordCount <= 0 || header.RecordCount != header.LastOffsetDelta + 1 || header.IsControl ||
+            header.IsTransactional || (header.ProducerId >= 0 && header.BaseSequence < 0))
+        {
+            return ErrorCode.InvalidRecord;
+        }
+
+        return header.Compression > CompressionType.Zstd || (header.Compression == CompressionType.Zstd && version < 7)
+            ? ErrorCode.UnsupportedCompressionType
+            : ErrorCode.None;
+    }
+
+    private static void Store(PartitionLog log, AppendResult appended, ProduceResponse.PartitionProduceResponse result)
+    {
+        switch (appended.Status)
+        {
+            case AppendStatus.Success:
+                result.BaseOffset = appended.BaseOffset;
+                result.LogStartOffset = log.LogStartOffset;
+                break;
+            case AppendStatus.BatchTooLarge:
+                result.ErrorCode = (short)ErrorCode.MessageTooLarge;
+                break;
+            default:
+                result.ErrorCode = (short)ErrorCode.CorruptMessage;
+                break;
+        }
+    }
+}

@@ -1,0 +1,126 @@
+using System.Globalization;
+using LogBroker.Storage;
+
+namespace LogBroker.Broker.Metadata;
+
+/// <summary>
+/// The topic configs LogBroker honours, by their Kafka names, and how each maps onto
+/// <see cref="LogConfig"/>. A config not listed here is refused with INVALID_CONFIG rather than
+/// silently ignored.
+/// </summary>
+internal static class TopicConfigs
+{
+    public const string CleanupPolicy = "cleanup.policy";
+    public const string RetentionMs = "retention.ms";
+    public const string RetentionBytes = "retention.bytes";
+    public const string SegmentBytes = "segment.bytes";
+    public const string SegmentMs = "segment.ms";
+    public const string SegmentIndexBytes = "segment.index.bytes";
+    public const string IndexIntervalBytes = "index.interval.bytes";
+    public const string MaxMessageBytes = "max.message.bytes";
+    public const string FlushMessages = "flush.messages";
+    public const string FlushMs = "flush.ms";
+    public const string MessageTimestampType = "message.timestamp.type";
+
+    /// <summary>Every supported config name, in the order DescribeConfigs lists them.</summary>
+    public static readonly string[] Names =
+    [
+        CleanupPolicy, RetentionMs, RetentionBytes, SegmentBytes, SegmentMs, SegmentIndexBytes,
+        IndexIntervalBytes, MaxMessageBytes, FlushMessages, FlushMs, MessageTimestampType,
+    ];
+
+    /// <summary>Applies <paramref name="name"/>=<paramref name="value"/> to <paramref name="config"/>; false with a reason when not allowed.</summary>
+    public static bool TryApply(LogConfig config, string name, string? value, out LogConfig result, out string? error)
+    {
+        result = config;
+        error = null;
+        if (value is null)
+        {
+            error = $"Config '{name}' needs a value.";
+            return false;
+        }
+
+        bool ok = true;
+        switch (name)
+        {
+            case CleanupPolicy:
+                ok = value == "delete";
+                error = ok ? null : "Only cleanup.policy=delete is supported (compaction is not implemented).";
+                break;
+            case RetentionMs:
+                ok = TryLong(value, out long ms) && ms >= -1 && ms != 0;
+                result = config with { RetentionTime = ms == -1 ? null : TimeSpan.FromMilliseconds(ms) };
+                break;
+            case RetentionBytes:
+                ok = TryLong(value, out long bytes) && bytes >= -1;
+                result = config with { RetentionBytes = bytes == -1 ? null : bytes };
+                break;
+            case SegmentBytes:
+                ok = TryInt(value, out int segmentBytes) && segmentBytes >= 1024;
+                result = config with { SegmentBytes = segmentBytes };
+                break;
+            case SegmentMs:
+                ok = TryLong(value, out long segmentMs) && segmentMs > 0;
+                result = config with { SegmentAge = TimeSpan.FromMilliseconds(segmentMs) };
+                break;
+            case SegmentIndexBytes:
+                ok = TryInt(value, out int indexBytes) && indexBytes >= 12;
+                result = config with { SegmentIndexBytes = indexBytes };
+                break;
+            case IndexIntervalBytes:
+                ok = TryInt(value, out int interval) && interval >= 0;
+                result = config with { IndexIntervalBytes = interval };
+                break;
+            case MaxMessageBytes:
+                ok = TryInt(value, out int maxMessage) && maxMessage >= 61;
+                result = config with { MaxMessageBytes = maxMessage };
+                break;
+            case FlushMessages:
+                ok = TryLong(value, out long flushMessages) && flushMessages > 0;
+                result = config with { FlushMessages = flushMessages == long.MaxValue ? null : flushMessages };
+                break;
+            case FlushMs:
+                ok = TryLong(value, out long flushMs) && flushMs > 0;
+                result = config with { FlushInterval = flushMs == long.MaxValue ? null : TimeSpan.FromMilliseconds(flushMs) };
+                break;
+            case MessageTimestampType:
+                ok = value == "CreateTime";
+                error = ok ? null : "Only message.timestamp.type=CreateTime is supported.";
+                break;
+            default:
+                error = $"Unknown or unsupported topic config '{name}'.";
+                return false;
+        }
+
+        if (!ok)
+        {
+            error ??= $"Invalid value '{value}' for config '{name}'.";
+            result = config;
+        }
+
+        return ok;
+    }
+
+    /// <summary>The value of <paramref name="name"/> in force for <paramref name="config"/>, as Kafka writes it.</summary>
+    public static string Value(LogConfig config, string name) => name switch
+    {
+        CleanupPolicy => "delete",
+        RetentionMs => config.RetentionTime is { } t ? Ms(t) : "-1",
+        RetentionBytes => (config.RetentionBytes ?? -1).ToString(CultureInfo.InvariantCulture),
+        SegmentBytes => config.SegmentBytes.ToString(CultureInfo.InvariantCulture),
+        SegmentMs => Ms(config.SegmentAge),
+        SegmentIndexBytes => config.SegmentIndexBytes.ToString(CultureInfo.InvariantCulture),
+        IndexIntervalBytes => config.IndexIntervalBytes.ToString(CultureInfo.InvariantCulture),
+        MaxMessageBytes => config.MaxMessageBytes.ToString(CultureInfo.InvariantCulture),
+        FlushMessages => (config.FlushMessages ?? long.MaxValue).ToString(CultureInfo.InvariantCulture),
+        FlushMs => config.FlushInterval is { } f ? Ms(f) : long.MaxValue.ToString(CultureInfo.InvariantCulture),
+        MessageTimestampType => "CreateTime",
+        _ => throw new ArgumentOutOfRangeException(nameof(name)),
+    };
+
+    private static string Ms(TimeSpan t) => ((long)t.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+
+    private static bool TryLong(string s, out long v) => long.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out v);
+
+    private static bool TryInt(string s, out int v) => int.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out v);
+}
