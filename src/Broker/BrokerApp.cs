@@ -49,6 +49,15 @@ public static class BrokerApp
         services.AddSingleton<IRequestHandler, ProduceHandler>();
         services.AddSingleton<IRequestHandler, FetchHandler>();
         services.AddSingleton<IRequestHandler, ListOffsetsHandler>();
+        services.AddSingleton<IRequestHandler, CreateTopicsHandler>();
+        services.AddSingleton<IRequestHandler, DeleteTopicsHandler>();
+        services.AddSingleton<IRequestHandler, CreatePartitionsHandler>();
+        services.AddSingleton<IRequestHandler, DeleteRecordsHandler>();
+        services.AddSingleton<IRequestHandler, InitProducerIdHandler>();
+        services.AddSingleton<IRequestHandler, DescribeClusterHandler>();
+        services.AddSingleton<IRequestHandler, DescribeConfigsHandler>();
+        services.AddSingleton<IRequestHandler, AlterConfigsHandler>();
+        services.AddSingleton<IRequestHandler, IncrementalAlterConfigsHandler>();
         services.AddSingleton<RequestDispatcher>();
         services.AddHostedService<StorageMaintenance>();
         services.AddSingleton<BrokerListener>();

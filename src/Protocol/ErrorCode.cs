@@ -105,6 +105,15 @@ public enum ErrorCode : short
     /// <summary>INVALID_REPLICATION_FACTOR</summary>
     InvalidReplicationFactor = 38,
 
+    /// <summary>INVALID_REPLICA_ASSIGNMENT</summary>
+    InvalidReplicaAssignment = 39,
+
+    /// <summary>TRANSACTIONAL_ID_AUTHORIZATION_FAILED</summary>
+    TransactionalIdAuthorizationFailed = 53,
+
+    /// <summary>UNSUPPORTED_ENDPOINT_TYPE</summary>
+    UnsupportedEndpointType = 115,
+
     /// <summary>INVALID_CONFIG</summary>
     InvalidConfig = 40,
 

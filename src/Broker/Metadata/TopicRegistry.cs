@@ -67,6 +67,9 @@ internal sealed partial class TopicRegistry
 
     public ICollection<Topic> Topics => _topics.Values;
 
+    /// <summary>The config of a topic without overrides (the Storage:Log section of broker.json).</summary>
+    public LogConfig Defaults => _defaults;
+
     public Topic? Get(string name) => _topics.GetValueOrDefault(name);
 
     public Topic? Get(Guid id)

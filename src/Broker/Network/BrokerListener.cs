@@ -30,6 +30,8 @@ internal sealed partial class BrokerListener(
         using var listener = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
+            // Lets a restarted broker take its port back while old connections sit in TIME_WAIT.
+            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
             listener.Bind(endpoint);
             listener.Listen(512);
         }

@@ -1,0 +1,126 @@
+using LogBroker.Broker.Metadata;
+using LogBroker.Broker.Network;
+using LogBroker.Protocol;
+using LogBroker.Protocol.Messages;
+
+namespace LogBroker.Broker.Handlers;
+
+/// <summary>
+/// IncrementalAlterConfigs (key 44), versions 0–1.
+/// Behaviour: topic configs only; SET and DELETE (back to the default) for the configs LogBroker
+/// honours, applied to every partition at once and persisted; APPEND/SUBTRACT (list configs) and
+/// unknown configs → INVALID_CONFIG; broker configs are static → INVALID_REQUEST.
+/// </summary>
+internal sealed class IncrementalAlterConfigsHandler(TopicRegistry topics) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.IncrementalAlterConfigs;
+
+    public short MinVersion => 0;
+
+    public short MaxVersion => 1;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        var alter = (IncrementalAlterConfigsRequest)request;
+        var response = new IncrementalAlterConfigsResponse();
+        foreach (IncrementalAlterConfigsRequest.AlterConfigsResource resource in alter.Resources)
+        {
+            ErrorCode error;
+            string? message = null;
+            if (resource.ResourceType != DescribeConfigsHandler.TopicResource)
+            {
+                error = ErrorCode.InvalidRequest;
+                message = "Only topic configs can be changed; broker configs come from broker.json.";
+            }
+            else if (topics.Get(resource.ResourceName) is not { } topic)
+            {
+                error = ErrorCode.UnknownTopicOrPartition;
+            }
+            else
+            {
+                var overrides = new Dictionary<string, string>(topic.Overrides, StringComparer.Ordinal);
+                error = ErrorCode.None;
+                foreach (IncrementalAlterConfigsRequest.AlterableConfig config in resource.Configs)
+                {
+                    switch (config.ConfigOperation)
+                    {
+                        case 0 when config.Value is not null:
+                            overrides[config.Name] = config.Value;
+                            break;
+                        case 1:
+                            overrides.Remove(config.Name);
+                            break;
+                        default:
+                            error = ErrorCode.InvalidConfig;
+                            message = $"Operation {config.ConfigOperation} is not supported for '{config.Name}'.";
+                            break;
+                    }
+                }
+
+                if (error == ErrorCode.None)
+                {
+                    error = topics.SetConfigs(topic.Name, overrides, alter.ValidateOnly, out message);
+                }
+            }
+
+            response.Responses.Add(new IncrementalAlterConfigsResponse.AlterConfigsResourceResponse
+            {
+                ResourceType = resource.ResourceType,
+                ResourceName = resource.ResourceName,
+                ErrorCode = (short)error,
+                ErrorMessage = message,
+            });
+        }
+
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}
+
+/// <summary>
+/// AlterConfigs (key 33), versions 0–2 (the legacy API): replaces a topic's whole set of overrides
+/// with the given one. Same rules as <see cref="IncrementalAlterConfigsHandler"/>.
+/// </summary>
+internal sealed class AlterConfigsHandler(TopicRegistry topics) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.AlterConfigs;
+
+    public short MinVersion => 0;
+
+    public short MaxVersion => 2;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        var alter = (AlterConfigsRequest)request;
+        var response = new AlterConfigsResponse();
+        foreach (AlterConfigsRequest.AlterConfigsResource resource in alter.Resources)
+        {
+            ErrorCode error;
+            string? message = null;
+            if (resource.ResourceType != DescribeConfigsHandler.TopicResource)
+            {
+                error = ErrorCode.InvalidRequest;
+                message = "Only topic configs can be changed; broker configs come from broker.json.";
+            }
+            else
+            {
+                var overrides = new Dictionary<string, string>(StringComparer.Ordinal);
+                foreach (AlterConfigsRequest.AlterableConfig config in resource.Configs)
+                {
+                    overrides[config.Name] = config.Value ?? string.Empty;
+                }
+
+                error = topics.SetConfigs(resource.ResourceName, overrides, alter.ValidateOnly, out message);
+            }
+
+            response.Responses.Add(new AlterConfigsResponse.AlterConfigsResourceResponse
+            {
+                ResourceType = resource.ResourceType,
+                ResourceName = resource.ResourceName,
+                ErrorCode = (short)error,
+                ErrorMessage = message,
+            });
+        }
+
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}

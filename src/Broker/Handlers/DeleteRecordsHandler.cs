@@ -1,0 +1,67 @@
+using LogBroker.Broker.Metadata;
+using LogBroker.Broker.Network;
+using LogBroker.Protocol;
+using LogBroker.Protocol.Messages;
+using LogBroker.Storage;
+
+namespace LogBroker.Broker.Handlers;
+
+/// <summary>
+/// DeleteRecords (key 21), versions 0–2.
+/// Behaviour: moves the partition's log start offset to the given offset (-1 = the high watermark);
+/// whole segments below it are deleted at once; the new low watermark is answered. Past the end →
+/// OFFSET_OUT_OF_RANGE.
+/// </summary>
+internal sealed class DeleteRecordsHandler(TopicRegistry topics, LogManager logs) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.DeleteRecords;
+
+    public short MinVersion => 0;
+
+    public short MaxVersion => 2;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        var delete = (DeleteRecordsRequest)request;
+        var response = new DeleteRecordsResponse();
+        bool changed = false;
+        foreach (DeleteRecordsRequest.DeleteRecordsTopic topic in delete.Topics)
+        {
+            var topicResult = new DeleteRecordsResponse.DeleteRecordsTopicResult { Name = topic.Name };
+            response.Topics.Add(topicResult);
+            foreach (DeleteRecordsRequest.DeleteRecordsPartition partition in topic.Partitions)
+            {
+                var result = new DeleteRecordsResponse.DeleteRecordsPartitionResult { PartitionIndex = partition.PartitionIndex, LowWatermark = -1 };
+                topicResult.Partitions.Add(result);
+                PartitionLog? log = topics.Partition(topic.Name, partition.PartitionIndex);
+                if (log is null)
+                {
+                    result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
+                }
+                else if (partition.Offset > log.LogEndOffset || partition.Offset < -1)
+                {
+                    result.ErrorCode = (short)ErrorCode.OffsetOutOfRange;
+                }
+                else
+                {
+                    try
+                    {
+                        result.LowWatermark = log.DeleteRecordsBefore(partition.Offset == -1 ? log.LogEndOffset : partition.Offset);
+                        changed = true;
+                    }
+                    catch (Exception e) when (e is IOException or ObjectDisposedException)
+                    {
+                        result.ErrorCode = (short)ErrorCode.KafkaStorageError;
+                    }
+                }
+            }
+        }
+
+        if (changed)
+        {
+            logs.Checkpoint(); // the new log start offsets survive a crash right away
+        }
+
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}

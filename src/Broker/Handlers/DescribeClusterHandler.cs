@@ -1,0 +1,35 @@
+using LogBroker.Broker.Metadata;
+using LogBroker.Broker.Network;
+using LogBroker.Protocol;
+using LogBroker.Protocol.Messages;
+
+namespace LogBroker.Broker.Handlers;
+
+/// <summary>DescribeCluster (key 60), versions 0–1: this node, as broker and controller, and the cluster id.</summary>
+internal sealed class DescribeClusterHandler(TopicRegistry topics, ClusterInfo cluster) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.DescribeCluster;
+
+    public short MinVersion => 0;
+
+    public short MaxVersion => 1;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        var describe = (DescribeClusterRequest)request;
+        var response = new DescribeClusterResponse
+        {
+            ClusterId = topics.ClusterId,
+            ControllerId = cluster.NodeId,
+            EndpointType = describe.EndpointType,
+            Brokers = [new DescribeClusterResponse.DescribeClusterBroker { BrokerId = cluster.NodeId, Host = cluster.Host, Port = cluster.Port }],
+        };
+        if (describe.EndpointType != 1)
+        {
+            response.ErrorCode = (short)ErrorCode.UnsupportedEndpointType;
+            response.ErrorMessage = "Only broker endpoints (type 1) are available.";
+        }
+
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}
