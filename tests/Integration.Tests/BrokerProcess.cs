@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace LogBroker.Integration.Tests;
+
+/// <summary>
+/// The broker as a real child process (the built logbroker-broker.dll), so that tests can stop it
+/// with SIGTERM or kill it with SIGKILL exactly as an operator or a crash would.
+/// </summary>
+public sealed class BrokerProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+
+    private BrokerProcess(Process process, int port)
+    {
+        _process = process;
+        Port = port;
+    }
+
+    public int Port { get; }
+
+    public string Bootstrap => $"127.0.0.1:{Port}";
+
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>A port that was free a moment ago (bind to 0, read it, release it).</summary>
+    public static int FreePort()
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+    }
+
+    public static async Task<BrokerProcess> StartAsync(string dataDirectory, int port, params string[] settings)
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, "logbroker-broker.dll");
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = dataDirectory,
+        };
+        foreach (string arg in (string[])[dll, $"--Broker:Listener=127.0.0.1:{port}", $"--Storage:DataDirectory={dataDirectory}",
+                     "--Logging:LogLevel:Default=Warning", .. settings])
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        Process process = Process.Start(start) ?? throw new InvalidOperationException("could not start the broker");
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var broker = new BrokerProcess(process, port);
+        await broker.WaitUntilListeningAsync(TimeSpan.FromSeconds(60));
+        return broker;
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs at all.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>SIGTERM, as systemd or Ctrl-C would send; waits for the process to exit.</summary>
+    public async Task TerminateAsync()
+    {
+        using (Process kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync(CancellationToken.None);
+        }
+
+        await _process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            await KillAsync();
+        }
+
+        _process.Dispose();
+    }
+
+    private async Task WaitUntilListeningAsync(TimeSpan timeout)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < timeout)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"the broker exited with {_process.ExitCode} before listening");
+            }
+
+            try
+            {
+                using var probe = new TcpClient();
+                await probe.ConnectAsync(IPAddress.Loopback, Port);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(100);
+            }
+        }
+
+        throw new TimeoutException("the broker did not start listening");
+    }
+}

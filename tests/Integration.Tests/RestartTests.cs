@@ -1,0 +1,120 @@
+using System.Collections.Concurrent;
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+using LogBroker.TestKit;
+
+namespace LogBroker.Integration.Tests;
+
+/// <summary>
+/// The broker process is stopped gracefully (SIGTERM) or killed (SIGKILL) while a producer is
+/// writing, then restarted on the same port and data: every acknowledged record is still there, the
+/// clients carry on, and the idempotent producer's retries add no duplicates.
+/// </summary>
+public sealed class RestartTests
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Acknowledged_records_survive_a_restart_in_the_middle_of_producing(bool kill)
+    {
+        using var data = new TempDirectory("restart");
+        int port = BrokerProcess.FreePort();
+        BrokerProcess broker = await BrokerProcess.StartAsync(data.Path, port);
+        string topic = BrokerFixture.UniqueTopic("restart");
+        using (IAdminClient admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build())
+        {
+            await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = 2, ReplicationFactor = 1 }]);
+        }
+
+        const int Count = 20_000;
+        var acknowledged = new ConcurrentDictionary<int, long>();
+        var failed = new ConcurrentBag<string>();
+        int[] acknowledgedBeforeStop = [];
+        using (IProducer<Null, byte[]> producer = new ProducerBuilder<Null, byte[]>(new ProducerConfig
+               {
+                   BootstrapServers = broker.Bootstrap,
+                   Acks = Acks.All,
+                   EnableIdempotence = true,
+                   LingerMs = 2,
+                   MessageTimeoutMs = 120_000,
+                   ReconnectBackoffMs = 50,
+                   ReconnectBackoffMaxMs = 500,
+               }).SetLogHandler((_, _) => { }).Build())
+        {
+            for (int i = 0; i < Count; i++)
+            {
+                if (i == Count / 2)
+                {
+                    // Stop once part of what was produced is acknowledged: the rest is in flight or queued.
+                    var waiting = System.Diagnostics.Stopwatch.StartNew();
+                    while (acknowledged.Count < Count / 4 && waiting.Elapsed < TimeSpan.FromSeconds(30))
+                    {
+                        producer.Poll(TimeSpan.FromMilliseconds(5));
+                    }
+
+                    if (kill)
+                    {
+                        await broker.KillAsync();
+                    }
+                    else
+                    {
+                        await broker.TerminateAsync();
+                        Assert.Equal(0, broker.ExitCode);
+                    }
+
+                    Assert.Equal(!kill, File.Exists(Path.Combine(data.Path, ".clean-shutdown")));
+                    acknowledgedBeforeStop = [.. acknowledged.Keys];
+                    await broker.DisposeAsync();
+                    broker = await BrokerProcess.StartAsync(data.Path, port);
+                }
+
+                int value = i;
+                producer.Produce(topic, new Message<Null, byte[]> { Value = BitConverter.GetBytes(value) }, report =>
+                {
+                    if (report.Error.IsError)
+                    {
+                        failed.Add(report.Error.ToString());
+                    }
+                    else
+                    {
+                        acknowledged[value] = report.Offset.Value;
+                    }
+                });
+                if (i % 1000 == 0)
+                {
+                    producer.Poll(TimeSpan.Zero);
+                }
+            }
+
+            Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(120)));
+        }
+
+        Assert.Empty(failed);
+        Assert.Equal(Count, acknowledged.Count);
+
+        var values = new HashSet<int>();
+        using (IConsumer<Null, byte[]> consumer = new ConsumerBuilder<Null, byte[]>(new ConsumerConfig
+               {
+                   BootstrapServers = broker.Bootstrap,
+                   GroupId = "unused",
+                   EnableAutoCommit = false,
+               }).Build())
+        {
+            consumer.Assign([new TopicPartitionOffset(topic, 0, Offset.Beginning), new TopicPartitionOffset(topic, 1, Offset.Beginning)]);
+            DateTime deadline = DateTime.UtcNow.AddSeconds(60);
+            while (values.Count < Count && DateTime.UtcNow < deadline)
+            {
+                ConsumeResult<Null, byte[]>? r = consumer.Consume(TimeSpan.FromMilliseconds(500));
+                if (r is { IsPartitionEOF: false })
+                {
+                    Assert.True(values.Add(BitConverter.ToInt32(r.Message.Value)), "duplicate record after the restart");
+                }
+            }
+        }
+
+        Assert.Equal(Count, values.Count);
+        Assert.NotEmpty(acknowledgedBeforeStop);
+        Assert.Subset(values, acknowledgedBeforeStop.ToHashSet());
+        await broker.DisposeAsync();
+    }
+}
