@@ -20,6 +20,19 @@ public sealed class RestartTests
         using var data = new TempDirectory("restart");
         int port = BrokerProcess.FreePort();
         BrokerProcess broker = await BrokerProcess.StartAsync(data.Path, port);
+        try
+        {
+            await ProduceThroughRestartAsync(data.Path, port, kill, () => broker, b => broker = b);
+        }
+        finally
+        {
+            await broker.DisposeAsync(); // never leave a broker process behind, whatever failed
+        }
+    }
+
+    private static async Task ProduceThroughRestartAsync(string dataPath, int port, bool kill, Func<BrokerProcess> current, Action<BrokerProcess> replace)
+    {
+        BrokerProcess broker = current();
         string topic = BrokerFixture.UniqueTopic("restart");
         using (IAdminClient admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build())
         {
@@ -62,10 +75,11 @@ public sealed class RestartTests
                         Assert.Equal(0, broker.ExitCode);
                     }
 
-                    Assert.Equal(!kill, File.Exists(Path.Combine(data.Path, ".clean-shutdown")));
+                    Assert.Equal(!kill, File.Exists(Path.Combine(dataPath, ".clean-shutdown")));
                     acknowledgedBeforeStop = [.. acknowledged.Keys];
                     await broker.DisposeAsync();
-                    broker = await BrokerProcess.StartAsync(data.Path, port);
+                    broker = await BrokerProcess.StartAsync(dataPath, port);
+                    replace(broker);
                 }
 
                 int value = i;
@@ -115,6 +129,5 @@ public sealed class RestartTests
         Assert.Equal(Count, values.Count);
         Assert.NotEmpty(acknowledgedBeforeStop);
         Assert.Subset(values, acknowledgedBeforeStop.ToHashSet());
-        await broker.DisposeAsync();
     }
 }
