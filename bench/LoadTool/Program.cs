@@ -1,0 +1,363 @@
+// End-to-end load tool: Confluent.Kafka (librdkafka) against a LogBroker process on this machine,
+// in the spirit of kafka-producer-perf-test. It starts the broker (Release build next to this tool)
+// on 127.0.0.1 with a fresh data directory, runs the scenarios, prints one line per result, and stops.
+//
+//   dotnet run -c Release --project bench/LoadTool -- [--records 1000000] [--scenario all|produce|latency|kib]
+//
+// Every loop is bounded in count and time, and all traffic stays on the loopback interface.
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+using HdrHistogram;
+
+int records = IntArg("--records", 1_000_000);
+string scenario = StringArg("--scenario", "all");
+string data = Path.Combine(Path.GetTempPath(), "logbroker-load-" + Guid.NewGuid().ToString("N"));
+Directory.CreateDirectory(data);
+
+Console.WriteLine($"# machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}");
+Console.WriteLine($"# date: {DateTime.UtcNow:u}");
+try
+{
+    if (scenario is "all" or "baseline")
+    {
+        DiskBaseline(data, 200L * 1024 * 1024);
+    }
+
+    if (scenario is "all" or "produce")
+    {
+        await using var broker = await Broker.StartAsync(data, "--Broker:FlushOnAcksAll=true");
+        string topic = await CreateTopicAsync(broker, "p100", 1);
+        Result produce1 = Produce(broker, topic, records, 100, Acks.Leader, lingerMs: 5);
+        Report("produce 100 B acks=1", produce1, broker, records);
+        Result consume = Consume(broker, topic, records);
+        Report("consume 100 B from the beginning", consume, broker, records);
+
+        string topicAll = await CreateTopicAsync(broker, "pall", 1);
+        Result produceAll = Produce(broker, topicAll, records, 100, Acks.All, lingerMs: 5);
+        Report("produce 100 B acks=all (fsync per request)", produceAll, broker, records);
+        broker.PrintMemory();
+    }
+
+    if (scenario is "all" or "kib")
+    {
+        await using var broker = await Broker.StartAsync(data + "-kib");
+        string topic = await CreateTopicAsync(broker, "p1k", 1);
+        int count = Math.Max(1, records / 5);
+        Result kib = Produce(broker, topic, count, 1024, Acks.Leader, lingerMs: 5);
+        Report("produce 1 KiB acks=1", kib, broker, count);
+        broker.PrintMemory();
+    }
+
+    if (scenario is "all" or "latency")
+    {
+        await using var broker = await Broker.StartAsync(data + "-lat");
+        string topic = await CreateTopicAsync(broker, "lat", 1);
+        Latency(broker, topic, ratePerSecond: 20_000, seconds: 10);
+        broker.PrintMemory();
+    }
+}
+finally
+{
+    foreach (string dir in new[] { data, data + "-kib", data + "-lat" })
+    {
+        if (Directory.Exists(dir))
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
+
+return;
+
+static Result Produce(Broker broker, string topic, int count, int size, Acks acks, int lingerMs)
+{
+    var config = new ProducerConfig
+    {
+        BootstrapServers = broker.Bootstrap,
+        Acks = acks,
+        LingerMs = lingerMs,
+        BatchSize = 1024 * 1024,
+        QueueBufferingMaxKbytes = 256 * 1024,
+        QueueBufferingMaxMessages = 2_000_000,
+        CompressionType = CompressionType.None,
+    };
+    byte[] value = new byte[size];
+    new Random(1).NextBytes(value);
+    long failed = 0;
+    using IProducer<Null, byte[]> producer = new ProducerBuilder<Null, byte[]>(config).Build();
+    var message = new Message<Null, byte[]> { Value = value };
+    Action<DeliveryReport<Null, byte[]>> onDelivery = r =>
+    {
+        if (r.Error.IsError)
+        {
+            Interlocked.Increment(ref failed);
+        }
+    };
+
+    TimeSpan cpuBefore = broker.CpuTime;
+    var clock = Stopwatch.StartNew();
+    for (int i = 0; i < count; i++)
+    {
+        while (true)
+        {
+            try
+            {
+                producer.Produce(topic, message, onDelivery);
+                break;
+            }
+            catch (ProduceException<Null, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+            {
+                producer.Poll(TimeSpan.FromMilliseconds(1));
+            }
+        }
+    }
+
+    if (producer.Flush(TimeSpan.FromMinutes(5)) != 0 || failed != 0)
+    {
+        throw new InvalidOperationException($"{failed} deliveries failed");
+    }
+
+    return new Result(clock.Elapsed, (long)count * size, broker.CpuTime - cpuBefore);
+}
+
+static Result Consume(Broker broker, string topic, int count)
+{
+    using IConsumer<Ignore, byte[]> consumer = new ConsumerBuilder<Ignore, byte[]>(new ConsumerConfig
+    {
+        BootstrapServers = broker.Bootstrap,
+        GroupId = "load",
+        EnableAutoCommit = false,
+        FetchMaxBytes = 64 * 1024 * 1024,
+        MaxPartitionFetchBytes = 16 * 1024 * 1024,
+        QueuedMaxMessagesKbytes = 512 * 1024,
+        // librdkafka pauses fetching for fetch.queue.backoff.ms (default 1 s) once more than
+        // queued.min.messages (default 100,000) wait in its queue: lift both so the broker is measured.
+        QueuedMinMessages = 2_000_000,
+        FetchQueueBackoffMs = 1,
+    }).Build();
+    consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
+    TimeSpan cpuBefore = broker.CpuTime;
+    var clock = Stopwatch.StartNew();
+    long bytes = 0;
+    int seen = 0;
+    while (seen < count && clock.Elapsed < TimeSpan.FromMinutes(5))
+    {
+        ConsumeResult<Ignore, byte[]>? r = consumer.Consume(TimeSpan.FromSeconds(1));
+        if (r is { IsPartitionEOF: false })
+        {
+            seen++;
+            bytes += r.Message.Value.Length;
+        }
+    }
+
+    if (seen != count)
+    {
+        throw new InvalidOperationException($"consumed {seen} of {count}");
+    }
+
+    return new Result(clock.Elapsed, bytes, broker.CpuTime - cpuBefore);
+}
+
+static void Latency(Broker broker, string topic, int ratePerSecond, int seconds)
+{
+    var histogram = new LongHistogram(TimeStamp.Seconds(10), 3);
+    using IProducer<Null, byte[]> producer = new ProducerBuilder<Null, byte[]>(new ProducerConfig
+    {
+        BootstrapServers = broker.Bootstrap,
+        Acks = Acks.Leader,
+        LingerMs = 0,
+    }).Build();
+    using IConsumer<Ignore, byte[]> consumer = new ConsumerBuilder<Ignore, byte[]>(new ConsumerConfig
+    {
+        BootstrapServers = broker.Bootstrap,
+        GroupId = "latency",
+        FetchWaitMaxMs = 100,
+        FetchMinBytes = 1,
+    }).Build();
+    consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.End));
+    _ = consumer.Consume(TimeSpan.FromMilliseconds(500)); // connected and positioned before the clock starts
+
+    int total = ratePerSecond * seconds;
+    var received = new CountdownEvent(total);
+    var reader = new Thread(() =>
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!received.IsSet && deadline.Elapsed < TimeSpan.FromSeconds(seconds + 30))
+        {
+            ConsumeResult<Ignore, byte[]>? r = consumer.Consume(TimeSpan.FromMilliseconds(100));
+            if (r is { IsPartitionEOF: false })
+            {
+                long sent = BitConverter.ToInt64(r.Message.Value);
+                histogram.RecordValue(Stopwatch.GetTimestamp() - sent);
+                received.Signal();
+            }
+        }
+    });
+    reader.Start();
+
+    var clock = Stopwatch.StartNew();
+    byte[] value = new byte[100];
+    for (int i = 0; i < total; i++)
+    {
+        // Open-loop pacing: message i is due at i / rate seconds. Sleep (~1 ms) while nothing is due
+        // and send what is due in a burst, so pacing does not burn one of the two cores spinning.
+        long due = (long)(i * (double)Stopwatch.Frequency / ratePerSecond);
+        while (clock.ElapsedTicks < due)
+        {
+            Thread.Sleep(1);
+        }
+
+        BitConverter.TryWriteBytes(value, Stopwatch.GetTimestamp());
+        producer.Produce(topic, new Message<Null, byte[]> { Value = (byte[])value.Clone() });
+        if ((i & 1023) == 0)
+        {
+            producer.Poll(TimeSpan.Zero);
+        }
+    }
+
+    producer.Flush(TimeSpan.FromSeconds(30));
+    reader.Join();
+    double Ms(double percentile) => histogram.GetValueAtPercentile(percentile) * 1000.0 / Stopwatch.Frequency;
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"latency end-to-end at {ratePerSecond}/s for {seconds} s, 100 B, acks=1, linger 0: received {histogram.TotalCount}/{total}, p50 {Ms(50):F3} ms, p99 {Ms(99):F3} ms, p99.9 {Ms(99.9):F3} ms, max {Ms(100):F3} ms"));
+}
+
+static void DiskBaseline(string directory, long bytes)
+{
+    string path = Path.Combine(directory, "baseline.bin");
+    byte[] chunk = new byte[1024 * 1024];
+    new Random(2).NextBytes(chunk);
+    var clock = Stopwatch.StartNew();
+    using (var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0))
+    {
+        for (long written = 0; written < bytes; written += chunk.Length)
+        {
+            file.Write(chunk);
+        }
+
+        double buffered = bytes / clock.Elapsed.TotalSeconds / 1e6;
+        file.Flush(flushToDisk: true);
+        double synced = bytes / clock.Elapsed.TotalSeconds / 1e6;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"baseline sequential FileStream write of {bytes >> 20} MiB in 1 MiB chunks: {buffered:F0} MB/s buffered, {synced:F0} MB/s including the final fsync"));
+    }
+
+    File.Delete(path);
+}
+
+static void Report(string name, Result result, Broker broker, int count)
+{
+    double seconds = result.Elapsed.TotalSeconds;
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"{name}: {count} records in {seconds:F2} s = {count / seconds:F0} records/s, {result.Bytes / seconds / 1e6:F1} MB/s, broker CPU {result.BrokerCpu.TotalSeconds:F2} s = {result.BrokerCpu.TotalMilliseconds * 1000 / count:F3} µs/record"));
+}
+
+static async Task<string> CreateTopicAsync(Broker broker, string name, int partitions)
+{
+    using IAdminClient admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
+    await admin.CreateTopicsAsync([new TopicSpecification { Name = name, NumPartitions = partitions, ReplicationFactor = 1 }]);
+    return name;
+}
+
+int IntArg(string name, int fallback)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+}
+
+string StringArg(string name, string fallback)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+}
+
+internal readonly record struct Result(TimeSpan Elapsed, long Bytes, TimeSpan BrokerCpu);
+
+/// <summary>The broker as a child process, so its CPU time and memory can be read on their own.</summary>
+internal sealed class Broker : IAsyncDisposable
+{
+    private readonly Process _process;
+
+    private Broker(Process process, int port)
+    {
+        _process = process;
+        Bootstrap = $"127.0.0.1:{port}";
+    }
+
+    public string Bootstrap { get; }
+
+    public TimeSpan CpuTime
+    {
+        get
+        {
+            _process.Refresh();
+            return _process.TotalProcessorTime;
+        }
+    }
+
+    public static async Task<Broker> StartAsync(string data, params string[] settings)
+    {
+        int port;
+        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            port = ((IPEndPoint)probe.LocalEndPoint!).Port;
+        }
+
+        var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string arg in (string[])[Path.Combine(AppContext.BaseDirectory, "logbroker-broker.dll"), $"--Broker:Listener=127.0.0.1:{port}",
+                     $"--Storage:DataDirectory={data}", "--Logging:LogLevel:Default=Warning", .. settings])
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        Process process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        for (int i = 0; i < 600; i++)
+        {
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, port);
+                return new Broker(process, port);
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(100);
+            }
+        }
+
+        process.Kill();
+        throw new TimeoutException("broker did not start");
+    }
+
+    /// <summary>Peak resident set (VmHWM) and, now, anonymous vs file-backed (mapped segments) resident memory.</summary>
+    public void PrintMemory()
+    {
+        string status = File.ReadAllText($"/proc/{_process.Id}/status");
+        string Field(string name) => status.Split('\n').FirstOrDefault(l => l.StartsWith(name, StringComparison.Ordinal))?.Split(':')[1].Trim() ?? "?";
+        Console.WriteLine($"broker memory: peak RSS (VmHWM) {Field("VmHWM")}, now RssAnon {Field("RssAnon")}, RssFile {Field("RssFile")} (mapped segment pages)");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        using (Process term = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]))
+        {
+            await term.WaitForExitAsync();
+        }
+
+        if (!_process.WaitForExit(30_000))
+        {
+            _process.Kill();
+        }
+
+        _process.Dispose();
+    }
+}
