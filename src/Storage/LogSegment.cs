@@ -216,16 +216,18 @@ internal sealed class LogSegment
     public bool CanIndex(long lastOffset) => lastOffset - BaseOffset <= int.MaxValue;
 
     /// <summary>
-    /// Copies a validated batch after the current data, writing the broker-owned base offset and
-    /// leader epoch into the copy, and indexes it. Caller: the append lock, <see cref="CanFit"/> true.
+    /// Copies a validated batch after the current data (one pwrite into the page cache the mapping
+    /// shares), writes the broker-owned base offset and leader epoch into the copy, and indexes it.
+    /// Caller: the append lock, <see cref="CanFit"/> true.
     /// </summary>
     public void Append(ReadOnlySpan<byte> batch, in RecordBatchHeader header, long baseOffset, int leaderEpoch)
     {
         int position = _size;
-        Span<byte> target = _log.Slice(position, batch.Length);
-        batch.CopyTo(target);
-        RecordBatch.SetBaseOffset(target, baseOffset);
-        RecordBatch.SetPartitionLeaderEpoch(target, leaderEpoch);
+        _log.Write(position, batch);
+        // The broker-owned fields, in place: the page was just written, so this store does not fault it in.
+        Span<byte> owned = _log.Slice(position, RecordBatch.MagicOffset);
+        RecordBatch.SetBaseOffset(owned, baseOffset);
+        RecordBatch.SetPartitionLeaderEpoch(owned, leaderEpoch);
         IndexBatch(position, baseOffset, header.LastOffsetDelta, header.MaxTimestamp, batch.Length);
         Volatile.Write(ref _size, position + batch.Length);
     }
