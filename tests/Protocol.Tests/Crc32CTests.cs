@@ -18,7 +18,7 @@ public sealed class Crc32CTests
         Assert.Equal(0x8A9136AAu, Crc32C.Compute(new byte[32]));
 
     [Fact]
-    public void Every_length_and_split_agrees_with_a_bitwise_reference()
+    public void Every_length_agrees_with_a_bitwise_reference()
     {
         var random = new Random(7);
         byte[] data = new byte[300];
@@ -27,9 +27,7 @@ public sealed class Crc32CTests
         {
             uint expected = Reference(data.AsSpan(0, length));
             Assert.Equal(expected, Crc32C.Compute(data.AsSpan(0, length)));
-            int split = length / 3;
-            uint running = Crc32C.Update(0xFFFFFFFFu, data.AsSpan(0, split));
-            Assert.Equal(expected, ~Crc32C.Update(running, data.AsSpan(split, length - split)));
+
         }
     }
 
