@@ -157,6 +157,100 @@ public sealed class BrokerBehaviourTests(BrokerFixture broker)
         Assert.True(await first.IsClosedByPeerAsync(Patience), "an idle connection is closed after IdleTimeout");
     }
 
+    [Fact]
+    public async Task The_idempotent_producer_state_answers_duplicates_gaps_and_stale_epochs()
+    {
+        string topic = await CreateTopicAsync();
+        using RawConnection connection = await RawConnection.OpenAsync(broker.Port);
+        InitProducerIdResponse init = await connection.RequestAsync<InitProducerIdResponse>(ApiKey.InitProducerId, 4,
+            new InitProducerIdRequest { TransactionalId = null, TransactionTimeoutMs = 60_000 }, Patience);
+        Assert.Equal((0, (short)0), (init.ErrorCode, init.ProducerEpoch));
+        long id = init.ProducerId;
+
+        async Task<(short Error, long Offset)> Send(short epoch, int sequence, int records)
+        {
+            var builder = new Protocol.Records.RecordBatchBuilder { ProducerId = id, ProducerEpoch = epoch, BaseSequence = sequence };
+            for (int i = 0; i < records; i++)
+            {
+                builder.Add(1_700_000_000_000, "k"u8, "v"u8);
+            }
+
+            ProduceResponse r = await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 9, Produce(topic, builder.ToArray()), Patience);
+            return (r.Responses[0].PartitionResponses[0].ErrorCode, r.Responses[0].PartitionResponses[0].BaseOffset);
+        }
+
+        Assert.Equal((0, 0L), await Send(0, 0, 3));
+        Assert.Equal((0, 3L), await Send(0, 3, 2));
+        Assert.Equal((0, 0L), await Send(0, 0, 3)); // a retry of the first batch: success, original offset, not stored again
+        Assert.Equal((short)Protocol.ErrorCode.OutOfOrderSequenceNumber, (await Send(0, 9, 1)).Error); // gap
+        InitProducerIdResponse bumped = await connection.RequestAsync<InitProducerIdResponse>(ApiKey.InitProducerId, 4,
+            new InitProducerIdRequest { TransactionalId = null, ProducerId = id, ProducerEpoch = 0 }, Patience);
+        Assert.Equal((id, (short)1), (bumped.ProducerId, bumped.ProducerEpoch));
+        Assert.Equal((0, 5L), await Send(1, 0, 1));  // a new epoch starts again at sequence 0
+        Assert.Equal((short)Protocol.ErrorCode.InvalidProducerEpoch, (await Send(0, 5, 1)).Error); // the old epoch is fenced
+
+        ListOffsetsResponse end = await connection.RequestAsync<ListOffsetsResponse>(ApiKey.ListOffsets, 5, ListOffsets(topic, -1), Patience);
+        Assert.Equal(6, end.Topics[0].Partitions[0].Offset);
+    }
+
+    [Fact]
+    public async Task A_batch_over_the_topic_max_message_bytes_gets_message_too_large()
+    {
+        string topic = BrokerFixture.UniqueTopic("large");
+        using RawConnection connection = await RawConnection.OpenAsync(broker.Port);
+        CreateTopicsResponse created = await connection.RequestAsync<CreateTopicsResponse>(ApiKey.CreateTopics, 4, new CreateTopicsRequest
+        {
+            Topics = [new CreateTopicsRequest.CreatableTopic
+            {
+                Name = topic,
+                NumPartitions = 1,
+                ReplicationFactor = 1,
+                Configs = [new CreateTopicsRequest.CreatableTopicConfig { Name = "max.message.bytes", Value = "1000" }],
+            }],
+        }, Patience);
+        Assert.Equal(0, created.Topics[0].ErrorCode);
+
+        ProduceResponse tooLarge = await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 7, Produce(topic, Batches.Create(20, valueBytes: 100)), Patience);
+        ProduceResponse small = await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 7, Produce(topic, Batches.Create(2, valueBytes: 10)), Patience);
+
+        Assert.Equal((short)Protocol.ErrorCode.MessageTooLarge, tooLarge.Responses[0].PartitionResponses[0].ErrorCode);
+        Assert.Equal((0, 0L), (small.Responses[0].PartitionResponses[0].ErrorCode, small.Responses[0].PartitionResponses[0].BaseOffset));
+    }
+
+    [Fact]
+    public async Task CreateTopics_validate_only_and_bad_requests_create_nothing()
+    {
+        string topic = BrokerFixture.UniqueTopic("validate");
+        using RawConnection connection = await RawConnection.OpenAsync(broker.Port);
+        CreateTopicsResponse response = await connection.RequestAsync<CreateTopicsResponse>(ApiKey.CreateTopics, 4, new CreateTopicsRequest
+        {
+            validateOnly = true,
+            Topics =
+            [
+                new CreateTopicsRequest.CreatableTopic { Name = topic, NumPartitions = 2, ReplicationFactor = 1 },
+                new CreateTopicsRequest.CreatableTopic { Name = topic + "-rf", NumPartitions = 1, ReplicationFactor = 3 },
+                new CreateTopicsRequest.CreatableTopic { Name = "bad name!", NumPartitions = 1, ReplicationFactor = 1 },
+                new CreateTopicsRequest.CreatableTopic
+                {
+                    Name = topic + "-cfg",
+                    NumPartitions = 1,
+                    ReplicationFactor = 1,
+                    Configs = [new CreateTopicsRequest.CreatableTopicConfig { Name = "cleanup.policy", Value = "compact" }],
+                },
+            ],
+        }, Patience);
+
+        Assert.Equal(
+            [0, (short)Protocol.ErrorCode.InvalidReplicationFactor, (short)Protocol.ErrorCode.InvalidTopicException, (short)Protocol.ErrorCode.InvalidConfig],
+            response.Topics.Select(t => t.ErrorCode));
+        MetadataResponse metadata = await connection.RequestAsync<MetadataResponse>(ApiKey.Metadata, 12, new MetadataRequest
+        {
+            Topics = [new MetadataRequest.MetadataRequestTopic { Name = topic }],
+            AllowAutoTopicCreation = false,
+        }, Patience);
+        Assert.Equal((short)Protocol.ErrorCode.UnknownTopicOrPartition, metadata.Topics[0].ErrorCode);
+    }
+
     private async Task<string> CreateTopicAsync()
     {
         string topic = BrokerFixture.UniqueTopic("behaviour");
