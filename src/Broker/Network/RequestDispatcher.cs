@@ -52,12 +52,12 @@ internal sealed partial class RequestDispatcher
     {
         try
         {
-            if (context.ApiKey == ApiKey.ApiVersions && context.Header.ApiKey == (short)ApiKey.ApiVersions)
+            if (context.ApiKey == ApiKey.ApiVersions)
             {
                 return Task.FromResult(AnswerApiVersions(context));
             }
 
-            if (!_handlers.TryGetValue(context.ApiKey, out IRequestHandler? handler) || !Enum.IsDefined(context.ApiKey))
+            if (!_handlers.TryGetValue(context.ApiKey, out IRequestHandler? handler))
             {
                 context.CloseReason = $"API key {context.Header.ApiKey} is not supported";
                 return Task.FromResult(context);
