@@ -1,3 +1,4 @@
+using LogBroker.Broker.Groups;
 using LogBroker.Broker.Handlers;
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
@@ -58,6 +59,22 @@ public static class BrokerApp
         services.AddSingleton<IRequestHandler, DescribeConfigsHandler>();
         services.AddSingleton<IRequestHandler, AlterConfigsHandler>();
         services.AddSingleton<IRequestHandler, IncrementalAlterConfigsHandler>();
+        services.AddSingleton<OffsetLog>();
+        services.AddSingleton(sp =>
+        {
+            BrokerOptions broker = sp.GetRequiredService<BrokerOptions>();
+            return new GroupCoordinator(sp.GetRequiredService<TimeProvider>(),
+                new GroupOptions(broker.GroupInitialRebalanceDelay, broker.GroupMinSessionTimeout, broker.GroupMaxSessionTimeout),
+                sp.GetRequiredService<OffsetLog>());
+        });
+        services.AddSingleton<IRequestHandler, FindCoordinatorHandler>();
+        services.AddSingleton<IRequestHandler, JoinGroupHandler>();
+        services.AddSingleton<IRequestHandler, SyncGroupHandler>();
+        services.AddSingleton<IRequestHandler, HeartbeatHandler>();
+        services.AddSingleton<IRequestHandler, LeaveGroupHandler>();
+        services.AddSingleton<IRequestHandler, OffsetCommitHandler>();
+        services.AddSingleton<IRequestHandler, OffsetFetchHandler>();
+        services.AddHostedService<GroupTimers>();
         services.AddSingleton<RequestDispatcher>();
         services.AddHostedService<StorageMaintenance>();
         services.AddSingleton<BrokerListener>();
@@ -98,4 +115,23 @@ internal sealed class StorageMaintenance(LogManager logs, TopicRegistry topics) 
     }
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => logs.RunMaintenanceAsync(stoppingToken);
+}
+
+/// <summary>Runs the group coordinator's timers (join deadlines, session expiry) every 100 ms.</summary>
+internal sealed class GroupTimers(GroupCoordinator groups, TimeProvider time) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(100), time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            {
+                groups.Tick();
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
 }

@@ -45,6 +45,15 @@ public sealed class BrokerOptions
     /// </summary>
     public bool FlushOnAcksAll { get; set; } = true;
 
+    /// <summary><c>group.initial.rebalance.delay.ms</c>: how long the first rebalance of an empty group waits for more members. Default 3 s.</summary>
+    public TimeSpan GroupInitialRebalanceDelay { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary><c>group.min.session.timeout.ms</c>: shorter session timeouts get INVALID_SESSION_TIMEOUT. Default 6 s.</summary>
+    public TimeSpan GroupMinSessionTimeout { get; set; } = TimeSpan.FromSeconds(6);
+
+    /// <summary><c>group.max.session.timeout.ms</c>: longer session timeouts get INVALID_SESSION_TIMEOUT. Default 30 minutes.</summary>
+    public TimeSpan GroupMaxSessionTimeout { get; set; } = TimeSpan.FromMinutes(30);
+
     /// <summary>Requests of one connection being processed at once (pipelining depth). Default 64.</summary>
     [Range(1, 10_000)]
     public int MaxInFlightRequestsPerConnection { get; set; } = 64;

@@ -99,6 +99,12 @@ internal sealed partial class TopicRegistry
             return ErrorCode.InvalidTopicException;
         }
 
+        if (IsInternal(name))
+        {
+            message = $"'{name}' is reserved for the broker's own use.";
+            return ErrorCode.InvalidTopicException;
+        }
+
         if (partitions is < 1 or > 100_000)
         {
             message = "The number of partitions must be between 1 and 100000.";
@@ -255,7 +261,7 @@ internal sealed partial class TopicRegistry
         var counts = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (TopicPartition partition in _logs.Partitions)
         {
-            if (!_topics.ContainsKey(partition.Topic))
+            if (!_topics.ContainsKey(partition.Topic) && !IsInternal(partition.Topic))
             {
                 counts[partition.Topic] = Math.Max(counts.GetValueOrDefault(partition.Topic), partition.Partition + 1);
             }
@@ -275,6 +281,9 @@ internal sealed partial class TopicRegistry
                 .Select(t => new TopicFile(t.Name, t.Id, t.Partitions.Length, new Dictionary<string, string>(t.Overrides)))]);
         AtomicFile.Write(_path, JsonSerializer.SerializeToUtf8Bytes(file, JsonOptions));
     }
+
+    /// <summary>The broker's own topic (committed offsets, see Groups/OffsetLog): not a user topic.</summary>
+    public static bool IsInternal(string topic) => topic == "__consumer_offsets";
 
     private static string NewClusterId() =>
         Convert.ToBase64String(Guid.NewGuid().ToByteArray()).TrimEnd('=').Replace('+', '-').Replace('/', '_');

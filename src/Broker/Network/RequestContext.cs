@@ -31,6 +31,9 @@ internal sealed class RequestContext : IDisposable
 
     public short Version => Header.ApiVersion;
 
+    /// <summary>The client id from the request header (set once the request is decoded).</summary>
+    public string? ClientId { get; set; }
+
     /// <summary>The remote endpoint, for logs.</summary>
     public string Connection { get; }
 

@@ -115,7 +115,7 @@ internal sealed partial class RequestDispatcher
     private static bool TryDecode(RequestContext context, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IKafkaMessage? request)
     {
         var reader = new KafkaReader(context.Frame);
-        _ = RequestHeader.Read(ref reader);
+        context.ClientId = RequestHeader.Read(ref reader).ClientId;
         request = ApiMessages.CreateRequest(context.ApiKey);
         request.Read(ref reader, context.Version);
         if (reader.Failed)

@@ -1,0 +1,555 @@
+using System.Collections.Concurrent;
+using LogBroker.Protocol;
+using LogBroker.Protocol.Messages;
+
+namespace LogBroker.Broker.Groups;
+
+/// <summary>Where committed offsets are made durable (and read back at start).</summary>
+internal interface IOffsetStore
+{
+    /// <summary>Records commits (or, with a null offset, deletions) before they are acknowledged.</summary>
+    void Append(string group, IReadOnlyList<(string Topic, int Partition, CommittedOffset? Offset)> changes);
+
+    /// <summary>Every group's committed offsets as last stored.</summary>
+    IEnumerable<(string Group, string Topic, int Partition, CommittedOffset Offset)> Load();
+}
+
+/// <summary>
+/// The classic group coordinator: one node coordinates every group. Implements the
+/// Empty → PreparingRebalance → CompletingRebalance → Stable state machine, KIP-394 member ids,
+/// static membership, session and rebalance timeouts, and committed offsets.
+/// </summary>
+/// <remarks>
+/// <para>Timing goes through the injected <see cref="TimeProvider"/>; <see cref="Tick"/> (called
+/// periodically by the broker, directly by tests) ends join phases whose deadline passed and
+/// expires silent members.</para>
+/// <para>Thread-safety: each group has its own lock; JoinGroup and SyncGroup answers that must wait
+/// are task completions resolved under that lock and continued asynchronously.</para>
+/// </remarks>
+internal sealed class GroupCoordinator
+{
+    private readonly ConcurrentDictionary<string, ClassicGroup> _groups = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time;
+    private readonly GroupOptions _options;
+    private readonly IOffsetStore _store;
+
+    public GroupCoordinator(TimeProvider time, GroupOptions options, IOffsetStore store)
+    {
+        _time = time;
+        _options = options;
+        _store = store;
+        foreach ((string group, string topic, int partition, CommittedOffset offset) in store.Load())
+        {
+            GetOrCreate(group).Offsets[(topic, partition)] = offset;
+        }
+    }
+
+    public ICollection<ClassicGroup> Groups => _groups.Values;
+
+    public ClassicGroup? Find(string groupId) => _groups.GetValueOrDefault(groupId);
+
+    private ClassicGroup GetOrCreate(string groupId) => _groups.GetOrAdd(groupId, id => new ClassicGroup(id) { EmptySince = _time.GetTimestamp() });
+
+    /// <summary>JoinGroup. The task completes when the join phase ends (or at once with an error).</summary>
+    public Task<JoinGroupResponse> JoinAsync(JoinGroupRequest request, short version, string clientId, string clientHost)
+    {
+        if (string.IsNullOrEmpty(request.GroupId))
+        {
+            return Error(ErrorCode.InvalidGroupId);
+        }
+
+        var sessionTimeout = TimeSpan.FromMilliseconds(request.SessionTimeoutMs);
+        if (sessionTimeout < _options.MinSessionTimeout || sessionTimeout > _options.MaxSessionTimeout)
+        {
+            return Error(ErrorCode.InvalidSessionTimeout);
+        }
+
+        ClassicGroup group = GetOrCreate(request.GroupId);
+        lock (group.Sync)
+        {
+            if (group.State == GroupState.Dead)
+            {
+                return Error(ErrorCode.CoordinatorNotAvailable);
+            }
+
+            if (!IsCompatible(group, request))
+            {
+                return Error(ErrorCode.InconsistentGroupProtocol);
+            }
+
+            long now = _time.GetTimestamp();
+            GroupMember? member;
+            if (request.MemberId.Length == 0)
+            {
+                string newId = (clientId.Length > 0 ? clientId : "member") + "-" + Guid.NewGuid().ToString("N");
+                if (request.GroupInstanceId is { } instance)
+                {
+                    if (group.StaticMembers.TryGetValue(instance, out string? oldId) && group.Members.Remove(oldId, out GroupMember? old))
+                    {
+                        // The new incarnation fences the old one (FENCED_INSTANCE_ID for its later requests).
+                        old.PendingJoin?.TrySetResult(new JoinGroupResponse { ErrorCode = (short)ErrorCode.FencedInstanceId, MemberId = oldId });
+                        old.PendingSync?.TrySetResult(new SyncGroupResponse { ErrorCode = (short)ErrorCode.FencedInstanceId });
+                        if (group.LeaderId == oldId)
+                        {
+                            group.LeaderId = newId;
+                        }
+                    }
+
+                    group.StaticMembers[instance] = newId;
+                }
+                else if (version >= 4)
+                {
+                    group.PendingMemberIds[newId] = now + _time.TimestampFrequency * (long)sessionTimeout.TotalSeconds;
+                    return Task.FromResult(new JoinGroupResponse { ErrorCode = (short)ErrorCode.MemberIdRequired, MemberId = newId });
+                }
+
+                member = new GroupMember(newId) { InstanceId = request.GroupInstanceId };
+                group.Members[newId] = member;
+            }
+            else if (group.PendingMemberIds.Remove(request.MemberId))
+            {
+                member = new GroupMember(request.MemberId);
+                group.Members[member.Id] = member;
+            }
+            else if (!group.Members.TryGetValue(request.MemberId, out member))
+            {
+                return request.GroupInstanceId is { } instance && group.StaticMembers.ContainsKey(instance)
+                    ? Error(ErrorCode.FencedInstanceId)
+                    : Error(ErrorCode.UnknownMemberId);
+            }
+
+            member.ClientId = clientId;
+            member.ClientHost = clientHost;
+            member.SessionTimeout = sessionTimeout;
+            member.RebalanceTimeout = request.RebalanceTimeoutMs > 0 ? TimeSpan.FromMilliseconds(request.RebalanceTimeoutMs) : sessionTimeout;
+            member.Protocols = [.. request.Protocols.Select(p => (p.Name, p.Metadata.ToArray()))];
+            member.JoinVersion = version;
+            member.LastSeen = now;
+            member.PendingJoin?.TrySetResult(new JoinGroupResponse { ErrorCode = (short)ErrorCode.UnknownMemberId, MemberId = member.Id });
+            member.PendingJoin = new TaskCompletionSource<JoinGroupResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
+            group.ProtocolType = request.ProtocolType;
+            if (group.State != GroupState.PreparingRebalance)
+            {
+                PrepareRebalance(group, now);
+            }
+
+            TryCompleteJoin(group, now);
+            return member.PendingJoin.Task;
+        }
+    }
+
+    /// <summary>SyncGroup. Followers wait for the leader's assignment; the leader's completes the rebalance.</summary>
+    public Task<SyncGroupResponse> SyncAsync(SyncGroupRequest request)
+    {
+        if (_groups.GetValueOrDefault(request.GroupId) is not { } group)
+        {
+            return Task.FromResult(new SyncGroupResponse { ErrorCode = (short)ErrorCode.UnknownMemberId });
+        }
+
+        lock (group.Sync)
+        {
+            ErrorCode error = CheckMember(group, request.MemberId, request.GroupInstanceId, request.GenerationId);
+            if (error == ErrorCode.None && group.State == GroupState.PreparingRebalance)
+            {
+                error = ErrorCode.RebalanceInProgress;
+            }
+
+            if (error != ErrorCode.None)
+            {
+                return Task.FromResult(new SyncGroupResponse { ErrorCode = (short)error });
+            }
+
+            GroupMember member = group.Members[request.MemberId];
+            member.LastSeen = _time.GetTimestamp();
+            if (group.State == GroupState.Stable)
+            {
+                return Task.FromResult(Assignment(group, member));
+            }
+
+            member.PendingSync?.TrySetResult(new SyncGroupResponse { ErrorCode = (short)ErrorCode.RebalanceInProgress });
+            member.PendingSync = new TaskCompletionSource<SyncGroupResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
+            Task<SyncGroupResponse> answer = member.PendingSync.Task;
+            if (member.Id == group.LeaderId)
+            {
+                foreach (GroupMember m in group.Members.Values)
+                {
+                    m.Assignment = [];
+                }
+
+                foreach (SyncGroupRequest.SyncGroupRequestAssignment assignment in request.Assignments)
+                {
+                    if (group.Members.TryGetValue(assignment.MemberId, out GroupMember? target))
+                    {
+                        target.Assignment = assignment.Assignment.ToArray();
+                    }
+                }
+
+                group.State = GroupState.Stable;
+                foreach (GroupMember m in group.Members.Values)
+                {
+                    m.PendingSync?.TrySetResult(Assignment(group, m));
+                    m.PendingSync = null;
+                }
+            }
+
+            return answer;
+        }
+    }
+
+    /// <summary>Heartbeat: liveness, and REBALANCE_IN_PROGRESS to tell a member to rejoin.</summary>
+    public ErrorCode Heartbeat(string groupId, string memberId, string? instanceId, int generation)
+    {
+        if (_groups.GetValueOrDefault(groupId) is not { } group)
+        {
+            return ErrorCode.UnknownMemberId;
+        }
+
+        lock (group.Sync)
+        {
+            ErrorCode error = CheckMember(group, memberId, instanceId, generation);
+            if (error != ErrorCode.None)
+            {
+                return error;
+            }
+
+            group.Members[memberId].LastSeen = _time.GetTimestamp();
+            return group.State == GroupState.PreparingRebalance ? ErrorCode.RebalanceInProgress : ErrorCode.None;
+        }
+    }
+
+    /// <summary>LeaveGroup for one member (v0–2) or several (v3+): per-member errors.</summary>
+    public List<(string MemberId, string? InstanceId, ErrorCode Error)> Leave(string groupId, IEnumerable<(string MemberId, string? InstanceId)> leaving)
+    {
+        var results = new List<(string, string?, ErrorCode)>();
+        ClassicGroup? group = _groups.GetValueOrDefault(groupId);
+        if (group is null)
+        {
+            results.AddRange(leaving.Select(l => (l.MemberId, l.InstanceId, ErrorCode.UnknownMemberId)));
+            return results;
+        }
+
+        lock (group.Sync)
+        {
+            foreach ((string memberId, string? instanceId) in leaving)
+            {
+                string id = memberId.Length == 0 && instanceId is not null && group.StaticMembers.TryGetValue(instanceId, out string? staticId) ? staticId : memberId;
+                if (instanceId is not null && group.StaticMembers.TryGetValue(instanceId, out string? current) && current != id)
+                {
+                    results.Add((memberId, instanceId, ErrorCode.FencedInstanceId));
+                    continue;
+                }
+
+                if (!group.Members.ContainsKey(id))
+                {
+                    results.Add((memberId, instanceId, ErrorCode.UnknownMemberId));
+                    continue;
+                }
+
+                RemoveMember(group, id, ErrorCode.UnknownMemberId);
+                results.Add((memberId, instanceId, ErrorCode.None));
+            }
+
+            if (results.Exists(r => r.Item3 == ErrorCode.None))
+            {
+                MembershipChanged(group, _time.GetTimestamp());
+            }
+        }
+
+        return results;
+    }
+
+    /// <summary>OffsetCommit: validates membership as Kafka does, then stores durably before answering.</summary>
+    public ErrorCode Commit(string groupId, string memberId, string? instanceId, int generation,
+        IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets)
+    {
+        if (string.IsNullOrEmpty(groupId))
+        {
+            return ErrorCode.InvalidGroupId;
+        }
+
+        ClassicGroup group = GetOrCreate(groupId);
+        lock (group.Sync)
+        {
+            if (group.State == GroupState.Dead)
+            {
+                return ErrorCode.CoordinatorNotAvailable;
+            }
+
+            if (generation >= 0 || memberId.Length > 0 || group.State != GroupState.Empty)
+            {
+                ErrorCode error = CheckMember(group, memberId, instanceId, generation);
+                if (error != ErrorCode.None)
+                {
+                    return error;
+                }
+
+                if (group.State == GroupState.CompletingRebalance)
+                {
+                    return ErrorCode.RebalanceInProgress;
+                }
+
+                group.Members[memberId].LastSeen = _time.GetTimestamp();
+            }
+
+            _store.Append(groupId, [.. offsets.Select(o => (o.Topic, o.Partition, (CommittedOffset?)o.Offset))]);
+            foreach ((string topic, int partition, CommittedOffset offset) in offsets)
+            {
+                group.Offsets[(topic, partition)] = offset;
+            }
+
+            return ErrorCode.None;
+        }
+    }
+
+    /// <summary>Committed offsets of a group: the given partitions, or all of them when <paramref name="partitions"/> is null.</summary>
+    public List<(string Topic, int Partition, CommittedOffset? Offset)> Fetch(string groupId, IEnumerable<(string Topic, int Partition)>? partitions)
+    {
+        ClassicGroup? group = _groups.GetValueOrDefault(groupId);
+        if (group is null)
+        {
+            return partitions?.Select(p => (p.Topic, p.Partition, (CommittedOffset?)null)).ToList() ?? [];
+        }
+
+        lock (group.Sync)
+        {
+            return partitions is null
+                ? [.. group.Offsets.OrderBy(o => o.Key.Topic, StringComparer.Ordinal).ThenBy(o => o.Key.Partition).Select(o => (o.Key.Topic, o.Key.Partition, (CommittedOffset?)o.Value))]
+                : [.. partitions.Select(p => (p.Topic, p.Partition, group.Offsets.GetValueOrDefault((p.Topic, p.Partition))))];
+        }
+    }
+
+    /// <summary>Deletes an empty group and its offsets (DeleteGroups).</summary>
+    public ErrorCode Delete(string groupId)
+    {
+        if (_groups.GetValueOrDefault(groupId) is not { } group)
+        {
+            return ErrorCode.GroupIdNotFound;
+        }
+
+        lock (group.Sync)
+        {
+            if (group.State != GroupState.Empty)
+            {
+                return group.State == GroupState.Dead ? ErrorCode.GroupIdNotFound : ErrorCode.NonEmptyGroup;
+            }
+
+            _store.Append(groupId, [.. group.Offsets.Keys.Select(k => (k.Topic, k.Partition, (CommittedOffset?)null))]);
+            group.Offsets.Clear();
+            group.State = GroupState.Dead;
+            _groups.TryRemove(groupId, out _);
+            return ErrorCode.None;
+        }
+    }
+
+    /// <summary>Ends join phases whose time is up and removes members whose session expired.</summary>
+    public void Tick()
+    {
+        long now = _time.GetTimestamp();
+        foreach (ClassicGroup group in _groups.Values)
+        {
+            lock (group.Sync)
+            {
+                foreach ((string pending, long expires) in group.PendingMemberIds.ToList())
+                {
+                    if (now >= expires)
+                    {
+                        group.PendingMemberIds.Remove(pending);
+                    }
+                }
+
+                bool removed = false;
+                foreach (GroupMember member in group.Members.Values.ToList())
+                {
+                    // A member waiting in a join phase is alive; the join deadline decides about it.
+                    if (member.PendingJoin is null && _time.GetElapsedTime(member.LastSeen, now) >= member.SessionTimeout)
+                    {
+                        RemoveMember(group, member.Id, ErrorCode.UnknownMemberId);
+                        removed = true;
+                    }
+                }
+
+                if (removed)
+                {
+                    MembershipChanged(group, now);
+                }
+
+                TryCompleteJoin(group, now);
+            }
+        }
+    }
+
+    private static Task<JoinGroupResponse> Error(ErrorCode error) =>
+        Task.FromResult(new JoinGroupResponse { ErrorCode = (short)error, ProtocolName = null });
+
+    private static bool IsCompatible(ClassicGroup group, JoinGroupRequest request)
+    {
+        if (request.Protocols.Count == 0 || string.IsNullOrEmpty(request.ProtocolType))
+        {
+            return false;
+        }
+
+        if (group.Members.Count == 0 || (group.Members.Count == 1 && group.Members.ContainsKey(request.MemberId)))
+        {
+            return true;
+        }
+
+        if (group.ProtocolType != request.ProtocolType)
+        {
+            return false;
+        }
+
+        // Some protocol of the joiner must be supported by every other member.
+        return request.Protocols.Exists(p => group.Members.Values.Where(m => m.Id != request.MemberId).All(m => m.MetadataFor(p.Name) is not null));
+    }
+
+    private static ErrorCode CheckMember(ClassicGroup group, string memberId, string? instanceId, int generation)
+    {
+        if (group.State == GroupState.Dead)
+        {
+            return ErrorCode.CoordinatorNotAvailable;
+        }
+
+        if (instanceId is not null && group.StaticMembers.TryGetValue(instanceId, out string? current) && current != memberId)
+        {
+            return ErrorCode.FencedInstanceId;
+        }
+
+        if (!group.Members.ContainsKey(memberId))
+        {
+            return ErrorCode.UnknownMemberId;
+        }
+
+        return generation != group.Generation ? ErrorCode.IllegalGeneration : ErrorCode.None;
+    }
+
+    private void PrepareRebalance(ClassicGroup group, long now)
+    {
+        bool fromEmpty = group.State == GroupState.Empty;
+        if (group.State == GroupState.CompletingRebalance)
+        {
+            foreach (GroupMember m in group.Members.Values)
+            {
+                m.PendingSync?.TrySetResult(new SyncGroupResponse { ErrorCode = (short)ErrorCode.RebalanceInProgress });
+                m.PendingSync = null;
+            }
+        }
+
+        group.State = GroupState.PreparingRebalance;
+        TimeSpan timeout = group.Members.Values.Select(m => m.RebalanceTimeout).DefaultIfEmpty(TimeSpan.FromSeconds(30)).Max();
+        group.JoinDeadline = now + (long)(timeout.TotalSeconds * _time.TimestampFrequency);
+        group.JoinNotBefore = fromEmpty ? now + (long)(_options.InitialRebalanceDelay.TotalSeconds * _time.TimestampFrequency) : now;
+    }
+
+    private void MembershipChanged(ClassicGroup group, long now)
+    {
+        if (group.Members.Count == 0)
+        {
+            group.State = GroupState.Empty;
+            group.Generation++;
+            group.LeaderId = null;
+            group.ProtocolName = null;
+            group.EmptySince = now;
+        }
+        else if (group.State != GroupState.PreparingRebalance)
+        {
+            PrepareRebalance(group, now);
+        }
+    }
+
+    private static void RemoveMember(ClassicGroup group, string memberId, ErrorCode reason)
+    {
+        if (group.Members.Remove(memberId, out GroupMember? member))
+        {
+            member.PendingJoin?.TrySetResult(new JoinGroupResponse { ErrorCode = (short)reason, MemberId = memberId });
+            member.PendingSync?.TrySetResult(new SyncGroupResponse { ErrorCode = (short)reason });
+            if (member.InstanceId is { } instance && group.StaticMembers.TryGetValue(instance, out string? id) && id == memberId)
+            {
+                group.StaticMembers.Remove(instance);
+            }
+
+            if (group.LeaderId == memberId)
+            {
+                group.LeaderId = null;
+            }
+        }
+    }
+
+    private void TryCompleteJoin(ClassicGroup group, long now)
+    {
+        if (group.State != GroupState.PreparingRebalance)
+        {
+            return;
+        }
+
+        bool everyoneJoined = group.PendingMemberIds.Count == 0 && group.Members.Values.All(m => m.PendingJoin is not null);
+        bool timeUp = now >= group.JoinDeadline;
+        if (!(everyoneJoined && now >= group.JoinNotBefore) && !timeUp)
+        {
+            return;
+        }
+
+        foreach (GroupMember missing in group.Members.Values.Where(m => m.PendingJoin is null).ToList())
+        {
+            RemoveMember(group, missing.Id, ErrorCode.UnknownMemberId);
+        }
+
+        if (group.Members.Count == 0)
+        {
+            MembershipChanged(group, now);
+            return;
+        }
+
+        group.ProtocolName = ChooseProtocol(group);
+        group.Generation++;
+        group.LeaderId = group.LeaderId is { } leader && group.Members.ContainsKey(leader) ? leader : group.Members.Keys.First();
+        group.State = GroupState.CompletingRebalance;
+        foreach (GroupMember member in group.Members.Values)
+        {
+            var response = new JoinGroupResponse
+            {
+                GenerationId = group.Generation,
+                ProtocolType = group.ProtocolType,
+                ProtocolName = group.ProtocolName,
+                Leader = group.LeaderId,
+                MemberId = member.Id,
+            };
+            if (member.Id == group.LeaderId)
+            {
+                foreach (GroupMember m in group.Members.Values)
+                {
+                    response.Members.Add(new JoinGroupResponse.JoinGroupResponseMember
+                    {
+                        MemberId = m.Id,
+                        GroupInstanceId = m.InstanceId,
+                        Metadata = m.MetadataFor(group.ProtocolName) ?? [],
+                    });
+                }
+            }
+
+            member.PendingJoin!.TrySetResult(response);
+            member.PendingJoin = null;
+            member.LastSeen = now;
+        }
+    }
+
+    /// <summary>Among the protocols every member supports, each member votes for its first; the most votes win.</summary>
+    private static string ChooseProtocol(ClassicGroup group)
+    {
+        List<string> candidates = [.. group.Members.Values.First().Protocols.Select(p => p.Name)
+            .Where(name => group.Members.Values.All(m => m.MetadataFor(name) is not null))];
+        return candidates
+            .OrderByDescending(c => group.Members.Values.Count(m => m.Protocols.First(p => candidates.Contains(p.Name)).Name == c))
+            .ThenBy(candidates.IndexOf)
+            .First();
+    }
+
+    private static SyncGroupResponse Assignment(ClassicGroup group, GroupMember member) => new()
+    {
+        ProtocolType = group.ProtocolType,
+        ProtocolName = group.ProtocolName,
+        Assignment = member.Assignment,
+    };
+}
+
+/// <summary>Group settings (the Broker section of broker.json).</summary>
+internal sealed record GroupOptions(TimeSpan InitialRebalanceDelay, TimeSpan MinSessionTimeout, TimeSpan MaxSessionTimeout);

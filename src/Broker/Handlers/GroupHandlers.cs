@@ -1,0 +1,244 @@
+using LogBroker.Broker.Groups;
+using LogBroker.Broker.Network;
+using LogBroker.Protocol;
+using LogBroker.Protocol.Messages;
+
+namespace LogBroker.Broker.Handlers;
+
+/// <summary>FindCoordinator (key 10), versions 0–4: this node coordinates every group (key type 0); v4 answers per key.</summary>
+internal sealed class FindCoordinatorHandler(ClusterInfo cluster) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.FindCoordinator;
+
+    public short MinVersion => 0;
+
+    public short MaxVersion => 4;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        var find = (FindCoordinatorRequest)request;
+        ErrorCode error = find.KeyType == 0 ? ErrorCode.None : ErrorCode.InvalidRequest; // transactions (1) are not supported
+        var response = new FindCoordinatorResponse
+        {
+            ErrorCode = (short)error,
+            ErrorMessage = null,
+            NodeId = cluster.NodeId,
+            Host = cluster.Host,
+            Port = cluster.Port,
+        };
+        foreach (string key in find.CoordinatorKeys)
+        {
+            response.Coordinators.Add(new FindCoordinatorResponse.Coordinator
+            {
+                Key = key,
+                NodeId = cluster.NodeId,
+                Host = cluster.Host,
+                Port = cluster.Port,
+                ErrorCode = (short)error,
+                ErrorMessage = null,
+            });
+        }
+
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}
+
+/// <summary>
+/// JoinGroup (key 11), versions 0–5. The answer waits for the join phase to end (the connection keeps
+/// serving other requests in order behind it). v4+ without an instance id gets MEMBER_ID_REQUIRED
+/// first (KIP-394); v5 static members are supported.
+/// </summary>
+internal sealed class JoinGroupHandler(GroupCoordinator groups) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.JoinGroup;
+
+    public short MinVersion => 0;
+
+    public short MaxVersion => 5;
+
+    public async ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        JoinGroupResponse response = await groups.JoinAsync((JoinGroupRequest)request, context.Version, context.ClientId ?? "", context.Connection).ConfigureAwait(false);
+        response.ProtocolName ??= context.Version >= 7 ? null : "";
+        return response;
+    }
+}
+
+/// <summary>SyncGroup (key 14), versions 0–3: followers wait for the leader's assignments.</summary>
+internal sealed class SyncGroupHandler(GroupCoordinator groups) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.SyncGroup;
+
+    public short MinVersion => 0;
+
+    public short MaxVersion => 3;
+
+    public async ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request) =>
+        await groups.SyncAsync((SyncGroupRequest)request).ConfigureAwait(false);
+}
+
+/// <summary>Heartbeat (key 12), versions 0–3.</summary>
+internal sealed class HeartbeatHandler(GroupCoordinator groups) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.Heartbeat;
+
+    public short MinVersion => 0;
+
+    public short MaxVersion => 3;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        var heartbeat = (HeartbeatRequest)request;
+        ErrorCode error = groups.Heartbeat(heartbeat.GroupId, heartbeat.MemberId, heartbeat.GroupInstanceId, heartbeat.GenerationId);
+        return ValueTask.FromResult<IKafkaMessage?>(new HeartbeatResponse { ErrorCode = (short)error });
+    }
+}
+
+/// <summary>LeaveGroup (key 13), versions 0–3 (v3: several members, per-member errors).</summary>
+internal sealed class LeaveGroupHandler(GroupCoordinator groups) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.LeaveGroup;
+
+    public short MinVersion => 0;
+
+    public short MaxVersion => 3;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        var leave = (LeaveGroupRequest)request;
+        IEnumerable<(string, string?)> leaving = context.Version >= 3
+            ? leave.Members.Select(m => (m.MemberId, m.GroupInstanceId))
+            : [(leave.MemberId, null)];
+        var results = groups.Leave(leave.GroupId, leaving);
+        var response = new LeaveGroupResponse();
+        if (context.Version >= 3)
+        {
+            foreach ((string memberId, string? instanceId, ErrorCode error) in results)
+            {
+                response.Members.Add(new LeaveGroupResponse.MemberResponse { MemberId = memberId, GroupInstanceId = instanceId, ErrorCode = (short)error });
+            }
+        }
+        else
+        {
+            response.ErrorCode = (short)results[0].Error;
+        }
+
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}
+
+/// <summary>
+/// OffsetCommit (key 8), versions 2–9. Generation -1 with no member id commits for a standalone
+/// (assign()) consumer into an empty group; otherwise membership and generation are checked.
+/// Metadata over 4096 bytes → OFFSET_METADATA_TOO_LARGE. Acknowledged commits are in the offset log.
+/// </summary>
+internal sealed class OffsetCommitHandler(GroupCoordinator groups, TimeProvider time) : IRequestHandler
+{
+    private const int MaxMetadataBytes = 4096;
+
+    public ApiKey Key => ApiKey.OffsetCommit;
+
+    public short MinVersion => 2;
+
+    public short MaxVersion => 9;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        var commit = (OffsetCommitRequest)request;
+        long now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var valid = new List<(string, int, CommittedOffset)>();
+        var response = new OffsetCommitResponse();
+        foreach (OffsetCommitRequest.OffsetCommitRequestTopic topic in commit.Topics)
+        {
+            var topicResponse = new OffsetCommitResponse.OffsetCommitResponseTopic { Name = topic.Name };
+            response.Topics.Add(topicResponse);
+            foreach (OffsetCommitRequest.OffsetCommitRequestPartition partition in topic.Partitions)
+            {
+                bool tooLarge = partition.CommittedMetadata is { } m && System.Text.Encoding.UTF8.GetByteCount(m) > MaxMetadataBytes;
+                topicResponse.Partitions.Add(new OffsetCommitResponse.OffsetCommitResponsePartition
+                {
+                    PartitionIndex = partition.PartitionIndex,
+                    ErrorCode = (short)(tooLarge ? ErrorCode.OffsetMetadataTooLarge : ErrorCode.None),
+                });
+                if (!tooLarge)
+                {
+                    valid.Add((topic.Name, partition.PartitionIndex,
+                        new CommittedOffset(partition.CommittedOffset, partition.CommittedLeaderEpoch, partition.CommittedMetadata, now)));
+                }
+            }
+        }
+
+        ErrorCode error = groups.Commit(commit.GroupId, commit.MemberId, commit.GroupInstanceId, commit.GenerationIdOrMemberEpoch, valid);
+        if (error != ErrorCode.None)
+        {
+            foreach (OffsetCommitResponse.OffsetCommitResponsePartition p in response.Topics.SelectMany(t => t.Partitions))
+            {
+                p.ErrorCode = (short)error;
+            }
+        }
+
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}
+
+/// <summary>
+/// OffsetFetch (key 9), versions 1–9 (v8+: several groups per request). A partition without a commit
+/// answers offset -1; topics null (v2+) means every partition the group committed.
+/// </summary>
+internal sealed class OffsetFetchHandler(GroupCoordinator groups) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.OffsetFetch;
+
+    public short MinVersion => 1;
+
+    public short MaxVersion => 9;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        var fetch = (OffsetFetchRequest)request;
+        var response = new OffsetFetchResponse();
+        if (context.Version >= 8)
+        {
+            foreach (OffsetFetchRequest.OffsetFetchRequestGroup group in fetch.Groups)
+            {
+                var groupResponse = new OffsetFetchResponse.OffsetFetchResponseGroup { GroupId = group.GroupId };
+                response.Groups.Add(groupResponse);
+                var partitions = group.Topics?.SelectMany(t => t.PartitionIndexes.Select(p => (t.Name, p)));
+                foreach (var byTopic in groups.Fetch(group.GroupId, partitions).GroupBy(r => r.Topic))
+                {
+                    groupResponse.Topics.Add(new OffsetFetchResponse.OffsetFetchResponseTopics
+                    {
+                        Name = byTopic.Key,
+                        Partitions = [.. byTopic.Select(r => new OffsetFetchResponse.OffsetFetchResponsePartitions
+                        {
+                            PartitionIndex = r.Partition,
+                            CommittedOffset = r.Offset?.Offset ?? -1,
+                            CommittedLeaderEpoch = r.Offset?.LeaderEpoch ?? -1,
+                            Metadata = r.Offset?.Metadata ?? "",
+                        })],
+                    });
+                }
+            }
+        }
+        else
+        {
+            var partitions = fetch.Topics?.SelectMany(t => t.PartitionIndexes.Select(p => (t.Name, p)));
+            foreach (var byTopic in groups.Fetch(fetch.GroupId, partitions).GroupBy(r => r.Topic))
+            {
+                response.Topics.Add(new OffsetFetchResponse.OffsetFetchResponseTopic
+                {
+                    Name = byTopic.Key,
+                    Partitions = [.. byTopic.Select(r => new OffsetFetchResponse.OffsetFetchResponsePartition
+                    {
+                        PartitionIndex = r.Partition,
+                        CommittedOffset = r.Offset?.Offset ?? -1,
+                        CommittedLeaderEpoch = r.Offset?.LeaderEpoch ?? -1,
+                        Metadata = r.Offset?.Metadata ?? "",
+                    })],
+                });
+            }
+        }
+
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}

@@ -1,0 +1,178 @@
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+
+namespace LogBroker.Integration.Tests;
+
+/// <summary>Classic consumer groups with Confluent.Kafka: assignment, rebalancing, committed offsets.</summary>
+public sealed class ConsumerGroupTests : IAsyncLifetime
+{
+    private readonly BrokerFixture _broker = new() { Settings = ["--Broker:GroupInitialRebalanceDelay=00:00:00.300"] };
+
+    public ValueTask InitializeAsync() => _broker.InitializeAsync();
+
+    public ValueTask DisposeAsync() => _broker.DisposeAsync();
+
+    private IConsumer<Null, string> Consumer(string group, string assignor = "range") =>
+        new ConsumerBuilder<Null, string>(new ConsumerConfig
+        {
+            BootstrapServers = _broker.Bootstrap,
+            GroupId = group,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+            SessionTimeoutMs = 6000,
+            HeartbeatIntervalMs = 500,
+            PartitionAssignmentStrategy = assignor switch
+            {
+                "roundrobin" => PartitionAssignmentStrategy.RoundRobin,
+                "cooperative-sticky" => PartitionAssignmentStrategy.CooperativeSticky,
+                _ => PartitionAssignmentStrategy.Range,
+            },
+        }).SetLogHandler((_, _) => { }).Build();
+
+    private async Task<string> TopicWithRecordsAsync(int partitions, int records)
+    {
+        string topic = BrokerFixture.UniqueTopic("group");
+        using (IAdminClient admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _broker.Bootstrap }).Build())
+        {
+            await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = partitions, ReplicationFactor = 1 }]);
+        }
+
+        using IProducer<Null, string> producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = _broker.Bootstrap, LingerMs = 5 }).Build();
+        for (int i = 0; i < records; i++)
+        {
+            producer.Produce(new TopicPartition(topic, i % partitions), new Message<Null, string> { Value = i.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        }
+
+        Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
+        return topic;
+    }
+
+    [Theory]
+    [InlineData("range")]
+    [InlineData("roundrobin")]
+    [InlineData("cooperative-sticky")]
+    public async Task Three_consumers_share_six_partitions_each_owned_by_exactly_one_and_read_everything_once(string assignor)
+    {
+        const int Records = 3000;
+        string topic = await TopicWithRecordsAsync(6, Records);
+        string group = "g-" + Guid.NewGuid().ToString("N");
+        IConsumer<Null, string>[] consumers = [Consumer(group, assignor), Consumer(group, assignor), Consumer(group, assignor)];
+        try
+        {
+            foreach (IConsumer<Null, string> c in consumers)
+            {
+                c.Subscribe(topic);
+            }
+
+            var seen = new HashSet<string>();
+            DateTime deadline = DateTime.UtcNow.AddSeconds(60);
+            while (DateTime.UtcNow < deadline && (seen.Count < Records || !AssignmentIsComplete(consumers)))
+            {
+                foreach (IConsumer<Null, string> c in consumers)
+                {
+                    ConsumeResult<Null, string>? r = c.Consume(TimeSpan.FromMilliseconds(50));
+                    if (r is { IsPartitionEOF: false })
+                    {
+                        Assert.True(seen.Add(r.Message.Value), $"record {r.Message.Value} read twice");
+                    }
+                }
+            }
+
+            Assert.Equal(Records, seen.Count);
+            Assert.True(AssignmentIsComplete(consumers), "every partition owned by exactly one member");
+        }
+        finally
+        {
+            foreach (IConsumer<Null, string> c in consumers)
+            {
+                c.Close();
+                c.Dispose();
+            }
+        }
+    }
+
+    private static bool AssignmentIsComplete(IConsumer<Null, string>[] consumers)
+    {
+        List<int> owned = [.. consumers.SelectMany(c => c.Assignment).Select(p => p.Partition.Value)];
+        return owned.Count == 6 && owned.Distinct().Count() == 6 && consumers.All(c => c.Assignment.Count > 0);
+    }
+
+    [Fact]
+    public async Task A_member_that_leaves_hands_its_partitions_to_the_others()
+    {
+        string topic = await TopicWithRecordsAsync(4, 40);
+        string group = "g-" + Guid.NewGuid().ToString("N");
+        using IConsumer<Null, string> stays = Consumer(group);
+        IConsumer<Null, string> leaves = Consumer(group);
+        stays.Subscribe(topic);
+        leaves.Subscribe(topic);
+        await PollUntilAsync(() => stays.Assignment.Count == 2 && leaves.Assignment.Count == 2, stays, leaves);
+
+        leaves.Close();
+        leaves.Dispose();
+        await PollUntilAsync(() => stays.Assignment.Count == 4, stays);
+        Assert.Equal(4, stays.Assignment.Count);
+    }
+
+    [Fact]
+    public async Task Committed_offsets_let_a_restarted_consumer_resume_and_survive_a_broker_restart()
+    {
+        string topic = await TopicWithRecordsAsync(1, 100);
+        string group = "g-" + Guid.NewGuid().ToString("N");
+        using (IConsumer<Null, string> first = Consumer(group))
+        {
+            first.Subscribe(topic);
+            int read = 0;
+            DateTime deadline = DateTime.UtcNow.AddSeconds(30);
+            while (read < 40 && DateTime.UtcNow < deadline)
+            {
+                ConsumeResult<Null, string>? r = first.Consume(TimeSpan.FromMilliseconds(200));
+                if (r is { IsPartitionEOF: false })
+                {
+                    read++;
+                    if (read == 40)
+                    {
+                        first.Commit(r); // commits offset 40: the next record to read
+                    }
+                }
+            }
+
+            first.Close();
+        }
+
+        int port = _broker.Port;
+        await _broker.StopAsync();
+        await _broker.StartAsync(port);
+
+        using IConsumer<Null, string> second = Consumer(group);
+        List<TopicPartitionOffset> committed = second.Committed([new TopicPartition(topic, 0)], TimeSpan.FromSeconds(10));
+        Assert.Equal(40, committed.Single().Offset.Value);
+        second.Subscribe(topic);
+        ConsumeResult<Null, string>? next = null;
+        DateTime until = DateTime.UtcNow.AddSeconds(30);
+        while (next is null && DateTime.UtcNow < until)
+        {
+            next = second.Consume(TimeSpan.FromMilliseconds(200));
+        }
+
+        Assert.NotNull(next);
+        Assert.Equal(40, next.Offset.Value);
+        second.Close();
+    }
+
+    private static async Task PollUntilAsync(Func<bool> condition, params IConsumer<Null, string>[] consumers)
+    {
+        DateTime deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition() && DateTime.UtcNow < deadline)
+        {
+            foreach (IConsumer<Null, string> c in consumers)
+            {
+                c.Consume(TimeSpan.FromMilliseconds(50));
+            }
+
+            await Task.Yield();
+        }
+
+        Assert.True(condition(), "the group did not reach the expected assignment in time");
+    }
+}
