@@ -74,6 +74,9 @@ public static class BrokerApp
         services.AddSingleton<IRequestHandler, LeaveGroupHandler>();
         services.AddSingleton<IRequestHandler, OffsetCommitHandler>();
         services.AddSingleton<IRequestHandler, OffsetFetchHandler>();
+        services.AddSingleton<IRequestHandler, ListGroupsHandler>();
+        services.AddSingleton<IRequestHandler, DescribeGroupsHandler>();
+        services.AddSingleton<IRequestHandler, DeleteGroupsHandler>();
         services.AddHostedService<GroupTimers>();
         services.AddSingleton<RequestDispatcher>();
         services.AddHostedService<StorageMaintenance>();

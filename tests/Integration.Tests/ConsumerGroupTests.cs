@@ -160,6 +160,60 @@ public sealed class ConsumerGroupTests : IAsyncLifetime
         second.Close();
     }
 
+    [Fact]
+    public async Task Admin_lists_describes_resets_and_deletes_a_group()
+    {
+        string topic = await TopicWithRecordsAsync(2, 20);
+        string group = "g-" + Guid.NewGuid().ToString("N");
+        using IAdminClient admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _broker.Bootstrap }).Build();
+        using (IConsumer<Null, string> member = Consumer(group))
+        {
+            member.Subscribe(topic);
+            await PollUntilAsync(() => member.Assignment.Count == 2, member);
+            member.Commit([new TopicPartitionOffset(topic, 0, 7), new TopicPartitionOffset(topic, 1, 9)]);
+
+            ListConsumerGroupsResult listed = await admin.ListConsumerGroupsAsync();
+            Assert.Contains(listed.Valid, g => g.GroupId == group && g.State == ConsumerGroupState.Stable);
+            DescribeConsumerGroupsResult described = await admin.DescribeConsumerGroupsAsync([group]);
+            ConsumerGroupDescription description = described.ConsumerGroupDescriptions.Single();
+            Assert.Equal(ConsumerGroupState.Stable, description.State);
+            Assert.Equal("range", description.PartitionAssignor);
+            Assert.Equal(2, description.Members.Single().Assignment.TopicPartitions.Count);
+
+            // Offsets cannot be reset while the group has members (Kafka refuses the same way).
+            await Assert.ThrowsAnyAsync<KafkaException>(() => admin.AlterConsumerGroupOffsetsAsync(
+                [new ConsumerGroupTopicPartitionOffsets(group, [new TopicPartitionOffset(topic, 0, 0)])]));
+            member.Close();
+        }
+
+        List<ListConsumerGroupOffsetsResult> offsets = await admin.ListConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitions(group, null)]);
+        Assert.Equal([7L, 9L], offsets.Single().Partitions.OrderBy(p => p.Partition.Value).Select(p => p.Offset.Value));
+
+        await admin.AlterConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitionOffsets(group,
+            [new TopicPartitionOffset(topic, 0, 0), new TopicPartitionOffset(topic, 1, 0)])]);
+        using (IConsumer<Null, string> replay = Consumer(group))
+        {
+            replay.Subscribe(topic);
+            int read = 0;
+            DateTime deadline = DateTime.UtcNow.AddSeconds(30);
+            while (read < 20 && DateTime.UtcNow < deadline)
+            {
+                if (replay.Consume(TimeSpan.FromMilliseconds(200)) is { IsPartitionEOF: false })
+                {
+                    read++;
+                }
+            }
+
+            Assert.Equal(20, read); // reset to the start: the whole topic again
+            replay.Close();
+        }
+
+        await admin.DeleteGroupsAsync([group]);
+        Assert.DoesNotContain((await admin.ListConsumerGroupsAsync()).Valid, g => g.GroupId == group);
+        offsets = await admin.ListConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitions(group, [new TopicPartition(topic, 0)])]);
+        Assert.Equal(Offset.Unset, offsets.Single().Partitions.Single().Offset);
+    }
+
     private static async Task PollUntilAsync(Func<bool> condition, params IConsumer<Null, string>[] consumers)
     {
         DateTime deadline = DateTime.UtcNow.AddSeconds(30);

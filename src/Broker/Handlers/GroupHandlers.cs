@@ -242,3 +242,105 @@ internal sealed class OffsetFetchHandler(GroupCoordinator groups) : IRequestHand
         return ValueTask.FromResult<IKafkaMessage?>(response);
     }
 }
+
+/// <summary>ListGroups (key 16), versions 0–5: every group, filtered by state (v4) and type (v5; all are "classic").</summary>
+internal sealed class ListGroupsHandler(GroupCoordinator groups) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.ListGroups;
+
+    public short MinVersion => 0;
+
+    public short MaxVersion => 5;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        var list = (ListGroupsRequest)request;
+        var response = new ListGroupsResponse();
+        foreach (ClassicGroup group in groups.Groups.OrderBy(g => g.Id, StringComparer.Ordinal))
+        {
+            string state, protocolType;
+            lock (group.Sync)
+            {
+                state = group.State.ToString();
+                protocolType = group.ProtocolType ?? "";
+            }
+
+            bool stateOk = list.StatesFilter.Count == 0 || list.StatesFilter.Contains(state, StringComparer.OrdinalIgnoreCase);
+            bool typeOk = list.TypesFilter.Count == 0 || list.TypesFilter.Contains("classic", StringComparer.OrdinalIgnoreCase);
+            if (stateOk && typeOk && group.State != GroupState.Dead)
+            {
+                response.Groups.Add(new ListGroupsResponse.ListedGroup { GroupId = group.Id, ProtocolType = protocolType, GroupState = state, GroupType = "classic" });
+            }
+        }
+
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}
+
+/// <summary>DescribeGroups (key 15), versions 0–5: state, protocol, and each member with its metadata and assignment.</summary>
+internal sealed class DescribeGroupsHandler(GroupCoordinator groups) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.DescribeGroups;
+
+    public short MinVersion => 0;
+
+    public short MaxVersion => 5;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        var describe = (DescribeGroupsRequest)request;
+        var response = new DescribeGroupsResponse();
+        foreach (string id in describe.Groups)
+        {
+            var described = new DescribeGroupsResponse.DescribedGroup { GroupId = id, GroupState = nameof(GroupState.Dead) };
+            response.Groups.Add(described);
+            if (groups.Find(id) is not { } group)
+            {
+                continue; // Kafka answers an unknown group as Dead with no error
+            }
+
+            lock (group.Sync)
+            {
+                described.GroupState = group.State.ToString();
+                described.ProtocolType = group.ProtocolType ?? "";
+                described.ProtocolData = group.State == GroupState.Stable || group.State == GroupState.CompletingRebalance ? group.ProtocolName ?? "" : "";
+                foreach (GroupMember member in group.Members.Values)
+                {
+                    described.Members.Add(new DescribeGroupsResponse.DescribedGroupMember
+                    {
+                        MemberId = member.Id,
+                        GroupInstanceId = member.InstanceId,
+                        ClientId = member.ClientId,
+                        ClientHost = member.ClientHost,
+                        MemberMetadata = group.ProtocolName is { } p ? member.MetadataFor(p) ?? [] : [],
+                        MemberAssignment = group.State == GroupState.Stable ? member.Assignment : [],
+                    });
+                }
+            }
+        }
+
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}
+
+/// <summary>DeleteGroups (key 42), versions 0–2: an empty group and its offsets go; a group with members gets NON_EMPTY_GROUP.</summary>
+internal sealed class DeleteGroupsHandler(GroupCoordinator groups) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.DeleteGroups;
+
+    public short MinVersion => 0;
+
+    public short MaxVersion => 2;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        var delete = (DeleteGroupsRequest)request;
+        var response = new DeleteGroupsResponse();
+        foreach (string id in delete.GroupsNames)
+        {
+            response.Results.Add(new DeleteGroupsResponse.DeletableGroupResult { GroupId = id, ErrorCode = (short)groups.Delete(id) });
+        }
+
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}
