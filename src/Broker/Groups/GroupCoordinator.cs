@@ -127,6 +127,7 @@ internal sealed class GroupCoordinator
             member.LastSeen = now;
             member.PendingJoin?.TrySetResult(new JoinGroupResponse { ErrorCode = (short)ErrorCode.UnknownMemberId, MemberId = member.Id });
             member.PendingJoin = new TaskCompletionSource<JoinGroupResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
+            Task<JoinGroupResponse> answer = member.PendingJoin.Task; // the join phase may end right below
             group.ProtocolType = request.ProtocolType;
             if (group.State != GroupState.PreparingRebalance)
             {
@@ -134,7 +135,7 @@ internal sealed class GroupCoordinator
             }
 
             TryCompleteJoin(group, now);
-            return member.PendingJoin.Task;
+            return answer;
         }
     }
 

@@ -1,0 +1,266 @@
+using LogBroker.Broker.Groups;
+using LogBroker.Protocol;
+using LogBroker.Protocol.Messages;
+using Microsoft.Extensions.Time.Testing;
+
+namespace LogBroker.Broker.Tests;
+
+/// <summary>The classic group state machine driven by a fake clock: no sleeps, no sockets.</summary>
+public sealed class GroupCoordinatorTests
+{
+    private static readonly GroupOptions Options = new(TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(6), TimeSpan.FromMinutes(30));
+    private readonly FakeTimeProvider _time = new();
+    private readonly MemoryStore _store = new();
+    private readonly GroupCoordinator _groups;
+
+    public GroupCoordinatorTests() => _groups = new GroupCoordinator(_time, Options, _store);
+
+    private static JoinGroupRequest Join(string memberId = "", string? instance = null, int sessionMs = 10_000, int rebalanceMs = 20_000, string protocol = "range") => new()
+    {
+        GroupId = "g",
+        MemberId = memberId,
+        GroupInstanceId = instance,
+        SessionTimeoutMs = sessionMs,
+        RebalanceTimeoutMs = rebalanceMs,
+        ProtocolType = "consumer",
+        Protocols = [new JoinGroupRequest.JoinGroupRequestProtocol { Name = protocol, Metadata = new byte[] { 1, 2, 3 } }],
+    };
+
+    private void Advance(TimeSpan by)
+    {
+        _time.Advance(by);
+        _groups.Tick();
+    }
+
+    /// <summary>KIP-394 handshake, then a join that waits for the initial delay.</summary>
+    private async Task<JoinGroupResponse> JoinNewMemberAsync(string client = "c")
+    {
+        JoinGroupResponse required = Done(_groups.JoinAsync(Join(), 5, client, "host"));
+        Assert.Equal((short)ErrorCode.MemberIdRequired, required.ErrorCode);
+        Task<JoinGroupResponse> joined = _groups.JoinAsync(Join(required.MemberId), 5, client, "host");
+        Assert.False(joined.IsCompleted);
+        return await CompleteAsync(joined);
+    }
+
+    private async Task<T> CompleteAsync<T>(Task<T> task)
+    {
+        for (int i = 0; i < 100 && !task.IsCompleted; i++)
+        {
+            Advance(TimeSpan.FromMilliseconds(100));
+        }
+
+        Assert.True(task.IsCompleted, "the request never completed");
+        return await task;
+    }
+
+    /// <summary>The result of a task that must already be complete (the fake clock drives everything synchronously).</summary>
+    private static T Done<T>(Task<T> task)
+    {
+        Assert.True(task.IsCompleted, "expected an answer now");
+        return task.GetAwaiter().GetResult();
+    }
+
+    private Task<SyncGroupResponse> Sync(JoinGroupResponse joined, params (string Member, byte[] Assignment)[] assignments) =>
+        _groups.SyncAsync(new SyncGroupRequest
+        {
+            GroupId = "g",
+            GenerationId = joined.GenerationId,
+            MemberId = joined.MemberId,
+            Assignments = [.. assignments.Select(a => new SyncGroupRequest.SyncGroupRequestAssignment { MemberId = a.Member, Assignment = a.Assignment })],
+        });
+
+    [Fact]
+    public async Task A_first_member_needs_a_member_id_then_leads_generation_one_after_the_initial_delay()
+    {
+        JoinGroupResponse joined = await JoinNewMemberAsync();
+
+        Assert.Equal(0, joined.ErrorCode);
+        Assert.Equal(1, joined.GenerationId);
+        Assert.Equal(joined.MemberId, joined.Leader);
+        Assert.Equal("range", joined.ProtocolName);
+        Assert.Single(joined.Members);
+        Assert.Equal(GroupState.CompletingRebalance, _groups.Find("g")!.State);
+
+        SyncGroupResponse synced = Done(Sync(joined, (joined.MemberId, [9])));
+        Assert.Equal([9], synced.Assignment.ToArray());
+        Assert.Equal(GroupState.Stable, _groups.Find("g")!.State);
+    }
+
+    [Fact]
+    public async Task Followers_wait_in_sync_for_the_leaders_assignment_and_get_only_their_own()
+    {
+        JoinGroupResponse first = await JoinNewMemberAsync("a");
+        Done(Sync(first, (first.MemberId, [1])));
+
+        // A second member joins: the group rebalances; the first learns it from its heartbeat.
+        JoinGroupResponse required = Done(_groups.JoinAsync(Join(), 5, "b", "host"));
+        Task<JoinGroupResponse> secondJoin = _groups.JoinAsync(Join(required.MemberId), 5, "b", "host");
+        Assert.Equal(ErrorCode.RebalanceInProgress, _groups.Heartbeat("g", first.MemberId, null, first.GenerationId));
+        Task<JoinGroupResponse> firstRejoin = _groups.JoinAsync(Join(first.MemberId), 5, "a", "host");
+        JoinGroupResponse leader = Done(firstRejoin);
+        JoinGroupResponse follower = Done(secondJoin);
+
+        Assert.Equal(2, leader.GenerationId);
+        Assert.Equal(first.MemberId, leader.Leader);
+        Assert.Equal(2, leader.Members.Count);
+        Assert.Empty(follower.Members);
+
+        Task<SyncGroupResponse> followerSync = Sync(follower);
+        Assert.False(followerSync.IsCompleted);
+        SyncGroupResponse leaderSync = Done(Sync(leader, (leader.MemberId, [1]), (follower.MemberId, [2, 2])));
+        Assert.Equal([1], leaderSync.Assignment.ToArray());
+        Assert.Equal([2, 2], Done(followerSync).Assignment.ToArray());
+    }
+
+    [Fact]
+    public async Task Stale_generations_and_unknown_members_are_refused()
+    {
+        JoinGroupResponse joined = await JoinNewMemberAsync();
+        Done(Sync(joined, (joined.MemberId, [])));
+
+        Assert.Equal(ErrorCode.IllegalGeneration, _groups.Heartbeat("g", joined.MemberId, null, joined.GenerationId - 1));
+        Assert.Equal(ErrorCode.UnknownMemberId, _groups.Heartbeat("g", "nobody", null, joined.GenerationId));
+        Assert.Equal((short)ErrorCode.IllegalGeneration, Done(_groups.SyncAsync(new SyncGroupRequest { GroupId = "g", GenerationId = 99, MemberId = joined.MemberId })).ErrorCode);
+        Assert.Equal((short)ErrorCode.UnknownMemberId, Done(_groups.JoinAsync(Join("nobody"), 5, "c", "h")).ErrorCode);
+        Assert.Equal(ErrorCode.IllegalGeneration, _groups.Commit("g", joined.MemberId, null, 42, [("t", 0, new CommittedOffset(1, -1, null, 0))]));
+    }
+
+    [Fact]
+    public async Task A_silent_member_expires_after_its_session_timeout_and_the_group_rebalances_without_it()
+    {
+        JoinGroupResponse a = await JoinNewMemberAsync("a");
+        Done(Sync(a, (a.MemberId, [])));
+        JoinGroupResponse requiredB = Done(_groups.JoinAsync(Join(sessionMs: 6000), 5, "b", "h"));
+        Task<JoinGroupResponse> bJoin = _groups.JoinAsync(Join(requiredB.MemberId, sessionMs: 6000), 5, "b", "h");
+        JoinGroupResponse aRejoined = Done(_groups.JoinAsync(Join(a.MemberId), 5, "a", "h"));
+        JoinGroupResponse b = Done(bJoin);
+        Task<SyncGroupResponse> bSync = Sync(b);
+        Done(Sync(aRejoined, (a.MemberId, []), (b.MemberId, [])));
+        Done(bSync);
+        Assert.Equal(2, _groups.Find("g")!.Members.Count);
+
+        // b goes silent; a keeps heartbeating.
+        for (int i = 0; i < 70; i++)
+        {
+            Advance(TimeSpan.FromMilliseconds(100));
+            _ = _groups.Heartbeat("g", a.MemberId, null, aRejoined.GenerationId);
+        }
+
+        ClassicGroup group = _groups.Find("g")!;
+        Assert.False(group.Members.ContainsKey(b.MemberId));
+        Assert.Equal(GroupState.PreparingRebalance, group.State);
+        Assert.Equal(ErrorCode.RebalanceInProgress, _groups.Heartbeat("g", a.MemberId, null, aRejoined.GenerationId));
+        JoinGroupResponse alone = Done(_groups.JoinAsync(Join(a.MemberId), 5, "a", "h"));
+        Assert.Equal(3, alone.GenerationId);
+        Assert.Single(alone.Members);
+    }
+
+    [Fact]
+    public async Task A_member_that_does_not_rejoin_within_the_rebalance_timeout_is_removed()
+    {
+        JoinGroupResponse a = await JoinNewMemberAsync("a");
+        Done(Sync(a, (a.MemberId, [])));
+        JoinGroupResponse requiredB = Done(_groups.JoinAsync(Join(), 5, "b", "h"));
+        Task<JoinGroupResponse> bJoin = _groups.JoinAsync(Join(requiredB.MemberId), 5, "b", "h");
+
+        // a never rejoins (but keeps its session alive); after a's rebalance timeout (20 s) b goes on alone.
+        for (int i = 0; i < 210 && !bJoin.IsCompleted; i++)
+        {
+            Advance(TimeSpan.FromMilliseconds(100));
+            _ = _groups.Heartbeat("g", a.MemberId, null, a.GenerationId);
+        }
+
+        JoinGroupResponse b = Done(bJoin);
+        Assert.Equal(b.MemberId, b.Leader);
+        Assert.False(_groups.Find("g")!.Members.ContainsKey(a.MemberId));
+    }
+
+    [Fact]
+    public async Task A_static_member_rejoining_with_its_instance_id_fences_the_old_incarnation()
+    {
+        Task<JoinGroupResponse> first = _groups.JoinAsync(Join(instance: "i-1"), 5, "c", "h");
+        JoinGroupResponse old = await CompleteAsync(first); // static members skip MEMBER_ID_REQUIRED
+        Assert.Equal(0, old.ErrorCode);
+        Done(Sync(old, (old.MemberId, [5])));
+
+        Task<JoinGroupResponse> restarted = _groups.JoinAsync(Join(instance: "i-1"), 5, "c", "h");
+        JoinGroupResponse fresh = await CompleteAsync(restarted);
+
+        Assert.NotEqual(old.MemberId, fresh.MemberId);
+        Assert.Equal(ErrorCode.FencedInstanceId, _groups.Heartbeat("g", old.MemberId, "i-1", old.GenerationId));
+        Assert.Single(_groups.Find("g")!.Members);
+    }
+
+    [Fact]
+    public async Task Leaving_rebalances_the_rest_and_the_last_one_out_empties_the_group()
+    {
+        JoinGroupResponse a = await JoinNewMemberAsync("a");
+        Done(Sync(a, (a.MemberId, [])));
+
+        var result = _groups.Leave("g", [(a.MemberId, null), ("ghost", null)]);
+
+        Assert.Equal([ErrorCode.None, ErrorCode.UnknownMemberId], result.Select(r => r.Error));
+        Assert.Equal(GroupState.Empty, _groups.Find("g")!.State);
+        Assert.Equal(ErrorCode.UnknownMemberId, _groups.Heartbeat("g", a.MemberId, null, a.GenerationId));
+    }
+
+    [Fact]
+    public async Task Commits_from_standalone_consumers_need_an_empty_group_and_are_stored_before_the_answer()
+    {
+        Assert.Equal(ErrorCode.None, _groups.Commit("solo", "", null, -1, [("t", 0, new CommittedOffset(10, -1, "m", 1))]));
+        Assert.Equal(10, _groups.Fetch("solo", [("t", 0)]).Single().Offset!.Offset);
+        Assert.Equal("m", _store.Entries[("solo", "t", 0)].Metadata);
+
+        JoinGroupResponse member = await JoinNewMemberAsync();
+        Assert.Equal(ErrorCode.UnknownMemberId, _groups.Commit("g", "", null, -1, [("t", 0, new CommittedOffset(1, -1, null, 1))]));
+        Assert.Equal(ErrorCode.RebalanceInProgress, _groups.Commit("g", member.MemberId, null, member.GenerationId, [("t", 0, new CommittedOffset(1, -1, null, 1))]));
+        Done(Sync(member, (member.MemberId, [])));
+        Assert.Equal(ErrorCode.None, _groups.Commit("g", member.MemberId, null, member.GenerationId, [("t", 0, new CommittedOffset(1, -1, null, 1))]));
+    }
+
+    [Fact]
+    public async Task Offsets_come_back_from_the_store_and_deleting_a_group_removes_them()
+    {
+        _groups.Commit("keep", "", null, -1, [("t", 3, new CommittedOffset(33, 0, null, 1))]);
+        var reloaded = new GroupCoordinator(_time, Options, _store);
+        Assert.Equal(33, reloaded.Fetch("keep", null).Single().Offset!.Offset);
+
+        Assert.Equal(ErrorCode.None, reloaded.Delete("keep"));
+        Assert.Empty(_store.Entries);
+        Assert.Equal(ErrorCode.GroupIdNotFound, reloaded.Delete("keep"));
+        await Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task Members_without_a_common_protocol_are_refused()
+    {
+        JoinGroupResponse a = await JoinNewMemberAsync();
+        Done(Sync(a, (a.MemberId, [])));
+        JoinGroupResponse other = Done(_groups.JoinAsync(Join(protocol: "roundrobin"), 5, "b", "h"));
+        Assert.Equal((short)ErrorCode.InconsistentGroupProtocol, other.ErrorCode);
+        Assert.Equal((short)ErrorCode.InvalidSessionTimeout, Done(_groups.JoinAsync(Join(sessionMs: 1000), 5, "b", "h")).ErrorCode);
+    }
+
+    private sealed class MemoryStore : IOffsetStore
+    {
+        public Dictionary<(string, string, int), CommittedOffset> Entries { get; } = [];
+
+        public void Append(string group, IReadOnlyList<(string Topic, int Partition, CommittedOffset? Offset)> changes)
+        {
+            foreach ((string topic, int partition, CommittedOffset? offset) in changes)
+            {
+                if (offset is null)
+                {
+                    Entries.Remove((group, topic, partition));
+                }
+                else
+                {
+                    Entries[(group, topic, partition)] = offset;
+                }
+            }
+        }
+
+        public IEnumerable<(string Group, string Topic, int Partition, CommittedOffset Offset)> Load() =>
+            [.. Entries.Select(e => (e.Key.Item1, e.Key.Item2, e.Key.Item3, e.Value))];
+    }
+}
