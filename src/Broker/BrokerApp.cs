@@ -64,7 +64,7 @@ public static class BrokerApp
         {
             BrokerOptions broker = sp.GetRequiredService<BrokerOptions>();
             return new GroupCoordinator(sp.GetRequiredService<TimeProvider>(),
-                new GroupOptions(broker.GroupInitialRebalanceDelay, broker.GroupMinSessionTimeout, broker.GroupMaxSessionTimeout),
+                new GroupOptions(broker.GroupInitialRebalanceDelay, broker.GroupMinSessionTimeout, broker.GroupMaxSessionTimeout, broker.OffsetsRetention),
                 sp.GetRequiredService<OffsetLog>());
         });
         services.AddSingleton<IRequestHandler, FindCoordinatorHandler>();

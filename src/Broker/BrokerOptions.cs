@@ -54,6 +54,9 @@ public sealed class BrokerOptions
     /// <summary><c>group.max.session.timeout.ms</c>: longer session timeouts get INVALID_SESSION_TIMEOUT. Default 30 minutes.</summary>
     public TimeSpan GroupMaxSessionTimeout { get; set; } = TimeSpan.FromMinutes(30);
 
+    /// <summary><c>offsets.retention.minutes</c>: committed offsets of a group that has had no members for this long are deleted. Default 7 days.</summary>
+    public TimeSpan OffsetsRetention { get; set; } = TimeSpan.FromDays(7);
+
     /// <summary>Requests of one connection being processed at once (pipelining depth). Default 64.</summary>
     [Range(1, 10_000)]
     public int MaxInFlightRequestsPerConnection { get; set; } = 64;

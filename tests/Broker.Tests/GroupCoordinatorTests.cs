@@ -8,7 +8,7 @@ namespace LogBroker.Broker.Tests;
 /// <summary>The classic group state machine driven by a fake clock: no sleeps, no sockets.</summary>
 public sealed class GroupCoordinatorTests
 {
-    private static readonly GroupOptions Options = new(TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(6), TimeSpan.FromMinutes(30));
+    private static readonly GroupOptions Options = new(TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(6), TimeSpan.FromMinutes(30), TimeSpan.FromDays(7));
     private readonly FakeTimeProvider _time = new();
     private readonly MemoryStore _store = new();
     private readonly GroupCoordinator _groups;
@@ -229,6 +229,25 @@ public sealed class GroupCoordinatorTests
         Assert.Empty(_store.Entries);
         Assert.Equal(ErrorCode.GroupIdNotFound, reloaded.Delete("keep"));
         await Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task Offsets_of_a_group_empty_for_longer_than_the_retention_expire()
+    {
+        JoinGroupResponse member = await JoinNewMemberAsync();
+        Done(Sync(member, (member.MemberId, [])));
+        Assert.Equal(ErrorCode.None, _groups.Commit("g", member.MemberId, null, member.GenerationId, [("t", 0, new CommittedOffset(5, -1, null, 1))]));
+        _groups.Leave("g", [(member.MemberId, null)]);
+
+        _time.Advance(TimeSpan.FromDays(6));
+        _groups.Tick();
+        Assert.Equal(5, _groups.Fetch("g", null).Single().Offset!.Offset); // not yet
+
+        _time.Advance(TimeSpan.FromDays(1));
+        _groups.Tick();
+        Assert.Empty(_groups.Fetch("g", null));
+        Assert.Null(_groups.Find("g"));
+        Assert.Empty(_store.Entries);
     }
 
     [Fact]

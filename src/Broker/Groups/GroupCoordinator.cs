@@ -298,6 +298,11 @@ internal sealed class GroupCoordinator
                 group.Offsets[(topic, partition)] = offset;
             }
 
+            if (group.State == GroupState.Empty)
+            {
+                group.EmptySince = _time.GetTimestamp(); // standalone consumers: retention runs from the last commit
+            }
+
             return ErrorCode.None;
         }
     }
@@ -375,8 +380,27 @@ internal sealed class GroupCoordinator
                 }
 
                 TryCompleteJoin(group, now);
+                ExpireOffsets(group, now);
             }
         }
+    }
+
+    /// <summary>offsets.retention.minutes: an Empty group's offsets (and the group) go once it has been empty that long.</summary>
+    private void ExpireOffsets(ClassicGroup group, long now)
+    {
+        if (group.State != GroupState.Empty || _time.GetElapsedTime(group.EmptySince, now) < _options.OffsetsRetention)
+        {
+            return;
+        }
+
+        if (group.Offsets.Count > 0)
+        {
+            _store.Append(group.Id, [.. group.Offsets.Keys.Select(k => (k.Topic, k.Partition, (CommittedOffset?)null))]);
+            group.Offsets.Clear();
+        }
+
+        group.State = GroupState.Dead;
+        _groups.TryRemove(group.Id, out _);
     }
 
     private static Task<JoinGroupResponse> Error(ErrorCode error) =>
@@ -553,4 +577,4 @@ internal sealed class GroupCoordinator
 }
 
 /// <summary>Group settings (the Broker section of broker.json).</summary>
-internal sealed record GroupOptions(TimeSpan InitialRebalanceDelay, TimeSpan MinSessionTimeout, TimeSpan MaxSessionTimeout);
+internal sealed record GroupOptions(TimeSpan InitialRebalanceDelay, TimeSpan MinSessionTimeout, TimeSpan MaxSessionTimeout, TimeSpan OffsetsRetention);
