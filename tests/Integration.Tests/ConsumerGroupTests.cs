@@ -115,6 +115,33 @@ public sealed class ConsumerGroupTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_member_that_vanishes_without_leaving_loses_its_partitions_after_its_session_timeout()
+    {
+        string topic = await TopicWithRecordsAsync(4, 40);
+        string group = "g-" + Guid.NewGuid().ToString("N");
+        using IConsumer<Null, string> survivor = Consumer(group);
+        // A static member: librdkafka does not send LeaveGroup when it closes, as if the process died.
+        IConsumer<Null, string> vanishing = new ConsumerBuilder<Null, string>(new ConsumerConfig
+        {
+            BootstrapServers = _broker.Bootstrap,
+            GroupId = group,
+            GroupInstanceId = "instance-1",
+            SessionTimeoutMs = 6000,
+            HeartbeatIntervalMs = 500,
+            PartitionAssignmentStrategy = PartitionAssignmentStrategy.Range,
+        }).SetLogHandler((_, _) => { }).Build();
+        survivor.Subscribe(topic);
+        vanishing.Subscribe(topic);
+        await PollUntilAsync(() => survivor.Assignment.Count == 2 && vanishing.Assignment.Count == 2, survivor, vanishing);
+
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+        vanishing.Close();
+        vanishing.Dispose();
+        await PollUntilAsync(() => survivor.Assignment.Count == 4, survivor);
+        Assert.True(stopwatch.Elapsed > TimeSpan.FromSeconds(4), "the partitions moved before the session timeout: the member left instead of vanishing");
+    }
+
+    [Fact]
     public async Task Committed_offsets_let_a_restarted_consumer_resume_and_survive_a_broker_restart()
     {
         string topic = await TopicWithRecordsAsync(1, 100);
