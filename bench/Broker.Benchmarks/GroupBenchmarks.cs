@@ -1,0 +1,129 @@
+using BenchmarkDotNet.Attributes;
+using LogBroker.Broker.Groups;
+using LogBroker.Protocol.Messages;
+using LogBroker.Storage;
+
+namespace LogBroker.Broker.Benchmarks;
+
+/// <summary>
+/// Broker-side cost of the classic group protocol, in process (no network, no client think time):
+/// a graceful leave absorbed by a group of 10 members over 100 partitions (LeaveGroup → the 9 others
+/// rejoin → the leader's SyncGroup → Stable), and OffsetCommit of 100 partitions into the real,
+/// disk-backed offset log.
+/// </summary>
+[MemoryDiagnoser]
+public class GroupBenchmarks
+{
+    private const int Members = 10;
+    private const int Partitions = 100;
+    private string _directory = "";
+    private LogManager? _logs;
+    private GroupCoordinator _groups = null!;
+    private List<string> _memberIds = [];
+    private int _generation;
+    private List<(string, int, CommittedOffset)> _commit = [];
+    private long _round;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _directory = Path.Combine(Path.GetTempPath(), "logbroker-bench-groups-" + Guid.NewGuid().ToString("N"));
+        _logs = LogManager.Open(new StorageOptions { DataDirectory = _directory });
+        _groups = new GroupCoordinator(TimeProvider.System,
+            new GroupOptions(TimeSpan.Zero, TimeSpan.FromSeconds(6), TimeSpan.FromMinutes(30), TimeSpan.FromDays(7)), new OffsetLog(_logs));
+        _memberIds = [];
+        var joins = new List<Task<JoinGroupResponse>>();
+        for (int i = 0; i < Members; i++)
+        {
+            string id = _groups.JoinAsync(Join(""), 5, "c" + i, "h").Result.MemberId;
+            _memberIds.Add(id);
+        }
+
+        foreach (string id in _memberIds)
+        {
+            joins.Add(_groups.JoinAsync(Join(id), 5, "c", "h"));
+        }
+
+        while (!joins.TrueForAll(j => j.IsCompleted))
+        {
+            _groups.Tick();
+        }
+
+        Stabilize(joins);
+        _commit = [.. Enumerable.Range(0, Partitions).Select(p => ("topic", p, new CommittedOffset(p, -1, null, 0)))];
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _logs?.Dispose();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    /// <summary>One member leaves and rejoins at once (so the group keeps 10 members across iterations).</summary>
+    [Benchmark]
+    public int LeaveAndRebalanceTenMembers()
+    {
+        string leaving = _memberIds[^1];
+        _groups.Leave("g", [(leaving, null)]);
+        _memberIds.RemoveAt(_memberIds.Count - 1);
+        var joins = _memberIds.Select(id => _groups.JoinAsync(Join(id), 5, "c", "h")).ToList();
+        Stabilize(joins);
+
+        // The member comes back (outside the interesting part, but needed to repeat the measurement).
+        string back = _groups.JoinAsync(Join(""), 5, "c", "h").Result.MemberId;
+        var again = new List<Task<JoinGroupResponse>> { _groups.JoinAsync(Join(back), 5, "c", "h") };
+        again.AddRange(_memberIds.Select(id => _groups.JoinAsync(Join(id), 5, "c", "h")));
+        _memberIds.Add(back);
+        Stabilize(again);
+        return _generation;
+    }
+
+    [Benchmark]
+    public void CommitHundredPartitions()
+    {
+        long round = ++_round;
+        for (int i = 0; i < _commit.Count; i++)
+        {
+            _commit[i] = (_commit[i].Item1, _commit[i].Item2, _commit[i].Item3 with { Offset = round });
+        }
+
+        if (_groups.Commit("standalone", "", null, -1, _commit) != Protocol.ErrorCode.None)
+        {
+            throw new InvalidOperationException("commit failed");
+        }
+    }
+
+    private void Stabilize(List<Task<JoinGroupResponse>> joins)
+    {
+        if (!joins.TrueForAll(j => j.IsCompleted))
+        {
+            throw new InvalidOperationException("the join phase did not end when every member had rejoined");
+        }
+
+        List<JoinGroupResponse> answers = [.. joins.Select(j => j.Result)];
+        JoinGroupResponse leader = answers.Single(a => a.MemberId == a.Leader);
+        _generation = leader.GenerationId;
+        var syncs = answers.Where(a => a != leader).Select(a => _groups.SyncAsync(new SyncGroupRequest { GroupId = "g", GenerationId = a.GenerationId, MemberId = a.MemberId })).ToList();
+        var assignment = leader.Members.Select((m, i) => new SyncGroupRequest.SyncGroupRequestAssignment
+        {
+            MemberId = m.MemberId,
+            Assignment = new byte[8 + (Partitions / Members * 4)], // what a 10-partition assignment weighs
+        }).ToList();
+        syncs.Add(_groups.SyncAsync(new SyncGroupRequest { GroupId = "g", GenerationId = leader.GenerationId, MemberId = leader.MemberId, Assignments = assignment }));
+        if (!syncs.TrueForAll(s => s.IsCompleted && s.Result.ErrorCode == 0))
+        {
+            throw new InvalidOperationException("the group did not become stable");
+        }
+    }
+
+    private static JoinGroupRequest Join(string memberId) => new()
+    {
+        GroupId = "g",
+        MemberId = memberId,
+        SessionTimeoutMs = 30_000,
+        RebalanceTimeoutMs = 60_000,
+        ProtocolType = "consumer",
+        Protocols = [new JoinGroupRequest.JoinGroupRequestProtocol { Name = "range", Metadata = new byte[64] }],
+    };
+}
