@@ -91,7 +91,21 @@ internal sealed partial class KafkaConnection
                         return;
                     }
 
-                    await inFlight.WriteAsync(_dispatcher.ProcessAsync(request), closing).ConfigureAwait(false);
+                    Task<RequestContext> pending = _dispatcher.ProcessAsync(request);
+                    if (!inFlight.TryWrite(pending))
+                    {
+                        try
+                        {
+                            await inFlight.WriteAsync(pending, closing).ConfigureAwait(false);
+                        }
+                        catch
+                        {
+                            // Closing: nobody will write this response, but its buffer and leases must go back.
+                            _ = pending.ContinueWith(static t => t.Result.Dispose(), CancellationToken.None,
+                                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                            throw;
+                        }
+                    }
                 }
 
                 if (error is not null)
