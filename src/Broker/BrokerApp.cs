@@ -67,6 +67,13 @@ public static class BrokerApp
                 new GroupOptions(broker.GroupInitialRebalanceDelay, broker.GroupMinSessionTimeout, broker.GroupMaxSessionTimeout, broker.OffsetsRetention),
                 sp.GetRequiredService<OffsetLog>());
         });
+        services.AddSingleton(sp =>
+        {
+            BrokerOptions broker = sp.GetRequiredService<BrokerOptions>();
+            return new ConsumerGroupCoordinator(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<TopicRegistry>(),
+                sp.GetRequiredService<GroupCoordinator>(), new ConsumerGroupOptions(broker.ConsumerGroupHeartbeatInterval, broker.ConsumerGroupSessionTimeout));
+        });
+        services.AddSingleton<IRequestHandler, ConsumerGroupHeartbeatHandler>();
         services.AddSingleton<IRequestHandler, FindCoordinatorHandler>();
         services.AddSingleton<IRequestHandler, JoinGroupHandler>();
         services.AddSingleton<IRequestHandler, SyncGroupHandler>();
@@ -121,7 +128,7 @@ internal sealed class StorageMaintenance(LogManager logs, TopicRegistry topics) 
 }
 
 /// <summary>Runs the group coordinator's timers (join deadlines, session expiry) every 100 ms.</summary>
-internal sealed class GroupTimers(GroupCoordinator groups, TimeProvider time) : BackgroundService
+internal sealed class GroupTimers(GroupCoordinator groups, ConsumerGroupCoordinator consumerGroups, TimeProvider time) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -131,6 +138,7 @@ internal sealed class GroupTimers(GroupCoordinator groups, TimeProvider time) : 
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
                 groups.Tick();
+                consumerGroups.Tick();
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

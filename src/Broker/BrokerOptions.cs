@@ -57,6 +57,12 @@ public sealed class BrokerOptions
     /// <summary><c>offsets.retention.minutes</c>: committed offsets of a group that has had no members for this long are deleted. Default 7 days.</summary>
     public TimeSpan OffsetsRetention { get; set; } = TimeSpan.FromDays(7);
 
+    /// <summary><c>group.consumer.heartbeat.interval.ms</c>: how often server-side (KIP-848) group members heartbeat. Default 5 s.</summary>
+    public TimeSpan ConsumerGroupHeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary><c>group.consumer.session.timeout.ms</c>: a server-side group member silent this long is removed. Default 45 s.</summary>
+    public TimeSpan ConsumerGroupSessionTimeout { get; set; } = TimeSpan.FromSeconds(45);
+
     /// <summary>Requests of one connection being processed at once (pipelining depth). Default 64.</summary>
     [Range(1, 10_000)]
     public int MaxInFlightRequestsPerConnection { get; set; } = 64;

@@ -6,7 +6,10 @@ namespace LogBroker.Integration.Tests;
 /// <summary>Classic consumer groups with Confluent.Kafka: assignment, rebalancing, committed offsets.</summary>
 public sealed class ConsumerGroupTests : IAsyncLifetime
 {
-    private readonly BrokerFixture _broker = new() { Settings = ["--Broker:GroupInitialRebalanceDelay=00:00:00.300"] };
+    private readonly BrokerFixture _broker = new()
+    {
+        Settings = ["--Broker:GroupInitialRebalanceDelay=00:00:00.300", "--Broker:ConsumerGroupHeartbeatInterval=00:00:00.500"],
+    };
 
     public ValueTask InitializeAsync() => _broker.InitializeAsync();
 
@@ -90,6 +93,63 @@ public sealed class ConsumerGroupTests : IAsyncLifetime
             }
         }
     }
+
+    [Fact]
+    public async Task With_the_server_side_protocol_three_consumers_share_six_partitions_and_read_everything_once()
+    {
+        const int Records = 3000;
+        string topic = await TopicWithRecordsAsync(6, Records);
+        string group = "kip848-" + Guid.NewGuid().ToString("N");
+        IConsumer<Null, string>[] consumers = [.. Enumerable.Range(0, 3).Select(_ => ServerSideConsumer(group))];
+        try
+        {
+            foreach (IConsumer<Null, string> c in consumers)
+            {
+                c.Subscribe(topic);
+            }
+
+            var seen = new HashSet<string>();
+            DateTime deadline = DateTime.UtcNow.AddSeconds(60);
+            while (DateTime.UtcNow < deadline && (seen.Count < Records || !AssignmentIsComplete(consumers)))
+            {
+                foreach (IConsumer<Null, string> c in consumers)
+                {
+                    ConsumeResult<Null, string>? r = c.Consume(TimeSpan.FromMilliseconds(50));
+                    if (r is { IsPartitionEOF: false })
+                    {
+                        Assert.True(seen.Add(r.Message.Value), $"record {r.Message.Value} read twice");
+                    }
+                }
+            }
+
+            Assert.Equal(Records, seen.Count);
+            Assert.True(AssignmentIsComplete(consumers), "every partition owned by exactly one member");
+            Assert.True(_broker.Service<Broker.Groups.ConsumerGroupCoordinator>().Owns(group), "the group must be a server-side (KIP-848) group");
+
+            // One leaves: the other two end up owning all six, never two owners at once.
+            consumers[2].Close();
+            await PollUntilAsync(() => consumers[0].Assignment.Count + consumers[1].Assignment.Count == 6 &&
+                consumers[0].Assignment.Concat(consumers[1].Assignment).Distinct().Count() == 6, consumers[0], consumers[1]);
+            consumers[0].Commit();
+        }
+        finally
+        {
+            foreach (IConsumer<Null, string> c in consumers)
+            {
+                c.Dispose();
+            }
+        }
+    }
+
+    private IConsumer<Null, string> ServerSideConsumer(string group) =>
+        new ConsumerBuilder<Null, string>(new ConsumerConfig
+        {
+            BootstrapServers = _broker.Bootstrap,
+            GroupId = group,
+            GroupProtocol = GroupProtocol.Consumer,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+        }).SetLogHandler((_, _) => { }).Build();
 
     private static bool AssignmentIsComplete(IConsumer<Null, string>[] consumers)
     {

@@ -292,18 +292,35 @@ internal sealed class GroupCoordinator
                 group.Members[memberId].LastSeen = _time.GetTimestamp();
             }
 
-            _store.Append(groupId, [.. offsets.Select(o => (o.Topic, o.Partition, (CommittedOffset?)o.Offset))]);
-            foreach ((string topic, int partition, CommittedOffset offset) in offsets)
-            {
-                group.Offsets[(topic, partition)] = offset;
-            }
-
-            if (group.State == GroupState.Empty)
-            {
-                group.EmptySince = _time.GetTimestamp(); // standalone consumers: retention runs from the last commit
-            }
-
+            StoreLocked(group, offsets);
             return ErrorCode.None;
+        }
+    }
+
+    /// <summary>
+    /// Stores offsets whose committer was already checked elsewhere (the server-side consumer groups,
+    /// which keep their offsets here so both protocols share one store).
+    /// </summary>
+    public void Store(string groupId, IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets)
+    {
+        ClassicGroup group = GetOrCreate(groupId);
+        lock (group.Sync)
+        {
+            StoreLocked(group, offsets);
+        }
+    }
+
+    private void StoreLocked(ClassicGroup group, IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets)
+    {
+        _store.Append(group.Id, [.. offsets.Select(o => (o.Topic, o.Partition, (CommittedOffset?)o.Offset))]);
+        foreach ((string topic, int partition, CommittedOffset offset) in offsets)
+        {
+            group.Offsets[(topic, partition)] = offset;
+        }
+
+        if (group.State == GroupState.Empty)
+        {
+            group.EmptySince = _time.GetTimestamp(); // no members: retention runs from the last commit
         }
     }
 

@@ -132,7 +132,7 @@ internal sealed class LeaveGroupHandler(GroupCoordinator groups) : IRequestHandl
 /// (assign()) consumer into an empty group; otherwise membership and generation are checked.
 /// Metadata over 4096 bytes → OFFSET_METADATA_TOO_LARGE. Acknowledged commits are in the offset log.
 /// </summary>
-internal sealed class OffsetCommitHandler(GroupCoordinator groups, TimeProvider time) : IRequestHandler
+internal sealed class OffsetCommitHandler(GroupCoordinator groups, ConsumerGroupCoordinator consumerGroups, TimeProvider time) : IRequestHandler
 {
     private const int MaxMetadataBytes = 4096;
 
@@ -168,7 +168,9 @@ internal sealed class OffsetCommitHandler(GroupCoordinator groups, TimeProvider 
             }
         }
 
-        ErrorCode error = groups.Commit(commit.GroupId, commit.MemberId, commit.GroupInstanceId, commit.GenerationIdOrMemberEpoch, valid);
+        ErrorCode error = consumerGroups.Owns(commit.GroupId)
+            ? consumerGroups.Commit(commit.GroupId, commit.MemberId, commit.GenerationIdOrMemberEpoch, valid)
+            : groups.Commit(commit.GroupId, commit.MemberId, commit.GroupInstanceId, commit.GenerationIdOrMemberEpoch, valid);
         if (error != ErrorCode.None)
         {
             foreach (OffsetCommitResponse.OffsetCommitResponsePartition p in response.Topics.SelectMany(t => t.Partitions))
@@ -343,4 +345,21 @@ internal sealed class DeleteGroupsHandler(GroupCoordinator groups) : IRequestHan
 
         return ValueTask.FromResult<IKafkaMessage?>(response);
     }
+}
+
+/// <summary>
+/// ConsumerGroupHeartbeat (key 68), versions 0–1: the server-side group protocol (KIP-848) —
+/// join (epoch 0), heartbeat, leave (epoch -1/-2), subscriptions by names or regex (v1), and the
+/// broker's own assignment reconciled member by member (<see cref="ConsumerGroupCoordinator"/>).
+/// </summary>
+internal sealed class ConsumerGroupHeartbeatHandler(ConsumerGroupCoordinator groups) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.ConsumerGroupHeartbeat;
+
+    public short MinVersion => 0;
+
+    public short MaxVersion => 1;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request) =>
+        ValueTask.FromResult<IKafkaMessage?>(groups.Heartbeat((ConsumerGroupHeartbeatRequest)request));
 }

@@ -1,0 +1,101 @@
+using LogBroker.Broker.Groups;
+using LogBroker.Broker.Metadata;
+using LogBroker.Protocol;
+using LogBroker.Protocol.Messages;
+using LogBroker.Storage;
+using LogBroker.TestKit;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+
+namespace LogBroker.Broker.Tests;
+
+/// <summary>The server-side (KIP-848) protocol: epochs, revocation before reassignment, leave and expiry.</summary>
+public sealed class ConsumerGroupCoordinatorTests : IDisposable
+{
+    private readonly TempDirectory _dir = new("kip848");
+    private readonly FakeTimeProvider _time = new();
+    private readonly LogManager _logs;
+    private readonly ConsumerGroupCoordinator _groups;
+    private readonly Guid _topicId;
+
+    public ConsumerGroupCoordinatorTests()
+    {
+        _logs = LogManager.Open(new StorageOptions { DataDirectory = _dir.Path }, _time);
+        var registry = new TopicRegistry(_logs, LogConfig.Default, NullLogger<TopicRegistry>.Instance);
+        Assert.Equal(ErrorCode.None, registry.Create("orders", 4, new Dictionary<string, string?>(), validateOnly: false, out _));
+        _topicId = registry.Get("orders")!.Id;
+        var classic = new GroupCoordinator(_time, new GroupOptions(TimeSpan.Zero, TimeSpan.FromSeconds(6), TimeSpan.FromMinutes(30), TimeSpan.FromDays(7)), new OffsetLog(_logs));
+        _groups = new ConsumerGroupCoordinator(_time, registry, classic, new ConsumerGroupOptions(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10)));
+    }
+
+    public void Dispose()
+    {
+        _logs.Dispose();
+        _dir.Dispose();
+    }
+
+    private ConsumerGroupHeartbeatResponse Beat(string member, int epoch, int[]? owned = null, bool subscribe = false) =>
+        _groups.Heartbeat(new ConsumerGroupHeartbeatRequest
+        {
+            GroupId = "g",
+            MemberId = member,
+            MemberEpoch = epoch,
+            SubscribedTopicNames = subscribe ? ["orders"] : null,
+            TopicPartitions = owned is null ? null : [new ConsumerGroupHeartbeatRequest.TopicPartitionsData { TopicId = _topicId, Partitions = [.. owned] }],
+        });
+
+    private static int[] Partitions(ConsumerGroupHeartbeatResponse response) =>
+        response.Assignment is null ? [] : [.. response.Assignment.TopicPartitions.SelectMany(t => t.Partitions).Order()];
+
+    [Fact]
+    public void A_partition_moves_to_a_new_member_only_after_its_old_owner_released_it()
+    {
+        ConsumerGroupHeartbeatResponse a = Beat("a", 0, subscribe: true);
+        Assert.Equal([0, 1, 2, 3], Partitions(a));
+        int aEpoch = a.MemberEpoch;
+        Beat("a", aEpoch, owned: [0, 1, 2, 3]);
+
+        ConsumerGroupHeartbeatResponse b = Beat("b", 0, subscribe: true);
+        Assert.Empty(Partitions(b)); // everything b will get is still owned by a
+
+        ConsumerGroupHeartbeatResponse revoke = Beat("a", aEpoch, owned: [0, 1, 2, 3]);
+        int[] aKeeps = Partitions(revoke);
+        Assert.Equal(2, aKeeps.Length);
+        Assert.Equal(aEpoch, revoke.MemberEpoch); // a stays at its epoch until it has released the rest
+
+        Assert.Null(Beat("b", b.MemberEpoch, owned: []).Assignment); // still nothing while a holds them
+
+        ConsumerGroupHeartbeatResponse released = Beat("a", aEpoch, owned: aKeeps);
+        Assert.True(released.MemberEpoch > aEpoch);
+        int[] bGets = Partitions(Beat("b", b.MemberEpoch, owned: []));
+        Assert.Equal([0, 1, 2, 3], aKeeps.Concat(bGets).Order());
+    }
+
+    [Fact]
+    public void Leaving_and_expiry_give_the_partitions_back()
+    {
+        ConsumerGroupHeartbeatResponse a = Beat("a", 0, subscribe: true);
+        Beat("a", a.MemberEpoch, owned: [0, 1, 2, 3]);
+        ConsumerGroupHeartbeatResponse b = Beat("b", 0, subscribe: true);
+        int[] aKeeps = Partitions(Beat("a", a.MemberEpoch, owned: [0, 1, 2, 3]));
+        ConsumerGroupHeartbeatResponse aNext = Beat("a", a.MemberEpoch, owned: aKeeps);
+        Beat("b", b.MemberEpoch, owned: []);
+
+        Assert.Equal(-1, Beat("b", -1).MemberEpoch);
+        Assert.Equal([0, 1, 2, 3], Partitions(Beat("a", aNext.MemberEpoch, owned: aKeeps)));
+
+        _time.Advance(TimeSpan.FromSeconds(11));
+        _groups.Tick();
+        Assert.Equal((short)ErrorCode.UnknownMemberId, Beat("a", aNext.MemberEpoch).ErrorCode);
+    }
+
+    [Fact]
+    public void Stale_epochs_are_fenced_and_commits_need_the_current_epoch()
+    {
+        ConsumerGroupHeartbeatResponse a = Beat("a", 0, subscribe: true);
+        Assert.Equal((short)ErrorCode.FencedMemberEpoch, Beat("a", a.MemberEpoch + 5).ErrorCode);
+        Assert.Equal(ErrorCode.StaleMemberEpoch, _groups.Commit("g", "a", a.MemberEpoch - 1, [("orders", 0, new CommittedOffset(1, -1, null, 0))]));
+        Assert.Equal(ErrorCode.None, _groups.Commit("g", "a", a.MemberEpoch, [("orders", 0, new CommittedOffset(1, -1, null, 0))]));
+        Assert.Equal((short)ErrorCode.UnsupportedAssignor, _groups.Heartbeat(new ConsumerGroupHeartbeatRequest { GroupId = "g", MemberId = "x", ServerAssignor = "sticky" }).ErrorCode);
+    }
+}
