@@ -74,6 +74,7 @@ public static class BrokerApp
                 sp.GetRequiredService<GroupCoordinator>(), new ConsumerGroupOptions(broker.ConsumerGroupHeartbeatInterval, broker.ConsumerGroupSessionTimeout));
         });
         services.AddSingleton<IRequestHandler, ConsumerGroupHeartbeatHandler>();
+        services.AddSingleton<IRequestHandler, ConsumerGroupDescribeHandler>();
         services.AddSingleton<IRequestHandler, FindCoordinatorHandler>();
         services.AddSingleton<IRequestHandler, JoinGroupHandler>();
         services.AddSingleton<IRequestHandler, SyncGroupHandler>();

@@ -90,6 +90,27 @@ public sealed class ConsumerGroupCoordinatorTests : IDisposable
     }
 
     [Fact]
+    public void The_range_assignor_gives_contiguous_blocks_and_describe_shows_epochs_and_targets()
+    {
+        ConsumerGroupHeartbeatResponse a = _groups.Heartbeat(new ConsumerGroupHeartbeatRequest { GroupId = "g", MemberId = "a", MemberEpoch = 0, SubscribedTopicNames = ["orders"], ServerAssignor = "range" });
+        ConsumerGroupHeartbeatResponse b = _groups.Heartbeat(new ConsumerGroupHeartbeatRequest { GroupId = "g", MemberId = "b", MemberEpoch = 0, SubscribedTopicNames = ["orders"], ServerAssignor = "range" });
+        Beat("a", a.MemberEpoch, owned: Partitions(a));            // a releases what b gets
+        Beat("a", a.MemberEpoch, owned: [0, 1]);
+        int[] bGets = Partitions(Beat("b", b.MemberEpoch, owned: []));
+
+        Assert.Equal([2, 3], bGets);
+        ConsumerGroupDescribeResponse.DescribedGroup described = _groups.Describe("g");
+        Assert.Equal("range", described.AssignorName);
+        Assert.Equal("Stable", described.GroupState);
+        Assert.Equal(described.AssignmentEpoch, described.GroupEpoch);
+        var memberA = described.Members.Single(m => m.MemberId == "a");
+        Assert.Equal("orders", memberA.Assignment.TopicPartitions.Single().TopicName);
+        Assert.Equal([0, 1], memberA.TargetAssignment.TopicPartitions.Single().Partitions);
+        Assert.Equal((short)ErrorCode.GroupIdNotFound, _groups.Describe("nope").ErrorCode);
+        Assert.Contains(_groups.List(), g => g.Id == "g" && g.State == "Stable");
+    }
+
+    [Fact]
     public void Stale_epochs_are_fenced_and_commits_need_the_current_epoch()
     {
         ConsumerGroupHeartbeatResponse a = Beat("a", 0, subscribe: true);

@@ -28,7 +28,7 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
     /// <summary>True when <paramref name="groupId"/> is a server-side (consumer) group.</summary>
     public bool Owns(string groupId) => _groups.ContainsKey(groupId);
 
-    public ConsumerGroupHeartbeatResponse Heartbeat(ConsumerGroupHeartbeatRequest request)
+    public ConsumerGroupHeartbeatResponse Heartbeat(ConsumerGroupHeartbeatRequest request, string clientId = "", string clientHost = "")
     {
         if (string.IsNullOrEmpty(request.GroupId))
         {
@@ -88,7 +88,14 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
             }
 
             member.LastSeen = now;
+            member.ClientId = clientId;
+            member.ClientHost = clientHost;
             member.InstanceId = request.InstanceId ?? member.InstanceId;
+            member.RackId = request.RackId ?? member.RackId;
+            if (request.ServerAssignor is { } chosen)
+            {
+                member.Assignor = chosen;
+            }
             if (request.SubscribedTopicNames is { } names && !names.Order(StringComparer.Ordinal).SequenceEqual(member.SubscribedNames.Order(StringComparer.Ordinal)))
             {
                 member.SubscribedNames = [.. names];
@@ -143,6 +150,79 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
             return response;
         }
     }
+
+    /// <summary>The groups and their states, for ListGroups.</summary>
+    public List<(string Id, string State)> List()
+    {
+        var groups = new List<(string, string)>();
+        foreach (ConsumerGroup group in _groups.Values)
+        {
+            lock (group.Sync)
+            {
+                groups.Add((group.Id, State(group)));
+            }
+        }
+
+        return groups;
+    }
+
+    /// <summary>ConsumerGroupDescribe of one group; GROUP_ID_NOT_FOUND when it is not a consumer group.</summary>
+    public ConsumerGroupDescribeResponse.DescribedGroup Describe(string groupId)
+    {
+        var described = new ConsumerGroupDescribeResponse.DescribedGroup { GroupId = groupId, ErrorMessage = null };
+        if (!_groups.TryGetValue(groupId, out ConsumerGroup? group))
+        {
+            described.ErrorCode = (short)ErrorCode.GroupIdNotFound;
+            described.GroupState = "Dead";
+            return described;
+        }
+
+        lock (group.Sync)
+        {
+            described.GroupState = State(group);
+            described.GroupEpoch = group.GroupEpoch;
+            described.AssignmentEpoch = group.AssignmentEpoch;
+            described.AssignorName = Assignor(group);
+            foreach (ConsumerMember member in group.Members.Values)
+            {
+                described.Members.Add(new ConsumerGroupDescribeResponse.Member
+                {
+                    MemberId = member.Id,
+                    InstanceId = member.InstanceId,
+                    RackId = member.RackId,
+                    MemberEpoch = member.Epoch,
+                    ClientId = member.ClientId,
+                    ClientHost = member.ClientHost,
+                    SubscribedTopicNames = [.. member.SubscribedNames],
+                    SubscribedTopicRegex = member.SubscribedRegex,
+                    Assignment = Describe(member.Assigned),
+                    TargetAssignment = Describe(member.Target),
+                });
+            }
+        }
+
+        return described;
+    }
+
+    private ConsumerGroupDescribeResponse.Assignment Describe(HashSet<(Guid Topic, int Partition)> partitions) => new()
+    {
+        TopicPartitions = [.. partitions.GroupBy(p => p.Topic).Select(g => new ConsumerGroupDescribeResponse.TopicPartitions
+        {
+            TopicId = g.Key,
+            TopicName = topics.Get(g.Key)?.Name ?? "",
+            Partitions = [.. g.Select(p => p.Partition).Order()],
+        })],
+    };
+
+    private static string State(ConsumerGroup group) =>
+        group.Members.Count == 0 ? "Empty"
+        : group.AssignmentEpoch < group.GroupEpoch ? "Assigning"
+        : group.Members.Values.All(m => m.Epoch == group.AssignmentEpoch && m.PendingRevocation.Count == 0 && m.Assigned.SetEquals(m.Target)) ? "Stable"
+        : "Reconciling";
+
+    /// <summary>The assignor the members ask for (the first one named), uniform by default.</summary>
+    private static string Assignor(ConsumerGroup group) =>
+        group.Members.Values.OrderBy(m => m.Id, StringComparer.Ordinal).Select(m => m.Assignor).FirstOrDefault(a => a is not null) ?? "uniform";
 
     /// <summary>OffsetCommit for a member of a consumer group: the epoch must be the member's current one.</summary>
     public ErrorCode Commit(string groupId, string memberId, int memberEpoch, IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> committed)
@@ -213,16 +293,33 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
             member.Target.Clear();
         }
 
+        bool range = Assignor(group) == "range";
+        int offset = 0;
         foreach (Topic topic in SubscribedTopics(group))
         {
             List<ConsumerMember> subscribers = [.. group.Members.Values.Where(m => Subscribes(m, topic.Name)).OrderBy(m => m.Id, StringComparer.Ordinal)];
-            for (int p = 0; p < topic.Partitions.Length; p++)
+            int count = topic.Partitions.Length;
+            for (int p = 0; p < count; p++)
             {
-                subscribers[(p + topic.Name.Length) % subscribers.Count].Target.Add((topic.Id, p));
+                // range: contiguous blocks per topic, the first (count % members) one larger;
+                // uniform: dealt round-robin, continuing across topics so members end up even.
+                int owner = range
+                    ? RangeOwner(p, count, subscribers.Count)
+                    : (p + offset) % subscribers.Count;
+                subscribers[owner].Target.Add((topic.Id, p));
             }
+
+            offset += count;
         }
 
         group.AssignmentEpoch = group.GroupEpoch;
+    }
+
+    private static int RangeOwner(int partition, int partitions, int members)
+    {
+        int size = partitions / members, larger = partitions % members;
+        int boundary = larger * (size + 1);
+        return partition < boundary ? partition / (size + 1) : larger + ((partition - boundary) / Math.Max(size, 1));
     }
 
     private static void Reconcile(ConsumerGroup group, ConsumerMember member)
@@ -277,6 +374,14 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
         public string Id { get; } = id;
 
         public string? InstanceId { get; set; }
+
+        public string? RackId { get; set; }
+
+        public string ClientId { get; set; } = "";
+
+        public string ClientHost { get; set; } = "";
+
+        public string? Assignor { get; set; }
 
         public int Epoch { get; set; }
 

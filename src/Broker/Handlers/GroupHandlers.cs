@@ -245,8 +245,8 @@ internal sealed class OffsetFetchHandler(GroupCoordinator groups) : IRequestHand
     }
 }
 
-/// <summary>ListGroups (key 16), versions 0–5: every group, filtered by state (v4) and type (v5; all are "classic").</summary>
-internal sealed class ListGroupsHandler(GroupCoordinator groups) : IRequestHandler
+/// <summary>ListGroups (key 16), versions 0–5: classic and server-side groups, filtered by state (v4) and type (v5: "classic", "consumer").</summary>
+internal sealed class ListGroupsHandler(GroupCoordinator groups, ConsumerGroupCoordinator consumerGroups) : IRequestHandler
 {
     public ApiKey Key => ApiKey.ListGroups;
 
@@ -272,6 +272,16 @@ internal sealed class ListGroupsHandler(GroupCoordinator groups) : IRequestHandl
             if (stateOk && typeOk && group.State != GroupState.Dead)
             {
                 response.Groups.Add(new ListGroupsResponse.ListedGroup { GroupId = group.Id, ProtocolType = protocolType, GroupState = state, GroupType = "classic" });
+            }
+        }
+
+        foreach ((string id, string state) in consumerGroups.List().OrderBy(g => g.Id, StringComparer.Ordinal))
+        {
+            bool stateOk = list.StatesFilter.Count == 0 || list.StatesFilter.Contains(state, StringComparer.OrdinalIgnoreCase);
+            bool typeOk = list.TypesFilter.Count == 0 || list.TypesFilter.Contains("consumer", StringComparer.OrdinalIgnoreCase);
+            if (stateOk && typeOk)
+            {
+                response.Groups.Add(new ListGroupsResponse.ListedGroup { GroupId = id, ProtocolType = "consumer", GroupState = state, GroupType = "consumer" });
             }
         }
 
@@ -361,5 +371,26 @@ internal sealed class ConsumerGroupHeartbeatHandler(ConsumerGroupCoordinator gro
     public short MaxVersion => 1;
 
     public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request) =>
-        ValueTask.FromResult<IKafkaMessage?>(groups.Heartbeat((ConsumerGroupHeartbeatRequest)request));
+        ValueTask.FromResult<IKafkaMessage?>(groups.Heartbeat((ConsumerGroupHeartbeatRequest)request, context.ClientId ?? "", context.Connection));
+}
+
+/// <summary>ConsumerGroupDescribe (key 69), version 0: server-side groups with members, epochs, assignments and targets.</summary>
+internal sealed class ConsumerGroupDescribeHandler(ConsumerGroupCoordinator groups) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.ConsumerGroupDescribe;
+
+    public short MinVersion => 0;
+
+    public short MaxVersion => 0;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        var response = new ConsumerGroupDescribeResponse();
+        foreach (string id in ((ConsumerGroupDescribeRequest)request).GroupIds)
+        {
+            response.Groups.Add(groups.Describe(id));
+        }
+
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
 }
