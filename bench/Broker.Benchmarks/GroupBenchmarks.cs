@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using LogBroker.Broker.Groups;
+using LogBroker.Broker.Metadata;
 using LogBroker.Protocol.Messages;
 using LogBroker.Storage;
 
@@ -23,6 +24,9 @@ public class GroupBenchmarks
     private int _generation;
     private List<(string, int, CommittedOffset)> _commit = [];
     private long _round;
+    private ConsumerGroupCoordinator _consumerGroups = null!;
+    private Guid _topicId;
+    private readonly Dictionary<string, (int Epoch, List<int> Owned)> _serverMembers = [];
 
     [GlobalSetup]
     public void Setup()
@@ -51,7 +55,74 @@ public class GroupBenchmarks
 
         Stabilize(joins);
         _commit = [.. Enumerable.Range(0, Partitions).Select(p => ("topic", p, new CommittedOffset(p, -1, null, 0)))];
+
+        var registry = new TopicRegistry(_logs, LogConfig.Default, Microsoft.Extensions.Logging.Abstractions.NullLogger<TopicRegistry>.Instance);
+        registry.Create("orders", Partitions, new Dictionary<string, string?>(), validateOnly: false, out _);
+        _topicId = registry.Get("orders")!.Id;
+        _consumerGroups = new ConsumerGroupCoordinator(TimeProvider.System, registry, _groups, new ConsumerGroupOptions(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(45)));
+        for (int i = 0; i < Members; i++)
+        {
+            ServerSideJoin("m" + i);
+        }
+
+        ServerSideUntilStable();
     }
+
+    /// <summary>
+    /// Server-side protocol: one of 10 members leaves (epoch -1); the other 9 heartbeat, revoking and
+    /// acknowledging, until every partition has exactly its target owner; then it rejoins the same way.
+    /// </summary>
+    [Benchmark]
+    public int ServerSideLeaveAndReconcileTenMembers()
+    {
+        _consumerGroups.Heartbeat(new ConsumerGroupHeartbeatRequest { GroupId = "s", MemberId = "m9", MemberEpoch = -1 });
+        _serverMembers.Remove("m9");
+        int rounds = ServerSideUntilStable();
+        ServerSideJoin("m9");
+        return rounds + ServerSideUntilStable();
+    }
+
+    private void ServerSideJoin(string id)
+    {
+        ConsumerGroupHeartbeatResponse r = _consumerGroups.Heartbeat(new ConsumerGroupHeartbeatRequest
+        {
+            GroupId = "s",
+            MemberId = id,
+            MemberEpoch = 0,
+            SubscribedTopicNames = ["orders"],
+        });
+        _serverMembers[id] = (r.MemberEpoch, Owned(r, []));
+    }
+
+    /// <summary>Heartbeats every member with what it owns until the group is stable; returns the rounds taken.</summary>
+    private int ServerSideUntilStable()
+    {
+        for (int round = 1; round <= 20; round++)
+        {
+            foreach (string id in _serverMembers.Keys.ToList())
+            {
+                (int epoch, List<int> owned) = _serverMembers[id];
+                ConsumerGroupHeartbeatResponse r = _consumerGroups.Heartbeat(new ConsumerGroupHeartbeatRequest
+                {
+                    GroupId = "s",
+                    MemberId = id,
+                    MemberEpoch = epoch,
+                    TopicPartitions = [new ConsumerGroupHeartbeatRequest.TopicPartitionsData { TopicId = _topicId, Partitions = owned }],
+                });
+                _serverMembers[id] = (r.MemberEpoch, Owned(r, owned));
+            }
+
+            if (_consumerGroups.Describe("s").GroupState == "Stable")
+            {
+                return round;
+            }
+        }
+
+        throw new InvalidOperationException("the server-side group did not become stable");
+    }
+
+    private static List<int> Owned(ConsumerGroupHeartbeatResponse response, List<int> previous) =>
+        response.Assignment is null ? previous : [.. response.Assignment.TopicPartitions.SelectMany(t => t.Partitions)];
 
     [GlobalCleanup]
     public void Cleanup()
