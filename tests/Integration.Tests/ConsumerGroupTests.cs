@@ -8,7 +8,12 @@ public sealed class ConsumerGroupTests : IAsyncLifetime
 {
     private readonly BrokerFixture _broker = new()
     {
-        Settings = ["--Broker:GroupInitialRebalanceDelay=00:00:00.300", "--Broker:ConsumerGroupHeartbeatInterval=00:00:00.500"],
+        Settings =
+        [
+            "--Broker:GroupInitialRebalanceDelay=00:00:00.300",
+            "--Broker:ConsumerGroupHeartbeatInterval=00:00:00.500",
+            "--Broker:ConsumerGroupSessionTimeout=00:00:06",
+        ],
     };
 
     public ValueTask InitializeAsync() => _broker.InitializeAsync();
@@ -135,6 +140,111 @@ public sealed class ConsumerGroupTests : IAsyncLifetime
         finally
         {
             foreach (IConsumer<Null, string> c in consumers)
+            {
+                c.Dispose();
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData("classic")]
+    [InlineData("consumer")]
+    public async Task While_30000_records_arrive_one_member_closes_and_one_vanishes_and_nothing_is_missed(string protocol)
+    {
+        const int Records = 30_000;
+        string topic = BrokerFixture.UniqueTopic("churn");
+        using (IAdminClient admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _broker.Bootstrap }).Build())
+        {
+            await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = 6, ReplicationFactor = 1 }]);
+        }
+
+        string group = protocol + "-churn-" + Guid.NewGuid().ToString("N");
+        IConsumer<Null, string> Make(string? instance)
+        {
+            var config = new ConsumerConfig
+            {
+                BootstrapServers = _broker.Bootstrap,
+                GroupId = group,
+                GroupInstanceId = instance, // a static member does not leave on close: it "vanishes"
+                AutoOffsetReset = AutoOffsetReset.Earliest,
+                AutoCommitIntervalMs = 200,
+            };
+            if (protocol == "consumer")
+            {
+                config.GroupProtocol = GroupProtocol.Consumer;
+            }
+            else
+            {
+                config.SessionTimeoutMs = 6000;
+                config.HeartbeatIntervalMs = 500;
+            }
+
+            return new ConsumerBuilder<Null, string>(config).SetLogHandler((_, _) => { }).Build();
+        }
+
+        IConsumer<Null, string> closing = Make(null), vanishing = Make("static-1"), staying = Make(null);
+        IConsumer<Null, string>[] all = [closing, vanishing, staying];
+        var live = new List<IConsumer<Null, string>>(all);
+        try
+        {
+            foreach (IConsumer<Null, string> c in all)
+            {
+                c.Subscribe(topic);
+            }
+
+            await PollUntilAsync(() => AssignmentIsComplete(all), all);
+
+            Task producing = Task.Run(() =>
+            {
+                using IProducer<Null, string> producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = _broker.Bootstrap, LingerMs = 5 }).Build();
+                for (int i = 0; i < Records; i++)
+                {
+                    producer.Produce(topic, new Message<Null, string> { Value = i.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+                    if (i % 1000 == 999)
+                    {
+                        producer.Flush(TimeSpan.FromSeconds(10));
+                        Thread.Sleep(20); // keep producing while the group changes
+                    }
+                }
+
+                producer.Flush(TimeSpan.FromSeconds(30));
+            }, TestContext.Current.CancellationToken);
+
+            var seen = new HashSet<string>();
+            DateTime deadline = DateTime.UtcNow.AddSeconds(120);
+            bool closed = false, vanished = false;
+            while (DateTime.UtcNow < deadline && (seen.Count < Records || staying.Assignment.Count < 6))
+            {
+                foreach (IConsumer<Null, string> c in live)
+                {
+                    if (c.Consume(TimeSpan.FromMilliseconds(20)) is { IsPartitionEOF: false } r)
+                    {
+                        seen.Add(r.Message.Value); // at least once: a moved partition may be read again
+                    }
+                }
+
+                if (!closed && seen.Count >= Records / 3)
+                {
+                    closing.Close();
+                    live.Remove(closing);
+                    closed = true;
+                }
+                else if (closed && !vanished && seen.Count >= 2 * Records / 3)
+                {
+                    vanishing.Close(); // a static member: no LeaveGroup, its partitions wait for its session timeout
+                    live.Remove(vanishing);
+                    vanished = true;
+                }
+            }
+
+            await producing;
+            Assert.True(closed && vanished);
+            Assert.Equal(Records, seen.Count);
+            Assert.Equal(6, staying.Assignment.Count); // the survivor owns everything in the end
+        }
+        finally
+        {
+            foreach (IConsumer<Null, string> c in all)
             {
                 c.Dispose();
             }

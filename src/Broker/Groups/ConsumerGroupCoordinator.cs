@@ -50,19 +50,38 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
         {
             long now = time.GetTimestamp();
             ConsumerMember? member;
-            if (request.MemberEpoch is -1 or -2)
+            if (request.MemberEpoch == -1)
             {
                 if (group.Members.Remove(request.MemberId))
                 {
                     group.GroupEpoch++;
                 }
 
-                return new ConsumerGroupHeartbeatResponse { MemberId = request.MemberId, MemberEpoch = request.MemberEpoch, ErrorMessage = null };
+                return new ConsumerGroupHeartbeatResponse { MemberId = request.MemberId, MemberEpoch = -1, ErrorMessage = null };
+            }
+
+            if (request.MemberEpoch == -2)
+            {
+                // A static member going away "to come back": it keeps its partitions until it rejoins
+                // under its instance id or its session times out (as Kafka does).
+                if (group.Members.TryGetValue(request.MemberId, out ConsumerMember? leaving))
+                {
+                    leaving.LastSeen = now;
+                }
+
+                return new ConsumerGroupHeartbeatResponse { MemberId = request.MemberId, MemberEpoch = -2, ErrorMessage = null };
             }
 
             if (request.MemberEpoch == 0)
             {
                 string id = request.MemberId.Length > 0 ? request.MemberId : Guid.NewGuid().ToString("N");
+                if (request.InstanceId is { } instance &&
+                    group.Members.Values.FirstOrDefault(m => m.InstanceId == instance && m.Id != id) is { } previous)
+                {
+                    group.Members.Remove(previous.Id); // the new incarnation of a static member replaces the old one
+                    group.GroupEpoch++;
+                }
+
                 if (!group.Members.TryGetValue(id, out member))
                 {
                     member = new ConsumerMember(id);
