@@ -30,6 +30,40 @@ public sealed class RestartTests
         }
     }
 
+    [Fact]
+    public async Task An_acknowledged_offset_commit_survives_kill_9()
+    {
+        using var data = new TempDirectory("commit-kill");
+        int port = BrokerProcess.FreePort();
+        BrokerProcess broker = await BrokerProcess.StartAsync(data.Path, port);
+        try
+        {
+            string topic = BrokerFixture.UniqueTopic("commit");
+            using (IAdminClient admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build())
+            {
+                await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = 2, ReplicationFactor = 1 }]);
+            }
+
+            var config = new ConsumerConfig { BootstrapServers = broker.Bootstrap, GroupId = "durable", EnableAutoCommit = false };
+            using (IConsumer<Null, byte[]> consumer = new ConsumerBuilder<Null, byte[]>(config).SetLogHandler((_, _) => { }).Build())
+            {
+                consumer.Commit([new TopicPartitionOffset(topic, 0, 1234), new TopicPartitionOffset(topic, 1, 5678)]); // returns once acknowledged
+            }
+
+            await broker.KillAsync();
+            await broker.DisposeAsync();
+            broker = await BrokerProcess.StartAsync(data.Path, port);
+
+            using IConsumer<Null, byte[]> after = new ConsumerBuilder<Null, byte[]>(new ConsumerConfig { BootstrapServers = broker.Bootstrap, GroupId = "durable", EnableAutoCommit = false }).SetLogHandler((_, _) => { }).Build();
+            List<TopicPartitionOffset> committed = after.Committed([new TopicPartition(topic, 0), new TopicPartition(topic, 1)], TimeSpan.FromSeconds(20));
+            Assert.Equal([1234L, 5678L], committed.OrderBy(c => c.Partition.Value).Select(c => c.Offset.Value));
+        }
+        finally
+        {
+            await broker.DisposeAsync();
+        }
+    }
+
     private static async Task ProduceThroughRestartAsync(string dataPath, int port, bool kill, Func<BrokerProcess> current, Action<BrokerProcess> replace)
     {
         BrokerProcess broker = current();

@@ -15,7 +15,7 @@ namespace LogBroker.Broker.Groups;
 /// key = <c>int16 length, group (UTF-8), int16 length, topic, int32 partition</c>;
 /// value = <c>int64 offset, int32 leader epoch, int64 commit timestamp, int16 length (-1 = null),
 /// metadata</c>; a null value deletes the entry.</para>
-/// <para>Bounded: when the log has grown past <see cref="CompactAfterBytes"/> since the last
+/// <para>Bounded: when the log has grown past the compaction threshold (32 MiB) since the last
 /// compaction, every live entry is written again as a snapshot and everything before the snapshot is
 /// deleted (DeleteRecordsBefore drops whole 4 MiB segments), so the log stays near the size of the
 /// live offsets plus one threshold.</para>
@@ -24,18 +24,22 @@ namespace LogBroker.Broker.Groups;
 internal sealed class OffsetLog : IOffsetStore
 {
     public const string Topic = "__consumer_offsets";
-    public const long CompactAfterBytes = 32L * 1024 * 1024;
 
     private readonly PartitionLog _log;
+    private readonly long _compactAfterBytes;
     private readonly Lock _lock = new();
     private readonly Dictionary<(string Group, string Topic, int Partition), CommittedOffset> _live = [];
     private long _sizeAtCompaction;
 
-    public OffsetLog(LogManager logs)
+    /// <param name="logs">Where the internal partition lives.</param>
+    /// <param name="compactAfterBytes">Growth since the last compaction that triggers the next one (32 MiB; smaller in tests).</param>
+    /// <param name="segmentBytes">Segment size of the internal partition (4 MiB): the unit in which old commits are dropped.</param>
+    public OffsetLog(LogManager logs, long compactAfterBytes = 32L * 1024 * 1024, int segmentBytes = 4 * 1024 * 1024)
     {
+        _compactAfterBytes = compactAfterBytes;
         LogConfig config = LogConfig.Default with
         {
-            SegmentBytes = 4 * 1024 * 1024,
+            SegmentBytes = segmentBytes,
             RetentionTime = null,
             RetentionBytes = null,
             MaxMessageBytes = 16 * 1024 * 1024,
@@ -43,6 +47,9 @@ internal sealed class OffsetLog : IOffsetStore
         _log = logs.GetOrCreate(new TopicPartition(Topic, 0), config);
         _log.UpdateConfig(config);
     }
+
+    /// <summary>Bytes the internal partition holds now (for tests and metrics).</summary>
+    public long Size => _log.Size;
 
     public IEnumerable<(string Group, string Topic, int Partition, CommittedOffset Offset)> Load()
     {
@@ -102,7 +109,7 @@ internal sealed class OffsetLog : IOffsetStore
             }
 
             Write(builder);
-            if (_log.Size - _sizeAtCompaction > CompactAfterBytes)
+            if (_log.Size - _sizeAtCompaction > _compactAfterBytes)
             {
                 Compact();
             }
@@ -129,6 +136,7 @@ internal sealed class OffsetLog : IOffsetStore
         }
 
         _log.DeleteRecordsBefore(snapshotStart);
+        _log.Roll(); // the snapshot's segment becomes deletable by the next compaction
         _sizeAtCompaction = _log.Size;
     }
 
