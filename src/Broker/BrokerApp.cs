@@ -85,6 +85,7 @@ public static class BrokerApp
         services.AddSingleton<IRequestHandler, ListGroupsHandler>();
         services.AddSingleton<IRequestHandler, DescribeGroupsHandler>();
         services.AddSingleton<IRequestHandler, DeleteGroupsHandler>();
+        services.AddSingleton<IRequestHandler, OffsetDeleteHandler>();
         services.AddHostedService<GroupTimers>();
         services.AddSingleton<RequestDispatcher>();
         services.AddHostedService<StorageMaintenance>();

@@ -114,6 +114,9 @@ public enum ErrorCode : short
     /// <summary>UNSUPPORTED_ENDPOINT_TYPE</summary>
     UnsupportedEndpointType = 115,
 
+    /// <summary>GROUP_SUBSCRIBED_TO_TOPIC</summary>
+    GroupSubscribedToTopic = 86,
+
     /// <summary>INVALID_CONFIG</summary>
     InvalidConfig = 40,
 

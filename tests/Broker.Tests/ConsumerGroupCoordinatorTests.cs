@@ -17,11 +17,13 @@ public sealed class ConsumerGroupCoordinatorTests : IDisposable
     private readonly LogManager _logs;
     private readonly ConsumerGroupCoordinator _groups;
     private readonly Guid _topicId;
+    private readonly TopicRegistry _registry;
 
     public ConsumerGroupCoordinatorTests()
     {
         _logs = LogManager.Open(new StorageOptions { DataDirectory = _dir.Path }, _time);
         var registry = new TopicRegistry(_logs, LogConfig.Default, NullLogger<TopicRegistry>.Instance);
+        _registry = registry;
         Assert.Equal(ErrorCode.None, registry.Create("orders", 4, new Dictionary<string, string?>(), validateOnly: false, out _));
         _topicId = registry.Get("orders")!.Id;
         var classic = new GroupCoordinator(_time, new GroupOptions(TimeSpan.Zero, TimeSpan.FromSeconds(6), TimeSpan.FromMinutes(30), TimeSpan.FromDays(7)), new OffsetLog(_logs));
@@ -108,6 +110,27 @@ public sealed class ConsumerGroupCoordinatorTests : IDisposable
         Assert.Equal([0, 1], memberA.TargetAssignment.TopicPartitions.Single().Partitions);
         Assert.Equal((short)ErrorCode.GroupIdNotFound, _groups.Describe("nope").ErrorCode);
         Assert.Contains(_groups.List(), g => g.Id == "g" && g.State == "Stable");
+    }
+
+    [Fact]
+    public void New_partitions_and_newly_matching_topics_are_assigned_on_the_next_heartbeat()
+    {
+        ConsumerGroupHeartbeatResponse a = _groups.Heartbeat(new ConsumerGroupHeartbeatRequest
+        {
+            GroupId = "g",
+            MemberId = "a",
+            MemberEpoch = 0,
+            SubscribedTopicNames = ["orders"],
+            SubscribedTopicRegex = "audit-.*",
+        });
+        Assert.Equal([0, 1, 2, 3], Partitions(a));
+
+        Assert.Equal(ErrorCode.None, _registry.AddPartitions("orders", 6, validateOnly: false, out _));
+        Assert.Equal(ErrorCode.None, _registry.Create("audit-1", 2, new Dictionary<string, string?>(), validateOnly: false, out _));
+        ConsumerGroupHeartbeatResponse next = Beat("a", a.MemberEpoch, owned: [0, 1, 2, 3]);
+
+        Assert.True(next.MemberEpoch > a.MemberEpoch);
+        Assert.Equal(8, next.Assignment!.TopicPartitions.Sum(t => t.Partitions.Count)); // 6 of orders + 2 of audit-1
     }
 
     [Fact]

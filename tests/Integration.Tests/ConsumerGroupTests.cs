@@ -405,6 +405,21 @@ public sealed class ConsumerGroupTests : IAsyncLifetime
             replay.Close();
         }
 
+        // OffsetDelete: refused for a topic the members subscribe to, done for an empty group.
+        using (IConsumer<Null, string> member = Consumer(group))
+        {
+            member.Subscribe(topic);
+            await PollUntilAsync(() => member.Assignment.Count == 2, member);
+            var refused = await Assert.ThrowsAnyAsync<DeleteConsumerGroupOffsetsException>(() =>
+                admin.DeleteConsumerGroupOffsetsAsync(group, [new TopicPartition(topic, 1)]));
+            Assert.Equal(ErrorCode.GroupSubscribedToTopic, refused.Result.Partitions.Single().Error.Code);
+            member.Close();
+        }
+
+        await admin.DeleteConsumerGroupOffsetsAsync(group, [new TopicPartition(topic, 1)]);
+        offsets = await admin.ListConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitions(group, null)]);
+        Assert.Equal([0], offsets.Single().Partitions.Select(p => p.Partition.Value));
+
         await admin.DeleteGroupsAsync([group]);
         Assert.DoesNotContain((await admin.ListConsumerGroupsAsync()).Valid, g => g.GroupId == group);
         offsets = await admin.ListConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitions(group, [new TopicPartition(topic, 0)])]);

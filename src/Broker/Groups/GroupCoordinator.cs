@@ -341,6 +341,70 @@ internal sealed class GroupCoordinator
         }
     }
 
+    /// <summary>
+    /// OffsetDelete: removes committed offsets of the given partitions. A group with members keeps the
+    /// offsets of topics its members subscribe to (GROUP_SUBSCRIBED_TO_TOPIC for those partitions).
+    /// </summary>
+    public (ErrorCode Error, List<(string Topic, int Partition, ErrorCode Error)> Partitions) DeleteOffsets(
+        string groupId, IReadOnlyList<(string Topic, int Partition)> partitions)
+    {
+        if (_groups.GetValueOrDefault(groupId) is not { } group)
+        {
+            return (ErrorCode.GroupIdNotFound, []);
+        }
+
+        lock (group.Sync)
+        {
+            HashSet<string> subscribed = SubscribedTopics(group);
+            var results = new List<(string, int, ErrorCode)>();
+            var deleted = new List<(string, int, CommittedOffset?)>();
+            foreach ((string topic, int partition) in partitions)
+            {
+                if (subscribed.Contains(topic))
+                {
+                    results.Add((topic, partition, ErrorCode.GroupSubscribedToTopic));
+                    continue;
+                }
+
+                if (group.Offsets.Remove((topic, partition)))
+                {
+                    deleted.Add((topic, partition, null));
+                }
+
+                results.Add((topic, partition, ErrorCode.None));
+            }
+
+            _store.Append(groupId, deleted);
+            return (ErrorCode.None, results);
+        }
+    }
+
+    /// <summary>Topics the members subscribe to, read from their consumer-protocol metadata (unreadable metadata counts as none).</summary>
+    private static HashSet<string> SubscribedTopics(ClassicGroup group)
+    {
+        var topics = new HashSet<string>(StringComparer.Ordinal);
+        if (group.ProtocolType != "consumer" || group.ProtocolName is not { } protocol)
+        {
+            return topics;
+        }
+
+        foreach (GroupMember member in group.Members.Values)
+        {
+            if (member.MetadataFor(protocol) is not { Length: >= 2 } metadata)
+            {
+                continue;
+            }
+
+            var reader = new Protocol.Primitives.KafkaReader(metadata);
+            short version = Math.Min(reader.ReadInt16(), ConsumerProtocolSubscription.HighestVersion);
+            var subscription = new ConsumerProtocolSubscription();
+            subscription.Read(ref reader, Math.Max(version, (short)0));
+            topics.UnionWith(subscription.Topics);
+        }
+
+        return topics;
+    }
+
     /// <summary>Deletes an empty group and its offsets (DeleteGroups).</summary>
     public ErrorCode Delete(string groupId)
     {

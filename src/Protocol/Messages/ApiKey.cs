@@ -28,6 +28,7 @@ public enum ApiKey : short
     SaslAuthenticate = 36,
     CreatePartitions = 37,
     DeleteGroups = 42,
+    OffsetDelete = 47,
     IncrementalAlterConfigs = 44,
     DescribeCluster = 60,
     ConsumerGroupHeartbeat = 68,
