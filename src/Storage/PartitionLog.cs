@@ -347,6 +347,35 @@ public sealed partial class PartitionLog : IDisposable
     }
 
     /// <summary>
+    /// Calls <paramref name="visit"/> for every stored batch from the one holding
+    /// <paramref name="fromOffset"/> to the end of the log as it was when the scan started (for
+    /// rebuilding state from the log: producer state, committed offsets).
+    /// </summary>
+    public void ScanBatches(long fromOffset, BatchVisitor visit)
+    {
+        ArgumentNullException.ThrowIfNull(visit);
+        long offset = Math.Max(fromOffset, LogStartOffset);
+        long end = LogEndOffset;
+        while (offset < end)
+        {
+            using LogReadResult read = Read(offset, 4 * 1024 * 1024);
+            if (read.Status != ReadStatus.Success || read.Records.IsEmpty)
+            {
+                return;
+            }
+
+            ReadOnlySpan<byte> batches = read.Records.Span;
+            while (batches.Length >= RecordBatch.HeaderSize)
+            {
+                RecordBatchHeader header = RecordBatchHeader.Read(batches);
+                visit(header, batches[..header.TotalSize]);
+                offset = header.LastOffset + 1;
+                batches = batches[header.TotalSize..];
+            }
+        }
+    }
+
+    /// <summary>
     /// The first offset whose record timestamp is ≥ <paramref name="timestamp"/> (ms since the epoch)
     /// and that record's timestamp; null when no record is that recent. See
     /// <see cref="LogSegment.FindByTimestamp"/> for compressed batches.
@@ -829,3 +858,6 @@ public sealed partial class PartitionLog : IDisposable
         public static partial void PartitionFailed(ILogger logger, Exception exception, string directory);
     }
 }
+
+/// <summary>Receives one stored batch during <see cref="PartitionLog.ScanBatches"/>; the span is valid only during the call.</summary>
+public delegate void BatchVisitor(in RecordBatchHeader header, ReadOnlySpan<byte> batch);

@@ -56,29 +56,14 @@ internal sealed class OffsetLog : IOffsetStore
         lock (_lock)
         {
             _live.Clear();
-            long offset = _log.LogStartOffset;
-            while (offset < _log.LogEndOffset)
+            _log.ScanBatches(0, (in RecordBatchHeader header, ReadOnlySpan<byte> batch) =>
             {
-                using LogReadResult read = _log.Read(offset, 4 * 1024 * 1024);
-                if (read.Status != ReadStatus.Success || read.Records.IsEmpty)
+                var records = new RecordReader(batch[RecordBatch.HeaderSize..]);
+                while (records.TryRead(out RecordView record))
                 {
-                    break;
+                    Apply(record);
                 }
-
-                ReadOnlySpan<byte> batches = read.Records.Span;
-                while (batches.Length >= RecordBatch.HeaderSize)
-                {
-                    RecordBatchHeader header = RecordBatchHeader.Read(batches);
-                    var records = new RecordReader(batches[RecordBatch.HeaderSize..header.TotalSize]);
-                    while (records.TryRead(out RecordView record))
-                    {
-                        Apply(record);
-                    }
-
-                    offset = header.LastOffset + 1;
-                    batches = batches[header.TotalSize..];
-                }
-            }
+            });
 
             _sizeAtCompaction = _log.Size;
             return [.. _live.Select(e => (e.Key.Group, e.Key.Topic, e.Key.Partition, e.Value))];

@@ -34,29 +34,13 @@ internal sealed class ProducerStateTable
     public static ProducerStateTable Rebuild(PartitionLog log)
     {
         var table = new ProducerStateTable();
-        long offset = Math.Max(log.LogStartOffset, OffsetAtLeastBytesBeforeEnd(log));
-        while (offset < log.LogEndOffset)
+        log.ScanBatches(OffsetAtLeastBytesBeforeEnd(log), (in RecordBatchHeader header, ReadOnlySpan<byte> _) =>
         {
-            using LogReadResult read = log.Read(offset, 4 * 1024 * 1024);
-            if (read.Status != ReadStatus.Success || read.Records.IsEmpty)
+            if (header.ProducerId >= 0)
             {
-                break;
+                table.Record(header, header.BaseOffset);
             }
-
-            ReadOnlySpan<byte> batches = read.Records.Span;
-            while (batches.Length >= RecordBatch.HeaderSize)
-            {
-                RecordBatchHeader header = RecordBatchHeader.Read(batches);
-                if (header.ProducerId >= 0)
-                {
-                    table.Record(header, header.BaseOffset);
-                }
-
-                offset = header.LastOffset + 1;
-                batches = batches[header.TotalSize..];
-            }
-        }
-
+        });
         return table;
     }
 
