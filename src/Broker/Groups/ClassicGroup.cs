@@ -40,9 +40,6 @@ internal sealed class GroupMember(string id)
     /// <summary>Set while the member's SyncGroup waits for the leader's assignment.</summary>
     public TaskCompletionSource<SyncGroupResponse>? PendingSync { get; set; }
 
-    /// <summary>The JoinGroup version the pending join came with (which fields its answer carries).</summary>
-    public short JoinVersion { get; set; }
-
     /// <summary><see cref="TimeProvider.GetTimestamp"/> of the member's last Join, Sync or Heartbeat.</summary>
     public long LastSeen { get; set; }
 

@@ -123,7 +123,6 @@ internal sealed class GroupCoordinator
             member.SessionTimeout = sessionTimeout;
             member.RebalanceTimeout = request.RebalanceTimeoutMs > 0 ? TimeSpan.FromMilliseconds(request.RebalanceTimeoutMs) : sessionTimeout;
             member.Protocols = [.. request.Protocols.Select(p => (p.Name, p.Metadata.ToArray()))];
-            member.JoinVersion = version;
             member.LastSeen = now;
             member.PendingJoin?.TrySetResult(new JoinGroupResponse { ErrorCode = (short)ErrorCode.UnknownMemberId, MemberId = member.Id });
             member.PendingJoin = new TaskCompletionSource<JoinGroupResponse>(TaskCreationOptions.RunContinuationsAsynchronously);

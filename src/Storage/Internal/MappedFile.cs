@@ -41,18 +41,6 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
     /// <summary>Bytes mapped. Zero for an empty read-only file, which is not mapped at all.</summary>
     public int Capacity { get; }
 
-    /// <summary>Current length of the file on disk.</summary>
-    public long FileLength
-    {
-        get
-        {
-            lock (_ioLock)
-            {
-                return _file.Length;
-            }
-        }
-    }
-
     /// <summary>
     /// Opens (or creates) <paramref name="path"/> and maps <paramref name="capacity"/> bytes of it;
     /// <c>null</c> capacity maps the file at its current length.
