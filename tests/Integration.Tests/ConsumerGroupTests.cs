@@ -39,12 +39,21 @@ public sealed class ConsumerGroupTests : IAsyncLifetime
 
     private async Task<string> TopicWithRecordsAsync(int partitions, int records)
     {
-        string topic = BrokerFixture.UniqueTopic("group");
-        using (IAdminClient admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _broker.Bootstrap }).Build())
-        {
-            await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = partitions, ReplicationFactor = 1 }]);
-        }
+        string topic = await EmptyTopicAsync(partitions);
+        ProduceNumbered(topic, partitions, records);
+        return topic;
+    }
 
+    private async Task<string> EmptyTopicAsync(int partitions)
+    {
+        string topic = BrokerFixture.UniqueTopic("group");
+        using IAdminClient admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _broker.Bootstrap }).Build();
+        await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = partitions, ReplicationFactor = 1 }]);
+        return topic;
+    }
+
+    private void ProduceNumbered(string topic, int partitions, int records)
+    {
         using IProducer<Null, string> producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = _broker.Bootstrap, LingerMs = 5 }).Build();
         for (int i = 0; i < records; i++)
         {
@@ -52,7 +61,40 @@ public sealed class ConsumerGroupTests : IAsyncLifetime
         }
 
         Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
-        return topic;
+    }
+
+    /// <summary>
+    /// Subscribes the consumers to an empty topic, waits until the group is stable with every partition
+    /// owned by exactly one member, then produces: with no rebalance after that point, each record must be
+    /// read exactly once. (Records read before a rebalance without a commit are legitimately read again by
+    /// the next owner, so the records only arrive once ownership has settled.)
+    /// </summary>
+    private async Task SettleThenReadEachRecordOnceAsync(IConsumer<Null, string>[] consumers, string topic, int records)
+    {
+        foreach (IConsumer<Null, string> c in consumers)
+        {
+            c.Subscribe(topic);
+        }
+
+        await PollUntilAsync(() => AssignmentIsComplete(consumers), consumers);
+        ProduceNumbered(topic, 6, records);
+
+        var seen = new HashSet<string>();
+        DateTime deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline && seen.Count < records)
+        {
+            foreach (IConsumer<Null, string> c in consumers)
+            {
+                ConsumeResult<Null, string>? r = c.Consume(TimeSpan.FromMilliseconds(50));
+                if (r is { IsPartitionEOF: false })
+                {
+                    Assert.True(seen.Add(r.Message.Value), $"record {r.Message.Value} read twice");
+                }
+            }
+        }
+
+        Assert.Equal(records, seen.Count);
+        Assert.True(AssignmentIsComplete(consumers), "every partition owned by exactly one member");
     }
 
     [Theory]
@@ -62,32 +104,12 @@ public sealed class ConsumerGroupTests : IAsyncLifetime
     public async Task Three_consumers_share_six_partitions_each_owned_by_exactly_one_and_read_everything_once(string assignor)
     {
         const int Records = 3000;
-        string topic = await TopicWithRecordsAsync(6, Records);
+        string topic = await EmptyTopicAsync(6);
         string group = "g-" + Guid.NewGuid().ToString("N");
         IConsumer<Null, string>[] consumers = [Consumer(group, assignor), Consumer(group, assignor), Consumer(group, assignor)];
         try
         {
-            foreach (IConsumer<Null, string> c in consumers)
-            {
-                c.Subscribe(topic);
-            }
-
-            var seen = new HashSet<string>();
-            DateTime deadline = DateTime.UtcNow.AddSeconds(60);
-            while (DateTime.UtcNow < deadline && (seen.Count < Records || !AssignmentIsComplete(consumers)))
-            {
-                foreach (IConsumer<Null, string> c in consumers)
-                {
-                    ConsumeResult<Null, string>? r = c.Consume(TimeSpan.FromMilliseconds(50));
-                    if (r is { IsPartitionEOF: false })
-                    {
-                        Assert.True(seen.Add(r.Message.Value), $"record {r.Message.Value} read twice");
-                    }
-                }
-            }
-
-            Assert.Equal(Records, seen.Count);
-            Assert.True(AssignmentIsComplete(consumers), "every partition owned by exactly one member");
+            await SettleThenReadEachRecordOnceAsync(consumers, topic, Records);
         }
         finally
         {
@@ -103,32 +125,12 @@ public sealed class ConsumerGroupTests : IAsyncLifetime
     public async Task With_the_server_side_protocol_three_consumers_share_six_partitions_and_read_everything_once()
     {
         const int Records = 3000;
-        string topic = await TopicWithRecordsAsync(6, Records);
+        string topic = await EmptyTopicAsync(6);
         string group = "kip848-" + Guid.NewGuid().ToString("N");
         IConsumer<Null, string>[] consumers = [.. Enumerable.Range(0, 3).Select(_ => ServerSideConsumer(group))];
         try
         {
-            foreach (IConsumer<Null, string> c in consumers)
-            {
-                c.Subscribe(topic);
-            }
-
-            var seen = new HashSet<string>();
-            DateTime deadline = DateTime.UtcNow.AddSeconds(60);
-            while (DateTime.UtcNow < deadline && (seen.Count < Records || !AssignmentIsComplete(consumers)))
-            {
-                foreach (IConsumer<Null, string> c in consumers)
-                {
-                    ConsumeResult<Null, string>? r = c.Consume(TimeSpan.FromMilliseconds(50));
-                    if (r is { IsPartitionEOF: false })
-                    {
-                        Assert.True(seen.Add(r.Message.Value), $"record {r.Message.Value} read twice");
-                    }
-                }
-            }
-
-            Assert.Equal(Records, seen.Count);
-            Assert.True(AssignmentIsComplete(consumers), "every partition owned by exactly one member");
+            await SettleThenReadEachRecordOnceAsync(consumers, topic, Records);
             Assert.True(_broker.Service<Broker.Groups.ConsumerGroupCoordinator>().Owns(group), "the group must be a server-side (KIP-848) group");
 
             // One leaves: the other two end up owning all six, never two owners at once.
