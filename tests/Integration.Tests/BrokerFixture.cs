@@ -13,7 +13,7 @@ namespace LogBroker.Integration.Tests;
 /// </summary>
 public sealed class BrokerFixture : IAsyncLifetime
 {
-    private static int s_next;
+    private static int _next;
     private readonly TempDirectory _data = new("broker");
     private IHost? _host;
 
@@ -27,7 +27,7 @@ public sealed class BrokerFixture : IAsyncLifetime
     /// <summary>Extra command-line settings for the host (override per fixture subclass or test).</summary>
     public IReadOnlyList<string> Settings { get; init; } = [];
 
-    public static string UniqueTopic(string prefix = "t") => $"{prefix}-{Interlocked.Increment(ref s_next)}-{Guid.NewGuid():N}";
+    public static string UniqueTopic(string prefix = "t") => $"{prefix}-{Interlocked.Increment(ref _next)}-{Guid.NewGuid():N}";
 
     public async ValueTask InitializeAsync() => await StartAsync(port: 0);
 

@@ -78,15 +78,15 @@ public sealed class RestartTests
         var failed = new ConcurrentBag<string>();
         int[] acknowledgedBeforeStop = [];
         using (IProducer<Null, byte[]> producer = new ProducerBuilder<Null, byte[]>(new ProducerConfig
-               {
-                   BootstrapServers = broker.Bootstrap,
-                   Acks = Acks.All,
-                   EnableIdempotence = true,
-                   LingerMs = 2,
-                   MessageTimeoutMs = 120_000,
-                   ReconnectBackoffMs = 50,
-                   ReconnectBackoffMaxMs = 500,
-               }).SetLogHandler((_, _) => { }).Build())
+        {
+            BootstrapServers = broker.Bootstrap,
+            Acks = Acks.All,
+            EnableIdempotence = true,
+            LingerMs = 2,
+            MessageTimeoutMs = 120_000,
+            ReconnectBackoffMs = 50,
+            ReconnectBackoffMaxMs = 500,
+        }).SetLogHandler((_, _) => { }).Build())
         {
             for (int i = 0; i < Count; i++)
             {
@@ -142,11 +142,11 @@ public sealed class RestartTests
 
         var values = new HashSet<int>();
         using (IConsumer<Null, byte[]> consumer = new ConsumerBuilder<Null, byte[]>(new ConsumerConfig
-               {
-                   BootstrapServers = broker.Bootstrap,
-                   GroupId = "unused",
-                   EnableAutoCommit = false,
-               }).Build())
+        {
+            BootstrapServers = broker.Bootstrap,
+            GroupId = "unused",
+            EnableAutoCommit = false,
+        }).Build())
         {
             consumer.Assign([new TopicPartitionOffset(topic, 0, Offset.Beginning), new TopicPartitionOffset(topic, 1, Offset.Beginning)]);
             DateTime deadline = DateTime.UtcNow.AddSeconds(60);

@@ -34,54 +34,54 @@ public sealed class ModelTests
                 {
                     case 0:
                     case 1:
-                    {
-                        byte[] batch = Batches.Create(1 + (argument % 20), valueBytes: argument % 150, tag: "m" + argument);
-                        AppendResult result = log.Append(batch);
-                        Assert.Equal(AppendStatus.Success, result.Status);
-                        Assert.Equal(end, result.BaseOffset);
-                        int count = 1 + (argument % 20);
-                        model.Add((end, count, batch));
-                        end += count;
-                        break;
-                    }
+                        {
+                            byte[] batch = Batches.Create(1 + (argument % 20), valueBytes: argument % 150, tag: "m" + argument);
+                            AppendResult result = log.Append(batch);
+                            Assert.Equal(AppendStatus.Success, result.Status);
+                            Assert.Equal(end, result.BaseOffset);
+                            int count = 1 + (argument % 20);
+                            model.Add((end, count, batch));
+                            end += count;
+                            break;
+                        }
 
                     case 2:
                         log.Roll();
                         break;
                     case 3:
-                    {
-                        log.UpdateConfig(Small with { RetentionBytes = 1000 + (argument % 4000) });
-                        log.ApplyRetention();
-                        log.UpdateConfig(Small);
-                        Assert.InRange(log.LogStartOffset, start, end);
-                        start = log.LogStartOffset;
-                        // Retention removes whole segments: the new start is a batch boundary (or the end).
-                        Assert.True(start == end || model.Exists(b => b.BaseOffset == start), $"retention moved the start to {start}, inside a batch");
-                        break;
-                    }
-
-                    case 4:
-                    {
-                        long target = start + (argument % (end - start + 1));
-                        Assert.Equal(Math.Max(start, target), log.DeleteRecordsBefore(target));
-                        start = Math.Max(start, target);
-                        break;
-                    }
-
-                    case 5:
-                    {
-                        long target = start + (argument % (end - start + 1));
-                        int first = model.FindIndex(b => b.BaseOffset + b.Count - 1 >= target);
-                        if (first >= 0)
                         {
-                            end = model[first].BaseOffset;
-                            model.RemoveRange(first, model.Count - first);
+                            log.UpdateConfig(Small with { RetentionBytes = 1000 + (argument % 4000) });
+                            log.ApplyRetention();
+                            log.UpdateConfig(Small);
+                            Assert.InRange(log.LogStartOffset, start, end);
+                            start = log.LogStartOffset;
+                            // Retention removes whole segments: the new start is a batch boundary (or the end).
+                            Assert.True(start == end || model.Exists(b => b.BaseOffset == start), $"retention moved the start to {start}, inside a batch");
+                            break;
                         }
 
-                        Assert.Equal(end, log.TruncateTo(target));
-                        start = Math.Min(start, end);
-                        break;
-                    }
+                    case 4:
+                        {
+                            long target = start + (argument % (end - start + 1));
+                            Assert.Equal(Math.Max(start, target), log.DeleteRecordsBefore(target));
+                            start = Math.Max(start, target);
+                            break;
+                        }
+
+                    case 5:
+                        {
+                            long target = start + (argument % (end - start + 1));
+                            int first = model.FindIndex(b => b.BaseOffset + b.Count - 1 >= target);
+                            if (first >= 0)
+                            {
+                                end = model[first].BaseOffset;
+                                model.RemoveRange(first, model.Count - first);
+                            }
+
+                            Assert.Equal(end, log.TruncateTo(target));
+                            start = Math.Min(start, end);
+                            break;
+                        }
 
                     case 6:
                         log.Dispose();
