@@ -36,6 +36,9 @@ public enum ErrorCode : short
     /// <summary>OFFSET_METADATA_TOO_LARGE</summary>
     OffsetMetadataTooLarge = 12,
 
+    /// <summary>NETWORK_EXCEPTION: the connection to the broker failed (a client-side condition).</summary>
+    NetworkException = 13,
+
     /// <summary>COORDINATOR_LOAD_IN_PROGRESS</summary>
     CoordinatorLoadInProgress = 14,
 
@@ -218,6 +221,7 @@ public static class ErrorCodes
         ErrorCode.LeaderNotAvailable or
         ErrorCode.NotLeaderOrFollower or
         ErrorCode.RequestTimedOut or
+        ErrorCode.NetworkException or
         ErrorCode.CoordinatorLoadInProgress or
         ErrorCode.CoordinatorNotAvailable or
         ErrorCode.NotCoordinator or

@@ -1,0 +1,553 @@
+using LogBroker.Client.Network;
+using LogBroker.Protocol;
+using LogBroker.Protocol.Messages;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace LogBroker.Client.Admin;
+
+/// <summary>Settings of an <see cref="AdminClient"/>.</summary>
+public sealed record AdminOptions : ClientOptions
+{
+    /// <summary>How long a topic operation may take on the broker (the request's timeout_ms). Default 30 s.</summary>
+    public TimeSpan OperationTimeout { get; init; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>A topic to create.</summary>
+/// <param name="Name">The topic name.</param>
+/// <param name="Partitions">The partition count (-1: the broker's default).</param>
+/// <param name="ReplicationFactor">The replication factor (-1: the broker's default).</param>
+/// <param name="Configs">Topic configs such as retention.ms; null for none.</param>
+public sealed record NewTopic(string Name, int Partitions = -1, short ReplicationFactor = -1, IReadOnlyDictionary<string, string>? Configs = null);
+
+/// <summary>A topic as the metadata describes it.</summary>
+/// <param name="Name">The topic name.</param>
+/// <param name="TopicId">The topic id.</param>
+/// <param name="Partitions">Each partition's index and leader node id.</param>
+/// <param name="IsInternal">True for internal topics such as __consumer_offsets.</param>
+public sealed record TopicDescription(string Name, Guid TopicId, IReadOnlyList<PartitionDescription> Partitions, bool IsInternal);
+
+/// <summary>A partition as the metadata describes it.</summary>
+/// <param name="Partition">The partition index.</param>
+/// <param name="Leader">The leader's node id.</param>
+/// <param name="Replicas">The replicas' node ids.</param>
+/// <param name="Isr">The in-sync replicas' node ids.</param>
+public sealed record PartitionDescription(int Partition, int Leader, IReadOnlyList<int> Replicas, IReadOnlyList<int> Isr);
+
+/// <summary>One config entry of a resource.</summary>
+/// <param name="Name">The config name.</param>
+/// <param name="Value">The value (null when sensitive or unset).</param>
+/// <param name="IsDefault">True when the value is the default.</param>
+/// <param name="IsReadOnly">True when the config cannot be altered.</param>
+/// <param name="IsSensitive">True when the value is hidden.</param>
+public sealed record ConfigEntry(string Name, string? Value, bool IsDefault, bool IsReadOnly, bool IsSensitive);
+
+/// <summary>How <see cref="ConfigChange"/> alters a config.</summary>
+public enum ConfigOperation
+{
+    /// <summary>Sets the value.</summary>
+    Set = 0,
+
+    /// <summary>Removes the override so the default applies.</summary>
+    Delete = 1,
+}
+
+/// <summary>One config change for <see cref="AdminClient.AlterTopicConfigsAsync"/>.</summary>
+/// <param name="Name">The config name.</param>
+/// <param name="Value">The new value (ignored for <see cref="ConfigOperation.Delete"/>).</param>
+/// <param name="Operation">Set or delete.</param>
+public sealed record ConfigChange(string Name, string? Value, ConfigOperation Operation = ConfigOperation.Set);
+
+/// <summary>A group from ListGroups.</summary>
+/// <param name="GroupId">The group id.</param>
+/// <param name="ProtocolType">"consumer" for consumer groups.</param>
+/// <param name="State">The state (Empty, Stable, …) when the broker reports it.</param>
+/// <param name="Type">"classic" or "consumer" when the broker reports it.</param>
+public sealed record GroupListing(string GroupId, string ProtocolType, string State, string Type);
+
+/// <summary>A group from DescribeGroups.</summary>
+/// <param name="GroupId">The group id.</param>
+/// <param name="State">The state (Empty, PreparingRebalance, CompletingRebalance, Stable, Dead).</param>
+/// <param name="ProtocolType">"consumer" for consumer groups.</param>
+/// <param name="Protocol">The chosen assignor ("range", …).</param>
+/// <param name="Members">The members and their assignments.</param>
+public sealed record GroupDescription(string GroupId, string State, string ProtocolType, string Protocol, IReadOnlyList<GroupMemberDescription> Members);
+
+/// <summary>A member of a group.</summary>
+/// <param name="MemberId">The member id.</param>
+/// <param name="GroupInstanceId">The static member id, if any.</param>
+/// <param name="ClientId">The member's client id.</param>
+/// <param name="ClientHost">The member's host.</param>
+/// <param name="Assignment">The partitions assigned to the member.</param>
+public sealed record GroupMemberDescription(string MemberId, string? GroupInstanceId, string ClientId, string ClientHost, IReadOnlyList<TopicPartition> Assignment);
+
+/// <summary>Which offset <see cref="AdminClient.ListOffsetsAsync"/> looks up.</summary>
+public readonly record struct OffsetSpec
+{
+    private OffsetSpec(long timestamp) => Timestamp = timestamp;
+
+    /// <summary>-2 for earliest, -1 for latest, else a timestamp in Unix milliseconds.</summary>
+    public long Timestamp { get; }
+
+    /// <summary>The log start offset.</summary>
+    public static OffsetSpec Earliest => new(-2);
+
+    /// <summary>The log end offset (the offset the next record gets).</summary>
+    public static OffsetSpec Latest => new(-1);
+
+    /// <summary>The first offset whose timestamp is at or after <paramref name="time"/> (the log end when none is).</summary>
+    public static OffsetSpec ForTime(DateTimeOffset time) => new(time.ToUnixTimeMilliseconds());
+}
+
+/// <summary>An offset found by <see cref="AdminClient.ListOffsetsAsync"/>.</summary>
+/// <param name="Partition">The partition.</param>
+/// <param name="Offset">The offset.</param>
+/// <param name="Timestamp">The record's timestamp for a time lookup, else -1.</param>
+public sealed record ListedOffset(TopicPartition Partition, long Offset, long Timestamp);
+
+/// <summary>
+/// Creates, deletes and describes topics, configs and groups, and reads and changes offsets. Every call
+/// throws <see cref="KafkaException"/> with the broker's error code when the broker refuses it.
+/// </summary>
+public sealed class AdminClient : IAsyncDisposable
+{
+    private readonly Cluster _cluster;
+    private readonly AdminOptions _options;
+
+    /// <summary>Creates the client; connections are opened on first use.</summary>
+    public AdminClient(AdminOptions options, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options;
+        _cluster = new Cluster(options, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<AdminClient>());
+    }
+
+    private int TimeoutMs => (int)Math.Min(int.MaxValue, _options.OperationTimeout.TotalMilliseconds);
+
+    /// <summary>The cluster id reported by the brokers.</summary>
+    public async Task<string?> ClusterIdAsync(CancellationToken cancellationToken = default) =>
+        (await _cluster.RefreshAsync([], false, cancellationToken).ConfigureAwait(false)).ClusterId;
+
+    /// <summary>Creates topics; throws for the first one the broker refuses (e.g. TOPIC_ALREADY_EXISTS).</summary>
+    public async Task CreateTopicsAsync(IEnumerable<NewTopic> topics, CancellationToken cancellationToken = default)
+    {
+        var request = new CreateTopicsRequest { timeoutMs = TimeoutMs };
+        foreach (NewTopic t in topics)
+        {
+            var topic = new CreateTopicsRequest.CreatableTopic { Name = t.Name, NumPartitions = t.Partitions, ReplicationFactor = t.ReplicationFactor };
+            if (t.Configs is not null)
+            {
+                foreach (KeyValuePair<string, string> c in t.Configs)
+                {
+                    topic.Configs.Add(new CreateTopicsRequest.CreatableTopicConfig { Name = c.Key, Value = c.Value });
+                }
+            }
+
+            request.Topics.Add(topic);
+        }
+
+        CreateTopicsResponse response = await ControllerAsync<CreateTopicsResponse>(ApiKey.CreateTopics, request, cancellationToken).ConfigureAwait(false);
+        foreach (CreateTopicsResponse.CreatableTopicResult r in response.Topics)
+        {
+            Check(r.ErrorCode, $"Creating topic '{r.Name}'", r.ErrorMessage);
+        }
+
+        _cluster.Invalidate();
+    }
+
+    /// <summary>Deletes topics and all their records.</summary>
+    public async Task DeleteTopicsAsync(IEnumerable<string> topics, CancellationToken cancellationToken = default)
+    {
+        var request = new DeleteTopicsRequest { TimeoutMs = TimeoutMs, TopicNames = [.. topics] };
+        DeleteTopicsResponse response = await ControllerAsync<DeleteTopicsResponse>(ApiKey.DeleteTopics, request, cancellationToken).ConfigureAwait(false);
+        foreach (DeleteTopicsResponse.DeletableTopicResult r in response.Responses)
+        {
+            Check(r.ErrorCode, $"Deleting topic '{r.Name}'", r.ErrorMessage);
+        }
+
+        _cluster.Invalidate();
+    }
+
+    /// <summary>Names of all topics (internal ones excluded unless asked for).</summary>
+    public async Task<IReadOnlyList<string>> ListTopicsAsync(bool includeInternal = false, CancellationToken cancellationToken = default)
+    {
+        IReadOnlyList<TopicDescription> all = await DescribeTopicsAsync(null, cancellationToken).ConfigureAwait(false);
+        var names = new List<string>(all.Count);
+        foreach (TopicDescription t in all)
+        {
+            if (includeInternal || !t.IsInternal)
+            {
+                names.Add(t.Name);
+            }
+        }
+
+        names.Sort(StringComparer.Ordinal);
+        return names;
+    }
+
+    /// <summary>Describes topics (null: every topic); throws for a topic that does not exist.</summary>
+    public async Task<IReadOnlyList<TopicDescription>> DescribeTopicsAsync(IEnumerable<string>? topics, CancellationToken cancellationToken = default)
+    {
+        var request = new MetadataRequest { AllowAutoTopicCreation = false };
+        if (topics is null)
+        {
+            request.Topics = null;
+        }
+        else
+        {
+            foreach (string t in topics)
+            {
+                request.Topics!.Add(new MetadataRequest.MetadataRequestTopic { Name = t });
+            }
+        }
+
+        MetadataResponse response = await AnyAsync<MetadataResponse>(ApiKey.Metadata, request, cancellationToken).ConfigureAwait(false);
+        var result = new List<TopicDescription>(response.Topics.Count);
+        foreach (MetadataResponse.MetadataResponseTopic t in response.Topics)
+        {
+            Check(t.ErrorCode, $"Describing topic '{t.Name}'", null);
+            var partitions = new List<PartitionDescription>(t.Partitions.Count);
+            foreach (MetadataResponse.MetadataResponsePartition p in t.Partitions)
+            {
+                partitions.Add(new PartitionDescription(p.PartitionIndex, p.LeaderId, p.ReplicaNodes, p.IsrNodes));
+            }
+
+            partitions.Sort(static (a, b) => a.Partition.CompareTo(b.Partition));
+            result.Add(new TopicDescription(t.Name ?? "", t.TopicId, partitions, t.IsInternal));
+        }
+
+        return result;
+    }
+
+    /// <summary>Raises the partition count of <paramref name="topic"/> to <paramref name="totalCount"/>.</summary>
+    public async Task CreatePartitionsAsync(string topic, int totalCount, CancellationToken cancellationToken = default)
+    {
+        var request = new CreatePartitionsRequest { TimeoutMs = TimeoutMs };
+        request.Topics.Add(new CreatePartitionsRequest.CreatePartitionsTopic { Name = topic, Count = totalCount, Assignments = null });
+        CreatePartitionsResponse response = await ControllerAsync<CreatePartitionsResponse>(ApiKey.CreatePartitions, request, cancellationToken).ConfigureAwait(false);
+        foreach (CreatePartitionsResponse.CreatePartitionsTopicResult r in response.Results)
+        {
+            Check(r.ErrorCode, $"Creating partitions of '{r.Name}'", r.ErrorMessage);
+        }
+
+        _cluster.Invalidate();
+    }
+
+    /// <summary>The configs of a topic, defaults included.</summary>
+    public async Task<IReadOnlyList<ConfigEntry>> DescribeTopicConfigsAsync(string topic, CancellationToken cancellationToken = default)
+    {
+        var request = new DescribeConfigsRequest();
+        request.Resources.Add(new DescribeConfigsRequest.DescribeConfigsResource { ResourceType = 2, ResourceName = topic, ConfigurationKeys = null });
+        DescribeConfigsResponse response = await AnyAsync<DescribeConfigsResponse>(ApiKey.DescribeConfigs, request, cancellationToken).ConfigureAwait(false);
+        var entries = new List<ConfigEntry>();
+        foreach (DescribeConfigsResponse.DescribeConfigsResult r in response.Results)
+        {
+            Check(r.ErrorCode, $"Describing the configs of '{r.ResourceName}'", r.ErrorMessage);
+            foreach (DescribeConfigsResponse.DescribeConfigsResourceResult c in r.Configs)
+            {
+                // v0 has IsDefault; v1+ has the source (5 = default config).
+                bool isDefault = c.IsDefault || c.ConfigSource == 5;
+                entries.Add(new ConfigEntry(c.Name, c.Value, isDefault, c.ReadOnly, c.IsSensitive));
+            }
+        }
+
+        return entries;
+    }
+
+    /// <summary>Sets or removes topic configs (incrementally: other configs keep their values).</summary>
+    public async Task AlterTopicConfigsAsync(string topic, IEnumerable<ConfigChange> changes, CancellationToken cancellationToken = default)
+    {
+        var resource = new IncrementalAlterConfigsRequest.AlterConfigsResource { ResourceType = 2, ResourceName = topic };
+        foreach (ConfigChange c in changes)
+        {
+            resource.Configs.Add(new IncrementalAlterConfigsRequest.AlterableConfig { Name = c.Name, Value = c.Value, ConfigOperation = (sbyte)c.Operation });
+        }
+
+        var request = new IncrementalAlterConfigsRequest();
+        request.Resources.Add(resource);
+        IncrementalAlterConfigsResponse response = await AnyAsync<IncrementalAlterConfigsResponse>(ApiKey.IncrementalAlterConfigs, request, cancellationToken).ConfigureAwait(false);
+        foreach (IncrementalAlterConfigsResponse.AlterConfigsResourceResponse r in response.Responses)
+        {
+            Check(r.ErrorCode, $"Altering the configs of '{r.ResourceName}'", r.ErrorMessage);
+        }
+    }
+
+    /// <summary>Every group the brokers know.</summary>
+    public async Task<IReadOnlyList<GroupListing>> ListGroupsAsync(CancellationToken cancellationToken = default)
+    {
+        var result = new List<GroupListing>();
+        ClusterSnapshot snapshot = await _cluster.RefreshAsync([], false, cancellationToken).ConfigureAwait(false);
+        foreach (int node in snapshot.Brokers.Keys)
+        {
+            ListGroupsResponse response = await _cluster.SendAsync<ListGroupsResponse>(node, ApiKey.ListGroups, _ => new ListGroupsRequest(), cancellationToken).ConfigureAwait(false);
+            Check(response.ErrorCode, "Listing groups", null);
+            foreach (ListGroupsResponse.ListedGroup g in response.Groups)
+            {
+                result.Add(new GroupListing(g.GroupId, g.ProtocolType, g.GroupState, g.GroupType));
+            }
+        }
+
+        result.Sort(static (a, b) => string.CompareOrdinal(a.GroupId, b.GroupId));
+        return result;
+    }
+
+    /// <summary>Describes groups: state, protocol, members and their assignments.</summary>
+    public async Task<IReadOnlyList<GroupDescription>> DescribeGroupsAsync(IEnumerable<string> groups, CancellationToken cancellationToken = default)
+    {
+        var result = new List<GroupDescription>();
+        foreach (string group in groups)
+        {
+            DescribeGroupsResponse response = await GroupAsync<DescribeGroupsResponse>(group, ApiKey.DescribeGroups,
+                new DescribeGroupsRequest { Groups = [group] }, static r => r.Groups.Count > 0 ? r.Groups[0].ErrorCode : (short)0, cancellationToken).ConfigureAwait(false);
+            foreach (DescribeGroupsResponse.DescribedGroup g in response.Groups)
+            {
+                Check(g.ErrorCode, $"Describing group '{g.GroupId}'", null);
+                var members = new List<GroupMemberDescription>(g.Members.Count);
+                foreach (DescribeGroupsResponse.DescribedGroupMember m in g.Members)
+                {
+                    members.Add(new GroupMemberDescription(m.MemberId, m.GroupInstanceId, m.ClientId, m.ClientHost,
+                        g.ProtocolType == "consumer" ? Consumer.ConsumerProtocol.ReadAssignment(m.MemberAssignment.Span) : []));
+                }
+
+                result.Add(new GroupDescription(g.GroupId, g.GroupState, g.ProtocolType, g.ProtocolData, members));
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Deletes groups (they must have no members) and their committed offsets.</summary>
+    public async Task DeleteGroupsAsync(IEnumerable<string> groups, CancellationToken cancellationToken = default)
+    {
+        foreach (string group in groups)
+        {
+            DeleteGroupsResponse response = await GroupAsync<DeleteGroupsResponse>(group, ApiKey.DeleteGroups,
+                new DeleteGroupsRequest { GroupsNames = [group] }, static r => r.Results.Count > 0 ? r.Results[0].ErrorCode : (short)0, cancellationToken).ConfigureAwait(false);
+            foreach (DeleteGroupsResponse.DeletableGroupResult r in response.Results)
+            {
+                Check(r.ErrorCode, $"Deleting group '{r.GroupId}'", null);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A group's committed offsets: of <paramref name="partitions"/>, or of every partition it committed
+    /// when null. A partition without a commit has offset -1.
+    /// </summary>
+    public async Task<IReadOnlyList<TopicPartitionOffset>> ListGroupOffsetsAsync(string group, IEnumerable<TopicPartition>? partitions = null, CancellationToken cancellationToken = default)
+    {
+        var request = new OffsetFetchRequest { GroupId = group, Topics = partitions is null ? null : GroupByTopic(partitions) };
+        OffsetFetchResponse response = await GroupAsync<OffsetFetchResponse>(group, ApiKey.OffsetFetch, request, static r => r.ErrorCode, cancellationToken).ConfigureAwait(false);
+        Check(response.ErrorCode, $"Fetching the offsets of group '{group}'", null);
+        var result = new List<TopicPartitionOffset>();
+        foreach (OffsetFetchResponse.OffsetFetchResponseTopic t in response.Topics)
+        {
+            foreach (OffsetFetchResponse.OffsetFetchResponsePartition p in t.Partitions)
+            {
+                Check(p.ErrorCode, $"Fetching the offset of {t.Name}-{p.PartitionIndex} in group '{group}'", null);
+                result.Add(new TopicPartitionOffset(t.Name, p.PartitionIndex, p.CommittedOffset));
+            }
+        }
+
+        result.Sort(static (a, b) => a.Topic == b.Topic ? a.Partition.CompareTo(b.Partition) : string.CompareOrdinal(a.Topic, b.Topic));
+        return result;
+    }
+
+    /// <summary>
+    /// Sets a group's committed offsets (the next offset each partition's consumer reads). The broker
+    /// refuses while the group has active members.
+    /// </summary>
+    public async Task AlterGroupOffsetsAsync(string group, IEnumerable<TopicPartitionOffset> offsets, CancellationToken cancellationToken = default)
+    {
+        OffsetCommitRequest request = Consumer.OffsetCommits.Request(group, -1, "", null, offsets);
+        OffsetCommitResponse response = await GroupAsync<OffsetCommitResponse>(group, ApiKey.OffsetCommit, request, static r => Consumer.OffsetCommits.FirstError(r), cancellationToken).ConfigureAwait(false);
+        ErrorCode error = (ErrorCode)Consumer.OffsetCommits.FirstError(response);
+        if (error != ErrorCode.None)
+        {
+            throw new KafkaException(error, $"Altering the offsets of group '{group}': {error}" +
+                (error is ErrorCode.UnknownMemberId or ErrorCode.IllegalGeneration or ErrorCode.RebalanceInProgress ? " (the group has active members)." : "."));
+        }
+    }
+
+    /// <summary>Looks up offsets by <paramref name="spec"/> for each partition, at each partition's leader.</summary>
+    public async Task<IReadOnlyList<ListedOffset>> ListOffsetsAsync(IEnumerable<TopicPartition> partitions, OffsetSpec spec, CancellationToken cancellationToken = default)
+    {
+        var result = new List<ListedOffset>();
+        foreach ((int leader, List<TopicPartition> group) in await ByLeaderAsync(partitions, cancellationToken).ConfigureAwait(false))
+        {
+            var request = new ListOffsetsRequest { ReplicaId = -1 };
+            foreach (OffsetFetchRequest.OffsetFetchRequestTopic t in GroupByTopic(group))
+            {
+                var topic = new ListOffsetsRequest.ListOffsetsTopic { Name = t.Name };
+                foreach (int p in t.PartitionIndexes)
+                {
+                    topic.Partitions.Add(new ListOffsetsRequest.ListOffsetsPartition { PartitionIndex = p, Timestamp = spec.Timestamp, CurrentLeaderEpoch = -1, MaxNumOffsets = 1 });
+                }
+
+                request.Topics.Add(topic);
+            }
+
+            ListOffsetsResponse response = await _cluster.SendAsync<ListOffsetsResponse>(leader, ApiKey.ListOffsets, _ => request, cancellationToken).ConfigureAwait(false);
+            foreach (ListOffsetsResponse.ListOffsetsTopicResponse t in response.Topics)
+            {
+                foreach (ListOffsetsResponse.ListOffsetsPartitionResponse p in t.Partitions)
+                {
+                    Check(p.ErrorCode, $"Listing offsets of {t.Name}-{p.PartitionIndex}", null);
+                    result.Add(new ListedOffset(new TopicPartition(t.Name, p.PartitionIndex), p.Offset, p.Timestamp));
+                }
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Deletes the records before each given offset; returns each partition's new log start offset.</summary>
+    public async Task<IReadOnlyList<TopicPartitionOffset>> DeleteRecordsAsync(IEnumerable<TopicPartitionOffset> before, CancellationToken cancellationToken = default)
+    {
+        var offsets = new Dictionary<TopicPartition, long>();
+        foreach (TopicPartitionOffset o in before)
+        {
+            offsets[o.TopicPartition] = o.Offset;
+        }
+
+        var result = new List<TopicPartitionOffset>();
+        foreach ((int leader, List<TopicPartition> group) in await ByLeaderAsync(offsets.Keys, cancellationToken).ConfigureAwait(false))
+        {
+            var request = new DeleteRecordsRequest { TimeoutMs = TimeoutMs };
+            foreach (OffsetFetchRequest.OffsetFetchRequestTopic t in GroupByTopic(group))
+            {
+                var topic = new DeleteRecordsRequest.DeleteRecordsTopic { Name = t.Name };
+                foreach (int p in t.PartitionIndexes)
+                {
+                    topic.Partitions.Add(new DeleteRecordsRequest.DeleteRecordsPartition { PartitionIndex = p, Offset = offsets[new TopicPartition(t.Name, p)] });
+                }
+
+                request.Topics.Add(topic);
+            }
+
+            DeleteRecordsResponse response = await _cluster.SendAsync<DeleteRecordsResponse>(leader, ApiKey.DeleteRecords, _ => request, cancellationToken).ConfigureAwait(false);
+            foreach (DeleteRecordsResponse.DeleteRecordsTopicResult t in response.Topics)
+            {
+                foreach (DeleteRecordsResponse.DeleteRecordsPartitionResult p in t.Partitions)
+                {
+                    Check(p.ErrorCode, $"Deleting records of {t.Name}-{p.PartitionIndex}", null);
+                    result.Add(new TopicPartitionOffset(t.Name, p.PartitionIndex, p.LowWatermark));
+                }
+            }
+        }
+
+        return result;
+    }
+
+    /// <inheritdoc/>
+    public ValueTask DisposeAsync() => _cluster.DisposeAsync();
+
+    private async Task<List<(int Leader, List<TopicPartition> Partitions)>> ByLeaderAsync(IEnumerable<TopicPartition> partitions, CancellationToken cancellationToken)
+    {
+        var topics = new HashSet<string>(StringComparer.Ordinal);
+        var list = new List<TopicPartition>();
+        foreach (TopicPartition tp in partitions)
+        {
+            topics.Add(tp.Topic);
+            list.Add(tp);
+        }
+
+        ClusterSnapshot snapshot = await _cluster.RefreshAsync(topics, false, cancellationToken).ConfigureAwait(false);
+        var byLeader = new Dictionary<int, List<TopicPartition>>();
+        foreach (TopicPartition tp in list)
+        {
+            if (!snapshot.Topics.TryGetValue(tp.Topic, out TopicInfo? info) || info.Error != ErrorCode.None)
+            {
+                ErrorCode error = info?.Error ?? ErrorCode.UnknownTopicOrPartition;
+                throw new KafkaException(error == ErrorCode.None ? ErrorCode.UnknownTopicOrPartition : error, $"Topic '{tp.Topic}': {error}.");
+            }
+
+            if (tp.Partition < 0 || tp.Partition >= info.PartitionCount)
+            {
+                throw new KafkaException(ErrorCode.UnknownTopicOrPartition, $"Topic '{tp.Topic}' has no partition {tp.Partition}.");
+            }
+
+            int leader = info.Leaders[tp.Partition];
+            if (!byLeader.TryGetValue(leader, out List<TopicPartition>? group))
+            {
+                byLeader[leader] = group = [];
+            }
+
+            group.Add(tp);
+        }
+
+        var result = new List<(int, List<TopicPartition>)>(byLeader.Count);
+        foreach (KeyValuePair<int, List<TopicPartition>> kv in byLeader)
+        {
+            result.Add((kv.Key, kv.Value));
+        }
+
+        return result;
+    }
+
+    internal static List<OffsetFetchRequest.OffsetFetchRequestTopic> GroupByTopic(IEnumerable<TopicPartition> partitions)
+    {
+        var byTopic = new Dictionary<string, OffsetFetchRequest.OffsetFetchRequestTopic>(StringComparer.Ordinal);
+        var list = new List<OffsetFetchRequest.OffsetFetchRequestTopic>();
+        foreach (TopicPartition tp in partitions)
+        {
+            if (!byTopic.TryGetValue(tp.Topic, out OffsetFetchRequest.OffsetFetchRequestTopic? t))
+            {
+                byTopic[tp.Topic] = t = new OffsetFetchRequest.OffsetFetchRequestTopic { Name = tp.Topic };
+                list.Add(t);
+            }
+
+            t.PartitionIndexes.Add(tp.Partition);
+        }
+
+        return list;
+    }
+
+    private Task<TResponse> ControllerAsync<TResponse>(ApiKey key, IKafkaMessage request, CancellationToken cancellationToken)
+        where TResponse : IKafkaMessage, new() =>
+        _cluster.RetryAsync(async ct =>
+        {
+            ClusterSnapshot s = await _cluster.RefreshAsync([], false, ct).ConfigureAwait(false);
+            int controller = s.Brokers.ContainsKey(s.ControllerId) ? s.ControllerId : -1;
+            return await _cluster.SendAsync<TResponse>(controller, key, _ => request, ct).ConfigureAwait(false);
+        }, _options.RequestTimeout, cancellationToken);
+
+    private Task<TResponse> AnyAsync<TResponse>(ApiKey key, IKafkaMessage request, CancellationToken cancellationToken)
+        where TResponse : IKafkaMessage, new() =>
+        _cluster.RetryAsync(ct => _cluster.SendAsync<TResponse>(-1, key, _ => request, ct), _options.RequestTimeout, cancellationToken);
+
+    private Task<TResponse> GroupAsync<TResponse>(string group, ApiKey key, IKafkaMessage request, Func<TResponse, short> error, CancellationToken cancellationToken)
+        where TResponse : IKafkaMessage, new() =>
+        _cluster.RetryAsync(async ct =>
+        {
+            int node = await _cluster.CoordinatorAsync(group, ct).ConfigureAwait(false);
+            TResponse response;
+            try
+            {
+                response = await _cluster.SendAsync<TResponse>(node, key, _ => request, ct).ConfigureAwait(false);
+            }
+            catch (KafkaException e) when (Coordinators.MeansCoordinatorMoved(e.ErrorCode))
+            {
+                _cluster.InvalidateCoordinator(group);
+                throw;
+            }
+
+            var code = (ErrorCode)error(response);
+            if (Coordinators.MeansCoordinatorMoved(code) || code == ErrorCode.CoordinatorLoadInProgress)
+            {
+                _cluster.InvalidateCoordinator(group);
+                throw new KafkaException(code, $"{key} for group '{group}': {code}.");
+            }
+
+            return response;
+        }, _options.RequestTimeout, cancellationToken);
+
+    private static void Check(short code, string what, string? message)
+    {
+        if (code != 0)
+        {
+            var error = (ErrorCode)code;
+            throw new KafkaException(error, $"{what} failed: {error}{(string.IsNullOrEmpty(message) ? "" : " (" + message + ")")}.");
+        }
+    }
+}

@@ -1,0 +1,502 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using LogBroker.Protocol;
+using LogBroker.Protocol.Messages;
+using LogBroker.Protocol.Primitives;
+using Microsoft.Extensions.Logging;
+
+namespace LogBroker.Client.Network;
+
+/// <summary>
+/// One TCP connection to one broker: requests are pipelined (up to an in-flight limit) and matched to
+/// responses in order, as Kafka answers a connection's requests in the order they were sent. A request
+/// that times out, a malformed response or a socket error closes the connection and fails everything in
+/// flight on it; the owner reconnects.
+/// </summary>
+internal sealed partial class BrokerConnection : IAsyncDisposable
+{
+    private readonly Socket _socket;
+    private readonly NetworkStream _stream;
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly SemaphoreSlim _inFlight;
+    private readonly Queue<Pending> _pending = new();
+    private readonly Lock _pendingLock = new();
+    private readonly CancellationTokenSource _closed = new();
+    private readonly TimeSpan _requestTimeout;
+    private readonly int _maxResponseBytes;
+    private readonly string _clientId;
+    private readonly ILogger _logger;
+    private readonly Task _readLoop;
+    private readonly PooledBufferWriter _requestBuffer = new(4096);
+    private short[] _maxVersions = [];
+    private short[] _minVersions = [];
+    private int _correlationId;
+    private Exception? _failure;
+
+    private BrokerConnection(Socket socket, string endpoint, int nodeId, ConnectionSettings settings, ILogger logger)
+    {
+        _socket = socket;
+        _stream = new NetworkStream(socket, ownsSocket: true);
+        Endpoint = endpoint;
+        NodeId = nodeId;
+        _requestTimeout = settings.RequestTimeout;
+        _maxResponseBytes = settings.MaxResponseBytes;
+        _clientId = settings.ClientId;
+        _inFlight = new SemaphoreSlim(settings.MaxInFlight, settings.MaxInFlight);
+        _logger = logger;
+        _readLoop = Task.Run(ReadLoopAsync);
+    }
+
+    /// <summary>host:port of the broker.</summary>
+    public string Endpoint { get; }
+
+    /// <summary>The broker's node id, or -1 for a bootstrap connection whose id is not known yet.</summary>
+    public int NodeId { get; }
+
+    /// <summary>False once the connection failed or was disposed.</summary>
+    public bool IsAlive => _failure is null && !_closed.IsCancellationRequested;
+
+    /// <summary>Connects, then negotiates API versions (ApiVersions v3, falling back to v0).</summary>
+    public static async Task<BrokerConnection> ConnectAsync(string host, int port, int nodeId, ConnectionSettings settings, ILogger logger, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(settings.ConnectTimeout);
+        try
+        {
+            await socket.ConnectAsync(host, port, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            socket.Dispose();
+            if (e is OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                throw new KafkaException(ErrorCode.NetworkException, $"Connecting to {host}:{port} timed out after {settings.ConnectTimeout.TotalMilliseconds:0} ms.");
+            }
+
+            if (e is SocketException se)
+            {
+                throw new KafkaException(ErrorCode.NetworkException, $"Cannot connect to {host}:{port}: {se.Message}", se);
+            }
+
+            throw;
+        }
+
+        var connection = new BrokerConnection(socket, $"{host}:{port}", nodeId, settings, logger);
+        try
+        {
+            await connection.NegotiateVersionsAsync(cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task NegotiateVersionsAsync(CancellationToken cancellationToken)
+    {
+        var request = new ApiVersionsRequest { ClientSoftwareName = "logbroker-dotnet", ClientSoftwareVersion = "0.1.0" };
+        ApiVersionsResponse response = await SendAsync<ApiVersionsResponse>(ApiKey.ApiVersions, 3, request, cancellationToken).ConfigureAwait(false);
+        if ((ErrorCode)response.ErrorCode == ErrorCode.UnsupportedVersion)
+        {
+            // The broker answered in v0 with the versions it supports; ask again in one it knows.
+            short fallback = 0;
+            foreach (ApiVersionsResponse.ApiVersion v in response.ApiKeys)
+            {
+                if (v.ApiKey == (short)ApiKey.ApiVersions)
+                {
+                    fallback = Math.Min(v.MaxVersion, (short)2);
+                }
+            }
+
+            response = await SendAsync<ApiVersionsResponse>(ApiKey.ApiVersions, fallback, new ApiVersionsRequest(), cancellationToken).ConfigureAwait(false);
+        }
+
+        if (response.ErrorCode != 0)
+        {
+            throw new KafkaException((ErrorCode)response.ErrorCode, $"ApiVersions to {Endpoint} failed: {(ErrorCode)response.ErrorCode}.");
+        }
+
+        int max = 0;
+        foreach (ApiVersionsResponse.ApiVersion v in response.ApiKeys)
+        {
+            max = Math.Max(max, v.ApiKey + 1);
+        }
+
+        short[] mins = new short[Math.Min(max, 1024)];
+        short[] maxs = new short[mins.Length];
+        Array.Fill(maxs, (short)-1);
+        foreach (ApiVersionsResponse.ApiVersion v in response.ApiKeys)
+        {
+            if (v.ApiKey >= 0 && v.ApiKey < mins.Length)
+            {
+                mins[v.ApiKey] = v.MinVersion;
+                maxs[v.ApiKey] = v.MaxVersion;
+            }
+        }
+
+        _minVersions = mins;
+        _maxVersions = maxs;
+    }
+
+    /// <summary>
+    /// The highest version both sides support for <paramref name="key"/> within the client's range, or -1
+    /// when there is none.
+    /// </summary>
+    public short Version(ApiKey key)
+    {
+        (short clientMin, short clientMax) = ClientVersions.Range(key);
+        int k = (int)key;
+        if (k >= _maxVersions.Length || _maxVersions[k] < 0)
+        {
+            return -1;
+        }
+
+        short v = Math.Min(clientMax, _maxVersions[k]);
+        return v < Math.Max(clientMin, _minVersions[k]) ? (short)-1 : v;
+    }
+
+    /// <summary>Like <see cref="Version"/>, but throws a clear error when there is no common version.</summary>
+    public short RequireVersion(ApiKey key)
+    {
+        short v = Version(key);
+        return v >= 0 ? v : throw new KafkaException(ErrorCode.UnsupportedVersion, $"The broker at {Endpoint} supports no version of {key} this client speaks.");
+    }
+
+    /// <summary>Sends a request and parses its response.</summary>
+    public async Task<TResponse> SendAsync<TResponse>(ApiKey key, short version, IKafkaMessage request, CancellationToken cancellationToken)
+        where TResponse : IKafkaMessage, new()
+    {
+        using ResponseFrame frame = await SendRawAsync(key, version, request, cancellationToken).ConfigureAwait(false);
+        return frame.Parse<TResponse>();
+    }
+
+    /// <summary>
+    /// Sends a request and returns the raw response frame (the caller disposes it). For responses whose
+    /// byte fields should stay slices of the frame (Fetch).
+    /// </summary>
+    public async Task<ResponseFrame> SendRawAsync(ApiKey key, short version, IKafkaMessage request, CancellationToken cancellationToken)
+    {
+        var pending = new Pending(key, version, expectsResponse: true);
+        await SendCoreAsync(pending, request, cancellationToken).ConfigureAwait(false);
+        using CancellationTokenRegistration registration = cancellationToken.UnsafeRegister(static (state, token) =>
+            ((Pending)state!).Completion.TrySetCanceled(token), pending);
+        using var timer = new Timer(static state => ((BrokerConnection)state!).TimedOut(), this, _requestTimeout, Timeout.InfiniteTimeSpan);
+        try
+        {
+            return await pending.Completion.Task.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The response (if any) is still in the connection's order; it is discarded when it arrives.
+            throw;
+        }
+    }
+
+    /// <summary>Sends a request that gets no response (Produce with acks=0).</summary>
+    public async Task SendOneWayAsync(ApiKey key, short version, IKafkaMessage request, CancellationToken cancellationToken)
+    {
+        var pending = new Pending(key, version, expectsResponse: false);
+        await SendCoreAsync(pending, request, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task SendCoreAsync(Pending pending, IKafkaMessage request, CancellationToken cancellationToken)
+    {
+        ThrowIfFailed();
+        await _inFlight.WaitAsync(cancellationToken).ConfigureAwait(false);
+        bool released = false;
+        try
+        {
+            await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                ThrowIfFailed();
+                int correlationId = ++_correlationId;
+                pending.CorrelationId = correlationId;
+                _requestBuffer.Clear();
+                Span<byte> size = _requestBuffer.GetSpan(4);
+                _requestBuffer.Advance(4);
+                var writer = new KafkaWriter(_requestBuffer);
+                new RequestHeader((short)pending.Key, pending.Version, correlationId, _clientId).Write(ref writer);
+                request.Write(ref writer, pending.Version);
+                writer.Commit();
+                BinaryPrimitives.WriteInt32BigEndian(_requestBuffer.WrittenSpan, _requestBuffer.WrittenCount - 4);
+                if (pending.ExpectsResponse)
+                {
+                    lock (_pendingLock)
+                    {
+                        _pending.Enqueue(pending);
+                    }
+                }
+                else
+                {
+                    released = true;
+                    _inFlight.Release();
+                }
+
+                try
+                {
+                    await _stream.WriteAsync(_requestBuffer.WrittenMemory, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+                {
+                    Fail(new KafkaException(ErrorCode.NetworkException, $"Sending {pending.Key} to {Endpoint} failed: {e.Message}", e));
+                    throw _failure!;
+                }
+
+                _requestBuffer.ShrinkIfLarge();
+            }
+            finally
+            {
+                _writeLock.Release();
+            }
+        }
+        catch
+        {
+            if (!released && !pending.ExpectsResponse)
+            {
+                _inFlight.Release();
+            }
+
+            throw;
+        }
+    }
+
+    private void ThrowIfFailed()
+    {
+        if (_failure is not null)
+        {
+            throw _failure;
+        }
+
+        ObjectDisposedException.ThrowIf(_closed.IsCancellationRequested, this);
+    }
+
+    private void TimedOut()
+    {
+        Pending? oldest;
+        lock (_pendingLock)
+        {
+            _pending.TryPeek(out oldest);
+        }
+
+        // Only the oldest can be overdue when the connection is healthy; any overdue request means the
+        // order is lost for good, so the whole connection goes (as the Java client and librdkafka do).
+        if (oldest is not null && oldest.SentAt + _requestTimeout <= DateTime.UtcNow + TimeSpan.FromMilliseconds(5))
+        {
+            Fail(new KafkaException(ErrorCode.RequestTimedOut, $"{oldest.Key} to {Endpoint} got no response within {_requestTimeout.TotalMilliseconds:0} ms."));
+        }
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        byte[] sizeBuffer = new byte[4];
+        try
+        {
+            while (!_closed.IsCancellationRequested)
+            {
+                await _stream.ReadExactlyAsync(sizeBuffer, _closed.Token).ConfigureAwait(false);
+                int size = BinaryPrimitives.ReadInt32BigEndian(sizeBuffer);
+                if (size < 4 || size > _maxResponseBytes)
+                {
+                    throw new KafkaException(ErrorCode.CorruptMessage, $"{Endpoint} sent a response of {size} bytes (limit {_maxResponseBytes}).");
+                }
+
+                byte[] buffer = ArrayPool<byte>.Shared.Rent(size);
+                var frame = new ResponseFrame(buffer, size);
+                try
+                {
+                    await _stream.ReadExactlyAsync(buffer.AsMemory(0, size), _closed.Token).ConfigureAwait(false);
+                }
+                catch
+                {
+                    frame.Dispose();
+                    throw;
+                }
+
+                Pending? pending;
+                lock (_pendingLock)
+                {
+                    _pending.TryDequeue(out pending);
+                }
+
+                int correlationId = BinaryPrimitives.ReadInt32BigEndian(buffer);
+                if (pending is null || pending.CorrelationId != correlationId)
+                {
+                    frame.Dispose();
+                    throw new KafkaException(ErrorCode.CorruptMessage, $"{Endpoint} answered correlation id {correlationId}, expected {pending?.CorrelationId.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"}.");
+                }
+
+                frame.SetBody(ApiMessages.ResponseHeaderHasTaggedFields(pending.Key, pending.Version), pending.Key, pending.Version);
+                _inFlight.Release();
+                if (!pending.Completion.TrySetResult(frame))
+                {
+                    frame.Dispose(); // cancelled by the caller meanwhile
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            Fail(e is KafkaException ke ? ke : new KafkaException(ErrorCode.NetworkException, $"Connection to {Endpoint} closed: {e.Message}", e));
+        }
+    }
+
+    private void Fail(KafkaException error)
+    {
+        lock (_pendingLock)
+        {
+            if (_failure is not null)
+            {
+                return;
+            }
+
+            _failure = error;
+            while (_pending.TryDequeue(out Pending? p))
+            {
+                p.Completion.TrySetException(error);
+            }
+        }
+
+        if (!_closed.IsCancellationRequested)
+        {
+            LogConnectionFailed(_logger, Endpoint, error.Message);
+        }
+
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (SocketException)
+        {
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_closed.IsCancellationRequested)
+        {
+            return;
+        }
+
+        await _closed.CancelAsync().ConfigureAwait(false);
+        Fail(new KafkaException(ErrorCode.NetworkException, $"Connection to {Endpoint} was closed by the client."));
+        await _stream.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            await _readLoop.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
+        {
+        }
+
+        _requestBuffer.Dispose();
+        _closed.Dispose();
+    }
+
+    [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Connection to {Endpoint} failed: {Reason}")]
+    private static partial void LogConnectionFailed(ILogger logger, string endpoint, string reason);
+
+    private sealed class Pending(ApiKey key, short version, bool expectsResponse)
+    {
+        public ApiKey Key { get; } = key;
+
+        public short Version { get; } = version;
+
+        public bool ExpectsResponse { get; } = expectsResponse;
+
+        public int CorrelationId { get; set; }
+
+        public DateTime SentAt { get; } = DateTime.UtcNow;
+
+        public TaskCompletionSource<ResponseFrame> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}
+
+/// <summary>Per-connection settings taken from the client's options.</summary>
+internal sealed record ConnectionSettings(
+    string ClientId,
+    TimeSpan RequestTimeout,
+    TimeSpan ConnectTimeout,
+    int MaxInFlight,
+    int MaxResponseBytes);
+
+/// <summary>
+/// A response frame in a pooled buffer: correlation id, header tagged fields, then the body. Disposing
+/// returns the buffer; a frame shared by several readers (a fetch response's batches) is reference counted.
+/// </summary>
+internal sealed class ResponseFrame : IDisposable
+{
+    private byte[]? _buffer;
+    private readonly int _length;
+    private int _bodyOffset;
+    private int _references = 1;
+    private ApiKey _key;
+    private short _version;
+
+    public ResponseFrame(byte[] buffer, int length)
+    {
+        _buffer = buffer;
+        _length = length;
+    }
+
+    /// <summary>The response body (after the header).</summary>
+    public ReadOnlyMemory<byte> Body => (_buffer ?? throw new ObjectDisposedException(nameof(ResponseFrame))).AsMemory(_bodyOffset, _length - _bodyOffset);
+
+    internal void SetBody(bool headerHasTaggedFields, ApiKey key, short version)
+    {
+        _key = key;
+        _version = version;
+        _bodyOffset = 4;
+        if (headerHasTaggedFields)
+        {
+            var reader = new KafkaReader(_buffer.AsSpan(4, _length - 4));
+            reader.SkipTaggedFields();
+            _bodyOffset = reader.Failed ? _length : 4 + reader.Position;
+        }
+    }
+
+    /// <summary>Parses the body; byte fields are copies, so the frame may be disposed afterwards.</summary>
+    public TResponse Parse<TResponse>()
+        where TResponse : IKafkaMessage, new()
+    {
+        var response = new TResponse();
+        var reader = new KafkaReader(Body.Span);
+        response.Read(ref reader, _version);
+        return reader.Failed
+            ? throw new KafkaException(ErrorCode.CorruptMessage, $"Malformed {_key} v{_version} response.")
+            : response;
+    }
+
+    /// <summary>Parses the body with byte fields as slices of this frame (keep the frame alive while they are used).</summary>
+    public TResponse ParseZeroCopy<TResponse>()
+        where TResponse : IKafkaMessage, new()
+    {
+        var response = new TResponse();
+        var reader = new KafkaReader(Body);
+        response.Read(ref reader, _version);
+        return reader.Failed
+            ? throw new KafkaException(ErrorCode.CorruptMessage, $"Malformed {_key} v{_version} response.")
+            : response;
+    }
+
+    /// <summary>Adds a reference; each holder calls <see cref="Dispose"/> once.</summary>
+    public void AddReference() => Interlocked.Increment(ref _references);
+
+    public void Dispose()
+    {
+        if (Interlocked.Decrement(ref _references) == 0)
+        {
+            byte[]? buffer = Interlocked.Exchange(ref _buffer, null);
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+}
