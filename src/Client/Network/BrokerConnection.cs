@@ -167,10 +167,10 @@ internal sealed partial class BrokerConnection : IAsyncDisposable
     }
 
     /// <summary>Sends a request and parses its response.</summary>
-    public async Task<TResponse> SendAsync<TResponse>(ApiKey key, short version, IKafkaMessage request, CancellationToken cancellationToken)
+    public async Task<TResponse> SendAsync<TResponse>(ApiKey key, short version, IKafkaMessage request, CancellationToken cancellationToken, TimeSpan? timeout = null)
         where TResponse : IKafkaMessage, new()
     {
-        using ResponseFrame frame = await SendRawAsync(key, version, request, cancellationToken).ConfigureAwait(false);
+        using ResponseFrame frame = await SendRawAsync(key, version, request, cancellationToken, timeout).ConfigureAwait(false);
         return frame.Parse<TResponse>();
     }
 
@@ -178,13 +178,14 @@ internal sealed partial class BrokerConnection : IAsyncDisposable
     /// Sends a request and returns the raw response frame (the caller disposes it). For responses whose
     /// byte fields should stay slices of the frame (Fetch).
     /// </summary>
-    public async Task<ResponseFrame> SendRawAsync(ApiKey key, short version, IKafkaMessage request, CancellationToken cancellationToken)
+    public async Task<ResponseFrame> SendRawAsync(ApiKey key, short version, IKafkaMessage request, CancellationToken cancellationToken, TimeSpan? timeout = null)
     {
-        var pending = new Pending(key, version, expectsResponse: true);
+        TimeSpan limit = timeout ?? _requestTimeout;
+        var pending = new Pending(key, version, expectsResponse: true) { Deadline = DateTime.UtcNow + limit };
         await SendCoreAsync(pending, request, cancellationToken).ConfigureAwait(false);
         using CancellationTokenRegistration registration = cancellationToken.UnsafeRegister(static (state, token) =>
             ((Pending)state!).Completion.TrySetCanceled(token), pending);
-        using var timer = new Timer(static state => ((BrokerConnection)state!).TimedOut(), this, _requestTimeout, Timeout.InfiniteTimeSpan);
+        using var timer = new Timer(static state => ((BrokerConnection)state!).TimedOut(), this, limit, Timeout.InfiniteTimeSpan);
         try
         {
             return await pending.Completion.Task.ConfigureAwait(false);
@@ -285,9 +286,9 @@ internal sealed partial class BrokerConnection : IAsyncDisposable
 
         // Only the oldest can be overdue when the connection is healthy; any overdue request means the
         // order is lost for good, so the whole connection goes (as the Java client and librdkafka do).
-        if (oldest is not null && oldest.SentAt + _requestTimeout <= DateTime.UtcNow + TimeSpan.FromMilliseconds(5))
+        if (oldest is not null && oldest.Deadline <= DateTime.UtcNow + TimeSpan.FromMilliseconds(5))
         {
-            Fail(new KafkaException(ErrorCode.RequestTimedOut, $"{oldest.Key} to {Endpoint} got no response within {_requestTimeout.TotalMilliseconds:0} ms."));
+            Fail(new KafkaException(ErrorCode.RequestTimedOut, $"{oldest.Key} to {Endpoint} got no response within {(oldest.Deadline - oldest.SentAt).TotalMilliseconds:0} ms."));
         }
     }
 
@@ -413,6 +414,8 @@ internal sealed partial class BrokerConnection : IAsyncDisposable
         public int CorrelationId { get; set; }
 
         public DateTime SentAt { get; } = DateTime.UtcNow;
+
+        public DateTime Deadline { get; init; } = DateTime.MaxValue;
 
         public TaskCompletionSource<ResponseFrame> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }

@@ -181,12 +181,12 @@ internal sealed class Cluster : IAsyncDisposable
     }
 
     /// <summary>Sends to <paramref name="nodeId"/> (-1: any) in the highest common version.</summary>
-    public async Task<TResponse> SendAsync<TResponse>(int nodeId, ApiKey key, Func<short, IKafkaMessage> build, CancellationToken cancellationToken)
+    public async Task<TResponse> SendAsync<TResponse>(int nodeId, ApiKey key, Func<short, IKafkaMessage> build, CancellationToken cancellationToken, TimeSpan? timeout = null)
         where TResponse : IKafkaMessage, new()
     {
         BrokerConnection connection = await ConnectionAsync(nodeId, cancellationToken).ConfigureAwait(false);
         short version = connection.RequireVersion(key);
-        return await connection.SendAsync<TResponse>(key, version, build(version), cancellationToken).ConfigureAwait(false);
+        return await connection.SendAsync<TResponse>(key, version, build(version), cancellationToken, timeout).ConfigureAwait(false);
     }
 
     /// <summary>
