@@ -24,10 +24,10 @@ internal static class CompressionCodecs
     private const int ChunkSize = 64 * 1024;
 
     [ThreadStatic]
-    private static Compressor? t_zstd;
+    private static Compressor? _zstd;
 
     [ThreadStatic]
-    private static int t_zstdLevel;
+    private static int _zstdLevel;
 
     /// <summary>Compresses <paramref name="source"/> into <paramref name="destination"/>; returns the bytes written.</summary>
     public static int Compress(CompressionType codec, ReadOnlySpan<byte> source, IBufferWriter<byte> destination, int level = -1)
@@ -142,16 +142,16 @@ internal static class CompressionCodecs
     private static int CompressZstd(ReadOnlySpan<byte> source, IBufferWriter<byte> destination, int level)
     {
         int effective = level <= 0 ? 3 : Math.Min(level, 22);
-        if (t_zstd is null || t_zstdLevel != effective)
+        if (_zstd is null || _zstdLevel != effective)
         {
-            t_zstd?.Dispose();
-            t_zstd = new Compressor(effective);
-            t_zstdLevel = effective;
+            _zstd?.Dispose();
+            _zstd = new Compressor(effective);
+            _zstdLevel = effective;
         }
 
         int bound = Compressor.GetCompressBound(source.Length);
         Span<byte> span = destination.GetSpan(bound);
-        int n = t_zstd.Wrap(source, span);
+        int n = _zstd.Wrap(source, span);
         destination.Advance(n);
         return n;
     }

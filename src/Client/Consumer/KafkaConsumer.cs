@@ -360,10 +360,10 @@ public sealed partial class KafkaConsumer : IAsyncDisposable
     }
 
     /// <summary>Commits the position of every assigned partition (what was consumed so far).</summary>
-    public Task CommitAsync(CancellationToken cancellationToken = default) => CommitAsync(Positions(), cancellationToken);
+    public Task CommitAsync(CancellationToken cancellationToken = default) => CommitOffsetsAsync(Positions(), cancellationToken);
 
     /// <summary>Commits offsets (each the next offset to read) for the group.</summary>
-    public async Task CommitAsync(IEnumerable<TopicPartitionOffset> offsets, CancellationToken cancellationToken = default)
+    public async Task CommitOffsetsAsync(IEnumerable<TopicPartitionOffset> offsets, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(offsets);
         string group = _options.GroupId ?? throw new InvalidOperationException("Committing needs a GroupId.");
@@ -467,7 +467,7 @@ public sealed partial class KafkaConsumer : IAsyncDisposable
 
         try
         {
-            await CommitAsync(changed, cancellationToken).ConfigureAwait(false);
+            await CommitOffsetsAsync(changed, cancellationToken).ConfigureAwait(false);
         }
         catch (KafkaException e)
         {
@@ -499,7 +499,7 @@ public sealed partial class KafkaConsumer : IAsyncDisposable
 
             try
             {
-                await CommitAsync(commits, _stop.Token).ConfigureAwait(false);
+                await CommitOffsetsAsync(commits, _stop.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is KafkaException or OperationCanceledException)
             {
