@@ -2,7 +2,7 @@
 // in the spirit of kafka-producer-perf-test. It starts the broker (Release build next to this tool)
 // on 127.0.0.1 with a fresh data directory, runs the scenarios, prints one line per result, and stops.
 //
-//   dotnet run -c Release --project bench/LoadTool -- [--records 1000000] [--scenario all|produce|latency|kib]
+//   dotnet run -c Release --project bench/LoadTool -- [--records 1000000] [--scenario all|produce|latency|kib|client]
 //
 // Every loop is bounded in count and time, and all traffic stays on the loopback interface.
 using System.Diagnostics;
@@ -54,6 +54,14 @@ try
         broker.PrintMemory();
     }
 
+    if (scenario is "client")
+    {
+        await using var broker = await Broker.StartAsync(data + "-client", "--Broker:FlushOnAcksAll=true");
+        await WarmUpAsync(broker);
+        await ClientComparison.RunAsync(broker, records);
+        broker.PrintMemory();
+    }
+
     if (scenario is "all" or "latency")
     {
         await using var broker = await Broker.StartAsync(data + "-lat");
@@ -65,7 +73,7 @@ try
 }
 finally
 {
-    foreach (string dir in new[] { data, data + "-kib", data + "-lat" })
+    foreach (string dir in new[] { data, data + "-kib", data + "-lat", data + "-client" })
     {
         if (Directory.Exists(dir))
         {

@@ -24,8 +24,8 @@ public sealed record ProducerOptions : ClientOptions
     /// <summary>linger.ms: how long a partition's batch waits for more records before it is sent. Default 5 ms.</summary>
     public TimeSpan Linger { get; init; } = TimeSpan.FromMilliseconds(5);
 
-    /// <summary>batch.size: the uncompressed bytes of records after which a partition's batch is sent at once. Default 1 MiB.</summary>
-    public int BatchSize { get; init; } = 1024 * 1024;
+    /// <summary>batch.size: the uncompressed bytes of records after which a partition's batch is sent at once. Default 1,000,000 (a full batch stays under the broker's default message.max.bytes).</summary>
+    public int BatchSize { get; init; } = 1_000_000;
 
     /// <summary>compression.type: the codec applied to each batch. Default none.</summary>
     public CompressionType CompressionType { get; init; } = CompressionType.None;
