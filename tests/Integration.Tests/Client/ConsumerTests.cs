@@ -206,6 +206,42 @@ public sealed class ConsumerTests(BrokerFixture broker)
         Assert.Equal("after", Encoding.UTF8.GetString(Assert.Single(read).Value!));
     }
 
+    [Fact]
+    public async Task Auto_commit_commits_what_was_consumed_and_the_assignment_events_fire()
+    {
+        string topic = await TopicAsync(2);
+        await using (var producer = new KafkaProducer(new ProducerOptions { BootstrapServers = broker.Bootstrap }))
+        {
+            var records = new List<ProducerRecord>();
+            for (int i = 0; i < 100; i++)
+            {
+                records.Add(new ProducerRecord(Encoding.UTF8.GetBytes("k" + i), Encoding.UTF8.GetBytes("v" + i)));
+            }
+
+            await producer.ProduceBatchAsync(topic, records, Ct);
+        }
+
+        string group = "g-" + Guid.NewGuid().ToString("N");
+        var assigned = new List<TopicPartition>();
+        var revoked = new List<TopicPartition>();
+        var consumer = new KafkaConsumer(Options(group) with { AutoCommitInterval = TimeSpan.FromMilliseconds(200) });
+        consumer.PartitionsAssigned += (_, e) => { lock (assigned) { assigned.AddRange(e.Partitions); } };
+        consumer.PartitionsRevoked += (_, e) => { lock (revoked) { revoked.AddRange(e.Partitions); } };
+        consumer.Subscribe([topic]);
+        Assert.Equal(100, (await ReadAsync(consumer, 100)).Count);
+        Assert.Empty(await ReadAsync(consumer, 1, TimeSpan.FromSeconds(1))); // waiting: the auto-commit interval passes
+
+        await using (var admin = new AdminClient(new AdminOptions { BootstrapServers = broker.Bootstrap }))
+        {
+            IReadOnlyList<TopicPartitionOffset> committed = await admin.ListGroupOffsetsAsync(group, cancellationToken: Ct);
+            Assert.Equal(100, committed.Sum(o => o.Offset));
+        }
+
+        Assert.Equal(2, assigned.Count);
+        await consumer.DisposeAsync();
+        Assert.Equal(assigned.OrderBy(p => p.Partition), revoked.OrderBy(p => p.Partition));
+    }
+
     [Theory]
     [InlineData(PartitionAssignmentStrategy.Range, GroupProtocol.Classic)]
     [InlineData(PartitionAssignmentStrategy.RoundRobin, GroupProtocol.Classic)]
