@@ -71,6 +71,26 @@ public sealed class ConsumeBatchTests
     }
 
     [Fact]
+    public void Null_keys_values_and_header_values_stay_null_and_empty_ones_stay_empty()
+    {
+        byte[] batch = new RecordBatchBuilder()
+            .Add(1, default, default, keyIsNull: true, valueIsNull: true, headers: [new RecordHeader("none", null), new RecordHeader("empty", Array.Empty<byte>())])
+            .Add(2, [], [], headers: null)
+            .ToArray();
+        ConsumeBatch parsed = Parse(batch, 0, out bool ok);
+        Assert.True(ok);
+        List<ConsumeRecord> records = parsed.ToList();
+        Assert.Null(records[0].Key);
+        Assert.Null(records[0].Value);
+        Assert.Null(records[0].Headers[0].Value);
+        Assert.Equal(0, records[0].Headers[1].Value!.Value.Length);
+        Assert.Equal([], records[1].Key!);
+        Assert.Equal([], records[1].Value!);
+        Assert.Null(new LogBroker.Client.Producer.ProducerRecord((byte[]?)null, (byte[]?)null).Key);
+        Assert.NotNull(new LogBroker.Client.Producer.ProducerRecord([], []).Key);
+    }
+
+    [Fact]
     public void A_corrupt_batch_is_reported_not_delivered()
     {
         byte[] a = Batch(0, 5);

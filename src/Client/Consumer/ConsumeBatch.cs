@@ -324,7 +324,7 @@ public readonly ref struct ConsumedRecord
                 break;
             }
 
-            headers.Add(new RecordHeader(key, valueLength < 0 ? null : span.Slice(n, valueLength).ToArray()));
+            headers.Add(new RecordHeader(key, valueLength < 0 ? (ReadOnlyMemory<byte>?)null : span.Slice(n, valueLength).ToArray()));
             span = span[(n + Math.Max(valueLength, 0))..];
         }
 

@@ -47,6 +47,13 @@ public sealed partial class KafkaProducer : IAsyncDisposable
     /// <summary>The producer's settings.</summary>
     public ProducerOptions Options => _options;
 
+    /// <summary>The partition a keyed record goes to among <paramref name="partitionCount"/> (murmur2, as the Java client).</summary>
+    public static int PartitionForKey(ReadOnlySpan<byte> key, int partitionCount)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(partitionCount, 1);
+        return Murmur2Partitioner.Partition(key, partitionCount);
+    }
+
     /// <summary>Bytes of records produced and not yet acknowledged.</summary>
     public long BufferedBytes => Interlocked.Read(ref _bufferedBytes);
 

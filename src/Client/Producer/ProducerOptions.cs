@@ -90,6 +90,17 @@ public sealed record ProducerOptions : ClientOptions
 /// <param name="Value">The value.</param>
 public readonly record struct ProducerRecord(ReadOnlyMemory<byte>? Key, ReadOnlyMemory<byte>? Value)
 {
+    /// <summary>
+    /// A record from arrays: a null array is a null key or value (not an empty one, which is what the
+    /// implicit array-to-memory conversion would make of it).
+    /// </summary>
+    /// <param name="key">The key, or null.</param>
+    /// <param name="value">The value, or null.</param>
+    public ProducerRecord(byte[]? key, byte[]? value)
+        : this(key is null ? default(ReadOnlyMemory<byte>?) : key, value is null ? default(ReadOnlyMemory<byte>?) : value)
+    {
+    }
+
     /// <summary>Record headers; null for none.</summary>
     public IReadOnlyList<RecordHeader>? Headers { get; init; }
 
