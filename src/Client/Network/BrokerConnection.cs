@@ -188,7 +188,15 @@ internal sealed partial class BrokerConnection : IAsyncDisposable
         using var timer = new Timer(static state => ((BrokerConnection)state!).TimedOut(), this, limit, Timeout.InfiniteTimeSpan);
         try
         {
-            return await pending.Completion.Task.ConfigureAwait(false);
+            // The timer fails the connection when the oldest request is overdue; the extra wait here is a
+            // backstop so that no request can outlive its deadline, whatever state the connection is in.
+            return await pending.Completion.Task.WaitAsync(limit + TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            var overdue = new KafkaException(ErrorCode.RequestTimedOut, $"{key} to {Endpoint} got no response within {limit.TotalMilliseconds:0} ms.");
+            Fail(overdue);
+            throw overdue;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -328,7 +336,9 @@ internal sealed partial class BrokerConnection : IAsyncDisposable
                 if (pending is null || pending.CorrelationId != correlationId)
                 {
                     frame.Dispose();
-                    throw new KafkaException(ErrorCode.CorruptMessage, $"{Endpoint} answered correlation id {correlationId}, expected {pending?.CorrelationId.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"}.");
+                    var mismatch = new KafkaException(ErrorCode.CorruptMessage, $"{Endpoint} answered correlation id {correlationId}, expected {pending?.CorrelationId.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"}.");
+                    pending?.Completion.TrySetException(mismatch); // already dequeued: Fail below cannot reach it
+                    throw mismatch;
                 }
 
                 frame.SetBody(ApiMessages.ResponseHeaderHasTaggedFields(pending.Key, pending.Version), pending.Key, pending.Version);
