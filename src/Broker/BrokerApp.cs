@@ -54,6 +54,7 @@ public static class BrokerApp
         services.AddSingleton<IRequestHandler, DeleteTopicsHandler>();
         services.AddSingleton<IRequestHandler, CreatePartitionsHandler>();
         services.AddSingleton<IRequestHandler, DeleteRecordsHandler>();
+        services.AddSingleton<IRequestHandler, DescribeLogDirsHandler>();
         services.AddSingleton<IRequestHandler, InitProducerIdHandler>();
         services.AddSingleton<IRequestHandler, DescribeClusterHandler>();
         services.AddSingleton<IRequestHandler, DescribeConfigsHandler>();

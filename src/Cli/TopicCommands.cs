@@ -71,15 +71,16 @@ internal static class TopicCommands
             var tps = t.Partitions.Select(p => new TopicPartition(name, p.Partition)).ToList();
             Dictionary<int, long> earliest = (await admin.ListOffsetsAsync(tps, OffsetSpec.Earliest, ct).ConfigureAwait(false)).ToDictionary(o => o.Partition.Partition, o => o.Offset);
             Dictionary<int, long> latest = (await admin.ListOffsetsAsync(tps, OffsetSpec.Latest, ct).ConfigureAwait(false)).ToDictionary(o => o.Partition.Partition, o => o.Offset);
-            context.Console.WriteLine($"topic {name}  id {t.TopicId}  partitions {t.Partitions.Count}");
-            var table = new Table().AddColumns("partition", "leader", "replicas", "earliest", "latest", "records");
+            Dictionary<int, long> bytes = (await admin.DescribeLogDirsAsync([name], ct).ConfigureAwait(false)).ToDictionary(o => o.Partition.Partition, o => o.Bytes);
+            context.Console.WriteLine($"topic {name}  id {t.TopicId}  partitions {t.Partitions.Count}  bytes {bytes.Values.Sum()}");
+            var table = new Table().AddColumns("partition", "leader", "replicas", "earliest", "latest", "records", "bytes");
             foreach (PartitionDescription p in t.Partitions)
             {
                 long e = earliest.GetValueOrDefault(p.Partition, -1);
                 long l = latest.GetValueOrDefault(p.Partition, -1);
                 table.AddRow(p.Partition.ToString(CultureInfo.InvariantCulture), p.Leader.ToString(CultureInfo.InvariantCulture),
                     string.Join(",", p.Replicas), e.ToString(CultureInfo.InvariantCulture), l.ToString(CultureInfo.InvariantCulture),
-                    (l - e).ToString(CultureInfo.InvariantCulture));
+                    (l - e).ToString(CultureInfo.InvariantCulture), bytes.TryGetValue(p.Partition, out long b) ? b.ToString(CultureInfo.InvariantCulture) : "-");
             }
 
             context.Console.Write(table);

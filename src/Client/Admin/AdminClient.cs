@@ -99,6 +99,11 @@ public readonly record struct OffsetSpec
     public static OffsetSpec ForTime(DateTimeOffset time) => new(time.ToUnixTimeMilliseconds());
 }
 
+/// <summary>A partition's size on disk, from <see cref="AdminClient.DescribeLogDirsAsync"/>.</summary>
+/// <param name="Partition">The partition.</param>
+/// <param name="Bytes">Bytes of its log segments.</param>
+public sealed record PartitionSize(TopicPartition Partition, long Bytes);
+
 /// <summary>An offset found by <see cref="AdminClient.ListOffsetsAsync"/>.</summary>
 /// <param name="Partition">The partition.</param>
 /// <param name="Offset">The offset.</param>
@@ -436,6 +441,61 @@ public sealed class AdminClient : IAsyncDisposable
             }
         }
 
+        return result;
+    }
+
+    /// <summary>
+    /// The size on disk of each partition of <paramref name="topics"/> (null: every topic), summed over the
+    /// brokers that hold it (DescribeLogDirs).
+    /// </summary>
+    public async Task<IReadOnlyList<PartitionSize>> DescribeLogDirsAsync(IEnumerable<string>? topics, CancellationToken cancellationToken = default)
+    {
+        var request = new DescribeLogDirsRequest();
+        if (topics is null)
+        {
+            request.Topics = null;
+        }
+        else
+        {
+            foreach (TopicDescription t in await DescribeTopicsAsync(topics, cancellationToken).ConfigureAwait(false))
+            {
+                var topic = new DescribeLogDirsRequest.DescribableLogDirTopic { Topic = t.Name };
+                foreach (PartitionDescription p in t.Partitions)
+                {
+                    topic.Partitions.Add(p.Partition);
+                }
+
+                request.Topics!.Add(topic);
+            }
+        }
+
+        var sizes = new Dictionary<TopicPartition, long>();
+        ClusterSnapshot snapshot = await _cluster.RefreshAsync([], false, cancellationToken).ConfigureAwait(false);
+        foreach (int node in snapshot.Brokers.Keys)
+        {
+            DescribeLogDirsResponse response = await _cluster.SendAsync<DescribeLogDirsResponse>(node, ApiKey.DescribeLogDirs, _ => request, cancellationToken).ConfigureAwait(false);
+            Check(response.ErrorCode, "Describing log directories", null);
+            foreach (DescribeLogDirsResponse.DescribeLogDirsResult dir in response.Results)
+            {
+                Check(dir.ErrorCode, $"Describing log directory {dir.LogDir}", null);
+                foreach (DescribeLogDirsResponse.DescribeLogDirsTopic t in dir.Topics)
+                {
+                    foreach (DescribeLogDirsResponse.DescribeLogDirsPartition p in t.Partitions)
+                    {
+                        var tp = new TopicPartition(t.Name, p.PartitionIndex);
+                        sizes[tp] = sizes.GetValueOrDefault(tp) + p.PartitionSize;
+                    }
+                }
+            }
+        }
+
+        var result = new List<PartitionSize>(sizes.Count);
+        foreach (KeyValuePair<TopicPartition, long> kv in sizes)
+        {
+            result.Add(new PartitionSize(kv.Key, kv.Value));
+        }
+
+        result.Sort(static (a, b) => a.Partition.Topic == b.Partition.Topic ? a.Partition.Partition.CompareTo(b.Partition.Partition) : string.CompareOrdinal(a.Partition.Topic, b.Partition.Topic));
         return result;
     }
 

@@ -36,6 +36,7 @@ internal static class ClientVersions
         ApiKey.OffsetDelete => (0, 0),
         ApiKey.IncrementalAlterConfigs => (0, 1),
         ApiKey.DescribeCluster => (0, 1),
+        ApiKey.DescribeLogDirs => (1, 4),
         ApiKey.ConsumerGroupHeartbeat => (0, 0),
         ApiKey.ConsumerGroupDescribe => (0, 0),
         _ => (0, -1),

@@ -63,6 +63,7 @@ public sealed class CliTests(BrokerFixture broker)
         (code, output, _) = await RunAsync("topics", "describe", topic);
         Assert.Equal(0, code);
         Assert.Contains("partitions 4", output, StringComparison.Ordinal);
+        Assert.Contains("bytes", output, StringComparison.Ordinal);
         Assert.Contains("7200000", output, StringComparison.Ordinal);
 
         (code, _, error) = await RunAsync("topics", "create", topic, "--partitions", "1");
@@ -118,7 +119,11 @@ public sealed class CliTests(BrokerFixture broker)
         Assert.True(code == 0, error);
         Assert.Contains("consumed 100 records", error, StringComparison.Ordinal);
 
-        (code, string output, _) = await RunAsync("groups", "describe", group);
+        (code, string output, _) = await RunAsync("groups", "list");
+        Assert.Equal(0, code);
+        Assert.Contains(group, output, StringComparison.Ordinal);
+
+        (code, output, _) = await RunAsync("groups", "describe", group);
         Assert.Equal(0, code);
         Assert.Contains("Empty", output, StringComparison.Ordinal);
 

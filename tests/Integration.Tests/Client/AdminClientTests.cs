@@ -80,6 +80,9 @@ public sealed class AdminClientOffsetAndGroupTests(BrokerFixture broker)
         }
 
         var tp = new TopicPartition(topic, 0);
+        PartitionSize size = Assert.Single(await admin.DescribeLogDirsAsync([topic], Ct));
+        Assert.Equal(tp, size.Partition);
+        Assert.InRange(size.Bytes, 50 * 10, 64 * 1024); // 50 one-byte records in batches: at least their record overhead, far below a page of slack
         Assert.Equal(0, Assert.Single(await admin.ListOffsetsAsync([tp], OffsetSpec.Earliest, Ct)).Offset);
         Assert.Equal(50, Assert.Single(await admin.ListOffsetsAsync([tp], OffsetSpec.Latest, Ct)).Offset);
         ListedOffset byTime = Assert.Single(await admin.ListOffsetsAsync([tp], OffsetSpec.ForTime(DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_205)), Ct));

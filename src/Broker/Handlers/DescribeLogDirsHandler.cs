@@ -1,0 +1,72 @@
+using LogBroker.Broker.Metadata;
+using LogBroker.Broker.Network;
+using LogBroker.Protocol.Messages;
+using LogBroker.Storage;
+
+namespace LogBroker.Broker.Handlers;
+
+/// <summary>
+/// DescribeLogDirs (key 35), versions 1–4: the one data directory and the size on disk of each partition
+/// asked for (every partition when the topic list is null). Unknown topics and partitions are left out,
+/// as Kafka does; there are no replicas, so offset lag is 0 and nothing is a "future" log.
+/// </summary>
+internal sealed class DescribeLogDirsHandler(TopicRegistry topics, LogManager logs) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.DescribeLogDirs;
+
+    public short MinVersion => 1;
+
+    public short MaxVersion => 4;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        var describe = (DescribeLogDirsRequest)request;
+        var result = new DescribeLogDirsResponse.DescribeLogDirsResult { LogDir = logs.DataDirectory };
+        if (describe.Topics is null)
+        {
+            foreach (Topic topic in topics.Topics)
+            {
+                result.Topics.Add(Describe(topic, null));
+            }
+        }
+        else
+        {
+            foreach (DescribeLogDirsRequest.DescribableLogDirTopic wanted in describe.Topics)
+            {
+                if (topics.Get(wanted.Topic) is { } topic)
+                {
+                    result.Topics.Add(Describe(topic, wanted.Partitions));
+                }
+            }
+        }
+
+        try
+        {
+            var drive = new DriveInfo(logs.DataDirectory);
+            result.TotalBytes = drive.TotalSize;
+            result.UsableBytes = drive.AvailableFreeSpace;
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            // Left at -1 (unknown).
+        }
+
+        var response = new DescribeLogDirsResponse();
+        response.Results.Add(result);
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+
+    private static DescribeLogDirsResponse.DescribeLogDirsTopic Describe(Topic topic, List<int>? partitions)
+    {
+        var described = new DescribeLogDirsResponse.DescribeLogDirsTopic { Name = topic.Name };
+        for (int p = 0; p < topic.Partitions.Length; p++)
+        {
+            if (partitions is null || partitions.Contains(p))
+            {
+                described.Partitions.Add(new DescribeLogDirsResponse.DescribeLogDirsPartition { PartitionIndex = p, PartitionSize = topic.Partitions[p].Size });
+            }
+        }
+
+        return described;
+    }
+}
