@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text;
 using LogBroker.Client.Network;
 using LogBroker.Protocol.Primitives;
@@ -14,7 +13,7 @@ namespace LogBroker.Client.Consumer;
 public sealed class ConsumeBatch
 {
     private readonly List<Segment> _segments = [];
-    private readonly List<byte[]> _rented = [];
+    private readonly List<PooledBufferWriter> _decompressed = [];
     private ResponseFrame? _frame;
     private long _startOffset;
 
@@ -114,15 +113,14 @@ public sealed class ConsumeBatch
             ReadOnlyMemory<byte> body = batch[RecordBatch.HeaderSize..];
             if (header.Compression != CompressionType.None)
             {
-                var output = new RentedWriter(Math.Max(body.Length * 4, 4096));
+                var output = new PooledBufferWriter(Math.Max(body.Length * 4, 4096));
+                _decompressed.Add(output); // returned to the pool by Release, also when decompression fails
                 if (!Compression.CompressionCodecs.TryDecompress(header.Compression, body.Span, output, maxDecompressedBytes, out _))
                 {
-                    output.Return();
                     return false;
                 }
 
-                _rented.Add(output.Buffer);
-                body = output.Buffer.AsMemory(0, output.Written);
+                body = output.WrittenMemory;
             }
 
             var segment = new Segment(body, header.BaseOffset, header.BaseTimestamp, header.IsLogAppendTime ? header.MaxTimestamp : -1);
@@ -170,12 +168,12 @@ public sealed class ConsumeBatch
 
     internal void Release()
     {
-        foreach (byte[] b in _rented)
+        foreach (PooledBufferWriter b in _decompressed)
         {
-            ArrayPool<byte>.Shared.Return(b);
+            b.Dispose();
         }
 
-        _rented.Clear();
+        _decompressed.Clear();
         _segments.Clear();
         Interlocked.Exchange(ref _frame, null)?.Dispose();
     }
@@ -228,42 +226,6 @@ public sealed class ConsumeBatch
 
                 _reader = new RecordReader(_batch._segments[_segment].Records.Span);
             }
-        }
-    }
-
-    private sealed class RentedWriter(int initial) : IBufferWriter<byte>
-    {
-        public byte[] Buffer { get; private set; } = ArrayPool<byte>.Shared.Rent(initial);
-
-        public int Written { get; private set; }
-
-        public void Advance(int count) => Written += count;
-
-        public Memory<byte> GetMemory(int sizeHint = 0)
-        {
-            Ensure(sizeHint);
-            return Buffer.AsMemory(Written);
-        }
-
-        public Span<byte> GetSpan(int sizeHint = 0)
-        {
-            Ensure(sizeHint);
-            return Buffer.AsSpan(Written);
-        }
-
-        public void Return() => ArrayPool<byte>.Shared.Return(Buffer);
-
-        private void Ensure(int hint)
-        {
-            if (Buffer.Length - Written >= Math.Max(hint, 1))
-            {
-                return;
-            }
-
-            byte[] bigger = ArrayPool<byte>.Shared.Rent((int)Math.Min(Array.MaxLength, Math.Max((long)Buffer.Length * 2, (long)Written + hint)));
-            Buffer.AsSpan(0, Written).CopyTo(bigger);
-            ArrayPool<byte>.Shared.Return(Buffer);
-            Buffer = bigger;
         }
     }
 }

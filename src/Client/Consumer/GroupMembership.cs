@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using LogBroker.Client.Network;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
@@ -12,7 +11,7 @@ namespace LogBroker.Client.Consumer;
 /// </summary>
 internal abstract partial class GroupMembership : IAsyncDisposable
 {
-    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly WakeSignal _wake = new();
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
     private volatile bool _subscriptionChanged = true;
@@ -55,22 +54,10 @@ internal abstract partial class GroupMembership : IAsyncDisposable
         return changed;
     }
 
-    protected void Wake() => _wake.Writer.TryWrite(true);
+    protected void Wake() => _wake.Set();
 
     /// <summary>Waits up to <paramref name="delay"/>, or until woken.</summary>
-    protected async Task WaitAsync(TimeSpan delay)
-    {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-        timeout.CancelAfter(delay);
-        try
-        {
-            await _wake.Reader.WaitToReadAsync(timeout.Token).ConfigureAwait(false);
-            _wake.Reader.TryRead(out _);
-        }
-        catch (OperationCanceledException) when (!_stop.IsCancellationRequested)
-        {
-        }
-    }
+    protected Task WaitAsync(TimeSpan delay) => _wake.WaitAsync(delay, _stop.Token);
 
     private async Task LoopAsync()
     {

@@ -43,7 +43,7 @@ public sealed partial class KafkaConsumer : IAsyncDisposable
     private readonly Lock _lock = new();
     private readonly Dictionary<TopicPartition, PartitionState> _assigned = [];
     private readonly Channel<ConsumeBatch> _fetched = Channel.CreateUnbounded<ConsumeBatch>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Channel<bool> _wakeFetcher = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly WakeSignal _wakeFetcher = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _fetchLoop;
     private GroupMembership? _membership;
@@ -565,7 +565,7 @@ public sealed partial class KafkaConsumer : IAsyncDisposable
 
     private int NextEpoch() => Interlocked.Increment(ref _epochCounter);
 
-    private void WakeFetcher() => _wakeFetcher.Writer.TryWrite(true);
+    private void WakeFetcher() => _wakeFetcher.Set();
 
     private async Task FetchLoopAsync()
     {
@@ -624,17 +624,7 @@ public sealed partial class KafkaConsumer : IAsyncDisposable
 
         if (fetchable.Count == 0)
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-            timeout.CancelAfter(TimeSpan.FromMilliseconds(100));
-            try
-            {
-                await _wakeFetcher.Reader.WaitToReadAsync(timeout.Token).ConfigureAwait(false);
-                _wakeFetcher.Reader.TryRead(out _);
-            }
-            catch (OperationCanceledException) when (!_stop.IsCancellationRequested)
-            {
-            }
-
+            await _wakeFetcher.WaitAsync(TimeSpan.FromMilliseconds(100), _stop.Token).ConfigureAwait(false);
             return;
         }
 

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Threading.Channels;
 using LogBroker.Client.Network;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
@@ -21,7 +20,7 @@ public sealed partial class KafkaProducer : IAsyncDisposable
     private readonly Cluster _cluster;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, TopicState> _topics = new(StringComparer.Ordinal);
-    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly WakeSignal _wake = new();
     private readonly SemaphoreSlim _memoryFreed = new(0);
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _sender;
@@ -327,7 +326,7 @@ public sealed partial class KafkaProducer : IAsyncDisposable
         return state;
     }
 
-    private void Wake() => _wake.Writer.TryWrite(true);
+    private void Wake() => _wake.Set();
 
     private async Task SendLoopAsync()
     {
@@ -451,18 +450,13 @@ public sealed partial class KafkaProducer : IAsyncDisposable
                 return;
             }
 
-            if (!_wake.Reader.TryRead(out _))
+            try
             {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-                timeout.CancelAfter(wait < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : wait);
-                try
-                {
-                    await _wake.Reader.WaitToReadAsync(timeout.Token).ConfigureAwait(false);
-                    _wake.Reader.TryRead(out _);
-                }
-                catch (OperationCanceledException)
-                {
-                }
+                await _wake.WaitAsync(wait, _stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Disposed: the loop sees the stop at its next turn.
             }
         }
     }
