@@ -1,269 +1,549 @@
 namespace LogBroker.Client.Consumer;
 
-/// <summary>The assignor for each <see cref="PartitionAssignmentStrategy"/>.</summary>
+/// <summary>The classic-protocol assignors, by strategy, and helpers they share.</summary>
 internal static class Assignors
 {
+    private static readonly RangeAssignor RangeInstance = new();
+    private static readonly RoundRobinAssignor RoundRobinInstance = new();
+    private static readonly CooperativeStickyAssignor CooperativeStickyInstance = new();
+
+    /// <summary>The assignor of a strategy.</summary>
+    /// <param name="strategy">The strategy.</param>
+    /// <returns>Its (stateless, shared) assignor.</returns>
     public static IPartitionAssignor For(PartitionAssignmentStrategy strategy) => strategy switch
     {
-        PartitionAssignmentStrategy.Range => new RangeAssignor(),
-        PartitionAssignmentStrategy.RoundRobin => new RoundRobinAssignor(),
-        PartitionAssignmentStrategy.CooperativeSticky => new CooperativeStickyAssignor(),
-        _ => throw new ArgumentOutOfRangeException(nameof(strategy)),
+        PartitionAssignmentStrategy.Range => RangeInstance,
+        PartitionAssignmentStrategy.RoundRobin => RoundRobinInstance,
+        PartitionAssignmentStrategy.CooperativeSticky => CooperativeStickyInstance,
+        _ => throw new ArgumentOutOfRangeException(nameof(strategy), strategy, "Unknown partition assignment strategy."),
     };
 
-    internal static Dictionary<string, List<TopicPartition>> Empty(IReadOnlyList<AssignorMember> members)
+    /// <summary>
+    /// The Java client's member order (<c>MemberInfo.compareTo</c>): static members first, by group
+    /// instance id, then dynamic members by member id; ordinal comparisons.
+    /// </summary>
+    internal static int CompareMembers(AssignorMember x, AssignorMember y)
     {
-        var result = new Dictionary<string, List<TopicPartition>>(StringComparer.Ordinal);
-        foreach (AssignorMember m in members)
+        int result;
+        if (x.GroupInstanceId is not null && y.GroupInstanceId is not null)
         {
-            result[m.MemberId] = [];
+            result = string.CompareOrdinal(x.GroupInstanceId, y.GroupInstanceId);
+        }
+        else if (x.GroupInstanceId is not null)
+        {
+            return -1;
+        }
+        else if (y.GroupInstanceId is not null)
+        {
+            return 1;
+        }
+        else
+        {
+            result = 0;
         }
 
-        return result;
+        return result != 0 ? result : string.CompareOrdinal(x.MemberId, y.MemberId);
     }
 
-    internal static List<AssignorMember> Sorted(IReadOnlyList<AssignorMember> members)
+    /// <summary>Orders partitions by topic (ordinal), then partition.</summary>
+    internal static int ComparePartitions(TopicPartition x, TopicPartition y)
     {
-        List<AssignorMember> sorted = [.. members];
-        sorted.Sort(static (a, b) => string.CompareOrdinal(a.GroupInstanceId ?? a.MemberId, b.GroupInstanceId ?? b.MemberId));
+        int result = string.CompareOrdinal(x.Topic, y.Topic);
+        return result != 0 ? result : x.Partition.CompareTo(y.Partition);
+    }
+
+    /// <summary>An empty list for every member id.</summary>
+    internal static Dictionary<string, List<TopicPartition>> EmptyAssignment(IReadOnlyList<AssignorMember> members)
+    {
+        var assignment = new Dictionary<string, List<TopicPartition>>(members.Count, StringComparer.Ordinal);
+        foreach (AssignorMember member in members)
+        {
+            assignment[member.MemberId] = [];
+        }
+
+        return assignment;
+    }
+
+    /// <summary>The member's topics that have partitions (topics absent from metadata are ignored).</summary>
+    internal static HashSet<string> Subscription(AssignorMember member, IReadOnlyDictionary<string, int> partitionCounts)
+    {
+        var topics = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string topic in member.Topics)
+        {
+            if (partitionCounts.TryGetValue(topic, out int count) && count > 0)
+            {
+                topics.Add(topic);
+            }
+        }
+
+        return topics;
+    }
+
+    /// <summary>The members, sorted with <paramref name="comparison"/>.</summary>
+    internal static List<AssignorMember> Sorted(IReadOnlyList<AssignorMember> members, Comparison<AssignorMember> comparison)
+    {
+        var sorted = new List<AssignorMember>(members);
+        sorted.Sort(comparison);
         return sorted;
     }
 
-    internal static bool Subscribes(AssignorMember member, string topic)
+    /// <summary>The topics at least one of <paramref name="subscriptions"/> holds, sorted (ordinal).</summary>
+    internal static List<string> SortedTopics(List<HashSet<string>> subscriptions)
     {
-        foreach (string t in member.Topics)
+        var all = new HashSet<string>(StringComparer.Ordinal);
+        foreach (HashSet<string> subscription in subscriptions)
         {
-            if (t == topic)
-            {
-                return true;
-            }
+            all.UnionWith(subscription);
         }
 
-        return false;
-    }
-
-    internal static List<TopicPartition> AllPartitions(IReadOnlyList<AssignorMember> members, IReadOnlyDictionary<string, int> partitionCounts)
-    {
-        var topics = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (AssignorMember m in members)
-        {
-            foreach (string t in m.Topics)
-            {
-                if (partitionCounts.ContainsKey(t))
-                {
-                    topics.Add(t);
-                }
-            }
-        }
-
-        var all = new List<TopicPartition>();
-        foreach (string t in topics)
-        {
-            for (int p = 0; p < partitionCounts[t]; p++)
-            {
-                all.Add(new TopicPartition(t, p));
-            }
-        }
-
-        return all;
-    }
-}
-
-/// <summary>Kafka's "range" assignor.</summary>
-internal sealed class RangeAssignor : IPartitionAssignor
-{
-    public string Name => "range";
-
-    public bool IsCooperative => false;
-
-    public Dictionary<string, List<TopicPartition>> Assign(IReadOnlyList<AssignorMember> members, IReadOnlyDictionary<string, int> partitionCounts)
-    {
-        Dictionary<string, List<TopicPartition>> result = Assignors.Empty(members);
-        List<AssignorMember> sorted = Assignors.Sorted(members);
-        var topics = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (AssignorMember m in members)
-        {
-            foreach (string t in m.Topics)
-            {
-                topics.Add(t);
-            }
-        }
-
-        foreach (string topic in topics)
-        {
-            if (!partitionCounts.TryGetValue(topic, out int count))
-            {
-                continue;
-            }
-
-            var subscribers = new List<AssignorMember>();
-            foreach (AssignorMember m in sorted)
-            {
-                if (Assignors.Subscribes(m, topic))
-                {
-                    subscribers.Add(m);
-                }
-            }
-
-            int per = count / subscribers.Count;
-            int extra = count % subscribers.Count;
-            int next = 0;
-            for (int i = 0; i < subscribers.Count; i++)
-            {
-                int n = per + (i < extra ? 1 : 0);
-                for (int k = 0; k < n; k++)
-                {
-                    result[subscribers[i].MemberId].Add(new TopicPartition(topic, next++));
-                }
-            }
-        }
-
-        return result;
-    }
-}
-
-/// <summary>Kafka's "roundrobin" assignor.</summary>
-internal sealed class RoundRobinAssignor : IPartitionAssignor
-{
-    public string Name => "roundrobin";
-
-    public bool IsCooperative => false;
-
-    public Dictionary<string, List<TopicPartition>> Assign(IReadOnlyList<AssignorMember> members, IReadOnlyDictionary<string, int> partitionCounts)
-    {
-        Dictionary<string, List<TopicPartition>> result = Assignors.Empty(members);
-        List<AssignorMember> sorted = Assignors.Sorted(members);
-        int cursor = 0;
-        foreach (TopicPartition tp in Assignors.AllPartitions(members, partitionCounts))
-        {
-            for (int tries = 0; tries < sorted.Count; tries++)
-            {
-                AssignorMember m = sorted[cursor];
-                cursor = (cursor + 1) % sorted.Count;
-                if (Assignors.Subscribes(m, tp.Topic))
-                {
-                    result[m.MemberId].Add(tp);
-                    break;
-                }
-            }
-        }
-
-        return result;
+        var topics = new List<string>(all);
+        topics.Sort(StringComparer.Ordinal);
+        return topics;
     }
 }
 
 /// <summary>
-/// Kafka's "cooperative-sticky" assignor: balanced, keeps owned partitions where balance allows, and
-/// withholds a partition that changes owner until its owner has revoked it.
+/// Kafka's "range" assignor: for each topic, its partitions are split into contiguous ranges over the
+/// members that subscribe to it, in the Java client's member order; the first (partitions % members)
+/// members get one partition more.
 /// </summary>
-internal sealed class CooperativeStickyAssignor : IPartitionAssignor
+internal sealed class RangeAssignor : IPartitionAssignor
 {
-    public string Name => "cooperative-sticky";
+    /// <inheritdoc/>
+    public string Name => "range";
 
-    public bool IsCooperative => true;
+    /// <inheritdoc/>
+    public bool IsCooperative => false;
 
+    /// <inheritdoc/>
     public Dictionary<string, List<TopicPartition>> Assign(IReadOnlyList<AssignorMember> members, IReadOnlyDictionary<string, int> partitionCounts)
     {
-        Dictionary<string, List<TopicPartition>> result = Assignors.Empty(members);
-        List<AssignorMember> sorted = Assignors.Sorted(members);
-        List<TopicPartition> all = Assignors.AllPartitions(members, partitionCounts);
-
-        // Current owners: the claim of the highest generation wins.
-        var owner = new Dictionary<TopicPartition, (string Member, int Generation)>();
-        foreach (AssignorMember m in sorted)
+        Dictionary<string, List<TopicPartition>> assignment = Assignors.EmptyAssignment(members);
+        List<AssignorMember> sorted = Assignors.Sorted(members, Assignors.CompareMembers);
+        var subscriptions = new List<HashSet<string>>(sorted.Count);
+        foreach (AssignorMember member in sorted)
         {
-            foreach (TopicPartition tp in m.OwnedPartitions)
+            subscriptions.Add(Assignors.Subscription(member, partitionCounts));
+        }
+
+        var subscribers = new List<string>();
+        foreach (string topic in Assignors.SortedTopics(subscriptions))
+        {
+            subscribers.Clear();
+            for (int i = 0; i < sorted.Count; i++)
             {
-                if (partitionCounts.TryGetValue(tp.Topic, out int count) && tp.Partition < count && Assignors.Subscribes(m, tp.Topic) &&
-                    (!owner.TryGetValue(tp, out (string Member, int Generation) o) || m.Generation > o.Generation))
+                if (subscriptions[i].Contains(topic))
                 {
-                    owner[tp] = (m.MemberId, m.Generation);
+                    subscribers.Add(sorted[i].MemberId);
+                }
+            }
+
+            int partitionCount = partitionCounts[topic];
+            int perMember = partitionCount / subscribers.Count;
+            int withExtra = partitionCount % subscribers.Count;
+            for (int i = 0; i < subscribers.Count; i++)
+            {
+                int start = (perMember * i) + Math.Min(i, withExtra);
+                int length = perMember + (i < withExtra ? 1 : 0);
+                List<TopicPartition> partitions = assignment[subscribers[i]];
+                for (int partition = start; partition < start + length; partition++)
+                {
+                    partitions.Add(new TopicPartition(topic, partition));
                 }
             }
         }
 
-        // Each member may keep up to its fair share (the first `all % members` members one more).
-        int memberCount = Math.Max(sorted.Count, 1);
-        int floor = all.Count / memberCount;
-        int withExtra = all.Count % memberCount;
-        var quota = new Dictionary<string, int>(StringComparer.Ordinal);
-        var kept = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (AssignorMember m in sorted)
+        return assignment;
+    }
+}
+
+/// <summary>
+/// Kafka's "roundrobin" assignor: all partitions of all subscribed topics, sorted by topic then partition,
+/// dealt in turn to the members in the Java client's member order, skipping members that do not
+/// subscribe to the partition's topic.
+/// </summary>
+internal sealed class RoundRobinAssignor : IPartitionAssignor
+{
+    /// <inheritdoc/>
+    public string Name => "roundrobin";
+
+    /// <inheritdoc/>
+    public bool IsCooperative => false;
+
+    /// <inheritdoc/>
+    public Dictionary<string, List<TopicPartition>> Assign(IReadOnlyList<AssignorMember> members, IReadOnlyDictionary<string, int> partitionCounts)
+    {
+        Dictionary<string, List<TopicPartition>> assignment = Assignors.EmptyAssignment(members);
+        List<AssignorMember> sorted = Assignors.Sorted(members, Assignors.CompareMembers);
+        var subscriptions = new List<HashSet<string>>(sorted.Count);
+        foreach (AssignorMember member in sorted)
         {
-            kept[m.MemberId] = 0;
+            subscriptions.Add(Assignors.Subscription(member, partitionCounts));
         }
 
-        foreach (TopicPartition tp in all)
+        int cursor = 0;
+        foreach (string topic in Assignors.SortedTopics(subscriptions))
         {
-            if (owner.TryGetValue(tp, out (string Member, int Generation) o))
+            int partitionCount = partitionCounts[topic];
+            for (int partition = 0; partition < partitionCount; partition++)
             {
-                kept[o.Member]++;
-            }
-        }
-
-        // Members keeping the most get the "+1" quotas first, so stickiness is maximal.
-        List<AssignorMember> byKept = [.. sorted];
-        byKept.Sort((a, b) => kept[b.MemberId] != kept[a.MemberId] ? kept[b.MemberId].CompareTo(kept[a.MemberId]) : string.CompareOrdinal(a.MemberId, b.MemberId));
-        for (int i = 0; i < byKept.Count; i++)
-        {
-            quota[byKept[i].MemberId] = floor + (i < withExtra ? 1 : 0);
-        }
-
-        var assignedTo = new Dictionary<TopicPartition, string>();
-        var unassigned = new List<TopicPartition>();
-        foreach (TopicPartition tp in all)
-        {
-            if (owner.TryGetValue(tp, out (string Member, int Generation) o) && result[o.Member].Count < quota[o.Member])
-            {
-                result[o.Member].Add(tp);
-                assignedTo[tp] = o.Member;
-            }
-            else
-            {
-                unassigned.Add(tp);
-            }
-        }
-
-        foreach (TopicPartition tp in unassigned)
-        {
-            AssignorMember? best = null;
-            foreach (AssignorMember m in sorted)
-            {
-                if (!Assignors.Subscribes(m, tp.Topic))
+                // Some member subscribes to the topic, so this stops within one turn.
+                while (!subscriptions[cursor].Contains(topic))
                 {
-                    continue;
+                    cursor = (cursor + 1) % sorted.Count;
                 }
 
-                bool underQuota = result[m.MemberId].Count < quota[m.MemberId];
-                if (best is null ||
-                    (underQuota && result[best.MemberId].Count >= quota[best.MemberId]) ||
-                    (underQuota == (result[best.MemberId].Count < quota[best.MemberId]) && result[m.MemberId].Count < result[best.MemberId].Count))
+                assignment[sorted[cursor].MemberId].Add(new TopicPartition(topic, partition));
+                cursor = (cursor + 1) % sorted.Count;
+            }
+        }
+
+        return assignment;
+    }
+}
+
+/// <summary>
+/// Kafka's "cooperative-sticky" assignor: a balanced assignment (members with identical subscriptions
+/// differ by at most one partition) that keeps as many currently owned partitions as balance allows,
+/// then withholds each partition that moves away from a current owner, so that the owner revokes it
+/// first and the follow-up rebalance assigns it.
+/// </summary>
+/// <remarks>
+/// Owned partitions count only for the highest generation among the members. A partition that two
+/// members of that generation both claim stays with neither, and is withheld from whoever gets it.
+/// </remarks>
+internal sealed class CooperativeStickyAssignor : IPartitionAssignor
+{
+    /// <inheritdoc/>
+    public string Name => "cooperative-sticky";
+
+    /// <inheritdoc/>
+    public bool IsCooperative => true;
+
+    /// <inheritdoc/>
+    public Dictionary<string, List<TopicPartition>> Assign(IReadOnlyList<AssignorMember> members, IReadOnlyDictionary<string, int> partitionCounts)
+    {
+        Dictionary<string, List<TopicPartition>> result = Assignors.EmptyAssignment(members);
+        if (members.Count == 0)
+        {
+            return result;
+        }
+
+        List<AssignorMember> sorted = Assignors.Sorted(members, static (x, y) => string.CompareOrdinal(x.MemberId, y.MemberId));
+        var subscriptions = new List<HashSet<string>>(sorted.Count);
+        foreach (AssignorMember member in sorted)
+        {
+            subscriptions.Add(Assignors.Subscription(member, partitionCounts));
+        }
+
+        // Claims at the highest generation: the claimant, or null when more than one member claims it.
+        int maxGeneration = int.MinValue;
+        foreach (AssignorMember member in sorted)
+        {
+            maxGeneration = Math.Max(maxGeneration, member.Generation);
+        }
+
+        var claims = new Dictionary<TopicPartition, string?>();
+        foreach (AssignorMember member in sorted)
+        {
+            if (member.Generation != maxGeneration)
+            {
+                continue;
+            }
+
+            foreach (TopicPartition partition in member.OwnedPartitions)
+            {
+                if (!claims.TryGetValue(partition, out string? claimant))
                 {
-                    best = m;
+                    claims[partition] = member.MemberId;
+                }
+                else if (claimant is not null && !string.Equals(claimant, member.MemberId, StringComparison.Ordinal))
+                {
+                    claims[partition] = null;
+                }
+            }
+        }
+
+        // The partitions each member may keep: its sole claims on existing partitions of topics it subscribes to.
+        var owned = new List<List<TopicPartition>>(sorted.Count);
+        for (int i = 0; i < sorted.Count; i++)
+        {
+            var seen = new HashSet<TopicPartition>();
+            var keep = new List<TopicPartition>();
+            foreach (TopicPartition partition in sorted[i].OwnedPartitions)
+            {
+                if (claims.TryGetValue(partition, out string? claimant)
+                    && string.Equals(claimant, sorted[i].MemberId, StringComparison.Ordinal)
+                    && subscriptions[i].Contains(partition.Topic)
+                    && partition.Partition >= 0
+                    && partition.Partition < partitionCounts[partition.Topic]
+                    && seen.Add(partition))
+                {
+                    keep.Add(partition);
                 }
             }
 
-            if (best is not null)
+            keep.Sort(Assignors.ComparePartitions);
+            owned.Add(keep);
+        }
+
+        var all = new List<TopicPartition>();
+        foreach (string topic in Assignors.SortedTopics(subscriptions))
+        {
+            int partitionCount = partitionCounts[topic];
+            for (int partition = 0; partition < partitionCount; partition++)
             {
-                result[best.MemberId].Add(tp);
-                assignedTo[tp] = best.MemberId;
+                all.Add(new TopicPartition(topic, partition));
             }
         }
 
-        // Cooperative step: a partition moving away from a live owner waits for the next round.
-        foreach (KeyValuePair<TopicPartition, string> kv in assignedTo)
-        {
-            if (owner.TryGetValue(kv.Key, out (string Member, int Generation) o) && o.Member != kv.Value && result.ContainsKey(o.Member))
-            {
-                result[kv.Value].Remove(kv.Key);
-            }
-        }
+        List<List<TopicPartition>> assignment = AllSubscriptionsEqual(subscriptions)
+            ? AssignEqual(owned, all)
+            : AssignGeneral(subscriptions, owned, all);
 
-        foreach (List<TopicPartition> list in result.Values)
+        // The cooperative step: a partition another member still owns is withheld until it is revoked.
+        for (int i = 0; i < sorted.Count; i++)
         {
-            list.Sort(static (a, b) => a.Topic == b.Topic ? a.Partition.CompareTo(b.Partition) : string.CompareOrdinal(a.Topic, b.Topic));
+            string memberId = sorted[i].MemberId;
+            List<TopicPartition> partitions = assignment[i];
+            partitions.RemoveAll(partition => claims.TryGetValue(partition, out string? claimant)
+                && !string.Equals(claimant, memberId, StringComparison.Ordinal));
+            partitions.Sort(Assignors.ComparePartitions);
+            result[memberId] = partitions;
         }
 
         return result;
+    }
+
+    private static bool AllSubscriptionsEqual(List<HashSet<string>> subscriptions)
+    {
+        for (int i = 1; i < subscriptions.Count; i++)
+        {
+            if (!subscriptions[i].SetEquals(subscriptions[0]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Identical subscriptions: every member ends with the minimum quota or one more; each keeps its owned
+    /// partitions up to the minimum quota, and one more while members with the maximum are still
+    /// needed; the rest are dealt in turn to members below the minimum, then one each to members at it.
+    /// </summary>
+    private static List<List<TopicPartition>> AssignEqual(List<List<TopicPartition>> owned, List<TopicPartition> all)
+    {
+        int memberCount = owned.Count;
+        int minQuota = all.Count / memberCount;
+        int maxQuotaSlots = all.Count % memberCount;
+
+        var assigned = new HashSet<TopicPartition>();
+        var assignment = new List<List<TopicPartition>>(memberCount);
+        foreach (List<TopicPartition> ownedByMember in owned)
+        {
+            var partitions = new List<TopicPartition>();
+            for (int j = 0; j < ownedByMember.Count && j < minQuota; j++)
+            {
+                partitions.Add(ownedByMember[j]);
+                assigned.Add(ownedByMember[j]);
+            }
+
+            assignment.Add(partitions);
+        }
+
+        for (int i = 0; i < memberCount && maxQuotaSlots > 0; i++)
+        {
+            if (owned[i].Count > minQuota)
+            {
+                assignment[i].Add(owned[i][minQuota]);
+                assigned.Add(owned[i][minQuota]);
+                maxQuotaSlots--;
+            }
+        }
+
+        var unassigned = new List<TopicPartition>();
+        foreach (TopicPartition partition in all)
+        {
+            if (!assigned.Contains(partition))
+            {
+                unassigned.Add(partition);
+            }
+        }
+
+        // Dealt in turn to the members below the minimum quota, as the Java client does.
+        var underMinQuota = new List<int>(memberCount);
+        for (int i = 0; i < memberCount; i++)
+        {
+            if (assignment[i].Count < minQuota)
+            {
+                underMinQuota.Add(i);
+            }
+        }
+
+        int next = 0;
+        int turn = 0;
+        while (underMinQuota.Count > 0)
+        {
+            if (turn >= underMinQuota.Count)
+            {
+                turn = 0;
+            }
+
+            List<TopicPartition> partitions = assignment[underMinQuota[turn]];
+            partitions.Add(unassigned[next++]);
+            if (partitions.Count == minQuota)
+            {
+                underMinQuota.RemoveAt(turn);
+            }
+            else
+            {
+                turn++;
+            }
+        }
+
+        foreach (List<TopicPartition> partitions in assignment)
+        {
+            if (next == unassigned.Count)
+            {
+                break;
+            }
+
+            if (partitions.Count == minQuota && maxQuotaSlots > 0)
+            {
+                partitions.Add(unassigned[next++]);
+                maxQuotaSlots--;
+            }
+        }
+
+        return assignment;
+    }
+
+    /// <summary>
+    /// Differing subscriptions: each member keeps all its owned partitions; the others go, the partitions
+    /// with the fewest candidates first, to the least loaded subscriber; then single moves from a member to
+    /// a subscriber with at least two partitions fewer are made (newly given partitions first) until none is
+    /// left, so members with identical subscriptions differ by at most one.
+    /// </summary>
+    private static List<List<TopicPartition>> AssignGeneral(List<HashSet<string>> subscriptions, List<List<TopicPartition>> owned, List<TopicPartition> all)
+    {
+        int memberCount = owned.Count;
+        var assigned = new HashSet<TopicPartition>();
+        var assignment = new List<List<TopicPartition>>(memberCount);
+        var ownedSets = new List<HashSet<TopicPartition>>(memberCount);
+        foreach (List<TopicPartition> ownedByMember in owned)
+        {
+            assignment.Add(new List<TopicPartition>(ownedByMember));
+            ownedSets.Add(new HashSet<TopicPartition>(ownedByMember));
+            assigned.UnionWith(ownedByMember);
+        }
+
+        var subscriberCounts = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (HashSet<string> subscription in subscriptions)
+        {
+            foreach (string topic in subscription)
+            {
+                subscriberCounts[topic] = subscriberCounts.GetValueOrDefault(topic) + 1;
+            }
+        }
+
+        var unassigned = new List<TopicPartition>();
+        foreach (TopicPartition partition in all)
+        {
+            if (!assigned.Contains(partition))
+            {
+                unassigned.Add(partition);
+            }
+        }
+
+        unassigned.Sort((x, y) =>
+        {
+            int result = subscriberCounts[x.Topic].CompareTo(subscriberCounts[y.Topic]);
+            return result != 0 ? result : Assignors.ComparePartitions(x, y);
+        });
+
+        foreach (TopicPartition partition in unassigned)
+        {
+            int target = -1;
+            for (int i = 0; i < memberCount; i++)
+            {
+                if (subscriptions[i].Contains(partition.Topic)
+                    && (target < 0 || assignment[i].Count < assignment[target].Count))
+                {
+                    target = i;
+                }
+            }
+
+            assignment[target].Add(partition);
+        }
+
+        var order = new List<int>(memberCount);
+        for (int i = 0; i < memberCount; i++)
+        {
+            order.Add(i);
+        }
+
+        // Each move lowers the sum of squared counts, so this ends.
+        while (TryMoveOne(subscriptions, assignment, ownedSets, order))
+        {
+        }
+
+        return assignment;
+    }
+
+    private static bool TryMoveOne(
+        List<HashSet<string>> subscriptions,
+        List<List<TopicPartition>> assignment,
+        List<HashSet<TopicPartition>> ownedSets,
+        List<int> order)
+    {
+        // Most loaded first; ties by member order.
+        order.Sort((x, y) =>
+        {
+            int result = assignment[y].Count.CompareTo(assignment[x].Count);
+            return result != 0 ? result : x.CompareTo(y);
+        });
+
+        for (int a = 0; a < order.Count; a++)
+        {
+            int from = order[a];
+            for (int b = order.Count - 1; b > a; b--)
+            {
+                int to = order[b];
+                if (assignment[to].Count + 1 >= assignment[from].Count)
+                {
+                    break;
+                }
+
+                int pick = -1;
+                List<TopicPartition> partitions = assignment[from];
+                for (int j = 0; j < partitions.Count; j++)
+                {
+                    if (subscriptions[to].Contains(partitions[j].Topic))
+                    {
+                        if (!ownedSets[from].Contains(partitions[j]))
+                        {
+                            pick = j;
+                            break;
+                        }
+
+                        if (pick < 0)
+                        {
+                            pick = j;
+                        }
+                    }
+                }
+
+                if (pick >= 0)
+                {
+                    assignment[to].Add(partitions[pick]);
+                    partitions.RemoveAt(pick);
+                    return true;
+                }
+            }
+        }
+
+        return false;
     }
 }
