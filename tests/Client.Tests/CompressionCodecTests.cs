@@ -101,6 +101,16 @@ public sealed class CompressionCodecTests
     }
 
     [Fact]
+    public void Gzip_cut_anywhere_is_refused_not_half_read()
+    {
+        byte[] compressed = Compress(CompressionType.Gzip, Compressible(3000));
+        for (int length = 0; length < compressed.Length; length++)
+        {
+            Assert.Null(Decompress(CompressionType.Gzip, compressed.AsSpan(0, length)));
+        }
+    }
+
+    [Fact]
     public void Snappy_writes_the_xerial_framing_and_reads_a_raw_block_too()
     {
         byte[] data = Compressible(100_000);

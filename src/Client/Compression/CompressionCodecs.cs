@@ -75,7 +75,7 @@ internal static class CompressionCodecs
             return codec switch
             {
                 CompressionType.None => Copy(source, destination, maxOutputBytes, out written),
-                CompressionType.Gzip => FromStream(source, destination, maxOutputBytes, static s => new GZipStream(s, CompressionMode.Decompress), out written),
+                CompressionType.Gzip => FromStream(source, destination, maxOutputBytes, static s => new GZipStream(s, CompressionMode.Decompress), out written) && GzipLengthMatches(source, written),
                 CompressionType.Snappy => DecompressSnappy(source, destination, maxOutputBytes, out written),
                 CompressionType.Lz4 => FromStream(source, destination, maxOutputBytes, static s => LZ4Stream.Decode(s, 0, leaveOpen: true), out written),
                 CompressionType.Zstd => FromStream(source, destination, maxOutputBytes, static s => new DecompressionStream(s, leaveOpen: true), out written),
@@ -87,6 +87,14 @@ internal static class CompressionCodecs
             return false;
         }
     }
+
+    /// <summary>
+    /// GZipStream returns what it could decode from a stream cut short (even inside its trailer) without an
+    /// error; the trailer's ISIZE (the output length mod 2^32) catches that. Kafka producers write a single
+    /// gzip member, so the last 4 bytes are that member's ISIZE.
+    /// </summary>
+    private static bool GzipLengthMatches(ReadOnlySpan<byte> source, int written) =>
+        source.Length >= 18 && BinaryPrimitives.ReadUInt32LittleEndian(source[^4..]) == (uint)written;
 
     private static bool Copy(ReadOnlySpan<byte> source, IBufferWriter<byte> destination, int max, out int written)
     {

@@ -305,10 +305,11 @@ public sealed partial class KafkaProducer : IAsyncDisposable
     private void Release(long bytes)
     {
         Interlocked.Add(ref _bufferedBytes, -bytes);
-        int waiters = Volatile.Read(ref _memoryWaiters);
-        if (waiters > 0)
+        // Wake each waiter once; releasing more would leave permits that turn later waits into spins.
+        int missing = Volatile.Read(ref _memoryWaiters) - _memoryFreed.CurrentCount;
+        if (missing > 0)
         {
-            _memoryFreed.Release(waiters);
+            _memoryFreed.Release(missing);
         }
     }
 
