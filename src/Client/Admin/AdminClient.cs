@@ -341,7 +341,7 @@ public sealed class AdminClient : IAsyncDisposable
     /// </summary>
     public async Task<IReadOnlyList<TopicPartitionOffset>> ListGroupOffsetsAsync(string group, IEnumerable<TopicPartition>? partitions = null, CancellationToken cancellationToken = default)
     {
-        var request = new OffsetFetchRequest { GroupId = group, Topics = partitions is null ? null : GroupByTopic(partitions) };
+        var request = new OffsetFetchRequest { GroupId = group, Topics = partitions is null ? null : PartitionRequests.GroupByTopic(partitions) };
         OffsetFetchResponse response = await GroupAsync<OffsetFetchResponse>(group, ApiKey.OffsetFetch, request, static r => r.ErrorCode, cancellationToken).ConfigureAwait(false);
         Check(response.ErrorCode, $"Fetching the offsets of group '{group}'", null);
         var result = new List<TopicPartitionOffset>();
@@ -378,29 +378,10 @@ public sealed class AdminClient : IAsyncDisposable
     public async Task<IReadOnlyList<ListedOffset>> ListOffsetsAsync(IEnumerable<TopicPartition> partitions, OffsetSpec spec, CancellationToken cancellationToken = default)
     {
         var result = new List<ListedOffset>();
-        foreach ((int leader, List<TopicPartition> group) in await ByLeaderAsync(partitions, cancellationToken).ConfigureAwait(false))
+        foreach ((TopicPartition tp, ErrorCode error, long offset, long timestamp) in await _cluster.ListOffsetsAsync(partitions, spec.Timestamp, cancellationToken).ConfigureAwait(false))
         {
-            var request = new ListOffsetsRequest { ReplicaId = -1 };
-            foreach (OffsetFetchRequest.OffsetFetchRequestTopic t in GroupByTopic(group))
-            {
-                var topic = new ListOffsetsRequest.ListOffsetsTopic { Name = t.Name };
-                foreach (int p in t.PartitionIndexes)
-                {
-                    topic.Partitions.Add(new ListOffsetsRequest.ListOffsetsPartition { PartitionIndex = p, Timestamp = spec.Timestamp, CurrentLeaderEpoch = -1, MaxNumOffsets = 1 });
-                }
-
-                request.Topics.Add(topic);
-            }
-
-            ListOffsetsResponse response = await _cluster.SendAsync<ListOffsetsResponse>(leader, ApiKey.ListOffsets, _ => request, cancellationToken).ConfigureAwait(false);
-            foreach (ListOffsetsResponse.ListOffsetsTopicResponse t in response.Topics)
-            {
-                foreach (ListOffsetsResponse.ListOffsetsPartitionResponse p in t.Partitions)
-                {
-                    Check(p.ErrorCode, $"Listing offsets of {t.Name}-{p.PartitionIndex}", null);
-                    result.Add(new ListedOffset(new TopicPartition(t.Name, p.PartitionIndex), p.Offset, p.Timestamp));
-                }
-            }
+            Check((short)error, $"Listing offsets of {tp}", null);
+            result.Add(new ListedOffset(tp, offset, timestamp));
         }
 
         return result;
@@ -416,10 +397,10 @@ public sealed class AdminClient : IAsyncDisposable
         }
 
         var result = new List<TopicPartitionOffset>();
-        foreach ((int leader, List<TopicPartition> group) in await ByLeaderAsync(offsets.Keys, cancellationToken).ConfigureAwait(false))
+        foreach ((int leader, List<TopicPartition> group) in await _cluster.ByLeaderAsync(offsets.Keys, cancellationToken).ConfigureAwait(false))
         {
             var request = new DeleteRecordsRequest { TimeoutMs = TimeoutMs };
-            foreach (OffsetFetchRequest.OffsetFetchRequestTopic t in GroupByTopic(group))
+            foreach (OffsetFetchRequest.OffsetFetchRequestTopic t in PartitionRequests.GroupByTopic(group))
             {
                 var topic = new DeleteRecordsRequest.DeleteRecordsTopic { Name = t.Name };
                 foreach (int p in t.PartitionIndexes)
@@ -502,67 +483,6 @@ public sealed class AdminClient : IAsyncDisposable
     /// <inheritdoc/>
     public ValueTask DisposeAsync() => _cluster.DisposeAsync();
 
-    private async Task<List<(int Leader, List<TopicPartition> Partitions)>> ByLeaderAsync(IEnumerable<TopicPartition> partitions, CancellationToken cancellationToken)
-    {
-        var topics = new HashSet<string>(StringComparer.Ordinal);
-        var list = new List<TopicPartition>();
-        foreach (TopicPartition tp in partitions)
-        {
-            topics.Add(tp.Topic);
-            list.Add(tp);
-        }
-
-        ClusterSnapshot snapshot = await _cluster.RefreshAsync(topics, false, cancellationToken).ConfigureAwait(false);
-        var byLeader = new Dictionary<int, List<TopicPartition>>();
-        foreach (TopicPartition tp in list)
-        {
-            if (!snapshot.Topics.TryGetValue(tp.Topic, out TopicInfo? info) || info.Error != ErrorCode.None)
-            {
-                ErrorCode error = info?.Error ?? ErrorCode.UnknownTopicOrPartition;
-                throw new KafkaException(error == ErrorCode.None ? ErrorCode.UnknownTopicOrPartition : error, $"Topic '{tp.Topic}': {error}.");
-            }
-
-            if (tp.Partition < 0 || tp.Partition >= info.PartitionCount)
-            {
-                throw new KafkaException(ErrorCode.UnknownTopicOrPartition, $"Topic '{tp.Topic}' has no partition {tp.Partition}.");
-            }
-
-            int leader = info.Leaders[tp.Partition];
-            if (!byLeader.TryGetValue(leader, out List<TopicPartition>? group))
-            {
-                byLeader[leader] = group = [];
-            }
-
-            group.Add(tp);
-        }
-
-        var result = new List<(int, List<TopicPartition>)>(byLeader.Count);
-        foreach (KeyValuePair<int, List<TopicPartition>> kv in byLeader)
-        {
-            result.Add((kv.Key, kv.Value));
-        }
-
-        return result;
-    }
-
-    internal static List<OffsetFetchRequest.OffsetFetchRequestTopic> GroupByTopic(IEnumerable<TopicPartition> partitions)
-    {
-        var byTopic = new Dictionary<string, OffsetFetchRequest.OffsetFetchRequestTopic>(StringComparer.Ordinal);
-        var list = new List<OffsetFetchRequest.OffsetFetchRequestTopic>();
-        foreach (TopicPartition tp in partitions)
-        {
-            if (!byTopic.TryGetValue(tp.Topic, out OffsetFetchRequest.OffsetFetchRequestTopic? t))
-            {
-                byTopic[tp.Topic] = t = new OffsetFetchRequest.OffsetFetchRequestTopic { Name = tp.Topic };
-                list.Add(t);
-            }
-
-            t.PartitionIndexes.Add(tp.Partition);
-        }
-
-        return list;
-    }
-
     private Task<TResponse> ControllerAsync<TResponse>(ApiKey key, IKafkaMessage request, CancellationToken cancellationToken)
         where TResponse : IKafkaMessage, new() =>
         _cluster.RetryAsync(async ct =>
@@ -578,29 +498,7 @@ public sealed class AdminClient : IAsyncDisposable
 
     private Task<TResponse> GroupAsync<TResponse>(string group, ApiKey key, IKafkaMessage request, Func<TResponse, short> error, CancellationToken cancellationToken)
         where TResponse : IKafkaMessage, new() =>
-        _cluster.RetryAsync(async ct =>
-        {
-            int node = await _cluster.CoordinatorAsync(group, ct).ConfigureAwait(false);
-            TResponse response;
-            try
-            {
-                response = await _cluster.SendAsync<TResponse>(node, key, _ => request, ct).ConfigureAwait(false);
-            }
-            catch (KafkaException e) when (Coordinators.MeansCoordinatorMoved(e.ErrorCode))
-            {
-                _cluster.InvalidateCoordinator(group);
-                throw;
-            }
-
-            var code = (ErrorCode)error(response);
-            if (Coordinators.MeansCoordinatorMoved(code) || code == ErrorCode.CoordinatorLoadInProgress)
-            {
-                _cluster.InvalidateCoordinator(group);
-                throw new KafkaException(code, $"{key} for group '{group}': {code}.");
-            }
-
-            return response;
-        }, _options.RequestTimeout, cancellationToken);
+        _cluster.RetryAsync(ct => _cluster.SendToCoordinatorAsync(group, key, request, error, ct), _options.RequestTimeout, cancellationToken);
 
     private static void Check(short code, string what, string? message)
     {

@@ -87,6 +87,19 @@ internal static class Assignors
         return sorted;
     }
 
+    /// <summary>The members in the Java client's order, each with its subscription to known topics.</summary>
+    internal static (List<AssignorMember> Sorted, List<HashSet<string>> Subscriptions) InJavaOrder(IReadOnlyList<AssignorMember> members, IReadOnlyDictionary<string, int> partitionCounts)
+    {
+        List<AssignorMember> sorted = Sorted(members, CompareMembers);
+        var subscriptions = new List<HashSet<string>>(sorted.Count);
+        foreach (AssignorMember member in sorted)
+        {
+            subscriptions.Add(Subscription(member, partitionCounts));
+        }
+
+        return (sorted, subscriptions);
+    }
+
     /// <summary>The topics at least one of <paramref name="subscriptions"/> holds, sorted (ordinal).</summary>
     internal static List<string> SortedTopics(List<HashSet<string>> subscriptions)
     {
@@ -119,12 +132,7 @@ internal sealed class RangeAssignor : IPartitionAssignor
     public Dictionary<string, List<TopicPartition>> Assign(IReadOnlyList<AssignorMember> members, IReadOnlyDictionary<string, int> partitionCounts)
     {
         Dictionary<string, List<TopicPartition>> assignment = Assignors.EmptyAssignment(members);
-        List<AssignorMember> sorted = Assignors.Sorted(members, Assignors.CompareMembers);
-        var subscriptions = new List<HashSet<string>>(sorted.Count);
-        foreach (AssignorMember member in sorted)
-        {
-            subscriptions.Add(Assignors.Subscription(member, partitionCounts));
-        }
+        (List<AssignorMember> sorted, List<HashSet<string>> subscriptions) = Assignors.InJavaOrder(members, partitionCounts);
 
         var subscribers = new List<string>();
         foreach (string topic in Assignors.SortedTopics(subscriptions))
@@ -174,12 +182,7 @@ internal sealed class RoundRobinAssignor : IPartitionAssignor
     public Dictionary<string, List<TopicPartition>> Assign(IReadOnlyList<AssignorMember> members, IReadOnlyDictionary<string, int> partitionCounts)
     {
         Dictionary<string, List<TopicPartition>> assignment = Assignors.EmptyAssignment(members);
-        List<AssignorMember> sorted = Assignors.Sorted(members, Assignors.CompareMembers);
-        var subscriptions = new List<HashSet<string>>(sorted.Count);
-        foreach (AssignorMember member in sorted)
-        {
-            subscriptions.Add(Assignors.Subscription(member, partitionCounts));
-        }
+        (List<AssignorMember> sorted, List<HashSet<string>> subscriptions) = Assignors.InJavaOrder(members, partitionCounts);
 
         int cursor = 0;
         foreach (string topic in Assignors.SortedTopics(subscriptions))

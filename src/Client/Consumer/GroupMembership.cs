@@ -105,13 +105,10 @@ internal abstract partial class GroupMembership : IAsyncDisposable
     /// <summary>Leaves the group (after revoking with a commit).</summary>
     protected abstract Task LeaveAsync(CancellationToken cancellationToken);
 
-    /// <summary>Sends a group request to the coordinator; coordinator-moved errors are thrown as retriable.</summary>
-    protected async Task<TResponse> CoordinatorAsync<TResponse>(ApiKey key, IKafkaMessage request, TimeSpan? timeout = null)
-        where TResponse : IKafkaMessage, new()
-    {
-        int node = await Cluster.CoordinatorAsync(GroupId, Stopping).ConfigureAwait(false);
-        return await Cluster.SendAsync<TResponse>(node, key, _ => request, Stopping, timeout).ConfigureAwait(false);
-    }
+    /// <summary>Sends a group request to the coordinator; the caller handles the response's error codes.</summary>
+    protected Task<TResponse> CoordinatorAsync<TResponse>(ApiKey key, IKafkaMessage request, TimeSpan? timeout = null)
+        where TResponse : IKafkaMessage, new() =>
+        Cluster.SendToCoordinatorAsync<TResponse>(GroupId, key, request, null, Stopping, timeout);
 
     public async ValueTask DisposeAsync()
     {
@@ -429,8 +426,7 @@ internal sealed class ClassicMembership : GroupMembership
         request.Members.Add(new LeaveGroupRequest.MemberIdentity { MemberId = _memberId, GroupInstanceId = null, Reason = "the consumer is closing" });
         try
         {
-            int node = await Cluster.CoordinatorAsync(GroupId, cancellationToken).ConfigureAwait(false);
-            await Cluster.SendAsync<LeaveGroupResponse>(node, ApiKey.LeaveGroup, _ => request, cancellationToken).ConfigureAwait(false);
+            await Cluster.SendToCoordinatorAsync<LeaveGroupResponse>(GroupId, ApiKey.LeaveGroup, request, null, cancellationToken).ConfigureAwait(false);
         }
         catch (KafkaException)
         {
@@ -572,8 +568,7 @@ internal sealed class ServerSideMembership : GroupMembership
 
         try
         {
-            int node = await Cluster.CoordinatorAsync(GroupId, cancellationToken).ConfigureAwait(false);
-            await Cluster.SendAsync<ConsumerGroupHeartbeatResponse>(node, ApiKey.ConsumerGroupHeartbeat, _ => new ConsumerGroupHeartbeatRequest
+            await Cluster.SendToCoordinatorAsync<ConsumerGroupHeartbeatResponse>(GroupId, ApiKey.ConsumerGroupHeartbeat, new ConsumerGroupHeartbeatRequest
             {
                 GroupId = GroupId,
                 MemberId = _memberId,
@@ -582,7 +577,7 @@ internal sealed class ServerSideMembership : GroupMembership
                 RebalanceTimeoutMs = (int)Options.MaxPollInterval.TotalMilliseconds,
                 SubscribedTopicNames = null,
                 TopicPartitions = null,
-            }, cancellationToken).ConfigureAwait(false);
+            }, null, cancellationToken).ConfigureAwait(false);
         }
         catch (KafkaException)
         {

@@ -377,24 +377,8 @@ public sealed partial class KafkaConsumer : IAsyncDisposable
         {
             (int generation, string memberId) = _membership?.CommitIdentity ?? (-1, "");
             OffsetCommitRequest request = OffsetCommits.Request(group, generation, memberId, _options.GroupInstanceId, list);
-            int node = await _cluster.CoordinatorAsync(group, ct).ConfigureAwait(false);
-            OffsetCommitResponse response;
-            try
-            {
-                response = await _cluster.SendAsync<OffsetCommitResponse>(node, ApiKey.OffsetCommit, _ => request, ct).ConfigureAwait(false);
-            }
-            catch (KafkaException e) when (Coordinators.MeansCoordinatorMoved(e.ErrorCode))
-            {
-                _cluster.InvalidateCoordinator(group);
-                throw;
-            }
-
+            OffsetCommitResponse response = await _cluster.SendToCoordinatorAsync<OffsetCommitResponse>(group, ApiKey.OffsetCommit, request, OffsetCommits.FirstError, ct).ConfigureAwait(false);
             var error = (ErrorCode)OffsetCommits.FirstError(response);
-            if (Coordinators.MeansCoordinatorMoved(error))
-            {
-                _cluster.InvalidateCoordinator(group);
-            }
-
             if (error != ErrorCode.None)
             {
                 throw new KafkaException(error, $"Committing offsets of group '{group}' failed: {error}.");
@@ -894,33 +878,13 @@ public sealed partial class KafkaConsumer : IAsyncDisposable
             return result;
         }
 
+        var request = new OffsetFetchRequest { GroupId = group, Topics = PartitionRequests.GroupByTopic(partitions), RequireStable = true };
         OffsetFetchResponse response = await _cluster.RetryAsync(async ct =>
         {
-            int node = await _cluster.CoordinatorAsync(group, ct).ConfigureAwait(false);
-            OffsetFetchResponse r;
-            try
-            {
-                r = await _cluster.SendAsync<OffsetFetchResponse>(node, ApiKey.OffsetFetch,
-                    _ => new OffsetFetchRequest { GroupId = group, Topics = Admin.AdminClient.GroupByTopic(partitions), RequireStable = true }, ct).ConfigureAwait(false);
-            }
-            catch (KafkaException e) when (Coordinators.MeansCoordinatorMoved(e.ErrorCode))
-            {
-                _cluster.InvalidateCoordinator(group);
-                throw;
-            }
-
-            var error = (ErrorCode)r.ErrorCode;
-            if (error != ErrorCode.None)
-            {
-                if (Coordinators.MeansCoordinatorMoved(error))
-                {
-                    _cluster.InvalidateCoordinator(group);
-                }
-
-                throw new KafkaException(error, $"Fetching committed offsets of group '{group}' failed: {error}.");
-            }
-
-            return r;
+            OffsetFetchResponse r = await _cluster.SendToCoordinatorAsync<OffsetFetchResponse>(group, ApiKey.OffsetFetch, request, static r => r.ErrorCode, ct).ConfigureAwait(false);
+            return r.ErrorCode == 0
+                ? r
+                : throw new KafkaException((ErrorCode)r.ErrorCode, $"Fetching committed offsets of group '{group}' failed: {(ErrorCode)r.ErrorCode}.");
         }, _options.RequestTimeout, cancellationToken).ConfigureAwait(false);
 
         foreach (OffsetFetchResponse.OffsetFetchResponseTopic t in response.Topics)
@@ -942,61 +906,15 @@ public sealed partial class KafkaConsumer : IAsyncDisposable
             return result;
         }
 
-        var topics = new HashSet<string>(StringComparer.Ordinal);
-        foreach (TopicPartition tp in partitions)
+        foreach ((TopicPartition tp, ErrorCode error, long offset, _) in await _cluster.ListOffsetsAsync(partitions, timestamp, cancellationToken).ConfigureAwait(false))
         {
-            topics.Add(tp.Topic);
-        }
-
-        ClusterSnapshot snapshot = await _cluster.MetadataAsync(topics, _options.AllowAutoCreateTopics, cancellationToken).ConfigureAwait(false);
-        var byNode = new Dictionary<int, ListOffsetsRequest>();
-        foreach (TopicPartition tp in partitions)
-        {
-            if (!snapshot.Topics.TryGetValue(tp.Topic, out TopicInfo? info) || tp.Partition >= info.PartitionCount)
+            if (error == ErrorCode.None)
             {
-                continue;
+                result[tp] = offset;
             }
-
-            int leader = info.Leaders[tp.Partition];
-            if (!byNode.TryGetValue(leader, out ListOffsetsRequest? request))
+            else
             {
-                byNode[leader] = request = new ListOffsetsRequest { ReplicaId = -1 };
-            }
-
-            ListOffsetsRequest.ListOffsetsTopic? topic = null;
-            foreach (ListOffsetsRequest.ListOffsetsTopic t in request.Topics)
-            {
-                if (t.Name == tp.Topic)
-                {
-                    topic = t;
-                }
-            }
-
-            if (topic is null)
-            {
-                topic = new ListOffsetsRequest.ListOffsetsTopic { Name = tp.Topic };
-                request.Topics.Add(topic);
-            }
-
-            topic.Partitions.Add(new ListOffsetsRequest.ListOffsetsPartition { PartitionIndex = tp.Partition, Timestamp = timestamp, CurrentLeaderEpoch = -1, MaxNumOffsets = 1 });
-        }
-
-        foreach (KeyValuePair<int, ListOffsetsRequest> kv in byNode)
-        {
-            ListOffsetsResponse response = await _cluster.SendAsync<ListOffsetsResponse>(kv.Key, ApiKey.ListOffsets, _ => kv.Value, cancellationToken).ConfigureAwait(false);
-            foreach (ListOffsetsResponse.ListOffsetsTopicResponse t in response.Topics)
-            {
-                foreach (ListOffsetsResponse.ListOffsetsPartitionResponse p in t.Partitions)
-                {
-                    if (p.ErrorCode == 0)
-                    {
-                        result[new TopicPartition(t.Name, p.PartitionIndex)] = p.Offset;
-                    }
-                    else
-                    {
-                        _cluster.Invalidate();
-                    }
-                }
+                _cluster.Invalidate(); // the partition stays unresolved and is looked up again
             }
         }
 

@@ -407,6 +407,37 @@ internal static class Coordinators
         return node;
     }
 
+    /// <summary>
+    /// Sends a request to <paramref name="groupId"/>'s coordinator. A connection failure, or a response whose
+    /// <paramref name="error"/> says the coordinator moved or is loading, forgets the cached coordinator and
+    /// throws a retriable <see cref="KafkaException"/>; any other response is returned for the caller to judge.
+    /// </summary>
+    public static async Task<TResponse> SendToCoordinatorAsync<TResponse>(this Cluster cluster, string groupId, ApiKey key, IKafkaMessage request,
+        Func<TResponse, short>? error, CancellationToken cancellationToken, TimeSpan? timeout = null)
+        where TResponse : IKafkaMessage, new()
+    {
+        int node = await cluster.CoordinatorAsync(groupId, cancellationToken).ConfigureAwait(false);
+        TResponse response;
+        try
+        {
+            response = await cluster.SendAsync<TResponse>(node, key, _ => request, cancellationToken, timeout).ConfigureAwait(false);
+        }
+        catch (KafkaException e) when (MeansCoordinatorMoved(e.ErrorCode))
+        {
+            cluster.InvalidateCoordinator(groupId);
+            throw;
+        }
+
+        var code = (ErrorCode)(error?.Invoke(response) ?? 0);
+        if (MeansCoordinatorMoved(code) || code == ErrorCode.CoordinatorLoadInProgress)
+        {
+            cluster.InvalidateCoordinator(groupId);
+            throw new KafkaException(code, $"{key} for group '{groupId}': {code}.");
+        }
+
+        return response;
+    }
+
     /// <summary>Forgets the cached coordinator (after NOT_COORDINATOR or a connection failure).</summary>
     public static void InvalidateCoordinator(this Cluster cluster, string groupId)
     {

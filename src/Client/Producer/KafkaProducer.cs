@@ -178,7 +178,7 @@ public sealed partial class KafkaProducer : IAsyncDisposable
 
     private static long Now(DateTimeOffset? timestamp) => timestamp?.ToUnixTimeMilliseconds() ?? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
-    private static int Charge(in ProducerRecord record) => ProducerBatch.SizeOf(record, 0, 0, out _) + 16;
+    private static int Charge(in ProducerRecord record) => ProducerBatch.FixedSize(record) + ProducerBatch.MaxFraming;
 
     private void Append(TopicState topic, in ProducerRecord record, long timestamp, IDeliveryTarget target, int charge, bool batchCall)
     {

@@ -97,30 +97,35 @@ internal sealed class ProducerBatch
         Pool.Add(this);
     }
 
-    /// <summary>The encoded size of a record (its length prefix included) at offset delta <paramref name="offsetDelta"/>.</summary>
-    public static int SizeOf(in ProducerRecord record, long timestampDelta, int offsetDelta, out int bodySize)
+    /// <summary>The most a record's framing adds to its <see cref="FixedSize"/>: length prefix, attributes, both deltas.</summary>
+    public const int MaxFraming = 5 + 1 + 10 + 5;
+
+    /// <summary>
+    /// The bytes of a record that do not depend on its place in a batch: key, value and headers with their
+    /// lengths. Measured once per record; its buffer charge is this plus <see cref="MaxFraming"/>.
+    /// </summary>
+    public static int FixedSize(in ProducerRecord record)
     {
-        int headersSize = VarInt.SizeOfInt32(record.Headers?.Count ?? 0);
+        int size = VarInt.SizeOfInt32(record.Headers?.Count ?? 0)
+            + (record.Key is { } key ? VarInt.SizeOfInt32(key.Length) + key.Length : 1)
+            + (record.Value is { } value ? VarInt.SizeOfInt32(value.Length) + value.Length : 1);
         if (record.Headers is { } headers)
         {
             for (int i = 0; i < headers.Count; i++)
             {
                 int k = Encoding.UTF8.GetByteCount(headers[i].Key);
-                headersSize += VarInt.SizeOfInt32(k) + k;
-                headersSize += headers[i].Value is { } v ? VarInt.SizeOfInt32(v.Length) + v.Length : 1;
+                size += VarInt.SizeOfInt32(k) + k;
+                size += headers[i].Value is { } v ? VarInt.SizeOfInt32(v.Length) + v.Length : 1;
             }
         }
 
-        bodySize = 1 + VarInt.SizeOfInt64(timestampDelta) + VarInt.SizeOfInt32(offsetDelta)
-            + (record.Key is { } key ? VarInt.SizeOfInt32(key.Length) + key.Length : 1)
-            + (record.Value is { } value ? VarInt.SizeOfInt32(value.Length) + value.Length : 1)
-            + headersSize;
-        return VarInt.SizeOfInt32(bodySize) + bodySize;
+        return size;
     }
 
     /// <summary>
     /// Appends a record when it fits under <paramref name="batchSize"/> (an empty batch takes any record).
-    /// Returns the record's offset delta, or -1 when it does not fit.
+    /// Returns the record's offset delta, or -1 when it does not fit. <paramref name="charge"/> is the
+    /// record's <see cref="FixedSize"/> plus <see cref="MaxFraming"/>, so the record is not measured again.
     /// </summary>
     public int TryAppend(in ProducerRecord record, long timestamp, int batchSize, int charge)
     {
@@ -132,7 +137,8 @@ internal sealed class ProducerBatch
 
         long timestampDelta = timestamp - _baseTimestamp;
         int offsetDelta = Count;
-        int size = SizeOf(record, timestampDelta, offsetDelta, out int bodySize);
+        int bodySize = 1 + VarInt.SizeOfInt64(timestampDelta) + VarInt.SizeOfInt32(offsetDelta) + (charge - MaxFraming);
+        int size = VarInt.SizeOfInt32(bodySize) + bodySize;
         if (Count > 0 && RecordBytes + size > batchSize)
         {
             return -1;

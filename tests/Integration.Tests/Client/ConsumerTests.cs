@@ -17,13 +17,7 @@ public sealed class ConsumerTests(BrokerFixture broker)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private async Task<string> TopicAsync(int partitions)
-    {
-        string topic = BrokerFixture.UniqueTopic("consumer");
-        await using var admin = new AdminClient(new AdminOptions { BootstrapServers = broker.Bootstrap });
-        await admin.CreateTopicsAsync([new NewTopic(topic, partitions)], Ct);
-        return topic;
-    }
+    private Task<string> TopicAsync(int partitions) => ClientTopics.CreateAsync(broker, "consumer", partitions, Ct);
 
     private ConsumerOptions Options(string? group = null) => new()
     {

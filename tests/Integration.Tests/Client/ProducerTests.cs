@@ -1,6 +1,5 @@
 using System.Text;
 using Confluent.Kafka;
-using LogBroker.Client.Admin;
 using LogBroker.Client.Producer;
 using LogBroker.Protocol.Records;
 using Acks = LogBroker.Client.Producer.Acks;
@@ -13,13 +12,7 @@ public sealed class ProducerTests(BrokerFixture broker)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private async Task<string> TopicAsync(int partitions)
-    {
-        string topic = BrokerFixture.UniqueTopic("producer");
-        await using var admin = new AdminClient(new AdminOptions { BootstrapServers = broker.Bootstrap });
-        await admin.CreateTopicsAsync([new NewTopic(topic, partitions)], Ct);
-        return topic;
-    }
+    private Task<string> TopicAsync(int partitions) => ClientTopics.CreateAsync(broker, "producer", partitions, Ct);
 
     private IConsumer<byte[]?, byte[]?> ConfluentConsumer() =>
         new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
