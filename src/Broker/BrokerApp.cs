@@ -89,6 +89,7 @@ public static class BrokerApp
         services.AddSingleton<IRequestHandler, OffsetDeleteHandler>();
         services.AddHostedService<GroupTimers>();
         services.AddSingleton<RequestDispatcher>();
+        services.AddSingleton(sp => new MemoryBudget(sp.GetRequiredService<BrokerOptions>().QueuedMaxRequestBytes));
         services.AddHostedService<StorageMaintenance>();
         services.AddSingleton<BrokerListener>();
         services.AddHostedService(sp => sp.GetRequiredService<BrokerListener>());

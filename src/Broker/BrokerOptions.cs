@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace LogBroker.Broker;
 
 /// <summary>The broker's own settings: identity, listener, limits. Bound from the <c>Broker</c> section of <c>broker.json</c>.</summary>
-public sealed class BrokerOptions
+public sealed class BrokerOptions : IValidatableObject
 {
     /// <summary>This node's id (Kafka's <c>node.id</c>). Default 1.</summary>
     [Range(0, int.MaxValue)]
@@ -66,4 +66,68 @@ public sealed class BrokerOptions
     /// <summary>Requests of one connection being processed at once (pipelining depth). Default 64.</summary>
     [Range(1, 10_000)]
     public int MaxInFlightRequestsPerConnection { get; set; } = 64;
+
+    /// <summary>
+    /// Connections accepted at once from one client address (Kafka's <c>max.connections.per.ip</c>); more
+    /// are closed at accept, so one host cannot take every slot. Default 500.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int MaxConnectionsPerIp { get; set; } = 500;
+
+    /// <summary>
+    /// <c>fetch.max.bytes</c>: the most record bytes one Fetch response carries, whatever the request's
+    /// max_bytes says (the first batch found is still returned whole, KIP-74). Default 55 MiB, as Kafka.
+    /// </summary>
+    [Range(1024, int.MaxValue)]
+    public int FetchMaxBytes { get; set; } = 55 * 1024 * 1024;
+
+    /// <summary>The longest a Fetch may park waiting for data, whatever its max_wait_ms. Default 30 s.</summary>
+    public TimeSpan FetchMaxWait { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// <c>queued.max.request.bytes</c>: bytes of received requests held across all connections, from the
+    /// moment a frame has arrived whole until its response is sent. When it is spent, read loops stop
+    /// reading (TCP back-pressure) instead of taking more; each connection then holds at most the one frame
+    /// it is receiving. Default 512 MiB; a request larger than this runs alone.
+    /// </summary>
+    [Range(1024 * 1024, long.MaxValue)]
+    public long QueuedMaxRequestBytes { get; set; } = 512L * 1024 * 1024;
+
+    /// <summary>
+    /// Response bytes a connection encodes before sending them (its write loop then waits for the send);
+    /// record batches of a Fetch are sent from the segments and count here without being copied.
+    /// Default 1 MiB.
+    /// </summary>
+    [Range(4096, int.MaxValue)]
+    public int MaxResponseBufferBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// A send to a client that has not finished within this time closes the connection and frees what its
+    /// requests held (a client that stops reading). Default 30 s.
+    /// </summary>
+    public TimeSpan WriteTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// A request frame, once its first byte has arrived, must arrive whole within this time, or the
+    /// connection is closed (bytes trickled in do not keep it open). Default 60 s.
+    /// </summary>
+    public TimeSpan RequestReadTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <inheritdoc/>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        (string, TimeSpan)[] timeouts = [(nameof(IdleTimeout), IdleTimeout), (nameof(WriteTimeout), WriteTimeout), (nameof(RequestReadTimeout), RequestReadTimeout)];
+        foreach ((string name, TimeSpan value) in timeouts)
+        {
+            if (value != Timeout.InfiniteTimeSpan && (value <= TimeSpan.Zero || value > TimeSpan.FromDays(24)))
+            {
+                yield return new ValidationResult($"{name} must be positive and at most 24 days, or -00:00:00.001 for none.", [name]);
+            }
+        }
+
+        if (FetchMaxWait < TimeSpan.Zero || FetchMaxWait > TimeSpan.FromMinutes(10))
+        {
+            yield return new ValidationResult("FetchMaxWait must be between 0 and 10 minutes.", [nameof(FetchMaxWait)]);
+        }
+    }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
 using LogBroker.Protocol;
@@ -17,8 +16,13 @@ namespace LogBroker.Broker.Handlers;
 /// later requests on the connection are answered after it, in order. High watermark = last stable
 /// offset = log end offset (single node, no transactions). Offsets outside [log start, log end] get
 /// OFFSET_OUT_OF_RANGE; fetch sessions are declined (session id 0); isolation level is accepted as is.
+/// Bounds: max_bytes is clamped to <see cref="BrokerOptions.FetchMaxBytes"/> and max_wait_ms to
+/// <see cref="BrokerOptions.FetchMaxWait"/>; a partition named more than once is answered once (in the
+/// place of its first entry, with the parameters of its last, as Kafka's map does); a parked fetch whose
+/// connection closes stops waiting at once. The records are not copied: the connection sends them from
+/// the leased segment memory (<see cref="ResponseBuffer"/>).
 /// </summary>
-internal sealed class FetchHandler(TopicRegistry topics) : IRequestHandler
+internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, TimeProvider time) : IRequestHandler
 {
     public ApiKey Key => ApiKey.Fetch;
 
@@ -29,6 +33,8 @@ internal sealed class FetchHandler(TopicRegistry topics) : IRequestHandler
     public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
     {
         var fetch = (FetchRequest)request;
+        RemoveDuplicates(fetch);
+        fetch.MaxBytes = Math.Min(fetch.MaxBytes, options.FetchMaxBytes);
         var reads = new List<LogReadResult>();
         FetchResponse response = Build(fetch, reads, out int bytes, out bool error);
         if (bytes >= fetch.MinBytes || error || fetch.MaxWaitMs <= 0)
@@ -41,12 +47,17 @@ internal sealed class FetchHandler(TopicRegistry topics) : IRequestHandler
 
     private async ValueTask<IKafkaMessage?> WaitAsync(RequestContext context, FetchRequest fetch, List<LogReadResult> reads, FetchResponse response)
     {
-        long started = Stopwatch.GetTimestamp();
-        var maxWait = TimeSpan.FromMilliseconds(fetch.MaxWaitMs);
+        long started = time.GetTimestamp();
+        TimeSpan maxWait = TimeSpan.FromMilliseconds(fetch.MaxWaitMs);
+        if (maxWait > options.FetchMaxWait)
+        {
+            maxWait = options.FetchMaxWait;
+        }
+
         while (true)
         {
-            TimeSpan remaining = maxWait - Stopwatch.GetElapsedTime(started);
-            if (remaining <= TimeSpan.Zero)
+            TimeSpan remaining = maxWait - time.GetElapsedTime(started);
+            if (remaining <= TimeSpan.Zero || context.Closing.IsCancellationRequested)
             {
                 return Keep(context, reads, response);
             }
@@ -65,9 +76,10 @@ internal sealed class FetchHandler(TopicRegistry topics) : IRequestHandler
                 }
             }
 
-            using (var timeout = new CancellationTokenSource())
+            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.Closing))
             {
-                signals.Add(Task.Delay(remaining, timeout.Token));
+                // Ends at max wait, or at once when the connection closes (the delay is then cancelled).
+                signals.Add(Task.Delay(remaining, time, timeout.Token));
                 await Task.WhenAny(signals).ConfigureAwait(false);
                 await timeout.CancelAsync().ConfigureAwait(false);
             }
@@ -129,6 +141,52 @@ internal sealed class FetchHandler(TopicRegistry topics) : IRequestHandler
         }
 
         return response;
+    }
+
+    /// <summary>Leaves each partition once: where it first appears, with the parameters of its last entry.</summary>
+    private static void RemoveDuplicates(FetchRequest fetch)
+    {
+        int count = 0;
+        foreach (FetchRequest.FetchTopic topic in fetch.Topics)
+        {
+            count += topic.Partitions.Count;
+        }
+
+        if (count <= 1)
+        {
+            return;
+        }
+
+        var first = new Dictionary<(string, int), (int Topic, int Partition)>(count);
+        bool duplicates = false;
+        for (int t = 0; t < fetch.Topics.Count; t++)
+        {
+            List<FetchRequest.FetchPartition> partitions = fetch.Topics[t].Partitions;
+            for (int p = 0; p < partitions.Count; p++)
+            {
+                var key = (fetch.Topics[t].Topic, partitions[p].Partition);
+                if (first.TryGetValue(key, out (int Topic, int Partition) at))
+                {
+                    fetch.Topics[at.Topic].Partitions[at.Partition] = partitions[p];
+                    partitions[p] = null!; // removed below
+                    duplicates = true;
+                }
+                else
+                {
+                    first.Add(key, (t, p));
+                }
+            }
+        }
+
+        if (duplicates)
+        {
+            foreach (FetchRequest.FetchTopic topic in fetch.Topics)
+            {
+                topic.Partitions.RemoveAll(static p => p is null);
+            }
+
+            fetch.Topics.RemoveAll(static t => t.Partitions.Count == 0);
+        }
     }
 
     private static FetchResponse Keep(RequestContext context, List<LogReadResult> reads, FetchResponse response)

@@ -11,15 +11,28 @@ namespace LogBroker.Broker.Network;
 /// <see cref="KafkaConnection"/> per socket. On shutdown it stops accepting, lets every connection
 /// finish the requests it has started, then returns (the storage closes after it).
 /// </summary>
+/// <remarks>
+/// At most <see cref="BrokerOptions.MaxConnections"/> connections are open at once, and at most
+/// <see cref="BrokerOptions.MaxConnectionsPerIp"/> from one address; more are closed at accept. A slot is
+/// given back when the connection's loops end, which a peer that leaves causes at once (parked requests
+/// are cancelled). A failing accept (EMFILE, ENFILE, ENOBUFS…) is logged and retried after a pause; it
+/// never stops the broker.
+/// </remarks>
 internal sealed partial class BrokerListener(
     IOptions<BrokerOptions> options,
     RequestDispatcher dispatcher,
     ClusterInfo cluster,
+    MemoryBudget budget,
+    TimeProvider time,
     ILogger<BrokerListener> logger) : BackgroundService
 {
     private readonly BrokerOptions _options = options.Value;
     private readonly TaskCompletionSource<IPEndPoint> _bound = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Dictionary<IPAddress, int> _perAddress = [];
     private int _connections;
+
+    /// <summary>Connections open now (for tests and metrics).</summary>
+    public int OpenConnections => Volatile.Read(ref _connections);
 
     /// <summary>Completes with the bound endpoint once the listener is up (tests bind port 0).</summary>
     public Task<IPEndPoint> Bound => _bound.Task;
@@ -42,7 +55,7 @@ internal sealed partial class BrokerListener(
         }
 
         var local = (IPEndPoint)listener.LocalEndPoint!;
-        cluster.Host = _options.AdvertisedHost ?? (local.Address.Equals(IPAddress.Any) ? "127.0.0.1" : local.Address.ToString());
+        cluster.Host = _options.AdvertisedHost ?? (local.Address.Equals(IPAddress.Any) || local.Address.Equals(IPAddress.IPv6Any) ? "127.0.0.1" : local.Address.ToString());
         cluster.Port = _options.AdvertisedPort ?? local.Port;
         Log.Listening(logger, local, cluster.Host, cluster.Port);
         _bound.TrySetResult(local);
@@ -52,17 +65,28 @@ internal sealed partial class BrokerListener(
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                Socket socket = await listener.AcceptAsync(stoppingToken).ConfigureAwait(false);
-                if (Interlocked.Increment(ref _connections) > _options.MaxConnections)
+                Socket socket;
+                try
                 {
-                    Interlocked.Decrement(ref _connections);
-                    Log.TooManyConnections(logger, _options.MaxConnections);
+                    socket = await listener.AcceptAsync(stoppingToken).ConfigureAwait(false);
+                }
+                catch (SocketException e)
+                {
+                    // Out of descriptors or buffers, or a connection reset before it was accepted: keep listening.
+                    Log.AcceptFailed(logger, e.SocketErrorCode, e);
+                    await Task.Delay(TimeSpan.FromMilliseconds(100), time, stoppingToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                IPAddress? address = (socket.RemoteEndPoint as IPEndPoint)?.Address;
+                if (!TryAdmit(address))
+                {
                     socket.Dispose();
                     continue;
                 }
 
                 socket.NoDelay = true;
-                Task connection = RunConnectionAsync(socket, stoppingToken);
+                Task connection = RunConnectionAsync(socket, address, stoppingToken);
                 lock (running)
                 {
                     running.Add(connection);
@@ -92,12 +116,63 @@ internal sealed partial class BrokerListener(
         await Task.WhenAll(remaining).ConfigureAwait(false);
     }
 
-    private async Task RunConnectionAsync(Socket socket, CancellationToken stoppingToken)
+    private bool TryAdmit(IPAddress? address)
+    {
+        if (Interlocked.Increment(ref _connections) > _options.MaxConnections)
+        {
+            Interlocked.Decrement(ref _connections);
+            Log.TooManyConnections(logger, _options.MaxConnections);
+            return false;
+        }
+
+        if (address is not null)
+        {
+            lock (_perAddress)
+            {
+                _perAddress.TryGetValue(address, out int open);
+                if (open >= _options.MaxConnectionsPerIp)
+                {
+                    Interlocked.Decrement(ref _connections);
+                    Log.TooManyConnectionsFrom(logger, _options.MaxConnectionsPerIp, address);
+                    return false;
+                }
+
+                _perAddress[address] = open + 1;
+            }
+        }
+
+        return true;
+    }
+
+    private void Leave(IPAddress? address)
+    {
+        if (address is not null)
+        {
+            lock (_perAddress)
+            {
+                int open = _perAddress[address] - 1;
+                if (open == 0)
+                {
+                    _perAddress.Remove(address);
+                }
+                else
+                {
+                    _perAddress[address] = open;
+                }
+            }
+        }
+
+        Interlocked.Decrement(ref _connections);
+    }
+
+    private async Task RunConnectionAsync(Socket socket, IPAddress? address, CancellationToken stoppingToken)
     {
         await Task.Yield();
         try
         {
-            await new KafkaConnection(socket, dispatcher, _options, logger).RunAsync(stoppingToken).ConfigureAwait(false);
+            string name = socket.RemoteEndPoint?.ToString() ?? "unknown";
+            await using var stream = new NetworkStream(socket, ownsSocket: true);
+            await new KafkaConnection(stream, name, dispatcher, _options, budget, time, logger).RunAsync(stoppingToken).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -105,7 +180,7 @@ internal sealed partial class BrokerListener(
         }
         finally
         {
-            Interlocked.Decrement(ref _connections);
+            Leave(address);
         }
     }
 
@@ -130,6 +205,12 @@ internal sealed partial class BrokerListener(
 
         [LoggerMessage(EventId = 3202, Level = LogLevel.Warning, Message = "Refused a connection: {Max} connections are open")]
         public static partial void TooManyConnections(ILogger logger, int max);
+
+        [LoggerMessage(EventId = 3204, Level = LogLevel.Warning, Message = "Refused a connection: {Max} connections are open from {Address}")]
+        public static partial void TooManyConnectionsFrom(ILogger logger, int max, IPAddress address);
+
+        [LoggerMessage(EventId = 3205, Level = LogLevel.Error, Message = "Accepting a connection failed ({Error}); retrying")]
+        public static partial void AcceptFailed(ILogger logger, SocketError error, Exception exception);
 
         [LoggerMessage(EventId = 3203, Level = LogLevel.Error, Message = "A connection failed unexpectedly")]
         public static partial void ConnectionFailed(ILogger logger, Exception exception);

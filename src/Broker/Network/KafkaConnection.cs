@@ -10,41 +10,54 @@ using Microsoft.Extensions.Logging;
 namespace LogBroker.Broker.Network;
 
 /// <summary>
-/// One client connection: a read loop that frames requests and starts them, and a write loop that
-/// sends their responses strictly in request order, as Kafka requires, even while an earlier
-/// request (a long-polling Fetch) is still parked.
+/// One client connection over a byte stream (a socket's <see cref="NetworkStream"/>, later TLS): a read
+/// loop that frames requests and starts them, and a write loop that sends their responses strictly in
+/// request order, as Kafka requires, even while an earlier request (a long-polling Fetch) is parked.
 /// </summary>
 /// <remarks>
-/// <para>Bounds: the 4-byte size prefix is checked against <see cref="BrokerOptions.MaxRequestBytes"/>
-/// before any of the body is buffered; at most <see cref="BrokerOptions.MaxInFlightRequestsPerConnection"/>
-/// requests are in flight (then the read loop stops reading: TCP back-pressure); the pipes are bounded
-/// by their pause thresholds.</para>
+/// <para>Bounds, per connection: the 4-byte size prefix is checked against
+/// <see cref="BrokerOptions.MaxRequestBytes"/> before any of the body is buffered; a whole frame reserves
+/// its size from the broker-wide <see cref="MemoryBudget"/> (<see cref="BrokerOptions.QueuedMaxRequestBytes"/>)
+/// until its response is sent, and when the budget is spent the read loop stops reading, so beyond the
+/// budget a connection holds at most the one frame it is receiving (costing what has arrived); at most
+/// <see cref="BrokerOptions.MaxInFlightRequestsPerConnection"/> requests are in flight (then the read loop
+/// stops reading: TCP back-pressure); the read side buffers at most one frame plus 64 KiB. Responses are
+/// encoded into a <see cref="ResponseBuffer"/> (stored record batches are sent from the segments, not
+/// copied) and sent once <see cref="BrokerOptions.MaxResponseBufferBytes"/> are buffered, when no further
+/// response is ready, or before waiting on a parked one; a send that does not finish within
+/// <see cref="BrokerOptions.WriteTimeout"/> closes the connection. A connection with no request for
+/// <see cref="BrokerOptions.IdleTimeout"/> is closed, and a frame once begun must arrive whole within
+/// <see cref="BrokerOptions.RequestReadTimeout"/>, so trickled bytes keep nothing open.</para>
 /// <para>Errors: a malformed frame, an unknown API, an unsupported version (other than ApiVersions, which
-/// gets the v0 fallback), or an idle timeout closes this connection only. Handler errors that concern a
+/// gets the v0 fallback), a timeout, or a response that cannot be encoded closes this connection only;
+/// every request it had started gives back its buffer, leases and budget. Handler errors that concern a
 /// partition are error codes in the response.</para>
 /// </remarks>
 internal sealed partial class KafkaConnection
 {
-    private readonly Socket _socket;
+    private readonly Stream _transport;
     private readonly RequestDispatcher _dispatcher;
     private readonly BrokerOptions _options;
+    private readonly MemoryBudget _budget;
     private readonly ILogger _logger;
     private readonly string _name;
+    private readonly TimeProvider _time;
 
-    public KafkaConnection(Socket socket, RequestDispatcher dispatcher, BrokerOptions options, ILogger logger)
+    public KafkaConnection(Stream transport, string name, RequestDispatcher dispatcher, BrokerOptions options, MemoryBudget budget,
+        TimeProvider time, ILogger logger)
     {
-        _socket = socket;
+        _transport = transport;
+        _name = name;
         _dispatcher = dispatcher;
         _options = options;
+        _budget = budget;
+        _time = time;
         _logger = logger;
-        _name = socket.RemoteEndPoint?.ToString() ?? "unknown";
     }
 
     public async Task RunAsync(CancellationToken stopping)
     {
-        await using var stream = new NetworkStream(_socket, ownsSocket: true);
-        PipeReader input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024));
-        PipeWriter output = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024));
+        PipeReader input = PipeReader.Create(_transport, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true));
         var inFlight = Channel.CreateBounded<Task<RequestContext>>(new BoundedChannelOptions(_options.MaxInFlightRequestsPerConnection)
         {
             SingleReader = true,
@@ -52,91 +65,154 @@ internal sealed partial class KafkaConnection
         });
 
         using var closing = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        Task writer = WriteLoopAsync(output, inFlight.Reader, closing);
+        Task writer = WriteLoopAsync(inFlight.Reader, closing);
         try
         {
             await ReadLoopAsync(input, inFlight.Writer, closing.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
         {
-            // Peer went away, idle timeout, or shutdown: nothing to tell anyone.
+            // Peer went away, a timeout, or shutdown: nothing to tell anyone.
         }
         finally
         {
             inFlight.Writer.TryComplete();
+
+            // Parked requests stop waiting now; their answers go out if the peer still reads.
+            await closing.CancelAsync().ConfigureAwait(false);
         }
 
-        // Finish the requests already started (graceful shutdown answers them), then close.
         await writer.ConfigureAwait(false);
         await input.CompleteAsync().ConfigureAwait(false);
-        await output.CompleteAsync().ConfigureAwait(false);
     }
 
     private async Task ReadLoopAsync(PipeReader input, ChannelWriter<Task<RequestContext>> inFlight, CancellationToken closing)
     {
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(closing);
-        while (true)
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(closing);
+        long reserved = 0;          // budget held for the frame being received (its size prefix has arrived)
+        long frameStarted = -1;     // when the first byte of the frame being received arrived
+        try
         {
-            idle.CancelAfter(_options.IdleTimeout);
-            ReadResult result = await input.ReadAsync(idle.Token).ConfigureAwait(false);
-            ReadOnlySequence<byte> buffer = result.Buffer;
-            string? error = null;
-            try
+            while (true)
             {
-                while (TryReadFrame(ref buffer, out RequestContext? request, out error))
+                // Idle: no partial frame, so the idle timeout runs from now. Inside a frame, the frame's own
+                // deadline runs from its first byte and is not moved by more bytes arriving.
+                timer.CancelAfter(frameStarted < 0 ? _options.IdleTimeout : Remaining(_options.RequestReadTimeout, frameStarted));
+
+                ReadResult result;
+                try
                 {
-                    if (request is null)
+                    result = await input.ReadAsync(timer.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!closing.IsCancellationRequested)
+                {
+                    Log.ClosingConnection(_logger, _name, frameStarted < 0 ? "idle timeout" : "request not received in time");
+                    return;
+                }
+
+                ReadOnlySequence<byte> buffer = result.Buffer;
+                string? error = null;
+                long needBudget = 0;
+                try
+                {
+                    while (true)
                     {
-                        Log.ClosingConnection(_logger, _name, error!);
+                        FrameStatus status = TryReadFrame(ref buffer, ref reserved, closing, out RequestContext? request, out error, out needBudget);
+                        if (status == FrameStatus.Complete)
+                        {
+                            frameStarted = -1;
+                            Task<RequestContext> pending = _dispatcher.ProcessAsync(request!);
+                            if (!inFlight.TryWrite(pending))
+                            {
+                                try
+                                {
+                                    await inFlight.WriteAsync(pending, closing).ConfigureAwait(false);
+                                }
+                                catch
+                                {
+                                    // Closing: nobody will write this response, but its buffer, leases and budget must go back.
+                                    _ = pending.ContinueWith(static t => t.Result.Dispose(), CancellationToken.None,
+                                        TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                                    throw;
+                                }
+                            }
+
+                            continue;
+                        }
+
+                        break;
+                    }
+
+                    if (error is not null)
+                    {
+                        Log.ClosingConnection(_logger, _name, error);
                         return;
                     }
 
-                    Task<RequestContext> pending = _dispatcher.ProcessAsync(request);
-                    if (!inFlight.TryWrite(pending))
+                    if (!buffer.IsEmpty && frameStarted < 0)
                     {
-                        try
-                        {
-                            await inFlight.WriteAsync(pending, closing).ConfigureAwait(false);
-                        }
-                        catch
-                        {
-                            // Closing: nobody will write this response, but its buffer and leases must go back.
-                            _ = pending.ContinueWith(static t => t.Result.Dispose(), CancellationToken.None,
-                                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-                            throw;
-                        }
+                        frameStarted = _time.GetTimestamp();
+                    }
+
+                    if (result.IsCompleted || result.IsCanceled)
+                    {
+                        return;
                     }
                 }
-
-                if (error is not null)
+                finally
                 {
-                    Log.ClosingConnection(_logger, _name, error);
-                    return;
+                    // Waiting for budget: nothing more is examined, so the next read returns what is here at once.
+                    input.AdvanceTo(buffer.Start, needBudget > 0 ? buffer.Start : buffer.End);
                 }
 
-                if (result.IsCompleted || result.IsCanceled)
+                if (needBudget > 0)
                 {
-                    return;
+                    // Stop reading until the broker has room for this (whole) frame.
+                    await _budget.ReserveAsync(needBudget, closing).ConfigureAwait(false);
+                    reserved = needBudget;
                 }
             }
-            finally
+        }
+        finally
+        {
+            if (reserved > 0)
             {
-                input.AdvanceTo(buffer.Start, buffer.End);
+                _budget.Release(reserved);
             }
         }
     }
 
+    private TimeSpan Remaining(TimeSpan limit, long since)
+    {
+        if (limit == Timeout.InfiniteTimeSpan)
+        {
+            return limit;
+        }
+
+        TimeSpan left = limit - _time.GetElapsedTime(since);
+        return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+    }
+
+    private enum FrameStatus
+    {
+        NeedMore,
+        Complete,
+        Close,
+    }
+
     /// <summary>
-    /// Takes one whole frame off <paramref name="buffer"/> into a pooled array. False when more bytes
-    /// are needed, or (with <paramref name="error"/> set) when the connection must be closed.
+    /// Takes one whole frame off <paramref name="buffer"/>, once its size is reserved from the budget
+    /// (<paramref name="needBudget"/> is set when the caller must wait for that before reading on).
     /// </summary>
-    private bool TryReadFrame(ref ReadOnlySequence<byte> buffer, out RequestContext? request, out string? error)
+    private FrameStatus TryReadFrame(ref ReadOnlySequence<byte> buffer, ref long reserved, CancellationToken closing,
+        out RequestContext? request, out string? error, out long needBudget)
     {
         request = null;
         error = null;
+        needBudget = 0;
         if (buffer.Length < 4)
         {
-            return false;
+            return FrameStatus.NeedMore;
         }
 
         Span<byte> prefix = stackalloc byte[4];
@@ -145,81 +221,170 @@ internal sealed partial class KafkaConnection
         if (size < 8 || size > _options.MaxRequestBytes)
         {
             error = $"request size {size} is outside 8..{_options.MaxRequestBytes}";
-            return false;
+            return FrameStatus.Close;
         }
 
         if (buffer.Length - 4 < size)
         {
-            return false;
+            return FrameStatus.NeedMore;
         }
 
-        byte[] frame = ArrayPool<byte>.Shared.Rent(size);
+        if (reserved == 0)
+        {
+            // Reserved once the frame is whole: a frame announced and never sent costs only what arrived
+            // (and its deadline), so announcements cannot take the budget from everyone else.
+            long bytes = _budget.Clamp(size);
+            if (!_budget.TryReserve(bytes))
+            {
+                needBudget = bytes;
+                return FrameStatus.NeedMore;
+            }
+
+            reserved = bytes;
+        }
+
+        byte[] frame = RequestContext.RentFrame(size);
         buffer.Slice(4, size).CopyTo(frame);
         buffer = buffer.Slice(4 + size);
 
         var reader = new KafkaReader(frame.AsSpan(0, size));
         RequestHeader header = RequestHeader.ReadPrefix(ref reader);
-        request = new RequestContext(frame, size, header, _name);
-        return true;
+        request = new RequestContext(frame, size, header, _name) { Closing = closing };
+        request.OwnReservation(_budget, reserved);
+        reserved = 0;
+        return FrameStatus.Complete;
     }
 
-    private async Task WriteLoopAsync(PipeWriter output, ChannelReader<Task<RequestContext>> inFlight, CancellationTokenSource closing)
+    private async Task WriteLoopAsync(ChannelReader<Task<RequestContext>> inFlight, CancellationTokenSource closing)
     {
+        using var buffer = new ResponseBuffer();
+        using var sendTimer = new CancellationTokenSource();
+        var sent = new List<RequestContext>();
         try
         {
             while (await inFlight.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
             {
-                while (inFlight.TryRead(out Task<RequestContext>? pending))
+                while (buffer.Length < _options.MaxResponseBufferBytes && inFlight.TryPeek(out Task<RequestContext>? pending))
                 {
-                    using RequestContext context = await pending.ConfigureAwait(false);
+                    if (!pending.IsCompleted && buffer.Length > 0)
+                    {
+                        // The next response is not ready (a parked fetch): send what is, so that it does not wait too.
+                        break;
+                    }
+
+                    inFlight.TryRead(out _);
+                    RequestContext context = await pending.ConfigureAwait(false);
+                    sent.Add(context);
                     if (context.CloseReason is not null)
                     {
+                        await SendAsync(buffer, sendTimer, sent).ConfigureAwait(false);
                         Log.ClosingConnection(_logger, _name, context.CloseReason);
-                        await closing.CancelAsync().ConfigureAwait(false);
                         return;
                     }
 
-                    if (context.Response is not null)
+                    if (context.Response is not null && !TryEncode(buffer, context))
                     {
-                        WriteResponse(output, context);
+                        await SendAsync(buffer, sendTimer, sent).ConfigureAwait(false);
+                        return;
                     }
                 }
 
-                FlushResult flushed = await output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
-                if (flushed.IsCompleted)
-                {
-                    break;
-                }
+                await SendAsync(buffer, sendTimer, sent).ConfigureAwait(false);
             }
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException)
+        catch (OperationCanceledException) when (sendTimer.IsCancellationRequested)
         {
-            await closing.CancelAsync().ConfigureAwait(false);
+            Log.WriteTimedOut(_logger, _name, _options.WriteTimeout);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The peer went away.
+        }
+        catch (Exception e)
+        {
+            Log.WriteFailed(_logger, e, _name);
         }
         finally
         {
-            // Whatever is still queued (the connection died) must give back its buffers and leases.
-            while (inFlight.TryRead(out Task<RequestContext>? pending))
+            await closing.CancelAsync().ConfigureAwait(false);
+            foreach (RequestContext context in sent)
             {
-                (await pending.ConfigureAwait(false)).Dispose();
+                context.Dispose();
+            }
+
+            // Whatever is still queued (the connection is closing) must give back its buffers, leases and budget.
+            // The read loop completes the channel once it has stopped, so this ends.
+            while (await inFlight.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+            {
+                while (inFlight.TryRead(out Task<RequestContext>? pending))
+                {
+                    (await pending.ConfigureAwait(false)).Dispose();
+                }
             }
         }
     }
 
-    private static void WriteResponse(PipeWriter output, RequestContext context)
+    private async ValueTask SendAsync(ResponseBuffer buffer, CancellationTokenSource sendTimer, List<RequestContext> sent)
     {
-        var writer = new KafkaWriter(output);
-        Span<byte> size = writer.Reserve(4);
-        long start = writer.Written;
-        ApiMessages.WriteResponseHeader(ref writer, context.ApiKey, context.ResponseVersion, context.Header.CorrelationId);
-        context.Response!.Write(ref writer, context.ResponseVersion);
-        BinaryPrimitives.WriteInt32BigEndian(size, checked((int)(writer.Written - start)));
-        writer.Commit();
+        if (buffer.Length > 0)
+        {
+            sendTimer.CancelAfter(_options.WriteTimeout);
+            await buffer.SendAsync(_transport, sendTimer.Token).ConfigureAwait(false);
+            sendTimer.CancelAfter(Timeout.InfiniteTimeSpan);
+        }
+
+        foreach (RequestContext context in sent)
+        {
+            context.Dispose();
+        }
+
+        sent.Clear();
+    }
+
+    /// <summary>Encodes one response; false (and nothing buffered for it) when it cannot be encoded.</summary>
+    private bool TryEncode(ResponseBuffer buffer, RequestContext context)
+    {
+        ResponseBuffer.Mark mark = buffer.Begin(context);
+        try
+        {
+            var writer = new KafkaWriter(buffer, buffer);
+            Span<byte> size = writer.Reserve(4);
+            long start = writer.Written;
+            ApiMessages.WriteResponseHeader(ref writer, context.ApiKey, context.ResponseVersion, context.Header.CorrelationId);
+            context.Response!.Write(ref writer, context.ResponseVersion);
+            long length = writer.Written - start;
+            if (length > int.MaxValue)
+            {
+                throw new InvalidOperationException($"the response is {length} bytes, over a frame's limit");
+            }
+
+            BinaryPrimitives.WriteInt32BigEndian(size, (int)length);
+            writer.Commit();
+            buffer.End();
+            return true;
+        }
+        catch (Exception e)
+        {
+            // A value that does not fit its wire type (a STRING over 32,767 bytes): the request cannot be
+            // answered, so the connection closes; what was started still gives back its resources.
+            buffer.Rollback(mark);
+            Log.ResponseNotEncoded(_logger, e, _name, context.ApiKey, context.ResponseVersion);
+            return false;
+        }
     }
 
     private static partial class Log
     {
         [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Closing connection {Connection}: {Reason}")]
         public static partial void ClosingConnection(ILogger logger, string connection, string reason);
+
+        [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "Closing connection {Connection}: the {ApiKey} v{Version} response could not be encoded")]
+        public static partial void ResponseNotEncoded(ILogger logger, Exception exception, string connection, ApiKey apiKey, short version);
+
+        [LoggerMessage(EventId = 3004, Level = LogLevel.Information, Message = "Closing connection {Connection}: a response was not taken within {Timeout}")]
+        public static partial void WriteTimedOut(ILogger logger, string connection, TimeSpan timeout);
+
+        [LoggerMessage(EventId = 3002, Level = LogLevel.Error, Message = "Writing to connection {Connection} failed")]
+        public static partial void WriteFailed(ILogger logger, Exception exception, string connection);
     }
 }

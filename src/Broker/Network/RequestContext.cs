@@ -6,13 +6,20 @@ using LogBroker.Storage;
 namespace LogBroker.Broker.Network;
 
 /// <summary>
-/// One request on its way through the broker: the frame (in a pooled buffer), the parsed header,
-/// and what the handler answered. Owned by the connection; disposed after the response is written.
+/// One request on its way through the broker: the frame, the parsed header, and what the handler
+/// answered. Owned by the connection; disposed after the response has been sent, which gives back the
+/// frame buffer, the storage leases the response read from, and the frame's share of the broker's
+/// <see cref="MemoryBudget"/>.
 /// </summary>
 internal sealed class RequestContext : IDisposable
 {
+    /// <summary>Frames up to this size come from the shared pool; larger ones are allocated and left to the GC, so a burst of huge requests does not stay pooled.</summary>
+    public const int PooledFrameLimit = 1024 * 1024;
+
     private byte[]? _frame;
     private List<LogReadResult>? _leases;
+    private MemoryBudget? _budget;
+    private long _reserved;
 
     public RequestContext(byte[] frame, int length, RequestHeader header, string connection)
     {
@@ -37,6 +44,12 @@ internal sealed class RequestContext : IDisposable
     /// <summary>The remote endpoint, for logs.</summary>
     public string Connection { get; }
 
+    /// <summary>
+    /// Cancelled when the connection is closing (the peer left, a timeout, or shutdown): a parked
+    /// request stops waiting and answers with what it has.
+    /// </summary>
+    public CancellationToken Closing { get; init; }
+
     /// <summary>The response to write, or null for none (acks=0 produce).</summary>
     public IKafkaMessage? Response { get; set; }
 
@@ -46,8 +59,42 @@ internal sealed class RequestContext : IDisposable
     /// <summary>Set when the connection must be closed instead of answering (malformed or unsupported request).</summary>
     public string? CloseReason { get; set; }
 
+    /// <summary>Rents a frame buffer of at least <paramref name="size"/> bytes (see <see cref="PooledFrameLimit"/>).</summary>
+    public static byte[] RentFrame(int size) =>
+        size <= PooledFrameLimit ? ArrayPool<byte>.Shared.Rent(size) : GC.AllocateUninitializedArray<byte>(size);
+
+    /// <summary>Makes this request own <paramref name="bytes"/> reserved from <paramref name="budget"/> until disposed.</summary>
+    public void OwnReservation(MemoryBudget budget, long bytes)
+    {
+        _budget = budget;
+        _reserved = bytes;
+    }
+
     /// <summary>Keeps a storage read alive until the response holding its bytes has been written.</summary>
     public void Hold(LogReadResult read) => (_leases ??= []).Add(read);
+
+    /// <summary>
+    /// Finds <paramref name="bytes"/> inside the records of a read this request holds, so the response
+    /// writer can send them from the segment instead of copying them.
+    /// </summary>
+    public bool TryFindHeld(ReadOnlySpan<byte> bytes, out ReadOnlyMemory<byte> held)
+    {
+        if (_leases is not null)
+        {
+            foreach (ref LogReadResult lease in CollectionsMarshal.AsSpan(_leases))
+            {
+                ReadOnlyMemory<byte> records = lease.Records;
+                if (records.Span.Overlaps(bytes, out int offset) && offset >= 0 && offset + bytes.Length <= records.Length)
+                {
+                    held = records.Slice(offset, bytes.Length);
+                    return true;
+                }
+            }
+        }
+
+        held = default;
+        return false;
+    }
 
     public void Dispose()
     {
@@ -63,8 +110,18 @@ internal sealed class RequestContext : IDisposable
 
         if (_frame is not null)
         {
-            ArrayPool<byte>.Shared.Return(_frame);
+            if (_frame.Length <= PooledFrameLimit)
+            {
+                ArrayPool<byte>.Shared.Return(_frame);
+            }
+
             _frame = null;
+        }
+
+        if (_budget is not null)
+        {
+            _budget.Release(_reserved);
+            _budget = null;
         }
     }
 }

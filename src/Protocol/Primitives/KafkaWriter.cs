@@ -16,12 +16,24 @@ namespace LogBroker.Protocol.Primitives;
 public ref struct KafkaWriter
 {
     private readonly IBufferWriter<byte> _output;
+    private readonly IRawSplicer? _splicer;
     private Span<byte> _span;
     private int _buffered;
 
     public KafkaWriter(IBufferWriter<byte> output)
+        : this(output, null)
+    {
+    }
+
+    /// <summary>
+    /// A writer that offers every raw run of at least <see cref="IRawSplicer.MinimumLength"/> bytes to
+    /// <paramref name="splicer"/> before copying it: a run the splicer takes is counted in
+    /// <see cref="Written"/> but not copied (the splicer sends it from where it already lives).
+    /// </summary>
+    public KafkaWriter(IBufferWriter<byte> output, IRawSplicer? splicer)
     {
         _output = output;
+        _splicer = splicer;
         _span = default;
         _buffered = 0;
     }
@@ -136,6 +148,17 @@ public ref struct KafkaWriter
     /// <summary>Copies raw bytes, across as many buffers as it takes.</summary>
     public void WriteRaw(ReadOnlySpan<byte> bytes)
     {
+        if (_splicer is not null && bytes.Length >= _splicer.MinimumLength)
+        {
+            // Hand over what is buffered first, so the splicer sees the exact position of the run.
+            Commit();
+            if (_splicer.TrySplice(bytes))
+            {
+                Written += bytes.Length;
+                return;
+            }
+        }
+
         while (!bytes.IsEmpty)
         {
             if (_span.Length == 0)

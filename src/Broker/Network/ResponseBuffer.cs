@@ -1,0 +1,141 @@
+using System.Buffers;
+
+namespace LogBroker.Broker.Network;
+
+/// <summary>
+/// The bytes of a connection's encoded responses waiting to be sent: encoded fields copied into pooled
+/// 64 KiB chunks, and stored record batches (runs of at least <see cref="SpliceThreshold"/> bytes inside
+/// a lease the response holds) left in the segment's mapped memory and sent from there, in place, so a
+/// fetch response never has a heap copy of its records.
+/// </summary>
+/// <remarks>
+/// Memory: the copied part of one response is its fields plus the record runs shorter than the threshold,
+/// so at most the response's size and, for Fetch, at most <see cref="BrokerOptions.FetchMaxBytes"/>;
+/// the connection sends once <see cref="BrokerOptions.MaxResponseBufferBytes"/> are buffered.
+/// Not thread-safe: owned by the connection's write loop. Chunk memory never moves once handed out, so a
+/// size prefix reserved with <see cref="Protocol.Primitives.KafkaWriter.Reserve"/> can be filled in last.
+/// </remarks>
+internal sealed class ResponseBuffer : IBufferWriter<byte>, Protocol.Primitives.IRawSplicer, IDisposable
+{
+    /// <summary>Record runs at least this long are sent from the segment; shorter ones are copied (a send each would cost more).</summary>
+    public const int SpliceThreshold = 8 * 1024;
+
+    private const int ChunkSize = 64 * 1024;
+
+    private readonly List<byte[]> _chunks = [];
+    private readonly List<ReadOnlyMemory<byte>> _segments = [];
+    private byte[]? _current;
+    private int _used;
+    private int _cut;
+    private RequestContext? _context;
+
+    /// <summary>Bytes buffered (copied and spliced).</summary>
+    public long Length { get; private set; }
+
+    public int MinimumLength => SpliceThreshold;
+
+    /// <summary>A position to go back to if encoding the next response fails half-way.</summary>
+    public readonly record struct Mark(int Chunks, int Segments, int Used, int Cut, long Length);
+
+    /// <summary>Starts encoding the response of <paramref name="context"/>: its leases are what may be spliced.</summary>
+    public Mark Begin(RequestContext context)
+    {
+        _context = context;
+        return new Mark(_chunks.Count, _segments.Count, _used, _cut, Length);
+    }
+
+    /// <summary>Ends the response started by <see cref="Begin"/>.</summary>
+    public void End() => _context = null;
+
+    /// <summary>Forgets everything written since <paramref name="mark"/>.</summary>
+    public void Rollback(Mark mark)
+    {
+        _context = null;
+        while (_chunks.Count > mark.Chunks)
+        {
+            ArrayPool<byte>.Shared.Return(_chunks[^1]);
+            _chunks.RemoveAt(_chunks.Count - 1);
+        }
+
+        _segments.RemoveRange(mark.Segments, _segments.Count - mark.Segments);
+        _current = _chunks.Count == 0 ? null : _chunks[^1];
+        _used = mark.Used;
+        _cut = mark.Cut;
+        Length = mark.Length;
+    }
+
+    public void Advance(int count)
+    {
+        _used += count;
+        Length += count;
+    }
+
+    public Memory<byte> GetMemory(int sizeHint = 0)
+    {
+        sizeHint = Math.Max(sizeHint, 1);
+        if (_current is null || _current.Length - _used < sizeHint)
+        {
+            CutCurrent();
+            _current = ArrayPool<byte>.Shared.Rent(Math.Max(sizeHint, ChunkSize));
+            _chunks.Add(_current);
+            _used = 0;
+            _cut = 0;
+        }
+
+        return _current.AsMemory(_used);
+    }
+
+    public Span<byte> GetSpan(int sizeHint = 0) => GetMemory(sizeHint).Span;
+
+    public bool TrySplice(ReadOnlySpan<byte> bytes)
+    {
+        if (_context is null || !_context.TryFindHeld(bytes, out ReadOnlyMemory<byte> held))
+        {
+            return false;
+        }
+
+        CutCurrent();
+        _segments.Add(held);
+        Length += bytes.Length;
+        return true;
+    }
+
+    /// <summary>Sends everything buffered, in order, then empties the buffer.</summary>
+    public async ValueTask SendAsync(Stream transport, CancellationToken cancellationToken)
+    {
+        CutCurrent();
+        foreach (ReadOnlyMemory<byte> segment in _segments)
+        {
+            await transport.WriteAsync(segment, cancellationToken).ConfigureAwait(false);
+        }
+
+        await transport.FlushAsync(cancellationToken).ConfigureAwait(false);
+        Clear();
+    }
+
+    public void Dispose() => Clear();
+
+    private void CutCurrent()
+    {
+        if (_current is not null && _used > _cut)
+        {
+            _segments.Add(_current.AsMemory(_cut, _used - _cut));
+            _cut = _used;
+        }
+    }
+
+    private void Clear()
+    {
+        foreach (byte[] chunk in _chunks)
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+
+        _chunks.Clear();
+        _segments.Clear();
+        _current = null;
+        _used = _cut = 0;
+        Length = 0;
+        _context = null;
+    }
+}
