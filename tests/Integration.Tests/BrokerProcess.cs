@@ -20,6 +20,23 @@ public sealed class BrokerProcess : IAsyncDisposable
 
     public int Port { get; }
 
+    /// <summary>The broker's process id (for /proc readings).</summary>
+    public int Pid => _process.Id;
+
+    /// <summary>A field of /proc/PID/status in KiB (VmRSS, RssAnon, VmHWM, …).</summary>
+    public long StatusKiB(string field)
+    {
+        foreach (string line in File.ReadLines($"/proc/{Pid}/status"))
+        {
+            if (line.StartsWith(field + ":", StringComparison.Ordinal))
+            {
+                return long.Parse(line.AsSpan(field.Length + 1).Trim().TrimEnd("kB").Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        throw new InvalidOperationException($"{field} not in /proc/{Pid}/status");
+    }
+
     public string Bootstrap => $"127.0.0.1:{Port}";
 
     public bool HasExited => _process.HasExited;

@@ -25,6 +25,7 @@ internal sealed class DeleteRecordsHandler(TopicRegistry topics, LogManager logs
         var delete = (DeleteRecordsRequest)request;
         var response = new DeleteRecordsResponse();
         bool changed = false;
+        HashSet<(string, int)>? repeated = Duplicates.Repeated(Keys(delete));
         foreach (DeleteRecordsRequest.DeleteRecordsTopic topic in delete.Topics)
         {
             var topicResult = new DeleteRecordsResponse.DeleteRecordsTopicResult { Name = topic.Name };
@@ -34,7 +35,11 @@ internal sealed class DeleteRecordsHandler(TopicRegistry topics, LogManager logs
                 var result = new DeleteRecordsResponse.DeleteRecordsPartitionResult { PartitionIndex = partition.PartitionIndex, LowWatermark = -1 };
                 topicResult.Partitions.Add(result);
                 PartitionLog? log = topics.Partition(topic.Name, partition.PartitionIndex);
-                if (log is null)
+                if (repeated is not null && repeated.Contains((topic.Name, partition.PartitionIndex)))
+                {
+                    result.ErrorCode = (short)ErrorCode.InvalidRequest;
+                }
+                else if (log is null)
                 {
                     result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
                 }
@@ -46,8 +51,9 @@ internal sealed class DeleteRecordsHandler(TopicRegistry topics, LogManager logs
                 {
                     try
                     {
+                        long before = log.LogStartOffset;
                         result.LowWatermark = log.DeleteRecordsBefore(partition.Offset == -1 ? log.LogEndOffset : partition.Offset);
-                        changed = true;
+                        changed |= result.LowWatermark != before; // nothing moved: no checkpoint to rewrite
                     }
                     catch (Exception e) when (e is IOException or ObjectDisposedException)
                     {
@@ -63,5 +69,16 @@ internal sealed class DeleteRecordsHandler(TopicRegistry topics, LogManager logs
         }
 
         return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+
+    private static IEnumerable<(string, int)> Keys(DeleteRecordsRequest delete)
+    {
+        foreach (DeleteRecordsRequest.DeleteRecordsTopic topic in delete.Topics)
+        {
+            foreach (DeleteRecordsRequest.DeleteRecordsPartition partition in topic.Partitions)
+            {
+                yield return (topic.Name, partition.PartitionIndex);
+            }
+        }
     }
 }

@@ -32,6 +32,7 @@ internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo c
     {
         var describe = (DescribeConfigsRequest)request;
         var response = new DescribeConfigsResponse();
+        HashSet<(sbyte, string)>? repeated = Duplicates.Repeated(describe.Resources.Select(r => (r.ResourceType, r.ResourceName)));
         foreach (DescribeConfigsRequest.DescribeConfigsResource resource in describe.Resources)
         {
             var result = new DescribeConfigsResponse.DescribeConfigsResult
@@ -41,6 +42,14 @@ internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo c
                 ErrorMessage = null,
             };
             response.Results.Add(result);
+            if (repeated is not null && repeated.Contains((resource.ResourceType, resource.ResourceName)))
+            {
+                result.ErrorCode = (short)ErrorCode.InvalidRequest;
+                result.ErrorMessage = "The resource is listed more than once in the request.";
+                continue;
+            }
+
+            HashSet<string>? keys = resource.ConfigurationKeys is { Count: > 0 } wanted ? [.. wanted] : null;
             IEnumerable<(string Name, string Value, bool IsDefault, bool ReadOnly, sbyte Source)> configs;
             if (resource.ResourceType == TopicResource && topics.Get(resource.ResourceName) is { } topic)
             {
@@ -67,7 +76,7 @@ internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo c
 
             foreach ((string name, string value, bool isDefault, bool readOnly, sbyte source) in configs)
             {
-                if (resource.ConfigurationKeys is { Count: > 0 } keys && !keys.Contains(name))
+                if (keys is not null && !keys.Contains(name))
                 {
                     continue;
                 }

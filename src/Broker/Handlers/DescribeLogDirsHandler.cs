@@ -31,11 +31,25 @@ internal sealed class DescribeLogDirsHandler(TopicRegistry topics, LogManager lo
         }
         else
         {
+            // A topic listed more than once is described once, with the partitions of all its entries.
+            var wantedPartitions = new Dictionary<string, HashSet<int>>(StringComparer.Ordinal);
+            var order = new List<string>();
             foreach (DescribeLogDirsRequest.DescribableLogDirTopic wanted in describe.Topics)
             {
-                if (topics.Get(wanted.Topic) is { } topic)
+                if (!wantedPartitions.TryGetValue(wanted.Topic, out HashSet<int>? set))
                 {
-                    result.Topics.Add(Describe(topic, wanted.Partitions));
+                    wantedPartitions.Add(wanted.Topic, set = []);
+                    order.Add(wanted.Topic);
+                }
+
+                set.UnionWith(wanted.Partitions);
+            }
+
+            foreach (string name in order)
+            {
+                if (topics.Get(name) is { } topic)
+                {
+                    result.Topics.Add(Describe(topic, wantedPartitions[name]));
                 }
             }
         }
@@ -56,7 +70,7 @@ internal sealed class DescribeLogDirsHandler(TopicRegistry topics, LogManager lo
         return ValueTask.FromResult<IKafkaMessage?>(response);
     }
 
-    private static DescribeLogDirsResponse.DescribeLogDirsTopic Describe(Topic topic, List<int>? partitions)
+    private static DescribeLogDirsResponse.DescribeLogDirsTopic Describe(Topic topic, HashSet<int>? partitions)
     {
         var described = new DescribeLogDirsResponse.DescribeLogDirsTopic { Name = topic.Name };
         for (int p = 0; p < topic.Partitions.Length; p++)

@@ -11,7 +11,8 @@ namespace LogBroker.Broker.Handlers;
 /// Behaviour: -2 earliest → log start offset; -1 latest → log end offset (= high watermark = last
 /// stable offset on one node); -3 max timestamp (v7) → the batch holding the greatest timestamp;
 /// t ≥ 0 → the first record whose timestamp ≥ t via the time index, or offset -1 when none is that
-/// recent. Leader epoch 0 in v4+. Unknown partition → UNKNOWN_TOPIC_OR_PARTITION.
+/// recent. Leader epoch 0 in v4+. Unknown partition → UNKNOWN_TOPIC_OR_PARTITION. A partition listed
+/// more than once gets INVALID_REQUEST at every entry, as Kafka answers it.
 /// </summary>
 internal sealed class ListOffsetsHandler(TopicRegistry topics) : IRequestHandler
 {
@@ -29,6 +30,7 @@ internal sealed class ListOffsetsHandler(TopicRegistry topics) : IRequestHandler
     {
         var list = (ListOffsetsRequest)request;
         var response = new ListOffsetsResponse();
+        HashSet<(string, int)>? repeated = Duplicates.Repeated(Keys(list));
         foreach (ListOffsetsRequest.ListOffsetsTopic topic in list.Topics)
         {
             var topicResponse = new ListOffsetsResponse.ListOffsetsTopicResponse { Name = topic.Name };
@@ -37,6 +39,13 @@ internal sealed class ListOffsetsHandler(TopicRegistry topics) : IRequestHandler
             {
                 var result = new ListOffsetsResponse.ListOffsetsPartitionResponse { PartitionIndex = partition.PartitionIndex };
                 topicResponse.Partitions.Add(result);
+                if (repeated is not null && repeated.Contains((topic.Name, partition.PartitionIndex)))
+                {
+                    result.ErrorCode = (short)ErrorCode.InvalidRequest;
+                    result.Offset = result.Timestamp = -1;
+                    continue;
+                }
+
                 PartitionLog? log = topics.Partition(topic.Name, partition.PartitionIndex);
                 if (log is null)
                 {
@@ -64,5 +73,16 @@ internal sealed class ListOffsetsHandler(TopicRegistry topics) : IRequestHandler
         }
 
         return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+
+    private static IEnumerable<(string, int)> Keys(ListOffsetsRequest list)
+    {
+        foreach (ListOffsetsRequest.ListOffsetsTopic topic in list.Topics)
+        {
+            foreach (ListOffsetsRequest.ListOffsetsPartition partition in topic.Partitions)
+            {
+                yield return (topic.Name, partition.PartitionIndex);
+            }
+        }
     }
 }

@@ -12,6 +12,7 @@ namespace LogBroker.Broker.Handlers;
 /// a missing topic is created when both the request (v4+; always in v0–3) and
 /// <see cref="BrokerOptions.AutoCreateTopics"/> allow it, else UNKNOWN_TOPIC_OR_PARTITION; an
 /// invalid name gets INVALID_TOPIC_EXCEPTION. Topic ids are real (v10+); lookup by id (v12) works.
+/// A topic named (or id given) more than once is answered once, as Kafka's set of names does.
 /// </summary>
 internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options) : IRequestHandler
 {
@@ -44,8 +45,15 @@ internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster,
         }
 
         bool allowCreate = options.AutoCreateTopics && (version < 4 || metadata.AllowAutoTopicCreation);
+        var seenNames = new HashSet<string>(StringComparer.Ordinal);
+        var seenIds = new HashSet<Guid>();
         foreach (MetadataRequest.MetadataRequestTopic wanted in metadata.Topics!)
         {
+            if (wanted.Name is { } named ? !seenNames.Add(named) : !seenIds.Add(wanted.TopicId))
+            {
+                continue;
+            }
+
             Topic? topic = wanted.Name is { } name ? topics.Get(name) : topics.Get(wanted.TopicId);
             if (topic is null && wanted.Name is { } missing && allowCreate)
             {

@@ -18,7 +18,9 @@ namespace LogBroker.Broker.Handlers;
 /// offset. acks=0 gets no response; acks=1 is answered after the append; acks=-1 after the append
 /// and, when <see cref="BrokerOptions.FlushOnAcksAll"/> is on (default), an fsync of the partitions
 /// written — on a single node that is what "every in-sync replica has it" can honestly mean.
-/// Other acks values get INVALID_REQUIRED_ACKS. Produce never creates topics.
+/// Other acks values get INVALID_REQUIRED_ACKS. Produce never creates topics. A partition listed more
+/// than once is refused at every entry with INVALID_REQUEST and nothing is appended to it (it would
+/// otherwise be ambiguous which batch counts).
 /// </summary>
 internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates producers, BrokerOptions options) : IRequestHandler
 {
@@ -34,6 +36,9 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
         var response = new ProduceResponse();
         bool validAcks = produce.Acks is 0 or 1 or -1;
         List<(PartitionLog Log, long End)>? toFlush = null;
+        HashSet<(string, int)>? repeated = produce.TopicData.Count > 1 || (produce.TopicData.Count == 1 && produce.TopicData[0].PartitionData.Count > 1)
+            ? Duplicates.Repeated(Keys(produce))
+            : null;
         foreach (ProduceRequest.TopicProduceData topicData in produce.TopicData)
         {
             var topicResponse = new ProduceResponse.TopicProduceResponse { Name = topicData.Name };
@@ -46,6 +51,11 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
                 if (!validAcks)
                 {
                     result.ErrorCode = (short)ErrorCode.InvalidRequiredAcks;
+                }
+                else if (repeated is not null && repeated.Contains((topicData.Name, partitionData.Index)))
+                {
+                    result.ErrorCode = (short)ErrorCode.InvalidRequest;
+                    result.ErrorMessage = "The partition is listed more than once in the request.";
                 }
                 else if (log is null)
                 {
@@ -68,6 +78,17 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
         }
 
         return toFlush is null ? ValueTask.FromResult<IKafkaMessage?>(response) : FlushThenAnswerAsync(toFlush, response);
+    }
+
+    private static IEnumerable<(string, int)> Keys(ProduceRequest produce)
+    {
+        foreach (ProduceRequest.TopicProduceData topic in produce.TopicData)
+        {
+            foreach (ProduceRequest.PartitionProduceData partition in topic.PartitionData)
+            {
+                yield return (topic.Name, partition.Index);
+            }
+        }
     }
 
     private static async ValueTask<IKafkaMessage?> FlushThenAnswerAsync(List<(PartitionLog Log, long End)> partitions, ProduceResponse response)
