@@ -119,8 +119,12 @@ public static class BrokerApp
     }
 }
 
-/// <summary>Opens the storage before the listener starts and runs retention, timed flushes and checkpoints.</summary>
-internal sealed class StorageMaintenance(LogManager logs, TopicRegistry topics) : BackgroundService
+/// <summary>
+/// Opens the storage before the listener starts and runs retention, timed flushes and checkpoints. An
+/// unexpected failure of a maintenance pass is logged and the loop starts again after a pause: it never
+/// stops the broker (retention must keep running, for one, so that a full disk can get space back).
+/// </summary>
+internal sealed partial class StorageMaintenance(LogManager logs, TopicRegistry topics, TimeProvider time, ILogger<StorageMaintenance> logger) : BackgroundService
 {
     public override Task StartAsync(CancellationToken cancellationToken)
     {
@@ -128,7 +132,35 @@ internal sealed class StorageMaintenance(LogManager logs, TopicRegistry topics) 
         return base.StartAsync(cancellationToken);
     }
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => logs.RunMaintenanceAsync(stoppingToken);
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await logs.RunMaintenanceAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                MaintenanceFailed(logger, e);
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), time, stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 3301, Level = LogLevel.Error, Message = "Storage maintenance failed; restarting it")]
+    private static partial void MaintenanceFailed(ILogger logger, Exception exception);
 }
 
 /// <summary>Runs the group coordinator's timers (join deadlines, session expiry) every 100 ms.</summary>

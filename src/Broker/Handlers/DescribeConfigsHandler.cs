@@ -59,7 +59,7 @@ internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo c
             else if (resource.ResourceType == TopicResource)
             {
                 result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
-                result.ErrorMessage = $"Topic '{resource.ResourceName}' does not exist.";
+                result.ErrorMessage = $"Topic '{Shorten(resource.ResourceName)}' does not exist.";
                 continue;
             }
             else if (resource.ResourceType == BrokerResource &&
@@ -70,7 +70,7 @@ internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo c
             else
             {
                 result.ErrorCode = (short)ErrorCode.InvalidRequest;
-                result.ErrorMessage = $"Resource type {resource.ResourceType} '{resource.ResourceName}' cannot be described.";
+                result.ErrorMessage = $"Resource type {resource.ResourceType} '{Shorten(resource.ResourceName)}' cannot be described.";
                 continue;
             }
 
@@ -112,4 +112,7 @@ internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo c
             yield return ("log." + name, TopicConfigs.Value(topics.Defaults, name));
         }
     }
+
+    /// <summary>A name as quoted in an error message: short enough that the message always fits a STRING.</summary>
+    private static string Shorten(string name) => name.Length <= 256 ? name : string.Concat(name.AsSpan(0, 256), "…");
 }

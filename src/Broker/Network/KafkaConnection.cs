@@ -344,30 +344,15 @@ internal sealed partial class KafkaConnection
     /// <summary>Encodes one response; false (and nothing buffered for it) when it cannot be encoded.</summary>
     private bool TryEncode(ResponseBuffer buffer, RequestContext context)
     {
-        ResponseBuffer.Mark mark = buffer.Begin(context);
         try
         {
-            var writer = new KafkaWriter(buffer, buffer);
-            Span<byte> size = writer.Reserve(4);
-            long start = writer.Written;
-            ApiMessages.WriteResponseHeader(ref writer, context.ApiKey, context.ResponseVersion, context.Header.CorrelationId);
-            context.Response!.Write(ref writer, context.ResponseVersion);
-            long length = writer.Written - start;
-            if (length > int.MaxValue)
-            {
-                throw new InvalidOperationException($"the response is {length} bytes, over a frame's limit");
-            }
-
-            BinaryPrimitives.WriteInt32BigEndian(size, (int)length);
-            writer.Commit();
-            buffer.End();
+            buffer.Append(context);
             return true;
         }
         catch (Exception e)
         {
             // A value that does not fit its wire type (a STRING over 32,767 bytes): the request cannot be
             // answered, so the connection closes; what was started still gives back its resources.
-            buffer.Rollback(mark);
             Log.ResponseNotEncoded(_logger, e, _name, context.ApiKey, context.ResponseVersion);
             return false;
         }

@@ -1,4 +1,7 @@
 using System.Buffers;
+using System.Buffers.Binary;
+using LogBroker.Protocol.Messages;
+using LogBroker.Protocol.Primitives;
 
 namespace LogBroker.Broker.Network;
 
@@ -13,9 +16,9 @@ namespace LogBroker.Broker.Network;
 /// so at most the response's size and, for Fetch, at most <see cref="BrokerOptions.FetchMaxBytes"/>;
 /// the connection sends once <see cref="BrokerOptions.MaxResponseBufferBytes"/> are buffered.
 /// Not thread-safe: owned by the connection's write loop. Chunk memory never moves once handed out, so a
-/// size prefix reserved with <see cref="Protocol.Primitives.KafkaWriter.Reserve"/> can be filled in last.
+/// size prefix reserved with <see cref="KafkaWriter.Reserve"/> can be filled in last.
 /// </remarks>
-internal sealed class ResponseBuffer : IBufferWriter<byte>, Protocol.Primitives.IRawSplicer, IDisposable
+internal sealed class ResponseBuffer : IBufferWriter<byte>, IRawSplicer, IDisposable
 {
     /// <summary>Record runs at least this long are sent from the segment; shorter ones are copied (a send each would cost more).</summary>
     public const int SpliceThreshold = 8 * 1024;
@@ -34,23 +37,49 @@ internal sealed class ResponseBuffer : IBufferWriter<byte>, Protocol.Primitives.
 
     public int MinimumLength => SpliceThreshold;
 
-    /// <summary>A position to go back to if encoding the next response fails half-way.</summary>
-    public readonly record struct Mark(int Chunks, int Segments, int Used, int Cut, long Length);
+    /// <summary>Bytes copied into chunks so far (the rest of <see cref="Length"/> is spliced).</summary>
+    public long CopiedBytes { get; private set; }
 
-    /// <summary>Starts encoding the response of <paramref name="context"/>: its leases are what may be spliced.</summary>
-    public Mark Begin(RequestContext context)
+    /// <summary>
+    /// Encodes the response of <paramref name="context"/> (size prefix, header, body) after what is buffered,
+    /// splicing runs of the reads it holds. When encoding throws (a value that does not fit its wire type),
+    /// nothing of this response stays buffered and the exception goes to the caller.
+    /// </summary>
+    public void Append(RequestContext context)
     {
+        var mark = new Mark(_chunks.Count, _segments.Count, _used, _cut, Length, CopiedBytes);
         _context = context;
-        return new Mark(_chunks.Count, _segments.Count, _used, _cut, Length);
+        try
+        {
+            var writer = new KafkaWriter(this, this);
+            Span<byte> size = writer.Reserve(4);
+            long start = writer.Written;
+            ApiMessages.WriteResponseHeader(ref writer, context.ApiKey, context.ResponseVersion, context.Header.CorrelationId);
+            context.Response!.Write(ref writer, context.ResponseVersion);
+            long length = writer.Written - start;
+            if (length > int.MaxValue)
+            {
+                throw new InvalidOperationException($"The response is {length} bytes, over a frame's limit.");
+            }
+
+            BinaryPrimitives.WriteInt32BigEndian(size, (int)length);
+            writer.Commit();
+        }
+        catch
+        {
+            Rollback(mark);
+            throw;
+        }
+        finally
+        {
+            _context = null;
+        }
     }
 
-    /// <summary>Ends the response started by <see cref="Begin"/>.</summary>
-    public void End() => _context = null;
+    private readonly record struct Mark(int Chunks, int Segments, int Used, int Cut, long Length, long Copied);
 
-    /// <summary>Forgets everything written since <paramref name="mark"/>.</summary>
-    public void Rollback(Mark mark)
+    private void Rollback(Mark mark)
     {
-        _context = null;
         while (_chunks.Count > mark.Chunks)
         {
             ArrayPool<byte>.Shared.Return(_chunks[^1]);
@@ -62,12 +91,14 @@ internal sealed class ResponseBuffer : IBufferWriter<byte>, Protocol.Primitives.
         _used = mark.Used;
         _cut = mark.Cut;
         Length = mark.Length;
+        CopiedBytes = mark.Copied;
     }
 
     public void Advance(int count)
     {
         _used += count;
         Length += count;
+        CopiedBytes += count;
     }
 
     public Memory<byte> GetMemory(int sizeHint = 0)
@@ -136,6 +167,7 @@ internal sealed class ResponseBuffer : IBufferWriter<byte>, Protocol.Primitives.
         _current = null;
         _used = _cut = 0;
         Length = 0;
+        CopiedBytes = 0;
         _context = null;
     }
 }
