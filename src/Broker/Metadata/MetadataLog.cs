@@ -132,12 +132,15 @@ internal sealed partial class MetadataLog : IDisposable
     private const uint SnapshotMagic = 0x4C424D53; // "LBMS"
     private const short FormatVersion = 1;
     private const int MaxRecordBytes = 16 * 1024 * 1024;
-    private const long MinSnapshotInterval = 1024 * 1024;
+
+    /// <summary>The log grows at least this much between snapshots (default 1 MiB).</summary>
+    public const long DefaultSnapshotBytes = 1024 * 1024;
 
     private readonly Lock _lock = new();
     private readonly string _directory;
     private readonly ILogger _logger;
     private readonly string _clusterId;
+    private readonly long _minSnapshotBytes;
     private FileStream _file;
     private long _epoch;
     private long _length;
@@ -146,8 +149,9 @@ internal sealed partial class MetadataLog : IDisposable
     private long _reservedProducerIds;
     private bool _failed;
 
-    private MetadataLog(string directory, ILogger logger, string clusterId, FileStream file, long epoch, long length, long headerLength, long snapshotBytes, long reserved)
+    private MetadataLog(string directory, ILogger logger, string clusterId, FileStream file, long epoch, long length, long headerLength, long snapshotBytes, long reserved, long minSnapshotBytes)
     {
+        _minSnapshotBytes = minSnapshotBytes;
         _directory = directory;
         _logger = logger;
         _clusterId = clusterId;
@@ -174,6 +178,9 @@ internal sealed partial class MetadataLog : IDisposable
     /// <summary>How many snapshots this instance has written (for tests).</summary>
     public int SnapshotsWritten { get; private set; }
 
+    /// <summary>How many appends (each one write and one fsync) this instance has made (for tests).</summary>
+    public int Appends { get; private set; }
+
     /// <summary>Whether the log has grown enough that a snapshot pays for itself.</summary>
     public bool SnapshotDue
     {
@@ -181,14 +188,14 @@ internal sealed partial class MetadataLog : IDisposable
         {
             lock (_lock)
             {
-                return _length - _headerLength >= Math.Max(MinSnapshotInterval, _lastSnapshotBytes);
+                return _length - _headerLength >= Math.Max(_minSnapshotBytes, _lastSnapshotBytes);
             }
         }
     }
 
     /// <summary>Reads the metadata of <paramref name="directory"/> (converting the legacy JSON file) and opens the log for appends.</summary>
     /// <exception cref="IOException">The snapshot or the log header is damaged: starting would lose topics.</exception>
-    public static MetadataLog Open(string directory, ILogger logger, out MetadataState state)
+    public static MetadataLog Open(string directory, ILogger logger, out MetadataState state, long minSnapshotBytes = DefaultSnapshotBytes)
     {
         string snapshotPath = Path.Combine(directory, SnapshotFileName);
         string logPath = Path.Combine(directory, LogFileName);
@@ -264,7 +271,7 @@ internal sealed partial class MetadataLog : IDisposable
         var file = new FileStream(logPath, FileMode.Open, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0);
         long length = file.Length;
         file.Position = length;
-        return new MetadataLog(directory, logger, state.ClusterId, file, epoch, length, headerLength, snapshotBytes, state.ReservedProducerIds);
+        return new MetadataLog(directory, logger, state.ClusterId, file, epoch, length, headerLength, snapshotBytes, state.ReservedProducerIds, minSnapshotBytes);
     }
 
     /// <summary>Writes <paramref name="records"/> with one write and one fsync; returns once they are durable.</summary>
@@ -310,6 +317,7 @@ internal sealed partial class MetadataLog : IDisposable
             }
 
             _length += buffer.WrittenCount;
+            Appends++;
             _reservedProducerIds = Math.Max(_reservedProducerIds, reserved);
         }
     }

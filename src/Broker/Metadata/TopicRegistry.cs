@@ -63,13 +63,14 @@ internal sealed partial class TopicRegistry : IDisposable
     private long _nextProducerId;
     private long _reservedProducerIds;
 
-    public TopicRegistry(LogManager logs, LogConfig defaults, ILogger<TopicRegistry> logger, TopicLimits? limits = null)
+    public TopicRegistry(LogManager logs, LogConfig defaults, ILogger<TopicRegistry> logger, TopicLimits? limits = null,
+        long metadataSnapshotBytes = MetadataLog.DefaultSnapshotBytes)
     {
         _logs = logs;
         _defaults = defaults;
         _logger = logger;
         _limits = limits ?? new TopicLimits();
-        _log = MetadataLog.Open(logs.DataDirectory, logger, out MetadataState state);
+        _log = MetadataLog.Open(logs.DataDirectory, logger, out MetadataState state, metadataSnapshotBytes);
         ClusterId = state.ClusterId;
         _nextProducerId = _reservedProducerIds = state.ReservedProducerIds;
         foreach (TopicState topic in state.Topics.Values)
