@@ -61,6 +61,12 @@ internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster,
                 }
 
                 topic = topics.Get(missing);
+                if (topic is null)
+                {
+                    // Being created (or deleted) by another request right now: ask again shortly.
+                    response.Topics.Add(new MetadataResponse.MetadataResponseTopic { Name = missing, ErrorCode = (short)ErrorCode.LeaderNotAvailable });
+                    continue;
+                }
             }
 
             response.Topics.Add(topic is null
