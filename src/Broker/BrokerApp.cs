@@ -43,7 +43,8 @@ public static class BrokerApp
         services.AddSingleton(sp => LogManager.Open(sp.GetRequiredService<IOptions<StorageOptions>>().Value,
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton(sp => new TopicRegistry(sp.GetRequiredService<LogManager>(),
-            sp.GetRequiredService<IOptions<StorageOptions>>().Value.Log, sp.GetRequiredService<ILogger<TopicRegistry>>()));
+            sp.GetRequiredService<IOptions<StorageOptions>>().Value.Log, sp.GetRequiredService<ILogger<TopicRegistry>>(),
+            TopicLimits.From(sp.GetRequiredService<BrokerOptions>())));
         services.AddSingleton<ClusterInfo>();
         services.AddSingleton<ProducerStates>();
         services.AddSingleton<IRequestHandler, MetadataHandler>();

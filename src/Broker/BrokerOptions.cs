@@ -130,4 +130,29 @@ public sealed class BrokerOptions : IValidatableObject
             yield return new ValidationResult("FetchMaxWait must be between 0 and 10 minutes.", [nameof(FetchMaxWait)]);
         }
     }
+
+    /// <summary>
+    /// Partitions one CreateTopics or CreatePartitions request may create in all (KRaft's limit of
+    /// records per user operation); more fails the whole request with POLICY_VIOLATION. Default 10,000.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int MaxPartitionsPerRequest { get; set; } = 10_000;
+
+    /// <summary>
+    /// Partitions one topic may have; more gets INVALID_PARTITIONS. At most 100,000, so that
+    /// <c>&lt;249-character topic&gt;-&lt;partition&gt;</c> fits a file name (255 bytes). Default 10,000.
+    /// </summary>
+    [Range(1, 100_000)]
+    public int MaxPartitionsPerTopic { get; set; } = 10_000;
+
+    /// <summary>Partitions of all topics together on this broker; a creation past it gets POLICY_VIOLATION. Default 100,000.</summary>
+    [Range(1, 10_000_000)]
+    public int MaxPartitionsPerBroker { get; set; } = 100_000;
+
+    /// <summary>
+    /// Topics one Metadata request may auto-create; further missing names get LEADER_NOT_AVAILABLE (retriable,
+    /// so the client asks again and the next few are created). Default 10.
+    /// </summary>
+    [Range(0, 10_000)]
+    public int MaxAutoCreateTopicsPerRequest { get; set; } = 10;
 }

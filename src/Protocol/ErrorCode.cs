@@ -132,6 +132,9 @@ public enum ErrorCode : short
     /// <summary>UNSUPPORTED_FOR_MESSAGE_FORMAT</summary>
     UnsupportedForMessageFormat = 43,
 
+    /// <summary>POLICY_VIOLATION</summary>
+    PolicyViolation = 44,
+
     /// <summary>OUT_OF_ORDER_SEQUENCE_NUMBER</summary>
     OutOfOrderSequenceNumber = 45,
 

@@ -32,6 +32,7 @@ public sealed partial class LogManager : IDisposable
     private const string RecoveryPointFile = "recovery-point-offset-checkpoint";
     private const string LogStartFile = "log-start-offset-checkpoint";
     private const string DeletedSuffix = "-delete";
+    private const int MaxFileNameBytes = 255; // NAME_MAX; topic names are ASCII
 
     private readonly ConcurrentDictionary<TopicPartition, PartitionLog> _logs = new();
     private readonly Lock _lifecycleLock = new();
@@ -150,23 +151,83 @@ public sealed partial class LogManager : IDisposable
     /// Deletes the partition: it disappears at once; its directory is renamed aside and removed.
     /// Readers holding slices keep them until they dispose them. False when it did not exist.
     /// </summary>
-    public bool Delete(TopicPartition partition)
+    /// <exception cref="IOException">The directory could be neither renamed aside nor removed.</exception>
+    public bool Delete(TopicPartition partition) => Delete([partition]) == 1;
+
+    /// <summary>
+    /// Deletes the partitions that exist of <paramref name="partitions"/>: each disappears at once and
+    /// its directory is renamed to <c>&lt;topic prefix&gt;-&lt;partition&gt;.&lt;uuid&gt;-delete</c> (the prefix
+    /// shortened so that the name fits NAME_MAX, as Kafka does), with one directory fsync for all; then
+    /// the renamed directories are removed, outside the lifecycle lock. A crash leaves only
+    /// <c>-delete</c> directories, which the next open removes. Returns how many existed.
+    /// </summary>
+    /// <exception cref="IOException">Some directory could be neither renamed aside nor removed (the others are gone).</exception>
+    public int Delete(IReadOnlyCollection<TopicPartition> partitions)
     {
+        ArgumentNullException.ThrowIfNull(partitions);
+        var aside = new List<string>(partitions.Count);
+        var failures = new List<Exception>();
+        int deleted = 0;
         lock (_lifecycleLock)
         {
-            if (!_logs.TryRemove(partition, out PartitionLog? log))
+            foreach (TopicPartition partition in partitions)
             {
-                return false;
+                if (!_logs.TryRemove(partition, out PartitionLog? log))
+                {
+                    continue;
+                }
+
+                deleted++;
+                log.Abandon();
+                string target = Path.Combine(DataDirectory, DeletedDirectoryName(partition));
+                try
+                {
+                    Directory.Move(log.Directory, target);
+                    aside.Add(target);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    try
+                    {
+                        Directory.Delete(log.Directory, recursive: true); // not renamed: never leave it where a new log would find it
+                    }
+                    catch (Exception inner) when (inner is IOException or UnauthorizedAccessException)
+                    {
+                        failures.Add(inner);
+                    }
+                }
+
+                Log.DeletedPartition(_logger, partition);
             }
 
-            log.Abandon();
-            string aside = Path.Combine(DataDirectory, $"{partition}.{Guid.NewGuid():N}{DeletedSuffix}");
-            Directory.Move(log.Directory, aside);
-            Posix.FsyncDirectory(DataDirectory);
-            Directory.Delete(aside, recursive: true);
-            Log.DeletedPartition(_logger, partition);
-            return true;
+            if (deleted > 0)
+            {
+                Posix.FsyncDirectory(DataDirectory);
+            }
         }
+
+        foreach (string directory in aside)
+        {
+            try
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Log.MaintenanceFailed(_logger, e, directory); // renamed aside: the next open removes it
+            }
+        }
+
+        return failures.Count == 0 ? deleted
+            : throw new IOException($"{failures.Count} partition directories could not be deleted: {failures[0].Message}", failures[0]);
+    }
+
+    /// <summary>Kafka's <c>logDeleteDirName</c>: <c>&lt;topic prefix&gt;-&lt;partition&gt;.&lt;uuid&gt;-delete</c>, at most 255 bytes.</summary>
+    internal static string DeletedDirectoryName(TopicPartition partition)
+    {
+        string suffix = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"-{partition.Partition}.{Guid.NewGuid():N}{DeletedSuffix}");
+        int prefix = Math.Min(partition.Topic.Length, MaxFileNameBytes - suffix.Length);
+        return string.Concat(partition.Topic.AsSpan(0, prefix), suffix);
     }
 
     /// <summary>

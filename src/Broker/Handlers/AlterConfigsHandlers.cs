@@ -9,7 +9,9 @@ namespace LogBroker.Broker.Handlers;
 /// IncrementalAlterConfigs (key 44), versions 0–1.
 /// Behaviour: topic configs only; SET and DELETE (back to the default) for the configs LogBroker
 /// honours, applied to every partition at once and persisted; APPEND/SUBTRACT (list configs) and
-/// unknown configs → INVALID_CONFIG; broker configs are static → INVALID_REQUEST.
+/// unknown configs → INVALID_CONFIG; a config named twice → INVALID_REQUEST (as Kafka); broker configs
+/// are static → INVALID_REQUEST. Values are checked without exceptions (see <see cref="TopicConfigs"/>);
+/// a change that cannot be written to the metadata log → KAFKA_STORAGE_ERROR, and nothing changes.
 /// </summary>
 internal sealed class IncrementalAlterConfigsHandler(TopicRegistry topics) : IRequestHandler
 {
@@ -35,6 +37,11 @@ internal sealed class IncrementalAlterConfigsHandler(TopicRegistry topics) : IRe
             else if (topics.Get(resource.ResourceName) is not { } topic)
             {
                 error = ErrorCode.UnknownTopicOrPartition;
+            }
+            else if (HasDuplicateNames(resource.Configs))
+            {
+                error = ErrorCode.InvalidRequest;
+                message = "Error due to duplicate config keys.";
             }
             else
             {
@@ -73,6 +80,20 @@ internal sealed class IncrementalAlterConfigsHandler(TopicRegistry topics) : IRe
         }
 
         return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+
+    private static bool HasDuplicateNames(List<IncrementalAlterConfigsRequest.AlterableConfig> configs)
+    {
+        var seen = new HashSet<string>(configs.Count, StringComparer.Ordinal);
+        foreach (IncrementalAlterConfigsRequest.AlterableConfig config in configs)
+        {
+            if (!seen.Add(config.Name))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 }
 

@@ -10,7 +10,12 @@ namespace LogBroker.Broker.Handlers;
 /// Behaviour: partitions -1 means <see cref="BrokerOptions.NumPartitions"/>; replication factor -1 or 1
 /// (one node), anything else INVALID_REPLICATION_FACTOR; explicit assignments must place every
 /// partition on this node alone; configs must be ones LogBroker honours (<see cref="TopicConfigs"/>),
-/// else INVALID_CONFIG; validate_only checks without creating. Creation is immediate and durable.
+/// else INVALID_CONFIG; validate_only checks without creating. Creation is immediate and durable (one
+/// metadata fsync for the whole request). A name given twice gets INVALID_REQUEST (one answer per name);
+/// more than <see cref="BrokerOptions.MaxPartitionsPerRequest"/> partitions in all fail every topic with
+/// POLICY_VIOLATION; a topic over <see cref="BrokerOptions.MaxPartitionsPerTopic"/> gets INVALID_PARTITIONS, and
+/// one past <see cref="BrokerOptions.MaxPartitionsPerBroker"/> POLICY_VIOLATION; a failure to write gets
+/// KAFKA_STORAGE_ERROR and creates nothing.
 /// </summary>
 internal sealed class CreateTopicsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options) : IRequestHandler
 {
@@ -24,28 +29,85 @@ internal sealed class CreateTopicsHandler(TopicRegistry topics, ClusterInfo clus
     {
         var create = (CreateTopicsRequest)request;
         var response = new CreateTopicsResponse();
+        var counts = new Dictionary<string, int>(create.Topics.Count, StringComparer.Ordinal);
         foreach (CreateTopicsRequest.CreatableTopic topic in create.Topics)
         {
+            counts[topic.Name] = counts.GetValueOrDefault(topic.Name) + 1;
+        }
+
+        // One answer per distinct name; a name given twice gets INVALID_REQUEST, as Kafka answers.
+        var requests = new List<TopicRequest>(counts.Count);
+        var results = new List<CreateTopicsResponse.CreatableTopicResult>(counts.Count);
+        long total = 0;
+        foreach (CreateTopicsRequest.CreatableTopic topic in create.Topics)
+        {
+            int count = counts[topic.Name];
+            if (count == 0)
+            {
+                continue;
+            }
+
             var result = new CreateTopicsResponse.CreatableTopicResult { Name = topic.Name, ErrorMessage = null };
             response.Topics.Add(result);
-            ErrorCode error = Create(topic, create.validateOnly, out string? message);
-            result.ErrorCode = (short)error;
-            result.ErrorMessage = message;
+            if (count > 1)
+            {
+                counts[topic.Name] = 0;
+                result.ErrorCode = (short)ErrorCode.InvalidRequest;
+                result.ErrorMessage = "Duplicate topic name.";
+                continue;
+            }
+
+            counts[topic.Name] = 0;
+            ErrorCode error = Check(topic, out int partitions, out Dictionary<string, string?>? configs, out string? message);
+            if (error != ErrorCode.None)
+            {
+                result.ErrorCode = (short)error;
+                result.ErrorMessage = message;
+                continue;
+            }
+
+            total += Math.Max(partitions, 0);
+            requests.Add(new TopicRequest(topic.Name, partitions, configs!));
+            results.Add(result);
+        }
+
+        if (total > options.MaxPartitionsPerRequest)
+        {
+            // KRaft refuses the whole request (ReplicationControlManager, MAX_PARTITIONS_PER_BATCH).
+            foreach (CreateTopicsResponse.CreatableTopicResult result in response.Topics)
+            {
+                if (result.ErrorCode == (short)ErrorCode.None)
+                {
+                    result.ErrorCode = (short)ErrorCode.PolicyViolation;
+                    result.ErrorMessage = $"Excessively large number of partitions per request: {total} requested, limit {options.MaxPartitionsPerRequest} (Broker:MaxPartitionsPerRequest).";
+                }
+            }
+
+            return ValueTask.FromResult<IKafkaMessage?>(response);
+        }
+
+        (ErrorCode Error, string? Message)[] outcomes = topics.Create(requests, create.validateOnly);
+        for (int i = 0; i < outcomes.Length; i++)
+        {
+            results[i].ErrorCode = (short)outcomes[i].Error;
+            results[i].ErrorMessage = outcomes[i].Message;
         }
 
         return ValueTask.FromResult<IKafkaMessage?>(response);
     }
 
-    private ErrorCode Create(CreateTopicsRequest.CreatableTopic topic, bool validateOnly, out string? message)
+    private ErrorCode Check(CreateTopicsRequest.CreatableTopic topic, out int partitions, out Dictionary<string, string?>? configs, out string? message)
     {
         message = null;
+        configs = null;
+        partitions = 0;
         if (topic.ReplicationFactor is not (-1 or 1))
         {
             message = $"Replication factor {topic.ReplicationFactor} is larger than the 1 available broker.";
             return ErrorCode.InvalidReplicationFactor;
         }
 
-        int partitions = topic.NumPartitions == -1 ? options.NumPartitions : topic.NumPartitions;
+        partitions = topic.NumPartitions == -1 ? options.NumPartitions : topic.NumPartitions;
         if (topic.Assignments.Count > 0)
         {
             if (topic.NumPartitions != -1 || topic.ReplicationFactor != -1)
@@ -56,7 +118,7 @@ internal sealed class CreateTopicsHandler(TopicRegistry topics, ClusterInfo clus
 
             foreach (CreateTopicsRequest.CreatableReplicaAssignment assignment in topic.Assignments)
             {
-                if (assignment.BrokerIds is not [var only] || only != cluster.NodeId || assignment.PartitionIndex >= topic.Assignments.Count)
+                if (assignment.BrokerIds is not [var only] || only != cluster.NodeId || (uint)assignment.PartitionIndex >= (uint)topic.Assignments.Count)
                 {
                     message = $"Partition {assignment.PartitionIndex} must be assigned to broker {cluster.NodeId} only.";
                     return ErrorCode.InvalidReplicaAssignment;
@@ -66,12 +128,12 @@ internal sealed class CreateTopicsHandler(TopicRegistry topics, ClusterInfo clus
             partitions = topic.Assignments.Count;
         }
 
-        var configs = new Dictionary<string, string?>(StringComparer.Ordinal);
+        configs = new Dictionary<string, string?>(StringComparer.Ordinal);
         foreach (CreateTopicsRequest.CreatableTopicConfig config in topic.Configs)
         {
             configs[config.Name] = config.Value;
         }
 
-        return topics.Create(topic.Name, partitions, configs, validateOnly, out message);
+        return ErrorCode.None;
     }
 }

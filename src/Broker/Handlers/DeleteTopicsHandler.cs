@@ -8,8 +8,12 @@ namespace LogBroker.Broker.Handlers;
 
 /// <summary>
 /// DeleteTopics (key 20), versions 0–4 (by name).
-/// Behaviour: the topic disappears from metadata at once and its partitions' directories are
-/// removed; fetches holding data keep their bytes until answered. Unknown → UNKNOWN_TOPIC_OR_PARTITION.
+/// Behaviour: the deletion is made durable first (a tombstone in the metadata log), then the topic
+/// disappears from metadata and its partitions' directories are renamed aside and removed; a crash at
+/// any point leaves the topic either fully there or fully gone (leftovers are deleted at start). Fetches
+/// holding data keep their bytes until answered. Unknown → UNKNOWN_TOPIC_OR_PARTITION; a name given
+/// twice → INVALID_REQUEST (one answer per name); a failure to write the tombstone → KAFKA_STORAGE_ERROR
+/// and the topic stays.
 /// </summary>
 internal sealed class DeleteTopicsHandler(TopicRegistry topics, ProducerStates producers) : IRequestHandler
 {
@@ -23,8 +27,27 @@ internal sealed class DeleteTopicsHandler(TopicRegistry topics, ProducerStates p
     {
         var delete = (DeleteTopicsRequest)request;
         var response = new DeleteTopicsResponse();
+        var counts = new Dictionary<string, int>(delete.TopicNames.Count, StringComparer.Ordinal);
         foreach (string name in delete.TopicNames)
         {
+            counts[name] = counts.GetValueOrDefault(name) + 1;
+        }
+
+        foreach (string name in delete.TopicNames)
+        {
+            int count = counts[name];
+            if (count == 0)
+            {
+                continue;
+            }
+
+            counts[name] = 0;
+            if (count > 1)
+            {
+                response.Responses.Add(new DeleteTopicsResponse.DeletableTopicResult { Name = name, ErrorCode = (short)ErrorCode.InvalidRequest });
+                continue;
+            }
+
             Topic? topic = topics.Get(name);
             ErrorCode error = topics.Delete(name);
             if (error == ErrorCode.None && topic is not null)

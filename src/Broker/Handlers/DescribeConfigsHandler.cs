@@ -53,7 +53,7 @@ internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo c
             IEnumerable<(string Name, string Value, bool IsDefault, bool ReadOnly, sbyte Source)> configs;
             if (resource.ResourceType == TopicResource && topics.Get(resource.ResourceName) is { } topic)
             {
-                configs = TopicConfigs.Names.Select(n => (n, TopicConfigs.Value(topic.Config, n),
+                configs = TopicConfigs.Names.Select(n => (n, TopicConfigs.Value(topic, n),
                     !topic.Overrides.ContainsKey(n), false, topic.Overrides.ContainsKey(n) ? DynamicTopicConfig : DefaultConfig));
             }
             else if (resource.ResourceType == TopicResource)

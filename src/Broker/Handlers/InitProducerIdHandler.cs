@@ -7,9 +7,12 @@ namespace LogBroker.Broker.Handlers;
 
 /// <summary>
 /// InitProducerId (key 22), versions 0–4, for idempotent producers (no transactions).
-/// Behaviour: a new producer id, never reused across restarts, at epoch 0; v3+ with the producer's
-/// current id and epoch bumps the epoch (a new id when it would overflow). A transactional id gets
-/// TRANSACTIONAL_ID_AUTHORIZATION_FAILED: transactions are not supported.
+/// Behaviour: a new producer id, never handed out before (even across restarts and crashes: ids are
+/// reserved durably before use), at epoch 0. As Kafka does for a null transactional id, the id and
+/// epoch the producer sends (v3+, KIP-360) are ignored: it always gets a fresh id, so no client can
+/// bump or fence another producer's id. When a block of ids cannot be reserved on disk the answer is
+/// KAFKA_STORAGE_ERROR (retriable). A transactional id gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+/// transactions are not supported.
 /// </summary>
 internal sealed class InitProducerIdHandler(TopicRegistry topics) : IRequestHandler
 {
@@ -22,20 +25,21 @@ internal sealed class InitProducerIdHandler(TopicRegistry topics) : IRequestHand
     public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
     {
         var init = (InitProducerIdRequest)request;
-        var response = new InitProducerIdResponse();
+        var response = new InitProducerIdResponse { ProducerId = -1, ProducerEpoch = -1 };
         if (init.TransactionalId is not null)
         {
             response.ErrorCode = (short)ErrorCode.TransactionalIdAuthorizationFailed;
+            return ValueTask.FromResult<IKafkaMessage?>(response);
         }
-        else if (init.ProducerId >= 0 && init.ProducerEpoch >= 0 && init.ProducerEpoch < short.MaxValue - 1)
-        {
-            response.ProducerId = init.ProducerId;
-            response.ProducerEpoch = (short)(init.ProducerEpoch + 1);
-        }
-        else
+
+        try
         {
             response.ProducerId = topics.AllocateProducerId();
             response.ProducerEpoch = 0;
+        }
+        catch (IOException)
+        {
+            response.ErrorCode = (short)ErrorCode.KafkaStorageError; // logged by the metadata log
         }
 
         return ValueTask.FromResult<IKafkaMessage?>(response);

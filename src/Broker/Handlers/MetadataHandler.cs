@@ -10,8 +10,10 @@ namespace LogBroker.Broker.Handlers;
 /// Behaviour: this node is the only broker, the controller, and leader and sole in-sync replica of
 /// every partition (leader epoch 0). Topics are listed all (null list, or empty in v0) or by name;
 /// a missing topic is created when both the request (v4+; always in v0–3) and
-/// <see cref="BrokerOptions.AutoCreateTopics"/> allow it, else UNKNOWN_TOPIC_OR_PARTITION; an
-/// invalid name gets INVALID_TOPIC_EXCEPTION. Topic ids are real (v10+); lookup by id (v12) works.
+/// <see cref="BrokerOptions.AutoCreateTopics"/> allow it, else UNKNOWN_TOPIC_OR_PARTITION; at most
+/// <see cref="BrokerOptions.MaxAutoCreateTopicsPerRequest"/> per request (one metadata fsync for them),
+/// further missing names get LEADER_NOT_AVAILABLE (retriable); an invalid name (Kafka's rule, at most
+/// 249 characters) gets INVALID_TOPIC_EXCEPTION. Topic ids are real (v10+); lookup by id (v12) works.
 /// A topic named (or id given) more than once is answered once, as Kafka's set of names does.
 /// </summary>
 internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options) : IRequestHandler
@@ -47,6 +49,7 @@ internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster,
         bool allowCreate = options.AutoCreateTopics && (version < 4 || metadata.AllowAutoTopicCreation);
         var seenNames = new HashSet<string>(StringComparer.Ordinal);
         var seenIds = new HashSet<Guid>();
+        Dictionary<string, ErrorCode>? created = allowCreate ? AutoCreate(metadata.Topics!) : null;
         foreach (MetadataRequest.MetadataRequestTopic wanted in metadata.Topics!)
         {
             if (wanted.Name is { } named ? !seenNames.Add(named) : !seenIds.Add(wanted.TopicId))
@@ -55,16 +58,23 @@ internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster,
             }
 
             Topic? topic = wanted.Name is { } name ? topics.Get(name) : topics.Get(wanted.TopicId);
-            if (topic is null && wanted.Name is { } missing && allowCreate)
+            if (topic is null && wanted.Name is { } missing && created is not null && Storage.TopicPartition.IsValidTopicName(missing))
             {
-                ErrorCode created = topics.Create(missing, options.NumPartitions, new Dictionary<string, string?>(), validateOnly: false, out _);
-                if (created is not (ErrorCode.None or ErrorCode.TopicAlreadyExists))
+                // Past MaxAutoCreateTopicsPerRequest: LEADER_NOT_AVAILABLE, which clients retry (and the retry creates the next few).
+                ErrorCode outcome = created.GetValueOrDefault(missing, ErrorCode.LeaderNotAvailable);
+                if (outcome is not (ErrorCode.None or ErrorCode.TopicAlreadyExists))
                 {
-                    response.Topics.Add(new MetadataResponse.MetadataResponseTopic { Name = missing, ErrorCode = (short)created });
+                    response.Topics.Add(new MetadataResponse.MetadataResponseTopic { Name = missing, ErrorCode = (short)outcome });
                     continue;
                 }
 
                 topic = topics.Get(missing);
+                if (topic is null)
+                {
+                    // Being created (or deleted) by another request right now: ask again shortly.
+                    response.Topics.Add(new MetadataResponse.MetadataResponseTopic { Name = missing, ErrorCode = (short)ErrorCode.LeaderNotAvailable });
+                    continue;
+                }
             }
 
             response.Topics.Add(topic is null
@@ -79,6 +89,45 @@ internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster,
         }
 
         return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+
+    /// <summary>Creates up to <see cref="BrokerOptions.MaxAutoCreateTopicsPerRequest"/> of the missing, valid names, with one metadata fsync.</summary>
+    private Dictionary<string, ErrorCode>? AutoCreate(List<MetadataRequest.MetadataRequestTopic> wanted)
+    {
+        List<TopicRequest>? requests = null;
+        var configs = new Dictionary<string, string?>();
+        foreach (MetadataRequest.MetadataRequestTopic topic in wanted)
+        {
+            if (topic.Name is not { } name || !Storage.TopicPartition.IsValidTopicName(name) || topics.Get(name) is not null)
+            {
+                continue;
+            }
+
+            requests ??= [];
+            if (requests.Count >= options.MaxAutoCreateTopicsPerRequest)
+            {
+                break;
+            }
+
+            if (!requests.Exists(r => r.Name == name))
+            {
+                requests.Add(new TopicRequest(name, options.NumPartitions, configs));
+            }
+        }
+
+        var outcomes = new Dictionary<string, ErrorCode>(StringComparer.Ordinal);
+        if (requests is null)
+        {
+            return outcomes;
+        }
+
+        (ErrorCode Error, string? Message)[] results = topics.Create(requests, validateOnly: false);
+        for (int i = 0; i < results.Length; i++)
+        {
+            outcomes[requests[i].Name] = results[i].Error;
+        }
+
+        return outcomes;
     }
 
     private MetadataResponse.MetadataResponseTopic Describe(Topic topic)

@@ -6,7 +6,10 @@ namespace LogBroker.Broker.Metadata;
 /// <summary>
 /// The topic configs LogBroker honours, by their Kafka names, and how each maps onto
 /// <see cref="LogConfig"/>. A config not listed here is refused with INVALID_CONFIG rather than
-/// silently ignored.
+/// silently ignored. Every value is checked before it is converted: a number too large for a
+/// TimeSpan (such as 9223372036854775807 for retention.ms, which tools send) means "infinite" for the
+/// configs that have one (retention.ms, flush.ms) and the longest span for segment.ms, never an
+/// exception. Minimums are Kafka's (segment.bytes 1024, segment.index.bytes 12, segment.ms 1).
 /// </summary>
 internal static class TopicConfigs
 {
@@ -21,12 +24,19 @@ internal static class TopicConfigs
     public const string FlushMessages = "flush.messages";
     public const string FlushMs = "flush.ms";
     public const string MessageTimestampType = "message.timestamp.type";
+    public const string CompressionType = "compression.type";
+
+    /// <summary>The compression.type values Kafka accepts for a topic; stored and shown, not acted on (batches are kept as produced).</summary>
+    private static readonly string[] CompressionTypes = ["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"];
+
+    /// <summary>Milliseconds from which a duration is infinite: TimeSpan cannot hold more (Kafka treats such values as "never").</summary>
+    private static readonly long MaxDurationMs = (long)TimeSpan.MaxValue.TotalMilliseconds;
 
     /// <summary>Every supported config name, in the order DescribeConfigs lists them.</summary>
     public static readonly string[] Names =
     [
         CleanupPolicy, RetentionMs, RetentionBytes, SegmentBytes, SegmentMs, SegmentIndexBytes,
-        IndexIntervalBytes, MaxMessageBytes, FlushMessages, FlushMs, MessageTimestampType,
+        IndexIntervalBytes, MaxMessageBytes, FlushMessages, FlushMs, MessageTimestampType, CompressionType,
     ];
 
     /// <summary>Applies <paramref name="name"/>=<paramref name="value"/> to <paramref name="config"/>; false with a reason when not allowed.</summary>
@@ -49,7 +59,7 @@ internal static class TopicConfigs
                 break;
             case RetentionMs:
                 ok = TryLong(value, out long ms) && ms >= -1 && ms != 0;
-                result = config with { RetentionTime = ms == -1 ? null : TimeSpan.FromMilliseconds(ms) };
+                result = ok ? config with { RetentionTime = ms == -1 ? null : Duration(ms) } : config;
                 break;
             case RetentionBytes:
                 ok = TryLong(value, out long bytes) && bytes >= -1;
@@ -61,7 +71,7 @@ internal static class TopicConfigs
                 break;
             case SegmentMs:
                 ok = TryLong(value, out long segmentMs) && segmentMs > 0;
-                result = config with { SegmentAge = TimeSpan.FromMilliseconds(segmentMs) };
+                result = ok ? config with { SegmentAge = Duration(segmentMs) ?? TimeSpan.MaxValue } : config;
                 break;
             case SegmentIndexBytes:
                 ok = TryInt(value, out int indexBytes) && indexBytes >= 12;
@@ -81,11 +91,15 @@ internal static class TopicConfigs
                 break;
             case FlushMs:
                 ok = TryLong(value, out long flushMs) && flushMs > 0;
-                result = config with { FlushInterval = flushMs == long.MaxValue ? null : TimeSpan.FromMilliseconds(flushMs) };
+                result = ok ? config with { FlushInterval = Duration(flushMs) } : config;
                 break;
             case MessageTimestampType:
                 ok = value == "CreateTime";
                 error = ok ? null : "Only message.timestamp.type=CreateTime is supported.";
+                break;
+            case CompressionType:
+                ok = Array.IndexOf(CompressionTypes, value) >= 0;
+                error = ok ? null : $"Invalid value '{value}' for config '{name}': one of {string.Join(", ", CompressionTypes)}.";
                 break;
             default:
                 error = $"Unknown or unsupported topic config '{name}'.";
@@ -101,6 +115,10 @@ internal static class TopicConfigs
         return ok;
     }
 
+    /// <summary>The value of <paramref name="name"/> in force for <paramref name="topic"/>: its override for configs that only are stored, else <see cref="Value(LogConfig, string)"/>.</summary>
+    public static string Value(Topic topic, string name) =>
+        name == CompressionType && topic.Overrides.TryGetValue(name, out string? stored) ? stored : Value(topic.Config, name);
+
     /// <summary>The value of <paramref name="name"/> in force for <paramref name="config"/>, as Kafka writes it.</summary>
     public static string Value(LogConfig config, string name) => name switch
     {
@@ -115,8 +133,12 @@ internal static class TopicConfigs
         FlushMessages => (config.FlushMessages ?? long.MaxValue).ToString(CultureInfo.InvariantCulture),
         FlushMs => config.FlushInterval is { } f ? Ms(f) : long.MaxValue.ToString(CultureInfo.InvariantCulture),
         MessageTimestampType => "CreateTime",
+        CompressionType => "producer",
         _ => throw new ArgumentOutOfRangeException(nameof(name)),
     };
+
+    /// <summary>A positive duration in milliseconds; null (infinite) from <see cref="MaxDurationMs"/> on, where TimeSpan would overflow.</summary>
+    private static TimeSpan? Duration(long ms) => ms >= MaxDurationMs ? null : TimeSpan.FromMilliseconds(ms);
 
     private static string Ms(TimeSpan t) => ((long)t.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
 

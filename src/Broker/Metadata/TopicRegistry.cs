@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
 using LogBroker.Protocol;
 using LogBroker.Storage;
-using LogBroker.Storage.Checkpoints;
 using Microsoft.Extensions.Logging;
 
 namespace LogBroker.Broker.Metadata;
@@ -10,56 +8,100 @@ namespace LogBroker.Broker.Metadata;
 /// <summary>A topic as handlers see it: an immutable snapshot, replaced as a whole on change.</summary>
 internal sealed record Topic(string Name, Guid Id, LogConfig Config, IReadOnlyDictionary<string, string> Overrides, PartitionLog[] Partitions);
 
+/// <summary>The creation limits of <see cref="TopicRegistry"/> (from <see cref="BrokerOptions"/>).</summary>
+/// <param name="MaxPartitionsPerTopic">A topic may not have more partitions (INVALID_PARTITIONS).</param>
+/// <param name="MaxPartitionsPerBroker">All topics together may not have more (POLICY_VIOLATION).</param>
+internal sealed record TopicLimits(int MaxPartitionsPerTopic = 10_000, int MaxPartitionsPerBroker = 100_000)
+{
+    public static TopicLimits From(BrokerOptions options) => new(options.MaxPartitionsPerTopic, options.MaxPartitionsPerBroker);
+}
+
+/// <summary>One topic of a CreateTopics.</summary>
+internal sealed record TopicRequest(string Name, int Partitions, IReadOnlyDictionary<string, string?> Configs);
+
 /// <summary>
 /// The cluster's metadata on this single node: cluster id, topics (id, partition count, config
-/// overrides) and the producer-id counter, kept in <c>cluster-metadata.json</c> in the data directory.
+/// overrides) and the producer-id counter, kept in the <see cref="MetadataLog"/> of the data directory.
 /// </summary>
 /// <remarks>
-/// Reads are lock-free (a concurrent dictionary of immutable <see cref="Topic"/> snapshots); changes
-/// are serialized by one lock and written to disk atomically before they are visible, so a crash
-/// never leaves a topic half created in the metadata. If the file is lost, topics are rebuilt from
-/// the partition directories (with new ids and default configs), and a warning is logged.
+/// <para>Every change is persisted first and published in memory after: a change that cannot be
+/// made durable fails its request (KAFKA_STORAGE_ERROR) and leaves memory as it was.</para>
+/// <para>Locks: reads are lock-free (a concurrent dictionary of immutable <see cref="Topic"/>
+/// snapshots). <c>_gate</c> (short) reserves names and partition counts for changes in flight;
+/// the filesystem work of creating or deleting partitions runs under no registry lock;
+/// <c>_writeLock</c> covers one metadata append (one fsync) and the publication that follows, so the
+/// log's order is memory's order; <c>_pidLock</c> covers producer-id allocation, which touches the
+/// disk once per <see cref="ProducerIdBlock"/> ids. InitProducerId and AlterConfigs therefore wait
+/// at most for one metadata fsync, never for partitions being created or deleted.</para>
+/// <para>Crash safety: a topic's partition directories are created before its record and deleted
+/// after its tombstone. At start, when metadata exists, a partition directory that the metadata does
+/// not name (a topic deleted, or created but never recorded) is a stray and is deleted, as KRaft
+/// brokers do; so a topic is either fully there or fully gone, and never comes back. Only when the
+/// data directory has no metadata at all are partition directories turned back into topics (with new
+/// ids and default configs), and a warning is logged.</para>
 /// </remarks>
-internal sealed partial class TopicRegistry
+internal sealed partial class TopicRegistry : IDisposable
 {
-    private const string FileName = "cluster-metadata.json";
-    private const long ProducerIdBlock = 1000;
-    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+    /// <summary>Producer ids reserved on disk at a time.</summary>
+    public const long ProducerIdBlock = 1000;
+
+    private static readonly TimeSpan BusyWait = TimeSpan.FromSeconds(30);
 
     private readonly ConcurrentDictionary<string, Topic> _topics = new(StringComparer.Ordinal);
-    private readonly Lock _lock = new();
+    private readonly object _gate = new();
+    private readonly HashSet<string> _busy = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _blocked = new(StringComparer.Ordinal);
+    private readonly Lock _writeLock = new();
+    private readonly Lock _pidLock = new();
     private readonly LogManager _logs;
     private readonly LogConfig _defaults;
+    private readonly TopicLimits _limits;
     private readonly ILogger _logger;
-    private readonly string _path;
+    private readonly MetadataLog _log;
+    private int _partitionCount;
+    private int _pendingPartitions;
     private long _nextProducerId;
     private long _reservedProducerIds;
 
-    public TopicRegistry(LogManager logs, LogConfig defaults, ILogger<TopicRegistry> logger)
+    public TopicRegistry(LogManager logs, LogConfig defaults, ILogger<TopicRegistry> logger, TopicLimits? limits = null,
+        long metadataSnapshotBytes = MetadataLog.DefaultSnapshotBytes)
     {
         _logs = logs;
         _defaults = defaults;
         _logger = logger;
-        _path = Path.Combine(logs.DataDirectory, FileName);
-        MetadataFile? file = File.Exists(_path) ? JsonSerializer.Deserialize<MetadataFile>(File.ReadAllBytes(_path)) : null;
-        ClusterId = file?.ClusterId ?? NewClusterId();
-        _nextProducerId = _reservedProducerIds = file?.ReservedProducerIds ?? 0;
-        foreach (TopicFile topic in file?.Topics ?? [])
+        _limits = limits ?? new TopicLimits();
+        _log = MetadataLog.Open(logs.DataDirectory, logger, out MetadataState state, metadataSnapshotBytes);
+        ClusterId = state.ClusterId;
+        _nextProducerId = _reservedProducerIds = state.ReservedProducerIds;
+        foreach (TopicState topic in state.Topics.Values)
         {
             LogConfig config = _defaults;
             foreach ((string name, string value) in topic.Configs)
             {
-                if (TopicConfigs.TryApply(config, name, value, out LogConfig applied, out _))
+                if (TopicConfigs.TryApply(config, name, value, out LogConfig applied, out string? error))
                 {
                     config = applied;
                 }
+                else
+                {
+                    Log.StoredConfigIgnored(_logger, topic.Name, name, error);
+                }
             }
 
-            _topics[topic.Name] = Open(topic.Name, topic.Id, topic.Partitions, config, topic.Configs);
+            _topics[topic.Name] = Open(topic.Name, topic.Id, 0, topic.Partitions, config, topic.Configs, []);
+            _partitionCount += topic.Partitions;
         }
 
-        RecoverOrphans();
-        Save();
+        if (state.Existed)
+        {
+            DeleteStrays();
+        }
+        else
+        {
+            RecoverOrphans();
+        }
+
+        SnapshotIfDue();
     }
 
     /// <summary>Generated once per data directory, as Kafka's cluster id (22 characters of base64url).</summary>
@@ -69,6 +111,9 @@ internal sealed partial class TopicRegistry
 
     /// <summary>The config of a topic without overrides (the Storage:Log section of broker.json).</summary>
     public LogConfig Defaults => _defaults;
+
+    /// <summary>The metadata log (for tests).</summary>
+    internal MetadataLog MetadataLog => _log;
 
     public Topic? Get(string name) => _topics.GetValueOrDefault(name);
 
@@ -92,76 +137,196 @@ internal sealed partial class TopicRegistry
     /// <summary>Creates a topic, or says why not. <paramref name="validateOnly"/> checks without creating.</summary>
     public ErrorCode Create(string name, int partitions, IReadOnlyDictionary<string, string?> configs, bool validateOnly, out string? message)
     {
-        message = null;
-        if (!TopicPartition.IsValidTopicName(name))
-        {
-            message = $"'{name}' is not a valid topic name (1-249 of [a-zA-Z0-9._-]).";
-            return ErrorCode.InvalidTopicException;
-        }
-
-        if (IsInternal(name))
-        {
-            message = $"'{name}' is reserved for the broker's own use.";
-            return ErrorCode.InvalidTopicException;
-        }
-
-        if (partitions is < 1 or > 100_000)
-        {
-            message = "The number of partitions must be between 1 and 100000.";
-            return ErrorCode.InvalidPartitions;
-        }
-
-        LogConfig config = _defaults;
-        var overrides = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach ((string key, string? value) in configs)
-        {
-            if (!TopicConfigs.TryApply(config, key, value, out config, out message))
-            {
-                return ErrorCode.InvalidConfig;
-            }
-
-            overrides[key] = value!;
-        }
-
-        lock (_lock)
-        {
-            if (_topics.ContainsKey(name))
-            {
-                message = $"Topic '{name}' already exists.";
-                return ErrorCode.TopicAlreadyExists;
-            }
-
-            if (validateOnly)
-            {
-                return ErrorCode.None;
-            }
-
-            Topic topic = Open(name, Guid.NewGuid(), partitions, config, overrides);
-            _topics[name] = topic;
-            Save();
-            Log.TopicCreated(_logger, name, partitions);
-            return ErrorCode.None;
-        }
+        (ErrorCode error, string? text) = Create([new TopicRequest(name, partitions, configs)], validateOnly)[0];
+        message = text;
+        return error;
     }
 
-    /// <summary>Deletes a topic and its data.</summary>
-    public ErrorCode Delete(string name)
+    /// <summary>
+    /// Creates the topics (each on its own: one may fail and the others succeed), with one metadata
+    /// fsync for all of them. <paramref name="validateOnly"/> checks without creating.
+    /// </summary>
+    public (ErrorCode Error, string? Message)[] Create(IReadOnlyList<TopicRequest> requests, bool validateOnly)
     {
-        lock (_lock)
+        var results = new (ErrorCode Error, string? Message)[requests.Count];
+        var pending = new List<Pending>(requests.Count);
+        for (int i = 0; i < requests.Count; i++)
         {
-            if (!_topics.TryRemove(name, out Topic? topic))
+            if (Validate(requests[i], out LogConfig config, out Dictionary<string, string> overrides) is { } invalid)
             {
-                return ErrorCode.UnknownTopicOrPartition;
+                results[i] = invalid;
+            }
+            else
+            {
+                pending.Add(new Pending(i, requests[i].Name, requests[i].Partitions, config, overrides));
+            }
+        }
+
+        var accepted = new List<Pending>(pending.Count);
+        lock (_gate)
+        {
+            foreach (Pending topic in pending)
+            {
+                if (_topics.ContainsKey(topic.Name) || _busy.Contains(topic.Name))
+                {
+                    results[topic.Index] = (ErrorCode.TopicAlreadyExists, _topics.ContainsKey(topic.Name)
+                        ? $"Topic '{topic.Name}' already exists."
+                        : $"Topic '{topic.Name}' is being created or deleted.");
+                }
+                else if (_blocked.TryGetValue(topic.Name, out string? why))
+                {
+                    results[topic.Index] = (ErrorCode.KafkaStorageError, why);
+                }
+                else if ((long)_partitionCount + _pendingPartitions + topic.Partitions > _limits.MaxPartitionsPerBroker)
+                {
+                    results[topic.Index] = (ErrorCode.PolicyViolation,
+                        $"The broker holds {_partitionCount + _pendingPartitions} partitions; {topic.Partitions} more would pass its limit of {_limits.MaxPartitionsPerBroker} (Broker:MaxPartitionsPerBroker).");
+                }
+                else
+                {
+                    results[topic.Index] = (ErrorCode.None, null);
+                    if (!validateOnly)
+                    {
+                        _busy.Add(topic.Name);
+                        _pendingPartitions += topic.Partitions;
+                        accepted.Add(topic);
+                    }
+                }
+            }
+        }
+
+        if (accepted.Count == 0)
+        {
+            return results;
+        }
+
+        try
+        {
+            var opened = new List<Topic>(accepted.Count);
+            foreach (Pending topic in accepted)
+            {
+                try
+                {
+                    opened.Add(Open(topic.Name, Guid.NewGuid(), 0, topic.Partitions, topic.Config, topic.Overrides, []));
+                }
+                catch (Exception e) when (IsStorageFailure(e))
+                {
+                    Log.CreateFailed(_logger, e, topic.Name);
+                    results[topic.Index] = (ErrorCode.KafkaStorageError, $"Creating the partitions of '{topic.Name}' failed: {e.Message}");
+                }
             }
 
-            Save();
-            for (int p = 0; p < topic.Partitions.Length; p++)
+            if (opened.Count > 0)
             {
-                _logs.Delete(new TopicPartition(name, p));
+                var records = new List<MetadataRecord>(opened.Count);
+                foreach (Topic topic in opened)
+                {
+                    records.Add(MetadataRecord.Created(topic.Name, topic.Id, topic.Partitions.Length, topic.Overrides));
+                }
+
+                bool persisted = false;
+                lock (_writeLock)
+                {
+                    try
+                    {
+                        _log.Append(records);
+                        persisted = true;
+                    }
+                    catch (IOException e)
+                    {
+                        Log.PersistFailed(_logger, e, opened[0].Name);
+                        foreach (Pending topic in accepted)
+                        {
+                            if (results[topic.Index].Error == ErrorCode.None)
+                            {
+                                results[topic.Index] = (ErrorCode.KafkaStorageError, $"The metadata could not be written: {e.Message}");
+                            }
+                        }
+                    }
+
+                    if (persisted)
+                    {
+                        foreach (Topic topic in opened)
+                        {
+                            _topics[topic.Name] = topic;
+                        }
+
+                        lock (_gate)
+                        {
+                            foreach (Topic topic in opened)
+                            {
+                                _partitionCount += topic.Partitions.Length;
+                            }
+                        }
+
+                        SnapshotIfDue();
+                    }
+                }
+
+                foreach (Topic topic in opened)
+                {
+                    if (persisted)
+                    {
+                        Log.TopicCreated(_logger, topic.Name, topic.Partitions.Length);
+                    }
+                    else
+                    {
+                        DeletePartitions(topic.Name, 0, topic.Partitions.Length);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            Release(accepted);
+        }
+
+        return results;
+    }
+
+    /// <summary>Deletes a topic and its data: the tombstone is durable before any directory goes.</summary>
+    public ErrorCode Delete(string name) => Delete(name, out _);
+
+    /// <summary>Deletes a topic and its data: the tombstone is durable before any directory goes.</summary>
+    public ErrorCode Delete(string name, out string? message)
+    {
+        message = null;
+        if (!Reserve(name, out Topic? topic, out ErrorCode error, out message))
+        {
+            return error;
+        }
+
+        try
+        {
+            lock (_writeLock)
+            {
+                try
+                {
+                    _log.Append([MetadataRecord.Deleted(name, topic.Id)]);
+                }
+                catch (IOException e)
+                {
+                    Log.PersistFailed(_logger, e, name);
+                    message = $"The metadata could not be written: {e.Message}";
+                    return ErrorCode.KafkaStorageError;
+                }
+
+                _topics.TryRemove(name, out _);
+                lock (_gate)
+                {
+                    _partitionCount -= topic.Partitions.Length;
+                }
+
+                SnapshotIfDue();
             }
 
             Log.TopicDeleted(_logger, name);
+            DeletePartitions(name, 0, topic.Partitions.Length);
             return ErrorCode.None;
+        }
+        finally
+        {
+            Release(name, 0);
         }
     }
 
@@ -169,26 +334,84 @@ internal sealed partial class TopicRegistry
     public ErrorCode AddPartitions(string name, int total, bool validateOnly, out string? message)
     {
         message = null;
-        lock (_lock)
+        if (!Reserve(name, out Topic? topic, out ErrorCode error, out message))
         {
-            if (!_topics.TryGetValue(name, out Topic? topic))
-            {
-                return ErrorCode.UnknownTopicOrPartition;
-            }
+            return error;
+        }
 
-            if (total <= topic.Partitions.Length || total > 100_000)
+        int added = 0;
+        try
+        {
+            int current = topic.Partitions.Length;
+            if (total <= current || total > _limits.MaxPartitionsPerTopic)
             {
-                message = $"Topic '{name}' has {topic.Partitions.Length} partitions; the new count must be larger (at most 100000).";
+                message = $"Topic '{name}' has {current} partitions; the new count must be larger and at most {_limits.MaxPartitionsPerTopic} (Broker:MaxPartitionsPerTopic).";
                 return ErrorCode.InvalidPartitions;
             }
 
-            if (!validateOnly)
+            lock (_gate)
             {
-                _topics[name] = Open(name, topic.Id, total, topic.Config, topic.Overrides);
-                Save();
+                if ((long)_partitionCount + _pendingPartitions + (total - current) > _limits.MaxPartitionsPerBroker)
+                {
+                    message = $"The broker holds {_partitionCount + _pendingPartitions} partitions; {total - current} more would pass its limit of {_limits.MaxPartitionsPerBroker} (Broker:MaxPartitionsPerBroker).";
+                    return ErrorCode.PolicyViolation;
+                }
+
+                if (validateOnly)
+                {
+                    return ErrorCode.None;
+                }
+
+                added = total - current;
+                _pendingPartitions += added;
+            }
+
+            Topic grown;
+            try
+            {
+                grown = Open(name, topic.Id, current, total, topic.Config, topic.Overrides, topic.Partitions);
+            }
+            catch (Exception e) when (IsStorageFailure(e))
+            {
+                Log.CreateFailed(_logger, e, name);
+                message = $"Creating partitions of '{name}' failed: {e.Message}";
+                return ErrorCode.KafkaStorageError;
+            }
+
+            lock (_writeLock)
+            {
+                try
+                {
+                    _log.Append([MetadataRecord.PartitionsSet(name, topic.Id, total)]);
+                }
+                catch (IOException e)
+                {
+                    Log.PersistFailed(_logger, e, name);
+                    message = $"The metadata could not be written: {e.Message}";
+                    DeletePartitions(name, current, total);
+                    return ErrorCode.KafkaStorageError;
+                }
+
+                Topic latest = _topics[name]; // configs may have changed meanwhile
+                for (int p = current; p < total; p++)
+                {
+                    grown.Partitions[p].UpdateConfig(latest.Config);
+                }
+
+                _topics[name] = latest with { Partitions = grown.Partitions };
+                lock (_gate)
+                {
+                    _partitionCount += added;
+                }
+
+                SnapshotIfDue();
             }
 
             return ErrorCode.None;
+        }
+        finally
+        {
+            Release(name, added);
         }
     }
 
@@ -196,7 +419,16 @@ internal sealed partial class TopicRegistry
     public ErrorCode SetConfigs(string name, IReadOnlyDictionary<string, string> overrides, bool validateOnly, out string? message)
     {
         message = null;
-        lock (_lock)
+        LogConfig config = _defaults;
+        foreach ((string key, string value) in overrides)
+        {
+            if (!TopicConfigs.TryApply(config, key, value, out config, out message))
+            {
+                return ErrorCode.InvalidConfig;
+            }
+        }
+
+        lock (_writeLock)
         {
             if (!_topics.TryGetValue(name, out Topic? topic))
             {
@@ -204,18 +436,21 @@ internal sealed partial class TopicRegistry
                 return ErrorCode.UnknownTopicOrPartition;
             }
 
-            LogConfig config = _defaults;
-            foreach ((string key, string value) in overrides)
-            {
-                if (!TopicConfigs.TryApply(config, key, value, out config, out message))
-                {
-                    return ErrorCode.InvalidConfig;
-                }
-            }
-
             if (validateOnly)
             {
                 return ErrorCode.None;
+            }
+
+            var copy = new Dictionary<string, string>(overrides, StringComparer.Ordinal);
+            try
+            {
+                _log.Append([MetadataRecord.ConfigsSet(name, topic.Id, copy)]);
+            }
+            catch (IOException e)
+            {
+                Log.PersistFailed(_logger, e, name);
+                message = $"The metadata could not be written: {e.Message}";
+                return ErrorCode.KafkaStorageError;
             }
 
             foreach (PartitionLog partition in topic.Partitions)
@@ -223,37 +458,238 @@ internal sealed partial class TopicRegistry
                 partition.UpdateConfig(config);
             }
 
-            _topics[name] = topic with { Config = config, Overrides = new Dictionary<string, string>(overrides, StringComparer.Ordinal) };
-            Save();
+            _topics[name] = topic with { Config = config, Overrides = copy };
+            SnapshotIfDue();
             return ErrorCode.None;
         }
     }
 
-    /// <summary>A producer id never handed out before, even across restarts (ids are reserved on disk in blocks).</summary>
+    /// <summary>A producer id never handed out before, even across restarts: ids are reserved on disk in blocks, before use.</summary>
+    /// <exception cref="IOException">A new block could not be reserved durably; no id is handed out.</exception>
     public long AllocateProducerId()
     {
-        lock (_lock)
+        lock (_pidLock)
         {
             if (_nextProducerId >= _reservedProducerIds)
             {
-                _reservedProducerIds = _nextProducerId + ProducerIdBlock;
-                Save();
+                long reserve = _nextProducerId + ProducerIdBlock;
+                try
+                {
+                    _log.Append([MetadataRecord.ProducerIdsReserved(reserve)]);
+                }
+                catch (IOException e)
+                {
+                    Log.PersistFailed(_logger, e, "(producer ids)");
+                    throw;
+                }
+
+                _reservedProducerIds = reserve;
             }
 
             return _nextProducerId++;
         }
     }
 
-    private Topic Open(string name, Guid id, int partitions, LogConfig config, IReadOnlyDictionary<string, string> overrides)
+    public void Dispose() => _log.Dispose();
+
+    /// <summary>The broker's own topic (committed offsets, see Groups/OffsetLog): not a user topic.</summary>
+    public static bool IsInternal(string topic) => topic == "__consumer_offsets";
+
+    private static bool IsStorageFailure(Exception e) =>
+        e is IOException or UnauthorizedAccessException or ObjectDisposedException or InvalidOperationException;
+
+    private (ErrorCode, string?)? Validate(TopicRequest request, out LogConfig config, out Dictionary<string, string> overrides)
     {
-        var logs = new PartitionLog[partitions];
-        for (int p = 0; p < partitions; p++)
+        config = _defaults;
+        overrides = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (!TopicPartition.IsValidTopicName(request.Name))
         {
-            logs[p] = _logs.GetOrCreate(new TopicPartition(name, p), config);
-            logs[p].UpdateConfig(config);
+            return (ErrorCode.InvalidTopicException, $"'{Shorten(request.Name)}' is not a valid topic name (1-{TopicPartition.MaxTopicLength} of [a-zA-Z0-9._-]).");
+        }
+
+        if (IsInternal(request.Name))
+        {
+            return (ErrorCode.InvalidTopicException, $"'{request.Name}' is reserved for the broker's own use.");
+        }
+
+        if (request.Partitions < 1 || request.Partitions > _limits.MaxPartitionsPerTopic)
+        {
+            return (ErrorCode.InvalidPartitions, $"The number of partitions must be between 1 and {_limits.MaxPartitionsPerTopic} (Broker:MaxPartitionsPerTopic).");
+        }
+
+        foreach ((string key, string? value) in request.Configs)
+        {
+            if (!TopicConfigs.TryApply(config, key, value, out config, out string? message))
+            {
+                return (ErrorCode.InvalidConfig, message);
+            }
+
+            overrides[key] = value!;
+        }
+
+        return null;
+    }
+
+    private static string Shorten(string? name) => name is null ? "" : name.Length <= 300 ? name : string.Concat(name.AsSpan(0, 300), "...");
+
+    /// <summary>Waits until no other change of <paramref name="name"/> is in flight, then claims it.</summary>
+    private bool Reserve(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Topic? topic, out ErrorCode error, out string? message)
+    {
+        topic = null;
+        error = ErrorCode.None;
+        message = null;
+        lock (_gate)
+        {
+            long deadline = Environment.TickCount64 + (long)BusyWait.TotalMilliseconds;
+            while (_busy.Contains(name))
+            {
+                long left = deadline - Environment.TickCount64;
+                if (left <= 0)
+                {
+                    error = ErrorCode.RequestTimedOut;
+                    message = $"Another change of topic '{name}' is still in progress.";
+                    return false;
+                }
+
+                Monitor.Wait(_gate, TimeSpan.FromMilliseconds(left));
+            }
+
+            if (!_topics.TryGetValue(name, out topic))
+            {
+                error = ErrorCode.UnknownTopicOrPartition;
+                message = $"Topic '{name}' does not exist.";
+                return false;
+            }
+
+            _busy.Add(name);
+            return true;
+        }
+    }
+
+    private void Release(string name, int pendingPartitions)
+    {
+        lock (_gate)
+        {
+            _busy.Remove(name);
+            _pendingPartitions -= pendingPartitions;
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    private void Release(List<Pending> accepted)
+    {
+        lock (_gate)
+        {
+            foreach (Pending topic in accepted)
+            {
+                _busy.Remove(topic.Name);
+                _pendingPartitions -= topic.Partitions;
+            }
+
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    /// <summary>
+    /// Opens partitions <paramref name="from"/>..<paramref name="to"/> (creating their directories),
+    /// after <paramref name="existing"/>. On failure the ones it created are deleted again.
+    /// </summary>
+    private Topic Open(string name, Guid id, int from, int to, LogConfig config, IReadOnlyDictionary<string, string> overrides, PartitionLog[] existing)
+    {
+        var logs = new PartitionLog[to];
+        Array.Copy(existing, logs, from);
+        int p = from;
+        try
+        {
+            for (; p < to; p++)
+            {
+                logs[p] = _logs.GetOrCreate(new TopicPartition(name, p), config);
+                logs[p].UpdateConfig(config);
+            }
+        }
+        catch (Exception e) when (IsStorageFailure(e) && from < to)
+        {
+            DeletePartitions(name, from, p);
+            throw;
         }
 
         return new Topic(name, id, config, overrides, logs);
+    }
+
+    /// <summary>Deletes partitions <paramref name="from"/>..<paramref name="to"/> of <paramref name="name"/>; a failure blocks the name until restart.</summary>
+    private void DeletePartitions(string name, int from, int to)
+    {
+        var partitions = new List<TopicPartition>(to - from);
+        for (int p = from; p < to; p++)
+        {
+            partitions.Add(new TopicPartition(name, p));
+        }
+
+        DeleteLogs(partitions);
+    }
+
+    private void DeleteLogs(List<TopicPartition> partitions)
+    {
+        try
+        {
+            _logs.Delete(partitions);
+        }
+        catch (IOException e)
+        {
+            lock (_gate)
+            {
+                foreach (TopicPartition partition in partitions)
+                {
+                    if (_logs.Get(partition) is null && !_topics.ContainsKey(partition.Topic) && _blocked.TryAdd(partition.Topic,
+                        $"Deleting the old partitions of '{partition.Topic}' failed ({e.Message}); the name can be used again after a restart."))
+                    {
+                        Log.DeleteIncomplete(_logger, e, partition.Topic);
+                    }
+                }
+            }
+        }
+    }
+
+    private void SnapshotIfDue()
+    {
+        if (!_log.SnapshotDue)
+        {
+            return;
+        }
+
+        var topics = new List<TopicState>(_topics.Count);
+        foreach (Topic topic in _topics.Values)
+        {
+            topics.Add(new TopicState(topic.Name, topic.Id, topic.Partitions.Length, topic.Overrides));
+        }
+
+        try
+        {
+            _log.Snapshot(topics);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Log.SnapshotFailed(_logger, e);
+        }
+    }
+
+    /// <summary>Partition directories the metadata does not name: deleted topics, or creations never recorded.</summary>
+    private void DeleteStrays()
+    {
+        var strays = new List<TopicPartition>();
+        foreach (TopicPartition partition in _logs.Partitions)
+        {
+            if (!IsInternal(partition.Topic) && (!_topics.TryGetValue(partition.Topic, out Topic? topic) || partition.Partition >= topic.Partitions.Length))
+            {
+                strays.Add(partition);
+            }
+        }
+
+        if (strays.Count > 0)
+        {
+            Log.StraysDeleted(_logger, strays.Count, strays[0].ToString());
+            DeleteLogs(strays);
+        }
     }
 
     private void RecoverOrphans()
@@ -267,30 +703,28 @@ internal sealed partial class TopicRegistry
             }
         }
 
+        var records = new List<MetadataRecord>(counts.Count);
+        var recovered = new List<Topic>(counts.Count);
         foreach ((string name, int partitions) in counts)
         {
             Log.OrphanRecovered(_logger, name, partitions);
-            _topics[name] = Open(name, Guid.NewGuid(), partitions, _defaults, new Dictionary<string, string>());
+            Topic topic = Open(name, Guid.NewGuid(), 0, partitions, _defaults, new Dictionary<string, string>(StringComparer.Ordinal), []);
+            recovered.Add(topic);
+            records.Add(MetadataRecord.Created(name, topic.Id, partitions, topic.Overrides));
+        }
+
+        if (records.Count > 0)
+        {
+            _log.Append(records);
+            foreach (Topic topic in recovered)
+            {
+                _topics[topic.Name] = topic;
+                _partitionCount += topic.Partitions.Length;
+            }
         }
     }
 
-    private void Save()
-    {
-        var file = new MetadataFile(ClusterId, _reservedProducerIds,
-            [.. _topics.Values.OrderBy(t => t.Name, StringComparer.Ordinal)
-                .Select(t => new TopicFile(t.Name, t.Id, t.Partitions.Length, new Dictionary<string, string>(t.Overrides)))]);
-        AtomicFile.Write(_path, JsonSerializer.SerializeToUtf8Bytes(file, JsonOptions));
-    }
-
-    /// <summary>The broker's own topic (committed offsets, see Groups/OffsetLog): not a user topic.</summary>
-    public static bool IsInternal(string topic) => topic == "__consumer_offsets";
-
-    private static string NewClusterId() =>
-        Convert.ToBase64String(Guid.NewGuid().ToByteArray()).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-
-    private sealed record MetadataFile(string ClusterId, long ReservedProducerIds, List<TopicFile> Topics);
-
-    private sealed record TopicFile(string Name, Guid Id, int Partitions, Dictionary<string, string> Configs);
+    private sealed record Pending(int Index, string Name, int Partitions, LogConfig Config, Dictionary<string, string> Overrides);
 
     private static partial class Log
     {
@@ -301,7 +735,26 @@ internal sealed partial class TopicRegistry
         public static partial void TopicDeleted(ILogger logger, string topic);
 
         [LoggerMessage(EventId = 2003, Level = LogLevel.Warning,
-            Message = "Topic {Topic} ({Partitions} partitions) was on disk but not in the cluster metadata; recovered with a new id and default configs")]
+            Message = "Topic {Topic} ({Partitions} partitions) was on disk but the data directory had no metadata; recovered with a new id and default configs")]
         public static partial void OrphanRecovered(ILogger logger, string topic, int partitions);
+
+        [LoggerMessage(EventId = 2004, Level = LogLevel.Warning,
+            Message = "Deleting {Count} partition directories the metadata does not name (deleted topics or unrecorded creations), e.g. {Example}")]
+        public static partial void StraysDeleted(ILogger logger, int count, string example);
+
+        [LoggerMessage(EventId = 2005, Level = LogLevel.Error, Message = "Deleting partitions of {Topic} failed; they go at the next start")]
+        public static partial void DeleteIncomplete(ILogger logger, Exception exception, string topic);
+
+        [LoggerMessage(EventId = 2006, Level = LogLevel.Error, Message = "The metadata change for {Topic} could not be persisted; it was not made")]
+        public static partial void PersistFailed(ILogger logger, Exception exception, string topic);
+
+        [LoggerMessage(EventId = 2007, Level = LogLevel.Warning, Message = "Topic {Topic}: stored config {Config} ignored: {Reason}")]
+        public static partial void StoredConfigIgnored(ILogger logger, string topic, string config, string? reason);
+
+        [LoggerMessage(EventId = 2008, Level = LogLevel.Error, Message = "Creating the partitions of {Topic} failed")]
+        public static partial void CreateFailed(ILogger logger, Exception exception, string topic);
+
+        [LoggerMessage(EventId = 2009, Level = LogLevel.Error, Message = "Writing a metadata snapshot failed; the log keeps growing until one succeeds")]
+        public static partial void SnapshotFailed(ILogger logger, Exception exception);
     }
 }
