@@ -374,6 +374,11 @@ public sealed partial class LogManager : IDisposable
                     Posix.FsyncDirectory(DataDirectory);
                 }
             }
+            catch (IOException e)
+            {
+                // A full disk: no marker, so the next start recovers; nothing written here is needed for data safety.
+                Log.MaintenanceFailed(_logger, e, DataDirectory);
+            }
             finally
             {
                 _logs.Clear();
@@ -405,16 +410,21 @@ public sealed partial class LogManager : IDisposable
     {
         Dictionary<TopicPartition, long> recoveryPoints = OffsetCheckpointFile.Read(Path.Combine(DataDirectory, RecoveryPointFile)) ?? [];
         Dictionary<TopicPartition, long> logStarts = OffsetCheckpointFile.Read(Path.Combine(DataDirectory, LogStartFile)) ?? [];
-        // After a clean close, only the partitions listed as still pending need recovery. A missing
-        // or unreadable list after a clean close means none were pending when it was written
-        // (it is written before the marker); so only a parsed list can add pending partitions.
-        Dictionary<TopicPartition, long> pending = clean
-            ? OffsetCheckpointFile.Read(Path.Combine(DataDirectory, RecoveryPendingFile)) ?? []
-            : [];
-        if (!clean)
+        // After a clean close, only the partitions listed as still pending need recovery. The list
+        // is written before the marker, so with a marker it is there, unless an older version wrote
+        // the marker (it loaded everything: nothing pending). An unreadable list: recover everything.
+        string pendingPath = Path.Combine(DataDirectory, RecoveryPendingFile);
+        Dictionary<TopicPartition, long>? pending = clean
+            ? (File.Exists(pendingPath) ? OffsetCheckpointFile.Read(pendingPath) : [])
+            : null;
+        bool recoverAll = pending is null;
+        string[] directories = Directory.GetDirectories(DataDirectory);
+        if (recoverAll && !clean && directories.Length > 0)
         {
             try
             {
+                // What the crashed process left in the page cache becomes durable in one call, so the
+                // lazy recovery of each partition needs no fsync of its own.
                 _syncedAtStart = Posix.TrySyncFileSystem(DataDirectory);
             }
             catch (IOException e)
@@ -422,7 +432,8 @@ public sealed partial class LogManager : IDisposable
                 Log.MaintenanceFailed(_logger, e, DataDirectory);
             }
         }
-        foreach (string directory in Directory.EnumerateDirectories(DataDirectory))
+
+        foreach (string directory in directories)
         {
             string name = Path.GetFileName(directory);
             if (name.EndsWith(DeletedSuffix, StringComparison.Ordinal))
@@ -437,7 +448,7 @@ public sealed partial class LogManager : IDisposable
                 continue;
             }
 
-            _logs[partition] = NewLog(directory, _options.Log, needsRecovery: !clean || pending.ContainsKey(partition),
+            _logs[partition] = NewLog(directory, _options.Log, needsRecovery: recoverAll || pending!.ContainsKey(partition),
                 recoveryPoints.GetValueOrDefault(partition), logStarts.GetValueOrDefault(partition));
         }
     }

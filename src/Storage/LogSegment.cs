@@ -55,6 +55,8 @@ internal sealed class LogSegment
     private bool _indexExists;
     private bool _timeIndexExists;
     private int _createdFiles;
+    private bool _indexingStopped;
+    private IOException? _indexFailure;
 
     private LogSegment(string directory, long baseOffset, int capacity, OffsetIndex index, TimeIndex timeIndex,
         LogConfig config, SegmentCache cache, long createdTimestamp, bool sealed_)
@@ -172,6 +174,7 @@ internal sealed class LogSegment
             }
 
             segment._largestSize = segment._size;
+            segment._indexFailure = null; // a rebuild that ran out of space only left the index shorter
             return segment;
         }
         finally
@@ -291,21 +294,11 @@ internal sealed class LogSegment
             files.Log.Write(position, owned);
             files.Log.Write(position + RecordBatch.MagicOffset, batch[RecordBatch.MagicOffset..]);
             _logExists = true;
-            IOException? indexFailure = null;
-            try
-            {
-                IndexBatch(files, position, baseOffset, header.LastOffsetDelta, header.MaxTimestamp, batch.Length);
-            }
-            catch (IOException e)
-            {
-                indexFailure = e;
-                Volatile.Write(ref _nextOffset, baseOffset + header.LastOffsetDelta + 1);
-            }
-
+            IndexBatch(files, position, baseOffset, header.LastOffsetDelta, header.MaxTimestamp, batch.Length);
             int size = position + batch.Length;
             _largestSize = Math.Max(_largestSize, size);
             Volatile.Write(ref _size, size);
-            return indexFailure;
+            return Interlocked.Exchange(ref _indexFailure, null);
         }
         finally
         {
@@ -529,7 +522,7 @@ internal sealed class LogSegment
             return;
         }
 
-        if (!IsEmpty && MaxTimestamp > (_timeIndex.Last?.Timestamp ?? long.MinValue) && !_timeIndex.IsFull)
+        if (!IsEmpty && !_indexingStopped && MaxTimestamp > (_timeIndex.Last?.Timestamp ?? long.MinValue) && !_timeIndex.IsFull)
         {
             SegmentFiles files = AcquireForWrite();
             try
@@ -541,6 +534,12 @@ internal sealed class LogSegment
 
                 _timeIndexExists = true;
                 _timeIndex.Append(files.TimeIndex, MaxTimestamp, (int)(OffsetOfMaxTimestamp - BaseOffset));
+            }
+            catch (IOException)
+            {
+                // Not needed for correctness: the open walks every batch after the last offset-index
+                // entry, which covers whatever this entry would have said.
+                _indexingStopped = true;
             }
             finally
             {
@@ -656,24 +655,38 @@ internal sealed class LogSegment
             Volatile.Write(ref _offsetOfMaxTimestamp, baseOffset);
         }
 
-        if (position > 0 && _bytesSinceIndexEntry >= _config.IndexIntervalBytes && !_index.IsFull)
+        if (position > 0 && _bytesSinceIndexEntry >= _config.IndexIntervalBytes && !_index.IsFull && !_indexingStopped)
         {
-            if (files.Index.Open(create: true))
+            // The time entry first: the offset index must never cover a batch whose timestamp the
+            // time index (plus the walk after the last offset entry at open) does not account for.
+            try
             {
-                Volatile.Write(ref _createdFiles, 1);
-            }
+                if (_maxTimestamp > (_timeIndex.Last?.Timestamp ?? long.MinValue) && !_timeIndex.IsFull)
+                {
+                    if (files.TimeIndex.Open(create: true))
+                    {
+                        Volatile.Write(ref _createdFiles, 1);
+                    }
 
-            _indexExists = true;
-            _index.Append(files.Index, (int)(baseOffset - BaseOffset), position);
-            if (_maxTimestamp > (_timeIndex.Last?.Timestamp ?? long.MinValue) && !_timeIndex.IsFull)
-            {
-                if (files.TimeIndex.Open(create: true))
+                    _timeIndexExists = true;
+                    _timeIndex.Append(files.TimeIndex, _maxTimestamp, (int)(_offsetOfMaxTimestamp - BaseOffset));
+                }
+
+                if (files.Index.Open(create: true))
                 {
                     Volatile.Write(ref _createdFiles, 1);
                 }
 
-                _timeIndexExists = true;
-                _timeIndex.Append(files.TimeIndex, _maxTimestamp, (int)(_offsetOfMaxTimestamp - BaseOffset));
+                _indexExists = true;
+                _index.Append(files.Index, (int)(baseOffset - BaseOffset), position);
+            }
+            catch (IOException e)
+            {
+                // A full disk. The indexes are sparse caches: what they hold stays valid, this
+                // segment just gets no more entries (lookups walk further), and the caller learns
+                // of the failure to refuse later appends. A torn entry fails the check at next open.
+                _indexingStopped = true;
+                _indexFailure ??= e;
             }
 
             _bytesSinceIndexEntry = 0;
@@ -750,6 +763,8 @@ internal sealed class LogSegment
 
     private void ResetState()
     {
+        _indexingStopped = false;
+        _indexFailure = null;
         _index.Reset();
         _timeIndex.Reset();
         _maxTimestamp = -1;

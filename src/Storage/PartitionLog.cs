@@ -54,6 +54,7 @@ public sealed partial class PartitionLog : IDisposable
     private long _unflushedRecords;
     private long _lastFlushTimestamp;
     private bool _needsRecovery;
+    private bool _loadFailed;
     private bool _directoryDirty;
     private bool _closed;
     private Exception? _failure;
@@ -156,8 +157,11 @@ public sealed partial class PartitionLog : IDisposable
     /// <summary>Whether the partition has been loaded (used) since it was opened.</summary>
     public bool IsLoaded => Volatile.Read(ref _segments) is not null;
 
-    /// <summary>Not loaded yet, and its last shutdown was not clean: the next load must recover it.</summary>
-    internal bool PendingRecovery => !IsLoaded && _needsRecovery;
+    /// <summary>
+    /// Not recovered since its last unclean shutdown (not loaded yet, or its load failed), or failed
+    /// since: the next load must scan it in full.
+    /// </summary>
+    internal bool PendingRecovery => Volatile.Read(ref _needsRecovery) || Volatile.Read(ref _failure) is not null;
 
     /// <summary>The recovery point to checkpoint: the loaded one, or the one it was opened with.</summary>
     internal long CheckpointRecoveryPoint => Volatile.Read(ref _recoveryPoint);
@@ -246,6 +250,7 @@ public sealed partial class PartitionLog : IDisposable
         {
             Log.LoadFailed(_logger, e, Directory);
             _failure = e;
+            _loadFailed = true;
             _failedTimestamp = _time.GetTimestamp();
             LogSegment placeholder = LogSegment.Create(Directory, _logStartOffset, Config.SegmentBytes, Config, _cache, _time.GetTimestamp());
             placeholder.Retire();
@@ -454,6 +459,11 @@ public sealed partial class PartitionLog : IDisposable
     /// </summary>
     public LogReadResult Read(long offset, int maxBytes)
     {
+        if (Volatile.Read(ref _loadFailed))
+        {
+            RetryFailedLoad();
+        }
+
         for (int attempt = 0; ; attempt++)
         {
             long start = LogStartOffset;
@@ -1061,6 +1071,18 @@ public sealed partial class PartitionLog : IDisposable
         }
     }
 
+    /// <summary>A partition whose load failed retries it on reads too (not only on writes), once the retry interval has passed.</summary>
+    private void RetryFailedLoad()
+    {
+        lock (_appendLock)
+        {
+            if (_loadFailed && !_closed && _time.GetElapsedTime(_failedTimestamp) >= RetryInterval)
+            {
+                _ = TryReload();
+            }
+        }
+    }
+
     /// <summary>
     /// Caller: the append lock. Reopens the partition from disk after a failure, recovering the
     /// tail of every segment past the recovery point (what a failed write may have left there); on
@@ -1091,6 +1113,8 @@ public sealed partial class PartitionLog : IDisposable
         ApplyLoaded(reopened, end);
         Volatile.Write(ref _logStartOffset, Math.Clamp(start, reopened[0].BaseOffset, end));
         Volatile.Write(ref _directoryDirty, true);
+        _needsRecovery = false;
+        _loadFailed = false;
         _failure = null;
         Log.Reloaded(_logger, Directory, end);
         return true;
