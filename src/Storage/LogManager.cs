@@ -19,6 +19,7 @@ namespace LogBroker.Storage;
 /// log-start-offset-checkpoint         per partition: first readable offset (DeleteRecords, retention)
 /// &lt;topic&gt;-&lt;partition&gt;/              segments of one partition (see PartitionLog)
 /// </code>
+/// .reserved-space                     allocated zeros, given back to metadata writes on a full disk
 /// recovery-pending                    partitions not yet recovered since an unclean shutdown (read only with the marker)
 /// <para>Start: the partition directories are listed and each becomes a <see cref="PartitionLog"/>
 /// that loads on first use (no file opened, no segment scanned at start; see PartitionLog). The
@@ -103,6 +104,7 @@ public sealed partial class LogManager : IDisposable
             throw new IOException($"The data directory {root} is in use by another process.", e);
         }
 
+        ReservedSpace.Ensure(root, options.ReservedSpaceBytes);
         string marker = Path.Combine(root, CleanShutdownFile);
         bool clean = File.Exists(marker);
         var manager = new LogManager(options, time, loggerFactory, directoryLock, clean);
@@ -141,7 +143,11 @@ public sealed partial class LogManager : IDisposable
     /// <summary>The partition's log, or null when it does not exist.</summary>
     public PartitionLog? Get(TopicPartition partition) => _logs.GetValueOrDefault(partition);
 
-    /// <summary>The partition's log, created empty (with <paramref name="config"/> or the defaults) if missing.</summary>
+    /// <summary>
+    /// The partition's log, created empty (with <paramref name="config"/> or the defaults) if missing:
+    /// a directory, nothing else. The data directory is fsynced by the partition's first flush (or any
+    /// earlier fsync of the data directory, such as the topic metadata's), not here.
+    /// </summary>
     public PartitionLog GetOrCreate(TopicPartition partition, LogConfig? config = null)
     {
         if (_logs.TryGetValue(partition, out PartitionLog? existing))
@@ -149,7 +155,7 @@ public sealed partial class LogManager : IDisposable
             return existing;
         }
 
-        return CreateMany([partition], config)[0];
+        return Create([partition], config, syncNow: false)[0];
     }
 
     /// <summary>
@@ -159,7 +165,10 @@ public sealed partial class LogManager : IDisposable
     /// </summary>
     /// <exception cref="ArgumentException">A name is not a valid topic partition.</exception>
     /// <exception cref="IOException">A directory could not be made (those made before stay, empty).</exception>
-    public IReadOnlyList<PartitionLog> CreateMany(IReadOnlyList<TopicPartition> partitions, LogConfig? config = null)
+    public IReadOnlyList<PartitionLog> CreateMany(IReadOnlyList<TopicPartition> partitions, LogConfig? config = null) =>
+        Create(partitions, config, syncNow: true);
+
+    private PartitionLog[] Create(IReadOnlyList<TopicPartition> partitions, LogConfig? config, bool syncNow)
     {
         ArgumentNullException.ThrowIfNull(partitions);
         foreach (TopicPartition partition in partitions)
@@ -189,13 +198,14 @@ public sealed partial class LogManager : IDisposable
                     Directory.CreateDirectory(directory);
                     created = true;
                     PartitionLog log = NewLog(directory, config ?? _options.Log, needsRecovery: false, 0, 0);
+                    log.ParentDirectoryDirty = !syncNow;
                     _logs[partitions[i]] = log;
                     logs[i] = log;
                 }
             }
             finally
             {
-                if (created)
+                if (created && syncNow)
                 {
                     Posix.FsyncDirectory(DataDirectory);
                 }
@@ -266,6 +276,7 @@ public sealed partial class LogManager : IDisposable
 
         if (force || _time.GetElapsedTime(_lastCheckpointTimestamp) >= _options.CheckpointInterval)
         {
+            ReservedSpace.Ensure(DataDirectory, _options.ReservedSpaceBytes); // refilled once space is back
             Checkpoint();
         }
     }
@@ -366,12 +377,7 @@ public sealed partial class LogManager : IDisposable
                 OffsetCheckpointFile.Write(Path.Combine(DataDirectory, RecoveryPendingFile), pending);
                 if (allClean)
                 {
-                    using (var marker = new FileStream(Path.Combine(DataDirectory, CleanShutdownFile), FileMode.Create))
-                    {
-                        marker.Flush(flushToDisk: true);
-                    }
-
-                    Posix.FsyncDirectory(DataDirectory);
+                    AtomicFile.Write(Path.Combine(DataDirectory, CleanShutdownFile), []);
                 }
             }
             catch (IOException e)

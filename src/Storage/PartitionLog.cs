@@ -56,6 +56,7 @@ public sealed partial class PartitionLog : IDisposable
     private bool _needsRecovery;
     private bool _loadFailed;
     private bool _directoryDirty;
+    private bool _parentDirectoryDirty;
     private bool _closed;
     private Exception? _failure;
     private long _failedTimestamp;
@@ -152,6 +153,13 @@ public sealed partial class PartitionLog : IDisposable
 
             return bases;
         }
+    }
+
+    /// <summary>The partition's directory was created and its parent not fsynced since: the first flush does it.</summary>
+    internal bool ParentDirectoryDirty
+    {
+        get => Volatile.Read(ref _parentDirectoryDirty);
+        set => Volatile.Write(ref _parentDirectoryDirty, value);
     }
 
     /// <summary>Whether the partition has been loaded (used) since it was opened.</summary>
@@ -647,6 +655,12 @@ public sealed partial class PartitionLog : IDisposable
             LogSegment[] segments = Segments;
             try
             {
+                if (ParentDirectoryDirty)
+                {
+                    ParentDirectoryDirty = false;
+                    Posix.FsyncDirectory(Path.GetDirectoryName(Path.GetFullPath(Directory))!);
+                }
+
                 if (Volatile.Read(ref _directoryDirty))
                 {
                     Volatile.Write(ref _directoryDirty, false);

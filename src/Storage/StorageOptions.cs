@@ -41,6 +41,15 @@ public sealed class StorageOptions
     /// <remarks>Default 10 seconds. Reads keep working meanwhile. Range 100 ms – 1 day.</remarks>
     public TimeSpan FailedPartitionRetryInterval { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Bytes kept allocated in the data directory (<c>.reserved-space</c>) and given back, a piece at
+    /// a time, when a checkpoint, the topic metadata or the clean-shutdown marker cannot be written
+    /// on a full disk, so that a broker on a full disk still starts and stops cleanly. Refilled by
+    /// the maintenance task once space returns.
+    /// </summary>
+    /// <remarks>Default 8 MiB. 0 disables it. Range 0 – 1 GiB.</remarks>
+    public long ReservedSpaceBytes { get; set; } = 8L * 1024 * 1024;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first setting out of range.</summary>
     public void Validate()
     {
@@ -65,6 +74,11 @@ public sealed class StorageOptions
         if (MaxOpenSegments is < 16 or > 1_000_000)
         {
             throw new ArgumentException("MaxOpenSegments must be between 16 and 1000000.", nameof(MaxOpenSegments));
+        }
+
+        if (ReservedSpaceBytes is < 0 or > 1L << 30)
+        {
+            throw new ArgumentException("ReservedSpaceBytes must be between 0 and 1 GiB.", nameof(ReservedSpaceBytes));
         }
 
         if (FailedPartitionRetryInterval < TimeSpan.FromMilliseconds(100) || FailedPartitionRetryInterval > TimeSpan.FromDays(1))

@@ -123,6 +123,33 @@ internal static partial class Posix
         }
     }
 
+    /// <summary>
+    /// posix_fallocate(3): allocates [<paramref name="offset"/>, offset + length) of the file, so
+    /// writes there cannot fail for lack of space. Returns 0 or the errno (EOPNOTSUPP where the file
+    /// system cannot). Linux only; elsewhere returns EOPNOTSUPP.
+    /// </summary>
+    public static int Allocate(SafeFileHandle file, long offset, long length)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return 95;
+        }
+
+        bool added = false;
+        file.DangerousAddRef(ref added);
+        try
+        {
+            return PosixFallocate((int)file.DangerousGetHandle(), offset, length);
+        }
+        finally
+        {
+            if (added)
+            {
+                file.DangerousRelease();
+            }
+        }
+    }
+
     /// <summary>munmap(2) of a mapping made by <see cref="MapReadOnly"/>.</summary>
     public static unsafe void Unmap(byte* address, long length) => _ = Munmap((nint)address, (nuint)length);
 
@@ -151,6 +178,9 @@ internal static partial class Posix
 
     [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
     private static partial nint Mmap(nint address, nuint length, int protection, int flags, int fd, long offset);
+
+    [LibraryImport("libc", EntryPoint = "posix_fallocate")]
+    private static partial int PosixFallocate(int fd, long offset, long length);
 
     [LibraryImport("libc", EntryPoint = "munmap", SetLastError = true)]
     private static partial int Munmap(nint address, nuint length);
