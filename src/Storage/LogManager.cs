@@ -19,10 +19,20 @@ namespace LogBroker.Storage;
 /// log-start-offset-checkpoint         per partition: first readable offset (DeleteRecords, retention)
 /// &lt;topic&gt;-&lt;partition&gt;/              segments of one partition (see PartitionLog)
 /// </code>
-/// <para>Start: the marker is read, then deleted only after every partition is loaded, so a crash
-/// during or after start is always treated as unclean. Without the marker, each partition scans only
-/// the segments past its checkpointed recovery point. Close: every partition is flushed and trimmed,
-/// the checkpoints are written, and the marker is created and fsynced last.</para>
+/// .reserved-space                     allocated zeros, given back to metadata writes on a full disk
+/// recovery-pending                    partitions not yet recovered since an unclean shutdown (read only with the marker)
+/// <para>Start: the partition directories are listed and each becomes a <see cref="PartitionLog"/>
+/// that loads on first use (no file opened, no segment scanned at start; see PartitionLog). The
+/// marker is read, then deleted, so a crash during or after start is always treated as unclean.
+/// Without the marker, the whole file system is synced once (syncfs: what the crashed process left
+/// in the page cache becomes durable) and every partition recovers, when first used, the segments
+/// past its checkpointed recovery point. Close: syncfs once (falling back to an fsync per partition),
+/// every loaded partition sealed, the checkpoints written, the partitions still waiting for recovery
+/// listed in <c>recovery-pending</c>, and the marker created and fsynced last.</para>
+/// <para>Resources: open segment files across all partitions are bounded by
+/// <see cref="StorageOptions.MaxOpenSegments"/> (an LRU); an idle partition costs no descriptor and
+/// no mapping. Creating partitions costs a directory each and one fsync of the data directory per
+/// <see cref="CreateMany"/> call.</para>
 /// <para>Thread-safety: every public member may be called concurrently.</para>
 /// </remarks>
 public sealed partial class LogManager : IDisposable
@@ -31,6 +41,7 @@ public sealed partial class LogManager : IDisposable
     private const string LockFile = ".lock";
     private const string RecoveryPointFile = "recovery-point-offset-checkpoint";
     private const string LogStartFile = "log-start-offset-checkpoint";
+    private const string RecoveryPendingFile = "recovery-pending";
     private const string DeletedSuffix = "-delete";
     private const int MaxFileNameBytes = 255; // NAME_MAX; topic names are ASCII
 
@@ -42,6 +53,8 @@ public sealed partial class LogManager : IDisposable
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly FileStream _directoryLock;
+    private readonly SegmentCache _cache;
+    private bool _syncedAtStart;
     private long _lastRetentionTimestamp;
     private long _lastCheckpointTimestamp;
     private bool _disposed;
@@ -55,6 +68,7 @@ public sealed partial class LogManager : IDisposable
         _directoryLock = directoryLock;
         WasCleanShutdown = cleanShutdown;
         DataDirectory = Path.GetFullPath(options.DataDirectory);
+        _cache = new SegmentCache(options.MaxOpenSegments);
         _lastRetentionTimestamp = _lastCheckpointTimestamp = time.GetTimestamp();
     }
 
@@ -66,6 +80,9 @@ public sealed partial class LogManager : IDisposable
 
     /// <summary>The partitions currently open.</summary>
     public ICollection<TopicPartition> Partitions => _logs.Keys;
+
+    /// <summary>Segments whose files are open now (at most <see cref="StorageOptions.MaxOpenSegments"/>).</summary>
+    public int OpenSegments => _cache.Live;
 
     /// <summary>Opens the data directory (creating it) and loads every partition in it.</summary>
     /// <exception cref="IOException">Another process holds the directory, or loading failed.</exception>
@@ -88,6 +105,7 @@ public sealed partial class LogManager : IDisposable
             throw new IOException($"The data directory {root} is in use by another process.", e);
         }
 
+        ReservedSpace.Ensure(root, options.ReservedSpaceBytes);
         string marker = Path.Combine(root, CleanShutdownFile);
         bool clean = File.Exists(marker);
         var manager = new LogManager(options, time, loggerFactory, directoryLock, clean);
@@ -99,7 +117,15 @@ public sealed partial class LogManager : IDisposable
                 File.Delete(marker);
             }
 
-            manager.Checkpoint();
+            try
+            {
+                manager.Checkpoint();
+            }
+            catch (IOException e)
+            {
+                // A full disk must not stop the start: the previous checkpoints stay valid.
+                Log.MaintenanceFailed(manager._logger, e, root);
+            }
             Log.Opened(manager._logger, root, manager._logs.Count, clean);
             return manager;
         }
@@ -118,7 +144,11 @@ public sealed partial class LogManager : IDisposable
     /// <summary>The partition's log, or null when it does not exist.</summary>
     public PartitionLog? Get(TopicPartition partition) => _logs.GetValueOrDefault(partition);
 
-    /// <summary>The partition's log, created empty (with <paramref name="config"/> or the defaults) if missing.</summary>
+    /// <summary>
+    /// The partition's log, created empty (with <paramref name="config"/> or the defaults) if missing:
+    /// a directory, nothing else. The data directory is fsynced by the partition's first flush (or any
+    /// earlier fsync of the data directory, such as the topic metadata's), not here.
+    /// </summary>
     public PartitionLog GetOrCreate(TopicPartition partition, LogConfig? config = null)
     {
         if (_logs.TryGetValue(partition, out PartitionLog? existing))
@@ -126,25 +156,72 @@ public sealed partial class LogManager : IDisposable
             return existing;
         }
 
-        if (!TopicPartition.IsValidTopicName(partition.Topic) || partition.Partition < 0)
+        return Create([partition], config, syncNow: false)[0];
+    }
+
+    /// <summary>
+    /// The logs of <paramref name="partitions"/>, creating the missing ones empty (with
+    /// <paramref name="config"/> or the defaults): a directory each, then one fsync of the data
+    /// directory for all of them. Nothing is opened; each loads on first use.
+    /// </summary>
+    /// <exception cref="ArgumentException">A name is not a valid topic partition.</exception>
+    /// <exception cref="IOException">A directory could not be made (those made before stay, empty).</exception>
+    public IReadOnlyList<PartitionLog> CreateMany(IReadOnlyList<TopicPartition> partitions, LogConfig? config = null) =>
+        Create(partitions, config, syncNow: true);
+
+    private PartitionLog[] Create(IReadOnlyList<TopicPartition> partitions, LogConfig? config, bool syncNow)
+    {
+        ArgumentNullException.ThrowIfNull(partitions);
+        foreach (TopicPartition partition in partitions)
         {
-            throw new ArgumentException($"'{partition}' is not a valid topic partition.", nameof(partition));
+            if (!TopicPartition.IsValidTopicName(partition.Topic) || partition.Partition < 0)
+            {
+                throw new ArgumentException($"'{partition}' is not a valid topic partition.", nameof(partitions));
+            }
         }
 
+        var logs = new PartitionLog[partitions.Count];
         lock (_lifecycleLock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_logs.TryGetValue(partition, out existing))
+            bool created = false;
+            try
             {
-                return existing;
-            }
+                for (int i = 0; i < partitions.Count; i++)
+                {
+                    if (_logs.TryGetValue(partitions[i], out PartitionLog? existing))
+                    {
+                        logs[i] = existing;
+                        continue;
+                    }
 
-            PartitionLog log = PartitionLog.Open(Path.Combine(DataDirectory, partition.ToString()), config ?? _options.Log,
-                cleanShutdown: true, time: _time, logger: _loggerFactory.CreateLogger<PartitionLog>());
-            Posix.FsyncDirectory(DataDirectory);
-            _logs[partition] = log;
-            return log;
+                    string directory = Path.Combine(DataDirectory, partitions[i].ToString());
+                    Directory.CreateDirectory(directory);
+                    created = true;
+                    PartitionLog log = NewLog(directory, config ?? _options.Log, needsRecovery: false, 0, 0);
+                    log.ParentDirectoryDirty = !syncNow;
+                    _logs[partitions[i]] = log;
+                    logs[i] = log;
+                }
+            }
+            finally
+            {
+                if (created && syncNow)
+                {
+                    Posix.FsyncDirectory(DataDirectory);
+                }
+            }
         }
+
+        return logs;
+    }
+
+    private PartitionLog NewLog(string directory, LogConfig config, bool needsRecovery, long recoveryPoint, long logStartOffset)
+    {
+        PartitionLog log = PartitionLog.OpenLazily(directory, config, needsRecovery, recoveryPoint, logStartOffset, _time,
+            _loggerFactory.CreateLogger<PartitionLog>(), _cache, flushRecovered: !_syncedAtStart);
+        log.RetryInterval = _options.FailedPartitionRetryInterval;
+        return log;
     }
 
     /// <summary>
@@ -260,6 +337,7 @@ public sealed partial class LogManager : IDisposable
 
         if (force || _time.GetElapsedTime(_lastCheckpointTimestamp) >= _options.CheckpointInterval)
         {
+            ReservedSpace.Ensure(DataDirectory, _options.ReservedSpaceBytes); // refilled once space is back
             Checkpoint();
         }
     }
@@ -296,8 +374,8 @@ public sealed partial class LogManager : IDisposable
             var logStarts = new List<KeyValuePair<TopicPartition, long>>(_logs.Count);
             foreach ((TopicPartition partition, PartitionLog log) in _logs)
             {
-                recoveryPoints.Add(new(partition, log.RecoveryPoint));
-                logStarts.Add(new(partition, log.LogStartOffset));
+                recoveryPoints.Add(new(partition, log.CheckpointRecoveryPoint));
+                logStarts.Add(new(partition, log.CheckpointLogStartOffset));
             }
 
             OffsetCheckpointFile.Write(Path.Combine(DataDirectory, RecoveryPointFile), recoveryPoints);
@@ -318,13 +396,31 @@ public sealed partial class LogManager : IDisposable
 
             _disposed = true;
             bool allClean = true;
+            bool synced = false;
+            try
+            {
+                // One syncfs makes every partition durable at once: a per-partition fsync costs two
+                // or more disk flushes each, minutes for tens of thousands of partitions.
+                synced = Posix.TrySyncFileSystem(DataDirectory);
+            }
+            catch (IOException e)
+            {
+                Log.MaintenanceFailed(_logger, e, DataDirectory); // fall back to an fsync per partition
+            }
+
+            var pending = new List<KeyValuePair<TopicPartition, long>>();
             foreach ((TopicPartition partition, PartitionLog log) in _logs)
             {
                 try
                 {
-                    log.Dispose();
+                    if (log.PendingRecovery)
+                    {
+                        pending.Add(new(partition, 0));
+                    }
+
+                    log.Close(synced);
                 }
-                catch (IOException e)
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
                 {
                     allClean = false;
                     Log.MaintenanceFailed(_logger, e, partition);
@@ -333,16 +429,22 @@ public sealed partial class LogManager : IDisposable
 
             try
             {
+                if (synced)
+                {
+                    _ = Posix.TrySyncFileSystem(DataDirectory); // the seals' trims and last time-index entries
+                }
+
                 Checkpoint();
+                OffsetCheckpointFile.Write(Path.Combine(DataDirectory, RecoveryPendingFile), pending);
                 if (allClean)
                 {
-                    using (var marker = new FileStream(Path.Combine(DataDirectory, CleanShutdownFile), FileMode.Create))
-                    {
-                        marker.Flush(flushToDisk: true);
-                    }
-
-                    Posix.FsyncDirectory(DataDirectory);
+                    AtomicFile.Write(Path.Combine(DataDirectory, CleanShutdownFile), []);
                 }
+            }
+            catch (IOException e)
+            {
+                // A full disk: no marker, so the next start recovers; nothing written here is needed for data safety.
+                Log.MaintenanceFailed(_logger, e, DataDirectory);
             }
             finally
             {
@@ -375,7 +477,30 @@ public sealed partial class LogManager : IDisposable
     {
         Dictionary<TopicPartition, long> recoveryPoints = OffsetCheckpointFile.Read(Path.Combine(DataDirectory, RecoveryPointFile)) ?? [];
         Dictionary<TopicPartition, long> logStarts = OffsetCheckpointFile.Read(Path.Combine(DataDirectory, LogStartFile)) ?? [];
-        foreach (string directory in Directory.EnumerateDirectories(DataDirectory))
+        // After a clean close, only the partitions listed as still pending need recovery. The list
+        // is written before the marker, so with a marker it is there, unless an older version wrote
+        // the marker (it loaded everything: nothing pending). An unreadable list: recover everything.
+        string pendingPath = Path.Combine(DataDirectory, RecoveryPendingFile);
+        Dictionary<TopicPartition, long>? pending = clean
+            ? (File.Exists(pendingPath) ? OffsetCheckpointFile.Read(pendingPath) : [])
+            : null;
+        bool recoverAll = pending is null;
+        string[] directories = Directory.GetDirectories(DataDirectory);
+        if (recoverAll && !clean && directories.Length > 0)
+        {
+            try
+            {
+                // What the crashed process left in the page cache becomes durable in one call, so the
+                // lazy recovery of each partition needs no fsync of its own.
+                _syncedAtStart = Posix.TrySyncFileSystem(DataDirectory);
+            }
+            catch (IOException e)
+            {
+                Log.MaintenanceFailed(_logger, e, DataDirectory);
+            }
+        }
+
+        foreach (string directory in directories)
         {
             string name = Path.GetFileName(directory);
             if (name.EndsWith(DeletedSuffix, StringComparison.Ordinal))
@@ -390,16 +515,8 @@ public sealed partial class LogManager : IDisposable
                 continue;
             }
 
-            long started = _time.GetTimestamp();
-            PartitionLog log = PartitionLog.Open(directory, _options.Log, clean,
-                recoveryPoints.GetValueOrDefault(partition), logStarts.GetValueOrDefault(partition), _time,
-                _loggerFactory.CreateLogger<PartitionLog>());
-            _logs[partition] = log;
-            if (_logger.IsEnabled(LogLevel.Debug))
-            {
-                double milliseconds = _time.GetElapsedTime(started).TotalMilliseconds;
-                Log.LoadedPartition(_logger, partition, log.LogStartOffset, log.LogEndOffset, milliseconds);
-            }
+            _logs[partition] = NewLog(directory, _options.Log, needsRecovery: recoverAll || pending!.ContainsKey(partition),
+                recoveryPoints.GetValueOrDefault(partition), logStarts.GetValueOrDefault(partition));
         }
     }
 
@@ -408,10 +525,6 @@ public sealed partial class LogManager : IDisposable
         [LoggerMessage(EventId = 1101, Level = LogLevel.Information,
             Message = "Opened data directory {Directory}: {Partitions} partitions, previous shutdown clean: {Clean}")]
         public static partial void Opened(ILogger logger, string directory, int partitions, bool clean);
-
-        [LoggerMessage(EventId = 1102, Level = LogLevel.Debug,
-            Message = "Loaded {Partition}: offsets {Start}..{End} in {Milliseconds} ms")]
-        public static partial void LoadedPartition(ILogger logger, TopicPartition partition, long start, long end, double milliseconds);
 
         [LoggerMessage(EventId = 1103, Level = LogLevel.Warning,
             Message = "Ignoring {Directory}: not a <topic>-<partition> directory")]

@@ -32,6 +32,13 @@ public enum ReadStatus
 
     /// <summary>The offset is below the log start offset or above the log end offset.</summary>
     OffsetOutOfRange,
+
+    /// <summary>
+    /// The stored data could not be read now: an I/O error, a corrupt stored batch, or the bound on
+    /// open segments reached (<see cref="StorageOptions.MaxOpenSegments"/>). Records is empty;
+    /// answer KAFKA_STORAGE_ERROR for this partition.
+    /// </summary>
+    StorageError,
 }
 
 /// <summary>
@@ -39,16 +46,16 @@ public enum ReadStatus
 /// memory, valid until <see cref="Dispose"/>.
 /// </summary>
 /// <remarks>
-/// Holds a lease on the segment, so a concurrent roll, retention delete or close does not unmap
+/// Holds a lease on the segment's open files, so a concurrent eviction, roll, retention delete or close does not unmap
 /// the bytes. Dispose exactly once (it is a struct: do not dispose copies). The bytes are the
 /// stored batches unchanged; only <see cref="PartitionLog.TruncateTo"/> of the same range may
 /// change them while held.
 /// </remarks>
 public struct LogReadResult : IDisposable
 {
-    private LogSegment? _lease;
+    private Internal.SegmentFiles? _lease;
 
-    internal LogReadResult(ReadStatus status, ReadOnlyMemory<byte> records, long logStartOffset, long logEndOffset, LogSegment? lease)
+    internal LogReadResult(ReadStatus status, ReadOnlyMemory<byte> records, long logStartOffset, long logEndOffset, Internal.SegmentFiles? lease)
     {
         Status = status;
         Records = records;
@@ -68,10 +75,10 @@ public struct LogReadResult : IDisposable
     /// <summary>The log end offset when the read began.</summary>
     public long LogEndOffset { get; }
 
-    /// <summary>Gives the segment lease back.</summary>
+    /// <summary>Gives the lease back.</summary>
     public void Dispose()
     {
-        LogSegment? lease = _lease;
+        Internal.SegmentFiles? lease = _lease;
         _lease = null;
         lease?.Release();
     }

@@ -7,45 +7,67 @@ namespace LogBroker.Storage;
 
 /// <summary>
 /// One segment of a partition: <c>&lt;20-digit base offset&gt;.log</c> with its <c>.index</c> and
-/// <c>.timeindex</c>, all memory-mapped.
+/// <c>.timeindex</c>.
 /// </summary>
 /// <remarks>
 /// <para>Format: the <c>.log</c> holds record batches v2 back to back, byte for byte as produced
-/// except for the broker-owned base offset and partition leader epoch, and exactly as fetched. While
-/// the segment is active the file is preallocated (sparse) to its capacity and everything past
-/// <see cref="Size"/> is zero; when it is sealed (rolled) or closed cleanly the file and both
-/// indexes are trimmed to their real lengths.</para>
+/// except for the broker-owned base offset and partition leader epoch, and exactly as fetched. Files
+/// are as long as their contents: nothing is preallocated, the log and both indexes grow by
+/// pwrite(2). A file may only be longer than its valid contents after a crash (a torn tail) or a
+/// truncation (a zeroed tail); the next open cuts it.</para>
+/// <para>What is open when: this object keeps the segment's state in memory (size, next offset,
+/// max timestamp, index entry counts) and holds no descriptor or mapping by itself. Every use takes
+/// a lease on the segment's <see cref="SegmentFiles"/> (<see cref="Acquire"/>), made on demand and
+/// bounded by the data directory's <see cref="SegmentCache"/>; inside it each file is opened on
+/// first use and mapped (read-only) on first read. The writer only opens the log; indexes are
+/// opened when an entry is written or looked up, so an idle or write-only partition costs no mapping
+/// and an evicted one no descriptor.</para>
+/// <para>No store ever goes through a mapping (C5): appends, index entries and truncation zeroes are
+/// pwrite(2), so a full disk is an <see cref="IOException"/> from the call, never SIGBUS. Files are
+/// never shrunk while this process may have them mapped: a sealed or truncated log keeps at least
+/// its largest published size until the next open (L1).</para>
 /// <para>Thread-safety: one writer at a time (the partition's append lock) calls
 /// <see cref="Append"/>, <see cref="Seal"/>, <see cref="TruncateTo"/>; any number of readers may call
-/// the lookup and read methods concurrently, under a lease (<see cref="TryAcquire"/>). Size, next
-/// offset and index entry counts are published with volatile writes after the bytes they cover.</para>
-/// <para>Lifetime: the partition holds one reference; each reader lease another. <see cref="Close"/>
-/// and <see cref="Delete"/> drop the partition's; the files are unmapped when the last lease is
-/// released, so a roll, retention delete or close never unmaps memory a reader still uses.</para>
+/// the lookup and read methods concurrently, each with a lease. Size, next offset and index entry
+/// counts are published with volatile writes after the bytes they cover.</para>
+/// <para>Lifetime: <see cref="Delete"/> unlinks the files and refuses new leases; readers still
+/// holding one keep their mapping until they release it, so a roll, retention delete or close never
+/// unmaps memory a reader still uses.</para>
 /// </remarks>
 internal sealed class LogSegment
 {
-    private readonly MappedFile _log;
     private readonly string _directory;
     private readonly LogConfig _config;
-    private OffsetIndex _index;
-    private TimeIndex _timeIndex;
+    private readonly SegmentCache _cache;
+    private readonly Lock _openLock = new();
+    private readonly OffsetIndex _index;
+    private readonly TimeIndex _timeIndex;
+    private SegmentFiles? _files;
+    private int _capacity;
     private int _size;
+    private int _largestSize;
     private long _nextOffset;
     private long _maxTimestamp = -1;
     private long _offsetOfMaxTimestamp = -1;
     private int _bytesSinceIndexEntry;
-    private int _references = 1;
+    private bool _deleted;
+    private bool _logExists;
+    private bool _indexExists;
+    private bool _timeIndexExists;
+    private int _createdFiles;
+    private bool _indexingStopped;
+    private IOException? _indexFailure;
 
-    private LogSegment(string directory, long baseOffset, MappedFile log, OffsetIndex index, TimeIndex timeIndex,
-        LogConfig config, long createdTimestamp, bool sealed_)
+    private LogSegment(string directory, long baseOffset, int capacity, OffsetIndex index, TimeIndex timeIndex,
+        LogConfig config, SegmentCache cache, long createdTimestamp, bool sealed_)
     {
         _directory = directory;
         BaseOffset = baseOffset;
-        _log = log;
+        _capacity = capacity;
         _index = index;
         _timeIndex = timeIndex;
         _config = config;
+        _cache = cache;
         _nextOffset = baseOffset;
         CreatedTimestamp = createdTimestamp;
         IsSealed = sealed_;
@@ -70,12 +92,10 @@ internal sealed class LogSegment
 
     public bool IsSealed { get; private set; }
 
-    public int Capacity => _log.Capacity;
+    /// <summary>The most bytes of batches the segment takes (segment.bytes, or one larger batch).</summary>
+    public int Capacity => _capacity;
 
     public bool IsEmpty => Size == 0;
-
-    /// <summary>The log file's memory, for slices handed to readers under a lease.</summary>
-    public MappedFile LogFile => _log;
 
     public static string FileStem(long baseOffset) => baseOffset.ToString("D20", System.Globalization.CultureInfo.InvariantCulture);
 
@@ -85,36 +105,31 @@ internal sealed class LogSegment
 
     private static string TimeIndexPath(string directory, long baseOffset) => Path.Combine(directory, FileStem(baseOffset) + ".timeindex");
 
-    /// <summary>Creates a new, empty, active segment whose log can hold <paramref name="capacity"/> bytes.</summary>
-    public static LogSegment Create(string directory, long baseOffset, int capacity, LogConfig config, long now)
+    /// <summary>
+    /// A new, empty, active segment that can take <paramref name="capacity"/> bytes. No file is made
+    /// yet: the log appears with the first append, each index with its first entry.
+    /// </summary>
+    public static LogSegment Create(string directory, long baseOffset, int capacity, LogConfig config, SegmentCache cache, long now)
     {
         // A leftover index from a segment deleted at the same base offset must not be reused.
         File.Delete(IndexPath(directory, baseOffset));
         File.Delete(TimeIndexPath(directory, baseOffset));
-        MappedFile log = MappedFile.Open(LogPath(directory, baseOffset), capacity, createNew: true);
-        try
-        {
-            var index = new OffsetIndex(IndexPath(directory, baseOffset), config.SegmentIndexBytes, createNew: true);
-            var timeIndex = new TimeIndex(TimeIndexPath(directory, baseOffset), config.SegmentIndexBytes, createNew: true);
-            return new LogSegment(directory, baseOffset, log, index, timeIndex, config, now, sealed_: false);
-        }
-        catch
-        {
-            log.Unmap();
-            throw;
-        }
+        var index = new OffsetIndex(IndexPath(directory, baseOffset), config.SegmentIndexBytes, 0);
+        var timeIndex = new TimeIndex(TimeIndexPath(directory, baseOffset), config.SegmentIndexBytes, 0);
+        return new LogSegment(directory, baseOffset, capacity, index, timeIndex, config, cache, now, sealed_: false);
     }
 
     /// <summary>
-    /// Opens an existing segment. <paramref name="active"/> maps it for appending (capacity at least
-    /// <c>segment.bytes</c>); otherwise it is mapped at its file length and stays sealed.
+    /// Opens an existing segment. <paramref name="active"/> makes it the one appended to (capacity
+    /// at least <c>segment.bytes</c>); otherwise it stays sealed.
     /// <paramref name="recover"/> scans every batch (length, magic, CRC, offsets), truncates at the
     /// first bad one and rebuilds both indexes; otherwise the indexes are sanity-checked, only the
     /// tail after the last index entry is walked, and a bad index is rebuilt.
     /// <paramref name="truncatedBytes"/> says how many bytes past the last valid batch were discarded
-    /// and <paramref name="damaged"/> whether they held data (rather than preallocated zeros).
+    /// and <paramref name="damaged"/> whether they held data (rather than zeros). The files are read
+    /// through a transient set of descriptors, closed before returning.
     /// </summary>
-    public static LogSegment Open(string directory, long baseOffset, LogConfig config, bool active, bool recover,
+    public static LogSegment Open(string directory, long baseOffset, LogConfig config, SegmentCache cache, bool active, bool recover,
         long now, out int truncatedBytes, out bool damaged)
     {
         string logPath = LogPath(directory, baseOffset);
@@ -124,131 +139,207 @@ internal sealed class LogSegment
             throw new IOException($"{logPath} is larger than 2 GiB.");
         }
 
-        int capacity = active ? Math.Max(config.SegmentBytes, (int)fileLength) : (int)fileLength;
-        MappedFile log = MappedFile.Open(logPath, capacity, createNew: false);
-        LogSegment? segment = null;
+        int extent = (int)fileLength;
+        var indexInfo = new FileInfo(IndexPath(directory, baseOffset));
+        var timeIndexInfo = new FileInfo(TimeIndexPath(directory, baseOffset));
+        bool haveIndexes = indexInfo.Exists && timeIndexInfo.Exists;
+        var index = new OffsetIndex(indexInfo.FullName, config.SegmentIndexBytes, haveIndexes ? indexInfo.Length : 0);
+        var timeIndex = new TimeIndex(timeIndexInfo.FullName, config.SegmentIndexBytes, haveIndexes ? timeIndexInfo.Length : 0);
+        int capacity = active ? Math.Max(config.SegmentBytes, extent) : extent;
+        var segment = new LogSegment(directory, baseOffset, capacity, index, timeIndex, config, cache, now, sealed_: !active)
+        {
+            _logExists = true,
+            _indexExists = indexInfo.Exists,
+            _timeIndexExists = timeIndexInfo.Exists,
+        };
+
+        var files = new SegmentFiles(null, logPath, extent, index.Path, index.BytesFor(index.Entries),
+            timeIndex.Path, timeIndex.BytesFor(timeIndex.Entries));
         try
         {
-            bool haveIndexes = File.Exists(IndexPath(directory, baseOffset)) && File.Exists(TimeIndexPath(directory, baseOffset));
-            int? indexBytes = active ? config.SegmentIndexBytes : null;
-            var index = haveIndexes
-                ? new OffsetIndex(IndexPath(directory, baseOffset), indexBytes, createNew: false)
-                : new OffsetIndex(IndexPath(directory, baseOffset), config.SegmentIndexBytes, createNew: !File.Exists(IndexPath(directory, baseOffset)));
-            var timeIndex = haveIndexes
-                ? new TimeIndex(TimeIndexPath(directory, baseOffset), indexBytes, createNew: false)
-                : new TimeIndex(TimeIndexPath(directory, baseOffset), config.SegmentIndexBytes, createNew: !File.Exists(TimeIndexPath(directory, baseOffset)));
-            segment = new LogSegment(directory, baseOffset, log, index, timeIndex, config, now, sealed_: !active);
-
-            int extent = (int)fileLength;
-            if (recover || !haveIndexes || !segment.TryLoadFromIndexes(extent))
+            if (recover || !haveIndexes || !segment.TryLoadFromIndexes(files, extent))
             {
-                segment.Rebuild(extent);
+                segment.RebuildAtOpen(files, extent);
             }
 
             truncatedBytes = extent - segment.Size;
             damaged = false;
             if (truncatedBytes > 0)
             {
-                // A preallocated (or untrimmed) tail is zeros; a torn or corrupt batch is not. Looking
-                // at the first MiB past the end tells them apart without reading a whole sparse tail.
-                damaged = log.GetSpan().Slice(segment.Size, Math.Min(truncatedBytes, 1 << 20)).IndexOfAnyExcept((byte)0) >= 0;
-                segment.DiscardTail();
+                // A zero tail (preallocated by an older version, or zeroed by a truncation) is not
+                // damage; a torn or corrupt batch is. Looking at the first MiB past the end tells
+                // them apart without reading a whole sparse tail.
+                damaged = files.Log.GetSpan().Slice(segment.Size, Math.Min(truncatedBytes, 1 << 20)).IndexOfAnyExcept((byte)0) >= 0;
+                segment.DiscardTail(files);
             }
 
-            if (!active)
-            {
-                segment.TrimFiles();
-            }
-
+            segment._largestSize = segment._size;
+            segment._indexFailure = null; // a rebuild that ran out of space only left the index shorter
             return segment;
         }
-        catch
+        finally
         {
-            if (segment is not null)
-            {
-                segment.CloseFiles();
-            }
-            else
-            {
-                log.Unmap();
-            }
-
-            throw;
+            files.Release();
         }
     }
 
-    /// <summary>Takes a reader lease; false if the segment is already closed or deleted.</summary>
-    public bool TryAcquire()
+    /// <summary>
+    /// A lease on the segment's open files, opening them (within the cache's bound) if they are
+    /// not; null when the segment was deleted. Release it when done.
+    /// </summary>
+    /// <exception cref="StorageLimitException">Every open segment of the data directory is in use.</exception>
+    public SegmentFiles? Acquire()
     {
         while (true)
         {
-            int current = Volatile.Read(ref _references);
-            if (current == 0)
+            SegmentFiles? files = Volatile.Read(ref _files);
+            if (files is not null)
             {
-                return false;
+                if (files.TryAcquire())
+                {
+                    return files;
+                }
+
+                Interlocked.CompareExchange(ref _files, null, files); // evicted and closed meanwhile
+                continue;
             }
 
-            if (Interlocked.CompareExchange(ref _references, current + 1, current) == current)
+            lock (_openLock)
             {
-                return true;
+                if (_deleted)
+                {
+                    return null;
+                }
+
+                if (Volatile.Read(ref _files) is not null)
+                {
+                    continue;
+                }
+
+                // Mapped at the capacity while active (the log grows into the mapping), else at the size.
+                int logLength = IsSealed ? Size : _capacity;
+                int indexEntries = IsSealed ? _index.Entries : _index.MaxEntries;
+                int timeEntries = IsSealed ? _timeIndex.Entries : _timeIndex.MaxEntries;
+                files = new SegmentFiles(this, LogPath(_directory, BaseOffset), logLength, _index.Path, _index.BytesFor(indexEntries),
+                    _timeIndex.Path, _timeIndex.BytesFor(timeEntries));
+                _ = files.TryAcquire(); // the caller's lease, before the cache can see it
+                try
+                {
+                    _cache.Admit(files);
+                }
+                catch
+                {
+                    files.Release();
+                    files.Release();
+                    throw;
+                }
+
+                Volatile.Write(ref _files, files);
+                return files;
             }
         }
     }
 
-    /// <summary>Gives a lease back; the last one unmaps the files.</summary>
-    public void Release()
-    {
-        int remaining = Interlocked.Decrement(ref _references);
-        if (remaining == 0)
-        {
-            CloseFiles();
-        }
-        else if (remaining < 0)
-        {
-            throw new InvalidOperationException($"Segment {BaseOffset} released more often than acquired.");
-        }
-    }
+    /// <summary>Called by the cache when it evicts <paramref name="files"/>.</summary>
+    internal void Detach(SegmentFiles files) => Interlocked.CompareExchange(ref _files, null, files);
+
+    /// <summary>True (once) when the writer created a file since the last call: the directory needs an fsync.</summary>
+    public bool TakeCreatedFiles() => Volatile.Read(ref _createdFiles) != 0 && Interlocked.Exchange(ref _createdFiles, 0) != 0;
 
     /// <summary>True when a batch of <paramref name="batchSize"/> bytes fits after the current data.</summary>
-    public bool CanFit(int batchSize) => !IsSealed && batchSize <= _log.Capacity - Size && !_index.IsFull && !_timeIndex.IsFull;
+    public bool CanFit(int batchSize) => !IsSealed && batchSize <= _capacity - Size && !_index.IsFull && !_timeIndex.IsFull;
 
     /// <summary>True when offsets up to <paramref name="lastOffset"/> can be indexed relative to the base.</summary>
     public bool CanIndex(long lastOffset) => lastOffset - BaseOffset <= int.MaxValue;
 
     /// <summary>
-    /// Copies a validated batch after the current data (one pwrite into the page cache the mapping
-    /// shares), writes the broker-owned base offset and leader epoch into the copy, and indexes it.
-    /// Caller: the append lock, <see cref="CanFit"/> true.
+    /// Lets an empty active segment take <paramref name="capacity"/> bytes (a first batch larger than
+    /// segment.bytes). Nothing is deleted or created (M7); the next lease maps the new capacity.
+    /// Caller: the append lock.
     /// </summary>
-    public void Append(ReadOnlySpan<byte> batch, in RecordBatchHeader header, long baseOffset, int leaderEpoch)
+    public void Grow(int capacity)
     {
-        int position = _size;
-        _log.Write(position, batch);
-        // The broker-owned fields, in place: the page was just written, so this store does not fault it in.
-        Span<byte> owned = _log.Slice(position, RecordBatch.MagicOffset);
-        RecordBatch.SetBaseOffset(owned, baseOffset);
-        RecordBatch.SetPartitionLeaderEpoch(owned, leaderEpoch);
-        IndexBatch(position, baseOffset, header.LastOffsetDelta, header.MaxTimestamp, batch.Length);
-        Volatile.Write(ref _size, position + batch.Length);
+        if (!IsEmpty || IsSealed || capacity <= _capacity)
+        {
+            return;
+        }
+
+        _capacity = capacity;
+        DropFiles();
     }
 
-    /// <summary>Position of the first batch whose last offset is ≥ <paramref name="offset"/>, or -1.</summary>
-    public int FindPosition(long offset)
+    /// <summary>
+    /// Writes a validated batch after the current data: pwrite of the first 16 bytes with the
+    /// broker-owned base offset and leader epoch set, then pwrite of the rest; then indexes it.
+    /// Caller: the append lock, <see cref="CanFit"/> true.
+    /// </summary>
+    /// <returns>Null, or the error of an index write that failed after the batch itself was stored:
+    /// the batch is appended (an index is sparse), and the caller fails the partition for later appends.</returns>
+    /// <exception cref="IOException">The batch could not be written; nothing is published.</exception>
+    public IOException? Append(ReadOnlySpan<byte> batch, in RecordBatchHeader header, long baseOffset, int leaderEpoch)
+    {
+        SegmentFiles files = AcquireForWrite();
+        try
+        {
+            if (files.Log.Open(create: true))
+            {
+                Volatile.Write(ref _createdFiles, 1);
+            }
+
+            int position = _size;
+            Span<byte> owned = stackalloc byte[RecordBatch.MagicOffset];
+            batch[..RecordBatch.MagicOffset].CopyTo(owned);
+            RecordBatch.SetBaseOffset(owned, baseOffset);
+            RecordBatch.SetPartitionLeaderEpoch(owned, leaderEpoch);
+            files.Log.Write(position, owned);
+            files.Log.Write(position + RecordBatch.MagicOffset, batch[RecordBatch.MagicOffset..]);
+            _logExists = true;
+            IndexBatch(files, position, baseOffset, header.LastOffsetDelta, header.MaxTimestamp, batch.Length);
+            int size = position + batch.Length;
+            _largestSize = Math.Max(_largestSize, size);
+            Volatile.Write(ref _size, size);
+            return Interlocked.Exchange(ref _indexFailure, null);
+        }
+        finally
+        {
+            files.Release();
+        }
+    }
+
+    /// <summary>
+    /// Position of the first batch whose last offset is ≥ <paramref name="offset"/>; -1 when every
+    /// batch is older; -2 when a stored batch length is impossible (corruption: the walk stops
+    /// instead of looping, M8). Caller: a lease on <paramref name="files"/>.
+    /// </summary>
+    public int FindPosition(SegmentFiles files, long offset)
     {
         int size = Size;
-        int position = offset <= BaseOffset ? 0 : _index.Lookup((int)Math.Min(offset - BaseOffset, int.MaxValue)).Position;
-        Span<byte> log = _log.GetSpan();
+        if (size == 0)
+        {
+            return -1;
+        }
+
+        int position = offset <= BaseOffset || _index.Entries == 0
+            ? 0
+            : _index.Lookup(OpenIndex(files.Index), (int)Math.Min(offset - BaseOffset, int.MaxValue)).Position;
+        ReadOnlySpan<byte> log = files.Log.GetSpan()[..size];
         while (position <= size - RecordBatch.HeaderSize)
         {
             ReadOnlySpan<byte> header = log[position..];
             long baseOffset = BinaryPrimitives.ReadInt64BigEndian(header);
             int lastDelta = BinaryPrimitives.ReadInt32BigEndian(header[RecordBatch.LastOffsetDeltaOffset..]);
+            int length = BinaryPrimitives.ReadInt32BigEndian(header[RecordBatch.LengthOffset..]);
+            if (length < RecordBatch.MinBatchLength || length > size - position - RecordBatch.LogOverhead)
+            {
+                return -2;
+            }
+
             if (baseOffset + lastDelta >= offset)
             {
                 return position;
             }
 
-            position += BinaryPrimitives.ReadInt32BigEndian(header[RecordBatch.LengthOffset..]) + RecordBatch.LogOverhead;
+            position += length + RecordBatch.LogOverhead;
         }
 
         return -1;
@@ -256,16 +347,23 @@ internal sealed class LogSegment
 
     /// <summary>
     /// Length of the whole batches starting at <paramref name="position"/> that fit in
-    /// <paramref name="maxBytes"/> — at least the first batch, even when it alone is larger.
+    /// <paramref name="maxBytes"/> — at least the first batch, even when it alone is larger; -1
+    /// when the first stored length is impossible (a later impossible length ends the run there).
     /// </summary>
-    public int LengthOfBatches(int position, int maxBytes)
+    public int LengthOfBatches(SegmentFiles files, int position, int maxBytes)
     {
         int size = Size;
-        Span<byte> log = _log.GetSpan();
+        ReadOnlySpan<byte> log = files.Log.GetSpan()[..size];
         int end = position;
         while (end <= size - RecordBatch.LogOverhead)
         {
-            int batchSize = BinaryPrimitives.ReadInt32BigEndian(log[(end + RecordBatch.LengthOffset)..]) + RecordBatch.LogOverhead;
+            int length = BinaryPrimitives.ReadInt32BigEndian(log[(end + RecordBatch.LengthOffset)..]);
+            if (length < RecordBatch.MinBatchLength || length > size - end - RecordBatch.LogOverhead)
+            {
+                return end == position ? -1 : end - position;
+            }
+
+            int batchSize = length + RecordBatch.LogOverhead;
             if (end > position && end - position + batchSize > maxBytes)
             {
                 break;
@@ -279,7 +377,7 @@ internal sealed class LogSegment
 
     /// <summary>
     /// The first record whose timestamp is ≥ <paramref name="timestamp"/>, as (offset, timestamp), or
-    /// null when every batch here is older.
+    /// null when every batch here is older (or a stored length is impossible).
     /// </summary>
     /// <remarks>
     /// Batches are found by their max timestamp. Inside an uncompressed CreateTime batch the exact
@@ -287,7 +385,7 @@ internal sealed class LogSegment
     /// records are not decompressed: the batch's base offset and max timestamp are returned, so a
     /// consumer starting there re-reads at most the older records of that one batch, never misses one.
     /// </remarks>
-    public (long Offset, long Timestamp)? FindByTimestamp(long timestamp)
+    public (long Offset, long Timestamp)? FindByTimestamp(SegmentFiles files, long timestamp)
     {
         if (MaxTimestamp < timestamp)
         {
@@ -295,11 +393,18 @@ internal sealed class LogSegment
         }
 
         int size = Size;
-        int position = _timeIndex.LookupBefore(timestamp) is { } entry ? _index.Lookup(entry.RelativeOffset).Position : 0;
-        Span<byte> log = _log.GetSpan();
+        int position = _timeIndex.Entries > 0 && _timeIndex.LookupBefore(OpenIndex(files.TimeIndex), timestamp) is { } entry
+            ? (_index.Entries > 0 ? _index.Lookup(OpenIndex(files.Index), entry.RelativeOffset).Position : 0)
+            : 0;
+        ReadOnlySpan<byte> log = files.Log.GetSpan()[..size];
         while (position <= size - RecordBatch.HeaderSize)
         {
             RecordBatchHeader header = RecordBatchHeader.Read(log[position..]);
+            if (header.BatchLength < RecordBatch.MinBatchLength || header.BatchLength > size - position - RecordBatch.LogOverhead)
+            {
+                return null;
+            }
+
             if (header.MaxTimestamp >= timestamp)
             {
                 return FindInBatch(log.Slice(position, header.TotalSize), header, timestamp);
@@ -339,8 +444,27 @@ internal sealed class LogSegment
     }
 
     /// <summary>
-    /// Removes every batch at or after <paramref name="position"/>: zeroes their bytes (so recovery
-    /// cannot resurrect them) and drops their index entries. Readers still holding those bytes see
+    /// Makes a sealed segment the active one again (a truncation into it): it may grow to
+    /// segment.bytes and its indexes too. Caller: the append lock.
+    /// </summary>
+    public void Unseal()
+    {
+        if (!IsSealed)
+        {
+            return;
+        }
+
+        IsSealed = false;
+        _capacity = Math.Max(_config.SegmentBytes, Size);
+        _index.AllowGrowth(_config.SegmentIndexBytes);
+        _timeIndex.AllowGrowth(_config.SegmentIndexBytes);
+        DropFiles(); // the next lease maps the larger capacity
+    }
+
+    /// <summary>
+    /// Removes every batch at or after <paramref name="position"/>: zeroes their bytes with pwrite
+    /// (so recovery cannot resurrect them; the file is not shrunk under readers) and rewrites the
+    /// index entries that remain, zeroing the dropped ones. Readers still holding those bytes see
     /// zeros. Caller: the append lock, on an active segment.
     /// </summary>
     public void TruncateTo(int position)
@@ -351,20 +475,45 @@ internal sealed class LogSegment
             return;
         }
 
-        Volatile.Write(ref _size, position);
-        _log.Slice(position, oldSize - position).Clear();
-
-        // Rebuilding rewrites the surviving entries with the same values, so a concurrent lookup
-        // sees either the old entry, the same new one, or none (and scans from the start).
-        if (Rebuild(position) != 0)
+        SegmentFiles files = AcquireForWrite();
+        try
         {
-            throw new InvalidOperationException($"Segment {BaseOffset}: stored batches failed validation during truncation.");
+            _ = files.Log.Open(create: false);
+            Volatile.Write(ref _size, position);
+            files.Log.WriteZeros(position, oldSize - position);
+            int oldEntries = _index.Entries, oldTimeEntries = _timeIndex.Entries;
+
+            // Rebuilding rewrites the surviving entries with the same values, so a concurrent lookup
+            // sees either the old entry, the same new one, or none (and scans from the start).
+            ResetState();
+            int end = Scan(files, 0, position, rebuildIndexes: true);
+            if (end != position)
+            {
+                throw new InvalidOperationException($"Segment {BaseOffset}: stored batches failed validation during truncation.");
+            }
+
+            if (_index.Entries < oldEntries)
+            {
+                OpenIndex(files.Index);
+                files.Index.WriteZeros(_index.BytesFor(_index.Entries), _index.BytesFor(oldEntries - _index.Entries));
+            }
+
+            if (_timeIndex.Entries < oldTimeEntries)
+            {
+                OpenIndex(files.TimeIndex);
+                files.TimeIndex.WriteZeros(_timeIndex.BytesFor(_timeIndex.Entries), _timeIndex.BytesFor(oldTimeEntries - _timeIndex.Entries));
+            }
+        }
+        finally
+        {
+            files.Release();
         }
     }
 
     /// <summary>
-    /// Seals the segment on roll: a last time-index entry, then log and indexes trimmed to their
-    /// real lengths. The mapping stays for readers. Caller: the append lock.
+    /// Seals the segment on roll or clean close: a last time-index entry, and the log cut to its
+    /// size unless a larger size was published in this process (readers may hold it mapped).
+    /// Caller: the append lock.
     /// </summary>
     public void Seal()
     {
@@ -373,40 +522,132 @@ internal sealed class LogSegment
             return;
         }
 
-        if (MaxTimestamp > (_timeIndex.Last?.Timestamp ?? long.MinValue) && !_timeIndex.IsFull)
+        if (!IsEmpty && !_indexingStopped && MaxTimestamp > (_timeIndex.Last?.Timestamp ?? long.MinValue) && !_timeIndex.IsFull)
         {
-            _timeIndex.Append(MaxTimestamp, (int)(OffsetOfMaxTimestamp - BaseOffset));
+            SegmentFiles files = AcquireForWrite();
+            try
+            {
+                if (files.TimeIndex.Open(create: true))
+                {
+                    Volatile.Write(ref _createdFiles, 1);
+                }
+
+                _timeIndexExists = true;
+                _timeIndex.Append(files.TimeIndex, MaxTimestamp, (int)(OffsetOfMaxTimestamp - BaseOffset));
+            }
+            catch (IOException)
+            {
+                // Not needed for correctness: the open walks every batch after the last offset-index
+                // entry, which covers whatever this entry would have said.
+                _indexingStopped = true;
+            }
+            finally
+            {
+                files.Release();
+            }
         }
 
         IsSealed = true;
-        TrimFiles();
+        if (_logExists && _largestSize == Size)
+        {
+            SegmentFiles files = AcquireForWrite();
+            try
+            {
+                _ = files.Log.Open(create: false);
+                if (files.Log.FileLength > Size)
+                {
+                    files.Log.SetFileLength(Size);
+                }
+            }
+            finally
+            {
+                files.Release();
+            }
+        }
     }
 
-    /// <summary>fsync of the log and both indexes.</summary>
+    /// <summary>fsync of the log and both indexes (those that exist).</summary>
     public void Flush()
     {
-        _log.FlushToDisk();
-        _index.FlushToDisk();
-        _timeIndex.FlushToDisk();
+        if (!_logExists && !_indexExists && !_timeIndexExists)
+        {
+            return;
+        }
+
+        SegmentFiles files = AcquireForWrite();
+        try
+        {
+            FlushFile(files.Log, _logExists);
+            FlushFile(files.Index, _indexExists);
+            FlushFile(files.TimeIndex, _timeIndexExists);
+        }
+        finally
+        {
+            files.Release();
+        }
     }
 
-    /// <summary>Drops the partition's reference after trimming the files (clean close).</summary>
+    private static void FlushFile(MappedFile file, bool exists)
+    {
+        if (exists)
+        {
+            _ = file.Open(create: false);
+            file.FlushToDisk();
+        }
+    }
+
+    /// <summary>Closes the segment's files (they reopen on the next lease); readers keep theirs.</summary>
+    public void DropFiles()
+    {
+        SegmentFiles? files;
+        lock (_openLock)
+        {
+            files = Interlocked.Exchange(ref _files, null);
+        }
+
+        if (files is not null && _cache.Remove(files))
+        {
+            files.Release();
+        }
+    }
+
+    /// <summary>Clean close: seal (trim), then close the files.</summary>
     public void Close()
     {
         Seal();
-        Release();
+        Retire();
     }
 
-    /// <summary>Unlinks the files and drops the partition's reference; readers keep their mapping.</summary>
+    /// <summary>Refuses new leases and closes the files, leaving them on disk (close, crash tests).</summary>
+    public void Retire()
+    {
+        lock (_openLock)
+        {
+            _deleted = true;
+        }
+
+        DropFiles();
+    }
+
+    /// <summary>Unlinks the files and refuses new leases; readers keep their mapping.</summary>
     public void Delete()
     {
+        Retire();
         File.Delete(LogPath(_directory, BaseOffset));
-        File.Delete(IndexPath(_directory, BaseOffset));
-        File.Delete(TimeIndexPath(_directory, BaseOffset));
-        Release();
+        File.Delete(_index.Path);
+        File.Delete(_timeIndex.Path);
     }
 
-    private void IndexBatch(int position, long baseOffset, int lastOffsetDelta, long maxTimestamp, int batchSize)
+    private SegmentFiles AcquireForWrite() =>
+        Acquire() ?? throw new InvalidOperationException($"Segment {BaseOffset} of {_directory} is closed.");
+
+    private static MappedFile OpenIndex(MappedFile file)
+    {
+        _ = file.Open(create: false);
+        return file;
+    }
+
+    private void IndexBatch(SegmentFiles files, int position, long baseOffset, int lastOffsetDelta, long maxTimestamp, int batchSize)
     {
         if (maxTimestamp > _maxTimestamp)
         {
@@ -414,12 +655,38 @@ internal sealed class LogSegment
             Volatile.Write(ref _offsetOfMaxTimestamp, baseOffset);
         }
 
-        if (position > 0 && _bytesSinceIndexEntry >= _config.IndexIntervalBytes && !_index.IsFull)
+        if (position > 0 && _bytesSinceIndexEntry >= _config.IndexIntervalBytes && !_index.IsFull && !_indexingStopped)
         {
-            _index.Append((int)(baseOffset - BaseOffset), position);
-            if (_maxTimestamp > (_timeIndex.Last?.Timestamp ?? long.MinValue) && !_timeIndex.IsFull)
+            // The time entry first: the offset index must never cover a batch whose timestamp the
+            // time index (plus the walk after the last offset entry at open) does not account for.
+            try
             {
-                _timeIndex.Append(_maxTimestamp, (int)(_offsetOfMaxTimestamp - BaseOffset));
+                if (_maxTimestamp > (_timeIndex.Last?.Timestamp ?? long.MinValue) && !_timeIndex.IsFull)
+                {
+                    if (files.TimeIndex.Open(create: true))
+                    {
+                        Volatile.Write(ref _createdFiles, 1);
+                    }
+
+                    _timeIndexExists = true;
+                    _timeIndex.Append(files.TimeIndex, _maxTimestamp, (int)(_offsetOfMaxTimestamp - BaseOffset));
+                }
+
+                if (files.Index.Open(create: true))
+                {
+                    Volatile.Write(ref _createdFiles, 1);
+                }
+
+                _indexExists = true;
+                _index.Append(files.Index, (int)(baseOffset - BaseOffset), position);
+            }
+            catch (IOException e)
+            {
+                // A full disk. The indexes are sparse caches: what they hold stays valid, this
+                // segment just gets no more entries (lookups walk further), and the caller learns
+                // of the failure to refuse later appends. A torn entry fails the check at next open.
+                _indexingStopped = true;
+                _indexFailure ??= e;
             }
 
             _bytesSinceIndexEntry = 0;
@@ -434,14 +701,25 @@ internal sealed class LogSegment
     /// and verifies only the batches after the last offset-index entry. False when an index is not
     /// sane; the caller then rebuilds.
     /// </summary>
-    private bool TryLoadFromIndexes(int extent)
+    private bool TryLoadFromIndexes(SegmentFiles files, int extent)
     {
-        if (!_index.IsSane(extent))
+        if (_index.Entries > 0)
+        {
+            OpenIndex(files.Index);
+        }
+
+        if (_timeIndex.Entries > 0)
+        {
+            OpenIndex(files.TimeIndex);
+        }
+
+        if (!_index.IsSane(files.Index, extent))
         {
             return false;
         }
 
-        int start = _index.Entries == 0 ? 0 : _index[_index.Entries - 1].Position;
+        _timeIndex.LoadLast(files.TimeIndex);
+        int start = _index.Entries == 0 ? 0 : _index.Read(files.Index, _index.Entries - 1).Position;
         if (_index.Entries > 0)
         {
             (long ts, int relative) = _timeIndex.Last ?? (-1, 0);
@@ -450,13 +728,13 @@ internal sealed class LogSegment
         }
 
         _bytesSinceIndexEntry = 0;
-        int end = Scan(start, extent, rebuildIndexes: false);
+        int end = Scan(files, start, extent, rebuildIndexes: false);
         if (end == start && start > 0)
         {
             return false; // the batch the index points at is bad: do not trust anything here
         }
 
-        if (!_timeIndex.IsSane(_nextOffset - BaseOffset))
+        if (!_timeIndex.IsSane(files.TimeIndex, _nextOffset - BaseOffset))
         {
             return false;
         }
@@ -465,24 +743,34 @@ internal sealed class LogSegment
         return true;
     }
 
-    /// <summary>Full recovery scan from position 0; returns the bytes past the last valid batch.</summary>
-    private int Rebuild(int extent)
+    /// <summary>Full recovery scan from position 0 at open (no reader yet): indexes cut to nothing and rewritten.</summary>
+    private void RebuildAtOpen(SegmentFiles files, int extent)
     {
-        if (IsSealed || _index.MaxEntries == 0 || _timeIndex.MaxEntries == 0)
+        ResetState();
+        foreach ((MappedFile file, bool exists) in new[] { (files.Index, _indexExists), (files.TimeIndex, _timeIndexExists) })
         {
-            // Sealed indexes are mapped read-only at their length: start new, writable ones.
-            RecreateIndexes();
+            if (exists)
+            {
+                _ = file.Open(create: false);
+                file.SetFileLength(0);
+            }
         }
 
+        _index.AllowGrowth(_config.SegmentIndexBytes);
+        _timeIndex.AllowGrowth(_config.SegmentIndexBytes);
+        _size = Scan(files, 0, extent, rebuildIndexes: true);
+    }
+
+    private void ResetState()
+    {
+        _indexingStopped = false;
+        _indexFailure = null;
         _index.Reset();
         _timeIndex.Reset();
         _maxTimestamp = -1;
         _offsetOfMaxTimestamp = -1;
         _bytesSinceIndexEntry = 0;
         _nextOffset = BaseOffset;
-        int end = Scan(0, extent, rebuildIndexes: true);
-        _size = end;
-        return extent - end;
     }
 
     /// <summary>
@@ -490,9 +778,14 @@ internal sealed class LogSegment
     /// each (lengths, magic, record count, CRC, offsets increasing), and stops at the first bad one.
     /// Returns the end of the last good batch.
     /// </summary>
-    private int Scan(int position, int extent, bool rebuildIndexes)
+    private int Scan(SegmentFiles files, int position, int extent, bool rebuildIndexes)
     {
-        ReadOnlySpan<byte> log = _log.GetSpan()[..Math.Min(extent, _log.Capacity)];
+        if (extent == 0)
+        {
+            return 0;
+        }
+
+        ReadOnlySpan<byte> log = files.Log.GetSpan()[..extent];
         long expectedMinimum = position == 0 ? BaseOffset : BinaryPrimitives.ReadInt64BigEndian(log[position..]);
         while (position < log.Length)
         {
@@ -504,7 +797,7 @@ internal sealed class LogSegment
 
             if (rebuildIndexes)
             {
-                IndexBatch(position, header.BaseOffset, header.LastOffsetDelta, header.MaxTimestamp, size);
+                IndexBatch(files, position, header.BaseOffset, header.LastOffsetDelta, header.MaxTimestamp, size);
             }
             else
             {
@@ -526,42 +819,14 @@ internal sealed class LogSegment
     }
 
     /// <summary>
-    /// Makes the bytes past <see cref="Size"/> zero after a recovery truncation: the file is cut at
-    /// the last good batch (and re-extended when active), then fsynced, so the discarded tail can
-    /// never reappear after later appends and a second crash. Runs at open, before any reader.
+    /// Cuts the file at the last good batch after a recovery truncation and fsyncs it, so the
+    /// discarded tail can never reappear after later appends and a second crash. Runs at open,
+    /// before any reader.
     /// </summary>
-    private void DiscardTail()
+    private void DiscardTail(SegmentFiles files)
     {
-        _log.SetFileLength(_size);
-        if (!IsSealed)
-        {
-            _log.SetFileLength(_log.Capacity);
-        }
-
-        _log.FlushToDisk();
-    }
-
-    private void RecreateIndexes()
-    {
-        _index.Close();
-        _timeIndex.Close();
-        File.Delete(IndexPath(_directory, BaseOffset));
-        File.Delete(TimeIndexPath(_directory, BaseOffset));
-        _index = new OffsetIndex(IndexPath(_directory, BaseOffset), _config.SegmentIndexBytes, createNew: true);
-        _timeIndex = new TimeIndex(TimeIndexPath(_directory, BaseOffset), _config.SegmentIndexBytes, createNew: true);
-    }
-
-    private void TrimFiles()
-    {
-        _log.SetFileLength(Size);
-        _index.Trim();
-        _timeIndex.Trim();
-    }
-
-    private void CloseFiles()
-    {
-        _index.Close();
-        _timeIndex.Close();
-        _log.Unmap();
+        _ = files.Log.Open(create: false);
+        files.Log.SetFileLength(_size);
+        files.Log.FlushToDisk();
     }
 }

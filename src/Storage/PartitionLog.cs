@@ -11,22 +11,32 @@ namespace LogBroker.Storage;
 /// between the log start offset and the log end offset.
 /// </summary>
 /// <remarks>
-/// <para><b>Appended vs durable.</b> <see cref="Append"/> returns once the batch has been copied into
-/// the active segment's shared mapping: it is then in the kernel's page cache, so it survives a crash
-/// of this process (kill -9) whatever the flush settings, and readers see it. It is <i>durable</i> —
-/// survives power loss or a kernel crash — only once flushed: <see cref="Flush(long)"/> fsyncs the
-/// segments and indexes written since the last flush and advances <see cref="RecoveryPoint"/>.
+/// <para><b>Appended vs durable.</b> <see cref="Append"/> returns once the batch has been written
+/// (pwrite) into the active segment's file: it is then in the kernel's page cache, so it survives a
+/// crash of this process (kill -9) whatever the flush settings, and readers see it. It is
+/// <i>durable</i> — survives power loss or a kernel crash — only once flushed: <see cref="Flush(long)"/>
+/// fsyncs the segments and indexes written since the last flush and advances <see cref="RecoveryPoint"/>.
 /// Flushes happen (a) inside <see cref="Append"/> when <see cref="LogConfig.FlushMessages"/> records
 /// are unflushed (so with 1, every append is durable before it returns), (b) from the maintenance task
 /// when <see cref="LogConfig.FlushInterval"/> has passed, (c) when a caller asks (acks=all), and (d) on
 /// close. After a power loss, data past the recovery point may be lost or torn; recovery keeps every
 /// whole, CRC-valid batch up to the first bad one and discards the rest.</para>
+/// <para><b>Lazy.</b> A partition opened by a <see cref="LogManager"/> is not loaded until first
+/// used (any read, write or offset query): until then it costs this object and nothing else — no
+/// descriptor, no mapping, no scan. Loading lists its segments and opens each (trusted, or
+/// recovered when the last shutdown was not clean for it). Once loaded, its segments hold state in
+/// memory and open their files only while used, within the data directory's bound
+/// (<see cref="StorageOptions.MaxOpenSegments"/>; see <see cref="LogSegment"/>).</para>
 /// <para><b>Threading.</b> One writer at a time: appends, rolls, retention and truncation take the
 /// append lock. Reads take no lock: <see cref="LogEndOffset"/> and <see cref="LogStartOffset"/> are
 /// volatile, the segment list is an immutable array replaced on change, and each read holds a lease on
-/// its segment. Flushes take their own lock, so an fsync never blocks appends.</para>
-/// <para><b>Failure.</b> After an I/O error while writing, the partition keeps failing every append and
-/// flush with that error (as FasterLog does); reads of data already appended still work.</para>
+/// its segment's files. Flushes take their own lock, so an fsync never blocks appends.</para>
+/// <para><b>Failure.</b> After an I/O error while writing (a full disk: ENOSPC), the partition fails
+/// every append and flush with an <see cref="IOException"/>; reads of data already appended keep
+/// working and retention keeps deleting. Once <see cref="RetryInterval"/> has passed, the next write
+/// reloads the partition from disk (a recovery scan of its tail); if that succeeds it accepts writes
+/// again, without a restart. A <see cref="StorageLimitException"/> (too many open segments) fails
+/// only that one call.</para>
 /// </remarks>
 public sealed partial class PartitionLog : IDisposable
 {
@@ -34,26 +44,37 @@ public sealed partial class PartitionLog : IDisposable
     private readonly Lock _flushLock = new();
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly SegmentCache _cache;
+    private readonly bool _flushRecovered;
     private LogConfig _config;
-    private LogSegment[] _segments;
+    private LogSegment[]? _segments;
     private long _logEndOffset;
     private long _logStartOffset;
     private long _recoveryPoint;
     private long _unflushedRecords;
     private long _lastFlushTimestamp;
+    private bool _needsRecovery;
+    private bool _loadFailed;
     private bool _directoryDirty;
+    private bool _parentDirectoryDirty;
     private bool _closed;
     private Exception? _failure;
+    private long _failedTimestamp;
     private TaskCompletionSource? _appendSignal;
 
-    private PartitionLog(string directory, LogConfig config, TimeProvider time, ILogger logger, LogSegment[] segments)
+    private PartitionLog(string directory, LogConfig config, TimeProvider time, ILogger logger, SegmentCache cache,
+        bool needsRecovery, long recoveryPoint, long logStartOffset, bool flushRecovered)
     {
         Directory = directory;
         _config = config;
         _time = time;
         _logger = logger;
-        _segments = segments;
-        _logEndOffset = segments[^1].NextOffset;
+        _cache = cache;
+        _needsRecovery = needsRecovery;
+        _recoveryPoint = recoveryPoint;
+        _logStartOffset = logStartOffset;
+        _logEndOffset = logStartOffset;
+        _flushRecovered = flushRecovered;
         _lastFlushTimestamp = time.GetTimestamp();
     }
 
@@ -63,20 +84,45 @@ public sealed partial class PartitionLog : IDisposable
     /// <summary>The settings in force.</summary>
     public LogConfig Config => Volatile.Read(ref _config);
 
-    /// <summary>The offset the next appended record gets. Lock-free.</summary>
-    public long LogEndOffset => Volatile.Read(ref _logEndOffset);
+    /// <summary>The offset the next appended record gets. Lock-free once loaded.</summary>
+    public long LogEndOffset
+    {
+        get
+        {
+            _ = Segments;
+            return Volatile.Read(ref _logEndOffset);
+        }
+    }
 
-    /// <summary>The first offset still readable. Lock-free.</summary>
-    public long LogStartOffset => Volatile.Read(ref _logStartOffset);
+    /// <summary>The first offset still readable. Lock-free once loaded.</summary>
+    public long LogStartOffset
+    {
+        get
+        {
+            _ = Segments;
+            return Volatile.Read(ref _logStartOffset);
+        }
+    }
 
     /// <summary>Every offset below this is on disk (fsynced).</summary>
-    public long RecoveryPoint => Volatile.Read(ref _recoveryPoint);
+    public long RecoveryPoint
+    {
+        get
+        {
+            _ = Segments;
+            return Volatile.Read(ref _recoveryPoint);
+        }
+    }
+
+    /// <summary>How long a failed partition refuses writes before the next write tries to reload it.</summary>
+    /// <remarks>Default 10 seconds; set from <see cref="StorageOptions.FailedPartitionRetryInterval"/>.</remarks>
+    public TimeSpan RetryInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Partition leader epoch written into every appended batch. 0 on a single node.</summary>
     public int LeaderEpoch { get; set; }
 
     /// <summary>Number of segments.</summary>
-    public int SegmentCount => Volatile.Read(ref _segments).Length;
+    public int SegmentCount => Segments.Length;
 
     /// <summary>Bytes of stored batches in all segments.</summary>
     public long Size
@@ -84,7 +130,7 @@ public sealed partial class PartitionLog : IDisposable
         get
         {
             long total = 0;
-            foreach (LogSegment segment in Volatile.Read(ref _segments))
+            foreach (LogSegment segment in Segments)
             {
                 total += segment.Size;
             }
@@ -98,7 +144,7 @@ public sealed partial class PartitionLog : IDisposable
     {
         get
         {
-            LogSegment[] segments = Volatile.Read(ref _segments);
+            LogSegment[] segments = Segments;
             long[] bases = new long[segments.Length];
             for (int i = 0; i < segments.Length; i++)
             {
@@ -109,8 +155,30 @@ public sealed partial class PartitionLog : IDisposable
         }
     }
 
+    /// <summary>The partition's directory was created and its parent not fsynced since: the first flush does it.</summary>
+    internal bool ParentDirectoryDirty
+    {
+        get => Volatile.Read(ref _parentDirectoryDirty);
+        set => Volatile.Write(ref _parentDirectoryDirty, value);
+    }
+
+    /// <summary>Whether the partition has been loaded (used) since it was opened.</summary>
+    public bool IsLoaded => Volatile.Read(ref _segments) is not null;
+
     /// <summary>
-    /// Opens (or creates) the partition in <paramref name="directory"/>.
+    /// Not recovered since its last unclean shutdown (not loaded yet, or its load failed), or failed
+    /// since: the next load must scan it in full.
+    /// </summary>
+    internal bool PendingRecovery => Volatile.Read(ref _needsRecovery) || Volatile.Read(ref _failure) is not null;
+
+    /// <summary>The recovery point to checkpoint: the loaded one, or the one it was opened with.</summary>
+    internal long CheckpointRecoveryPoint => Volatile.Read(ref _recoveryPoint);
+
+    /// <summary>The log start offset to checkpoint: the loaded one, or the one it was opened with.</summary>
+    internal long CheckpointLogStartOffset => Volatile.Read(ref _logStartOffset);
+
+    /// <summary>
+    /// Opens (or creates) the partition in <paramref name="directory"/> and loads it now.
     /// </summary>
     /// <param name="directory">The partition's directory; created if missing.</param>
     /// <param name="config">Its settings.</param>
@@ -128,21 +196,104 @@ public sealed partial class PartitionLog : IDisposable
     {
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
-        time ??= TimeProvider.System;
-        logger ??= NullLogger.Instance;
         System.IO.Directory.CreateDirectory(directory);
-        long now = time.GetTimestamp();
+        PartitionLog log = OpenLazily(directory, config, !cleanShutdown, recoveryPoint, logStartOffset,
+            time ?? TimeProvider.System, logger ?? NullLogger.Instance, SegmentCache.Shared, flushRecovered: true);
+        lock (log._appendLock)
+        {
+            log.Load(throwOnFailure: true);
+        }
 
-        List<long> bases = ListSegmentBases(directory);
+        return log;
+    }
+
+    /// <summary>
+    /// A partition that loads on first use (see the class remarks). <paramref name="flushRecovered"/>
+    /// false when the caller already made the whole file system durable (syncfs) since the crash, so
+    /// recovered segments need no fsync of their own.
+    /// </summary>
+    internal static PartitionLog OpenLazily(string directory, LogConfig config, bool needsRecovery, long recoveryPoint,
+        long logStartOffset, TimeProvider time, ILogger logger, SegmentCache cache, bool flushRecovered) =>
+        new(directory, config, time, logger, cache, needsRecovery, Math.Max(0, recoveryPoint), Math.Max(0, logStartOffset), flushRecovered);
+
+    /// <summary>The segment list, loading the partition first if needed.</summary>
+    private LogSegment[] Segments
+    {
+        get
+        {
+            LogSegment[]? segments = Volatile.Read(ref _segments);
+            if (segments is not null)
+            {
+                return segments;
+            }
+
+            lock (_appendLock)
+            {
+                return _segments ?? Load(throwOnFailure: false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Caller: the append lock. Lists and opens the segments. On failure the partition is failed
+    /// (an empty placeholder at the checkpointed log start offset; writes retry later) unless
+    /// <paramref name="throwOnFailure"/>.
+    /// </summary>
+    private LogSegment[] Load(bool throwOnFailure)
+    {
+        long started = _time.GetTimestamp();
+        try
+        {
+            LogSegment[] segments = OpenSegments(_needsRecovery, out long end);
+            _needsRecovery = false;
+            ApplyLoaded(segments, end);
+            if (_logger.IsEnabled(LogLevel.Debug))
+            {
+                double milliseconds = _time.GetElapsedTime(started).TotalMilliseconds;
+                Log.LoadedPartition(_logger, Directory, segments.Length, _logStartOffset, end, milliseconds);
+            }
+            return segments;
+        }
+        catch (Exception e) when (!throwOnFailure && e is IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            Log.LoadFailed(_logger, e, Directory);
+            _failure = e;
+            _loadFailed = true;
+            _failedTimestamp = _time.GetTimestamp();
+            LogSegment placeholder = LogSegment.Create(Directory, _logStartOffset, Config.SegmentBytes, Config, _cache, _time.GetTimestamp());
+            placeholder.Retire();
+            ApplyLoaded([placeholder], _logStartOffset);
+            return [placeholder];
+        }
+    }
+
+    private void ApplyLoaded(LogSegment[] segments, long end)
+    {
+        Volatile.Write(ref _logEndOffset, end);
+        Volatile.Write(ref _logStartOffset, Math.Clamp(_logStartOffset, segments[0].BaseOffset, end));
+        // After a clean close everything was flushed; after recovery the scanned segments were
+        // fsynced (or the whole file system was synced at start). Either way the log is on disk now.
+        Volatile.Write(ref _recoveryPoint, end);
+        Volatile.Write(ref _segments, segments);
+    }
+
+    /// <summary>Caller: the append lock. Opens every segment in the directory; see <see cref="Open"/>.</summary>
+    private LogSegment[] OpenSegments(bool recoverAll, out long end)
+    {
+        LogConfig config = Config;
+        long now = _time.GetTimestamp();
+        long recoveryPoint = _recoveryPoint;
+        List<long> bases = ListSegmentBases(Directory);
         var segments = new List<LogSegment>(bases.Count + 1);
         try
         {
             for (int i = 0; i < bases.Count; i++)
             {
                 bool last = i == bases.Count - 1;
-                bool recover = !cleanShutdown && (last || bases[i + 1] > recoveryPoint);
-                LogSegment segment = LogSegment.Open(directory, bases[i], config, active: last, recover, now, out int discarded, out bool damaged);
-                if (recover)
+                bool recover = recoverAll && (last || bases[i + 1] > recoveryPoint);
+                LogSegment segment = LogSegment.Open(Directory, bases[i], config, _cache, active: last, recover, now, out int discarded, out bool damaged);
+                segments.Add(segment);
+                if (recover && _flushRecovered)
                 {
                     segment.Flush();
                 }
@@ -150,50 +301,45 @@ public sealed partial class PartitionLog : IDisposable
                 if (damaged && !last)
                 {
                     // Everything after the first bad batch goes, later segments included; the
-                    // damaged segment becomes the active one.
-                    Log.TruncatedSegment(logger, directory, bases[i], discarded, bases.Count - i - 1);
+                    // damaged segment becomes the active one. The deletions are made durable before
+                    // anything is appended (M9): otherwise a second crash could bring them back
+                    // under offsets the new appends reuse.
+                    Log.TruncatedSegment(_logger, Directory, bases[i], discarded, bases.Count - i - 1);
                     for (int j = i + 1; j < bases.Count; j++)
                     {
-                        DeleteSegmentFiles(directory, bases[j]);
+                        DeleteSegmentFiles(Directory, bases[j]);
                     }
 
-                    segment.Release();
-                    segment = LogSegment.Open(directory, bases[i], config, active: true, recover: false, now, out _, out _);
-                    segments.Add(segment);
+                    Posix.FsyncDirectory(Directory);
+                    segment.Unseal();
                     break;
                 }
 
                 if (damaged)
                 {
-                    Log.TruncatedSegment(logger, directory, bases[i], discarded, 0);
+                    Log.TruncatedSegment(_logger, Directory, bases[i], discarded, 0);
                 }
-
-                segments.Add(segment);
             }
 
             if (segments.Count == 0)
             {
-                segments.Add(LogSegment.Create(directory, Math.Max(0, logStartOffset), config.SegmentBytes, config, now));
-                Posix.FsyncDirectory(directory);
+                // A new (or emptied) partition: the first segment's files appear with its first append.
+                segments.Add(LogSegment.Create(Directory, Math.Max(0, _logStartOffset), config.SegmentBytes, config, _cache, now));
+                Volatile.Write(ref _directoryDirty, true);
             }
         }
         catch
         {
             foreach (LogSegment segment in segments)
             {
-                segment.Release();
+                segment.Retire();
             }
 
             throw;
         }
 
-        var log = new PartitionLog(directory, config, time, logger, [.. segments]);
-        long end = log._logEndOffset;
-        log._logStartOffset = Math.Clamp(logStartOffset, segments[0].BaseOffset, end);
-        // After a clean close everything was flushed; after recovery the scanned segments were
-        // fsynced above. Either way the whole log is on disk now.
-        log._recoveryPoint = end;
-        return log;
+        end = segments[^1].NextOffset;
+        return [.. segments];
     }
 
     /// <summary>Replaces the settings; the next append and maintenance pass use them.</summary>
@@ -246,26 +392,38 @@ public sealed partial class PartitionLog : IDisposable
         bool flush;
         lock (_appendLock)
         {
+            LogSegment[] segments = Segments;
             ThrowIfUnusable();
             baseOffset = _logEndOffset;
             lastOffset = baseOffset + header.LastOffsetDelta;
+            IOException? indexFailure;
             try
             {
-                LogSegment active = _segments[^1];
+                LogSegment active = _segments![^1];
                 if (!active.CanFit(size) || !active.CanIndex(lastOffset) ||
                     (!active.IsEmpty && _time.GetElapsedTime(active.CreatedTimestamp) >= config.SegmentAge))
                 {
                     active = Roll(size, config);
                 }
 
-                active.Append(batch, header, baseOffset, LeaderEpoch);
+                indexFailure = active.Append(batch, header, baseOffset, LeaderEpoch);
+                if (active.TakeCreatedFiles())
+                {
+                    Volatile.Write(ref _directoryDirty, true);
+                }
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException and not StorageLimitException or UnauthorizedAccessException)
             {
                 throw Fail(e);
             }
 
             Volatile.Write(ref _logEndOffset, lastOffset + 1);
+            if (indexFailure is not null)
+            {
+                _ = Fail(indexFailure); // this batch is stored; the next append fails
+            }
+
+            GC.KeepAlive(segments);
             long unflushed = Interlocked.Add(ref _unflushedRecords, header.LastOffsetDelta + 1);
             flush = config.FlushMessages is { } limit && unflushed >= limit;
         }
@@ -309,6 +467,11 @@ public sealed partial class PartitionLog : IDisposable
     /// </summary>
     public LogReadResult Read(long offset, int maxBytes)
     {
+        if (Volatile.Read(ref _loadFailed))
+        {
+            RetryFailedLoad();
+        }
+
         for (int attempt = 0; ; attempt++)
         {
             long start = LogStartOffset;
@@ -324,24 +487,55 @@ public sealed partial class PartitionLog : IDisposable
                 return new LogReadResult(ReadStatus.Success, default, start, end, null);
             }
 
-            LogSegment[] segments = Volatile.Read(ref _segments);
+            LogSegment[] segments = Segments;
             for (int i = Math.Max(0, FindSegment(segments, offset)); i < segments.Length; i++)
             {
                 LogSegment segment = segments[i];
-                if (!segment.TryAcquire())
+                SegmentFiles? files;
+                int position, length;
+                try
                 {
-                    break; // deleted or closed meanwhile: start over with the new list
+                    files = segment.Acquire();
+                    if (files is null)
+                    {
+                        break; // deleted or closed meanwhile: start over with the new list
+                    }
+
+                    try
+                    {
+                        position = segment.FindPosition(files, offset);
+                        length = position < 0 ? 0 : segment.LengthOfBatches(files, position, maxBytes);
+                    }
+                    catch
+                    {
+                        files.Release();
+                        throw;
+                    }
+                }
+                catch (FileNotFoundException)
+                {
+                    break; // deleted between the list and the open: start over
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    Log.ReadFailed(_logger, e, Directory, offset);
+                    return new LogReadResult(ReadStatus.StorageError, default, start, end, null);
                 }
 
-                int position = segment.FindPosition(offset);
-                if (position < 0)
+                if (position == -1)
                 {
-                    segment.Release();
+                    files.Release();
                     continue;
                 }
 
-                int length = segment.LengthOfBatches(position, maxBytes);
-                return new LogReadResult(ReadStatus.Success, segment.LogFile.Memory.Slice(position, length), start, end, segment);
+                if (position < 0 || length < 0)
+                {
+                    files.Release();
+                    Log.CorruptSegment(_logger, Directory, segment.BaseOffset, offset);
+                    return new LogReadResult(ReadStatus.StorageError, default, start, end, null);
+                }
+
+                return new LogReadResult(ReadStatus.Success, files.Log.Memory.Slice(position, length), start, end, files);
             }
         }
     }
@@ -364,10 +558,20 @@ public sealed partial class PartitionLog : IDisposable
                 return;
             }
 
+            if (read.Status != ReadStatus.Success)
+            {
+                return;
+            }
+
             ReadOnlySpan<byte> batches = read.Records.Span;
             while (batches.Length >= RecordBatch.HeaderSize)
             {
                 RecordBatchHeader header = RecordBatchHeader.Read(batches);
+                if (header.BatchLength < RecordBatch.MinBatchLength || header.TotalSize > batches.Length)
+                {
+                    return; // an impossible stored length (M8): stop rather than loop
+                }
+
                 visit(header, batches[..header.TotalSize]);
                 offset = header.LastOffset + 1;
                 batches = batches[header.TotalSize..];
@@ -382,17 +586,17 @@ public sealed partial class PartitionLog : IDisposable
     /// </summary>
     public (long Offset, long Timestamp)? OffsetForTimestamp(long timestamp)
     {
-        LogSegment[] segments = Volatile.Read(ref _segments);
+        LogSegment[] segments = Segments;
         foreach (LogSegment segment in segments)
         {
-            if (segment.MaxTimestamp < timestamp || !segment.TryAcquire())
+            if (segment.MaxTimestamp < timestamp || segment.Acquire() is not { } files)
             {
                 continue;
             }
 
             try
             {
-                if (segment.FindByTimestamp(timestamp) is { } found)
+                if (segment.FindByTimestamp(files, timestamp) is { } found)
                 {
                     long start = LogStartOffset;
                     return found.Offset >= start ? found : (start, found.Timestamp);
@@ -400,7 +604,7 @@ public sealed partial class PartitionLog : IDisposable
             }
             finally
             {
-                segment.Release();
+                files.Release();
             }
         }
 
@@ -411,7 +615,7 @@ public sealed partial class PartitionLog : IDisposable
     public (long Offset, long Timestamp)? MaxTimestamp()
     {
         (long Offset, long Timestamp)? best = null;
-        foreach (LogSegment segment in Volatile.Read(ref _segments))
+        foreach (LogSegment segment in Segments)
         {
             if (!segment.IsEmpty && (best is null || segment.MaxTimestamp > best.Value.Timestamp))
             {
@@ -448,9 +652,15 @@ public sealed partial class PartitionLog : IDisposable
 
             ThrowIfUnusable();
             Interlocked.Exchange(ref _unflushedRecords, 0);
-            LogSegment[] segments = Volatile.Read(ref _segments);
+            LogSegment[] segments = Segments;
             try
             {
+                if (ParentDirectoryDirty)
+                {
+                    ParentDirectoryDirty = false;
+                    Posix.FsyncDirectory(Path.GetDirectoryName(Path.GetFullPath(Directory))!);
+                }
+
                 if (Volatile.Read(ref _directoryDirty))
                 {
                     Volatile.Write(ref _directoryDirty, false);
@@ -460,22 +670,19 @@ public sealed partial class PartitionLog : IDisposable
                 for (int i = 0; i < segments.Length; i++)
                 {
                     LogSegment segment = segments[i];
-                    if ((segment.NextOffset > from || i == segments.Length - 1) && segment.TryAcquire())
+                    if (segment.NextOffset > from || i == segments.Length - 1)
                     {
-                        try
-                        {
-                            segment.Flush();
-                        }
-                        finally
-                        {
-                            segment.Release();
-                        }
+                        segment.Flush();
                     }
                 }
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException and not StorageLimitException or UnauthorizedAccessException)
             {
                 throw Fail(e);
+            }
+            catch (InvalidOperationException) when (_closed)
+            {
+                throw new ObjectDisposedException(nameof(PartitionLog));
             }
 
             Volatile.Write(ref _recoveryPoint, target);
@@ -486,7 +693,7 @@ public sealed partial class PartitionLog : IDisposable
     /// <summary>Flushes when <see cref="LogConfig.FlushInterval"/> has passed since the last flush.</summary>
     public void FlushIfDue()
     {
-        if (Config.FlushInterval is { } interval && RecoveryPoint < LogEndOffset &&
+        if (IsLoaded && Config.FlushInterval is { } interval && RecoveryPoint < LogEndOffset &&
             _time.GetElapsedTime(Volatile.Read(ref _lastFlushTimestamp)) >= interval)
         {
             Flush();
@@ -498,8 +705,9 @@ public sealed partial class PartitionLog : IDisposable
     {
         lock (_appendLock)
         {
+            _ = Segments;
             ThrowIfUnusable();
-            if (!_segments[^1].IsEmpty)
+            if (!_segments![^1].IsEmpty)
             {
                 Roll(0, Config);
             }
@@ -516,16 +724,25 @@ public sealed partial class PartitionLog : IDisposable
     {
         lock (_appendLock)
         {
-            ThrowIfUnusable();
+            _ = Segments;
+            ObjectDisposedException.ThrowIf(_closed, this);
             LogConfig config = Config;
             long cutoff = config.RetentionTime is { } retention
                 ? _time.GetUtcNow().ToUnixTimeMilliseconds() - (long)retention.TotalMilliseconds
                 : long.MinValue;
 
-            LogSegment active = _segments[^1];
-            if (!active.IsEmpty && active.MaxTimestamp < cutoff && AllSealedExpired(cutoff))
+            // A failed partition still deletes expired segments (a full disk needs the space back); it only does not roll.
+            LogSegment active = _segments![^1];
+            if (_failure is null && !active.IsEmpty && active.MaxTimestamp < cutoff && AllSealedExpired(cutoff))
             {
-                Roll(0, config);
+                try
+                {
+                    Roll(0, config);
+                }
+                catch (Exception e) when (e is IOException and not StorageLimitException or UnauthorizedAccessException)
+                {
+                    _ = Fail(e);
+                }
             }
 
             LogSegment[] segments = _segments;
@@ -569,13 +786,14 @@ public sealed partial class PartitionLog : IDisposable
     {
         lock (_appendLock)
         {
+            _ = Segments;
             ThrowIfUnusable();
             ArgumentOutOfRangeException.ThrowIfGreaterThan(offset, _logEndOffset);
             if (offset > _logStartOffset)
             {
                 Volatile.Write(ref _logStartOffset, offset);
                 int count = 0;
-                while (count < _segments.Length - 1 && _segments[count].NextOffset <= offset)
+                while (count < _segments!.Length - 1 && _segments[count].NextOffset <= offset)
                 {
                     count++;
                 }
@@ -601,6 +819,7 @@ public sealed partial class PartitionLog : IDisposable
     {
         lock (_appendLock)
         {
+            _ = Segments;
             ThrowIfUnusable();
             ArgumentOutOfRangeException.ThrowIfNegative(offset);
             if (offset >= _logEndOffset)
@@ -610,7 +829,7 @@ public sealed partial class PartitionLog : IDisposable
 
             try
             {
-                LogSegment[] segments = _segments;
+                LogSegment[] segments = _segments!;
                 long now = _time.GetTimestamp();
                 if (offset <= segments[0].BaseOffset)
                 {
@@ -621,14 +840,29 @@ public sealed partial class PartitionLog : IDisposable
                     }
 
                     long start = Math.Max(offset, 0);
-                    Volatile.Write(ref _segments, [LogSegment.Create(Directory, start, Config.SegmentBytes, Config, now)]);
+                    Volatile.Write(ref _segments, [LogSegment.Create(Directory, start, Config.SegmentBytes, Config, _cache, now)]);
                     Volatile.Write(ref _logStartOffset, start);
                 }
                 else
                 {
                     int keep = FindSegment(segments, offset);
                     LogSegment target = segments[keep];
-                    int position = target.FindPosition(offset);
+                    int position;
+                    SegmentFiles files = target.Acquire() ?? throw new InvalidOperationException($"Segment {target.BaseOffset} is closed.");
+                    try
+                    {
+                        position = target.FindPosition(files, offset);
+                    }
+                    finally
+                    {
+                        files.Release();
+                    }
+
+                    if (position == -2)
+                    {
+                        throw new IOException($"Segment {target.BaseOffset} of {Directory} has an impossible batch length.");
+                    }
+
                     if (position < 0)
                     {
                         position = target.Size;
@@ -639,35 +873,33 @@ public sealed partial class PartitionLog : IDisposable
                         segments[i].Delete();
                     }
 
-                    if (target.IsSealed)
-                    {
-                        // It becomes the active segment again: reopen it writable.
-                        target.Release();
-                        target = LogSegment.Open(Directory, target.BaseOffset, Config, active: true, recover: false, now, out _, out _);
-                    }
-
+                    target.Unseal(); // it becomes the active segment again
                     target.TruncateTo(position);
-                    LogSegment[] kept = segments[..(keep + 1)];
-                    kept[keep] = target;
-                    Volatile.Write(ref _segments, kept);
+                    Volatile.Write(ref _segments, segments[..(keep + 1)]);
                 }
 
-                long end = _segments[^1].NextOffset;
+                long end = _segments![^1].NextOffset;
                 Volatile.Write(ref _logEndOffset, end);
                 Volatile.Write(ref _logStartOffset, Math.Min(_logStartOffset, end));
                 Volatile.Write(ref _recoveryPoint, Math.Min(_recoveryPoint, end));
                 Volatile.Write(ref _directoryDirty, true);
                 return end;
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException and not StorageLimitException or UnauthorizedAccessException)
             {
                 throw Fail(e);
             }
         }
     }
 
-    /// <summary>Flushes and closes cleanly: segments and indexes are trimmed to their real lengths.</summary>
-    public void Dispose()
+    /// <summary>Flushes and closes cleanly: the active segment is sealed (trimmed). An unloaded partition has nothing to close.</summary>
+    public void Dispose() => Close(alreadySynced: false);
+
+    /// <summary>
+    /// Clean close. <paramref name="alreadySynced"/>: the caller synced the whole file system
+    /// (syncfs) after the last append, so the recovery point moves to the end without an fsync here.
+    /// </summary>
+    internal void Close(bool alreadySynced)
     {
         lock (_appendLock)
         {
@@ -676,27 +908,49 @@ public sealed partial class PartitionLog : IDisposable
                 return;
             }
 
+            LogSegment[]? segments = _segments;
+            IOException? closeFailure = null;
             try
             {
-                if (_failure is null)
+                if (segments is not null && _failure is null)
                 {
-                    Flush();
+                    if (alreadySynced)
+                    {
+                        Volatile.Write(ref _recoveryPoint, _logEndOffset);
+                    }
+                    else
+                    {
+                        Flush();
+                    }
                 }
             }
             finally
             {
                 _closed = true;
-                foreach (LogSegment segment in _segments)
+                foreach (LogSegment segment in segments ?? [])
                 {
                     if (_failure is null)
                     {
-                        segment.Close();
+                        try
+                        {
+                            segment.Close();
+                        }
+                        catch (IOException e)
+                        {
+                            segment.Retire();
+                            closeFailure ??= e;
+                        }
                     }
                     else
                     {
-                        segment.Release();
+                        segment.Retire();
                     }
                 }
+            }
+
+            if (closeFailure is not null)
+            {
+                throw closeFailure;
             }
         }
     }
@@ -715,9 +969,9 @@ public sealed partial class PartitionLog : IDisposable
             }
 
             _closed = true;
-            foreach (LogSegment segment in _segments)
+            foreach (LogSegment segment in _segments ?? [])
             {
-                segment.Release();
+                segment.Retire();
             }
         }
     }
@@ -769,7 +1023,7 @@ public sealed partial class PartitionLog : IDisposable
 
     private bool AllSealedExpired(long cutoff)
     {
-        for (int i = 0; i < _segments.Length - 1; i++)
+        for (int i = 0; i < _segments!.Length - 1; i++)
         {
             if (_segments[i].MaxTimestamp >= cutoff)
             {
@@ -783,35 +1037,33 @@ public sealed partial class PartitionLog : IDisposable
     /// <summary>Caller: the append lock.</summary>
     private LogSegment Roll(int neededBytes, LogConfig config)
     {
-        LogSegment active = _segments[^1];
+        LogSegment active = _segments![^1];
         int capacity = Math.Max(config.SegmentBytes, neededBytes);
         long now = _time.GetTimestamp();
         LogSegment next;
         if (active.IsEmpty)
         {
-            // Nothing to seal: replace the empty segment with one large enough.
-            active.Delete();
-            next = LogSegment.Create(Directory, active.BaseOffset, capacity, config, now);
-            LogSegment[] replaced = (LogSegment[])_segments.Clone();
-            replaced[^1] = next;
-            Volatile.Write(ref _segments, replaced);
+            // Nothing to seal: the empty segment just takes the larger capacity. Nothing is deleted
+            // and nothing created, so nothing can fail half way (M7).
+            active.Grow(capacity);
+            next = active;
         }
         else
         {
+            next = LogSegment.Create(Directory, _logEndOffset, capacity, config, _cache, now);
             active.Seal();
-            next = LogSegment.Create(Directory, _logEndOffset, capacity, config, now);
             Volatile.Write(ref _segments, [.. _segments, next]);
             Log.RolledSegment(_logger, Directory, active.BaseOffset, active.Size, _logEndOffset);
+            Volatile.Write(ref _directoryDirty, true);
         }
 
-        Volatile.Write(ref _directoryDirty, true);
         return next;
     }
 
     /// <summary>Caller: the append lock. Deletes the <paramref name="count"/> oldest (never the active) segments.</summary>
     private void DeleteOldest(int count)
     {
-        LogSegment[] segments = _segments;
+        LogSegment[] segments = _segments!;
         Volatile.Write(ref _segments, segments[count..]);
         Volatile.Write(ref _logStartOffset, Math.Max(_logStartOffset, segments[count].BaseOffset));
         for (int i = 0; i < count; i++)
@@ -823,18 +1075,73 @@ public sealed partial class PartitionLog : IDisposable
         Volatile.Write(ref _directoryDirty, true);
     }
 
+    /// <summary>Caller: the append lock, partition loaded. A failed partition is reloaded once <see cref="RetryInterval"/> has passed.</summary>
     private void ThrowIfUnusable()
     {
         ObjectDisposedException.ThrowIf(_closed, this);
-        if (_failure is not null)
+        if (_failure is not null && !(_time.GetElapsedTime(_failedTimestamp) >= RetryInterval && TryReload()))
         {
-            throw new IOException($"Partition {Directory} failed earlier and accepts no more writes.", _failure);
+            throw new IOException($"Partition {Directory} failed earlier and accepts no more writes for now: {_failure.Message}", _failure);
         }
+    }
+
+    /// <summary>A partition whose load failed retries it on reads too (not only on writes), once the retry interval has passed.</summary>
+    private void RetryFailedLoad()
+    {
+        lock (_appendLock)
+        {
+            if (_loadFailed && !_closed && _time.GetElapsedTime(_failedTimestamp) >= RetryInterval)
+            {
+                _ = TryReload();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Caller: the append lock. Reopens the partition from disk after a failure, recovering the
+    /// tail of every segment past the recovery point (what a failed write may have left there); on
+    /// success the partition accepts writes again. Readers of the old segments keep their leases.
+    /// </summary>
+    private bool TryReload()
+    {
+        LogSegment[] old = _segments!;
+        LogSegment[] reopened;
+        long end;
+        try
+        {
+            reopened = OpenSegments(recoverAll: true, out end);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            _failedTimestamp = _time.GetTimestamp();
+            Log.ReloadFailed(_logger, Directory, e.Message);
+            return false;
+        }
+
+        foreach (LogSegment segment in old)
+        {
+            segment.Retire();
+        }
+
+        long start = _logStartOffset;
+        ApplyLoaded(reopened, end);
+        Volatile.Write(ref _logStartOffset, Math.Clamp(start, reopened[0].BaseOffset, end));
+        Volatile.Write(ref _directoryDirty, true);
+        _needsRecovery = false;
+        _loadFailed = false;
+        _failure = null;
+        Log.Reloaded(_logger, Directory, end);
+        return true;
     }
 
     private IOException Fail(Exception e)
     {
-        _failure ??= e;
+        if (_failure is null)
+        {
+            _failure = e;
+            _failedTimestamp = _time.GetTimestamp();
+        }
+
         Log.PartitionFailed(_logger, e, Directory);
         return e as IOException ?? new IOException(e.Message, e);
     }
@@ -854,8 +1161,28 @@ public sealed partial class PartitionLog : IDisposable
         public static partial void DeletedSegment(ILogger logger, string directory, long baseOffset, int size);
 
         [LoggerMessage(EventId = 1004, Level = LogLevel.Error,
-            Message = "Partition {Directory} failed; it accepts no more writes until restarted")]
+            Message = "Partition {Directory} failed (a full disk or an I/O error); it refuses writes and retries after the retry interval")]
         public static partial void PartitionFailed(ILogger logger, Exception exception, string directory);
+
+        [LoggerMessage(EventId = 1005, Level = LogLevel.Debug,
+            Message = "Loaded {Directory}: {Segments} segments, offsets {Start}..{End} in {Milliseconds} ms")]
+        public static partial void LoadedPartition(ILogger logger, string directory, int segments, long start, long end, double milliseconds);
+
+        [LoggerMessage(EventId = 1006, Level = LogLevel.Error, Message = "Loading {Directory} failed; it refuses writes and retries after the retry interval")]
+        public static partial void LoadFailed(ILogger logger, Exception exception, string directory);
+
+        [LoggerMessage(EventId = 1007, Level = LogLevel.Warning, Message = "Reading {Directory} at offset {Offset} failed")]
+        public static partial void ReadFailed(ILogger logger, Exception exception, string directory, long offset);
+
+        [LoggerMessage(EventId = 1008, Level = LogLevel.Error,
+            Message = "Segment {BaseOffset} of {Directory} has an impossible batch length before offset {Offset}; the read is refused")]
+        public static partial void CorruptSegment(ILogger logger, string directory, long baseOffset, long offset);
+
+        [LoggerMessage(EventId = 1009, Level = LogLevel.Warning, Message = "Partition {Directory} is still failed: {Reason}")]
+        public static partial void ReloadFailed(ILogger logger, string directory, string reason);
+
+        [LoggerMessage(EventId = 1010, Level = LogLevel.Information, Message = "Partition {Directory} works again (reloaded, log end offset {End})")]
+        public static partial void Reloaded(ILogger logger, string directory, long end);
     }
 }
 

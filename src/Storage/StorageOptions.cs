@@ -23,6 +23,33 @@ public sealed class StorageOptions
     /// <remarks>Default 60 seconds (Kafka's <c>log.flush.offset.checkpoint.interval.ms</c>).</remarks>
     public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>Default of <see cref="MaxOpenSegments"/>.</summary>
+    public const int DefaultMaxOpenSegments = 2048;
+
+    /// <summary>
+    /// Most segments whose files are open at once, over all partitions; each costs at most three file
+    /// descriptors and three memory mappings (log, offset index, time index), opened on first use.
+    /// Least recently used ones are closed first; an idle partition costs none. When every open one is
+    /// in use, a read or write that needs one more fails with KAFKA_STORAGE_ERROR instead.
+    /// </summary>
+    /// <remarks>Default 2048 (at most 6,144 descriptors and mappings; Linux allows 65,530 mappings per
+    /// process by default). Range 16–1,000,000: keep 3 × this well below <c>ulimit -n</c> and
+    /// <c>vm.max_map_count</c>.</remarks>
+    public int MaxOpenSegments { get; set; } = DefaultMaxOpenSegments;
+
+    /// <summary>How long a partition that failed a write (for example on a full disk) refuses writes before the next write tries to reopen it.</summary>
+    /// <remarks>Default 10 seconds. Reads keep working meanwhile. Range 100 ms – 1 day.</remarks>
+    public TimeSpan FailedPartitionRetryInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Bytes kept allocated in the data directory (<c>.reserved-space</c>) and given back, a piece at
+    /// a time, when a checkpoint, the topic metadata or the clean-shutdown marker cannot be written
+    /// on a full disk, so that a broker on a full disk still starts and stops cleanly. Refilled by
+    /// the maintenance task once space returns.
+    /// </summary>
+    /// <remarks>Default 8 MiB. 0 disables it. Range 0 – 1 GiB.</remarks>
+    public long ReservedSpaceBytes { get; set; } = 8L * 1024 * 1024;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first setting out of range.</summary>
     public void Validate()
     {
@@ -42,6 +69,21 @@ public sealed class StorageOptions
             {
                 throw new ArgumentException($"{name} must be positive.", name);
             }
+        }
+
+        if (MaxOpenSegments is < 16 or > 1_000_000)
+        {
+            throw new ArgumentException("MaxOpenSegments must be between 16 and 1000000.", nameof(MaxOpenSegments));
+        }
+
+        if (ReservedSpaceBytes is < 0 or > 1L << 30)
+        {
+            throw new ArgumentException("ReservedSpaceBytes must be between 0 and 1 GiB.", nameof(ReservedSpaceBytes));
+        }
+
+        if (FailedPartitionRetryInterval < TimeSpan.FromMilliseconds(100) || FailedPartitionRetryInterval > TimeSpan.FromDays(1))
+        {
+            throw new ArgumentException("FailedPartitionRetryInterval must be between 100 ms and 1 day.", nameof(FailedPartitionRetryInterval));
         }
 
         Log.Validate();

@@ -3,11 +3,15 @@ using LogBroker.Storage.Internal;
 namespace LogBroker.Storage.Indexes;
 
 /// <summary>
-/// Common part of the offset and time indexes: a memory-mapped file of fixed-size big-endian
-/// entries, preallocated to its maximum size while the segment is active and trimmed to the
-/// entries in use when the segment is sealed or closed.
+/// Common part of the offset and time indexes: a file of fixed-size big-endian entries, appended
+/// with pwrite(2) and read through the segment's read-only mapping of it (see
+/// <see cref="MappedFile"/>). This object holds only the entry count; the descriptor and mapping
+/// belong to the segment's open <see cref="SegmentFiles"/>, passed to every call.
 /// </summary>
 /// <remarks>
+/// The file is exactly as long as its entries (no preallocation), except after a truncation, which
+/// zeroes dropped entries in place rather than shrinking a file readers may have mapped; such a
+/// zero tail fails the sanity check at the next open and the index is rebuilt.
 /// The index is a cache of the log: it is never trusted without the subclass's <c>IsSane</c> check, and is
 /// rebuilt from the log when it fails that check or after an unclean shutdown.
 /// Thread-safety: one writer (holding the partition's append lock); readers need no lock, since the
@@ -15,28 +19,25 @@ namespace LogBroker.Storage.Indexes;
 /// </remarks>
 internal abstract class IndexFile
 {
-    private readonly MappedFile _file;
     private int _entries;
 
     /// <param name="path">The index file.</param>
-    /// <param name="maxIndexBytes">Size to map for appending (rounded down to whole entries), or
-    /// null to map an existing, sealed index read-only at its current length.</param>
-    /// <param name="createNew">Create the file (it must not exist); otherwise open the existing one.</param>
+    /// <param name="maxIndexBytes">The most bytes the index may grow to (rounded down to whole entries, at least one).</param>
     /// <param name="entrySize">Bytes per entry.</param>
-    protected IndexFile(string path, int? maxIndexBytes, bool createNew, int entrySize)
+    /// <param name="existingBytes">Length of the file on disk, or 0 for a new index.</param>
+    protected IndexFile(string path, int maxIndexBytes, int entrySize, long existingBytes)
     {
+        Path = path;
         EntrySize = entrySize;
-        long existing = createNew ? 0 : new FileInfo(path).Length;
-        int? capacity = maxIndexBytes is { } max ? Math.Max(entrySize, max / entrySize * entrySize) : null;
-        if (existing % entrySize != 0 || existing > (capacity ?? int.MaxValue))
+        MaxEntries = Math.Max(1, maxIndexBytes / entrySize);
+        if (existingBytes % entrySize != 0 || existingBytes / entrySize > MaxEntries)
         {
             // Torn or foreign: the caller sees IsSane == false and rebuilds.
             Corrupt = true;
-            existing = 0;
+            existingBytes = 0;
         }
 
-        _file = MappedFile.Open(path, capacity ?? (int)(existing / entrySize * entrySize), createNew);
-        _entries = (int)(existing / entrySize);
+        _entries = (int)(existingBytes / entrySize);
     }
 
     protected int EntrySize { get; }
@@ -46,30 +47,32 @@ internal abstract class IndexFile
 
     public int Entries => Volatile.Read(ref _entries);
 
-    public int MaxEntries => _file.Capacity / EntrySize;
+    public int MaxEntries { get; private set; }
 
     public bool IsFull => Entries >= MaxEntries;
 
-    public string Path => _file.Path;
+    public string Path { get; }
+
+    /// <summary>Bytes a mapping must cover to read every entry of an index of <paramref name="entries"/>.</summary>
+    public int BytesFor(int entries) => entries * EntrySize;
+
+    /// <summary>Allows growth to <paramref name="maxIndexBytes"/> again (a sealed segment made active by a truncation).</summary>
+    public void AllowGrowth(int maxIndexBytes) => MaxEntries = Math.Max(Entries, Math.Max(1, maxIndexBytes / EntrySize));
 
     /// <summary>Forgets every entry (before a rebuild from the log).</summary>
-    public void Reset()
+    public virtual void Reset()
     {
         Corrupt = false;
         Volatile.Write(ref _entries, 0);
     }
 
-    /// <summary>Shrinks the file to the entries in use (on roll and on clean close).</summary>
-    public void Trim() => _file.SetFileLength((long)Entries * EntrySize);
+    protected ReadOnlySpan<byte> Entry(MappedFile file, int n) => file.Slice(n * EntrySize, EntrySize);
 
-    public void FlushToDisk() => _file.FlushToDisk();
-
-    /// <summary>Unmaps the index; called by the segment when its last lease is gone.</summary>
-    public void Close() => _file.Unmap();
-
-    protected ReadOnlySpan<byte> Entry(int n) => _file.Slice(n * EntrySize, EntrySize);
-
-    protected Span<byte> NextEntry() => _file.Slice(Entries * EntrySize, EntrySize);
-
-    protected void Publish() => Volatile.Write(ref _entries, _entries + 1);
+    /// <summary>pwrite of the next entry, then the count is published.</summary>
+    protected void Write(MappedFile file, ReadOnlySpan<byte> entry)
+    {
+        int entries = _entries;
+        file.Write((long)entries * EntrySize, entry);
+        Volatile.Write(ref _entries, entries + 1);
+    }
 }

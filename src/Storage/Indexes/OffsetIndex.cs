@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using LogBroker.Storage.Internal;
 
 namespace LogBroker.Storage.Indexes;
 
@@ -14,36 +15,33 @@ namespace LogBroker.Storage.Indexes;
 /// Lookup returns the greatest entry at or below the target: the batch holding the target starts at
 /// or after that position, and the caller scans forward from it.
 /// </remarks>
-internal sealed class OffsetIndex(string path, int? maxIndexBytes, bool createNew)
-    : IndexFile(path, maxIndexBytes, createNew, EntryBytes)
+internal sealed class OffsetIndex(string path, int maxIndexBytes, long existingBytes)
+    : IndexFile(path, maxIndexBytes, EntryBytes, existingBytes)
 {
     public const int EntryBytes = 8;
 
-    public void Append(int relativeOffset, int position)
+    public void Append(MappedFile file, int relativeOffset, int position)
     {
-        Span<byte> entry = NextEntry();
+        Span<byte> entry = stackalloc byte[EntryBytes];
         BinaryPrimitives.WriteInt32BigEndian(entry, relativeOffset);
         BinaryPrimitives.WriteInt32BigEndian(entry[4..], position);
-        Publish();
+        Write(file, entry);
     }
 
-    public (int RelativeOffset, int Position) this[int n]
+    public (int RelativeOffset, int Position) Read(MappedFile file, int n)
     {
-        get
-        {
-            ReadOnlySpan<byte> entry = Entry(n);
-            return (BinaryPrimitives.ReadInt32BigEndian(entry), BinaryPrimitives.ReadInt32BigEndian(entry[4..]));
-        }
+        ReadOnlySpan<byte> entry = Entry(file, n);
+        return (BinaryPrimitives.ReadInt32BigEndian(entry), BinaryPrimitives.ReadInt32BigEndian(entry[4..]));
     }
 
     /// <summary>The greatest entry with relative offset ≤ <paramref name="relativeOffset"/>, or (0, 0).</summary>
-    public (int RelativeOffset, int Position) Lookup(int relativeOffset)
+    public (int RelativeOffset, int Position) Lookup(MappedFile file, int relativeOffset)
     {
         int lo = 0, hi = Entries - 1, found = -1;
         while (lo <= hi)
         {
             int mid = (int)((uint)(lo + hi) >> 1);
-            if (this[mid].RelativeOffset <= relativeOffset)
+            if (Read(file, mid).RelativeOffset <= relativeOffset)
             {
                 found = mid;
                 lo = mid + 1;
@@ -54,11 +52,11 @@ internal sealed class OffsetIndex(string path, int? maxIndexBytes, bool createNe
             }
         }
 
-        return found < 0 ? (0, 0) : this[found];
+        return found < 0 ? (0, 0) : Read(file, found);
     }
 
     /// <summary>Entries strictly increase and point inside a log of <paramref name="logSize"/> bytes.</summary>
-    public bool IsSane(int logSize)
+    public bool IsSane(MappedFile file, int logSize)
     {
         if (Corrupt)
         {
@@ -68,7 +66,7 @@ internal sealed class OffsetIndex(string path, int? maxIndexBytes, bool createNe
         int previousOffset = 0, previousPosition = 0;
         for (int i = 0; i < Entries; i++)
         {
-            (int relative, int position) = this[i];
+            (int relative, int position) = Read(file, i);
             if (relative <= previousOffset && i > 0 || relative < 0 || position <= previousPosition || position >= logSize)
             {
                 return false;

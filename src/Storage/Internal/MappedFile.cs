@@ -1,136 +1,166 @@
 using System.Buffers;
 using System.IO.MemoryMappedFiles;
+using Microsoft.Win32.SafeHandles;
 
 namespace LogBroker.Storage.Internal;
 
 /// <summary>
-/// A file mapped read-write into memory, shared with the page cache (MAP_SHARED).
+/// One file of a segment while its segment is open: a descriptor opened on first use and a
+/// read-only shared mapping made on first read. Written only with pwrite(2), never through memory.
 /// </summary>
 /// <remarks>
-/// <para>Lifetime: <see cref="Unmap"/> closes the mapping and the file. The owner (a
-/// <see cref="LogSegment"/>) calls it only when its last lease is gone, so no reader ever touches
-/// unmapped memory.</para>
-/// <para>Size: the mapping is created at <see cref="Capacity"/> bytes (the file is extended, sparse,
-/// if shorter). <see cref="SetFileLength"/> may shrink the file below the mapping (trim on roll and
-/// close); callers must never touch bytes past the file's end afterwards (SIGBUS on Linux).</para>
-/// <para>Durability: <see cref="FlushToDisk"/> is fsync(2) of the file. On Linux it also writes back
-/// the pages dirtied through the shared mapping, since they are the file's page-cache pages.</para>
-/// <para>Thread-safety: pointer and memory may be used from any thread under a lease. Length
-/// changes and flushes are serialized by an internal lock.</para>
+/// <para>Writes: <see cref="Write"/> is pwrite(2). A full disk or an I/O error is an
+/// <see cref="IOException"/> from the call, never a fault: nothing is ever stored into a mapping
+/// (on Linux the mapping is PROT_READ), so the SIGBUS that a store into an unallocated page of a
+/// sparse file raises on ENOSPC cannot happen.</para>
+/// <para>Mapping: made at <see cref="MapLength"/> bytes on the first <see cref="GetSpan"/>, which
+/// may be more than the file holds (the active segment is mapped at its capacity and grows into
+/// the mapping by pwrite). Callers read only bytes the file already holds: a page wholly past the
+/// end of the file raises SIGBUS. The owning segment therefore never shrinks a file below a byte a
+/// reader may still hold (see <see cref="LogSegment"/>).</para>
+/// <para>Lifetime: <see cref="Close"/> unmaps and closes; the owner (<see cref="SegmentFiles"/>)
+/// calls it only when its last lease is gone, so no reader ever touches unmapped memory.</para>
+/// <para>Thread-safety: any thread may read the mapping; opening and mapping are serialized by an
+/// internal lock; writes come from the partition's single writer.</para>
 /// </remarks>
 internal sealed unsafe class MappedFile : MemoryManager<byte>
 {
-    private readonly FileStream _file;
-    private readonly MemoryMappedFile? _map;
-    private readonly MemoryMappedViewAccessor? _view;
-    private readonly byte* _pointer;
-    private readonly Lock _ioLock = new();
+    private static long s_openFiles;
+    private static long s_mappings;
 
-    private MappedFile(string path, FileStream file, MemoryMappedFile? map, MemoryMappedViewAccessor? view, byte* pointer, int capacity)
+    private readonly Lock _lock = new();
+    private SafeFileHandle? _handle;
+    private nint _address;
+    private MemoryMappedFile? _fallbackMap;
+    private MemoryMappedViewAccessor? _fallbackView;
+    private bool _closed;
+
+    public MappedFile(string path, int mapLength)
     {
         Path = path;
-        _file = file;
-        _map = map;
-        _view = view;
-        _pointer = pointer;
-        Capacity = capacity;
+        MapLength = mapLength;
     }
+
+    /// <summary>Descriptors open in this process for segment files (for tests and metrics).</summary>
+    public static long OpenFiles => Volatile.Read(ref s_openFiles);
+
+    /// <summary>Mappings of segment files in this process (for tests and metrics).</summary>
+    public static long Mappings => Volatile.Read(ref s_mappings);
 
     public string Path { get; }
 
-    /// <summary>Bytes mapped. Zero for an empty read-only file, which is not mapped at all.</summary>
-    public int Capacity { get; }
+    /// <summary>Bytes the mapping covers once made.</summary>
+    public int MapLength { get; }
 
     /// <summary>
-    /// Opens (or creates) <paramref name="path"/> and maps <paramref name="capacity"/> bytes of it;
-    /// <c>null</c> capacity maps the file at its current length.
+    /// Opens the descriptor if not yet open; <paramref name="create"/> creates a missing file (only
+    /// the partition's writer passes true). Returns true when this call created the file.
     /// </summary>
-    public static MappedFile Open(string path, int? capacity, bool createNew)
+    /// <exception cref="FileNotFoundException">The file does not exist and <paramref name="create"/> is false
+    /// (the segment was deleted meanwhile).</exception>
+    public bool Open(bool create)
     {
-        var file = new FileStream(path, createNew ? FileMode.CreateNew : FileMode.Open, FileAccess.ReadWrite,
-            FileShare.ReadWrite | FileShare.Delete, bufferSize: 0, FileOptions.None);
-        try
+        lock (_lock)
         {
-            long length = file.Length;
-            long size = capacity ?? length;
-            if (size > int.MaxValue)
+            ObjectDisposedException.ThrowIf(_closed, this);
+            if (_handle is not null)
             {
-                throw new IOException($"{path} is {size} bytes; segments and indexes are limited to 2 GiB.");
+                return false;
             }
 
-            if (size == 0)
-            {
-                return new MappedFile(path, file, null, null, null, 0);
-            }
-
-            if (length < size)
-            {
-                file.SetLength(size); // sparse: blocks are allocated as pages are written
-            }
-
-            var map = MemoryMappedFile.CreateFromFile(file, null, size, MemoryMappedFileAccess.ReadWrite,
-                HandleInheritability.None, leaveOpen: true);
-            MemoryMappedViewAccessor view;
-            try
-            {
-                view = map.CreateViewAccessor(0, size, MemoryMappedFileAccess.ReadWrite);
-            }
-            catch
-            {
-                map.Dispose();
-                throw;
-            }
-
-            byte* pointer = null;
-            view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
-            return new MappedFile(path, file, map, view, pointer + view.PointerOffset, (int)size);
-        }
-        catch
-        {
-            file.Dispose();
-            throw;
+            bool created = create && !File.Exists(Path);
+            _handle = File.OpenHandle(Path, create ? FileMode.OpenOrCreate : FileMode.Open, FileAccess.ReadWrite,
+                FileShare.ReadWrite | FileShare.Delete);
+            Interlocked.Increment(ref s_openFiles);
+            return created;
         }
     }
 
-    /// <summary>The whole mapping. Valid only until <see cref="Unmap"/>.</summary>
-    public override Span<byte> GetSpan() => new(_pointer, Capacity);
+    /// <summary>pwrite(2) of <paramref name="data"/> at <paramref name="offset"/>; the file must be open.</summary>
+    public void Write(long offset, ReadOnlySpan<byte> data) => RandomAccess.Write(Handle, data, offset);
 
-    /// <summary>Bytes [<paramref name="start"/>, start + length) of the mapping; bounds checked.</summary>
-    public Span<byte> Slice(int start, int length) => GetSpan().Slice(start, length);
-
-    /// <summary>
-    /// Writes <paramref name="data"/> at <paramref name="offset"/> with pwrite(2): one copy into the
-    /// page cache, which the mapping shares (on Linux mmap and write see the same pages). Faster than
-    /// a memcpy into the mapping for fresh pages: a first store into a hole of the sparse file faults,
-    /// and the fault reads (zero-fills) the page and its read-ahead window before the copy overwrites
-    /// it; write(2) of whole pages does neither (measured: see bench/RESULTS.md).
-    /// </summary>
-    public void Write(long offset, ReadOnlySpan<byte> data) => RandomAccess.Write(_file.SafeFileHandle, data, offset);
-
-    /// <summary>Sets the file's length (trim on roll or close). The mapping keeps its size.</summary>
-    public void SetFileLength(long length)
+    /// <summary>Writes <paramref name="count"/> zero bytes at <paramref name="offset"/> (pwrite, in 64 KiB pieces).</summary>
+    public void WriteZeros(long offset, long count)
     {
-        lock (_ioLock)
+        Span<byte> zeros = stackalloc byte[4096];
+        zeros.Clear();
+        while (count > 0)
         {
-            _file.SetLength(length);
+            int chunk = (int)Math.Min(count, zeros.Length);
+            RandomAccess.Write(Handle, zeros[..chunk], offset);
+            offset += chunk;
+            count -= chunk;
         }
     }
 
-    /// <summary>fsync(2): data and metadata of the file, including pages written through the mapping.</summary>
+    /// <summary>The file's current length (fstat).</summary>
+    public long FileLength => RandomAccess.GetLength(Handle);
+
+    /// <summary>ftruncate(2). Callers never cut below a byte a reader may hold.</summary>
+    public void SetFileLength(long length) => RandomAccess.SetLength(Handle, length);
+
+    /// <summary>fsync(2) of the file (data and metadata).</summary>
     public void FlushToDisk()
     {
-        lock (_ioLock)
+        Posix.FsyncFile(Handle, Path);
+    }
+
+    private SafeFileHandle Handle => Volatile.Read(ref _handle) ?? throw new InvalidOperationException($"{Path} is not open.");
+
+    /// <summary>The whole mapping (made now if not yet). Valid until <see cref="Close"/>. Read only.</summary>
+    /// <exception cref="IOException">mmap failed (for example the process's map count limit).</exception>
+    public override Span<byte> GetSpan()
+    {
+        byte* pointer = (byte*)Volatile.Read(ref _address);
+        if (pointer == null && MapLength > 0)
         {
-            if (_view is not null && !OperatingSystem.IsLinux())
+            pointer = Map();
+        }
+
+        return new Span<byte>(pointer, MapLength);
+    }
+
+    /// <summary>Bytes [<paramref name="start"/>, start + length) of the mapping; bounds checked.</summary>
+    public ReadOnlySpan<byte> Slice(int start, int length) => GetSpan().Slice(start, length);
+
+    private byte* Map()
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_closed, this);
+            if (_address != 0)
             {
-                _view.Flush();
+                return (byte*)_address;
             }
 
-            _file.Flush(flushToDisk: true);
+            if (_handle is null)
+            {
+                _ = Open(create: false);
+            }
+
+            byte* pointer;
+            if (OperatingSystem.IsLinux())
+            {
+                pointer = Posix.MapReadOnly(_handle!, MapLength, Path);
+            }
+            else
+            {
+                // Elsewhere .NET's mapping extends the file to the mapped length (a zero tail recovery ignores).
+                _fallbackMap = MemoryMappedFile.CreateFromFile(_handle!, null, MapLength, MemoryMappedFileAccess.ReadWrite,
+                    HandleInheritability.None, leaveOpen: true);
+                _fallbackView = _fallbackMap.CreateViewAccessor(0, MapLength, MemoryMappedFileAccess.Read);
+                pointer = null;
+                _fallbackView.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
+                pointer += _fallbackView.PointerOffset;
+            }
+
+            Interlocked.Increment(ref s_mappings);
+            Volatile.Write(ref _address, (nint)pointer);
+            return pointer;
         }
     }
 
-    public override MemoryHandle Pin(int elementIndex = 0) => new(_pointer + elementIndex);
+    public override MemoryHandle Pin(int elementIndex = 0) => new((byte*)GetSpan().GetPinnableReference() + elementIndex);
 
     public override void Unpin()
     {
@@ -138,22 +168,43 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
 
     protected override void Dispose(bool disposing)
     {
-        // Lifetime belongs to the owning segment's lease count; see Unmap.
+        // Lifetime belongs to the owning SegmentFiles' lease count; see Close.
     }
 
     /// <summary>Unmaps and closes the file. The caller guarantees no one uses the memory any more.</summary>
-    public void Unmap()
+    public void Close()
     {
-        if (_view is not null)
+        lock (_lock)
         {
-            _view.SafeMemoryMappedViewHandle.ReleasePointer();
-            _view.Dispose();
-        }
+            if (_closed)
+            {
+                return;
+            }
 
-        _map?.Dispose();
-        lock (_ioLock)
-        {
-            _file.Dispose();
+            _closed = true;
+            if (_address != 0)
+            {
+                if (_fallbackView is not null)
+                {
+                    _fallbackView.SafeMemoryMappedViewHandle.ReleasePointer();
+                    _fallbackView.Dispose();
+                    _fallbackMap!.Dispose();
+                }
+                else
+                {
+                    Posix.Unmap((byte*)_address, MapLength);
+                }
+
+                _address = 0;
+                Interlocked.Decrement(ref s_mappings);
+            }
+
+            if (_handle is not null)
+            {
+                _handle.Dispose();
+                _handle = null;
+                Interlocked.Decrement(ref s_openFiles);
+            }
         }
     }
 }

@@ -1,12 +1,18 @@
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace LogBroker.Storage.Internal;
 
-/// <summary>The few POSIX calls .NET does not expose: fsync of a directory after a rename.</summary>
+/// <summary>
+/// The few POSIX calls .NET does not expose: fsync of a directory after a rename, syncfs, and a
+/// read-only shared mmap that may extend past the end of the file.
+/// </summary>
 internal static partial class Posix
 {
     private const int ORdonly = 0;
     private const int ODirectory = 0x10000; // Linux value of O_DIRECTORY
+    private const int ProtRead = 1;
+    private const int MapShared = 1;
 
     /// <summary>
     /// Makes a directory's entries (created, renamed, deleted files) durable. A rename is only
@@ -19,12 +25,7 @@ internal static partial class Posix
             return;
         }
 
-        int fd = Open(path, ORdonly | ODirectory);
-        if (fd < 0)
-        {
-            throw new IOException($"open({path}) failed: errno {Marshal.GetLastPInvokeError()}");
-        }
-
+        int fd = OpenDirectory(path);
         try
         {
             if (Fsync(fd) != 0)
@@ -38,12 +39,149 @@ internal static partial class Posix
         }
     }
 
+    /// <summary>fsync(2) of an open file.</summary>
+    public static void FsyncFile(SafeFileHandle file, string path)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            RandomAccess.FlushToDisk(file);
+            return;
+        }
+
+        bool added = false;
+        file.DangerousAddRef(ref added);
+        try
+        {
+            if (Fsync((int)file.DangerousGetHandle()) != 0)
+            {
+                throw new IOException($"fsync({path}) failed: errno {Marshal.GetLastPInvokeError()}");
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                file.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>
+    /// syncfs(2) of the filesystem holding <paramref name="path"/>: every dirty page and inode of it
+    /// written back in one call (Linux reports writeback errors since 5.8). False where unsupported,
+    /// so the caller falls back to per-file fsyncs.
+    /// </summary>
+    public static bool TrySyncFileSystem(string path)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+
+        int fd = OpenDirectory(path);
+        try
+        {
+            if (SyncFs(fd) != 0)
+            {
+                throw new IOException($"syncfs({path}) failed: errno {Marshal.GetLastPInvokeError()}");
+            }
+
+            return true;
+        }
+        finally
+        {
+            _ = Close(fd);
+        }
+    }
+
+    /// <summary>
+    /// mmap(2) of <paramref name="length"/> bytes of <paramref name="file"/>, PROT_READ, MAP_SHARED.
+    /// The length may exceed the file: those pages must not be touched until the file has grown
+    /// over them (SIGBUS). Nothing can ever be stored through the mapping (SIGSEGV), so a full disk
+    /// can never surface as a fault in a store. Linux only.
+    /// </summary>
+    public static unsafe byte* MapReadOnly(SafeFileHandle file, long length, string path)
+    {
+        bool added = false;
+        file.DangerousAddRef(ref added);
+        try
+        {
+            nint address = Mmap(0, (nuint)length, ProtRead, MapShared, (int)file.DangerousGetHandle(), 0);
+            if (address == -1)
+            {
+                throw new IOException($"mmap({path}, {length}) failed: errno {Marshal.GetLastPInvokeError()}");
+            }
+
+            return (byte*)address;
+        }
+        finally
+        {
+            if (added)
+            {
+                file.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>
+    /// posix_fallocate(3): allocates [<paramref name="offset"/>, offset + length) of the file, so
+    /// writes there cannot fail for lack of space. Returns 0 or the errno (EOPNOTSUPP where the file
+    /// system cannot). Linux only; elsewhere returns EOPNOTSUPP.
+    /// </summary>
+    public static int Allocate(SafeFileHandle file, long offset, long length)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return 95;
+        }
+
+        bool added = false;
+        file.DangerousAddRef(ref added);
+        try
+        {
+            return PosixFallocate((int)file.DangerousGetHandle(), offset, length);
+        }
+        finally
+        {
+            if (added)
+            {
+                file.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>munmap(2) of a mapping made by <see cref="MapReadOnly"/>.</summary>
+    public static unsafe void Unmap(byte* address, long length) => _ = Munmap((nint)address, (nuint)length);
+
+    private static int OpenDirectory(string path)
+    {
+        int fd = Open(path, ORdonly | ODirectory);
+        if (fd < 0)
+        {
+            throw new IOException($"open({path}) failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+
+        return fd;
+    }
+
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Open(string path, int flags);
 
     [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
     private static partial int Fsync(int fd);
 
+    [LibraryImport("libc", EntryPoint = "syncfs", SetLastError = true)]
+    private static partial int SyncFs(int fd);
+
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     private static partial int Close(int fd);
+
+    [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
+    private static partial nint Mmap(nint address, nuint length, int protection, int flags, int fd, long offset);
+
+    [LibraryImport("libc", EntryPoint = "posix_fallocate")]
+    private static partial int PosixFallocate(int fd, long offset, long length);
+
+    [LibraryImport("libc", EntryPoint = "munmap", SetLastError = true)]
+    private static partial int Munmap(nint address, nuint length);
 }

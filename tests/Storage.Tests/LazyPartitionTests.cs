@@ -1,0 +1,167 @@
+using LogBroker.Protocol.Records;
+using LogBroker.TestKit;
+using Microsoft.Extensions.Time.Testing;
+
+namespace LogBroker.Storage.Tests;
+
+/// <summary>
+/// Many partitions: loaded on first use, open files bounded by <see cref="StorageOptions.MaxOpenSegments"/>
+/// whatever the partition count, a reached bound is an error to that one call, and a partition not
+/// yet recovered after a crash stays pending across a clean close.
+/// </summary>
+public sealed class LazyPartitionTests : IDisposable
+{
+    private const int Bound = 16;
+    private readonly TempDirectory _dir = new("lazy");
+    private readonly FakeTimeProvider _time = new(DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000));
+
+    public void Dispose() => _dir.Dispose();
+
+    private StorageOptions Options() => new()
+    {
+        DataDirectory = _dir.Path,
+        Log = LogConfig.Default with { SegmentBytes = 4096, SegmentIndexBytes = 4096, IndexIntervalBytes = 256, RetentionTime = null },
+        MaxOpenSegments = Bound,
+    };
+
+    private static TopicPartition[] Partitions(int count) =>
+        [.. Enumerable.Range(0, count).Select(i => new TopicPartition($"t{i / 50}", i % 50))];
+
+    [Fact]
+    public void Created_partitions_are_directories_only_and_open_nothing()
+    {
+        using LogManager manager = LogManager.Open(Options(), _time);
+        IReadOnlyList<PartitionLog> logs = manager.CreateMany(Partitions(120));
+
+        Assert.Equal(120, logs.Count);
+        Assert.All(logs, log => Assert.False(log.IsLoaded));
+        Assert.Equal(0, manager.OpenSegments);
+        Assert.All(Partitions(120), p => Assert.Empty(Directory.EnumerateFileSystemEntries(_dir.Combine(p.ToString()))));
+        Assert.Same(logs[7], manager.CreateMany(Partitions(10))[7]);
+    }
+
+    [Fact]
+    public void Open_segments_stay_within_the_bound_whatever_the_partition_count()
+    {
+        TopicPartition[] partitions = Partitions(300);
+        var stored = new Dictionary<TopicPartition, byte[]>();
+        using (LogManager manager = LogManager.Open(Options(), _time))
+        {
+            IReadOnlyList<PartitionLog> logs = manager.CreateMany(partitions);
+            for (int i = 0; i < partitions.Length; i++)
+            {
+                byte[] batch = Batches.Create(2, tag: partitions[i].ToString());
+                Assert.Equal(0, logs[i].Append(batch).BaseOffset);
+                stored[partitions[i]] = batch;
+                Assert.InRange(manager.OpenSegments, 0, Bound);
+            }
+
+            foreach (TopicPartition partition in partitions)
+            {
+                AssertHolds(manager, partition, stored[partition]);
+                Assert.InRange(manager.OpenSegments, 0, Bound);
+            }
+        }
+
+        using LogManager reopened = LogManager.Open(Options(), _time);
+        Assert.Equal(0, reopened.OpenSegments);
+        Assert.All(partitions, p => Assert.False(reopened.Get(p)!.IsLoaded));
+        foreach (TopicPartition partition in partitions.Reverse())
+        {
+            AssertHolds(reopened, partition, stored[partition]);
+            Assert.InRange(reopened.OpenSegments, 0, Bound);
+        }
+    }
+
+    private static void AssertHolds(LogManager manager, TopicPartition partition, byte[] batch)
+    {
+        PartitionLog log = manager.Get(partition)!;
+        Assert.Equal(2, log.LogEndOffset);
+        using LogReadResult read = log.Read(0, 1 << 20);
+        Assert.Equal(ReadStatus.Success, read.Status);
+        Assert.Equal(batch.AsSpan(RecordBatch.MagicOffset).ToArray(), read.Records.Span[RecordBatch.MagicOffset..].ToArray());
+    }
+
+    [Fact]
+    public void A_reached_bound_fails_only_the_call_that_needs_one_more_and_passes()
+    {
+        using LogManager manager = LogManager.Open(Options(), _time);
+        IReadOnlyList<PartitionLog> logs = manager.CreateMany(Partitions(Bound + 2));
+        foreach (PartitionLog log in logs)
+        {
+            log.Append(Batches.Create(1));
+        }
+
+        var held = new List<LogReadResult>();
+        for (int i = 0; i < Bound; i++)
+        {
+            held.Add(logs[i].Read(0, 1 << 20));
+            Assert.Equal(ReadStatus.Success, held[^1].Status);
+        }
+
+        Assert.Equal(Bound, manager.OpenSegments);
+        using (LogReadResult refused = logs[Bound].Read(0, 1 << 20))
+        {
+            Assert.Equal(ReadStatus.StorageError, refused.Status);
+            Assert.True(refused.Records.IsEmpty);
+        }
+
+        Assert.Throws<StorageLimitException>(() => logs[Bound + 1].Append(Batches.Create(1)));
+        Assert.Equal(Bound, manager.OpenSegments);
+
+        foreach (LogReadResult read in held)
+        {
+            read.Dispose();
+        }
+
+        // Not failed: the same calls work as soon as a lease is given back.
+        Assert.Equal(1, logs[Bound + 1].Append(Batches.Create(1)).BaseOffset);
+        using LogReadResult now = logs[Bound].Read(0, 1 << 20);
+        Assert.Equal(ReadStatus.Success, now.Status);
+        Assert.False(now.Records.IsEmpty);
+    }
+
+    [Fact]
+    public void A_partition_not_recovered_after_a_crash_is_still_recovered_after_a_later_clean_close()
+    {
+        var target = new TopicPartition("pending", 0);
+        var other = new TopicPartition("touched", 0);
+        long goodEnd;
+        using (LogManager manager = LogManager.Open(Options(), _time))
+        {
+            PartitionLog log = manager.GetOrCreate(target);
+            for (int i = 0; i < 12; i++)
+            {
+                log.Append(Batches.Create(3, valueBytes: 30, tag: "b" + i));
+            }
+
+            manager.GetOrCreate(other).Append(Batches.Create(1));
+            goodEnd = 3 * 4; // the fifth batch gets torn below
+            manager.Abandon(); // crash
+        }
+
+        // What a power loss can leave: a batch in the middle of the active segment torn (its CRC no
+        // longer matches), before the last index entry, where only a recovery scan looks.
+        string file = Directory.EnumerateFiles(_dir.Combine(target.ToString()), "*.log").Order(StringComparer.Ordinal).Last();
+        byte[] bytes = File.ReadAllBytes(file);
+        int position = 0;
+        for (int i = 0; i < 4; i++)
+        {
+            position += System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(position + RecordBatch.LengthOffset)) + RecordBatch.LogOverhead;
+        }
+
+        bytes[position + RecordBatch.HeaderSize + 3] ^= 0xFF;
+        File.WriteAllBytes(file, bytes);
+
+        using (LogManager manager = LogManager.Open(Options(), _time))
+        {
+            Assert.False(manager.WasCleanShutdown);
+            Assert.Equal(1, manager.Get(other)!.LogEndOffset); // only the other partition is used
+        }
+
+        Assert.Contains("pending 0", File.ReadAllText(_dir.Combine("recovery-pending")), StringComparison.Ordinal);
+        using LogManager clean = LogManager.Open(Options(), _time);
+        Assert.True(clean.WasCleanShutdown);
+        Assert.Equal(goodEnd, clean.Get(target)!.LogEndOffset);
+    }
+}
