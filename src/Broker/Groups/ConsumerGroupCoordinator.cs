@@ -394,7 +394,8 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
     /// </summary>
     private bool SubscribedMetadataChanged(ConsumerGroup group)
     {
-        if (group.TopicMatchesVersion != group.SubscriptionVersion || group.TopicMatches.Count > (2 * topics.Topics.Count) + 64)
+        ICollection<Topic> all = topics.Topics; // one snapshot per heartbeat
+        if (group.TopicMatchesVersion != group.SubscriptionVersion || group.TopicMatches.Count > (2 * all.Count) + 64)
         {
             group.TopicMatches.Clear(); // subscriptions changed (or deleted topics piled up): match again
             group.TopicMatchesVersion = group.SubscriptionVersion;
@@ -402,7 +403,7 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
 
         int subscribed = 0;
         bool changed = false;
-        foreach (Topic topic in topics.Topics)
+        foreach (Topic topic in all)
         {
             if (!group.TopicMatches.TryGetValue(topic.Name, out bool matches))
             {
@@ -433,7 +434,7 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
         }
 
         group.SubscribedMetadata.Clear();
-        foreach (Topic topic in topics.Topics)
+        foreach (Topic topic in all)
         {
             if (group.TopicMatches.GetValueOrDefault(topic.Name))
             {

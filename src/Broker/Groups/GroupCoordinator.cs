@@ -74,8 +74,6 @@ internal sealed partial class GroupCoordinator
         }
     }
 
-    public ICollection<ClassicGroup> Groups => _groups.Values;
-
     public ClassicGroup? Find(string groupId) => _groups.GetValueOrDefault(groupId);
 
     private ClassicGroup GetOrCreate(string groupId) => _groups.GetOrAdd(groupId, id => new ClassicGroup(id) { EmptySince = _time.GetTimestamp() });
