@@ -67,7 +67,7 @@ public static class BrokerApp
             BrokerOptions broker = sp.GetRequiredService<BrokerOptions>();
             return new GroupCoordinator(sp.GetRequiredService<TimeProvider>(),
                 new GroupOptions(broker.GroupInitialRebalanceDelay, broker.GroupMinSessionTimeout, broker.GroupMaxSessionTimeout, broker.OffsetsRetention),
-                sp.GetRequiredService<OffsetLog>());
+                sp.GetRequiredService<OffsetLog>(), sp.GetRequiredService<ILogger<GroupCoordinator>>());
         });
         services.AddSingleton(sp =>
         {
@@ -164,8 +164,11 @@ internal sealed partial class StorageMaintenance(LogManager logs, TopicRegistry 
     private static partial void MaintenanceFailed(ILogger logger, Exception exception);
 }
 
-/// <summary>Runs the group coordinator's timers (join deadlines, session expiry) every 100 ms.</summary>
-internal sealed class GroupTimers(GroupCoordinator groups, ConsumerGroupCoordinator consumerGroups, TimeProvider time) : BackgroundService
+/// <summary>
+/// Runs the group coordinator's timers (join deadlines, session expiry, offset expiry) every 100 ms.
+/// A failing tick is logged and the loop goes on: it never faults the host.
+/// </summary>
+internal sealed partial class GroupTimers(GroupCoordinator groups, ConsumerGroupCoordinator consumerGroups, TimeProvider time, ILogger<GroupTimers> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -174,12 +177,27 @@ internal sealed class GroupTimers(GroupCoordinator groups, ConsumerGroupCoordina
         {
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
-                groups.Tick();
-                consumerGroups.Tick();
+                Run(groups.Tick, "classic");
+                Run(consumerGroups.Tick, "consumer");
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
     }
+
+    private void Run(Action tick, string coordinator)
+    {
+        try
+        {
+            tick();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            TickFailed(logger, e, coordinator);
+        }
+    }
+
+    [LoggerMessage(EventId = 3502, Level = LogLevel.Error, Message = "A {Coordinator} group coordinator tick failed; the timers go on")]
+    private static partial void TickFailed(ILogger logger, Exception exception, string coordinator);
 }

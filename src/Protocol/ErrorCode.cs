@@ -212,6 +212,9 @@ public enum ErrorCode : short
 
     /// <summary>STALE_MEMBER_EPOCH</summary>
     StaleMemberEpoch = 113,
+
+    /// <summary>INVALID_REGULAR_EXPRESSION: a KIP-848 subscribed topic regex that does not compile (not retriable).</summary>
+    InvalidRegularExpression = 130,
 }
 
 /// <summary>Facts about error codes that retry logic needs.</summary>

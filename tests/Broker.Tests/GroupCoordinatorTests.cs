@@ -259,27 +259,4 @@ public sealed class GroupCoordinatorTests
         Assert.Equal((short)ErrorCode.InconsistentGroupProtocol, other.ErrorCode);
         Assert.Equal((short)ErrorCode.InvalidSessionTimeout, Done(_groups.JoinAsync(Join(sessionMs: 1000), 5, "b", "h")).ErrorCode);
     }
-
-    private sealed class MemoryStore : IOffsetStore
-    {
-        public Dictionary<(string, string, int), CommittedOffset> Entries { get; } = [];
-
-        public void Append(string group, IReadOnlyList<(string Topic, int Partition, CommittedOffset? Offset)> changes)
-        {
-            foreach ((string topic, int partition, CommittedOffset? offset) in changes)
-            {
-                if (offset is null)
-                {
-                    Entries.Remove((group, topic, partition));
-                }
-                else
-                {
-                    Entries[(group, topic, partition)] = offset;
-                }
-            }
-        }
-
-        public IEnumerable<(string Group, string Topic, int Partition, CommittedOffset Offset)> Load() =>
-            [.. Entries.Select(e => (e.Key.Item1, e.Key.Item2, e.Key.Item3, e.Value))];
-    }
 }

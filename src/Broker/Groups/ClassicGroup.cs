@@ -95,4 +95,13 @@ internal sealed class ClassicGroup(string id)
 
     /// <summary>When the group last became Empty (for offset expiry), as a timestamp.</summary>
     public long EmptySince { get; set; }
+
+    /// <summary>Before this timestamp offset expiry is not retried (after a failed attempt).</summary>
+    public long ExpiryRetryAt { get; set; }
+
+    /// <summary>
+    /// Set while the id belongs to a server-side (KIP-848) group with members: classic members cannot
+    /// join, and commits are checked against the server-side members.
+    /// </summary>
+    public ConsumerGroup? ServerSide { get; set; }
 }

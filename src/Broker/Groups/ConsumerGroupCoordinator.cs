@@ -18,21 +18,43 @@ namespace LogBroker.Broker.Groups;
 /// its epoch. A partition is handed to its new owner only when no other member still holds it or has
 /// it pending revocation, so no partition ever has two owners.</para>
 /// <para>Liveness: a member silent for <see cref="GroupOptions"/>' consumer session timeout is removed.
-/// Committed offsets live with the classic coordinator's (one offset store for both protocols).</para>
-/// <para>Thread-safety: one lock per group.</para>
+/// A group whose last member leaves or expires is removed (Kafka converts an empty group between
+/// protocols): its committed offsets stay with the id's classic entry, so classic consumers can use
+/// the id again.</para>
+/// <para>Ids: each group hangs off the classic coordinator's entry for its id and uses that entry's
+/// lock (<see cref="ConsumerGroup"/>), so the two protocols never both claim an id and commits are
+/// checked and stored atomically with fencing (<see cref="GroupCoordinator.Commit(string, string, string?, int, IReadOnlyList{ValueTuple{string, int, CommittedOffset}}, out long)"/>).</para>
+/// <para>Subscriptions: a member's regex is validated and compiled once when it sets it (linear-time
+/// engine, <see cref="TopicRegex"/>; an invalid one fails only that member's heartbeat with
+/// INVALID_REGULAR_EXPRESSION). Which topics the group subscribes to is cached per topic name until a
+/// subscription changes, so a heartbeat costs one pass over the topic names, with no regex run.</para>
+/// <para>Thread-safety: one lock per group id.</para>
 /// </remarks>
 internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry topics, GroupCoordinator offsets, ConsumerGroupOptions options)
 {
     private readonly ConcurrentDictionary<string, ConsumerGroup> _groups = new(StringComparer.Ordinal);
+    private long _regexTimeouts;
+    private long _regexEvaluations;
 
     /// <summary>True when <paramref name="groupId"/> is a server-side (consumer) group.</summary>
     public bool Owns(string groupId) => _groups.ContainsKey(groupId);
 
+    /// <summary>Regex matches that hit <see cref="TopicRegex.MatchTimeout"/> (counted as no match). Stays 0 with a linear-time engine.</summary>
+    public long RegexTimeouts => Interlocked.Read(ref _regexTimeouts);
+
+    /// <summary>Regex matches run (for tests: steady heartbeats run none).</summary>
+    internal long RegexEvaluations => Interlocked.Read(ref _regexEvaluations);
+
     public ConsumerGroupHeartbeatResponse Heartbeat(ConsumerGroupHeartbeatRequest request, string clientId = "", string clientHost = "")
     {
-        if (string.IsNullOrEmpty(request.GroupId))
+        if (string.IsNullOrEmpty(request.GroupId) || !GroupLimits.Fits(request.GroupId))
         {
-            return Fail(ErrorCode.InvalidGroupId, "The group id is empty.");
+            return Fail(ErrorCode.InvalidGroupId, "The group id is empty or over 32767 bytes.");
+        }
+
+        if (!GroupLimits.Fits(request.MemberId) || !GroupLimits.Fits(request.InstanceId) || !GroupLimits.Fits(request.RackId))
+        {
+            return Fail(ErrorCode.InvalidRequest, "A member id, instance id or rack id is over 32767 bytes.");
         }
 
         if (request.ServerAssignor is { } assignor && assignor is not ("uniform" or "range"))
@@ -40,137 +62,226 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
             return Fail(ErrorCode.UnsupportedAssignor, $"Assignor '{assignor}' is not supported (uniform, range).");
         }
 
-        if (offsets.Find(request.GroupId) is { Members.Count: > 0 })
+        if (request.MemberEpoch is -1 or -2)
         {
-            return Fail(ErrorCode.GroupIdNotFound, "The group is in use by classic consumers.");
+            return Leave(request);
         }
 
-        ConsumerGroup group = _groups.GetOrAdd(request.GroupId, id => new ConsumerGroup(id));
-        lock (group.Sync)
+        ClassicGroup? entry = request.MemberEpoch == 0 ? offsets.EnterLive(request.GroupId) : offsets.EnterExisting(request.GroupId);
+        if (entry is null)
         {
-            long now = time.GetTimestamp();
-            ConsumerMember? member;
-            if (request.MemberEpoch == -1)
-            {
-                if (group.Members.Remove(request.MemberId))
-                {
-                    group.GroupEpoch++;
-                }
+            return Fail(ErrorCode.UnknownMemberId, "Unknown member; rejoin with epoch 0.");
+        }
 
-                return new ConsumerGroupHeartbeatResponse { MemberId = request.MemberId, MemberEpoch = -1, ErrorMessage = null };
-            }
-
-            if (request.MemberEpoch == -2)
-            {
-                // A static member going away "to come back": it keeps its partitions until it rejoins
-                // under its instance id or its session times out (as Kafka does).
-                if (group.Members.TryGetValue(request.MemberId, out ConsumerMember? leaving))
-                {
-                    leaving.LastSeen = now;
-                }
-
-                return new ConsumerGroupHeartbeatResponse { MemberId = request.MemberId, MemberEpoch = -2, ErrorMessage = null };
-            }
-
-            if (request.MemberEpoch == 0)
-            {
-                string id = request.MemberId.Length > 0 ? request.MemberId : Guid.NewGuid().ToString("N");
-                if (request.InstanceId is { } instance &&
-                    group.Members.Values.FirstOrDefault(m => m.InstanceId == instance && m.Id != id) is { } previous)
-                {
-                    group.Members.Remove(previous.Id); // the new incarnation of a static member replaces the old one
-                    group.GroupEpoch++;
-                }
-
-                if (!group.Members.TryGetValue(id, out member))
-                {
-                    member = new ConsumerMember(id);
-                    group.Members[id] = member;
-                    group.GroupEpoch++;
-                }
-                else
-                {
-                    member.Assigned.Clear();
-                    member.PendingRevocation.Clear();
-                    member.Epoch = 0;
-                }
-
-                member.SentAssignment = null;
-            }
-            else if (!group.Members.TryGetValue(request.MemberId, out member))
-            {
-                return Fail(ErrorCode.UnknownMemberId, "Unknown member; rejoin with epoch 0.");
-            }
-            else if (request.MemberEpoch != member.Epoch && request.MemberEpoch != member.PreviousEpoch)
-            {
-                return Fail(ErrorCode.FencedMemberEpoch, $"Epoch {request.MemberEpoch} is not the member's ({member.Epoch}).");
-            }
-
-            member.LastSeen = now;
-            member.ClientId = clientId;
-            member.ClientHost = clientHost;
-            member.InstanceId = request.InstanceId ?? member.InstanceId;
-            member.RackId = request.RackId ?? member.RackId;
-            if (request.ServerAssignor is { } chosen)
-            {
-                member.Assignor = chosen;
-            }
-            if (request.SubscribedTopicNames is { } names && !names.Order(StringComparer.Ordinal).SequenceEqual(member.SubscribedNames.Order(StringComparer.Ordinal)))
-            {
-                member.SubscribedNames = [.. names];
-                group.GroupEpoch++;
-            }
-
-            if (request.SubscribedTopicRegex is { } pattern && pattern != member.SubscribedRegex)
-            {
-                member.SubscribedRegex = pattern.Length == 0 ? null : pattern;
-                group.GroupEpoch++;
-            }
-
-            if (request.TopicPartitions is { } owned)
-            {
-                member.Owned = owned.SelectMany(t => t.Partitions.Select(p => (t.TopicId, p))).ToHashSet();
-            }
-
-            string fingerprint = Fingerprint(group);
-            if (fingerprint != group.MetadataFingerprint)
-            {
-                group.MetadataFingerprint = fingerprint;
-                group.GroupEpoch++;
-            }
-
-            if (group.AssignmentEpoch < group.GroupEpoch)
-            {
-                ComputeTargetAssignment(group);
-            }
-
-            Reconcile(group, member);
-            var response = new ConsumerGroupHeartbeatResponse
-            {
-                MemberId = member.Id,
-                MemberEpoch = member.Epoch,
-                HeartbeatIntervalMs = (int)options.HeartbeatInterval.TotalMilliseconds,
-                ErrorMessage = null,
-            };
-            string sent = string.Join(',', member.Assigned.Order().Select(p => $"{p.Topic}:{p.Partition}"));
-            if (sent != member.SentAssignment)
-            {
-                member.SentAssignment = sent;
-                response.Assignment = new ConsumerGroupHeartbeatResponse.AssignmentData
-                {
-                    TopicPartitions = [.. member.Assigned.GroupBy(p => p.Topic).Select(g => new ConsumerGroupHeartbeatResponse.TopicPartitions
-                    {
-                        TopicId = g.Key,
-                        Partitions = [.. g.Select(p => p.Partition).Order()],
-                    })],
-                };
-            }
-
-            return response;
+        try
+        {
+            return Heartbeat(entry, request, clientId, clientHost);
+        }
+        finally
+        {
+            offsets.RemoveIfUnused(entry); // a refused first heartbeat leaves nothing behind
+            entry.Sync.Exit();
         }
     }
 
-    /// <summary>The groups and their states, for ListGroups.</summary>
+    private ConsumerGroupHeartbeatResponse Heartbeat(ClassicGroup entry, ConsumerGroupHeartbeatRequest request, string clientId, string clientHost)
+    {
+        ConsumerGroup? group = entry.ServerSide;
+        ConsumerMember? member = null;
+        if (group is not null && request.MemberId.Length > 0)
+        {
+            group.Members.TryGetValue(request.MemberId, out member);
+        }
+
+        if (request.MemberEpoch != 0)
+        {
+            if (member is null)
+            {
+                return Fail(ErrorCode.UnknownMemberId, "Unknown member; rejoin with epoch 0.");
+            }
+
+            if (request.MemberEpoch != member.Epoch && request.MemberEpoch != member.PreviousEpoch)
+            {
+                return Fail(ErrorCode.FencedMemberEpoch, $"Epoch {request.MemberEpoch} is not the member's ({member.Epoch}).");
+            }
+        }
+
+        // Validate (and compile, once) a new regex before anything changes: a bad one fails this member only.
+        Regex? compiled = null;
+        bool regexChanged = request.SubscribedTopicRegex is { } pattern && pattern != (member?.SubscribedRegex ?? "");
+        if (regexChanged && request.SubscribedTopicRegex!.Length > 0 && !TopicRegex.TryCompile(request.SubscribedTopicRegex, out compiled, out string? invalid))
+        {
+            return Fail(ErrorCode.InvalidRegularExpression, invalid!);
+        }
+
+        if (group is null)
+        {
+            if (entry.Members.Count > 0 || entry.PendingMemberIds.Count > 0 || entry.State != GroupState.Empty)
+            {
+                return Fail(ErrorCode.GroupIdNotFound, "The group is in use by classic consumers.");
+            }
+
+            group = new ConsumerGroup(entry);
+            entry.ServerSide = group;
+            _groups[group.Id] = group;
+        }
+
+        long now = time.GetTimestamp();
+        if (request.MemberEpoch == 0)
+        {
+            string id = request.MemberId.Length > 0 ? request.MemberId : Guid.NewGuid().ToString("N");
+            if (request.InstanceId is { } instance &&
+                group.Members.Values.FirstOrDefault(m => m.InstanceId == instance && m.Id != id) is { } previous)
+            {
+                RemoveMember(group, previous.Id); // the new incarnation of a static member replaces the old one
+            }
+
+            if (member is null || member.Id != id)
+            {
+                member = new ConsumerMember(id);
+                group.Members[id] = member;
+                group.GroupEpoch++;
+                group.SubscriptionVersion++;
+            }
+            else
+            {
+                member.Assigned.Clear();
+                member.PendingRevocation.Clear();
+                member.Epoch = 0;
+            }
+
+            member.SentAssignment = null;
+        }
+        else if (member is null)
+        {
+            return Fail(ErrorCode.UnknownMemberId, "Unknown member; rejoin with epoch 0."); // checked above; for the compiler
+        }
+
+        member.LastSeen = now;
+        member.ClientId = clientId;
+        member.ClientHost = clientHost;
+        member.InstanceId = request.InstanceId ?? member.InstanceId;
+        member.RackId = request.RackId ?? member.RackId;
+        if (request.ServerAssignor is { } chosen)
+        {
+            member.Assignor = chosen;
+        }
+
+        if (request.SubscribedTopicNames is { } names && !member.SubscribedNameSet.SetEquals(names))
+        {
+            member.SubscribedNames = [.. names];
+            member.SubscribedNameSet = new HashSet<string>(names, StringComparer.Ordinal);
+            group.GroupEpoch++;
+            group.SubscriptionVersion++;
+        }
+
+        if (regexChanged)
+        {
+            member.SubscribedRegex = request.SubscribedTopicRegex!.Length == 0 ? null : request.SubscribedTopicRegex;
+            member.CompiledRegex = compiled;
+            group.GroupEpoch++;
+            group.SubscriptionVersion++;
+        }
+
+        if (request.TopicPartitions is { } owned)
+        {
+            member.Owned = owned.SelectMany(t => t.Partitions.Select(p => (t.TopicId, p))).ToHashSet();
+        }
+
+        if (SubscribedMetadataChanged(group))
+        {
+            group.GroupEpoch++;
+        }
+
+        if (group.AssignmentEpoch < group.GroupEpoch)
+        {
+            ComputeTargetAssignment(group);
+        }
+
+        Reconcile(group, member);
+        var response = new ConsumerGroupHeartbeatResponse
+        {
+            MemberId = member.Id,
+            MemberEpoch = member.Epoch,
+            HeartbeatIntervalMs = (int)options.HeartbeatInterval.TotalMilliseconds,
+            ErrorMessage = null,
+        };
+        string sent = string.Join(',', member.Assigned.Order().Select(p => $"{p.Topic}:{p.Partition}"));
+        if (sent != member.SentAssignment)
+        {
+            member.SentAssignment = sent;
+            response.Assignment = new ConsumerGroupHeartbeatResponse.AssignmentData
+            {
+                TopicPartitions = [.. member.Assigned.GroupBy(p => p.Topic).Select(g => new ConsumerGroupHeartbeatResponse.TopicPartitions
+                {
+                    TopicId = g.Key,
+                    Partitions = [.. g.Select(p => p.Partition).Order()],
+                })],
+            };
+        }
+
+        return response;
+    }
+
+    /// <summary>Epoch -1 (leave) or -2 (a static member leaving "to come back"): creates nothing.</summary>
+    private ConsumerGroupHeartbeatResponse Leave(ConsumerGroupHeartbeatRequest request)
+    {
+        var answer = new ConsumerGroupHeartbeatResponse { MemberId = request.MemberId, MemberEpoch = request.MemberEpoch, ErrorMessage = null };
+        if (offsets.EnterExisting(request.GroupId) is not { } entry)
+        {
+            return answer;
+        }
+
+        try
+        {
+            if (entry.ServerSide is { } group && group.Members.TryGetValue(request.MemberId, out ConsumerMember? leaving))
+            {
+                if (request.MemberEpoch == -1)
+                {
+                    RemoveMember(group, leaving.Id);
+                    DissolveIfEmpty(group);
+                }
+                else
+                {
+                    // It keeps its partitions until it rejoins under its instance id or its session
+                    // times out (as Kafka does).
+                    leaving.LastSeen = time.GetTimestamp();
+                }
+            }
+
+            return answer;
+        }
+        finally
+        {
+            entry.Sync.Exit();
+        }
+    }
+
+    private static void RemoveMember(ConsumerGroup group, string memberId)
+    {
+        if (group.Members.Remove(memberId))
+        {
+            group.GroupEpoch++;
+            group.SubscriptionVersion++;
+        }
+    }
+
+    /// <summary>A group without members goes; its offsets stay with the id's classic entry (under its lock).</summary>
+    private void DissolveIfEmpty(ConsumerGroup group)
+    {
+        if (group.Members.Count > 0)
+        {
+            return;
+        }
+
+        ClassicGroup entry = group.Entry;
+        entry.ServerSide = null;
+        entry.EmptySince = time.GetTimestamp(); // offset retention runs from now
+        _groups.TryRemove(new KeyValuePair<string, ConsumerGroup>(group.Id, group));
+        offsets.RemoveIfUnused(entry);
+    }
+
+    /// <summary>The groups and their states.</summary>
     public List<(string Id, string State)> List()
     {
         var groups = new List<(string, string)>();
@@ -178,7 +289,10 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
         {
             lock (group.Sync)
             {
-                groups.Add((group.Id, State(group)));
+                if (group.Entry.ServerSide == group)
+                {
+                    groups.Add((group.Id, group.State));
+                }
             }
         }
 
@@ -198,7 +312,14 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
 
         lock (group.Sync)
         {
-            described.GroupState = State(group);
+            if (group.Entry.ServerSide != group)
+            {
+                described.ErrorCode = (short)ErrorCode.GroupIdNotFound; // dissolved meanwhile
+                described.GroupState = "Dead";
+                return described;
+            }
+
+            described.GroupState = group.State;
             described.GroupEpoch = group.GroupEpoch;
             described.AssignmentEpoch = group.AssignmentEpoch;
             described.AssignorName = Assignor(group);
@@ -233,43 +354,9 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
         })],
     };
 
-    private static string State(ConsumerGroup group) =>
-        group.Members.Count == 0 ? "Empty"
-        : group.AssignmentEpoch < group.GroupEpoch ? "Assigning"
-        : group.Members.Values.All(m => m.Epoch == group.AssignmentEpoch && m.PendingRevocation.Count == 0 && m.Assigned.SetEquals(m.Target)) ? "Stable"
-        : "Reconciling";
-
     /// <summary>The assignor the members ask for (the first one named), uniform by default.</summary>
     private static string Assignor(ConsumerGroup group) =>
         group.Members.Values.OrderBy(m => m.Id, StringComparer.Ordinal).Select(m => m.Assignor).FirstOrDefault(a => a is not null) ?? "uniform";
-
-    /// <summary>OffsetCommit for a member of a consumer group: the epoch must be the member's current one.</summary>
-    public ErrorCode Commit(string groupId, string memberId, int memberEpoch, IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> committed)
-    {
-        if (!_groups.TryGetValue(groupId, out ConsumerGroup? group))
-        {
-            return ErrorCode.GroupIdNotFound;
-        }
-
-        lock (group.Sync)
-        {
-            if (memberId.Length == 0 && memberEpoch < 0 && group.Members.Count == 0)
-            {
-                // An admin resetting offsets of an empty group.
-            }
-            else if (!group.Members.TryGetValue(memberId, out ConsumerMember? member))
-            {
-                return ErrorCode.UnknownMemberId;
-            }
-            else if (memberEpoch != member.Epoch)
-            {
-                return ErrorCode.StaleMemberEpoch;
-            }
-        }
-
-        offsets.Store(groupId, committed);
-        return ErrorCode.None;
-    }
 
     /// <summary>Removes members whose session expired; the next heartbeats of the others reassign their partitions.</summary>
     public void Tick()
@@ -279,14 +366,20 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
         {
             lock (group.Sync)
             {
+                if (group.Entry.ServerSide != group)
+                {
+                    continue; // dissolved meanwhile
+                }
+
                 foreach (ConsumerMember member in group.Members.Values.ToList())
                 {
                     if (time.GetElapsedTime(member.LastSeen, now) >= options.SessionTimeout)
                     {
-                        group.Members.Remove(member.Id);
-                        group.GroupEpoch++;
+                        RemoveMember(group, member.Id);
                     }
                 }
+
+                DissolveIfEmpty(group);
             }
         }
     }
@@ -294,16 +387,103 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
     private static ConsumerGroupHeartbeatResponse Fail(ErrorCode error, string message) =>
         new() { ErrorCode = (short)error, ErrorMessage = message, MemberId = null };
 
-    /// <summary>The subscribed topics with their ids and partition counts, as one comparable string.</summary>
-    private string Fingerprint(ConsumerGroup group) =>
-        string.Join(';', SubscribedTopics(group).Select(t => $"{t.Name}/{t.Id}/{t.Partitions.Length}"));
+    /// <summary>
+    /// Whether the subscribed topics (names, ids, partition counts) differ from what the group last
+    /// saw; updates <see cref="ConsumerGroup.SubscribedMetadata"/>. One pass over the topics, each
+    /// answered from the group's match cache; regexes run only for topics new to the cache.
+    /// </summary>
+    private bool SubscribedMetadataChanged(ConsumerGroup group)
+    {
+        ICollection<Topic> all = topics.Topics; // one snapshot per heartbeat
+        if (group.TopicMatchesVersion != group.SubscriptionVersion || group.TopicMatches.Count > (2 * all.Count) + 64)
+        {
+            group.TopicMatches.Clear(); // subscriptions changed (or deleted topics piled up): match again
+            group.TopicMatchesVersion = group.SubscriptionVersion;
+        }
 
-    private IEnumerable<Topic> SubscribedTopics(ConsumerGroup group) =>
-        topics.Topics.Where(t => group.Members.Values.Any(m => Subscribes(m, t.Name))).OrderBy(t => t.Name, StringComparer.Ordinal);
+        int subscribed = 0;
+        bool changed = false;
+        foreach (Topic topic in all)
+        {
+            if (!group.TopicMatches.TryGetValue(topic.Name, out bool matches))
+            {
+                matches = false;
+                foreach (ConsumerMember member in group.Members.Values)
+                {
+                    if (Subscribes(member, topic.Name))
+                    {
+                        matches = true;
+                        break;
+                    }
+                }
 
-    private static bool Subscribes(ConsumerMember member, string topic) =>
-        member.SubscribedNames.Contains(topic) ||
-        (member.SubscribedRegex is { } pattern && Regex.IsMatch(topic, "^(?:" + pattern + ")$", RegexOptions.None, TimeSpan.FromMilliseconds(100)));
+                group.TopicMatches[topic.Name] = matches;
+            }
+
+            if (matches)
+            {
+                subscribed++;
+                changed |= !group.SubscribedMetadata.TryGetValue(topic.Name, out (Guid Id, int Partitions) seen) ||
+                    seen.Id != topic.Id || seen.Partitions != topic.Partitions.Length;
+            }
+        }
+
+        if (!changed && subscribed == group.SubscribedMetadata.Count)
+        {
+            return false;
+        }
+
+        group.SubscribedMetadata.Clear();
+        foreach (Topic topic in all)
+        {
+            if (group.TopicMatches.GetValueOrDefault(topic.Name))
+            {
+                group.SubscribedMetadata[topic.Name] = (topic.Id, topic.Partitions.Length);
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>The subscribed topics as last seen, sorted by name.</summary>
+    private List<Topic> SubscribedTopics(ConsumerGroup group)
+    {
+        var subscribed = new List<Topic>(group.SubscribedMetadata.Count);
+        foreach (string name in group.SubscribedMetadata.Keys)
+        {
+            if (topics.Get(name) is { } topic)
+            {
+                subscribed.Add(topic);
+            }
+        }
+
+        subscribed.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+        return subscribed;
+    }
+
+    private bool Subscribes(ConsumerMember member, string topic)
+    {
+        if (member.SubscribedNameSet.Contains(topic))
+        {
+            return true;
+        }
+
+        if (member.CompiledRegex is not { } regex)
+        {
+            return false;
+        }
+
+        try
+        {
+            Interlocked.Increment(ref _regexEvaluations);
+            return regex.IsMatch(topic);
+        }
+        catch (RegexMatchTimeoutException)
+        {
+            Interlocked.Increment(ref _regexTimeouts);
+            return false;
+        }
+    }
 
     private void ComputeTargetAssignment(ConsumerGroup group)
     {
@@ -317,6 +497,11 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
         foreach (Topic topic in SubscribedTopics(group))
         {
             List<ConsumerMember> subscribers = [.. group.Members.Values.Where(m => Subscribes(m, topic.Name)).OrderBy(m => m.Id, StringComparer.Ordinal)];
+            if (subscribers.Count == 0)
+            {
+                continue;
+            }
+
             int count = topic.Partitions.Length;
             for (int p = 0; p < count; p++)
             {
@@ -371,56 +556,6 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
                 member.Assigned.Add(wanted);
             }
         }
-    }
-
-    private sealed class ConsumerGroup(string id)
-    {
-        public string Id { get; } = id;
-
-        public Lock Sync { get; } = new();
-
-        public int GroupEpoch { get; set; }
-
-        public int AssignmentEpoch { get; set; }
-
-        public string? MetadataFingerprint { get; set; }
-
-        public Dictionary<string, ConsumerMember> Members { get; } = new(StringComparer.Ordinal);
-    }
-
-    private sealed class ConsumerMember(string id)
-    {
-        public string Id { get; } = id;
-
-        public string? InstanceId { get; set; }
-
-        public string? RackId { get; set; }
-
-        public string ClientId { get; set; } = "";
-
-        public string ClientHost { get; set; } = "";
-
-        public string? Assignor { get; set; }
-
-        public int Epoch { get; set; }
-
-        public int PreviousEpoch { get; set; } = -1;
-
-        public List<string> SubscribedNames { get; set; } = [];
-
-        public string? SubscribedRegex { get; set; }
-
-        public HashSet<(Guid Topic, int Partition)> Target { get; } = [];
-
-        public HashSet<(Guid Topic, int Partition)> Assigned { get; } = [];
-
-        public HashSet<(Guid Topic, int Partition)> PendingRevocation { get; } = [];
-
-        public HashSet<(Guid Topic, int Partition)> Owned { get; set; } = [];
-
-        public string? SentAssignment { get; set; }
-
-        public long LastSeen { get; set; }
     }
 }
 

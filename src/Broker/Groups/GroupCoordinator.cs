@@ -1,14 +1,23 @@
 using System.Collections.Concurrent;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace LogBroker.Broker.Groups;
 
 /// <summary>Where committed offsets are made durable (and read back at start).</summary>
 internal interface IOffsetStore
 {
-    /// <summary>Records commits (or, with a null offset, deletions) before they are acknowledged.</summary>
-    void Append(string group, IReadOnlyList<(string Topic, int Partition, CommittedOffset? Offset)> changes);
+    /// <summary>
+    /// Records commits (or, with a null offset, deletions) before they are acknowledged; returns the
+    /// position to pass to <see cref="WhenDurableAsync"/>. Throws (an <see cref="IOException"/>, with
+    /// nothing stored) when it cannot.
+    /// </summary>
+    long Append(string group, IReadOnlyList<(string Topic, int Partition, CommittedOffset? Offset)> changes);
+
+    /// <summary>Completes once everything appended before <paramref name="position"/> is on stable storage.</summary>
+    Task WhenDurableAsync(long position);
 
     /// <summary>Every group's committed offsets as last stored.</summary>
     IEnumerable<(string Group, string Topic, int Partition, CommittedOffset Offset)> Load();
@@ -23,39 +32,115 @@ internal interface IOffsetStore
 /// <para>Timing goes through the injected <see cref="TimeProvider"/>; <see cref="Tick"/> (called
 /// periodically by the broker, directly by tests) ends join phases whose deadline passed and
 /// expires silent members.</para>
+/// <para>Group ids: every id, classic or server-side (KIP-848), has one <see cref="ClassicGroup"/> entry
+/// here, which holds its committed offsets and its lock. A server-side group hangs off its entry
+/// (<see cref="ClassicGroup.ServerSide"/>) while it has members, so the two protocols never both
+/// claim an id, and commits are checked by whichever protocol owns the id at that moment.</para>
 /// <para>Thread-safety: each group has its own lock; JoinGroup and SyncGroup answers that must wait
 /// are task completions resolved under that lock and continued asynchronously.</para>
 /// </remarks>
-internal sealed class GroupCoordinator
+internal sealed partial class GroupCoordinator
 {
+    /// <summary>After a failed offset expiry, how long before the group is tried again.</summary>
+    private static readonly TimeSpan ExpiryRetry = TimeSpan.FromMinutes(1);
+
     private readonly ConcurrentDictionary<string, ClassicGroup> _groups = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
     private readonly GroupOptions _options;
     private readonly IOffsetStore _store;
+    private readonly ILogger _logger;
 
-    public GroupCoordinator(TimeProvider time, GroupOptions options, IOffsetStore store)
+    public GroupCoordinator(TimeProvider time, GroupOptions options, IOffsetStore store, ILogger<GroupCoordinator>? logger = null)
     {
         _time = time;
         _options = options;
         _store = store;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+        long now = time.GetTimestamp();
+        long nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
         foreach ((string group, string topic, int partition, CommittedOffset offset) in store.Load())
         {
-            GetOrCreate(group).Offsets[(topic, partition)] = offset;
+            ClassicGroup loaded = GetOrCreate(group);
+            loaded.Offsets[(topic, partition)] = offset;
+
+            // Retention runs from the group's last commit as the log recorded it, not from this start
+            // (a broker restarted more often than the retention would otherwise never expire anything).
+            long age = Math.Clamp(nowMs - offset.CommitTimestamp, 0, (long)TimeSpan.FromDays(3650).TotalMilliseconds);
+            long committedAt = now - (long)(age / 1000.0 * time.TimestampFrequency);
+            if (loaded.Offsets.Count == 1 || committedAt > loaded.EmptySince)
+            {
+                loaded.EmptySince = committedAt;
+            }
         }
     }
-
-    public ICollection<ClassicGroup> Groups => _groups.Values;
 
     public ClassicGroup? Find(string groupId) => _groups.GetValueOrDefault(groupId);
 
     private ClassicGroup GetOrCreate(string groupId) => _groups.GetOrAdd(groupId, id => new ClassicGroup(id) { EmptySince = _time.GetTimestamp() });
 
+    /// <summary>
+    /// The live entry of <paramref name="groupId"/>, created when missing, with its lock held (the
+    /// caller releases <see cref="ClassicGroup.Sync"/>). Never a Dead entry: one removed meanwhile is
+    /// created again.
+    /// </summary>
+    internal ClassicGroup EnterLive(string groupId)
+    {
+        while (true)
+        {
+            ClassicGroup group = GetOrCreate(groupId);
+            group.Sync.Enter();
+            if (group.State != GroupState.Dead)
+            {
+                return group;
+            }
+
+            group.Sync.Exit();
+        }
+    }
+
+    /// <summary>The live entry of <paramref name="groupId"/> with its lock held, or null when there is none.</summary>
+    internal ClassicGroup? EnterExisting(string groupId)
+    {
+        while (_groups.GetValueOrDefault(groupId) is { } group)
+        {
+            group.Sync.Enter();
+            if (group.State != GroupState.Dead)
+            {
+                return group;
+            }
+
+            group.Sync.Exit();
+        }
+
+        return null;
+    }
+
+    /// <summary>Drops an entry that holds nothing: no members of either protocol, no offsets (call under its lock).</summary>
+    internal void RemoveIfUnused(ClassicGroup group)
+    {
+        if (group.State == GroupState.Empty && group.ServerSide is null && group.Members.Count == 0 &&
+            group.PendingMemberIds.Count == 0 && group.Offsets.Count == 0)
+        {
+            group.State = GroupState.Dead;
+            _groups.TryRemove(new KeyValuePair<string, ClassicGroup>(group.Id, group));
+        }
+    }
+
+    /// <summary>Completes once the offset store has made durable everything up to <paramref name="position"/> (see <see cref="Commit(string, string, string?, int, IReadOnlyList{ValueTuple{string, int, CommittedOffset}}, out long)"/>).</summary>
+    public Task WhenDurableAsync(long position) => _store.WhenDurableAsync(position);
+
     /// <summary>JoinGroup. The task completes when the join phase ends (or at once with an error).</summary>
     public Task<JoinGroupResponse> JoinAsync(JoinGroupRequest request, short version, string clientId, string clientHost)
     {
-        if (string.IsNullOrEmpty(request.GroupId))
+        if (string.IsNullOrEmpty(request.GroupId) || !GroupLimits.Fits(request.GroupId))
         {
             return Error(ErrorCode.InvalidGroupId);
+        }
+
+        if (!GroupLimits.Fits(request.MemberId) || !GroupLimits.Fits(request.GroupInstanceId) || !GroupLimits.Fits(request.ProtocolType) ||
+            request.Protocols.Exists(p => !GroupLimits.Fits(p.Name)))
+        {
+            return Error(ErrorCode.InvalidRequest);
         }
 
         var sessionTimeout = TimeSpan.FromMilliseconds(request.SessionTimeoutMs);
@@ -64,12 +149,12 @@ internal sealed class GroupCoordinator
             return Error(ErrorCode.InvalidSessionTimeout);
         }
 
-        ClassicGroup group = GetOrCreate(request.GroupId);
-        lock (group.Sync)
+        ClassicGroup group = EnterLive(request.GroupId);
+        try
         {
-            if (group.State == GroupState.Dead)
+            if (group.ServerSide is not null)
             {
-                return Error(ErrorCode.CoordinatorNotAvailable);
+                return Error(ErrorCode.InconsistentGroupProtocol); // a server-side group with members holds the id
             }
 
             if (!IsCompatible(group, request))
@@ -81,7 +166,8 @@ internal sealed class GroupCoordinator
             GroupMember? member;
             if (request.MemberId.Length == 0)
             {
-                string newId = (clientId.Length > 0 ? clientId : "member") + "-" + Guid.NewGuid().ToString("N");
+                // Kafka's client id + "-" + UUID, with the client id cut so the id always fits a STRING.
+                string newId = GroupLimits.MemberIdPrefix(clientId) + "-" + Guid.NewGuid().ToString("N");
                 if (request.GroupInstanceId is { } instance)
                 {
                     if (group.StaticMembers.TryGetValue(instance, out string? oldId) && group.Members.Remove(oldId, out GroupMember? old))
@@ -135,6 +221,11 @@ internal sealed class GroupCoordinator
 
             TryCompleteJoin(group, now);
             return answer;
+        }
+        finally
+        {
+            RemoveIfUnused(group); // a refused join leaves nothing behind
+            group.Sync.Exit();
         }
     }
 
@@ -258,24 +349,39 @@ internal sealed class GroupCoordinator
         return results;
     }
 
-    /// <summary>OffsetCommit: validates membership as Kafka does, then stores durably before answering.</summary>
+    /// <summary>OffsetCommit: validates membership as Kafka does, then stores before answering.</summary>
     public ErrorCode Commit(string groupId, string memberId, string? instanceId, int generation,
-        IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets)
+        IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets) =>
+        Commit(groupId, memberId, instanceId, generation, offsets, out _);
+
+    /// <summary>
+    /// OffsetCommit for either protocol: a classic member is checked against the classic group
+    /// (member id, generation), a server-side member against its consumer group (member id, member
+    /// epoch, given in <paramref name="generation"/>). The check and the store run under the group's
+    /// lock, the same lock that fences members, so a member fenced meanwhile cannot commit after the
+    /// partition's new owner. <paramref name="position"/> is for <see cref="WhenDurableAsync"/>.
+    /// </summary>
+    public ErrorCode Commit(string groupId, string memberId, string? instanceId, int generation,
+        IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets, out long position)
     {
-        if (string.IsNullOrEmpty(groupId))
+        position = 0;
+        if (string.IsNullOrEmpty(groupId) || !GroupLimits.Fits(groupId))
         {
             return ErrorCode.InvalidGroupId;
         }
 
-        ClassicGroup group = GetOrCreate(groupId);
-        lock (group.Sync)
+        ClassicGroup group = EnterLive(groupId);
+        try
         {
-            if (group.State == GroupState.Dead)
+            if (group.ServerSide is { } serverSide)
             {
-                return ErrorCode.CoordinatorNotAvailable;
+                ErrorCode refused = serverSide.CheckCommit(memberId, generation);
+                if (refused != ErrorCode.None)
+                {
+                    return refused;
+                }
             }
-
-            if (generation >= 0 || memberId.Length > 0 || group.State != GroupState.Empty)
+            else if (generation >= 0 || memberId.Length > 0 || group.State != GroupState.Empty)
             {
                 ErrorCode error = CheckMember(group, memberId, instanceId, generation);
                 if (error != ErrorCode.None)
@@ -291,27 +397,38 @@ internal sealed class GroupCoordinator
                 group.Members[memberId].LastSeen = _time.GetTimestamp();
             }
 
-            StoreLocked(group, offsets);
+            return StoreLocked(group, offsets, out position);
+        }
+        finally
+        {
+            RemoveIfUnused(group);
+            group.Sync.Exit();
+        }
+    }
+
+    private ErrorCode StoreLocked(ClassicGroup group, IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets, out long position)
+    {
+        position = 0;
+        if (offsets.Count == 0)
+        {
             return ErrorCode.None;
         }
-    }
 
-    /// <summary>
-    /// Stores offsets whose committer was already checked elsewhere (the server-side consumer groups,
-    /// which keep their offsets here so both protocols share one store).
-    /// </summary>
-    public void Store(string groupId, IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets)
-    {
-        ClassicGroup group = GetOrCreate(groupId);
-        lock (group.Sync)
+        try
         {
-            StoreLocked(group, offsets);
+            position = _store.Append(group.Id, [.. offsets.Select(o => (o.Topic, o.Partition, (CommittedOffset?)o.Offset))]);
         }
-    }
+        catch (OffsetStoreException e)
+        {
+            return e.Error;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            // Kafka answers a failed write of the offsets partition with NOT_COORDINATOR: retry elsewhere or later.
+            Log.StoreFailed(_logger, e, group.Id);
+            return ErrorCode.NotCoordinator;
+        }
 
-    private void StoreLocked(ClassicGroup group, IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets)
-    {
-        _store.Append(group.Id, [.. offsets.Select(o => (o.Topic, o.Partition, (CommittedOffset?)o.Offset))]);
         foreach ((string topic, int partition, CommittedOffset offset) in offsets)
         {
             group.Offsets[(topic, partition)] = offset;
@@ -321,6 +438,8 @@ internal sealed class GroupCoordinator
         {
             group.EmptySince = _time.GetTimestamp(); // no members: retention runs from the last commit
         }
+
+        return ErrorCode.None;
     }
 
     /// <summary>Committed offsets of a group: the given partitions, or all of them when <paramref name="partitions"/> is null.</summary>
@@ -329,14 +448,28 @@ internal sealed class GroupCoordinator
         ClassicGroup? group = _groups.GetValueOrDefault(groupId);
         if (group is null)
         {
-            return partitions?.Select(p => (p.Topic, p.Partition, (CommittedOffset?)null)).ToList() ?? [];
+            return partitions?.Distinct().Select(p => (p.Topic, p.Partition, (CommittedOffset?)null)).ToList() ?? [];
         }
 
         lock (group.Sync)
         {
-            return partitions is null
-                ? [.. group.Offsets.OrderBy(o => o.Key.Topic, StringComparer.Ordinal).ThenBy(o => o.Key.Partition).Select(o => (o.Key.Topic, o.Key.Partition, (CommittedOffset?)o.Value))]
-                : [.. partitions.Select(p => (p.Topic, p.Partition, group.Offsets.GetValueOrDefault((p.Topic, p.Partition))))];
+            if (partitions is null)
+            {
+                return [.. group.Offsets.OrderBy(o => o.Key.Topic, StringComparer.Ordinal).ThenBy(o => o.Key.Partition).Select(o => (o.Key.Topic, o.Key.Partition, (CommittedOffset?)o.Value))];
+            }
+
+            // A partition asked for twice is answered once: the answer never grows faster than the question.
+            var seen = new HashSet<(string, int)>();
+            var results = new List<(string, int, CommittedOffset?)>();
+            foreach ((string topic, int partition) in partitions)
+            {
+                if (seen.Add((topic, partition)))
+                {
+                    results.Add((topic, partition, group.Offsets.GetValueOrDefault((topic, partition))));
+                }
+            }
+
+            return results;
         }
     }
 
@@ -357,15 +490,21 @@ internal sealed class GroupCoordinator
             HashSet<string> subscribed = SubscribedTopics(group);
             var results = new List<(string, int, ErrorCode)>();
             var deleted = new List<(string, int, CommittedOffset?)>();
+            var seen = new HashSet<(string, int)>();
             foreach ((string topic, int partition) in partitions)
             {
+                if (!seen.Add((topic, partition)))
+                {
+                    continue; // once per partition
+                }
+
                 if (subscribed.Contains(topic))
                 {
                     results.Add((topic, partition, ErrorCode.GroupSubscribedToTopic));
                     continue;
                 }
 
-                if (group.Offsets.Remove((topic, partition)))
+                if (group.Offsets.ContainsKey((topic, partition)))
                 {
                     deleted.Add((topic, partition, null));
                 }
@@ -373,15 +512,48 @@ internal sealed class GroupCoordinator
                 results.Add((topic, partition, ErrorCode.None));
             }
 
-            _store.Append(groupId, deleted);
+            if (!TryAppend(group.Id, deleted))
+            {
+                return (ErrorCode.NotCoordinator, []);
+            }
+
+            foreach ((string topic, int partition, CommittedOffset? _) in deleted)
+            {
+                group.Offsets.Remove((topic, partition));
+            }
+
             return (ErrorCode.None, results);
         }
     }
 
-    /// <summary>Topics the members subscribe to, read from their consumer-protocol metadata (unreadable metadata counts as none).</summary>
+    /// <summary>Appends deletions; false (logged) when the store fails.</summary>
+    private bool TryAppend(string groupId, IReadOnlyList<(string Topic, int Partition, CommittedOffset? Offset)> changes)
+    {
+        try
+        {
+            _store.Append(groupId, changes);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            Log.StoreFailed(_logger, e, groupId);
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Topics the members subscribe to: for a server-side group its members' subscriptions, for a
+    /// classic group read from the consumer-protocol metadata (unreadable metadata counts as none).
+    /// </summary>
     private static HashSet<string> SubscribedTopics(ClassicGroup group)
     {
         var topics = new HashSet<string>(StringComparer.Ordinal);
+        if (group.ServerSide is { } serverSide)
+        {
+            topics.UnionWith(serverSide.SubscribedMetadata.Keys);
+            return topics;
+        }
+
         if (group.ProtocolType != "consumer" || group.ProtocolName is not { } protocol)
         {
             return topics;
@@ -414,12 +586,16 @@ internal sealed class GroupCoordinator
 
         lock (group.Sync)
         {
-            if (group.State != GroupState.Empty)
+            if (group.State != GroupState.Empty || group.ServerSide is not null)
             {
                 return group.State == GroupState.Dead ? ErrorCode.GroupIdNotFound : ErrorCode.NonEmptyGroup;
             }
 
-            _store.Append(groupId, [.. group.Offsets.Keys.Select(k => (k.Topic, k.Partition, (CommittedOffset?)null))]);
+            if (!TryAppend(groupId, [.. group.Offsets.Keys.Select(k => (k.Topic, k.Partition, (CommittedOffset?)null))]))
+            {
+                return ErrorCode.NotCoordinator;
+            }
+
             group.Offsets.Clear();
             group.State = GroupState.Dead;
             _groups.TryRemove(groupId, out _);
@@ -468,19 +644,91 @@ internal sealed class GroupCoordinator
     /// <summary>offsets.retention.minutes: an Empty group's offsets (and the group) go once it has been empty that long.</summary>
     private void ExpireOffsets(ClassicGroup group, long now)
     {
-        if (group.State != GroupState.Empty || _time.GetElapsedTime(group.EmptySince, now) < _options.OffsetsRetention)
+        if (group.State != GroupState.Empty || group.ServerSide is not null || now < group.ExpiryRetryAt ||
+            _time.GetElapsedTime(group.EmptySince, now) < _options.OffsetsRetention)
         {
             return;
         }
 
         if (group.Offsets.Count > 0)
         {
-            _store.Append(group.Id, [.. group.Offsets.Keys.Select(k => (k.Topic, k.Partition, (CommittedOffset?)null))]);
+            if (!TryAppend(group.Id, [.. group.Offsets.Keys.Select(k => (k.Topic, k.Partition, (CommittedOffset?)null))]))
+            {
+                group.ExpiryRetryAt = now + (long)(ExpiryRetry.TotalSeconds * _time.TimestampFrequency); // keep them, try later
+                return;
+            }
+
             group.Offsets.Clear();
         }
 
         group.State = GroupState.Dead;
         _groups.TryRemove(group.Id, out _);
+    }
+
+    /// <summary>
+    /// ListGroups: every group once, classic or server-side (a server-side group's entry here is not
+    /// listed again as classic), sorted by id.
+    /// </summary>
+    public List<(string Id, string State, string ProtocolType, string Type)> List()
+    {
+        var listed = new List<(string, string, string, string)>();
+        foreach (ClassicGroup group in _groups.Values)
+        {
+            lock (group.Sync)
+            {
+                if (group.State == GroupState.Dead)
+                {
+                    continue;
+                }
+
+                listed.Add(group.ServerSide is { } serverSide
+                    ? (group.Id, serverSide.State, "consumer", "consumer")
+                    : (group.Id, group.State.ToString(), group.ProtocolType ?? "", "classic"));
+            }
+        }
+
+        listed.Sort((a, b) => string.CompareOrdinal(a.Item1, b.Item1));
+        return listed;
+    }
+
+    /// <summary>
+    /// DescribeGroups of one classic group: Dead with no error when unknown (as Kafka answers);
+    /// GROUP_ID_NOT_FOUND when the id is a server-side group (use ConsumerGroupDescribe).
+    /// </summary>
+    public DescribeGroupsResponse.DescribedGroup Describe(string groupId)
+    {
+        var described = new DescribeGroupsResponse.DescribedGroup { GroupId = groupId, GroupState = nameof(GroupState.Dead) };
+        if (_groups.GetValueOrDefault(groupId) is not { } group)
+        {
+            return described;
+        }
+
+        lock (group.Sync)
+        {
+            if (group.ServerSide is not null)
+            {
+                described.ErrorCode = (short)ErrorCode.GroupIdNotFound;
+                return described;
+            }
+
+            described.GroupState = group.State.ToString();
+            described.ProtocolType = group.ProtocolType ?? "";
+            described.ProtocolData = group.State == GroupState.Stable || group.State == GroupState.CompletingRebalance ? group.ProtocolName ?? "" : "";
+            foreach (GroupMember member in group.Members.Values)
+            {
+                described.Members.Add(new DescribeGroupsResponse.DescribedGroupMember
+                {
+                    MemberId = member.Id,
+                    GroupInstanceId = member.InstanceId,
+                    ClientId = member.ClientId,
+                    ClientHost = member.ClientHost,
+                    MemberMetadata = group.ProtocolName is { } p ? member.MetadataFor(p) ?? [] : [],
+                    MemberAssignment = group.State == GroupState.Stable ? member.Assignment : [],
+                });
+            }
+        }
+
+        return described;
     }
 
     private static Task<JoinGroupResponse> Error(ErrorCode error) =>
@@ -654,6 +902,12 @@ internal sealed class GroupCoordinator
         ProtocolName = group.ProtocolName,
         Assignment = member.Assignment,
     };
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 3501, Level = LogLevel.Error, Message = "Could not store committed offsets of group {Group}")]
+        public static partial void StoreFailed(ILogger logger, Exception exception, string group);
+    }
 }
 
 /// <summary>Group settings (the Broker section of broker.json).</summary>

@@ -59,7 +59,7 @@ internal sealed class JoinGroupHandler(GroupCoordinator groups) : IRequestHandle
     public async ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
     {
         JoinGroupResponse response = await groups.JoinAsync((JoinGroupRequest)request, context.Version, context.ClientId ?? "", context.Connection).ConfigureAwait(false);
-        response.ProtocolName ??= context.Version >= 7 ? null : "";
+        response.ProtocolName ??= ""; // nullable only from v7 (not served)
         return response;
     }
 }
@@ -128,11 +128,18 @@ internal sealed class LeaveGroupHandler(GroupCoordinator groups) : IRequestHandl
 }
 
 /// <summary>
-/// OffsetCommit (key 8), versions 2–9. Generation -1 with no member id commits for a standalone
-/// (assign()) consumer into an empty group; otherwise membership and generation are checked.
-/// Metadata over 4096 bytes → OFFSET_METADATA_TOO_LARGE. Acknowledged commits are in the offset log.
+/// OffsetCommit (key 8), versions 2–9, for classic and server-side (KIP-848) groups alike: the
+/// coordinator checks the committer against whichever protocol owns the group id. Generation -1 with
+/// no member id commits for a standalone (assign()) consumer into an empty group. Metadata over 4096
+/// bytes → OFFSET_METADATA_TOO_LARGE; a topic name no topic can have (over 249 characters) →
+/// UNKNOWN_TOPIC_OR_PARTITION. A partition named twice is stored once (the last wins).
 /// </summary>
-internal sealed class OffsetCommitHandler(GroupCoordinator groups, ConsumerGroupCoordinator consumerGroups, TimeProvider time) : IRequestHandler
+/// <remarks>
+/// An acknowledged commit is in the offset log. With <see cref="BrokerOptions.FlushOnAcksAll"/> on
+/// (default) the answer waits until the offset log is fsynced (shared with concurrent commits, off the
+/// read loop), so an acknowledged commit survives power loss; off, it survives a broker crash.
+/// </remarks>
+internal sealed class OffsetCommitHandler(GroupCoordinator groups, BrokerOptions options, TimeProvider time) : IRequestHandler
 {
     private const int MaxMetadataBytes = 4096;
 
@@ -147,39 +154,83 @@ internal sealed class OffsetCommitHandler(GroupCoordinator groups, ConsumerGroup
         var commit = (OffsetCommitRequest)request;
         long now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var valid = new List<(string, int, CommittedOffset)>();
+        var index = new Dictionary<(string, int), int>();
         var response = new OffsetCommitResponse();
         foreach (OffsetCommitRequest.OffsetCommitRequestTopic topic in commit.Topics)
         {
             var topicResponse = new OffsetCommitResponse.OffsetCommitResponseTopic { Name = topic.Name };
             response.Topics.Add(topicResponse);
+            bool badTopic = topic.Name.Length > Storage.TopicPartition.MaxTopicLength;
             foreach (OffsetCommitRequest.OffsetCommitRequestPartition partition in topic.Partitions)
             {
-                bool tooLarge = partition.CommittedMetadata is { } m && System.Text.Encoding.UTF8.GetByteCount(m) > MaxMetadataBytes;
+                ErrorCode error = badTopic ? ErrorCode.UnknownTopicOrPartition
+                    : partition.CommittedMetadata is { } m && System.Text.Encoding.UTF8.GetByteCount(m) > MaxMetadataBytes ? ErrorCode.OffsetMetadataTooLarge
+                    : ErrorCode.None;
                 topicResponse.Partitions.Add(new OffsetCommitResponse.OffsetCommitResponsePartition
                 {
                     PartitionIndex = partition.PartitionIndex,
-                    ErrorCode = (short)(tooLarge ? ErrorCode.OffsetMetadataTooLarge : ErrorCode.None),
+                    ErrorCode = (short)error,
                 });
-                if (!tooLarge)
+                if (error == ErrorCode.None)
                 {
-                    valid.Add((topic.Name, partition.PartitionIndex,
-                        new CommittedOffset(partition.CommittedOffset, partition.CommittedLeaderEpoch, partition.CommittedMetadata, now)));
+                    var entry = (topic.Name, partition.PartitionIndex,
+                        new CommittedOffset(partition.CommittedOffset, partition.CommittedLeaderEpoch, partition.CommittedMetadata, now));
+                    if (index.TryGetValue((topic.Name, partition.PartitionIndex), out int at))
+                    {
+                        valid[at] = entry; // named twice: the last wins, stored once
+                    }
+                    else
+                    {
+                        index[(topic.Name, partition.PartitionIndex)] = valid.Count;
+                        valid.Add(entry);
+                    }
                 }
             }
         }
 
-        ErrorCode error = consumerGroups.Owns(commit.GroupId)
-            ? consumerGroups.Commit(commit.GroupId, commit.MemberId, commit.GenerationIdOrMemberEpoch, valid)
-            : groups.Commit(commit.GroupId, commit.MemberId, commit.GroupInstanceId, commit.GenerationIdOrMemberEpoch, valid);
-        if (error != ErrorCode.None)
+        ErrorCode result = groups.Commit(commit.GroupId, commit.MemberId, commit.GroupInstanceId, commit.GenerationIdOrMemberEpoch, valid, out long position);
+        if (result != ErrorCode.None)
         {
-            foreach (OffsetCommitResponse.OffsetCommitResponsePartition p in response.Topics.SelectMany(t => t.Partitions))
-            {
-                p.ErrorCode = (short)error;
-            }
+            SetAll(response, result);
+            return ValueTask.FromResult<IKafkaMessage?>(response);
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        if (valid.Count == 0 || !options.FlushOnAcksAll)
+        {
+            return ValueTask.FromResult<IKafkaMessage?>(response);
+        }
+
+        Task durable = groups.WhenDurableAsync(position);
+        return durable.IsCompletedSuccessfully ? ValueTask.FromResult<IKafkaMessage?>(response) : AnswerWhenDurableAsync(durable, response);
+    }
+
+    private static async ValueTask<IKafkaMessage?> AnswerWhenDurableAsync(Task durable, OffsetCommitResponse response)
+    {
+        try
+        {
+            await durable.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            // Stored but not known to be on disk: the client retries (Kafka's mapping of a storage error).
+            SetAll(response, ErrorCode.NotCoordinator);
+        }
+
+        return response;
+    }
+
+    private static void SetAll(OffsetCommitResponse response, ErrorCode error)
+    {
+        foreach (OffsetCommitResponse.OffsetCommitResponseTopic topic in response.Topics)
+        {
+            foreach (OffsetCommitResponse.OffsetCommitResponsePartition p in topic.Partitions)
+            {
+                if (p.ErrorCode == 0)
+                {
+                    p.ErrorCode = (short)error;
+                }
+            }
+        }
     }
 }
 
@@ -201,8 +252,14 @@ internal sealed class OffsetFetchHandler(GroupCoordinator groups) : IRequestHand
         var response = new OffsetFetchResponse();
         if (context.Version >= 8)
         {
+            var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (OffsetFetchRequest.OffsetFetchRequestGroup group in fetch.Groups)
             {
+                if (!seen.Add(group.GroupId))
+                {
+                    continue; // a group asked for twice is answered once
+                }
+
                 var groupResponse = new OffsetFetchResponse.OffsetFetchResponseGroup { GroupId = group.GroupId };
                 response.Groups.Add(groupResponse);
                 var partitions = group.Topics?.SelectMany(t => t.PartitionIndexes.Select(p => (t.Name, p)));
@@ -245,8 +302,11 @@ internal sealed class OffsetFetchHandler(GroupCoordinator groups) : IRequestHand
     }
 }
 
-/// <summary>ListGroups (key 16), versions 0–5: classic and server-side groups, filtered by state (v4) and type (v5: "classic", "consumer").</summary>
-internal sealed class ListGroupsHandler(GroupCoordinator groups, ConsumerGroupCoordinator consumerGroups) : IRequestHandler
+/// <summary>
+/// ListGroups (key 16), versions 0–5: classic and server-side groups, each once, filtered by state (v4)
+/// and type (v5: "classic", "consumer").
+/// </summary>
+internal sealed class ListGroupsHandler(GroupCoordinator groups) : IRequestHandler
 {
     public ApiKey Key => ApiKey.ListGroups;
 
@@ -258,30 +318,13 @@ internal sealed class ListGroupsHandler(GroupCoordinator groups, ConsumerGroupCo
     {
         var list = (ListGroupsRequest)request;
         var response = new ListGroupsResponse();
-        foreach (ClassicGroup group in groups.Groups.OrderBy(g => g.Id, StringComparer.Ordinal))
-        {
-            string state, protocolType;
-            lock (group.Sync)
-            {
-                state = group.State.ToString();
-                protocolType = group.ProtocolType ?? "";
-            }
-
-            bool stateOk = list.StatesFilter.Count == 0 || list.StatesFilter.Contains(state, StringComparer.OrdinalIgnoreCase);
-            bool typeOk = list.TypesFilter.Count == 0 || list.TypesFilter.Contains("classic", StringComparer.OrdinalIgnoreCase);
-            if (stateOk && typeOk && group.State != GroupState.Dead)
-            {
-                response.Groups.Add(new ListGroupsResponse.ListedGroup { GroupId = group.Id, ProtocolType = protocolType, GroupState = state, GroupType = "classic" });
-            }
-        }
-
-        foreach ((string id, string state) in consumerGroups.List().OrderBy(g => g.Id, StringComparer.Ordinal))
+        foreach ((string id, string state, string protocolType, string type) in groups.List())
         {
             bool stateOk = list.StatesFilter.Count == 0 || list.StatesFilter.Contains(state, StringComparer.OrdinalIgnoreCase);
-            bool typeOk = list.TypesFilter.Count == 0 || list.TypesFilter.Contains("consumer", StringComparer.OrdinalIgnoreCase);
+            bool typeOk = list.TypesFilter.Count == 0 || list.TypesFilter.Contains(type, StringComparer.OrdinalIgnoreCase);
             if (stateOk && typeOk)
             {
-                response.Groups.Add(new ListGroupsResponse.ListedGroup { GroupId = id, ProtocolType = "consumer", GroupState = state, GroupType = "consumer" });
+                response.Groups.Add(new ListGroupsResponse.ListedGroup { GroupId = id, ProtocolType = protocolType, GroupState = state, GroupType = type });
             }
         }
 
@@ -289,7 +332,10 @@ internal sealed class ListGroupsHandler(GroupCoordinator groups, ConsumerGroupCo
     }
 }
 
-/// <summary>DescribeGroups (key 15), versions 0–5: state, protocol, and each member with its metadata and assignment.</summary>
+/// <summary>
+/// DescribeGroups (key 15), versions 0–5: state, protocol, and each member with its metadata and
+/// assignment. A group id named twice is described once.
+/// </summary>
 internal sealed class DescribeGroupsHandler(GroupCoordinator groups) : IRequestHandler
 {
     public ApiKey Key => ApiKey.DescribeGroups;
@@ -300,34 +346,13 @@ internal sealed class DescribeGroupsHandler(GroupCoordinator groups) : IRequestH
 
     public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
     {
-        var describe = (DescribeGroupsRequest)request;
         var response = new DescribeGroupsResponse();
-        foreach (string id in describe.Groups)
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string id in ((DescribeGroupsRequest)request).Groups)
         {
-            var described = new DescribeGroupsResponse.DescribedGroup { GroupId = id, GroupState = nameof(GroupState.Dead) };
-            response.Groups.Add(described);
-            if (groups.Find(id) is not { } group)
+            if (seen.Add(id))
             {
-                continue; // Kafka answers an unknown group as Dead with no error
-            }
-
-            lock (group.Sync)
-            {
-                described.GroupState = group.State.ToString();
-                described.ProtocolType = group.ProtocolType ?? "";
-                described.ProtocolData = group.State == GroupState.Stable || group.State == GroupState.CompletingRebalance ? group.ProtocolName ?? "" : "";
-                foreach (GroupMember member in group.Members.Values)
-                {
-                    described.Members.Add(new DescribeGroupsResponse.DescribedGroupMember
-                    {
-                        MemberId = member.Id,
-                        GroupInstanceId = member.InstanceId,
-                        ClientId = member.ClientId,
-                        ClientHost = member.ClientHost,
-                        MemberMetadata = group.ProtocolName is { } p ? member.MetadataFor(p) ?? [] : [],
-                        MemberAssignment = group.State == GroupState.Stable ? member.Assignment : [],
-                    });
-                }
+                response.Groups.Add(groups.Describe(id));
             }
         }
 
@@ -386,9 +411,13 @@ internal sealed class ConsumerGroupDescribeHandler(ConsumerGroupCoordinator grou
     public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
     {
         var response = new ConsumerGroupDescribeResponse();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (string id in ((ConsumerGroupDescribeRequest)request).GroupIds)
         {
-            response.Groups.Add(groups.Describe(id));
+            if (seen.Add(id))
+            {
+                response.Groups.Add(groups.Describe(id)); // a group named twice is described once
+            }
         }
 
         return ValueTask.FromResult<IKafkaMessage?>(response);
