@@ -102,7 +102,7 @@ internal sealed unsafe class SnappyDecodeStream : Stream
         int size = Snappy.GetUncompressedLength(block);
         if (size < 0 || size > _maxOutputBytes - _produced)
         {
-            throw new InvalidDataException("Snappy block larger than the decompression limit.");
+            throw new DecompressionLimitException();
         }
 
         if (_block is null || _block.Length < size)
@@ -147,3 +147,6 @@ internal sealed unsafe class SnappyDecodeStream : Stream
 
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
+
+/// <summary>A decoder was asked for more output than its limit allows.</summary>
+internal sealed class DecompressionLimitException() : IOException("The data decompresses to more than the limit.");

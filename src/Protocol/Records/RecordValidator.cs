@@ -119,16 +119,19 @@ public static class RecordValidator
             return new RecordsCheck(RecordsError.TimestampOutOfRange, -1, header.MaxTimestamp);
         }
 
+        if (header.Compression > CompressionType.Zstd)
+        {
+            return new RecordsCheck(RecordsError.UnknownCompression);
+        }
+
         ReadOnlySpan<byte> body = batch[RecordBatch.HeaderSize..header.TotalSize];
-        if (header.Compression == CompressionType.None)
+        if (header.Compression == CompressionType.None || body.IsEmpty) // nothing to decode: no records
         {
             var source = new SpanSource(body);
             return Walk(ref source, header, timestamps);
         }
 
-        return header.Compression > CompressionType.Zstd
-            ? new RecordsCheck(RecordsError.UnknownCompression)
-            : ValidateCompressed(body, header, timestamps, maxDecompressedBytes);
+        return ValidateCompressed(body, header, timestamps, maxDecompressedBytes);
     }
 
     private static unsafe RecordsCheck ValidateCompressed(ReadOnlySpan<byte> body, in RecordBatchHeader header, in TimestampBounds timestamps, long maxDecompressedBytes)
@@ -162,7 +165,8 @@ public static class RecordValidator
                         return new RecordsCheck(RecordsError.DecompressedTooLarge, check.RecordIndex, maxDecompressedBytes);
                     }
 
-                    if (check.IsValid && header.Compression == CompressionType.Gzip &&
+                    // GZipStream ends a stream cut short without an error; the trailer's ISIZE tells.
+                    if ((check.IsValid || source.AtEnd) && header.Compression == CompressionType.Gzip &&
                         !CompressionCodecs.GzipLengthMatches(body, source.Total))
                     {
                         return new RecordsCheck(RecordsError.CorruptCompressedData);
@@ -350,6 +354,9 @@ internal ref struct StreamSource(Stream decoder, byte[] window, long maxBytes) :
     /// <summary>More than the limit came out of the decoder.</summary>
     public bool TooLarge { get; private set; }
 
+    /// <summary>The decoder reported the end of its output.</summary>
+    public readonly bool AtEnd => _eof;
+
     /// <summary>Decompressed bytes read so far.</summary>
     public long Total { get; private set; }
 
@@ -421,6 +428,11 @@ internal ref struct StreamSource(Stream decoder, byte[] window, long maxBytes) :
             try
             {
                 read = _decoder.Read(_window.AsSpan(_end));
+            }
+            catch (DecompressionLimitException)
+            {
+                TooLarge = true;
+                return false;
             }
             catch (Exception e) when (CompressionCodecs.IsDecodeFailure(e))
             {
