@@ -21,12 +21,15 @@ internal static class TopicConfigs
     public const string FlushMessages = "flush.messages";
     public const string FlushMs = "flush.ms";
     public const string MessageTimestampType = "message.timestamp.type";
+    public const string MessageTimestampBeforeMaxMs = "message.timestamp.before.max.ms";
+    public const string MessageTimestampAfterMaxMs = "message.timestamp.after.max.ms";
 
     /// <summary>Every supported config name, in the order DescribeConfigs lists them.</summary>
     public static readonly string[] Names =
     [
         CleanupPolicy, RetentionMs, RetentionBytes, SegmentBytes, SegmentMs, SegmentIndexBytes,
         IndexIntervalBytes, MaxMessageBytes, FlushMessages, FlushMs, MessageTimestampType,
+        MessageTimestampBeforeMaxMs, MessageTimestampAfterMaxMs,
     ];
 
     /// <summary>Applies <paramref name="name"/>=<paramref name="value"/> to <paramref name="config"/>; false with a reason when not allowed.</summary>
@@ -87,6 +90,14 @@ internal static class TopicConfigs
                 ok = value == "CreateTime";
                 error = ok ? null : "Only message.timestamp.type=CreateTime is supported.";
                 break;
+            case MessageTimestampBeforeMaxMs:
+                ok = TryLong(value, out long beforeMs) && beforeMs >= 0;
+                result = config with { MessageTimestampBeforeMax = Window(beforeMs) };
+                break;
+            case MessageTimestampAfterMaxMs:
+                ok = TryLong(value, out long afterMs) && afterMs >= 0;
+                result = config with { MessageTimestampAfterMax = Window(afterMs) };
+                break;
             default:
                 error = $"Unknown or unsupported topic config '{name}'.";
                 return false;
@@ -115,8 +126,13 @@ internal static class TopicConfigs
         FlushMessages => (config.FlushMessages ?? long.MaxValue).ToString(CultureInfo.InvariantCulture),
         FlushMs => config.FlushInterval is { } f ? Ms(f) : long.MaxValue.ToString(CultureInfo.InvariantCulture),
         MessageTimestampType => "CreateTime",
+        MessageTimestampBeforeMaxMs => config.MessageTimestampBeforeMax is { } before ? Ms(before) : long.MaxValue.ToString(CultureInfo.InvariantCulture),
+        MessageTimestampAfterMaxMs => config.MessageTimestampAfterMax is { } after ? Ms(after) : long.MaxValue.ToString(CultureInfo.InvariantCulture),
         _ => throw new ArgumentOutOfRangeException(nameof(name)),
     };
+
+    /// <summary>A timestamp window in ms; Long.MaxValue, or anything past what a TimeSpan holds, is no limit.</summary>
+    private static TimeSpan? Window(long ms) => ms >= (long)TimeSpan.MaxValue.TotalMilliseconds ? null : TimeSpan.FromMilliseconds(ms);
 
     private static string Ms(TimeSpan t) => ((long)t.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
 
