@@ -301,6 +301,14 @@ internal ref struct SpanSource(ReadOnlySpan<byte> data) : IRecordSource
 
     public bool TryReadVarInt32(out int value)
     {
+        // Most varints in a record (deltas, small lengths, header count) are one byte.
+        if ((uint)_position < (uint)_data.Length && _data[_position] < 0x80)
+        {
+            int b = _data[_position++];
+            value = (b >> 1) ^ -(b & 1);
+            return true;
+        }
+
         if (!VarInt.TryReadInt32(_data[_position..], out value, out int n))
         {
             return false;
@@ -312,6 +320,13 @@ internal ref struct SpanSource(ReadOnlySpan<byte> data) : IRecordSource
 
     public bool TryReadVarInt64(out long value)
     {
+        if ((uint)_position < (uint)_data.Length && _data[_position] < 0x80)
+        {
+            int b = _data[_position++];
+            value = (b >> 1) ^ -(b & 1);
+            return true;
+        }
+
         if (!VarInt.TryReadInt64(_data[_position..], out value, out int n))
         {
             return false;
