@@ -155,4 +155,12 @@ public sealed class BrokerOptions : IValidatableObject
     /// </summary>
     [Range(0, 10_000)]
     public int MaxAutoCreateTopicsPerRequest { get; set; } = 10;
+
+    /// <summary>
+    /// Upper bound on what one compressed produced batch may decompress to while the broker checks its
+    /// records (streamed, never held); a batch past it (a decompression bomb) gets INVALID_RECORD.
+    /// Default 64 MiB.
+    /// </summary>
+    [Range(1024 * 1024, int.MaxValue)]
+    public int MaxDecompressedBatchBytes { get; set; } = 64 * 1024 * 1024;
 }

@@ -55,6 +55,17 @@ public sealed record LogConfig
     /// <remarks>Default 1,048,588 (1 MiB + 12), as Kafka's.</remarks>
     public int MaxMessageBytes { get; init; } = 1024 * 1024 + 12;
 
+    /// <summary><c>message.timestamp.before.max.ms</c>: a CreateTime record whose timestamp is further than
+    /// this before the broker's clock is refused (INVALID_TIMESTAMP).</summary>
+    /// <remarks>Default null: no limit (Kafka's default, Long.MaxValue). Not negative.</remarks>
+    public TimeSpan? MessageTimestampBeforeMax { get; init; }
+
+    /// <summary><c>message.timestamp.after.max.ms</c>: a CreateTime record whose timestamp is further than
+    /// this after the broker's clock is refused (INVALID_TIMESTAMP), so that one far-future batch cannot
+    /// hold back time-based retention.</summary>
+    /// <remarks>Default 1 hour (3,600,000 ms), Kafka 4.0's default (KIP-1030). Null: no limit. Not negative.</remarks>
+    public TimeSpan? MessageTimestampAfterMax { get; init; } = TimeSpan.FromHours(1);
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first setting out of range.</summary>
     public void Validate()
     {
@@ -67,6 +78,8 @@ public sealed record LogConfig
         Check(FlushMessages is null or > 0, nameof(FlushMessages), "must be positive or null");
         Check(FlushInterval is null || FlushInterval > TimeSpan.Zero, nameof(FlushInterval), "must be positive or null");
         Check(MaxMessageBytes >= 61, nameof(MaxMessageBytes), "must be at least 61 (one batch header)");
+        Check(MessageTimestampBeforeMax is null || MessageTimestampBeforeMax >= TimeSpan.Zero, nameof(MessageTimestampBeforeMax), "must not be negative");
+        Check(MessageTimestampAfterMax is null || MessageTimestampAfterMax >= TimeSpan.Zero, nameof(MessageTimestampAfterMax), "must not be negative");
     }
 
     private static void Check(bool ok, string name, string message)

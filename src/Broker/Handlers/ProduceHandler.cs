@@ -13,7 +13,12 @@ namespace LogBroker.Broker.Handlers;
 /// Behaviour: each partition's records must be exactly one valid batch v2 (CRC-32C, lengths, count
 /// = last offset delta + 1, not a control batch, not transactional) → else CORRUPT_MESSAGE or
 /// INVALID_RECORD; larger than the topic's max.message.bytes → MESSAGE_TOO_LARGE; zstd before v7 or
-/// an unknown codec → UNSUPPORTED_COMPRESSION_TYPE. Idempotent batches are checked against the
+/// an unknown codec → UNSUPPORTED_COMPRESSION_TYPE. The records themselves are then walked
+/// (<see cref="RecordValidator"/>; compressed ones streamed through a decoder bounded by
+/// <see cref="BrokerOptions.MaxDecompressedBatchBytes"/>): undecodable compressed data → CORRUPT_MESSAGE,
+/// a record count, offset delta, framing or max timestamp that disagrees with the records, or a
+/// decompression bomb → INVALID_RECORD, a timestamp outside the topic's message.timestamp.before/after.max.ms
+/// window → INVALID_TIMESTAMP, each with an error message. Idempotent batches are checked against the
 /// producer's state (<see cref="ProducerStateTable"/>); a duplicate is answered with its original
 /// offset. acks=0 gets no response; acks=1 is answered after the append; acks=-1 after the append
 /// and, when <see cref="BrokerOptions.FlushOnAcksAll"/> is on (default), an fsync of the partitions
@@ -22,7 +27,7 @@ namespace LogBroker.Broker.Handlers;
 /// than once is refused at every entry with INVALID_REQUEST and nothing is appended to it (it would
 /// otherwise be ambiguous which batch counts).
 /// </summary>
-internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates producers, BrokerOptions options) : IRequestHandler
+internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates producers, BrokerOptions options, TimeProvider time) : IRequestHandler
 {
     public ApiKey Key => ApiKey.Produce;
 
@@ -124,6 +129,26 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
             return;
         }
 
+        LogConfig config = log.Config;
+        if (batch.Length <= config.MaxMessageBytes) // a larger batch is refused by the append, unread
+        {
+            var bounds = new TimestampBounds(time.GetUtcNow().ToUnixTimeMilliseconds(),
+                WindowMs(config.MessageTimestampBeforeMax), WindowMs(config.MessageTimestampAfterMax));
+            RecordsCheck check = RecordValidator.Validate(batch, header, bounds, options.MaxDecompressedBatchBytes);
+            if (!check.IsValid)
+            {
+                result.ErrorCode = (short)(check.Error switch
+                {
+                    RecordsError.CorruptCompressedData => ErrorCode.CorruptMessage,
+                    RecordsError.TimestampOutOfRange => ErrorCode.InvalidTimestamp,
+                    RecordsError.UnknownCompression => ErrorCode.UnsupportedCompressionType,
+                    _ => ErrorCode.InvalidRecord,
+                });
+                result.ErrorMessage = check.Describe(header, bounds);
+                return;
+            }
+        }
+
         try
         {
             if (header.ProducerId < 0)
@@ -176,6 +201,8 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
             ? ErrorCode.UnsupportedCompressionType
             : ErrorCode.None;
     }
+
+    private static long WindowMs(TimeSpan? window) => window is { } w ? (long)w.TotalMilliseconds : long.MaxValue;
 
     private static void Store(PartitionLog log, AppendResult appended, ProduceResponse.PartitionProduceResponse result)
     {

@@ -31,12 +31,15 @@ internal static class TopicConfigs
 
     /// <summary>Milliseconds from which a duration is infinite: TimeSpan cannot hold more (Kafka treats such values as "never").</summary>
     private static readonly long MaxDurationMs = (long)TimeSpan.MaxValue.TotalMilliseconds;
+    public const string MessageTimestampBeforeMaxMs = "message.timestamp.before.max.ms";
+    public const string MessageTimestampAfterMaxMs = "message.timestamp.after.max.ms";
 
     /// <summary>Every supported config name, in the order DescribeConfigs lists them.</summary>
     public static readonly string[] Names =
     [
         CleanupPolicy, RetentionMs, RetentionBytes, SegmentBytes, SegmentMs, SegmentIndexBytes,
         IndexIntervalBytes, MaxMessageBytes, FlushMessages, FlushMs, MessageTimestampType, CompressionType,
+        MessageTimestampBeforeMaxMs, MessageTimestampAfterMaxMs,
     ];
 
     /// <summary>Applies <paramref name="name"/>=<paramref name="value"/> to <paramref name="config"/>; false with a reason when not allowed.</summary>
@@ -101,6 +104,14 @@ internal static class TopicConfigs
                 ok = Array.IndexOf(CompressionTypes, value) >= 0;
                 error = ok ? null : $"Invalid value '{value}' for config '{name}': one of {string.Join(", ", CompressionTypes)}.";
                 break;
+            case MessageTimestampBeforeMaxMs:
+                ok = TryLong(value, out long beforeMs) && beforeMs >= 0;
+                result = config with { MessageTimestampBeforeMax = Window(beforeMs) };
+                break;
+            case MessageTimestampAfterMaxMs:
+                ok = TryLong(value, out long afterMs) && afterMs >= 0;
+                result = config with { MessageTimestampAfterMax = Window(afterMs) };
+                break;
             default:
                 error = $"Unknown or unsupported topic config '{name}'.";
                 return false;
@@ -134,11 +145,16 @@ internal static class TopicConfigs
         FlushMs => config.FlushInterval is { } f ? Ms(f) : long.MaxValue.ToString(CultureInfo.InvariantCulture),
         MessageTimestampType => "CreateTime",
         CompressionType => "producer",
+        MessageTimestampBeforeMaxMs => config.MessageTimestampBeforeMax is { } before ? Ms(before) : long.MaxValue.ToString(CultureInfo.InvariantCulture),
+        MessageTimestampAfterMaxMs => config.MessageTimestampAfterMax is { } after ? Ms(after) : long.MaxValue.ToString(CultureInfo.InvariantCulture),
         _ => throw new ArgumentOutOfRangeException(nameof(name)),
     };
 
     /// <summary>A positive duration in milliseconds; null (infinite) from <see cref="MaxDurationMs"/> on, where TimeSpan would overflow.</summary>
     private static TimeSpan? Duration(long ms) => ms >= MaxDurationMs ? null : TimeSpan.FromMilliseconds(ms);
+
+    /// <summary>A timestamp window in ms; Long.MaxValue, or anything past what a TimeSpan holds, is no limit.</summary>
+    private static TimeSpan? Window(long ms) => ms >= MaxDurationMs ? null : TimeSpan.FromMilliseconds(ms);
 
     private static string Ms(TimeSpan t) => ((long)t.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
 
