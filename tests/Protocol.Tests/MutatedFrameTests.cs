@@ -38,14 +38,16 @@ namespace LogBroker.Protocol.Tests;
 public sealed class MutatedFrameTests
 {
     /// <summary>Bytes a decode may allocate per byte it consumed; see the remarks.</summary>
-    private const long BytesPerConsumedByte = 48;
+    internal const long BytesPerConsumedByte = 48;
 
     /// <summary>Bytes a decode may allocate whatever it consumed; see the remarks.</summary>
-    private const long FixedAllowance = 1024;
+    internal const long FixedAllowance = 1024;
 
     private const int Cases = 20000;
 
     private static readonly GoldenPair[] Pairs = [.. GoldenPair.All];
+
+    private static readonly ApiKey[] Keys = Enum.GetValues<ApiKey>();
 
     private static readonly byte[][] Requests = [.. Pairs.Select(p => p.Request())];
 
@@ -210,6 +212,7 @@ public sealed class MutatedFrameTests
     public void Mutated_requests_fail_only_by_the_reader_and_allocate_in_proportion_to_what_they_read()
     {
         Warm();
+        int index = 0;
         foreach (MutatedCase c in Sample(Requests.Length, 20261202))
         {
             GoldenPair pair = Pairs[c.Frame];
@@ -239,6 +242,19 @@ public sealed class MutatedFrameTests
                 short v = version;
                 Decode(c, $"{pair.ApiName} v{v} request", body, (ref KafkaReader reader) =>
                     ApiMessages.CreateRequest((ApiKey)pair.ApiKey).Read(ref reader, v));
+            }
+
+            // And with the decoders of another key, in turn, so that keys without a golden frame
+            // (DescribeLogDirs, OffsetDelete, the admin APIs) meet hostile bodies too.
+            ApiKey other = Keys[index++ % Keys.Length];
+            (lowest, highest) = ApiMessages.SchemaVersions(other);
+            for (short version = lowest; version <= highest; version++)
+            {
+                short v = version;
+                Decode(c, $"{other} v{v} request", body, (ref KafkaReader reader) =>
+                    ApiMessages.CreateRequest(other).Read(ref reader, v));
+                Decode(c, $"{other} v{v} response", body, (ref KafkaReader reader) =>
+                    ApiMessages.CreateResponse(other).Read(ref reader, v));
             }
         }
     }
@@ -370,9 +386,21 @@ public sealed class MutatedFrameTests
         return true;
     }
 
-    /// <summary>Runs every path once on the unmutated frames, so that first-call costs are not measured.</summary>
+    /// <summary>Runs every decoder once, and every path on the unmutated frames, so that first-call costs (type loading) are not measured.</summary>
     private static void Warm()
     {
+        foreach (ApiKey key in Keys)
+        {
+            (short lowest, short highest) = ApiMessages.SchemaVersions(key);
+            for (short v = lowest; v <= highest; v++)
+            {
+                var reader = new KafkaReader(new byte[] { 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0 }.AsMemory());
+                ApiMessages.CreateRequest(key).Read(ref reader, v);
+                reader = new KafkaReader(new byte[] { 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0 }.AsMemory());
+                ApiMessages.CreateResponse(key).Read(ref reader, v);
+            }
+        }
+
         for (int i = 0; i < Pairs.Length; i++)
         {
             var reader = new KafkaReader(Requests[i].AsMemory());
