@@ -537,7 +537,10 @@ internal sealed class Emitter(Schema schema)
             Close();
             Line("else");
             Open();
-            Line($"var list = new List<{f.CsElement}>(count);");
+            // The count is only bounded by the bytes left (one per element), so it pre-sizes at most
+            // InitialCapacityCap elements: a hostile count costs a small list, and a real one grows as
+            // elements are actually read.
+            Line($"var list = new List<{f.CsElement}>(Math.Min(count, KafkaReader.InitialCapacityCap));");
             Line("for (int i = 0; i < count && !reader.Failed; i++)");
             Open();
             if (f.IsStruct)

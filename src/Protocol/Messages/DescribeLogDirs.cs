@@ -22,7 +22,7 @@ public sealed class DescribeLogDirsRequest : IKafkaMessage
     {
         bool flexible = IsFlexible(version);
         int topics = reader.ReadArrayLength(flexible);
-        Topics = topics < 0 ? null : new List<DescribableLogDirTopic>(Math.Min(topics, reader.Remaining));
+        Topics = topics < 0 ? null : new List<DescribableLogDirTopic>(Math.Min(topics, KafkaReader.InitialCapacityCap));
         for (int t = 0; t < topics && !reader.Failed; t++)
         {
             var topic = new DescribableLogDirTopic { Topic = reader.ReadString(flexible) };
@@ -110,7 +110,7 @@ public sealed class DescribeLogDirsResponse : IKafkaMessage
         }
 
         int results = reader.ReadArrayLength(flexible);
-        Results = new List<DescribeLogDirsResult>(Math.Clamp(results, 0, reader.Remaining));
+        Results = new List<DescribeLogDirsResult>(Math.Clamp(results, 0, KafkaReader.InitialCapacityCap));
         for (int r = 0; r < results && !reader.Failed; r++)
         {
             var result = new DescribeLogDirsResult { ErrorCode = reader.ReadInt16(), LogDir = reader.ReadString(flexible) };

@@ -22,7 +22,7 @@ public sealed class OffsetDeleteRequest : IKafkaMessage
     {
         GroupId = reader.ReadString();
         int topics = reader.ReadArrayLength(compact: false);
-        Topics = new List<OffsetDeleteRequestTopic>(Math.Max(topics, 0));
+        Topics = new List<OffsetDeleteRequestTopic>(Math.Clamp(topics, 0, KafkaReader.InitialCapacityCap));
         for (int t = 0; t < topics && !reader.Failed; t++)
         {
             var topic = new OffsetDeleteRequestTopic { Name = reader.ReadString() };
@@ -78,7 +78,7 @@ public sealed class OffsetDeleteResponse : IKafkaMessage
         ErrorCode = reader.ReadInt16();
         ThrottleTimeMs = reader.ReadInt32();
         int topics = reader.ReadArrayLength(compact: false);
-        Topics = new List<OffsetDeleteResponseTopic>(Math.Max(topics, 0));
+        Topics = new List<OffsetDeleteResponseTopic>(Math.Clamp(topics, 0, KafkaReader.InitialCapacityCap));
         for (int t = 0; t < topics && !reader.Failed; t++)
         {
             var topic = new OffsetDeleteResponseTopic { Name = reader.ReadString() };

@@ -10,12 +10,19 @@ namespace LogBroker.Protocol.Primitives;
 /// franz-go's reader does.
 /// </summary>
 /// <remarks>
-/// Every length and count read here is bounded by the bytes that remain before anything is sliced,
-/// and counts returned by the array readers never exceed the remaining bytes (each element takes at
-/// least one byte), so a hostile count cannot make a caller allocate more than the frame's size.
+/// Every length is bounded by the bytes that remain before anything is sliced, and a count returned
+/// by <see cref="ReadArrayLength"/> never exceeds the remaining bytes (each element takes at least one
+/// byte). That alone does not bound what a caller allocates: a list pre-sized to such a count costs
+/// 8 or more bytes per frame byte before a single element is read. Callers therefore pre-size at most
+/// <see cref="InitialCapacityCap"/> elements and let the list grow as elements are actually read, so
+/// what a decode allocates is proportional to the bytes it has consumed (decoded objects and strings
+/// are larger than their encodings, so the factor is more than one; the protocol tests measure it).
 /// </remarks>
 public ref struct KafkaReader
 {
+    /// <summary>The most elements a decoder pre-sizes a list for, whatever count the wire claims.</summary>
+    public const int InitialCapacityCap = 16;
+
     private readonly ReadOnlySpan<byte> _buffer;
     private readonly ReadOnlyMemory<byte> _memory;
     private readonly bool _hasMemory;

@@ -52,7 +52,7 @@ public sealed partial class ApiVersionsResponse : IKafkaMessage
             }
             else
             {
-                var list = new List<ApiVersion>(count);
+                var list = new List<ApiVersion>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new ApiVersion();
@@ -86,7 +86,7 @@ public sealed partial class ApiVersionsResponse : IKafkaMessage
                             }
                             else
                             {
-                                var list = new List<SupportedFeatureKey>(count);
+                                var list = new List<SupportedFeatureKey>(Math.Min(count, KafkaReader.InitialCapacityCap));
                                 for (int i = 0; i < count && !reader.Failed; i++)
                                 {
                                     var item = new SupportedFeatureKey();
@@ -110,7 +110,7 @@ public sealed partial class ApiVersionsResponse : IKafkaMessage
                             }
                             else
                             {
-                                var list = new List<FinalizedFeatureKey>(count);
+                                var list = new List<FinalizedFeatureKey>(Math.Min(count, KafkaReader.InitialCapacityCap));
                                 for (int i = 0; i < count && !reader.Failed; i++)
                                 {
                                     var item = new FinalizedFeatureKey();

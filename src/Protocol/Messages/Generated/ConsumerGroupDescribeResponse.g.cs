@@ -42,7 +42,7 @@ public sealed partial class ConsumerGroupDescribeResponse : IKafkaMessage
             }
             else
             {
-                var list = new List<DescribedGroup>(count);
+                var list = new List<DescribedGroup>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new DescribedGroup();
@@ -100,7 +100,7 @@ public sealed partial class ConsumerGroupDescribeResponse : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = new List<int>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         list.Add(reader.ReadInt32());
@@ -152,7 +152,7 @@ public sealed partial class ConsumerGroupDescribeResponse : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<TopicPartitions>(count);
+                    var list = new List<TopicPartitions>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new TopicPartitions();
@@ -228,7 +228,7 @@ public sealed partial class ConsumerGroupDescribeResponse : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<string>(count);
+                    var list = new List<string>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         list.Add(reader.ReadString(flexible));
@@ -315,7 +315,7 @@ public sealed partial class ConsumerGroupDescribeResponse : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<Member>(count);
+                    var list = new List<Member>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new Member();

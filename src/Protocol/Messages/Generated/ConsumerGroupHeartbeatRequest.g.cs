@@ -66,7 +66,7 @@ public sealed partial class ConsumerGroupHeartbeatRequest : IKafkaMessage
             }
             else
             {
-                var list = new List<string>(count);
+                var list = new List<string>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     list.Add(reader.ReadString(flexible));
@@ -91,7 +91,7 @@ public sealed partial class ConsumerGroupHeartbeatRequest : IKafkaMessage
             }
             else
             {
-                var list = new List<TopicPartitionsData>(count);
+                var list = new List<TopicPartitionsData>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new TopicPartitionsData();
@@ -173,7 +173,7 @@ public sealed partial class ConsumerGroupHeartbeatRequest : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = new List<int>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         list.Add(reader.ReadInt32());

@@ -102,7 +102,7 @@ public sealed partial class ConsumerGroupHeartbeatResponse : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = new List<int>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         list.Add(reader.ReadInt32());
@@ -153,7 +153,7 @@ public sealed partial class ConsumerGroupHeartbeatResponse : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<TopicPartitions>(count);
+                    var list = new List<TopicPartitions>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new TopicPartitions();

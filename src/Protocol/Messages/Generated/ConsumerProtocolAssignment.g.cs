@@ -38,7 +38,7 @@ public sealed partial class ConsumerProtocolAssignment : IKafkaMessage
             }
             else
             {
-                var list = new List<TopicPartition>(count);
+                var list = new List<TopicPartition>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new TopicPartition();
@@ -92,7 +92,7 @@ public sealed partial class ConsumerProtocolAssignment : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = new List<int>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         list.Add(reader.ReadInt32());

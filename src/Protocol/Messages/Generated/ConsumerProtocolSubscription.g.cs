@@ -41,7 +41,7 @@ public sealed partial class ConsumerProtocolSubscription : IKafkaMessage
             }
             else
             {
-                var list = new List<string>(count);
+                var list = new List<string>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     list.Add(reader.ReadString(flexible));
@@ -61,7 +61,7 @@ public sealed partial class ConsumerProtocolSubscription : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<TopicPartition>(count);
+                    var list = new List<TopicPartition>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new TopicPartition();
@@ -146,7 +146,7 @@ public sealed partial class ConsumerProtocolSubscription : IKafkaMessage
                     }
                     else
                     {
-                        var list = new List<int>(count);
+                        var list = new List<int>(Math.Min(count, KafkaReader.InitialCapacityCap));
                         for (int i = 0; i < count && !reader.Failed; i++)
                         {
                             list.Add(reader.ReadInt32());

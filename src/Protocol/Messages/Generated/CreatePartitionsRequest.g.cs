@@ -43,7 +43,7 @@ public sealed partial class CreatePartitionsRequest : IKafkaMessage
             }
             else
             {
-                var list = new List<CreatePartitionsTopic>(count);
+                var list = new List<CreatePartitionsTopic>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new CreatePartitionsTopic();
@@ -98,7 +98,7 @@ public sealed partial class CreatePartitionsRequest : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = new List<int>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         list.Add(reader.ReadInt32());
@@ -157,7 +157,7 @@ public sealed partial class CreatePartitionsRequest : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<CreatePartitionsAssignment>(count);
+                    var list = new List<CreatePartitionsAssignment>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new CreatePartitionsAssignment();

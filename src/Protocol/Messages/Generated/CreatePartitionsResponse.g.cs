@@ -42,7 +42,7 @@ public sealed partial class CreatePartitionsResponse : IKafkaMessage
             }
             else
             {
-                var list = new List<CreatePartitionsTopicResult>(count);
+                var list = new List<CreatePartitionsTopicResult>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new CreatePartitionsTopicResult();

@@ -43,7 +43,7 @@ public sealed partial class CreateTopicsRequest : IKafkaMessage
             }
             else
             {
-                var list = new List<CreatableTopic>(count);
+                var list = new List<CreatableTopic>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new CreatableTopic();
@@ -107,7 +107,7 @@ public sealed partial class CreateTopicsRequest : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = new List<int>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         list.Add(reader.ReadInt32());
@@ -201,7 +201,7 @@ public sealed partial class CreateTopicsRequest : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<CreatableReplicaAssignment>(count);
+                    var list = new List<CreatableReplicaAssignment>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new CreatableReplicaAssignment();
@@ -220,7 +220,7 @@ public sealed partial class CreateTopicsRequest : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<CreatableTopicConfig>(count);
+                    var list = new List<CreatableTopicConfig>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new CreatableTopicConfig();

@@ -45,7 +45,7 @@ public sealed partial class CreateTopicsResponse : IKafkaMessage
             }
             else
             {
-                var list = new List<CreatableTopicResult>(count);
+                var list = new List<CreatableTopicResult>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new CreatableTopicResult();
@@ -211,7 +211,7 @@ public sealed partial class CreateTopicsResponse : IKafkaMessage
                     }
                     else
                     {
-                        var list = new List<CreatableTopicConfigs>(count);
+                        var list = new List<CreatableTopicConfigs>(Math.Min(count, KafkaReader.InitialCapacityCap));
                         for (int i = 0; i < count && !reader.Failed; i++)
                         {
                             var item = new CreatableTopicConfigs();

@@ -39,7 +39,7 @@ public sealed partial class DeleteGroupsRequest : IKafkaMessage
             }
             else
             {
-                var list = new List<string>(count);
+                var list = new List<string>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     list.Add(reader.ReadString(flexible));

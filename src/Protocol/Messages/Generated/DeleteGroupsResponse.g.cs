@@ -42,7 +42,7 @@ public sealed partial class DeleteGroupsResponse : IKafkaMessage
             }
             else
             {
-                var list = new List<DeletableGroupResult>(count);
+                var list = new List<DeletableGroupResult>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new DeletableGroupResult();

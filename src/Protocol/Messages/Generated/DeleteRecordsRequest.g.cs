@@ -41,7 +41,7 @@ public sealed partial class DeleteRecordsRequest : IKafkaMessage
             }
             else
             {
-                var list = new List<DeleteRecordsTopic>(count);
+                var list = new List<DeleteRecordsTopic>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new DeleteRecordsTopic();
@@ -129,7 +129,7 @@ public sealed partial class DeleteRecordsRequest : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<DeleteRecordsPartition>(count);
+                    var list = new List<DeleteRecordsPartition>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new DeleteRecordsPartition();

@@ -42,7 +42,7 @@ public sealed partial class DeleteRecordsResponse : IKafkaMessage
             }
             else
             {
-                var list = new List<DeleteRecordsTopicResult>(count);
+                var list = new List<DeleteRecordsTopicResult>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new DeleteRecordsTopicResult();
@@ -133,7 +133,7 @@ public sealed partial class DeleteRecordsResponse : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<DeleteRecordsPartitionResult>(count);
+                    var list = new List<DeleteRecordsPartitionResult>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new DeleteRecordsPartitionResult();

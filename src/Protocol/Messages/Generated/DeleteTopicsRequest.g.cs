@@ -45,7 +45,7 @@ public sealed partial class DeleteTopicsRequest : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<DeleteTopicState>(count);
+                    var list = new List<DeleteTopicState>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new DeleteTopicState();
@@ -67,7 +67,7 @@ public sealed partial class DeleteTopicsRequest : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<string>(count);
+                    var list = new List<string>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         list.Add(reader.ReadString(flexible));

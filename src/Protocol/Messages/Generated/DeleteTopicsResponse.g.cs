@@ -45,7 +45,7 @@ public sealed partial class DeleteTopicsResponse : IKafkaMessage
             }
             else
             {
-                var list = new List<DeletableTopicResult>(count);
+                var list = new List<DeletableTopicResult>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new DeletableTopicResult();

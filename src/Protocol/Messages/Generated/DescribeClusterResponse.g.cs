@@ -62,7 +62,7 @@ public sealed partial class DescribeClusterResponse : IKafkaMessage
             }
             else
             {
-                var list = new List<DescribeClusterBroker>(count);
+                var list = new List<DescribeClusterBroker>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new DescribeClusterBroker();

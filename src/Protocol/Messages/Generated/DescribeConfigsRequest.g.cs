@@ -43,7 +43,7 @@ public sealed partial class DescribeConfigsRequest : IKafkaMessage
             }
             else
             {
-                var list = new List<DescribeConfigsResource>(count);
+                var list = new List<DescribeConfigsResource>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new DescribeConfigsResource();
@@ -119,7 +119,7 @@ public sealed partial class DescribeConfigsRequest : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<string>(count);
+                    var list = new List<string>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         list.Add(reader.ReadString(flexible));

@@ -42,7 +42,7 @@ public sealed partial class DescribeConfigsResponse : IKafkaMessage
             }
             else
             {
-                var list = new List<DescribeConfigsResult>(count);
+                var list = new List<DescribeConfigsResult>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new DescribeConfigsResult();
@@ -178,7 +178,7 @@ public sealed partial class DescribeConfigsResponse : IKafkaMessage
                     }
                     else
                     {
-                        var list = new List<DescribeConfigsSynonym>(count);
+                        var list = new List<DescribeConfigsSynonym>(Math.Min(count, KafkaReader.InitialCapacityCap));
                         for (int i = 0; i < count && !reader.Failed; i++)
                         {
                             var item = new DescribeConfigsSynonym();
@@ -274,7 +274,7 @@ public sealed partial class DescribeConfigsResponse : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<DescribeConfigsResourceResult>(count);
+                    var list = new List<DescribeConfigsResourceResult>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new DescribeConfigsResourceResult();

@@ -45,7 +45,7 @@ public sealed partial class DescribeGroupsResponse : IKafkaMessage
             }
             else
             {
-                var list = new List<DescribedGroup>(count);
+                var list = new List<DescribedGroup>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new DescribedGroup();
@@ -171,7 +171,7 @@ public sealed partial class DescribeGroupsResponse : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<DescribedGroupMember>(count);
+                    var list = new List<DescribedGroupMember>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new DescribedGroupMember();

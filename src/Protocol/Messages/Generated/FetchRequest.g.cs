@@ -82,7 +82,7 @@ public sealed partial class FetchRequest : IKafkaMessage
             }
             else
             {
-                var list = new List<FetchTopic>(count);
+                var list = new List<FetchTopic>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new FetchTopic();
@@ -103,7 +103,7 @@ public sealed partial class FetchRequest : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<ForgottenTopic>(count);
+                    var list = new List<ForgottenTopic>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new ForgottenTopic();
@@ -408,7 +408,7 @@ public sealed partial class FetchRequest : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<FetchPartition>(count);
+                    var list = new List<FetchPartition>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new FetchPartition();
@@ -482,7 +482,7 @@ public sealed partial class FetchRequest : IKafkaMessage
                     }
                     else
                     {
-                        var list = new List<int>(count);
+                        var list = new List<int>(Math.Min(count, KafkaReader.InitialCapacityCap));
                         for (int i = 0; i < count && !reader.Failed; i++)
                         {
                             list.Add(reader.ReadInt32());

@@ -59,7 +59,7 @@ public sealed partial class FetchResponse : IKafkaMessage
             }
             else
             {
-                var list = new List<FetchableTopicResponse>(count);
+                var list = new List<FetchableTopicResponse>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new FetchableTopicResponse();
@@ -89,7 +89,7 @@ public sealed partial class FetchResponse : IKafkaMessage
                             }
                             else
                             {
-                                var list = new List<NodeEndpoint>(count);
+                                var list = new List<NodeEndpoint>(Math.Min(count, KafkaReader.InitialCapacityCap));
                                 for (int i = 0; i < count && !reader.Failed; i++)
                                 {
                                     var item = new NodeEndpoint();
@@ -376,7 +376,7 @@ public sealed partial class FetchResponse : IKafkaMessage
                     }
                     else
                     {
-                        var list = new List<AbortedTransaction>(count);
+                        var list = new List<AbortedTransaction>(Math.Min(count, KafkaReader.InitialCapacityCap));
                         for (int i = 0; i < count && !reader.Failed; i++)
                         {
                             var item = new AbortedTransaction();
@@ -544,7 +544,7 @@ public sealed partial class FetchResponse : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<PartitionData>(count);
+                    var list = new List<PartitionData>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new PartitionData();

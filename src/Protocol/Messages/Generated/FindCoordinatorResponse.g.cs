@@ -77,7 +77,7 @@ public sealed partial class FindCoordinatorResponse : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<Coordinator>(count);
+                    var list = new List<Coordinator>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new Coordinator();

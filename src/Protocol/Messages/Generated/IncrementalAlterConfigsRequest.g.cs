@@ -41,7 +41,7 @@ public sealed partial class IncrementalAlterConfigsRequest : IKafkaMessage
             }
             else
             {
-                var list = new List<AlterConfigsResource>(count);
+                var list = new List<AlterConfigsResource>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new AlterConfigsResource();
@@ -136,7 +136,7 @@ public sealed partial class IncrementalAlterConfigsRequest : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<AlterableConfig>(count);
+                    var list = new List<AlterableConfig>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new AlterableConfig();

@@ -42,7 +42,7 @@ public sealed partial class IncrementalAlterConfigsResponse : IKafkaMessage
             }
             else
             {
-                var list = new List<AlterConfigsResourceResponse>(count);
+                var list = new List<AlterConfigsResourceResponse>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new AlterConfigsResourceResponse();

@@ -65,7 +65,7 @@ public sealed partial class JoinGroupRequest : IKafkaMessage
             }
             else
             {
-                var list = new List<JoinGroupRequestProtocol>(count);
+                var list = new List<JoinGroupRequestProtocol>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new JoinGroupRequestProtocol();

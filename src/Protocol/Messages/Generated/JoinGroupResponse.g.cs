@@ -71,7 +71,7 @@ public sealed partial class JoinGroupResponse : IKafkaMessage
             }
             else
             {
-                var list = new List<JoinGroupResponseMember>(count);
+                var list = new List<JoinGroupResponseMember>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new JoinGroupResponseMember();

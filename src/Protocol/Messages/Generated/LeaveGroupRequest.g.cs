@@ -50,7 +50,7 @@ public sealed partial class LeaveGroupRequest : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<MemberIdentity>(count);
+                    var list = new List<MemberIdentity>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new MemberIdentity();

@@ -50,7 +50,7 @@ public sealed partial class LeaveGroupResponse : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<MemberResponse>(count);
+                    var list = new List<MemberResponse>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new MemberResponse();

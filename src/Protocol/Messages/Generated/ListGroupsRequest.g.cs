@@ -43,7 +43,7 @@ public sealed partial class ListGroupsRequest : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<string>(count);
+                    var list = new List<string>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         list.Add(reader.ReadString(flexible));
@@ -63,7 +63,7 @@ public sealed partial class ListGroupsRequest : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<string>(count);
+                    var list = new List<string>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         list.Add(reader.ReadString(flexible));

@@ -48,7 +48,7 @@ public sealed partial class ListGroupsResponse : IKafkaMessage
             }
             else
             {
-                var list = new List<ListedGroup>(count);
+                var list = new List<ListedGroup>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new ListedGroup();

@@ -50,7 +50,7 @@ public sealed partial class ListOffsetsRequest : IKafkaMessage
             }
             else
             {
-                var list = new List<ListOffsetsTopic>(count);
+                var list = new List<ListOffsetsTopic>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new ListOffsetsTopic();
@@ -169,7 +169,7 @@ public sealed partial class ListOffsetsRequest : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<ListOffsetsPartition>(count);
+                    var list = new List<ListOffsetsPartition>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new ListOffsetsPartition();

@@ -45,7 +45,7 @@ public sealed partial class ListOffsetsResponse : IKafkaMessage
             }
             else
             {
-                var list = new List<ListOffsetsTopicResponse>(count);
+                var list = new List<ListOffsetsTopicResponse>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new ListOffsetsTopicResponse();
@@ -113,7 +113,7 @@ public sealed partial class ListOffsetsResponse : IKafkaMessage
                     }
                     else
                     {
-                        var list = new List<long>(count);
+                        var list = new List<long>(Math.Min(count, KafkaReader.InitialCapacityCap));
                         for (int i = 0; i < count && !reader.Failed; i++)
                         {
                             list.Add(reader.ReadInt64());
@@ -196,7 +196,7 @@ public sealed partial class ListOffsetsResponse : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<ListOffsetsPartitionResponse>(count);
+                    var list = new List<ListOffsetsPartitionResponse>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new ListOffsetsPartitionResponse();

@@ -48,7 +48,7 @@ public sealed partial class MetadataRequest : IKafkaMessage
             }
             else
             {
-                var list = new List<MetadataRequestTopic>(count);
+                var list = new List<MetadataRequestTopic>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new MetadataRequestTopic();

@@ -53,7 +53,7 @@ public sealed partial class MetadataResponse : IKafkaMessage
             }
             else
             {
-                var list = new List<MetadataResponseBroker>(count);
+                var list = new List<MetadataResponseBroker>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new MetadataResponseBroker();
@@ -80,7 +80,7 @@ public sealed partial class MetadataResponse : IKafkaMessage
             }
             else
             {
-                var list = new List<MetadataResponseTopic>(count);
+                var list = new List<MetadataResponseTopic>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new MetadataResponseTopic();
@@ -223,7 +223,7 @@ public sealed partial class MetadataResponse : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = new List<int>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         list.Add(reader.ReadInt32());
@@ -240,7 +240,7 @@ public sealed partial class MetadataResponse : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = new List<int>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         list.Add(reader.ReadInt32());
@@ -259,7 +259,7 @@ public sealed partial class MetadataResponse : IKafkaMessage
                     }
                     else
                     {
-                        var list = new List<int>(count);
+                        var list = new List<int>(Math.Min(count, KafkaReader.InitialCapacityCap));
                         for (int i = 0; i < count && !reader.Failed; i++)
                         {
                             list.Add(reader.ReadInt32());
@@ -354,7 +354,7 @@ public sealed partial class MetadataResponse : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<MetadataResponsePartition>(count);
+                    var list = new List<MetadataResponsePartition>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new MetadataResponsePartition();

@@ -66,7 +66,7 @@ public sealed partial class OffsetCommitRequest : IKafkaMessage
             }
             else
             {
-                var list = new List<OffsetCommitRequestTopic>(count);
+                var list = new List<OffsetCommitRequestTopic>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new OffsetCommitRequestTopic();
@@ -193,7 +193,7 @@ public sealed partial class OffsetCommitRequest : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<OffsetCommitRequestPartition>(count);
+                    var list = new List<OffsetCommitRequestPartition>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new OffsetCommitRequestPartition();

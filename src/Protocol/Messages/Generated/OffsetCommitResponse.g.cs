@@ -45,7 +45,7 @@ public sealed partial class OffsetCommitResponse : IKafkaMessage
             }
             else
             {
-                var list = new List<OffsetCommitResponseTopic>(count);
+                var list = new List<OffsetCommitResponseTopic>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new OffsetCommitResponseTopic();
@@ -135,7 +135,7 @@ public sealed partial class OffsetCommitResponse : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<OffsetCommitResponsePartition>(count);
+                    var list = new List<OffsetCommitResponsePartition>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new OffsetCommitResponsePartition();

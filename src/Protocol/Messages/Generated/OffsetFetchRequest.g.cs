@@ -54,7 +54,7 @@ public sealed partial class OffsetFetchRequest : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<OffsetFetchRequestTopic>(count);
+                    var list = new List<OffsetFetchRequestTopic>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new OffsetFetchRequestTopic();
@@ -76,7 +76,7 @@ public sealed partial class OffsetFetchRequest : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<OffsetFetchRequestGroup>(count);
+                    var list = new List<OffsetFetchRequestGroup>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new OffsetFetchRequestGroup();
@@ -166,7 +166,7 @@ public sealed partial class OffsetFetchRequest : IKafkaMessage
                     }
                     else
                     {
-                        var list = new List<int>(count);
+                        var list = new List<int>(Math.Min(count, KafkaReader.InitialCapacityCap));
                         for (int i = 0; i < count && !reader.Failed; i++)
                         {
                             list.Add(reader.ReadInt32());
@@ -232,7 +232,7 @@ public sealed partial class OffsetFetchRequest : IKafkaMessage
                     }
                     else
                     {
-                        var list = new List<int>(count);
+                        var list = new List<int>(Math.Min(count, KafkaReader.InitialCapacityCap));
                         for (int i = 0; i < count && !reader.Failed; i++)
                         {
                             list.Add(reader.ReadInt32());
@@ -313,7 +313,7 @@ public sealed partial class OffsetFetchRequest : IKafkaMessage
                     }
                     else
                     {
-                        var list = new List<OffsetFetchRequestTopics>(count);
+                        var list = new List<OffsetFetchRequestTopics>(Math.Min(count, KafkaReader.InitialCapacityCap));
                         for (int i = 0; i < count && !reader.Failed; i++)
                         {
                             var item = new OffsetFetchRequestTopics();

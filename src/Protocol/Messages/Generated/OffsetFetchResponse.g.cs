@@ -51,7 +51,7 @@ public sealed partial class OffsetFetchResponse : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<OffsetFetchResponseTopic>(count);
+                    var list = new List<OffsetFetchResponseTopic>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new OffsetFetchResponseTopic();
@@ -77,7 +77,7 @@ public sealed partial class OffsetFetchResponse : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<OffsetFetchResponseGroup>(count);
+                    var list = new List<OffsetFetchResponseGroup>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new OffsetFetchResponseGroup();
@@ -232,7 +232,7 @@ public sealed partial class OffsetFetchResponse : IKafkaMessage
                     }
                     else
                     {
-                        var list = new List<OffsetFetchResponsePartition>(count);
+                        var list = new List<OffsetFetchResponsePartition>(Math.Min(count, KafkaReader.InitialCapacityCap));
                         for (int i = 0; i < count && !reader.Failed; i++)
                         {
                             var item = new OffsetFetchResponsePartition();
@@ -374,7 +374,7 @@ public sealed partial class OffsetFetchResponse : IKafkaMessage
                     }
                     else
                     {
-                        var list = new List<OffsetFetchResponsePartitions>(count);
+                        var list = new List<OffsetFetchResponsePartitions>(Math.Min(count, KafkaReader.InitialCapacityCap));
                         for (int i = 0; i < count && !reader.Failed; i++)
                         {
                             var item = new OffsetFetchResponsePartitions();
@@ -444,7 +444,7 @@ public sealed partial class OffsetFetchResponse : IKafkaMessage
                     }
                     else
                     {
-                        var list = new List<OffsetFetchResponseTopics>(count);
+                        var list = new List<OffsetFetchResponseTopics>(Math.Min(count, KafkaReader.InitialCapacityCap));
                         for (int i = 0; i < count && !reader.Failed; i++)
                         {
                             var item = new OffsetFetchResponseTopics();

@@ -45,7 +45,7 @@ public sealed partial class OffsetForLeaderEpochRequest : IKafkaMessage
             }
             else
             {
-                var list = new List<OffsetForLeaderTopic>(count);
+                var list = new List<OffsetForLeaderTopic>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new OffsetForLeaderTopic();
@@ -145,7 +145,7 @@ public sealed partial class OffsetForLeaderEpochRequest : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<OffsetForLeaderPartition>(count);
+                    var list = new List<OffsetForLeaderPartition>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new OffsetForLeaderPartition();

@@ -45,7 +45,7 @@ public sealed partial class OffsetForLeaderEpochResponse : IKafkaMessage
             }
             else
             {
-                var list = new List<OffsetForLeaderTopicResult>(count);
+                var list = new List<OffsetForLeaderTopicResult>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new OffsetForLeaderTopicResult();
@@ -149,7 +149,7 @@ public sealed partial class OffsetForLeaderEpochResponse : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<EpochEndOffset>(count);
+                    var list = new List<EpochEndOffset>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new EpochEndOffset();

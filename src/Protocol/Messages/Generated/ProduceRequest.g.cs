@@ -51,7 +51,7 @@ public sealed partial class ProduceRequest : IKafkaMessage
             }
             else
             {
-                var list = new List<TopicProduceData>(count);
+                var list = new List<TopicProduceData>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new TopicProduceData();
@@ -143,7 +143,7 @@ public sealed partial class ProduceRequest : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<PartitionProduceData>(count);
+                    var list = new List<PartitionProduceData>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new PartitionProduceData();

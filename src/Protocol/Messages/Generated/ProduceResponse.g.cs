@@ -43,7 +43,7 @@ public sealed partial class ProduceResponse : IKafkaMessage
             }
             else
             {
-                var list = new List<TopicProduceResponse>(count);
+                var list = new List<TopicProduceResponse>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new TopicProduceResponse();
@@ -77,7 +77,7 @@ public sealed partial class ProduceResponse : IKafkaMessage
                             }
                             else
                             {
-                                var list = new List<NodeEndpoint>(count);
+                                var list = new List<NodeEndpoint>(Math.Min(count, KafkaReader.InitialCapacityCap));
                                 for (int i = 0; i < count && !reader.Failed; i++)
                                 {
                                     var item = new NodeEndpoint();
@@ -275,7 +275,7 @@ public sealed partial class ProduceResponse : IKafkaMessage
                     }
                     else
                     {
-                        var list = new List<BatchIndexAndErrorMessage>(count);
+                        var list = new List<BatchIndexAndErrorMessage>(Math.Min(count, KafkaReader.InitialCapacityCap));
                         for (int i = 0; i < count && !reader.Failed; i++)
                         {
                             var item = new BatchIndexAndErrorMessage();
@@ -389,7 +389,7 @@ public sealed partial class ProduceResponse : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<PartitionProduceResponse>(count);
+                    var list = new List<PartitionProduceResponse>(Math.Min(count, KafkaReader.InitialCapacityCap));
                     for (int i = 0; i < count && !reader.Failed; i++)
                     {
                         var item = new PartitionProduceResponse();

@@ -42,7 +42,7 @@ public sealed partial class SaslHandshakeResponse : IKafkaMessage
             }
             else
             {
-                var list = new List<string>(count);
+                var list = new List<string>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     list.Add(reader.ReadString(flexible));

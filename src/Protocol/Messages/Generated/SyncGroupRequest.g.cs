@@ -66,7 +66,7 @@ public sealed partial class SyncGroupRequest : IKafkaMessage
             }
             else
             {
-                var list = new List<SyncGroupRequestAssignment>(count);
+                var list = new List<SyncGroupRequestAssignment>(Math.Min(count, KafkaReader.InitialCapacityCap));
                 for (int i = 0; i < count && !reader.Failed; i++)
                 {
                     var item = new SyncGroupRequestAssignment();
