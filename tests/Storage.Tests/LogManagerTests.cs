@@ -77,9 +77,9 @@ public sealed class LogManagerTests : IDisposable
         using LogReadResult held = log.Read(0, 1000);
         byte[] copy = held.Records.ToArray();
 
-        Assert.True(manager.Delete(new("gone", 0)));
+        Assert.True(manager.Delete(new TopicPartition("gone", 0)));
 
-        Assert.False(manager.Delete(new("gone", 0)));
+        Assert.False(manager.Delete(new TopicPartition("gone", 0)));
         Assert.Null(manager.Get(new("gone", 0)));
         Assert.Empty(Directory.EnumerateDirectories(_dir.Path));
         Assert.Equal(copy, held.Records.ToArray());
