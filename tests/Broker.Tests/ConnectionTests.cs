@@ -60,7 +60,7 @@ public sealed class ConnectionTests : IDisposable
         context.Hold(read);
 
         using var buffer = new ResponseBuffer();
-        buffer.Append(context);
+        Assert.True(buffer.Append(context));
 
         Assert.True(buffer.CopiedBytes < 1024, $"{buffer.CopiedBytes} bytes were copied for a response of {buffer.Length}");
         using var sent = new MemoryStream();
@@ -88,7 +88,7 @@ public sealed class ConnectionTests : IDisposable
         };
         context.Hold(read);
         using var buffer = new ResponseBuffer();
-        buffer.Append(context);
+        Assert.False(buffer.Append(context));
 
         Assert.Equal(buffer.Length, buffer.CopiedBytes);
     }

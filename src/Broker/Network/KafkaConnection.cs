@@ -274,15 +274,25 @@ internal sealed partial class KafkaConnection
 
                     inFlight.TryRead(out _);
                     RequestContext context = await pending.ConfigureAwait(false);
-                    sent.Add(context);
                     if (context.CloseReason is not null)
                     {
+                        context.Dispose();
                         await SendAsync(buffer, sendTimer, sent).ConfigureAwait(false);
                         Log.ClosingConnection(_logger, _name, context.CloseReason);
                         return;
                     }
 
-                    if (context.Response is not null && !TryEncode(buffer, context))
+                    bool encoded = TryEncode(buffer, context, out bool spliced);
+                    if (spliced)
+                    {
+                        sent.Add(context); // its leases back bytes still to be sent
+                    }
+                    else
+                    {
+                        context.Dispose(); // copied (or nothing to send): its buffer, leases and budget go back now
+                    }
+
+                    if (!encoded)
                     {
                         await SendAsync(buffer, sendTimer, sent).ConfigureAwait(false);
                         return;
@@ -342,11 +352,17 @@ internal sealed partial class KafkaConnection
     }
 
     /// <summary>Encodes one response; false (and nothing buffered for it) when it cannot be encoded.</summary>
-    private bool TryEncode(ResponseBuffer buffer, RequestContext context)
+    private bool TryEncode(ResponseBuffer buffer, RequestContext context, out bool spliced)
     {
+        spliced = false;
+        if (context.Response is null)
+        {
+            return true; // acks=0: nothing to send
+        }
+
         try
         {
-            buffer.Append(context);
+            spliced = buffer.Append(context);
             return true;
         }
         catch (Exception e)

@@ -31,6 +31,7 @@ internal sealed class ResponseBuffer : IBufferWriter<byte>, IRawSplicer, IDispos
     private int _used;
     private int _cut;
     private RequestContext? _context;
+    private int _spliced; // segment count right after the latest splice
 
     /// <summary>Bytes buffered (copied and spliced).</summary>
     public long Length { get; private set; }
@@ -43,10 +44,12 @@ internal sealed class ResponseBuffer : IBufferWriter<byte>, IRawSplicer, IDispos
     /// <summary>
     /// Encodes the response of <paramref name="context"/> (size prefix, header, body) after what is buffered,
     /// splicing runs of the reads it holds. When encoding throws (a value that does not fit its wire type),
-    /// nothing of this response stays buffered and the exception goes to the caller.
+    /// nothing of this response stays buffered and the exception goes to the caller. Returns whether any
+    /// of it was spliced: only then must the context (its leases) live until the buffer has been sent.
     /// </summary>
-    public void Append(RequestContext context)
+    public bool Append(RequestContext context)
     {
+        int segments = _segments.Count;
         var mark = new Mark(_chunks.Count, _segments.Count, _used, _cut, Length, CopiedBytes);
         _context = context;
         try
@@ -64,6 +67,7 @@ internal sealed class ResponseBuffer : IBufferWriter<byte>, IRawSplicer, IDispos
 
             BinaryPrimitives.WriteInt32BigEndian(size, (int)length);
             writer.Commit();
+            return _spliced > segments;
         }
         catch
         {
@@ -87,6 +91,7 @@ internal sealed class ResponseBuffer : IBufferWriter<byte>, IRawSplicer, IDispos
         }
 
         _segments.RemoveRange(mark.Segments, _segments.Count - mark.Segments);
+        _spliced = Math.Min(_spliced, mark.Segments);
         _current = _chunks.Count == 0 ? null : _chunks[^1];
         _used = mark.Used;
         _cut = mark.Cut;
@@ -127,6 +132,7 @@ internal sealed class ResponseBuffer : IBufferWriter<byte>, IRawSplicer, IDispos
 
         CutCurrent();
         _segments.Add(held);
+        _spliced = _segments.Count;
         Length += bytes.Length;
         return true;
     }
@@ -166,6 +172,7 @@ internal sealed class ResponseBuffer : IBufferWriter<byte>, IRawSplicer, IDispos
         _segments.Clear();
         _current = null;
         _used = _cut = 0;
+        _spliced = 0;
         Length = 0;
         CopiedBytes = 0;
         _context = null;
