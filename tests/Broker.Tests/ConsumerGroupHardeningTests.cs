@@ -177,6 +177,31 @@ public sealed class ConsumerGroupHardeningTests : IDisposable
     }
 
     [Fact]
+    public async Task Fencing_cannot_happen_between_a_commits_epoch_check_and_its_store()
+    {
+        ConsumerGroupHeartbeatResponse a = Beat("a", 0, names: true);
+        Task? leave = null;
+        bool leftDuringStore = true;
+        _store.OnAppend = () =>
+        {
+            _store.OnAppend = null;
+            (leave, leftDuringStore) = StartAndWait(() => Beat("a", -1), TimeSpan.FromMilliseconds(300)); // fences "a" from another thread
+        };
+
+        Assert.Equal(ErrorCode.None, _classic.Commit("g", "a", null, a.MemberEpoch, [("orders", 0, new CommittedOffset(10, -1, null, 0))]));
+        Assert.False(leftDuringStore, "the member was fenced while its commit, already checked, was being stored");
+        await leave!.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.False(_groups.Owns("g"));
+    }
+
+    /// <summary>Starts <paramref name="action"/> on another thread; whether it finished within <paramref name="wait"/>.</summary>
+    private static (Task Task, bool Finished) StartAndWait(Action action, TimeSpan wait)
+    {
+        Task task = Task.Run(action, CancellationToken.None);
+        return (task, task.Wait(wait));
+    }
+
+    [Fact]
     public void Steady_heartbeats_do_not_match_regexes_again()
     {
         ConsumerGroupHeartbeatResponse a = Beat("a", 0, regex: "ord.*");

@@ -12,6 +12,9 @@ internal sealed class MemoryStore : IOffsetStore
 
     public long Appends { get; private set; }
 
+    /// <summary>Runs inside every Append, before it stores anything (to see what else can happen meanwhile).</summary>
+    public Action? OnAppend { get; set; }
+
     public Task WhenDurableAsync(long position) => Task.CompletedTask;
 
     public long Append(string group, IReadOnlyList<(string Topic, int Partition, CommittedOffset? Offset)> changes)
@@ -22,6 +25,7 @@ internal sealed class MemoryStore : IOffsetStore
             throw failure;
         }
 
+        OnAppend?.Invoke();
         Appends++;
         foreach ((string topic, int partition, CommittedOffset? offset) in changes)
         {
