@@ -82,7 +82,8 @@ internal static class CompressionCodecs
                 _ => false,
             };
         }
-        catch (Exception e) when (e is InvalidDataException or InvalidOperationException or ArgumentException or IOException or ZstdException or EndOfStreamException or NotSupportedException or IndexOutOfRangeException)
+        catch (Exception e) when (e is InvalidDataException or InvalidOperationException or ArgumentException or IOException or ZstdException or EndOfStreamException or NotSupportedException or IndexOutOfRangeException
+            or NotImplementedException) // K4os: an LZ4 frame asking for a predefined dictionary (found by fuzzing)
         {
             return false;
         }
