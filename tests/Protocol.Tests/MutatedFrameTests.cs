@@ -26,10 +26,10 @@ namespace LogBroker.Protocol.Tests;
 /// The per-byte factor is what decoded objects really cost against their smallest encodings: a
 /// 1-character compact string takes 2 bytes on the wire and is a 24-byte object plus its list slot,
 /// and a small flexible struct element takes 2–3 bytes and is an object with its own empty lists. The
-/// most measured over these cases is 36 bytes per consumed byte (FindCoordinator v4, an array of short
-/// keys), so 48 leaves some room. The fixed part covers the message object and, at each nesting level,
+/// most measured over these cases is 37 bytes per consumed byte (DeleteTopics v4 and FindCoordinator
+/// v4, arrays of short names), so 48 leaves some room. The fixed part covers the message object and, at each nesting level,
 /// one element allocated before its read fails and one list pre-sized to
-/// <see cref="KafkaReader.InitialCapacityCap"/> (the most measured beyond 48 per byte is 240 bytes).
+/// <see cref="KafkaReader.InitialCapacityCap"/> (the most measured beyond 48 per byte is 432 bytes).
 /// A list pre-sized to the wire count instead costs 8–16 bytes per byte of the frame's rest however
 /// little was read, which these cases (a count equal to the bytes left, then kilobytes of padding)
 /// exceed: without the cap all three decoder tests fail.

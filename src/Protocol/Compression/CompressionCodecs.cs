@@ -130,7 +130,8 @@ internal static class CompressionCodecs
     /// <summary>The exceptions a decoder throws for malformed or truncated input.</summary>
     internal static bool IsDecodeFailure(Exception e) =>
         e is InvalidDataException or InvalidOperationException or ArgumentException or IOException or ZstdException
-            or EndOfStreamException or NotSupportedException or IndexOutOfRangeException;
+            or EndOfStreamException or NotSupportedException or IndexOutOfRangeException
+            or NotImplementedException; // K4os: an LZ4 frame asking for a predefined dictionary (found by fuzzing)
 
     /// <summary>
     /// GZipStream returns what it could decode from a stream cut short (even inside its trailer) without an
