@@ -229,7 +229,7 @@ public sealed partial class LogManager : IDisposable
     /// Readers holding slices keep them until they dispose them. False when it did not exist.
     /// </summary>
     /// <exception cref="IOException">The directory could be neither renamed aside nor removed.</exception>
-    public bool Delete(TopicPartition partition) => Delete([partition]) == 1;
+    public bool Delete(TopicPartition partition) => DeleteAll([partition]) == 1;
 
     /// <summary>
     /// Deletes the partitions that exist of <paramref name="partitions"/>: each disappears at once and
@@ -239,7 +239,7 @@ public sealed partial class LogManager : IDisposable
     /// <c>-delete</c> directories, which the next open removes. Returns how many existed.
     /// </summary>
     /// <exception cref="IOException">Some directory could be neither renamed aside nor removed (the others are gone).</exception>
-    public int Delete(IReadOnlyCollection<TopicPartition> partitions)
+    public int DeleteAll(IReadOnlyCollection<TopicPartition> partitions)
     {
         ArgumentNullException.ThrowIfNull(partitions);
         var aside = new List<string>(partitions.Count);

@@ -632,7 +632,7 @@ internal sealed partial class TopicRegistry : IDisposable
     {
         try
         {
-            _logs.Delete(partitions);
+            _logs.DeleteAll(partitions);
         }
         catch (IOException e)
         {
