@@ -123,7 +123,7 @@ public sealed class BatchValidationTests(BrokerFixture broker)
         List<ProduceResponse.PartitionProduceResponse> results = await SendAsync(connection, topic, [.. Enumerable.Repeat(bomb, 200)]);
         Assert.Equal(200, results.Count);
         Assert.All(results, r => Assert.Equal((short)Protocol.ErrorCode.InvalidRequest, r.ErrorCode));
-        Assert.Equal(1, LogFiles(topic));
+        Assert.InRange(LogFiles(topic), 0, 1); // segments are created lazily: none yet, or the first one
 
         // The same lie with a real (compressed) body of two records.
         byte[] two = Good(codec, 2, Now);
