@@ -120,6 +120,16 @@ internal sealed class LogSegment
         return new LogSegment(directory, baseOffset, capacity, index, timeIndex, config, cache, now, sealed_: false);
     }
 
+    /// <summary>An empty, closed segment standing in for a partition whose load failed; touches no file.</summary>
+    public static LogSegment Placeholder(string directory, long baseOffset, LogConfig config, SegmentCache cache, long now)
+    {
+        var index = new OffsetIndex(IndexPath(directory, baseOffset), config.SegmentIndexBytes, 0);
+        var timeIndex = new TimeIndex(TimeIndexPath(directory, baseOffset), config.SegmentIndexBytes, 0);
+        var segment = new LogSegment(directory, baseOffset, config.SegmentBytes, index, timeIndex, config, cache, now, sealed_: false);
+        segment.Retire();
+        return segment;
+    }
+
     /// <summary>
     /// Opens an existing segment. <paramref name="active"/> makes it the one appended to (capacity
     /// at least <c>segment.bytes</c>); otherwise it stays sealed.

@@ -260,8 +260,7 @@ public sealed partial class PartitionLog : IDisposable
             _failure = e;
             _loadFailed = true;
             _failedTimestamp = _time.GetTimestamp();
-            LogSegment placeholder = LogSegment.Create(Directory, _logStartOffset, Config.SegmentBytes, Config, _cache, _time.GetTimestamp());
-            placeholder.Retire();
+            LogSegment placeholder = LogSegment.Placeholder(Directory, _logStartOffset, Config, _cache, _time.GetTimestamp());
             ApplyLoaded([placeholder], _logStartOffset);
             return [placeholder];
         }
