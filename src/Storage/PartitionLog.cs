@@ -1123,7 +1123,10 @@ public sealed partial class PartitionLog : IDisposable
         }
 
         long start = _logStartOffset;
+        long durable = _recoveryPoint;
         ApplyLoaded(reopened, end);
+        // What was appended since the last flush is not durable just because it was re-read.
+        Volatile.Write(ref _recoveryPoint, Math.Min(durable, end));
         Volatile.Write(ref _logStartOffset, Math.Clamp(start, reopened[0].BaseOffset, end));
         Volatile.Write(ref _directoryDirty, true);
         _needsRecovery = false;
