@@ -46,6 +46,7 @@ internal sealed class LogSegment
     private int _capacity;
     private int _size;
     private int _largestSize;
+    private long _logFileLength;
     private long _nextOffset;
     private long _maxTimestamp = -1;
     private long _offsetOfMaxTimestamp = -1;
@@ -119,6 +120,16 @@ internal sealed class LogSegment
         return new LogSegment(directory, baseOffset, capacity, index, timeIndex, config, cache, now, sealed_: false);
     }
 
+    /// <summary>An empty, closed segment standing in for a partition whose load failed; touches no file.</summary>
+    public static LogSegment Placeholder(string directory, long baseOffset, LogConfig config, SegmentCache cache, long now)
+    {
+        var index = new OffsetIndex(IndexPath(directory, baseOffset), config.SegmentIndexBytes, 0);
+        var timeIndex = new TimeIndex(TimeIndexPath(directory, baseOffset), config.SegmentIndexBytes, 0);
+        var segment = new LogSegment(directory, baseOffset, config.SegmentBytes, index, timeIndex, config, cache, now, sealed_: false);
+        segment.Retire();
+        return segment;
+    }
+
     /// <summary>
     /// Opens an existing segment. <paramref name="active"/> makes it the one appended to (capacity
     /// at least <c>segment.bytes</c>); otherwise it stays sealed.
@@ -157,7 +168,9 @@ internal sealed class LogSegment
             timeIndex.Path, timeIndex.BytesFor(timeIndex.Entries));
         try
         {
-            if (recover || !haveIndexes || !segment.TryLoadFromIndexes(files, extent))
+            // No index files and too little log to need an entry: nothing to rebuild, the trusted walk covers it.
+            bool indexesNeeded = !haveIndexes && (indexInfo.Exists || timeIndexInfo.Exists || extent > config.IndexIntervalBytes);
+            if (recover || indexesNeeded || !segment.TryLoadFromIndexes(files, extent))
             {
                 segment.RebuildAtOpen(files, extent);
             }
@@ -174,6 +187,7 @@ internal sealed class LogSegment
             }
 
             segment._largestSize = segment._size;
+            segment._logFileLength = truncatedBytes > 0 ? segment._size : extent;
             segment._indexFailure = null; // a rebuild that ran out of space only left the index shorter
             return segment;
         }
@@ -291,9 +305,19 @@ internal sealed class LogSegment
             batch[..RecordBatch.MagicOffset].CopyTo(owned);
             RecordBatch.SetBaseOffset(owned, baseOffset);
             RecordBatch.SetPartitionLeaderEpoch(owned, leaderEpoch);
-            files.Log.Write(position, owned);
-            files.Log.Write(position + RecordBatch.MagicOffset, batch[RecordBatch.MagicOffset..]);
             _logExists = true;
+            try
+            {
+                files.Log.Write(position, owned);
+                files.Log.Write(position + RecordBatch.MagicOffset, batch[RecordBatch.MagicOffset..]);
+            }
+            catch (IOException)
+            {
+                _logFileLength = long.MaxValue; // a partial write may have grown the file: look before trimming
+                throw;
+            }
+
+            _logFileLength = Math.Max(_logFileLength, position + batch.Length);
             IndexBatch(files, position, baseOffset, header.LastOffsetDelta, header.MaxTimestamp, batch.Length);
             int size = position + batch.Length;
             _largestSize = Math.Max(_largestSize, size);
@@ -522,7 +546,9 @@ internal sealed class LogSegment
             return;
         }
 
-        if (!IsEmpty && !_indexingStopped && MaxTimestamp > (_timeIndex.Last?.Timestamp ?? long.MinValue) && !_timeIndex.IsFull)
+        // A last time entry, for segments that have index entries at all (a small segment is walked
+        // whole at open anyway; this keeps a partition of one record at one file).
+        if (!IsEmpty && !_indexingStopped && _index.Entries > 0 && MaxTimestamp > (_timeIndex.Last?.Timestamp ?? long.MinValue) && !_timeIndex.IsFull)
         {
             SegmentFiles files = AcquireForWrite();
             try
@@ -548,7 +574,7 @@ internal sealed class LogSegment
         }
 
         IsSealed = true;
-        if (_logExists && _largestSize == Size)
+        if (_logExists && _largestSize == Size && _logFileLength > Size)
         {
             SegmentFiles files = AcquireForWrite();
             try
@@ -558,6 +584,8 @@ internal sealed class LogSegment
                 {
                     files.Log.SetFileLength(Size);
                 }
+
+                _logFileLength = Size;
             }
             finally
             {

@@ -260,8 +260,7 @@ public sealed partial class PartitionLog : IDisposable
             _failure = e;
             _loadFailed = true;
             _failedTimestamp = _time.GetTimestamp();
-            LogSegment placeholder = LogSegment.Create(Directory, _logStartOffset, Config.SegmentBytes, Config, _cache, _time.GetTimestamp());
-            placeholder.Retire();
+            LogSegment placeholder = LogSegment.Placeholder(Directory, _logStartOffset, Config, _cache, _time.GetTimestamp());
             ApplyLoaded([placeholder], _logStartOffset);
             return [placeholder];
         }
@@ -1124,7 +1123,10 @@ public sealed partial class PartitionLog : IDisposable
         }
 
         long start = _logStartOffset;
+        long durable = _recoveryPoint;
         ApplyLoaded(reopened, end);
+        // What was appended since the last flush is not durable just because it was re-read.
+        Volatile.Write(ref _recoveryPoint, Math.Min(durable, end));
         Volatile.Write(ref _logStartOffset, Math.Clamp(start, reopened[0].BaseOffset, end));
         Volatile.Write(ref _directoryDirty, true);
         _needsRecovery = false;

@@ -102,10 +102,12 @@ public sealed class StorageFaultTests : IDisposable
                 AssertReads(manager.Get(partitions[group.Key])!, [.. group.Select(s => (s.BaseOffset % 1_000_000L, s.Bytes))]);
             }
 
+            string topUp = disk.Fill("filler2"); // whatever the restart gave back (the reserve, cut tails)
             Assert.ThrowsAny<IOException>(() => manager.Get(partitions[0])!.Append(Batches.Create(200, valueBytes: 100)));
 
             // Space comes back: after the retry interval the partition takes writes again, no restart.
             File.Delete(filler);
+            File.Delete(topUp);
             _time.Advance(TimeSpan.FromSeconds(2));
             PartitionLog log = manager.Get(partitions[0])!;
             long end = log.LogEndOffset;

@@ -25,8 +25,8 @@ namespace LogBroker.Storage.Internal;
 /// </remarks>
 internal sealed unsafe class MappedFile : MemoryManager<byte>
 {
-    private static long s_openFiles;
-    private static long s_mappings;
+    private static long _openFiles;
+    private static long _mappings;
 
     private readonly Lock _lock = new();
     private SafeFileHandle? _handle;
@@ -42,10 +42,10 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
     }
 
     /// <summary>Descriptors open in this process for segment files (for tests and metrics).</summary>
-    public static long OpenFiles => Volatile.Read(ref s_openFiles);
+    public static long OpenFiles => Volatile.Read(ref _openFiles);
 
     /// <summary>Mappings of segment files in this process (for tests and metrics).</summary>
-    public static long Mappings => Volatile.Read(ref s_mappings);
+    public static long Mappings => Volatile.Read(ref _mappings);
 
     public string Path { get; }
 
@@ -71,7 +71,7 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
             bool created = create && !File.Exists(Path);
             _handle = File.OpenHandle(Path, create ? FileMode.OpenOrCreate : FileMode.Open, FileAccess.ReadWrite,
                 FileShare.ReadWrite | FileShare.Delete);
-            Interlocked.Increment(ref s_openFiles);
+            Interlocked.Increment(ref _openFiles);
             return created;
         }
     }
@@ -154,7 +154,7 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
                 pointer += _fallbackView.PointerOffset;
             }
 
-            Interlocked.Increment(ref s_mappings);
+            Interlocked.Increment(ref _mappings);
             Volatile.Write(ref _address, (nint)pointer);
             return pointer;
         }
@@ -196,14 +196,14 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
                 }
 
                 _address = 0;
-                Interlocked.Decrement(ref s_mappings);
+                Interlocked.Decrement(ref _mappings);
             }
 
             if (_handle is not null)
             {
                 _handle.Dispose();
                 _handle = null;
-                Interlocked.Decrement(ref s_openFiles);
+                Interlocked.Decrement(ref _openFiles);
             }
         }
     }
