@@ -119,9 +119,10 @@ internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, 
                 LogReadResult read = log.Read(partition.FetchOffset, Math.Max(limit, 1));
                 data.HighWatermark = data.LastStableOffset = read.LogEndOffset;
                 data.LogStartOffset = read.LogStartOffset;
-                if (read.Status == ReadStatus.OffsetOutOfRange)
+                if (read.Status is ReadStatus.OffsetOutOfRange or ReadStatus.StorageError)
                 {
-                    data.ErrorCode = (short)ErrorCode.OffsetOutOfRange;
+                    // A storage error (I/O, a corrupt stored batch, or the open-segment bound reached) is retriable.
+                    data.ErrorCode = (short)(read.Status == ReadStatus.OffsetOutOfRange ? ErrorCode.OffsetOutOfRange : ErrorCode.KafkaStorageError);
                     error = true;
                     read.Dispose();
                     continue;
