@@ -105,18 +105,8 @@ public sealed class ConnectionTests : IDisposable
         ],
     };
 
-    private static byte[] Frame(ApiKey key, short version, int correlation, IKafkaMessage request)
-    {
-        var buffer = new ArrayBufferWriter<byte>();
-        var writer = new KafkaWriter(buffer);
-        new RequestHeader((short)key, version, correlation, "test").Write(ref writer);
-        request.Write(ref writer, version);
-        writer.Commit();
-        byte[] frame = new byte[4 + buffer.WrittenCount];
-        BinaryPrimitives.WriteInt32BigEndian(frame, buffer.WrittenCount);
-        buffer.WrittenSpan.CopyTo(frame.AsSpan(4));
-        return frame;
-    }
+    private static byte[] Frame(ApiKey key, short version, int correlation, IKafkaMessage request) =>
+        RequestFrames.Encode(key, version, correlation, request, "test");
 
     private static async Task<List<int>> ReadCorrelationIdsAsync(PipeReader reader)
     {

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
+using LogBroker.TestKit;
 
 namespace LogBroker.Integration.Tests;
 
@@ -21,7 +22,9 @@ public sealed class DiskFullTests
     [InlineData(true)]
     public async Task A_full_disk_gives_storage_errors_keeps_acknowledged_data_and_recovers(bool ext4)
     {
-        using Mount disk = Mount.Create(ext4);
+        // A 64 MiB tmpfs or loop-mounted ext4 image (tests run as root); skipped, saying why, where mounting is impossible.
+        using SmallFileSystem? disk = SmallFileSystem.TryMount("diskfull", 64, ext4, out string whyNot);
+        Assert.SkipWhen(disk is null, whyNot);
         string data = Path.Combine(disk.Path, "data");
         Directory.CreateDirectory(data);
         int port = BrokerProcess.FreePort();
@@ -125,115 +128,6 @@ public sealed class DiskFullTests
         {
             Assert.True(stored.TryGetValue((partition, offset), out byte[]? bytes), $"{topic}-{partition} lost offset {offset}");
             Assert.True(bytes.AsSpan().IndexOf(Encoding.UTF8.GetBytes(tag + "-0")) >= 0, $"{topic}-{partition} offset {offset} holds another record");
-        }
-    }
-
-    /// <summary>A 64 MiB tmpfs or loop-mounted ext4 image (tests run as root); the test is skipped, saying why, where mounting is impossible.</summary>
-    private sealed class Mount : IDisposable
-    {
-        private readonly string _root;
-
-        private Mount(string root, string path)
-        {
-            _root = root;
-            Path = path;
-        }
-
-        public string Path { get; }
-
-        public static Mount Create(bool ext4)
-        {
-            if (!OperatingSystem.IsLinux() || Environment.UserName != "root")
-            {
-                Assert.Skip($"Mounting a small file system needs Linux and root (running as {Environment.UserName}).");
-            }
-
-            string root = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "logbroker-mounts", $"diskfull-{Guid.NewGuid():N}");
-            string path = System.IO.Path.Combine(root, "mnt");
-            Directory.CreateDirectory(path);
-            string error;
-            if (ext4)
-            {
-                string image = System.IO.Path.Combine(root, "disk.img");
-                using (var file = new FileStream(image, FileMode.CreateNew))
-                {
-                    file.SetLength(64L << 20);
-                }
-
-                error = Run("mkfs.ext4", "-q", "-F", image);
-                error = error.Length > 0 ? error : Run("mount", "-o", "loop", image, path);
-            }
-            else
-            {
-                error = Run("mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", path);
-            }
-
-            if (error.Length > 0)
-            {
-                Directory.Delete(root, recursive: true);
-                Assert.Skip($"Could not mount a {(ext4 ? "loop ext4" : "tmpfs")} file system: {error}");
-            }
-
-            return new Mount(root, path);
-        }
-
-        /// <summary>Writes a file until the file system refuses more (ENOSPC), down to single bytes.</summary>
-        public string Fill()
-        {
-            string filler = System.IO.Path.Combine(Path, "filler");
-            using var file = new FileStream(filler, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0);
-            byte[] chunk = new byte[1 << 20];
-            Array.Fill(chunk, (byte)0x5A);
-            foreach (int size in (int[])[1 << 20, 4096, 512, 1])
-            {
-                while (true)
-                {
-                    try
-                    {
-                        file.Write(chunk, 0, size);
-                    }
-                    catch (IOException)
-                    {
-                        break;
-                    }
-                }
-            }
-
-            return filler;
-        }
-
-        public void Dispose()
-        {
-            _ = Run("umount", "-l", Path);
-            try
-            {
-                Directory.Delete(_root, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-        }
-
-        private static string Run(string command, params string[] arguments)
-        {
-            try
-            {
-                var start = new ProcessStartInfo(command) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-                foreach (string argument in arguments)
-                {
-                    start.ArgumentList.Add(argument);
-                }
-
-                using Process process = Process.Start(start)!;
-                string stderr = process.StandardError.ReadToEnd();
-                process.StandardOutput.ReadToEnd();
-                process.WaitForExit();
-                return process.ExitCode == 0 ? "" : $"{command} exited {process.ExitCode}: {stderr.Trim()}";
-            }
-            catch (System.ComponentModel.Win32Exception e)
-            {
-                return $"{command}: {e.Message}";
-            }
         }
     }
 }

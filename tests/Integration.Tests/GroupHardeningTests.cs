@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using LogBroker.Broker.Groups;
 using LogBroker.Broker.Metadata;
@@ -6,6 +5,7 @@ using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 using LogBroker.Protocol.Primitives;
 using LogBroker.Storage;
+using LogBroker.TestKit;
 
 namespace LogBroker.Integration.Tests;
 
@@ -215,18 +215,8 @@ public sealed class GroupHardeningTests(BrokerFixture broker)
         }, Patience);
 
     /// <summary>A request frame with a chosen client id (RawConnection always sends "raw-test").</summary>
-    private static byte[] Frame(ApiKey key, short version, int correlation, string clientId, IKafkaMessage request)
-    {
-        var buffer = new ArrayBufferWriter<byte>();
-        var writer = new KafkaWriter(buffer);
-        new RequestHeader((short)key, version, correlation, clientId).Write(ref writer);
-        request.Write(ref writer, version);
-        writer.Commit();
-        byte[] frame = new byte[4 + buffer.WrittenCount];
-        BinaryPrimitives.WriteInt32BigEndian(frame, buffer.WrittenCount);
-        buffer.WrittenSpan.CopyTo(frame.AsSpan(4));
-        return frame;
-    }
+    private static byte[] Frame(ApiKey key, short version, int correlation, string clientId, IKafkaMessage request) =>
+        RequestFrames.Encode(key, version, correlation, request, clientId);
 
     private static T Decode<T>(byte[] response, ApiKey key, short version)
         where T : IKafkaMessage, new()

@@ -1,9 +1,9 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using LogBroker.Protocol.Messages;
 using LogBroker.Protocol.Primitives;
+using LogBroker.TestKit;
 
 namespace LogBroker.Integration.Tests;
 
@@ -46,18 +46,8 @@ internal sealed class RawConnection : IDisposable
     }
 
     /// <summary>Encodes and sends a request with a proper header, without waiting for the answer.</summary>
-    public async Task SendRequestAsync(ApiKey key, short version, int correlation, IKafkaMessage request)
-    {
-        var buffer = new ArrayBufferWriter<byte>();
-        var writer = new KafkaWriter(buffer);
-        new RequestHeader((short)key, version, correlation, "raw-test").Write(ref writer);
-        request.Write(ref writer, version);
-        writer.Commit();
-        byte[] frame = new byte[4 + buffer.WrittenCount];
-        BinaryPrimitives.WriteInt32BigEndian(frame, buffer.WrittenCount);
-        buffer.WrittenSpan.CopyTo(frame.AsSpan(4));
-        await _stream.WriteAsync(frame);
-    }
+    public async Task SendRequestAsync(ApiKey key, short version, int correlation, IKafkaMessage request) =>
+        await _stream.WriteAsync(RequestFrames.Encode(key, version, correlation, request));
 
     /// <summary>Reads one response frame and its correlation id.</summary>
     public async Task<(int CorrelationId, byte[] Frame)> ReceiveWithIdAsync(TimeSpan timeout)

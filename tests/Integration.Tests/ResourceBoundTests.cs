@@ -340,18 +340,8 @@ internal static class Raw
     }
 
     /// <summary>A whole request frame (size prefix included), optionally followed by <paramref name="padding"/> zero bytes.</summary>
-    public static byte[] Frame(ApiKey key, short version, int correlation, IKafkaMessage request, int padding = 0)
-    {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
-        var writer = new Protocol.Primitives.KafkaWriter(buffer);
-        new RequestHeader((short)key, version, correlation, "raw-test").Write(ref writer);
-        request.Write(ref writer, version);
-        writer.Commit();
-        byte[] frame = new byte[4 + buffer.WrittenCount + padding];
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(frame, buffer.WrittenCount + padding);
-        buffer.WrittenSpan.CopyTo(frame.AsSpan(4));
-        return frame;
-    }
+    public static byte[] Frame(ApiKey key, short version, int correlation, IKafkaMessage request, int padding = 0) =>
+        RequestFrames.Encode(key, version, correlation, request, padding: padding);
 
     public static async Task EventuallyAsync(Func<bool> condition, string what)
     {

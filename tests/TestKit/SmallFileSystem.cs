@@ -1,14 +1,14 @@
 using System.Diagnostics;
 
-namespace LogBroker.Storage.Tests;
+namespace LogBroker.TestKit;
 
 /// <summary>
 /// A small real file system mounted for one test (tests run as root): tmpfs, or an ext4 image on a
 /// loop device (the case that matters in production: delayed allocation, ENOSPC in page_mkwrite).
-/// Unmounted and removed on dispose. <see cref="Mount"/> skips the test, saying why, where mounting
-/// is impossible (not root, no mount command).
+/// Unmounted and removed on dispose. <see cref="TryMount"/> says why where mounting is impossible (not
+/// root, no mount command), so that the test can skip with that reason.
 /// </summary>
-internal sealed class SmallFileSystem : IDisposable
+public sealed class SmallFileSystem : IDisposable
 {
     private readonly string _root;
     private readonly string? _image;
@@ -23,12 +23,16 @@ internal sealed class SmallFileSystem : IDisposable
     /// <summary>The mount point.</summary>
     public string Path { get; }
 
-    /// <summary>Mounts a tmpfs of <paramref name="megabytes"/> MiB, or (<paramref name="ext4"/>) a loop-mounted ext4 image that size.</summary>
-    public static SmallFileSystem Mount(string prefix, int megabytes, bool ext4 = false)
+    /// <summary>
+    /// Mounts a tmpfs of <paramref name="megabytes"/> MiB, or (<paramref name="ext4"/>) a loop-mounted ext4
+    /// image that size; null, with <paramref name="whyNot"/>, where that is impossible.
+    /// </summary>
+    public static SmallFileSystem? TryMount(string prefix, int megabytes, bool ext4, out string whyNot)
     {
         if (!OperatingSystem.IsLinux() || Environment.UserName != "root")
         {
-            Assert.Skip($"Mounting a small file system needs Linux and root (running as {Environment.UserName}).");
+            whyNot = $"Mounting a small file system needs Linux and root (running as {Environment.UserName}).";
+            return null;
         }
 
         string root = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "logbroker-mounts", $"{prefix}-{Guid.NewGuid():N}");
@@ -58,9 +62,11 @@ internal sealed class SmallFileSystem : IDisposable
         if (error.Length > 0)
         {
             Directory.Delete(root, recursive: true);
-            Assert.Skip($"Could not mount a {(ext4 ? "loop ext4" : "tmpfs")} file system: {error}");
+            whyNot = $"Could not mount a {(ext4 ? "loop ext4" : "tmpfs")} file system: {error}";
+            return null;
         }
 
+        whyNot = "";
         return new SmallFileSystem(root, path, image);
     }
 
