@@ -24,7 +24,7 @@ namespace LogBroker.Integration.Tests;
 public sealed class OffsetLogCrashTests
 {
     private const int CompactionBytes = 64 * 1024; // the setting's minimum: segments of 8 KiB
-    private const int Groups = 4;
+    private const int Groups = 4; // committing all the time; one more, Groups, commits once and then relies on compaction's snapshot
     private const int Partitions = 8;
     private const string Topic = "crash-offsets";
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
@@ -38,10 +38,10 @@ public sealed class OffsetLogCrashTests
         using var data = new TempDirectory("crash-offsets");
         int port = BrokerProcess.FreePort();
         string[] settings = [$"--Broker:OffsetsCompactionBytes={CompactionBytes}"];
-        long[] sequence = new long[Groups]; // per group, never reused: every commit's value is new
-        long[,] acknowledged = new long[Groups, Partitions];
-        long[,] inFlight = new long[Groups, Partitions];
-        for (int g = 0; g < Groups; g++)
+        long[] sequence = new long[Groups + 1]; // per group, never reused: every commit's value is new
+        long[,] acknowledged = new long[Groups + 1, Partitions];
+        long[,] inFlight = new long[Groups + 1, Partitions];
+        for (int g = 0; g <= Groups; g++)
         {
             for (int p = 0; p < Partitions; p++)
             {
@@ -61,11 +61,12 @@ public sealed class OffsetLogCrashTests
                     timeoutMs = 30_000,
                 }, Patience);
                 Assert.Equal((short)ErrorCode.None, created.Topics[0].ErrorCode);
+                await CommitAsync(setup, Groups, sequence, acknowledged, inFlight);
             }
 
             for (int kill = 0; kill < Kills; kill++)
             {
-                long commitsBefore = sequence.Sum();
+                long commitsBefore = sequence.Sum() - sequence[Groups];
                 Task[] committing = [.. Enumerable.Range(0, Groups).Select(g => Task.Run(() => CommitLoopAsync(port, g, sequence, acknowledged, inFlight)))];
                 await Task.Delay(random.Next(300, 2500), TestContext.Current.CancellationToken);
                 Assert.False(broker.HasExited, "the broker died by itself");
@@ -80,7 +81,7 @@ public sealed class OffsetLogCrashTests
                 var restart = Stopwatch.StartNew();
                 broker = await BrokerProcess.StartAsync(data.Path, port, settings);
                 using RawConnection check = await RawConnection.OpenAsync(port);
-                for (int g = 0; g < Groups; g++)
+                for (int g = 0; g <= Groups; g++)
                 {
                     await CheckGroupAsync(check, g, acknowledged, inFlight);
                 }
@@ -91,9 +92,9 @@ public sealed class OffsetLogCrashTests
                 highestLogStart = Math.Max(highestLogStart, logStart);
                 Assert.True(logBytes < 16 * CompactionBytes, $"the offset log holds {logBytes} bytes: compaction does not keep it bounded");
                 TestContext.Current.TestOutputHelper?.WriteLine(
-                    $"kill {kill}: {sequence.Sum() - commitsBefore} commits sent, restart+check {restart.ElapsedMilliseconds} ms, offset log starts at {logStart}, {logBytes} bytes");
+                    $"kill {kill}: {sequence.Sum() - sequence[Groups] - commitsBefore} commits sent, restart+check {restart.ElapsedMilliseconds} ms, offset log starts at {logStart}, {logBytes} bytes");
 
-                for (int g = 0; g < Groups; g++)
+                for (int g = 0; g <= Groups; g++)
                 {
                     for (int p = 0; p < Partitions; p++)
                     {
@@ -116,33 +117,39 @@ public sealed class OffsetLogCrashTests
         using RawConnection connection = await RawConnection.OpenAsync(port);
         while (true)
         {
-            long seq = ++sequence[g];
-            for (int p = 0; p < Partitions; p++)
-            {
-                inFlight[g, p] = Value(seq, p);
-            }
+            await CommitAsync(connection, g, sequence, acknowledged, inFlight);
+        }
+    }
 
-            OffsetCommitResponse response = await connection.RequestAsync<OffsetCommitResponse>(ApiKey.OffsetCommit, 8, new OffsetCommitRequest
+    /// <summary>Commits a new value to every partition for group <paramref name="g"/>; records it as in flight, then as acknowledged.</summary>
+    private static async Task CommitAsync(RawConnection connection, int g, long[] sequence, long[,] acknowledged, long[,] inFlight)
+    {
+        long seq = ++sequence[g];
+        for (int p = 0; p < Partitions; p++)
+        {
+            inFlight[g, p] = Value(seq, p);
+        }
+
+        OffsetCommitResponse response = await connection.RequestAsync<OffsetCommitResponse>(ApiKey.OffsetCommit, 8, new OffsetCommitRequest
+        {
+            GroupId = GroupName(g),
+            MemberId = "",
+            GenerationIdOrMemberEpoch = -1,
+            Topics = [new OffsetCommitRequest.OffsetCommitRequestTopic
             {
-                GroupId = GroupName(g),
-                MemberId = "",
-                GenerationIdOrMemberEpoch = -1,
-                Topics = [new OffsetCommitRequest.OffsetCommitRequestTopic
+                Name = Topic,
+                Partitions = [.. Enumerable.Range(0, Partitions).Select(p => new OffsetCommitRequest.OffsetCommitRequestPartition
                 {
-                    Name = Topic,
-                    Partitions = [.. Enumerable.Range(0, Partitions).Select(p => new OffsetCommitRequest.OffsetCommitRequestPartition
-                    {
-                        PartitionIndex = p,
-                        CommittedOffset = Value(seq, p),
-                        CommittedMetadata = Metadata(Value(seq, p)),
-                    })],
-                }],
-            }, Patience);
-            Assert.All(response.Topics.Single().Partitions, r => Assert.Equal((short)ErrorCode.None, r.ErrorCode));
-            for (int p = 0; p < Partitions; p++)
-            {
-                acknowledged[g, p] = Value(seq, p);
-            }
+                    PartitionIndex = p,
+                    CommittedOffset = Value(seq, p),
+                    CommittedMetadata = Metadata(Value(seq, p)),
+                })],
+            }],
+        }, Patience);
+        Assert.All(response.Topics.Single().Partitions, r => Assert.Equal((short)ErrorCode.None, r.ErrorCode));
+        for (int p = 0; p < Partitions; p++)
+        {
+            acknowledged[g, p] = Value(seq, p);
         }
     }
 
