@@ -61,7 +61,12 @@ public static class BrokerApp
         services.AddSingleton<IRequestHandler, DescribeConfigsHandler>();
         services.AddSingleton<IRequestHandler, AlterConfigsHandler>();
         services.AddSingleton<IRequestHandler, IncrementalAlterConfigsHandler>();
-        services.AddSingleton<OffsetLog>();
+        services.AddSingleton(sp =>
+        {
+            int compactAfter = sp.GetRequiredService<BrokerOptions>().OffsetsCompactionBytes;
+            return new OffsetLog(sp.GetRequiredService<LogManager>(), compactAfter, Math.Min(4 * 1024 * 1024, compactAfter / 8),
+                logger: sp.GetRequiredService<ILogger<OffsetLog>>());
+        });
         services.AddSingleton(sp =>
         {
             BrokerOptions broker = sp.GetRequiredService<BrokerOptions>();

@@ -163,4 +163,12 @@ public sealed class BrokerOptions : IValidatableObject
     /// </summary>
     [Range(1024 * 1024, int.MaxValue)]
     public int MaxDecompressedBatchBytes { get; set; } = 64 * 1024 * 1024;
+
+    /// <summary>
+    /// Growth of the committed-offset log (<c>__consumer_offsets-0</c>) since its last compaction that
+    /// triggers the next one; its segments are an eighth of this, at most 4 MiB (the unit in which old
+    /// commits are dropped). Small values make compaction frequent (crash tests). Default 32 MiB.
+    /// </summary>
+    [Range(64 * 1024, int.MaxValue)]
+    public int OffsetsCompactionBytes { get; set; } = 32 * 1024 * 1024;
 }
