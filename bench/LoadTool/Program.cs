@@ -2,7 +2,7 @@
 // in the spirit of kafka-producer-perf-test. It starts the broker (Release build next to this tool)
 // on 127.0.0.1 with a fresh data directory, runs the scenarios, prints one line per result, and stops.
 //
-//   dotnet run -c Release --project bench/LoadTool -- [--records 1000000] [--scenario all|produce|latency|kib|client|scale] [--partitions 50000]
+//   dotnet run -c Release --project bench/LoadTool -- [--records 1000000] [--scenario all|produce|latency|kib|client|scale|spread] [--partitions 50000]
 //
 // Every loop is bounded in count and time, and all traffic stays on the loopback interface.
 using System.Diagnostics;
@@ -67,6 +67,17 @@ try
         await LogBroker.LoadTool.ScaleScenario.RunAsync(data + "-scale", IntArg("--partitions", 50_000));
     }
 
+    if (scenario is "spread")
+    {
+        // --broker-setting passes one extra broker setting, e.g. --Storage:MaxOpenSegments=12000.
+        string extra = StringArg("--broker-setting", "");
+        await using var broker = extra.Length == 0 ? await Broker.StartAsync(data + "-spread") : await Broker.StartAsync(data + "-spread", extra);
+        Console.WriteLine($"# spread: broker setting {(extra.Length == 0 ? "(defaults)" : extra)}");
+        await WarmUpAsync(broker);
+        await LogBroker.LoadTool.SpreadScenario.RunAsync(broker, records);
+        broker.PrintMemory();
+    }
+
     if (scenario is "all" or "latency")
     {
         await using var broker = await Broker.StartAsync(data + "-lat");
@@ -78,7 +89,7 @@ try
 }
 finally
 {
-    foreach (string dir in new[] { data, data + "-kib", data + "-lat", data + "-client", data + "-scale", data + "-scale-empty" })
+    foreach (string dir in new[] { data, data + "-kib", data + "-lat", data + "-client", data + "-scale", data + "-scale-empty", data + "-spread" })
     {
         if (Directory.Exists(dir))
         {

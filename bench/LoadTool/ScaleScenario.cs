@@ -260,7 +260,7 @@ internal static class ScaleScenario
     }
 
     /// <summary>One loopback connection speaking Kafka frames.</summary>
-    private sealed class Connection : IDisposable
+    internal sealed class Connection : IDisposable
     {
         private readonly TcpClient _client;
         private readonly NetworkStream _stream;
