@@ -363,7 +363,17 @@ public sealed class MutatedFrameTests
         long bound = (BytesPerConsumedByte * reader.Position) + FixedAllowance;
         if (allocated > bound)
         {
-            Assert.Fail($"{c}: {what} allocated {allocated} bytes after reading {reader.Position} of {frame.Length} (bound {bound})");
+            // The runtime sometimes allocates on this thread the first time a code path runs (seen once in
+            // a fresh clone: 5,824 B for a 66-byte Metadata v5 response); a real amplification repeats, so
+            // the second decode of the same bytes is what is judged (the fuzz harness does the same).
+            reader = new KafkaReader(frame.AsMemory());
+            before = GC.GetAllocatedBytesForCurrentThread();
+            decode(ref reader);
+            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            if (allocated > bound)
+            {
+                Assert.Fail($"{c}: {what} allocated {allocated} bytes after reading {reader.Position} of {frame.Length} (bound {bound}), twice");
+            }
         }
     }
 
