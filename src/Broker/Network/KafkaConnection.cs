@@ -89,7 +89,7 @@ internal sealed partial class KafkaConnection
     private async Task ReadLoopAsync(PipeReader input, ChannelWriter<Task<RequestContext>> inFlight, CancellationToken closing)
     {
         using var timer = CancellationTokenSource.CreateLinkedTokenSource(closing);
-        long reserved = 0;          // budget held for the frame being received (its size prefix has arrived)
+        long reserved = 0;          // budget held for the whole frame at the head of the buffer, until it is taken off
         long frameStarted = -1;     // when the first byte of the frame being received arrived
         try
         {
