@@ -336,6 +336,28 @@ internal sealed class Broker : IAsyncDisposable
 
     public static async Task<Broker> StartAsync(string data, params string[] settings)
     {
+        (Process process, int port) = Launch(data, settings);
+        for (int i = 0; i < 600; i++)
+        {
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, port);
+                return new Broker(process, port);
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(100);
+            }
+        }
+
+        process.Kill();
+        throw new TimeoutException("broker did not start");
+    }
+
+    /// <summary>Starts the Release broker next to this tool on a free loopback port (not yet listening when this returns).</summary>
+    public static (Process Process, int Port) Launch(string data, params string[] settings)
+    {
         int port;
         using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
         {
@@ -355,22 +377,7 @@ internal sealed class Broker : IAsyncDisposable
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        for (int i = 0; i < 600; i++)
-        {
-            try
-            {
-                using var client = new TcpClient();
-                await client.ConnectAsync(IPAddress.Loopback, port);
-                return new Broker(process, port);
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(100);
-            }
-        }
-
-        process.Kill();
-        throw new TimeoutException("broker did not start");
+        return (process, port);
     }
 
     /// <summary>Peak resident set (VmHWM) and, now, anonymous vs file-backed (mapped segments) resident memory.</summary>

@@ -195,26 +195,8 @@ internal static class ScaleScenario
 
     private static async Task<(Process Process, int Port, TimeSpan Started)> StartAsync(string data, params string[] settings)
     {
-        int port;
-        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
-        {
-            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            port = ((IPEndPoint)probe.LocalEndPoint!).Port;
-        }
-
-        var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string arg in (string[])[Path.Combine(AppContext.BaseDirectory, "logbroker-broker.dll"), $"--Broker:Listener=127.0.0.1:{port}",
-                     $"--Storage:DataDirectory={data}", "--Logging:LogLevel:Default=Warning", .. settings])
-        {
-            start.ArgumentList.Add(arg);
-        }
-
         var clock = Stopwatch.StartNew();
-        Process process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        (Process process, int port) = global::Broker.Launch(data, settings);
         while (clock.Elapsed < TimeSpan.FromMinutes(3))
         {
             Check(!process.HasExited, $"the broker exited with {(process.HasExited ? process.ExitCode : 0)}");

@@ -18,6 +18,7 @@ internal sealed class RequestContext : IDisposable
 
     private byte[]? _frame;
     private List<LogReadResult>? _leases;
+    private int _nextLease;
     private MemoryBudget? _budget;
     private long _reserved;
 
@@ -81,11 +82,16 @@ internal sealed class RequestContext : IDisposable
     {
         if (_leases is not null)
         {
-            foreach (ref LogReadResult lease in CollectionsMarshal.AsSpan(_leases))
+            // A response writes its records in the order they were read, so the search starts at the lease
+            // after the last one found: one probe per splice, not one per lease held.
+            Span<LogReadResult> leases = CollectionsMarshal.AsSpan(_leases);
+            for (int i = 0; i < leases.Length; i++)
             {
-                ReadOnlyMemory<byte> records = lease.Records;
+                int at = (_nextLease + i) % leases.Length;
+                ReadOnlyMemory<byte> records = leases[at].Records;
                 if (records.Span.Overlaps(bytes, out int offset) && offset >= 0 && offset + bytes.Length <= records.Length)
                 {
+                    _nextLease = at + 1;
                     held = records.Slice(offset, bytes.Length);
                     return true;
                 }
