@@ -1,0 +1,30 @@
+using LogBroker.Broker.Groups;
+using LogBroker.Broker.Network;
+using LogBroker.Protocol.Messages;
+
+namespace LogBroker.Broker.Handlers;
+
+/// <summary>ConsumerGroupDescribe (key 69), version 0: server-side groups with members, epochs, assignments and targets.</summary>
+internal sealed class ConsumerGroupDescribeHandler(ConsumerGroupCoordinator groups) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.ConsumerGroupDescribe;
+
+    public short MinVersion => 0;
+
+    public short MaxVersion => 0;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        var response = new ConsumerGroupDescribeResponse();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string id in ((ConsumerGroupDescribeRequest)request).GroupIds)
+        {
+            if (seen.Add(id))
+            {
+                response.Groups.Add(groups.Describe(id)); // a group named twice is described once
+            }
+        }
+
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}

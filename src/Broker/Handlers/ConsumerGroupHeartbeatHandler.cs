@@ -1,0 +1,22 @@
+using LogBroker.Broker.Groups;
+using LogBroker.Broker.Network;
+using LogBroker.Protocol.Messages;
+
+namespace LogBroker.Broker.Handlers;
+
+/// <summary>
+/// ConsumerGroupHeartbeat (key 68), versions 0–1: the server-side group protocol (KIP-848) —
+/// join (epoch 0), heartbeat, leave (epoch -1/-2), subscriptions by names or regex (v1), and the
+/// broker's own assignment reconciled member by member (<see cref="ConsumerGroupCoordinator"/>).
+/// </summary>
+internal sealed class ConsumerGroupHeartbeatHandler(ConsumerGroupCoordinator groups) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.ConsumerGroupHeartbeat;
+
+    public short MinVersion => 0;
+
+    public short MaxVersion => 1;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request) =>
+        ValueTask.FromResult<IKafkaMessage?>(groups.Heartbeat((ConsumerGroupHeartbeatRequest)request, context.ClientId ?? "", context.Connection));
+}

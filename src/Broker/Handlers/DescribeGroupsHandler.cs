@@ -1,0 +1,33 @@
+using LogBroker.Broker.Groups;
+using LogBroker.Broker.Network;
+using LogBroker.Protocol.Messages;
+
+namespace LogBroker.Broker.Handlers;
+
+/// <summary>
+/// DescribeGroups (key 15), versions 0–5: state, protocol, and each member with its metadata and
+/// assignment. A group id named twice is described once.
+/// </summary>
+internal sealed class DescribeGroupsHandler(GroupCoordinator groups) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.DescribeGroups;
+
+    public short MinVersion => 0;
+
+    public short MaxVersion => 5;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        var response = new DescribeGroupsResponse();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string id in ((DescribeGroupsRequest)request).Groups)
+        {
+            if (seen.Add(id))
+            {
+                response.Groups.Add(groups.Describe(id));
+            }
+        }
+
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}

@@ -1,0 +1,26 @@
+using LogBroker.Broker.Groups;
+using LogBroker.Broker.Network;
+using LogBroker.Protocol.Messages;
+
+namespace LogBroker.Broker.Handlers;
+
+/// <summary>
+/// JoinGroup (key 11), versions 0–5. The answer waits for the join phase to end (the connection keeps
+/// serving other requests in order behind it). v4+ without an instance id gets MEMBER_ID_REQUIRED
+/// first (KIP-394); v5 static members are supported.
+/// </summary>
+internal sealed class JoinGroupHandler(GroupCoordinator groups) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.JoinGroup;
+
+    public short MinVersion => 0;
+
+    public short MaxVersion => 5;
+
+    public async ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        JoinGroupResponse response = await groups.JoinAsync((JoinGroupRequest)request, context.Version, context.ClientId ?? "", context.Connection).ConfigureAwait(false);
+        response.ProtocolName ??= ""; // nullable only from v7 (not served)
+        return response;
+    }
+}

@@ -1,0 +1,39 @@
+using LogBroker.Broker.Groups;
+using LogBroker.Broker.Network;
+using LogBroker.Protocol;
+using LogBroker.Protocol.Messages;
+
+namespace LogBroker.Broker.Handlers;
+
+/// <summary>LeaveGroup (key 13), versions 0–3 (v3: several members, per-member errors).</summary>
+internal sealed class LeaveGroupHandler(GroupCoordinator groups) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.LeaveGroup;
+
+    public short MinVersion => 0;
+
+    public short MaxVersion => 3;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        var leave = (LeaveGroupRequest)request;
+        IEnumerable<(string, string?)> leaving = context.Version >= 3
+            ? leave.Members.Select(m => (m.MemberId, m.GroupInstanceId))
+            : [(leave.MemberId, null)];
+        var results = groups.Leave(leave.GroupId, leaving);
+        var response = new LeaveGroupResponse();
+        if (context.Version >= 3)
+        {
+            foreach ((string memberId, string? instanceId, ErrorCode error) in results)
+            {
+                response.Members.Add(new LeaveGroupResponse.MemberResponse { MemberId = memberId, GroupInstanceId = instanceId, ErrorCode = (short)error });
+            }
+        }
+        else
+        {
+            response.ErrorCode = (short)results[0].Error;
+        }
+
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}

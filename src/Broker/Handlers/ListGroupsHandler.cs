@@ -1,0 +1,35 @@
+using LogBroker.Broker.Groups;
+using LogBroker.Broker.Network;
+using LogBroker.Protocol.Messages;
+
+namespace LogBroker.Broker.Handlers;
+
+/// <summary>
+/// ListGroups (key 16), versions 0–5: classic and server-side groups, each once, filtered by state (v4)
+/// and type (v5: "classic", "consumer").
+/// </summary>
+internal sealed class ListGroupsHandler(GroupCoordinator groups) : IRequestHandler
+{
+    public ApiKey Key => ApiKey.ListGroups;
+
+    public short MinVersion => 0;
+
+    public short MaxVersion => 5;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        var list = (ListGroupsRequest)request;
+        var response = new ListGroupsResponse();
+        foreach ((string id, string state, string protocolType, string type) in groups.List())
+        {
+            bool stateOk = list.StatesFilter.Count == 0 || list.StatesFilter.Contains(state, StringComparer.OrdinalIgnoreCase);
+            bool typeOk = list.TypesFilter.Count == 0 || list.TypesFilter.Contains(type, StringComparer.OrdinalIgnoreCase);
+            if (stateOk && typeOk)
+            {
+                response.Groups.Add(new ListGroupsResponse.ListedGroup { GroupId = id, ProtocolType = protocolType, GroupState = state, GroupType = type });
+            }
+        }
+
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}

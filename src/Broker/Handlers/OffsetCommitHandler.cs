@@ -1,0 +1,113 @@
+using LogBroker.Broker.Groups;
+using LogBroker.Broker.Network;
+using LogBroker.Protocol;
+using LogBroker.Protocol.Messages;
+
+namespace LogBroker.Broker.Handlers;
+
+/// <summary>
+/// OffsetCommit (key 8), versions 2–9, for classic and server-side (KIP-848) groups alike: the
+/// coordinator checks the committer against whichever protocol owns the group id. Generation -1 with
+/// no member id commits for a standalone (assign()) consumer into an empty group. Metadata over 4096
+/// bytes → OFFSET_METADATA_TOO_LARGE; a topic name no topic can have (over 249 characters) →
+/// UNKNOWN_TOPIC_OR_PARTITION. A partition named twice is stored once (the last wins).
+/// </summary>
+/// <remarks>
+/// An acknowledged commit is in the offset log. With <see cref="BrokerOptions.FlushOnAcksAll"/> on
+/// (default) the answer waits until the offset log is fsynced (shared with concurrent commits, off the
+/// read loop), so an acknowledged commit survives power loss; off, it survives a broker crash.
+/// </remarks>
+internal sealed class OffsetCommitHandler(GroupCoordinator groups, BrokerOptions options, TimeProvider time) : IRequestHandler
+{
+    private const int MaxMetadataBytes = 4096;
+
+    public ApiKey Key => ApiKey.OffsetCommit;
+
+    public short MinVersion => 2;
+
+    public short MaxVersion => 9;
+
+    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    {
+        var commit = (OffsetCommitRequest)request;
+        long now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var valid = new List<(string, int, CommittedOffset)>();
+        var index = new Dictionary<(string, int), int>();
+        var response = new OffsetCommitResponse();
+        foreach (OffsetCommitRequest.OffsetCommitRequestTopic topic in commit.Topics)
+        {
+            var topicResponse = new OffsetCommitResponse.OffsetCommitResponseTopic { Name = topic.Name };
+            response.Topics.Add(topicResponse);
+            bool badTopic = topic.Name.Length > Storage.TopicPartition.MaxTopicLength;
+            foreach (OffsetCommitRequest.OffsetCommitRequestPartition partition in topic.Partitions)
+            {
+                ErrorCode error = badTopic ? ErrorCode.UnknownTopicOrPartition
+                    : partition.CommittedMetadata is { } m && System.Text.Encoding.UTF8.GetByteCount(m) > MaxMetadataBytes ? ErrorCode.OffsetMetadataTooLarge
+                    : ErrorCode.None;
+                topicResponse.Partitions.Add(new OffsetCommitResponse.OffsetCommitResponsePartition
+                {
+                    PartitionIndex = partition.PartitionIndex,
+                    ErrorCode = (short)error,
+                });
+                if (error == ErrorCode.None)
+                {
+                    var entry = (topic.Name, partition.PartitionIndex,
+                        new CommittedOffset(partition.CommittedOffset, partition.CommittedLeaderEpoch, partition.CommittedMetadata, now));
+                    if (index.TryGetValue((topic.Name, partition.PartitionIndex), out int at))
+                    {
+                        valid[at] = entry; // named twice: the last wins, stored once
+                    }
+                    else
+                    {
+                        index[(topic.Name, partition.PartitionIndex)] = valid.Count;
+                        valid.Add(entry);
+                    }
+                }
+            }
+        }
+
+        ErrorCode result = groups.Commit(commit.GroupId, commit.MemberId, commit.GroupInstanceId, commit.GenerationIdOrMemberEpoch, valid, out long position);
+        if (result != ErrorCode.None)
+        {
+            SetAll(response, result);
+            return ValueTask.FromResult<IKafkaMessage?>(response);
+        }
+
+        if (valid.Count == 0 || !options.FlushOnAcksAll)
+        {
+            return ValueTask.FromResult<IKafkaMessage?>(response);
+        }
+
+        Task durable = groups.WhenDurableAsync(position);
+        return durable.IsCompletedSuccessfully ? ValueTask.FromResult<IKafkaMessage?>(response) : AnswerWhenDurableAsync(durable, response);
+    }
+
+    private static async ValueTask<IKafkaMessage?> AnswerWhenDurableAsync(Task durable, OffsetCommitResponse response)
+    {
+        try
+        {
+            await durable.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            // Stored but not known to be on disk: the client retries (Kafka's mapping of a storage error).
+            SetAll(response, ErrorCode.NotCoordinator);
+        }
+
+        return response;
+    }
+
+    private static void SetAll(OffsetCommitResponse response, ErrorCode error)
+    {
+        foreach (OffsetCommitResponse.OffsetCommitResponseTopic topic in response.Topics)
+        {
+            foreach (OffsetCommitResponse.OffsetCommitResponsePartition p in topic.Partitions)
+            {
+                if (p.ErrorCode == 0)
+                {
+                    p.ErrorCode = (short)error;
+                }
+            }
+        }
+    }
+}
