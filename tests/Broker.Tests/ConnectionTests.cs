@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
+using LogBroker.Broker.Handlers;
 using LogBroker.Broker.Network;
 using LogBroker.Protocol.Messages;
 using LogBroker.Protocol.Primitives;
@@ -137,16 +138,16 @@ public sealed class ConnectionTests : IDisposable
     }
 
     /// <summary>Answers Metadata with a topic name too long for a v1 STRING.</summary>
-    private sealed class UnencodableMetadataHandler : IRequestHandler
+    private sealed class UnencodableMetadataHandler : RequestHandler<MetadataRequest, MetadataResponse>
     {
-        public ApiKey Key => ApiKey.Metadata;
+        public override ApiKey Key => ApiKey.Metadata;
 
-        public short MinVersion => 0;
+        public override short MinVersion => 0;
 
-        public short MaxVersion => 12;
+        public override short MaxVersion => 12;
 
-        public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request) =>
-            ValueTask.FromResult<IKafkaMessage?>(new MetadataResponse
+        public override ValueTask<MetadataResponse?> HandleAsync(RequestContext context, MetadataRequest request) =>
+            ValueTask.FromResult<MetadataResponse?>(new MetadataResponse
             {
                 Topics = [new MetadataResponse.MetadataResponseTopic { Name = new string('x', 40_000) }],
             });

@@ -9,17 +9,16 @@ namespace LogBroker.Broker.Handlers;
 /// AlterConfigs (key 33), versions 0–2 (the legacy API): replaces a topic's whole set of overrides
 /// with the given one. Same rules as <see cref="IncrementalAlterConfigsHandler"/>.
 /// </summary>
-internal sealed class AlterConfigsHandler(TopicRegistry topics) : IRequestHandler
+internal sealed class AlterConfigsHandler(TopicRegistry topics) : RequestHandler<AlterConfigsRequest, AlterConfigsResponse>
 {
-    public ApiKey Key => ApiKey.AlterConfigs;
+    public override ApiKey Key => ApiKey.AlterConfigs;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 2;
+    public override short MaxVersion => 2;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<AlterConfigsResponse?> HandleAsync(RequestContext context, AlterConfigsRequest alter)
     {
-        var alter = (AlterConfigsRequest)request;
         var response = new AlterConfigsResponse();
         foreach (AlterConfigsRequest.AlterConfigsResource resource in alter.Resources)
         {
@@ -50,6 +49,6 @@ internal sealed class AlterConfigsHandler(TopicRegistry topics) : IRequestHandle
             });
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<AlterConfigsResponse?>(response);
     }
 }

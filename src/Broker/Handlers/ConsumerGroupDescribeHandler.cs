@@ -5,19 +5,19 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>ConsumerGroupDescribe (key 69), version 0: server-side groups with members, epochs, assignments and targets.</summary>
-internal sealed class ConsumerGroupDescribeHandler(ConsumerGroupCoordinator groups) : IRequestHandler
+internal sealed class ConsumerGroupDescribeHandler(ConsumerGroupCoordinator groups) : RequestHandler<ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse>
 {
-    public ApiKey Key => ApiKey.ConsumerGroupDescribe;
+    public override ApiKey Key => ApiKey.ConsumerGroupDescribe;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 0;
+    public override short MaxVersion => 0;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<ConsumerGroupDescribeResponse?> HandleAsync(RequestContext context, ConsumerGroupDescribeRequest request)
     {
         var response = new ConsumerGroupDescribeResponse();
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (string id in ((ConsumerGroupDescribeRequest)request).GroupIds)
+        foreach (string id in request.GroupIds)
         {
             if (seen.Add(id))
             {
@@ -25,6 +25,6 @@ internal sealed class ConsumerGroupDescribeHandler(ConsumerGroupCoordinator grou
             }
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<ConsumerGroupDescribeResponse?>(response);
     }
 }

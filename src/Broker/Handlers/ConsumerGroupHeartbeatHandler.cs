@@ -9,14 +9,14 @@ namespace LogBroker.Broker.Handlers;
 /// join (epoch 0), heartbeat, leave (epoch -1/-2), subscriptions by names or regex (v1), and the
 /// broker's own assignment reconciled member by member (<see cref="ConsumerGroupCoordinator"/>).
 /// </summary>
-internal sealed class ConsumerGroupHeartbeatHandler(ConsumerGroupCoordinator groups) : IRequestHandler
+internal sealed class ConsumerGroupHeartbeatHandler(ConsumerGroupCoordinator groups) : RequestHandler<ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse>
 {
-    public ApiKey Key => ApiKey.ConsumerGroupHeartbeat;
+    public override ApiKey Key => ApiKey.ConsumerGroupHeartbeat;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 1;
+    public override short MaxVersion => 1;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request) =>
-        ValueTask.FromResult<IKafkaMessage?>(groups.Heartbeat((ConsumerGroupHeartbeatRequest)request, context.ClientId ?? "", context.Connection));
+    public override ValueTask<ConsumerGroupHeartbeatResponse?> HandleAsync(RequestContext context, ConsumerGroupHeartbeatRequest request) =>
+        ValueTask.FromResult<ConsumerGroupHeartbeatResponse?>(groups.Heartbeat(request, context.ClientId ?? "", context.Connection));
 }

@@ -14,17 +14,16 @@ namespace LogBroker.Broker.Handlers;
 /// named twice gets INVALID_REQUEST (one answer per name); explicit assignments must name this node
 /// only; validate_only checks without changing anything.
 /// </summary>
-internal sealed class CreatePartitionsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options) : IRequestHandler
+internal sealed class CreatePartitionsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options) : RequestHandler<CreatePartitionsRequest, CreatePartitionsResponse>
 {
-    public ApiKey Key => ApiKey.CreatePartitions;
+    public override ApiKey Key => ApiKey.CreatePartitions;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 2;
+    public override short MaxVersion => 2;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<CreatePartitionsResponse?> HandleAsync(RequestContext context, CreatePartitionsRequest create)
     {
-        var create = (CreatePartitionsRequest)request;
         var response = new CreatePartitionsResponse();
         var counts = new Dictionary<string, int>(create.Topics.Count, StringComparer.Ordinal);
         long added = 0;
@@ -71,6 +70,6 @@ internal sealed class CreatePartitionsHandler(TopicRegistry topics, ClusterInfo 
             response.Results.Add(new CreatePartitionsResponse.CreatePartitionsTopicResult { Name = topic.Name, ErrorCode = (short)error, ErrorMessage = message });
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<CreatePartitionsResponse?>(response);
     }
 }

@@ -17,17 +17,16 @@ namespace LogBroker.Broker.Handlers;
 /// one past <see cref="BrokerOptions.MaxPartitionsPerBroker"/> POLICY_VIOLATION; a failure to write gets
 /// KAFKA_STORAGE_ERROR and creates nothing.
 /// </summary>
-internal sealed class CreateTopicsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options) : IRequestHandler
+internal sealed class CreateTopicsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options) : RequestHandler<CreateTopicsRequest, CreateTopicsResponse>
 {
-    public ApiKey Key => ApiKey.CreateTopics;
+    public override ApiKey Key => ApiKey.CreateTopics;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 4;
+    public override short MaxVersion => 4;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<CreateTopicsResponse?> HandleAsync(RequestContext context, CreateTopicsRequest create)
     {
-        var create = (CreateTopicsRequest)request;
         var response = new CreateTopicsResponse();
         var counts = new Dictionary<string, int>(create.Topics.Count, StringComparer.Ordinal);
         foreach (CreateTopicsRequest.CreatableTopic topic in create.Topics)
@@ -83,7 +82,7 @@ internal sealed class CreateTopicsHandler(TopicRegistry topics, ClusterInfo clus
                 }
             }
 
-            return ValueTask.FromResult<IKafkaMessage?>(response);
+            return ValueTask.FromResult<CreateTopicsResponse?>(response);
         }
 
         (ErrorCode Error, string? Message)[] outcomes = topics.Create(requests, create.validateOnly);
@@ -93,7 +92,7 @@ internal sealed class CreateTopicsHandler(TopicRegistry topics, ClusterInfo clus
             results[i].ErrorMessage = outcomes[i].Message;
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<CreateTopicsResponse?>(response);
     }
 
     private ErrorCode Check(CreateTopicsRequest.CreatableTopic topic, out int partitions, out Dictionary<string, string?>? configs, out string? message)

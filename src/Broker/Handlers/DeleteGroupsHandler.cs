@@ -5,23 +5,22 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>DeleteGroups (key 42), versions 0–2: an empty group and its offsets go; a group with members gets NON_EMPTY_GROUP.</summary>
-internal sealed class DeleteGroupsHandler(GroupCoordinator groups) : IRequestHandler
+internal sealed class DeleteGroupsHandler(GroupCoordinator groups) : RequestHandler<DeleteGroupsRequest, DeleteGroupsResponse>
 {
-    public ApiKey Key => ApiKey.DeleteGroups;
+    public override ApiKey Key => ApiKey.DeleteGroups;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 2;
+    public override short MaxVersion => 2;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<DeleteGroupsResponse?> HandleAsync(RequestContext context, DeleteGroupsRequest delete)
     {
-        var delete = (DeleteGroupsRequest)request;
         var response = new DeleteGroupsResponse();
         foreach (string id in delete.GroupsNames)
         {
             response.Results.Add(new DeleteGroupsResponse.DeletableGroupResult { GroupId = id, ErrorCode = (short)groups.Delete(id) });
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<DeleteGroupsResponse?>(response);
     }
 }

@@ -12,17 +12,16 @@ namespace LogBroker.Broker.Handlers;
 /// whole segments below it are deleted at once; the new low watermark is answered. Past the end →
 /// OFFSET_OUT_OF_RANGE.
 /// </summary>
-internal sealed class DeleteRecordsHandler(TopicRegistry topics, LogManager logs) : IRequestHandler
+internal sealed class DeleteRecordsHandler(TopicRegistry topics, LogManager logs) : RequestHandler<DeleteRecordsRequest, DeleteRecordsResponse>
 {
-    public ApiKey Key => ApiKey.DeleteRecords;
+    public override ApiKey Key => ApiKey.DeleteRecords;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 2;
+    public override short MaxVersion => 2;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<DeleteRecordsResponse?> HandleAsync(RequestContext context, DeleteRecordsRequest delete)
     {
-        var delete = (DeleteRecordsRequest)request;
         var response = new DeleteRecordsResponse();
         bool changed = false;
         HashSet<(string, int)>? repeated = Duplicates.Repeated(Keys(delete));
@@ -68,7 +67,7 @@ internal sealed class DeleteRecordsHandler(TopicRegistry topics, LogManager logs
             logs.Checkpoint(); // the new log start offsets survive a crash right away
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<DeleteRecordsResponse?>(response);
     }
 
     private static IEnumerable<(string, int)> Keys(DeleteRecordsRequest delete)

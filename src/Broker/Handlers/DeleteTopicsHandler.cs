@@ -15,17 +15,16 @@ namespace LogBroker.Broker.Handlers;
 /// twice → INVALID_REQUEST (one answer per name); a failure to write the tombstone → KAFKA_STORAGE_ERROR
 /// and the topic stays.
 /// </summary>
-internal sealed class DeleteTopicsHandler(TopicRegistry topics, ProducerStates producers) : IRequestHandler
+internal sealed class DeleteTopicsHandler(TopicRegistry topics, ProducerStates producers) : RequestHandler<DeleteTopicsRequest, DeleteTopicsResponse>
 {
-    public ApiKey Key => ApiKey.DeleteTopics;
+    public override ApiKey Key => ApiKey.DeleteTopics;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 4;
+    public override short MaxVersion => 4;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<DeleteTopicsResponse?> HandleAsync(RequestContext context, DeleteTopicsRequest delete)
     {
-        var delete = (DeleteTopicsRequest)request;
         var response = new DeleteTopicsResponse();
         var counts = new Dictionary<string, int>(delete.TopicNames.Count, StringComparer.Ordinal);
         foreach (string name in delete.TopicNames)
@@ -61,6 +60,6 @@ internal sealed class DeleteTopicsHandler(TopicRegistry topics, ProducerStates p
             response.Responses.Add(new DeleteTopicsResponse.DeletableTopicResult { Name = name, TopicId = topic?.Id ?? Guid.Empty, ErrorCode = (short)error });
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<DeleteTopicsResponse?>(response);
     }
 }

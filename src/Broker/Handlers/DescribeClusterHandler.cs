@@ -6,17 +6,16 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>DescribeCluster (key 60), versions 0–1: this node, as broker and controller, and the cluster id.</summary>
-internal sealed class DescribeClusterHandler(TopicRegistry topics, ClusterInfo cluster) : IRequestHandler
+internal sealed class DescribeClusterHandler(TopicRegistry topics, ClusterInfo cluster) : RequestHandler<DescribeClusterRequest, DescribeClusterResponse>
 {
-    public ApiKey Key => ApiKey.DescribeCluster;
+    public override ApiKey Key => ApiKey.DescribeCluster;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 1;
+    public override short MaxVersion => 1;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<DescribeClusterResponse?> HandleAsync(RequestContext context, DescribeClusterRequest describe)
     {
-        var describe = (DescribeClusterRequest)request;
         var response = new DescribeClusterResponse
         {
             ClusterId = topics.ClusterId,
@@ -30,6 +29,6 @@ internal sealed class DescribeClusterHandler(TopicRegistry topics, ClusterInfo c
             response.ErrorMessage = "Only broker endpoints (type 1) are available.";
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<DescribeClusterResponse?>(response);
     }
 }

@@ -14,7 +14,7 @@ namespace LogBroker.Broker.Handlers;
 /// (resource name = node id or empty), its static settings, read-only. Unknown topic →
 /// UNKNOWN_TOPIC_OR_PARTITION; other resource types → INVALID_REQUEST.
 /// </summary>
-internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions broker, LogManager logs) : IRequestHandler
+internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions broker, LogManager logs) : RequestHandler<DescribeConfigsRequest, DescribeConfigsResponse>
 {
     public const sbyte TopicResource = 2;
     public const sbyte BrokerResource = 4;
@@ -22,15 +22,14 @@ internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo c
     private const sbyte StaticBrokerConfig = 4;
     private const sbyte DefaultConfig = 5;
 
-    public ApiKey Key => ApiKey.DescribeConfigs;
+    public override ApiKey Key => ApiKey.DescribeConfigs;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 2;
+    public override short MaxVersion => 2;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<DescribeConfigsResponse?> HandleAsync(RequestContext context, DescribeConfigsRequest describe)
     {
-        var describe = (DescribeConfigsRequest)request;
         var response = new DescribeConfigsResponse();
         HashSet<(sbyte, string)>? repeated = Duplicates.Repeated(describe.Resources.Select(r => (r.ResourceType, r.ResourceName)));
         foreach (DescribeConfigsRequest.DescribeConfigsResource resource in describe.Resources)
@@ -92,7 +91,7 @@ internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo c
             }
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<DescribeConfigsResponse?>(response);
     }
 
     private IEnumerable<(string Name, string Value)> BrokerConfigs()

@@ -8,19 +8,19 @@ namespace LogBroker.Broker.Handlers;
 /// DescribeGroups (key 15), versions 0–5: state, protocol, and each member with its metadata and
 /// assignment. A group id named twice is described once.
 /// </summary>
-internal sealed class DescribeGroupsHandler(GroupCoordinator groups) : IRequestHandler
+internal sealed class DescribeGroupsHandler(GroupCoordinator groups) : RequestHandler<DescribeGroupsRequest, DescribeGroupsResponse>
 {
-    public ApiKey Key => ApiKey.DescribeGroups;
+    public override ApiKey Key => ApiKey.DescribeGroups;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 5;
+    public override short MaxVersion => 5;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<DescribeGroupsResponse?> HandleAsync(RequestContext context, DescribeGroupsRequest request)
     {
         var response = new DescribeGroupsResponse();
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (string id in ((DescribeGroupsRequest)request).Groups)
+        foreach (string id in request.Groups)
         {
             if (seen.Add(id))
             {
@@ -28,6 +28,6 @@ internal sealed class DescribeGroupsHandler(GroupCoordinator groups) : IRequestH
             }
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<DescribeGroupsResponse?>(response);
     }
 }

@@ -10,17 +10,16 @@ namespace LogBroker.Broker.Handlers;
 /// asked for (every partition when the topic list is null). Unknown topics and partitions are left out,
 /// as Kafka does; there are no replicas, so offset lag is 0 and nothing is a "future" log.
 /// </summary>
-internal sealed class DescribeLogDirsHandler(TopicRegistry topics, LogManager logs) : IRequestHandler
+internal sealed class DescribeLogDirsHandler(TopicRegistry topics, LogManager logs) : RequestHandler<DescribeLogDirsRequest, DescribeLogDirsResponse>
 {
-    public ApiKey Key => ApiKey.DescribeLogDirs;
+    public override ApiKey Key => ApiKey.DescribeLogDirs;
 
-    public short MinVersion => 1;
+    public override short MinVersion => 1;
 
-    public short MaxVersion => 4;
+    public override short MaxVersion => 4;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<DescribeLogDirsResponse?> HandleAsync(RequestContext context, DescribeLogDirsRequest describe)
     {
-        var describe = (DescribeLogDirsRequest)request;
         var result = new DescribeLogDirsResponse.DescribeLogDirsResult { LogDir = logs.DataDirectory };
         if (describe.Topics is null)
         {
@@ -67,7 +66,7 @@ internal sealed class DescribeLogDirsHandler(TopicRegistry topics, LogManager lo
 
         var response = new DescribeLogDirsResponse();
         response.Results.Add(result);
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<DescribeLogDirsResponse?>(response);
     }
 
     private static DescribeLogDirsResponse.DescribeLogDirsTopic Describe(Topic topic, HashSet<int>? partitions)

@@ -22,30 +22,29 @@ namespace LogBroker.Broker.Handlers;
 /// connection closes stops waiting at once. The records are not copied: the connection sends them from
 /// the leased segment memory (<see cref="ResponseBuffer"/>).
 /// </summary>
-internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, TimeProvider time) : IRequestHandler
+internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, TimeProvider time) : RequestHandler<FetchRequest, FetchResponse>
 {
-    public ApiKey Key => ApiKey.Fetch;
+    public override ApiKey Key => ApiKey.Fetch;
 
-    public short MinVersion => 4;
+    public override short MinVersion => 4;
 
-    public short MaxVersion => 12;
+    public override short MaxVersion => 12;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<FetchResponse?> HandleAsync(RequestContext context, FetchRequest fetch)
     {
-        var fetch = (FetchRequest)request;
         RemoveDuplicates(fetch);
         fetch.MaxBytes = Math.Min(fetch.MaxBytes, options.FetchMaxBytes);
         var reads = new List<LogReadResult>();
         FetchResponse response = Build(fetch, reads, out int bytes, out bool error);
         if (bytes >= fetch.MinBytes || error || fetch.MaxWaitMs <= 0)
         {
-            return ValueTask.FromResult<IKafkaMessage?>(Keep(context, reads, response));
+            return ValueTask.FromResult<FetchResponse?>(Keep(context, reads, response));
         }
 
         return WaitAsync(context, fetch, reads, response);
     }
 
-    private async ValueTask<IKafkaMessage?> WaitAsync(RequestContext context, FetchRequest fetch, List<LogReadResult> reads, FetchResponse response)
+    private async ValueTask<FetchResponse?> WaitAsync(RequestContext context, FetchRequest fetch, List<LogReadResult> reads, FetchResponse response)
     {
         long started = time.GetTimestamp();
         TimeSpan maxWait = TimeSpan.FromMilliseconds(fetch.MaxWaitMs);

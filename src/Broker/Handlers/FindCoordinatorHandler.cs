@@ -5,17 +5,16 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>FindCoordinator (key 10), versions 0–4: this node coordinates every group (key type 0); v4 answers per key.</summary>
-internal sealed class FindCoordinatorHandler(ClusterInfo cluster) : IRequestHandler
+internal sealed class FindCoordinatorHandler(ClusterInfo cluster) : RequestHandler<FindCoordinatorRequest, FindCoordinatorResponse>
 {
-    public ApiKey Key => ApiKey.FindCoordinator;
+    public override ApiKey Key => ApiKey.FindCoordinator;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 4;
+    public override short MaxVersion => 4;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<FindCoordinatorResponse?> HandleAsync(RequestContext context, FindCoordinatorRequest find)
     {
-        var find = (FindCoordinatorRequest)request;
         ErrorCode error = find.KeyType == 0 ? ErrorCode.None : ErrorCode.InvalidRequest; // transactions (1) are not supported
         var response = new FindCoordinatorResponse
         {
@@ -38,6 +37,6 @@ internal sealed class FindCoordinatorHandler(ClusterInfo cluster) : IRequestHand
             });
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<FindCoordinatorResponse?>(response);
     }
 }

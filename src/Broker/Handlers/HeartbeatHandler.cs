@@ -6,18 +6,17 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>Heartbeat (key 12), versions 0–3.</summary>
-internal sealed class HeartbeatHandler(GroupCoordinator groups) : IRequestHandler
+internal sealed class HeartbeatHandler(GroupCoordinator groups) : RequestHandler<HeartbeatRequest, HeartbeatResponse>
 {
-    public ApiKey Key => ApiKey.Heartbeat;
+    public override ApiKey Key => ApiKey.Heartbeat;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 3;
+    public override short MaxVersion => 3;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<HeartbeatResponse?> HandleAsync(RequestContext context, HeartbeatRequest heartbeat)
     {
-        var heartbeat = (HeartbeatRequest)request;
         ErrorCode error = groups.Heartbeat(heartbeat.GroupId, heartbeat.MemberId, heartbeat.GroupInstanceId, heartbeat.GenerationId);
-        return ValueTask.FromResult<IKafkaMessage?>(new HeartbeatResponse { ErrorCode = (short)error });
+        return ValueTask.FromResult<HeartbeatResponse?>(new HeartbeatResponse { ErrorCode = (short)error });
     }
 }

@@ -13,17 +13,16 @@ namespace LogBroker.Broker.Handlers;
 /// are static → INVALID_REQUEST. Values are checked without exceptions (see <see cref="TopicConfigs"/>);
 /// a change that cannot be written to the metadata log → KAFKA_STORAGE_ERROR, and nothing changes.
 /// </summary>
-internal sealed class IncrementalAlterConfigsHandler(TopicRegistry topics) : IRequestHandler
+internal sealed class IncrementalAlterConfigsHandler(TopicRegistry topics) : RequestHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>
 {
-    public ApiKey Key => ApiKey.IncrementalAlterConfigs;
+    public override ApiKey Key => ApiKey.IncrementalAlterConfigs;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 1;
+    public override short MaxVersion => 1;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<IncrementalAlterConfigsResponse?> HandleAsync(RequestContext context, IncrementalAlterConfigsRequest alter)
     {
-        var alter = (IncrementalAlterConfigsRequest)request;
         var response = new IncrementalAlterConfigsResponse();
         foreach (IncrementalAlterConfigsRequest.AlterConfigsResource resource in alter.Resources)
         {
@@ -79,7 +78,7 @@ internal sealed class IncrementalAlterConfigsHandler(TopicRegistry topics) : IRe
             });
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<IncrementalAlterConfigsResponse?>(response);
     }
 
     private static bool HasDuplicateNames(List<IncrementalAlterConfigsRequest.AlterableConfig> configs)

@@ -14,22 +14,21 @@ namespace LogBroker.Broker.Handlers;
 /// KAFKA_STORAGE_ERROR (retriable). A transactional id gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
 /// transactions are not supported.
 /// </summary>
-internal sealed class InitProducerIdHandler(TopicRegistry topics) : IRequestHandler
+internal sealed class InitProducerIdHandler(TopicRegistry topics) : RequestHandler<InitProducerIdRequest, InitProducerIdResponse>
 {
-    public ApiKey Key => ApiKey.InitProducerId;
+    public override ApiKey Key => ApiKey.InitProducerId;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 4;
+    public override short MaxVersion => 4;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<InitProducerIdResponse?> HandleAsync(RequestContext context, InitProducerIdRequest init)
     {
-        var init = (InitProducerIdRequest)request;
         var response = new InitProducerIdResponse { ProducerId = -1, ProducerEpoch = -1 };
         if (init.TransactionalId is not null)
         {
             response.ErrorCode = (short)ErrorCode.TransactionalIdAuthorizationFailed;
-            return ValueTask.FromResult<IKafkaMessage?>(response);
+            return ValueTask.FromResult<InitProducerIdResponse?>(response);
         }
 
         try
@@ -42,6 +41,6 @@ internal sealed class InitProducerIdHandler(TopicRegistry topics) : IRequestHand
             response.ErrorCode = (short)ErrorCode.KafkaStorageError; // logged by the metadata log
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<InitProducerIdResponse?>(response);
     }
 }

@@ -9,17 +9,17 @@ namespace LogBroker.Broker.Handlers;
 /// serving other requests in order behind it). v4+ without an instance id gets MEMBER_ID_REQUIRED
 /// first (KIP-394); v5 static members are supported.
 /// </summary>
-internal sealed class JoinGroupHandler(GroupCoordinator groups) : IRequestHandler
+internal sealed class JoinGroupHandler(GroupCoordinator groups) : RequestHandler<JoinGroupRequest, JoinGroupResponse>
 {
-    public ApiKey Key => ApiKey.JoinGroup;
+    public override ApiKey Key => ApiKey.JoinGroup;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 5;
+    public override short MaxVersion => 5;
 
-    public async ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override async ValueTask<JoinGroupResponse?> HandleAsync(RequestContext context, JoinGroupRequest request)
     {
-        JoinGroupResponse response = await groups.JoinAsync((JoinGroupRequest)request, context.Version, context.ClientId ?? "", context.Connection).ConfigureAwait(false);
+        JoinGroupResponse response = await groups.JoinAsync(request, context.Version, context.ClientId ?? "", context.Connection).ConfigureAwait(false);
         response.ProtocolName ??= ""; // nullable only from v7 (not served)
         return response;
     }

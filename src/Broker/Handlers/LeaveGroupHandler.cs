@@ -6,17 +6,16 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>LeaveGroup (key 13), versions 0–3 (v3: several members, per-member errors).</summary>
-internal sealed class LeaveGroupHandler(GroupCoordinator groups) : IRequestHandler
+internal sealed class LeaveGroupHandler(GroupCoordinator groups) : RequestHandler<LeaveGroupRequest, LeaveGroupResponse>
 {
-    public ApiKey Key => ApiKey.LeaveGroup;
+    public override ApiKey Key => ApiKey.LeaveGroup;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 3;
+    public override short MaxVersion => 3;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<LeaveGroupResponse?> HandleAsync(RequestContext context, LeaveGroupRequest leave)
     {
-        var leave = (LeaveGroupRequest)request;
         IEnumerable<(string, string?)> leaving = context.Version >= 3
             ? leave.Members.Select(m => (m.MemberId, m.GroupInstanceId))
             : [(leave.MemberId, null)];
@@ -34,6 +33,6 @@ internal sealed class LeaveGroupHandler(GroupCoordinator groups) : IRequestHandl
             response.ErrorCode = (short)results[0].Error;
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<LeaveGroupResponse?>(response);
     }
 }

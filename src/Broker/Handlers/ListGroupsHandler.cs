@@ -8,17 +8,16 @@ namespace LogBroker.Broker.Handlers;
 /// ListGroups (key 16), versions 0–5: classic and server-side groups, each once, filtered by state (v4)
 /// and type (v5: "classic", "consumer").
 /// </summary>
-internal sealed class ListGroupsHandler(GroupCoordinator groups) : IRequestHandler
+internal sealed class ListGroupsHandler(GroupCoordinator groups) : RequestHandler<ListGroupsRequest, ListGroupsResponse>
 {
-    public ApiKey Key => ApiKey.ListGroups;
+    public override ApiKey Key => ApiKey.ListGroups;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 5;
+    public override short MaxVersion => 5;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<ListGroupsResponse?> HandleAsync(RequestContext context, ListGroupsRequest list)
     {
-        var list = (ListGroupsRequest)request;
         var response = new ListGroupsResponse();
         foreach ((string id, string state, string protocolType, string type) in groups.List())
         {
@@ -30,6 +29,6 @@ internal sealed class ListGroupsHandler(GroupCoordinator groups) : IRequestHandl
             }
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<ListGroupsResponse?>(response);
     }
 }

@@ -14,21 +14,20 @@ namespace LogBroker.Broker.Handlers;
 /// recent. Leader epoch 0 in v4+. Unknown partition → UNKNOWN_TOPIC_OR_PARTITION. A partition listed
 /// more than once gets INVALID_REQUEST at every entry, as Kafka answers it.
 /// </summary>
-internal sealed class ListOffsetsHandler(TopicRegistry topics) : IRequestHandler
+internal sealed class ListOffsetsHandler(TopicRegistry topics) : RequestHandler<ListOffsetsRequest, ListOffsetsResponse>
 {
     private const long Latest = -1;
     private const long Earliest = -2;
     private const long MaxTimestamp = -3;
 
-    public ApiKey Key => ApiKey.ListOffsets;
+    public override ApiKey Key => ApiKey.ListOffsets;
 
-    public short MinVersion => 1;
+    public override short MinVersion => 1;
 
-    public short MaxVersion => 7;
+    public override short MaxVersion => 7;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<ListOffsetsResponse?> HandleAsync(RequestContext context, ListOffsetsRequest list)
     {
-        var list = (ListOffsetsRequest)request;
         var response = new ListOffsetsResponse();
         HashSet<(string, int)>? repeated = Duplicates.Repeated(Keys(list));
         foreach (ListOffsetsRequest.ListOffsetsTopic topic in list.Topics)
@@ -72,7 +71,7 @@ internal sealed class ListOffsetsHandler(TopicRegistry topics) : IRequestHandler
             }
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<ListOffsetsResponse?>(response);
     }
 
     private static IEnumerable<(string, int)> Keys(ListOffsetsRequest list)

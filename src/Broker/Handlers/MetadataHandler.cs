@@ -16,17 +16,16 @@ namespace LogBroker.Broker.Handlers;
 /// 249 characters) gets INVALID_TOPIC_EXCEPTION. Topic ids are real (v10+); lookup by id (v12) works.
 /// A topic named (or id given) more than once is answered once, as Kafka's set of names does.
 /// </summary>
-internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options) : IRequestHandler
+internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options) : RequestHandler<MetadataRequest, MetadataResponse>
 {
-    public ApiKey Key => ApiKey.Metadata;
+    public override ApiKey Key => ApiKey.Metadata;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 12;
+    public override short MaxVersion => 12;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<MetadataResponse?> HandleAsync(RequestContext context, MetadataRequest metadata)
     {
-        var metadata = (MetadataRequest)request;
         short version = context.Version;
         var response = new MetadataResponse
         {
@@ -43,7 +42,7 @@ internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster,
                 response.Topics.Add(Describe(topic));
             }
 
-            return ValueTask.FromResult<IKafkaMessage?>(response);
+            return ValueTask.FromResult<MetadataResponse?>(response);
         }
 
         bool allowCreate = options.AutoCreateTopics && (version < 4 || metadata.AllowAutoTopicCreation);
@@ -88,7 +87,7 @@ internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster,
                 : Describe(topic));
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<MetadataResponse?>(response);
     }
 
     /// <summary>Creates up to <see cref="BrokerOptions.MaxAutoCreateTopicsPerRequest"/> of the missing, valid names, with one metadata fsync.</summary>

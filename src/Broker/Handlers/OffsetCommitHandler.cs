@@ -17,19 +17,18 @@ namespace LogBroker.Broker.Handlers;
 /// (default) the answer waits until the offset log is fsynced (shared with concurrent commits, off the
 /// read loop), so an acknowledged commit survives power loss; off, it survives a broker crash.
 /// </remarks>
-internal sealed class OffsetCommitHandler(GroupCoordinator groups, BrokerOptions options, TimeProvider time) : IRequestHandler
+internal sealed class OffsetCommitHandler(GroupCoordinator groups, BrokerOptions options, TimeProvider time) : RequestHandler<OffsetCommitRequest, OffsetCommitResponse>
 {
     private const int MaxMetadataBytes = 4096;
 
-    public ApiKey Key => ApiKey.OffsetCommit;
+    public override ApiKey Key => ApiKey.OffsetCommit;
 
-    public short MinVersion => 2;
+    public override short MinVersion => 2;
 
-    public short MaxVersion => 9;
+    public override short MaxVersion => 9;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<OffsetCommitResponse?> HandleAsync(RequestContext context, OffsetCommitRequest commit)
     {
-        var commit = (OffsetCommitRequest)request;
         long now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var valid = new List<(string, int, CommittedOffset)>();
         var index = new Dictionary<(string, int), int>();
@@ -70,19 +69,19 @@ internal sealed class OffsetCommitHandler(GroupCoordinator groups, BrokerOptions
         if (result != ErrorCode.None)
         {
             SetAll(response, result);
-            return ValueTask.FromResult<IKafkaMessage?>(response);
+            return ValueTask.FromResult<OffsetCommitResponse?>(response);
         }
 
         if (valid.Count == 0 || !options.FlushOnAcksAll)
         {
-            return ValueTask.FromResult<IKafkaMessage?>(response);
+            return ValueTask.FromResult<OffsetCommitResponse?>(response);
         }
 
         Task durable = groups.WhenDurableAsync(position);
-        return durable.IsCompletedSuccessfully ? ValueTask.FromResult<IKafkaMessage?>(response) : AnswerWhenDurableAsync(durable, response);
+        return durable.IsCompletedSuccessfully ? ValueTask.FromResult<OffsetCommitResponse?>(response) : AnswerWhenDurableAsync(durable, response);
     }
 
-    private static async ValueTask<IKafkaMessage?> AnswerWhenDurableAsync(Task durable, OffsetCommitResponse response)
+    private static async ValueTask<OffsetCommitResponse?> AnswerWhenDurableAsync(Task durable, OffsetCommitResponse response)
     {
         try
         {

@@ -10,17 +10,16 @@ namespace LogBroker.Broker.Handlers;
 /// (GROUP_SUBSCRIBED_TO_TOPIC) for topics the group's members are subscribed to; GROUP_ID_NOT_FOUND for
 /// an unknown group.
 /// </summary>
-internal sealed class OffsetDeleteHandler(GroupCoordinator groups) : IRequestHandler
+internal sealed class OffsetDeleteHandler(GroupCoordinator groups) : RequestHandler<OffsetDeleteRequest, OffsetDeleteResponse>
 {
-    public ApiKey Key => ApiKey.OffsetDelete;
+    public override ApiKey Key => ApiKey.OffsetDelete;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 0;
+    public override short MaxVersion => 0;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<OffsetDeleteResponse?> HandleAsync(RequestContext context, OffsetDeleteRequest delete)
     {
-        var delete = (OffsetDeleteRequest)request;
         (ErrorCode error, var partitions) = groups.DeleteOffsets(delete.GroupId,
             [.. delete.Topics.SelectMany(t => t.Partitions.Select(p => (t.Name, p)))]);
         var response = new OffsetDeleteResponse { ErrorCode = (short)error };
@@ -33,6 +32,6 @@ internal sealed class OffsetDeleteHandler(GroupCoordinator groups) : IRequestHan
             });
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<OffsetDeleteResponse?>(response);
     }
 }

@@ -8,17 +8,16 @@ namespace LogBroker.Broker.Handlers;
 /// OffsetFetch (key 9), versions 1–9 (v8+: several groups per request). A partition without a commit
 /// answers offset -1; topics null (v2+) means every partition the group committed.
 /// </summary>
-internal sealed class OffsetFetchHandler(GroupCoordinator groups) : IRequestHandler
+internal sealed class OffsetFetchHandler(GroupCoordinator groups) : RequestHandler<OffsetFetchRequest, OffsetFetchResponse>
 {
-    public ApiKey Key => ApiKey.OffsetFetch;
+    public override ApiKey Key => ApiKey.OffsetFetch;
 
-    public short MinVersion => 1;
+    public override short MinVersion => 1;
 
-    public short MaxVersion => 9;
+    public override short MaxVersion => 9;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<OffsetFetchResponse?> HandleAsync(RequestContext context, OffsetFetchRequest fetch)
     {
-        var fetch = (OffsetFetchRequest)request;
         var response = new OffsetFetchResponse();
         if (context.Version >= 8)
         {
@@ -68,6 +67,6 @@ internal sealed class OffsetFetchHandler(GroupCoordinator groups) : IRequestHand
             }
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<OffsetFetchResponse?>(response);
     }
 }

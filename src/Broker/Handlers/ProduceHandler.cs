@@ -27,17 +27,16 @@ namespace LogBroker.Broker.Handlers;
 /// than once is refused at every entry with INVALID_REQUEST and nothing is appended to it (it would
 /// otherwise be ambiguous which batch counts).
 /// </summary>
-internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates producers, BrokerOptions options, TimeProvider time) : IRequestHandler
+internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates producers, BrokerOptions options, TimeProvider time) : RequestHandler<ProduceRequest, ProduceResponse>
 {
-    public ApiKey Key => ApiKey.Produce;
+    public override ApiKey Key => ApiKey.Produce;
 
-    public short MinVersion => 3;
+    public override short MinVersion => 3;
 
-    public short MaxVersion => 9;
+    public override short MaxVersion => 9;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<ProduceResponse?> HandleAsync(RequestContext context, ProduceRequest produce)
     {
-        var produce = (ProduceRequest)request;
         var response = new ProduceResponse();
         bool validAcks = produce.Acks is 0 or 1 or -1;
         List<(PartitionLog Log, long End)>? toFlush = null;
@@ -79,10 +78,10 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
 
         if (produce.Acks == 0)
         {
-            return ValueTask.FromResult<IKafkaMessage?>(null);
+            return ValueTask.FromResult<ProduceResponse?>(null);
         }
 
-        return toFlush is null ? ValueTask.FromResult<IKafkaMessage?>(response) : FlushThenAnswerAsync(toFlush, response);
+        return toFlush is null ? ValueTask.FromResult<ProduceResponse?>(response) : FlushThenAnswerAsync(toFlush, response);
     }
 
     private static IEnumerable<(string, int)> Keys(ProduceRequest produce)
@@ -96,7 +95,7 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
         }
     }
 
-    private static async ValueTask<IKafkaMessage?> FlushThenAnswerAsync(List<(PartitionLog Log, long End)> partitions, ProduceResponse response)
+    private static async ValueTask<ProduceResponse?> FlushThenAnswerAsync(List<(PartitionLog Log, long End)> partitions, ProduceResponse response)
     {
         // fsync blocks; keep it off the connection's read loop. Concurrent callers share fsyncs
         // (PartitionLog.Flush returns at once when someone already flushed past End).

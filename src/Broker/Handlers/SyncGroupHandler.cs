@@ -5,14 +5,14 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>SyncGroup (key 14), versions 0–3: followers wait for the leader's assignments.</summary>
-internal sealed class SyncGroupHandler(GroupCoordinator groups) : IRequestHandler
+internal sealed class SyncGroupHandler(GroupCoordinator groups) : RequestHandler<SyncGroupRequest, SyncGroupResponse>
 {
-    public ApiKey Key => ApiKey.SyncGroup;
+    public override ApiKey Key => ApiKey.SyncGroup;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 3;
+    public override short MaxVersion => 3;
 
-    public async ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request) =>
-        await groups.SyncAsync((SyncGroupRequest)request).ConfigureAwait(false);
+    public override async ValueTask<SyncGroupResponse?> HandleAsync(RequestContext context, SyncGroupRequest request) =>
+        await groups.SyncAsync(request).ConfigureAwait(false);
 }

@@ -1,11 +1,11 @@
-using LogBroker.Protocol;
+using LogBroker.Broker.Handlers;
 using LogBroker.Protocol.Messages;
 using LogBroker.Protocol.Primitives;
 using Microsoft.Extensions.Logging;
 
 namespace LogBroker.Broker.Network;
 
-/// <summary>A request handler for one API key.</summary>
+/// <summary>A request handler for one API key (implemented through <see cref="Handlers.RequestHandler{TRequest, TResponse}"/>).</summary>
 internal interface IRequestHandler
 {
     ApiKey Key { get; }
@@ -15,15 +15,28 @@ internal interface IRequestHandler
 
     short MaxVersion { get; }
 
+    /// <summary>A new, empty request of this handler's type, for the dispatcher to decode into.</summary>
+    IKafkaMessage CreateRequest();
+
+    /// <summary>The answer to a version outside the range, or null to close the connection.</summary>
+    IKafkaMessage? AnswerUnsupportedVersion(RequestContext context);
+
     /// <summary>Handles a decoded request; returns the response, or null to send none (acks=0).</summary>
     ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request);
 }
 
 /// <summary>
-/// The table from API key to handler, built at start-up. It decodes each request with the generated
-/// codec, checks the version against what is advertised, runs the handler, and answers ApiVersions
-/// itself — including the v0 fallback with UNSUPPORTED_VERSION for a version it does not know (KIP-511).
+/// The table from API key to handler, built at start-up. It checks the version against what the
+/// handler advertises, decodes the request into the handler's own request type, and runs the handler.
+/// ApiVersions has its handler too (<see cref="ApiVersionsHandler"/>); the dispatcher creates it from
+/// the table, since its answer is the table.
 /// </summary>
+/// <remarks>
+/// A version outside a handler's range closes the connection (as Kafka does), except that the
+/// handler may answer it instead: ApiVersions does, in v0, with UNSUPPORTED_VERSION (KIP-511). A
+/// request that cannot be decoded closes the connection; so does a handler's exception, where Kafka
+/// would answer UNKNOWN_SERVER_ERROR for that request alone (stricter, and never a wrong answer).
+/// </remarks>
 internal sealed partial class RequestDispatcher
 {
     private readonly Dictionary<ApiKey, IRequestHandler> _handlers = [];
@@ -36,27 +49,21 @@ internal sealed partial class RequestDispatcher
         {
             _handlers.Add(handler.Key, handler);
         }
+
+        _apiVersions = new ApiVersionsHandler(_handlers.Values);
+        _handlers.Add(_apiVersions.Key, _apiVersions);
     }
 
-    /// <summary>ApiVersions is answered here; it is the only API every version of which a client may try.</summary>
-    public const short ApiVersionsMax = 3;
+    private readonly ApiVersionsHandler _apiVersions;
 
-    /// <summary>The advertised APIs, sorted by key.</summary>
-    public IEnumerable<(ApiKey Key, short Min, short Max)> Advertised =>
-        _handlers.Values.Select(h => (h.Key, h.MinVersion, h.MaxVersion))
-            .Append((ApiKey.ApiVersions, (short)0, ApiVersionsMax))
-            .OrderBy(a => a.Item1);
+    /// <summary>The advertised APIs, sorted by key (ApiVersions included).</summary>
+    public IReadOnlyList<(ApiKey Key, short Min, short Max)> Advertised => _apiVersions.Advertised;
 
     /// <summary>Processes a request; never throws. The result says what to write (or to close).</summary>
     public Task<RequestContext> ProcessAsync(RequestContext context)
     {
         try
         {
-            if (context.ApiKey == ApiKey.ApiVersions)
-            {
-                return Task.FromResult(AnswerApiVersions(context));
-            }
-
             if (!_handlers.TryGetValue(context.ApiKey, out IRequestHandler? handler))
             {
                 context.CloseReason = $"API key {context.Header.ApiKey} is not supported";
@@ -65,11 +72,17 @@ internal sealed partial class RequestDispatcher
 
             if (context.Version < handler.MinVersion || context.Version > handler.MaxVersion)
             {
+                if (handler.AnswerUnsupportedVersion(context) is { } answer)
+                {
+                    context.Response = answer;
+                    return Task.FromResult(context);
+                }
+
                 context.CloseReason = $"{context.ApiKey} v{context.Version} is not supported ({handler.MinVersion}-{handler.MaxVersion})";
                 return Task.FromResult(context);
             }
 
-            if (!TryDecode(context, out IKafkaMessage? request))
+            if (!TryDecode(context, handler, out IKafkaMessage? request))
             {
                 return Task.FromResult(context);
             }
@@ -112,11 +125,11 @@ internal sealed partial class RequestDispatcher
         return context;
     }
 
-    private static bool TryDecode(RequestContext context, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IKafkaMessage? request)
+    private static bool TryDecode(RequestContext context, IRequestHandler handler, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IKafkaMessage? request)
     {
         var reader = new KafkaReader(context.Frame);
         context.ClientId = RequestHeader.Read(ref reader).ClientId;
-        request = ApiMessages.CreateRequest(context.ApiKey);
+        request = handler.CreateRequest();
         request.Read(ref reader, context.Version);
         if (reader.Failed)
         {
@@ -128,34 +141,6 @@ internal sealed partial class RequestDispatcher
         }
 
         return true;
-    }
-
-    private RequestContext AnswerApiVersions(RequestContext context)
-    {
-        var response = new ApiVersionsResponse();
-        foreach ((ApiKey key, short min, short max) in Advertised)
-        {
-            response.ApiKeys.Add(new ApiVersionsResponse.ApiVersion { ApiKey = (short)key, MinVersion = min, MaxVersion = max });
-        }
-
-        if (context.Version > ApiVersionsMax || context.Version < 0)
-        {
-            // KIP-511: answer in v0, which every client can parse, with the versions we do support.
-            response.ErrorCode = (short)ErrorCode.UnsupportedVersion;
-            context.ResponseVersion = 0;
-        }
-        else
-        {
-            if (!TryDecode(context, out _))
-            {
-                return context;
-            }
-
-            context.ResponseVersion = context.Version;
-        }
-
-        context.Response = response;
-        return context;
     }
 
     private static partial class Log
