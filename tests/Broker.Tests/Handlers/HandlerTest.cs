@@ -49,23 +49,9 @@ public abstract class HandlerTest : IAsyncLifetime
     /// <summary>Produces one batch of <paramref name="records"/> records (acks=1) and returns its base offset.</summary>
     protected async Task<long> ProduceAsync(string topic, int partition, int records, short acks = 1)
     {
-        ProduceResponse response = await Client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, ProduceOf(topic, partition, Batches.Create(records), acks), cancellationToken: Token);
+        ProduceResponse response = await Client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, EmbeddedClient.ProduceOf(topic, partition, Batches.Create(records), acks), cancellationToken: Token);
         ProduceResponse.PartitionProduceResponse answer = response.Responses[0].PartitionResponses[0];
         Assert.Equal(0, answer.ErrorCode);
         return answer.BaseOffset;
     }
-
-    internal static ProduceRequest ProduceOf(string topic, int partition, byte[] batch, short acks = 1) => new()
-    {
-        Acks = acks,
-        TimeoutMs = 5000,
-        TopicData =
-        [
-            new ProduceRequest.TopicProduceData
-            {
-                Name = topic,
-                PartitionData = [new ProduceRequest.PartitionProduceData { Index = partition, Records = batch }],
-            },
-        ],
-    };
 }
