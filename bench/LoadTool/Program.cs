@@ -373,8 +373,19 @@ internal sealed class Broker : IAsyncDisposable
         }
 
         Process process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        // LOADTOOL_BROKER_LOG=FILE keeps the broker's console output (for diagnosing a stalled or failed run).
+        if (Environment.GetEnvironmentVariable("LOADTOOL_BROKER_LOG") is { Length: > 0 } logPath)
+        {
+            var log = new StreamWriter(logPath, append: true) { AutoFlush = true };
+            process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (log) { log.WriteLine(e.Data); } } };
+            process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (log) { log.WriteLine(e.Data); } } };
+        }
+        else
+        {
+            process.OutputDataReceived += (_, _) => { };
+            process.ErrorDataReceived += (_, _) => { };
+        }
+
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return (process, port);

@@ -68,7 +68,14 @@ public sealed partial class LogManager : IDisposable
         _directoryLock = directoryLock;
         WasCleanShutdown = cleanShutdown;
         DataDirectory = Path.GetFullPath(options.DataDirectory);
-        _cache = new SegmentCache(options.MaxOpenSegments);
+        MappedFile.LoadDependencies();
+        long? openFileLimit = Posix.OpenFileLimit();
+        long? maxMapCount = Posix.MaxMapCount();
+        _cache = new SegmentCache(SegmentCache.SizeFor(options.MaxOpenSegments, openFileLimit, maxMapCount));
+        if (_cache.MaxOpen < options.MaxOpenSegments)
+        {
+            Log.MaxOpenSegmentsClamped(_logger, options.MaxOpenSegments, _cache.MaxOpen, openFileLimit ?? -1, maxMapCount ?? -1);
+        }
         _lastRetentionTimestamp = _lastCheckpointTimestamp = time.GetTimestamp();
     }
 
@@ -81,8 +88,18 @@ public sealed partial class LogManager : IDisposable
     /// <summary>The partitions currently open.</summary>
     public ICollection<TopicPartition> Partitions => _logs.Keys;
 
-    /// <summary>Segments whose files are open now (at most <see cref="StorageOptions.MaxOpenSegments"/>).</summary>
+    /// <summary>Segments whose files are open now (at most <see cref="MaxOpenSegments"/>).</summary>
     public int OpenSegments => _cache.Live;
+
+    /// <summary>
+    /// The bound on open segments in force: <see cref="StorageOptions.MaxOpenSegments"/>, lowered at
+    /// open when three descriptors and three mappings per segment would not fit well below the
+    /// process's RLIMIT_NOFILE or vm.max_map_count (a warning says so).
+    /// </summary>
+    public int MaxOpenSegments => _cache.MaxOpen;
+
+    /// <summary>How often an open or a mapping hit the process's limit and idle segments were closed to make room.</summary>
+    public long OpenFileLimitReliefs => _cache.Reliefs;
 
     /// <summary>Opens the data directory (creating it) and loads every partition in it.</summary>
     /// <exception cref="IOException">Another process holds the directory, or loading failed.</exception>
@@ -532,6 +549,10 @@ public sealed partial class LogManager : IDisposable
 
         [LoggerMessage(EventId = 1104, Level = LogLevel.Information, Message = "Deleted partition {Partition}")]
         public static partial void DeletedPartition(ILogger logger, TopicPartition partition);
+
+        [LoggerMessage(EventId = 1106, Level = LogLevel.Warning,
+            Message = "Storage:MaxOpenSegments {Configured} lowered to {Effective}: each open segment may take 3 descriptors and 3 mappings, and the process allows {OpenFileLimit} descriptors (ulimit -n) and {MaxMapCount} mappings (vm.max_map_count); raise those to allow more")]
+        public static partial void MaxOpenSegmentsClamped(ILogger logger, int configured, int effective, long openFileLimit, long maxMapCount);
 
         [LoggerMessage(EventId = 1105, Level = LogLevel.Error, Message = "Storage maintenance failed for {Target}")]
         public static partial void MaintenanceFailed(ILogger logger, Exception exception, object target);

@@ -164,7 +164,7 @@ internal sealed class LogSegment
             _timeIndexExists = timeIndexInfo.Exists,
         };
 
-        var files = new SegmentFiles(null, logPath, extent, index.Path, index.BytesFor(index.Entries),
+        var files = new SegmentFiles(null, cache, logPath, extent, index.Path, index.BytesFor(index.Entries),
             timeIndex.Path, timeIndex.BytesFor(timeIndex.Entries));
         try
         {
@@ -234,7 +234,7 @@ internal sealed class LogSegment
                 int logLength = IsSealed ? Size : _capacity;
                 int indexEntries = IsSealed ? _index.Entries : _index.MaxEntries;
                 int timeEntries = IsSealed ? _timeIndex.Entries : _timeIndex.MaxEntries;
-                files = new SegmentFiles(this, LogPath(_directory, BaseOffset), logLength, _index.Path, _index.BytesFor(indexEntries),
+                files = new SegmentFiles(this, _cache, LogPath(_directory, BaseOffset), logLength, _index.Path, _index.BytesFor(indexEntries),
                     _timeIndex.Path, _timeIndex.BytesFor(timeEntries));
                 _ = files.TryAcquire(); // the caller's lease, before the cache can see it
                 try
@@ -707,6 +707,12 @@ internal sealed class LogSegment
 
                 _indexExists = true;
                 _index.Append(files.Index, (int)(baseOffset - BaseOffset), position);
+            }
+            catch (StorageLimitException)
+            {
+                // No descriptor for an index file just now: this entry is skipped (an index is sparse;
+                // an offset entry is only written after its time entry), and the next batch past the
+                // interval tries again. Not a failure of the partition.
             }
             catch (IOException e)
             {

@@ -259,7 +259,7 @@ public sealed partial class PartitionLog : IDisposable
             Log.LoadFailed(_logger, e, Directory);
             _failure = e;
             _loadFailed = true;
-            _failedTimestamp = _time.GetTimestamp();
+            _failedTimestamp = FailedAt(e);
             LogSegment placeholder = LogSegment.Placeholder(Directory, _logStartOffset, Config, _cache, _time.GetTimestamp());
             ApplyLoaded([placeholder], _logStartOffset);
             return [placeholder];
@@ -282,7 +282,29 @@ public sealed partial class PartitionLog : IDisposable
         LogConfig config = Config;
         long now = _time.GetTimestamp();
         long recoveryPoint = _recoveryPoint;
-        List<long> bases = ListSegmentBases(Directory);
+        List<long> bases;
+        try
+        {
+            bases = ListSegmentBases(Directory);
+        }
+        catch (IOException e) when (e is not StorageLimitException && Posix.IsResourceExhaustion(e))
+        {
+            // Listing the directory takes a descriptor: make room once, else a transient refusal.
+            if (_cache.Relieve() == 0)
+            {
+                throw new StorageLimitException($"{Directory} cannot be listed now: the process's open-file limit is reached.", e);
+            }
+
+            try
+            {
+                bases = ListSegmentBases(Directory);
+            }
+            catch (IOException again) when (again is not StorageLimitException && Posix.IsResourceExhaustion(again))
+            {
+                throw new StorageLimitException($"{Directory} cannot be listed now: the process's open-file limit is reached.", again);
+            }
+        }
+
         var segments = new List<LogSegment>(bases.Count + 1);
         try
         {
@@ -1112,7 +1134,7 @@ public sealed partial class PartitionLog : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
         {
-            _failedTimestamp = _time.GetTimestamp();
+            _failedTimestamp = FailedAt(e);
             Log.ReloadFailed(_logger, Directory, e.Message);
             return false;
         }
@@ -1134,6 +1156,17 @@ public sealed partial class PartitionLog : IDisposable
         _failure = null;
         Log.Reloaded(_logger, Directory, end);
         return true;
+    }
+
+    /// <summary>
+    /// The timestamp a failure counts from: now, or — for a <see cref="StorageLimitException"/>
+    /// (no descriptor or mapping free just now, nothing wrong with the partition) — one retry
+    /// interval ago, so that the next use tries the load again at once instead of waiting.
+    /// </summary>
+    private long FailedAt(Exception e)
+    {
+        long now = _time.GetTimestamp();
+        return e is StorageLimitException || (e is IOException io && Posix.IsResourceExhaustion(io)) ? now - (long)(RetryInterval.TotalSeconds * _time.TimestampFrequency) - 1 : now;
     }
 
     private IOException Fail(Exception e)

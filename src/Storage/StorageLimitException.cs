@@ -2,7 +2,8 @@ namespace LogBroker.Storage;
 
 /// <summary>
 /// A bound on open storage resources (<see cref="StorageOptions.MaxOpenSegments"/>) was reached
-/// while every open segment was in use. Transient: the partition is not failed, and the same call
+/// while every open segment was in use, or the process's own limit of descriptors or mappings
+/// (EMFILE, ENFILE, ENOMEM from mmap) and closing idle segments did not make room. Transient: the partition is not failed, and the same call
 /// succeeds once a lease is given back. Surfaces as KAFKA_STORAGE_ERROR for that one request.
 /// </summary>
 public sealed class StorageLimitException : IOException

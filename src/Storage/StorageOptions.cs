@@ -33,8 +33,11 @@ public sealed class StorageOptions
     /// in use, a read or write that needs one more fails with KAFKA_STORAGE_ERROR instead.
     /// </summary>
     /// <remarks>Default 2048 (at most 6,144 descriptors and mappings; Linux allows 65,530 mappings per
-    /// process by default). Range 16–1,000,000: keep 3 × this well below <c>ulimit -n</c> and
-    /// <c>vm.max_map_count</c>.</remarks>
+    /// process by default). Range 16–1,000,000. At start the bound is lowered (with a warning, event
+    /// 1106) to fit 3 descriptors and 3 mappings per segment into three quarters of the process's
+    /// <c>ulimit -n</c> and <c>vm.max_map_count</c>; if the limit is reached anyway (other descriptors:
+    /// connections), idle segments are closed and the open retried once, else that one request gets
+    /// KAFKA_STORAGE_ERROR.</remarks>
     public int MaxOpenSegments { get; set; } = DefaultMaxOpenSegments;
 
     /// <summary>How long a partition that failed a write (for example on a full disk) refuses writes before the next write tries to reopen it.</summary>

@@ -28,17 +28,29 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
     private static long _openFiles;
     private static long _mappings;
 
+    /// <summary>
+    /// Loads the assemblies this class may need later, now (called when a data directory opens):
+    /// loading an assembly takes a descriptor, and the first use may come exactly when the process
+    /// has none left.
+    /// </summary>
+    public static void LoadDependencies() => GC.KeepAlive(typeof(MemoryMappedFile).Assembly);
+
     private readonly Lock _lock = new();
+    private readonly SegmentCache? _relief;
     private SafeFileHandle? _handle;
     private nint _address;
     private MemoryMappedFile? _fallbackMap;
     private MemoryMappedViewAccessor? _fallbackView;
     private bool _closed;
 
-    public MappedFile(string path, int mapLength)
+    /// <param name="path">The file.</param>
+    /// <param name="mapLength">Bytes the mapping covers once made.</param>
+    /// <param name="relief">Closes idle segments when an open or mapping hits the process's limit; null: none.</param>
+    public MappedFile(string path, int mapLength, SegmentCache? relief = null)
     {
         Path = path;
         MapLength = mapLength;
+        _relief = relief;
     }
 
     /// <summary>Descriptors open in this process for segment files (for tests and metrics).</summary>
@@ -58,7 +70,41 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
     /// </summary>
     /// <exception cref="FileNotFoundException">The file does not exist and <paramref name="create"/> is false
     /// (the segment was deleted meanwhile).</exception>
+    /// <exception cref="StorageLimitException">The process's descriptor limit is reached (EMFILE,
+    /// ENFILE) and closing idle segments did not help: a transient refusal of this one use.</exception>
     public bool Open(bool create)
+    {
+        try
+        {
+            return OpenOnce(create);
+        }
+        catch (IOException e) when (e is not StorageLimitException && Posix.IsResourceExhaustion(e))
+        {
+            RelieveOrThrow(e, "opened");
+        }
+
+        try
+        {
+            return OpenOnce(create);
+        }
+        catch (IOException e) when (e is not StorageLimitException && Posix.IsResourceExhaustion(e))
+        {
+            throw Limit(e, "opened");
+        }
+    }
+
+    private void RelieveOrThrow(IOException e, string what)
+    {
+        if (_relief is null || _relief.Relieve() == 0)
+        {
+            throw Limit(e, what);
+        }
+    }
+
+    private StorageLimitException Limit(IOException e, string what) =>
+        new($"{Path} cannot be {what} now: the process's limit of open files or mappings is reached ({e.Message}).", e);
+
+    private bool OpenOnce(bool create)
     {
         lock (_lock)
         {
@@ -108,7 +154,9 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
     private SafeFileHandle Handle => Volatile.Read(ref _handle) ?? throw new InvalidOperationException($"{Path} is not open.");
 
     /// <summary>The whole mapping (made now if not yet). Valid until <see cref="Close"/>. Read only.</summary>
-    /// <exception cref="IOException">mmap failed (for example the process's map count limit).</exception>
+    /// <exception cref="StorageLimitException">The process's descriptor or mapping limit is reached and
+    /// closing idle segments did not help.</exception>
+    /// <exception cref="IOException">mmap failed otherwise.</exception>
     public override Span<byte> GetSpan()
     {
         byte* pointer = (byte*)Volatile.Read(ref _address);
@@ -125,6 +173,27 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
 
     private byte* Map()
     {
+        try
+        {
+            return MapOnce();
+        }
+        catch (IOException e) when (e is not StorageLimitException && Posix.IsResourceExhaustion(e))
+        {
+            RelieveOrThrow(e, "mapped");
+        }
+
+        try
+        {
+            return MapOnce();
+        }
+        catch (IOException e) when (e is not StorageLimitException && Posix.IsResourceExhaustion(e))
+        {
+            throw Limit(e, "mapped");
+        }
+    }
+
+    private byte* MapOnce()
+    {
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_closed, this);
@@ -135,7 +204,7 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
 
             if (_handle is null)
             {
-                _ = Open(create: false);
+                _ = OpenOnce(create: false);
             }
 
             byte* pointer;

@@ -109,7 +109,8 @@ internal static partial class Posix
             nint address = Mmap(0, (nuint)length, ProtRead, MapShared, (int)file.DangerousGetHandle(), 0);
             if (address == -1)
             {
-                throw new IOException($"mmap({path}, {length}) failed: errno {Marshal.GetLastPInvokeError()}");
+                int errno = Marshal.GetLastPInvokeError();
+                throw new IOException($"mmap({path}, {length}) failed: errno {errno}", errno);
             }
 
             return (byte*)address;
@@ -150,6 +151,56 @@ internal static partial class Posix
         }
     }
 
+    /// <summary>errno EMFILE: the process's descriptor limit (RLIMIT_NOFILE) is reached.</summary>
+    public const int Emfile = 24;
+
+    /// <summary>errno ENFILE: the system's descriptor limit is reached.</summary>
+    public const int Enfile = 23;
+
+    /// <summary>errno ENOMEM: from mmap(2), the process's map count (vm.max_map_count) or address space is exhausted.</summary>
+    public const int Enomem = 12;
+
+    /// <summary>
+    /// True when <paramref name="e"/> says the process ran out of descriptors (EMFILE, ENFILE) or of
+    /// mappings (ENOMEM from <see cref="MapReadOnly"/>): a limit that closing idle files relieves,
+    /// not a fault of the file. .NET carries the raw errno in <see cref="Exception.HResult"/> of the
+    /// <see cref="IOException"/> it throws for these.
+    /// </summary>
+    public static bool IsResourceExhaustion(IOException e) => e.HResult is Emfile or Enfile or Enomem;
+
+    /// <summary>The soft RLIMIT_NOFILE of this process (the most descriptors it may hold); null where unknown or unlimited.</summary>
+    public static long? OpenFileLimit()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return null;
+        }
+
+        Rlimit limit;
+        if (GetRlimit(RlimitNofile, out limit) != 0 || limit.Current == ulong.MaxValue || limit.Current > long.MaxValue)
+        {
+            return null;
+        }
+
+        return (long)limit.Current;
+    }
+
+    /// <summary>vm.max_map_count (the most mappings a process may hold); null where unknown.</summary>
+    public static long? MaxMapCount()
+    {
+        try
+        {
+            return OperatingSystem.IsLinux() && long.TryParse(File.ReadAllText("/proc/sys/vm/max_map_count").Trim(),
+                System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long value)
+                ? value
+                : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>munmap(2) of a mapping made by <see cref="MapReadOnly"/>.</summary>
     public static unsafe void Unmap(byte* address, long length) => _ = Munmap((nint)address, (nuint)length);
 
@@ -158,10 +209,24 @@ internal static partial class Posix
         int fd = Open(path, ORdonly | ODirectory);
         if (fd < 0)
         {
-            throw new IOException($"open({path}) failed: errno {Marshal.GetLastPInvokeError()}");
+            int errno = Marshal.GetLastPInvokeError();
+            string message = $"open({path}) failed: errno {errno}";
+            throw errno is Emfile or Enfile ? new StorageLimitException(message + " (the process's open-file limit is reached)") : new IOException(message, errno);
         }
 
         return fd;
+    }
+
+    private const int RlimitNofile = 7; // Linux RLIMIT_NOFILE
+
+    [LibraryImport("libc", EntryPoint = "getrlimit", SetLastError = true)]
+    private static partial int GetRlimit(int resource, out Rlimit limit);
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Rlimit
+    {
+        public ulong Current;
+        public ulong Maximum;
     }
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

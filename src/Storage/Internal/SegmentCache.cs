@@ -22,9 +22,85 @@ internal sealed class SegmentCache(int maxOpen)
     private int _live;
 
     /// <summary>The cache of logs opened without a <see cref="LogManager"/> (tools and tests).</summary>
-    public static SegmentCache Shared { get; } = new(StorageOptions.DefaultMaxOpenSegments);
+    public static SegmentCache Shared { get; } = new(SizeFor(StorageOptions.DefaultMaxOpenSegments, Posix.OpenFileLimit(), Posix.MaxMapCount()));
+
+    /// <summary>Descriptors and mappings one open set may hold (log, offset index, time index).</summary>
+    public const int FilesPerSegment = 3;
+
+    /// <summary>The smallest bound <see cref="SizeFor"/> returns.</summary>
+    public const int MinOpen = 16;
+
+    private long _reliefs;
 
     public int MaxOpen { get; } = maxOpen;
+
+    /// <summary>How often <see cref="Relieve"/> ran (an open or a mapping hit a process limit).</summary>
+    public long Reliefs => Interlocked.Read(ref _reliefs);
+
+    /// <summary>
+    /// The bound to use for <paramref name="configured"/> open sets under the process's limits: every
+    /// open set may hold <see cref="FilesPerSegment"/> descriptors and as many mappings, and the rest
+    /// of the process (connections, the runtime, the metadata and offset logs, checkpoints) keeps a
+    /// quarter of each limit — at least 256 descriptors and 4,096 mappings. Never below
+    /// <see cref="MinOpen"/>. A process that runs out of descriptors can fail anywhere (the .NET
+    /// runtime itself stops with "Out of memory." when it cannot get one), so the bound must hold
+    /// below the limit, not at it.
+    /// </summary>
+    /// <param name="configured">The configured bound (<see cref="StorageOptions.MaxOpenSegments"/>).</param>
+    /// <param name="openFileLimit">RLIMIT_NOFILE of the process, null when unknown or unlimited.</param>
+    /// <param name="maxMapCount">vm.max_map_count, null when unknown.</param>
+    public static int SizeFor(int configured, long? openFileLimit, long? maxMapCount)
+    {
+        long bound = configured;
+        if (openFileLimit is { } files)
+        {
+            bound = Math.Min(bound, (files - Math.Max(256, files / 4)) / FilesPerSegment);
+        }
+
+        if (maxMapCount is { } maps)
+        {
+            bound = Math.Min(bound, (maps - Math.Max(4096, maps / 4)) / FilesPerSegment);
+        }
+
+        return (int)Math.Max(MinOpen, bound);
+    }
+
+    /// <summary>
+    /// Closes up to an eighth (at least one) of the open sets that nobody holds a lease on, used or
+    /// not: called when opening or mapping a file hit the process's descriptor or mapping limit
+    /// (EMFILE, ENFILE, ENOMEM), which other users of descriptors (connections) can reach below this
+    /// cache's bound. Returns how many were closed; 0 when every open set is in use.
+    /// </summary>
+    public int Relieve()
+    {
+        int closed = 0;
+        lock (_lock)
+        {
+            _reliefs++;
+            int wanted = Math.Max(1, _ring.Count / 8);
+            for (int step = 0, steps = _ring.Count; step < steps && closed < wanted && _ring.Count > 0; step++)
+            {
+                if (_hand >= _ring.Count)
+                {
+                    _hand = 0;
+                }
+
+                SegmentFiles candidate = _ring[_hand];
+                if (!candidate.IsIdle)
+                {
+                    _hand++;
+                    continue;
+                }
+
+                RemoveAt(_hand);
+                candidate.Owner?.Detach(candidate);
+                candidate.Release();
+                closed++;
+            }
+        }
+
+        return closed;
+    }
 
     /// <summary>Sets of files not yet closed (admitted and not yet fully released).</summary>
     public int Live => Volatile.Read(ref _live);

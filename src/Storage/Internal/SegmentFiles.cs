@@ -15,13 +15,22 @@ internal sealed class SegmentFiles
     private int _references = 1;
     private int _used = 1;
 
-    public SegmentFiles(LogSegment? owner, string logPath, int logMapLength, string indexPath, int indexMapLength,
+    /// <param name="owner">The segment, or null for a transient set.</param>
+    /// <param name="relief">The cache whose idle sets are closed when an open or a mapping of these
+    /// files hits the process's limit (see <see cref="SegmentCache.Relieve"/>); null: none.</param>
+    /// <param name="logPath">The log file.</param>
+    /// <param name="logMapLength">Bytes its mapping covers.</param>
+    /// <param name="indexPath">The offset index.</param>
+    /// <param name="indexMapLength">Bytes its mapping covers.</param>
+    /// <param name="timeIndexPath">The time index.</param>
+    /// <param name="timeIndexMapLength">Bytes its mapping covers.</param>
+    public SegmentFiles(LogSegment? owner, SegmentCache? relief, string logPath, int logMapLength, string indexPath, int indexMapLength,
         string timeIndexPath, int timeIndexMapLength)
     {
         Owner = owner;
-        Log = new MappedFile(logPath, logMapLength);
-        Index = new MappedFile(indexPath, indexMapLength);
-        TimeIndex = new MappedFile(timeIndexPath, timeIndexMapLength);
+        Log = new MappedFile(logPath, logMapLength, relief);
+        Index = new MappedFile(indexPath, indexMapLength, relief);
+        TimeIndex = new MappedFile(timeIndexPath, timeIndexMapLength, relief);
     }
 
     public MappedFile Log { get; }
