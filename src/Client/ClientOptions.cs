@@ -33,6 +33,12 @@ public abstract record ClientOptions
     /// <summary>The largest response frame accepted from a broker. Default 128 MiB.</summary>
     public int MaxResponseBytes { get; init; } = 128 * 1024 * 1024;
 
+    /// <summary>
+    /// The clock and timers every time-based setting runs on (linger, timeouts, backoffs, auto-commit,
+    /// heartbeats). Default <see cref="TimeProvider.System"/>; tests pass a fake one.
+    /// </summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
     internal void ValidateCommon()
     {
         if (string.IsNullOrWhiteSpace(BootstrapServers))
@@ -41,6 +47,7 @@ public abstract record ClientOptions
         }
 
         _ = Network.Endpoints.Parse(BootstrapServers);
+        ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
         Positive(RequestTimeout, nameof(RequestTimeout));
         Positive(ConnectTimeout, nameof(ConnectTimeout));
         if (MaxInFlightRequestsPerConnection < 1)

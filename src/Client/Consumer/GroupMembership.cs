@@ -11,7 +11,7 @@ namespace LogBroker.Client.Consumer;
 /// </summary>
 internal abstract partial class GroupMembership : IAsyncDisposable
 {
-    private readonly WakeSignal _wake = new();
+    private readonly WakeSignal _wake;
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
     private volatile bool _subscriptionChanged = true;
@@ -20,6 +20,7 @@ internal abstract partial class GroupMembership : IAsyncDisposable
     {
         Consumer = consumer;
         Options = options;
+        _wake = new WakeSignal(options.TimeProvider);
         GroupId = groupId;
     }
 
@@ -162,11 +163,12 @@ internal sealed class ClassicMembership : GroupMembership
     private bool _joined;
     private bool _isLeader;
     private Dictionary<string, int> _leaderPartitionCounts = new(StringComparer.Ordinal);
-    private DateTime _lastMetadataCheck = DateTime.UtcNow;
+    private DateTimeOffset _lastMetadataCheck;
 
     public ClassicMembership(KafkaConsumer consumer, ConsumerOptions options, string groupId)
         : base(consumer, options, groupId)
     {
+        _lastMetadataCheck = options.TimeProvider.GetUtcNow();
         _assignors = new IPartitionAssignor[options.PartitionAssignmentStrategies.Count];
         for (int i = 0; i < _assignors.Length; i++)
         {
@@ -208,10 +210,10 @@ internal sealed class ClassicMembership : GroupMembership
                 throw new KafkaException(error, $"Heartbeat: {error}.");
         }
 
-        if (_isLeader && DateTime.UtcNow - _lastMetadataCheck > Min(Options.MetadataMaxAge, TimeSpan.FromSeconds(30)))
+        if (_isLeader && Options.TimeProvider.GetUtcNow() - _lastMetadataCheck > Min(Options.MetadataMaxAge, TimeSpan.FromSeconds(30)))
         {
             // The leader notices new partitions of subscribed topics and rebalances to hand them out.
-            _lastMetadataCheck = DateTime.UtcNow;
+            _lastMetadataCheck = Options.TimeProvider.GetUtcNow();
             ClusterSnapshot snapshot = await Cluster.RefreshAsync([.. _leaderPartitionCounts.Keys], false, Stopping).ConfigureAwait(false);
             foreach (KeyValuePair<string, int> kv in _leaderPartitionCounts)
             {
@@ -410,7 +412,7 @@ internal sealed class ClassicMembership : GroupMembership
         }
 
         _leaderPartitionCounts = counts;
-        _lastMetadataCheck = DateTime.UtcNow;
+        _lastMetadataCheck = Options.TimeProvider.GetUtcNow();
         return _protocol!.Assign(members, counts);
     }
 

@@ -43,14 +43,14 @@ public sealed partial class KafkaConsumer : IAsyncDisposable
     private readonly Lock _lock = new();
     private readonly Dictionary<TopicPartition, PartitionState> _assigned = [];
     private readonly Channel<ConsumeBatch> _fetched = Channel.CreateUnbounded<ConsumeBatch>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly WakeSignal _wakeFetcher = new();
+    private readonly WakeSignal _wakeFetcher;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _fetchLoop;
     private GroupMembership? _membership;
     private List<string> _subscription = [];
     private ConsumeBatch? _current;
     private long _queuedBytes;
-    private DateTime _lastAutoCommit = DateTime.UtcNow;
+    private DateTimeOffset _lastAutoCommit;
     private KafkaException? _fatal;
     private int _epochCounter;
     private bool _disposed;
@@ -63,6 +63,8 @@ public sealed partial class KafkaConsumer : IAsyncDisposable
         _options = options;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<KafkaConsumer>();
         _cluster = new Cluster(options with { MaxResponseBytes = Math.Max(options.MaxResponseBytes, options.FetchMaxBytes + (1 << 20)) }, _logger);
+        _wakeFetcher = new WakeSignal(options.TimeProvider);
+        _lastAutoCommit = options.TimeProvider.GetUtcNow();
         _fetchLoop = Task.Run(FetchLoopAsync);
     }
 
@@ -283,9 +285,9 @@ public sealed partial class KafkaConsumer : IAsyncDisposable
     public async ValueTask<ConsumeBatch?> NextBatchAsync(CancellationToken cancellationToken = default)
     {
         ReleaseCurrent();
-        if (_options.EnableAutoCommit && _options.GroupId is not null && DateTime.UtcNow - _lastAutoCommit >= _options.AutoCommitInterval)
+        if (_options.EnableAutoCommit && _options.GroupId is not null && _options.TimeProvider.GetUtcNow() - _lastAutoCommit >= _options.AutoCommitInterval)
         {
-            _lastAutoCommit = DateTime.UtcNow;
+            _lastAutoCommit = _options.TimeProvider.GetUtcNow();
             await AutoCommitAsync(cancellationToken).ConfigureAwait(false);
         }
 
@@ -313,9 +315,9 @@ public sealed partial class KafkaConsumer : IAsyncDisposable
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !_stop.IsCancellationRequested)
             {
-                if (_options.EnableAutoCommit && _options.GroupId is not null && DateTime.UtcNow - _lastAutoCommit >= _options.AutoCommitInterval)
+                if (_options.EnableAutoCommit && _options.GroupId is not null && _options.TimeProvider.GetUtcNow() - _lastAutoCommit >= _options.AutoCommitInterval)
                 {
-                    _lastAutoCommit = DateTime.UtcNow;
+                    _lastAutoCommit = _options.TimeProvider.GetUtcNow();
                     await AutoCommitAsync(cancellationToken).ConfigureAwait(false);
                 }
 
@@ -580,7 +582,7 @@ public sealed partial class KafkaConsumer : IAsyncDisposable
     {
         try
         {
-            await Task.Delay(delay, _stop.Token).ConfigureAwait(false);
+            await Task.Delay(delay, _options.TimeProvider, _stop.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

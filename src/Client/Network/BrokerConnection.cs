@@ -27,6 +27,7 @@ internal sealed partial class BrokerConnection : IAsyncDisposable
     private readonly int _maxResponseBytes;
     private readonly string _clientId;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
     private readonly Task _readLoop;
     private readonly PooledBufferWriter _requestBuffer = new(4096);
     private short[] _maxVersions = [];
@@ -45,6 +46,7 @@ internal sealed partial class BrokerConnection : IAsyncDisposable
         _clientId = settings.ClientId;
         _inFlight = new SemaphoreSlim(settings.MaxInFlight, settings.MaxInFlight);
         _logger = logger;
+        _time = settings.TimeProvider;
         _readLoop = Task.Run(ReadLoopAsync);
     }
 
@@ -181,16 +183,17 @@ internal sealed partial class BrokerConnection : IAsyncDisposable
     public async Task<ResponseFrame> SendRawAsync(ApiKey key, short version, IKafkaMessage request, CancellationToken cancellationToken, TimeSpan? timeout = null)
     {
         TimeSpan limit = timeout ?? _requestTimeout;
-        var pending = new Pending(key, version, expectsResponse: true) { Deadline = DateTime.UtcNow + limit };
+        DateTimeOffset now = _time.GetUtcNow();
+        var pending = new Pending(key, version, expectsResponse: true, now) { Deadline = now + limit };
         await SendCoreAsync(pending, request, cancellationToken).ConfigureAwait(false);
         using CancellationTokenRegistration registration = cancellationToken.UnsafeRegister(static (state, token) =>
             ((Pending)state!).Completion.TrySetCanceled(token), pending);
-        using var timer = new Timer(static state => ((BrokerConnection)state!).TimedOut(), this, limit, Timeout.InfiniteTimeSpan);
+        using ITimer timer = _time.CreateTimer(static state => ((BrokerConnection)state!).TimedOut(), this, limit, Timeout.InfiniteTimeSpan);
         try
         {
             // The timer fails the connection when the oldest request is overdue; the extra wait here is a
             // backstop so that no request can outlive its deadline, whatever state the connection is in.
-            return await pending.Completion.Task.WaitAsync(limit + TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+            return await pending.Completion.Task.WaitAsync(limit + TimeSpan.FromSeconds(1), _time).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -208,7 +211,7 @@ internal sealed partial class BrokerConnection : IAsyncDisposable
     /// <summary>Sends a request that gets no response (Produce with acks=0).</summary>
     public async Task SendOneWayAsync(ApiKey key, short version, IKafkaMessage request, CancellationToken cancellationToken)
     {
-        var pending = new Pending(key, version, expectsResponse: false);
+        var pending = new Pending(key, version, expectsResponse: false, _time.GetUtcNow());
         await SendCoreAsync(pending, request, cancellationToken).ConfigureAwait(false);
     }
 
@@ -294,7 +297,7 @@ internal sealed partial class BrokerConnection : IAsyncDisposable
 
         // Only the oldest can be overdue when the connection is healthy; any overdue request means the
         // order is lost for good, so the whole connection goes (as the Java client and librdkafka do).
-        if (oldest is not null && oldest.Deadline <= DateTime.UtcNow + TimeSpan.FromMilliseconds(5))
+        if (oldest is not null && oldest.Deadline <= _time.GetUtcNow() + TimeSpan.FromMilliseconds(5))
         {
             Fail(new KafkaException(ErrorCode.RequestTimedOut, $"{oldest.Key} to {Endpoint} got no response within {(oldest.Deadline - oldest.SentAt).TotalMilliseconds:0} ms."));
         }
@@ -413,7 +416,7 @@ internal sealed partial class BrokerConnection : IAsyncDisposable
     [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Connection to {Endpoint} failed: {Reason}")]
     private static partial void LogConnectionFailed(ILogger logger, string endpoint, string reason);
 
-    private sealed class Pending(ApiKey key, short version, bool expectsResponse)
+    private sealed class Pending(ApiKey key, short version, bool expectsResponse, DateTimeOffset sentAt)
     {
         public ApiKey Key { get; } = key;
 
@@ -423,9 +426,9 @@ internal sealed partial class BrokerConnection : IAsyncDisposable
 
         public int CorrelationId { get; set; }
 
-        public DateTime SentAt { get; } = DateTime.UtcNow;
+        public DateTimeOffset SentAt { get; } = sentAt;
 
-        public DateTime Deadline { get; init; } = DateTime.MaxValue;
+        public DateTimeOffset Deadline { get; init; } = DateTimeOffset.MaxValue;
 
         public TaskCompletionSource<ResponseFrame> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
@@ -437,7 +440,8 @@ internal sealed record ConnectionSettings(
     TimeSpan RequestTimeout,
     TimeSpan ConnectTimeout,
     int MaxInFlight,
-    int MaxResponseBytes);
+    int MaxResponseBytes,
+    TimeProvider TimeProvider);
 
 /// <summary>
 /// A response frame in a pooled buffer: correlation id, header tagged fields, then the body. Disposing

@@ -18,10 +18,10 @@ internal sealed record ClusterSnapshot(
     IReadOnlyDictionary<int, (string Host, int Port)> Brokers,
     IReadOnlyDictionary<string, TopicInfo> Topics,
     IReadOnlyDictionary<Guid, string> TopicNames,
-    DateTime FetchedAt);
+    DateTimeOffset FetchedAt);
 
 /// <summary>
-/// The client's view of the cluster, shared by producer, consumer and admin: bootstrap, a metadata cache
+/// The client's view of the cluster, used by producer, consumer and admin (each has its own): bootstrap, a metadata cache
 /// refreshed on demand and by age, and one connection per broker, reconnected with exponential backoff.
 /// </summary>
 internal sealed class Cluster : IAsyncDisposable
@@ -29,12 +29,13 @@ internal sealed class Cluster : IAsyncDisposable
     private readonly ClientOptions _options;
     private readonly ConnectionSettings _settings;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
     private readonly List<(string Host, int Port)> _bootstrap;
     private readonly ConcurrentDictionary<int, NodeState> _nodes = new();
     private readonly SemaphoreSlim _metadataLock = new(1, 1);
     private readonly HashSet<string> _interesting = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _disposed = new();
-    private volatile ClusterSnapshot _snapshot = new(null, -1, new Dictionary<int, (string, int)>(), new Dictionary<string, TopicInfo>(StringComparer.Ordinal), new Dictionary<Guid, string>(), DateTime.MinValue);
+    private volatile ClusterSnapshot _snapshot = new(null, -1, new Dictionary<int, (string, int)>(), new Dictionary<string, TopicInfo>(StringComparer.Ordinal), new Dictionary<Guid, string>(), DateTimeOffset.MinValue);
     private int _bootstrapIndex;
 
     public Cluster(ClientOptions options, ILogger logger)
@@ -42,12 +43,15 @@ internal sealed class Cluster : IAsyncDisposable
         options.ValidateCommon();
         _options = options;
         _logger = logger;
+        _time = options.TimeProvider;
         _bootstrap = Endpoints.Parse(options.BootstrapServers);
         _settings = new ConnectionSettings(options.ClientId, options.RequestTimeout, options.ConnectTimeout,
-            options.MaxInFlightRequestsPerConnection, options.MaxResponseBytes);
+            options.MaxInFlightRequestsPerConnection, options.MaxResponseBytes, options.TimeProvider);
     }
 
     public ClientOptions Options => _options;
+
+    public TimeProvider Time => _time;
 
     public ClusterSnapshot Snapshot => _snapshot;
 
@@ -95,10 +99,10 @@ internal sealed class Cluster : IAsyncDisposable
 
     private async Task<BrokerConnection> ConnectWithBackoffAsync(NodeState node, string host, int port)
     {
-        TimeSpan wait = node.NextAttempt - DateTime.UtcNow;
+        TimeSpan wait = node.NextAttempt - _time.GetUtcNow();
         if (wait > TimeSpan.Zero)
         {
-            await Task.Delay(wait, _disposed.Token).ConfigureAwait(false);
+            await Task.Delay(wait, _time, _disposed.Token).ConfigureAwait(false);
         }
 
         try
@@ -112,7 +116,7 @@ internal sealed class Cluster : IAsyncDisposable
             node.Failures++;
             double ms = Math.Min(_options.ReconnectBackoffMax.TotalMilliseconds,
                 _options.ReconnectBackoff.TotalMilliseconds * Math.Pow(2, Math.Min(node.Failures - 1, 20)));
-            node.NextAttempt = DateTime.UtcNow + TimeSpan.FromMilliseconds(ms * (0.8 + (Random.Shared.NextDouble() * 0.4)));
+            node.NextAttempt = _time.GetUtcNow() + TimeSpan.FromMilliseconds(ms * (0.8 + (Random.Shared.NextDouble() * 0.4)));
             throw;
         }
     }
@@ -195,16 +199,16 @@ internal sealed class Cluster : IAsyncDisposable
     /// </summary>
     public async Task<T> RetryAsync<T>(Func<CancellationToken, Task<T>> attempt, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        DateTime deadline = DateTime.UtcNow + timeout;
+        DateTimeOffset deadline = _time.GetUtcNow() + timeout;
         while (true)
         {
             try
             {
                 return await attempt(cancellationToken).ConfigureAwait(false);
             }
-            catch (KafkaException e) when (e.IsRetriable && DateTime.UtcNow + _options.RetryBackoff < deadline)
+            catch (KafkaException e) when (e.IsRetriable && _time.GetUtcNow() + _options.RetryBackoff < deadline)
             {
-                await Task.Delay(_options.RetryBackoff, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(_options.RetryBackoff, _time, cancellationToken).ConfigureAwait(false);
             }
         }
     }
@@ -213,7 +217,7 @@ internal sealed class Cluster : IAsyncDisposable
     public async Task<ClusterSnapshot> MetadataAsync(IReadOnlyCollection<string> topics, bool allowAutoCreate, CancellationToken cancellationToken)
     {
         ClusterSnapshot s = _snapshot;
-        bool fresh = DateTime.UtcNow - s.FetchedAt < _options.MetadataMaxAge;
+        bool fresh = _time.GetUtcNow() - s.FetchedAt < _options.MetadataMaxAge;
         bool complete = true;
         foreach (string t in topics)
         {
@@ -332,7 +336,7 @@ internal sealed class Cluster : IAsyncDisposable
                 }
             }
 
-            var snapshot = new ClusterSnapshot(response.ClusterId, response.ControllerId, brokers, topicMap, idMap, DateTime.UtcNow);
+            var snapshot = new ClusterSnapshot(response.ClusterId, response.ControllerId, brokers, topicMap, idMap, _time.GetUtcNow());
             _snapshot = snapshot;
             return snapshot;
         }
@@ -343,7 +347,7 @@ internal sealed class Cluster : IAsyncDisposable
     }
 
     /// <summary>Marks the cached metadata stale so the next lookup fetches it again.</summary>
-    public void Invalidate() => _snapshot = _snapshot with { FetchedAt = DateTime.MinValue };
+    public void Invalidate() => _snapshot = _snapshot with { FetchedAt = DateTimeOffset.MinValue };
 
     public async ValueTask DisposeAsync()
     {
@@ -371,7 +375,7 @@ internal sealed class Cluster : IAsyncDisposable
 
         public int Failures { get; set; }
 
-        public DateTime NextAttempt { get; set; } = DateTime.MinValue;
+        public DateTimeOffset NextAttempt { get; set; } = DateTimeOffset.MinValue;
     }
 }
 

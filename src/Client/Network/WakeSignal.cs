@@ -6,7 +6,7 @@ namespace LogBroker.Client.Network;
 /// Wakes a background loop early: <see cref="Set"/> any number of times, and the loop's next
 /// <see cref="WaitAsync"/> returns at once (the signals coalesce into one).
 /// </summary>
-internal sealed class WakeSignal
+internal sealed class WakeSignal(TimeProvider time)
 {
     private readonly Channel<bool> _channel = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
 
@@ -23,8 +23,8 @@ internal sealed class WakeSignal
             return;
         }
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        timeout.CancelAfter(delay < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : delay);
+        using var timer = new CancellationTokenSource(delay < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : delay, time);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop, timer.Token);
         try
         {
             await _channel.Reader.WaitToReadAsync(timeout.Token).ConfigureAwait(false);

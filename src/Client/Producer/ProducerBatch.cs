@@ -46,7 +46,7 @@ internal sealed class ProducerBatch
     /// <summary>Bytes charged against buffer.memory.</summary>
     public int BufferedBytes { get; private set; }
 
-    public DateTime CreatedAt { get; private set; }
+    public DateTimeOffset CreatedAt { get; private set; }
 
     public List<Waiter> Waiters { get; } = [];
 
@@ -56,7 +56,7 @@ internal sealed class ProducerBatch
     public ReadOnlyMemory<byte> Bytes => _sealed;
 
     /// <summary>A retried batch is not sent again before this time.</summary>
-    public DateTime NotBefore { get; set; }
+    public DateTimeOffset NotBefore { get; set; }
 
     /// <summary>Send attempts so far.</summary>
     public int Attempts { get; set; }
@@ -66,7 +66,7 @@ internal sealed class ProducerBatch
 
     public int BaseSequence { get; private set; } = -1;
 
-    public static ProducerBatch Rent(TopicPartition partition, CompressionType compression)
+    public static ProducerBatch Rent(TopicPartition partition, CompressionType compression, DateTimeOffset now)
     {
         if (!Pool.TryTake(out ProducerBatch? batch))
         {
@@ -75,7 +75,7 @@ internal sealed class ProducerBatch
 
         batch.Partition = partition;
         batch._compression = compression;
-        batch.CreatedAt = DateTime.UtcNow;
+        batch.CreatedAt = now;
         batch._records.Clear();
         batch._records.GetSpan(RecordBatch.HeaderSize);
         batch._records.Advance(RecordBatch.HeaderSize);
