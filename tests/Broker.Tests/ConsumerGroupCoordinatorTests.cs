@@ -19,6 +19,7 @@ public sealed class ConsumerGroupCoordinatorTests : IDisposable
     private readonly Guid _topicId;
     private readonly TopicRegistry _registry;
     private readonly GroupCoordinator _classic;
+    private readonly OffsetManager _offsets;
 
     public ConsumerGroupCoordinatorTests()
     {
@@ -27,8 +28,9 @@ public sealed class ConsumerGroupCoordinatorTests : IDisposable
         _registry = registry;
         Assert.Equal(ErrorCode.None, registry.Create("orders", 4, new Dictionary<string, string?>(), validateOnly: false, out _));
         _topicId = registry.Get("orders")!.Id;
-        _classic = new GroupCoordinator(_time, new GroupOptions(TimeSpan.Zero, TimeSpan.FromSeconds(6), TimeSpan.FromMinutes(30), TimeSpan.FromDays(7)), new OffsetLog(_logs));
-        _groups = new ConsumerGroupCoordinator(_time, registry, _classic, new ConsumerGroupOptions(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10)));
+        _offsets = new OffsetManager(_time, new OffsetLog(_logs), TimeSpan.FromDays(7));
+        _classic = new GroupCoordinator(_time, new GroupOptions(TimeSpan.Zero, TimeSpan.FromSeconds(6), TimeSpan.FromMinutes(30), TimeSpan.FromDays(7)), _offsets);
+        _groups = new ConsumerGroupCoordinator(_time, registry, _offsets, new ConsumerGroupOptions(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10)));
     }
 
     public void Dispose()
@@ -139,8 +141,8 @@ public sealed class ConsumerGroupCoordinatorTests : IDisposable
     {
         ConsumerGroupHeartbeatResponse a = Beat("a", 0, subscribe: true);
         Assert.Equal((short)ErrorCode.FencedMemberEpoch, Beat("a", a.MemberEpoch + 5).ErrorCode);
-        Assert.Equal(ErrorCode.StaleMemberEpoch, _classic.Commit("g", "a", null, a.MemberEpoch - 1, [("orders", 0, new CommittedOffset(1, -1, null, 0))]));
-        Assert.Equal(ErrorCode.None, _classic.Commit("g", "a", null, a.MemberEpoch, [("orders", 0, new CommittedOffset(1, -1, null, 0))]));
+        Assert.Equal(ErrorCode.StaleMemberEpoch, _offsets.Commit("g", "a", null, a.MemberEpoch - 1, [("orders", 0, new CommittedOffset(1, -1, null, 0))]));
+        Assert.Equal(ErrorCode.None, _offsets.Commit("g", "a", null, a.MemberEpoch, [("orders", 0, new CommittedOffset(1, -1, null, 0))]));
         Assert.Equal((short)ErrorCode.UnsupportedAssignor, _groups.Heartbeat(new ConsumerGroupHeartbeatRequest { GroupId = "g", MemberId = "x", ServerAssignor = "sticky" }).ErrorCode);
     }
 }

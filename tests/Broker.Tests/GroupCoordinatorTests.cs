@@ -13,7 +13,13 @@ public sealed class GroupCoordinatorTests
     private readonly MemoryStore _store = new();
     private readonly GroupCoordinator _groups;
 
-    public GroupCoordinatorTests() => _groups = new GroupCoordinator(_time, Options, _store);
+    private readonly OffsetManager _offsets;
+
+    public GroupCoordinatorTests()
+    {
+        _offsets = new OffsetManager(_time, _store, Options.OffsetsRetention);
+        _groups = new GroupCoordinator(_time, Options, _offsets);
+    }
 
     private static JoinGroupRequest Join(string memberId = "", string? instance = null, int sessionMs = 10_000, int rebalanceMs = 20_000, string protocol = "range") => new()
     {
@@ -122,7 +128,7 @@ public sealed class GroupCoordinatorTests
         Assert.Equal(ErrorCode.UnknownMemberId, _groups.Heartbeat("g", "nobody", null, joined.GenerationId));
         Assert.Equal((short)ErrorCode.IllegalGeneration, Done(_groups.SyncAsync(new SyncGroupRequest { GroupId = "g", GenerationId = 99, MemberId = joined.MemberId })).ErrorCode);
         Assert.Equal((short)ErrorCode.UnknownMemberId, Done(_groups.JoinAsync(Join("nobody"), 5, "c", "h")).ErrorCode);
-        Assert.Equal(ErrorCode.IllegalGeneration, _groups.Commit("g", joined.MemberId, null, 42, [("t", 0, new CommittedOffset(1, -1, null, 0))]));
+        Assert.Equal(ErrorCode.IllegalGeneration, _offsets.Commit("g", joined.MemberId, null, 42, [("t", 0, new CommittedOffset(1, -1, null, 0))]));
     }
 
     [Fact]
@@ -207,27 +213,27 @@ public sealed class GroupCoordinatorTests
     [Fact]
     public async Task Commits_from_standalone_consumers_need_an_empty_group_and_are_stored_before_the_answer()
     {
-        Assert.Equal(ErrorCode.None, _groups.Commit("solo", "", null, -1, [("t", 0, new CommittedOffset(10, -1, "m", 1))]));
-        Assert.Equal(10, _groups.Fetch("solo", [("t", 0)]).Single().Offset!.Offset);
+        Assert.Equal(ErrorCode.None, _offsets.Commit("solo", "", null, -1, [("t", 0, new CommittedOffset(10, -1, "m", 1))]));
+        Assert.Equal(10, _offsets.Fetch("solo", [("t", 0)]).Single().Offset!.Offset);
         Assert.Equal("m", _store.Entries[("solo", "t", 0)].Metadata);
 
         JoinGroupResponse member = await JoinNewMemberAsync();
-        Assert.Equal(ErrorCode.UnknownMemberId, _groups.Commit("g", "", null, -1, [("t", 0, new CommittedOffset(1, -1, null, 1))]));
-        Assert.Equal(ErrorCode.RebalanceInProgress, _groups.Commit("g", member.MemberId, null, member.GenerationId, [("t", 0, new CommittedOffset(1, -1, null, 1))]));
+        Assert.Equal(ErrorCode.UnknownMemberId, _offsets.Commit("g", "", null, -1, [("t", 0, new CommittedOffset(1, -1, null, 1))]));
+        Assert.Equal(ErrorCode.RebalanceInProgress, _offsets.Commit("g", member.MemberId, null, member.GenerationId, [("t", 0, new CommittedOffset(1, -1, null, 1))]));
         Done(Sync(member, (member.MemberId, [])));
-        Assert.Equal(ErrorCode.None, _groups.Commit("g", member.MemberId, null, member.GenerationId, [("t", 0, new CommittedOffset(1, -1, null, 1))]));
+        Assert.Equal(ErrorCode.None, _offsets.Commit("g", member.MemberId, null, member.GenerationId, [("t", 0, new CommittedOffset(1, -1, null, 1))]));
     }
 
     [Fact]
     public async Task Offsets_come_back_from_the_store_and_deleting_a_group_removes_them()
     {
-        _groups.Commit("keep", "", null, -1, [("t", 3, new CommittedOffset(33, 0, null, 1))]);
-        var reloaded = new GroupCoordinator(_time, Options, _store);
+        _offsets.Commit("keep", "", null, -1, [("t", 3, new CommittedOffset(33, 0, null, 1))]);
+        var reloaded = new OffsetManager(_time, _store, Options.OffsetsRetention);
         Assert.Equal(33, reloaded.Fetch("keep", null).Single().Offset!.Offset);
 
-        Assert.Equal(ErrorCode.None, reloaded.Delete("keep"));
+        Assert.Equal(ErrorCode.None, reloaded.DeleteGroup("keep"));
         Assert.Empty(_store.Entries);
-        Assert.Equal(ErrorCode.GroupIdNotFound, reloaded.Delete("keep"));
+        Assert.Equal(ErrorCode.GroupIdNotFound, reloaded.DeleteGroup("keep"));
         await Task.CompletedTask;
     }
 
@@ -236,17 +242,17 @@ public sealed class GroupCoordinatorTests
     {
         JoinGroupResponse member = await JoinNewMemberAsync();
         Done(Sync(member, (member.MemberId, [])));
-        Assert.Equal(ErrorCode.None, _groups.Commit("g", member.MemberId, null, member.GenerationId, [("t", 0, new CommittedOffset(5, -1, null, 1))]));
+        Assert.Equal(ErrorCode.None, _offsets.Commit("g", member.MemberId, null, member.GenerationId, [("t", 0, new CommittedOffset(5, -1, null, 1))]));
         _groups.Leave("g", [(member.MemberId, null)]);
 
         _time.Advance(TimeSpan.FromDays(6));
         _groups.Tick();
-        Assert.Equal(5, _groups.Fetch("g", null).Single().Offset!.Offset); // not yet
+        Assert.Equal(5, _offsets.Fetch("g", null).Single().Offset!.Offset); // not yet
 
         _time.Advance(TimeSpan.FromDays(1));
         _groups.Tick();
-        Assert.Empty(_groups.Fetch("g", null));
-        Assert.Null(_groups.Find("g"));
+        Assert.Empty(_offsets.Fetch("g", null));
+        Assert.Null(_offsets.Find("g"));
         Assert.Empty(_store.Entries);
     }
 

@@ -19,18 +19,19 @@ namespace LogBroker.Broker.Groups;
 /// it pending revocation, so no partition ever has two owners.</para>
 /// <para>Liveness: a member silent for <see cref="GroupOptions"/>' consumer session timeout is removed.
 /// A group whose last member leaves or expires is removed (Kafka converts an empty group between
-/// protocols): its committed offsets stay with the id's classic entry, so classic consumers can use
-/// the id again.</para>
-/// <para>Ids: each group hangs off the classic coordinator's entry for its id and uses that entry's
-/// lock (<see cref="ConsumerGroup"/>), so the two protocols never both claim an id and commits are
-/// checked and stored atomically with fencing (<see cref="GroupCoordinator.Commit(string, string, string?, int, IReadOnlyList{ValueTuple{string, int, CommittedOffset}}, out long)"/>).</para>
+/// protocols): its committed offsets stay with the id's entry, so classic consumers can use the id
+/// again.</para>
+/// <para>Ids: each group hangs on its id's <see cref="GroupEntry"/> in the <see cref="OffsetManager"/>
+/// and uses that entry's lock (<see cref="ConsumerGroup"/>), so the two protocols never both claim an
+/// id and commits are checked and stored atomically with fencing
+/// (<see cref="OffsetManager.Commit(string, string, string?, int, IReadOnlyList{ValueTuple{string, int, CommittedOffset}}, out long)"/>).</para>
 /// <para>Subscriptions: a member's regex is validated and compiled once when it sets it (linear-time
 /// engine, <see cref="TopicRegex"/>; an invalid one fails only that member's heartbeat with
 /// INVALID_REGULAR_EXPRESSION). Which topics the group subscribes to is cached per topic name until a
 /// subscription changes, so a heartbeat costs one pass over the topic names, with no regex run.</para>
 /// <para>Thread-safety: one lock per group id.</para>
 /// </remarks>
-internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry topics, GroupCoordinator offsets, ConsumerGroupOptions options)
+internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry topics, OffsetManager offsets, ConsumerGroupOptions options)
 {
     private readonly ConcurrentDictionary<string, ConsumerGroup> _groups = new(StringComparer.Ordinal);
     private long _regexTimeouts;
@@ -67,7 +68,7 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
             return Leave(request);
         }
 
-        ClassicGroup? entry = request.MemberEpoch == 0 ? offsets.EnterLive(request.GroupId) : offsets.EnterExisting(request.GroupId);
+        GroupEntry? entry = request.MemberEpoch == 0 ? offsets.EnterLive(request.GroupId) : offsets.EnterExisting(request.GroupId);
         if (entry is null)
         {
             return Fail(ErrorCode.UnknownMemberId, "Unknown member; rejoin with epoch 0.");
@@ -84,9 +85,9 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
         }
     }
 
-    private ConsumerGroupHeartbeatResponse Heartbeat(ClassicGroup entry, ConsumerGroupHeartbeatRequest request, string clientId, string clientHost)
+    private ConsumerGroupHeartbeatResponse Heartbeat(GroupEntry entry, ConsumerGroupHeartbeatRequest request, string clientId, string clientHost)
     {
-        ConsumerGroup? group = entry.ServerSide;
+        var group = entry.Owner as ConsumerGroup;
         ConsumerMember? member = null;
         if (group is not null && request.MemberId.Length > 0)
         {
@@ -116,13 +117,13 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
 
         if (group is null)
         {
-            if (entry.Members.Count > 0 || entry.PendingMemberIds.Count > 0 || entry.State != GroupState.Empty)
+            if (entry.InUse)
             {
                 return Fail(ErrorCode.GroupIdNotFound, "The group is in use by classic consumers.");
             }
 
-            group = new ConsumerGroup(entry);
-            entry.ServerSide = group;
+            group = new ConsumerGroup(entry); // the id has no members: the server-side protocol takes it
+            entry.Owner = group;
             _groups[group.Id] = group;
         }
 
@@ -234,7 +235,7 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
 
         try
         {
-            if (entry.ServerSide is { } group && group.Members.TryGetValue(request.MemberId, out ConsumerMember? leaving))
+            if (entry.Owner is ConsumerGroup group && group.Members.TryGetValue(request.MemberId, out ConsumerMember? leaving))
             {
                 if (request.MemberEpoch == -1)
                 {
@@ -274,8 +275,8 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
             return;
         }
 
-        ClassicGroup entry = group.Entry;
-        entry.ServerSide = null;
+        GroupEntry entry = group.Entry;
+        entry.Owner = null;
         entry.EmptySince = time.GetTimestamp(); // offset retention runs from now
         _groups.TryRemove(new KeyValuePair<string, ConsumerGroup>(group.Id, group));
         offsets.RemoveIfUnused(entry);
@@ -289,7 +290,7 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
         {
             lock (group.Sync)
             {
-                if (group.Entry.ServerSide == group)
+                if (group.Entry.Owner == group)
                 {
                     groups.Add((group.Id, group.State));
                 }
@@ -312,7 +313,7 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
 
         lock (group.Sync)
         {
-            if (group.Entry.ServerSide != group)
+            if (group.Entry.Owner != group)
             {
                 described.ErrorCode = (short)ErrorCode.GroupIdNotFound; // dissolved meanwhile
                 described.GroupState = "Dead";
@@ -366,7 +367,7 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
         {
             lock (group.Sync)
             {
-                if (group.Entry.ServerSide != group)
+                if (group.Entry.Owner != group)
                 {
                     continue; // dissolved meanwhile
                 }

@@ -139,7 +139,7 @@ internal sealed class LeaveGroupHandler(GroupCoordinator groups) : IRequestHandl
 /// (default) the answer waits until the offset log is fsynced (shared with concurrent commits, off the
 /// read loop), so an acknowledged commit survives power loss; off, it survives a broker crash.
 /// </remarks>
-internal sealed class OffsetCommitHandler(GroupCoordinator groups, BrokerOptions options, TimeProvider time) : IRequestHandler
+internal sealed class OffsetCommitHandler(OffsetManager groups, BrokerOptions options, TimeProvider time) : IRequestHandler
 {
     private const int MaxMetadataBytes = 4096;
 
@@ -238,7 +238,7 @@ internal sealed class OffsetCommitHandler(GroupCoordinator groups, BrokerOptions
 /// OffsetFetch (key 9), versions 1–9 (v8+: several groups per request). A partition without a commit
 /// answers offset -1; topics null (v2+) means every partition the group committed.
 /// </summary>
-internal sealed class OffsetFetchHandler(GroupCoordinator groups) : IRequestHandler
+internal sealed class OffsetFetchHandler(OffsetManager groups) : IRequestHandler
 {
     public ApiKey Key => ApiKey.OffsetFetch;
 
@@ -306,7 +306,7 @@ internal sealed class OffsetFetchHandler(GroupCoordinator groups) : IRequestHand
 /// ListGroups (key 16), versions 0–5: classic and server-side groups, each once, filtered by state (v4)
 /// and type (v5: "classic", "consumer").
 /// </summary>
-internal sealed class ListGroupsHandler(GroupCoordinator groups) : IRequestHandler
+internal sealed class ListGroupsHandler(OffsetManager groups) : IRequestHandler
 {
     public ApiKey Key => ApiKey.ListGroups;
 
@@ -361,7 +361,7 @@ internal sealed class DescribeGroupsHandler(GroupCoordinator groups) : IRequestH
 }
 
 /// <summary>DeleteGroups (key 42), versions 0–2: an empty group and its offsets go; a group with members gets NON_EMPTY_GROUP.</summary>
-internal sealed class DeleteGroupsHandler(GroupCoordinator groups) : IRequestHandler
+internal sealed class DeleteGroupsHandler(OffsetManager groups) : IRequestHandler
 {
     public ApiKey Key => ApiKey.DeleteGroups;
 
@@ -375,7 +375,7 @@ internal sealed class DeleteGroupsHandler(GroupCoordinator groups) : IRequestHan
         var response = new DeleteGroupsResponse();
         foreach (string id in delete.GroupsNames)
         {
-            response.Results.Add(new DeleteGroupsResponse.DeletableGroupResult { GroupId = id, ErrorCode = (short)groups.Delete(id) });
+            response.Results.Add(new DeleteGroupsResponse.DeletableGroupResult { GroupId = id, ErrorCode = (short)groups.DeleteGroup(id) });
         }
 
         return ValueTask.FromResult<IKafkaMessage?>(response);
@@ -429,7 +429,7 @@ internal sealed class ConsumerGroupDescribeHandler(ConsumerGroupCoordinator grou
 /// (GROUP_SUBSCRIBED_TO_TOPIC) for topics the group's members are subscribed to; GROUP_ID_NOT_FOUND for
 /// an unknown group.
 /// </summary>
-internal sealed class OffsetDeleteHandler(GroupCoordinator groups) : IRequestHandler
+internal sealed class OffsetDeleteHandler(OffsetManager groups) : IRequestHandler
 {
     public ApiKey Key => ApiKey.OffsetDelete;
 
