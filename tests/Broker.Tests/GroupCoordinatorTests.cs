@@ -182,6 +182,71 @@ public sealed class GroupCoordinatorTests
     }
 
     [Fact]
+    public async Task A_static_member_back_within_its_session_gets_its_assignment_without_a_rebalance()
+    {
+        Task<JoinGroupResponse> aJoin = _groups.JoinAsync(Join(instance: "i-a"), 5, "a", "h");
+        Task<JoinGroupResponse> bJoin = _groups.JoinAsync(Join(instance: "i-b"), 5, "b", "h");
+        JoinGroupResponse a = await CompleteAsync(aJoin);
+        JoinGroupResponse b = await CompleteAsync(bJoin);
+        JoinGroupResponse leader = a.MemberId == a.Leader ? a : b, follower = leader == a ? b : a;
+        Task<SyncGroupResponse> followerSync = Sync(follower);
+        Done(Sync(leader, (leader.MemberId, [1]), (follower.MemberId, [2])));
+        Assert.Equal([2], Done(followerSync).Assignment.ToArray());
+        string followerInstance = follower == a ? "i-a" : "i-b";
+
+        // The follower's process restarts within its session timeout: a new member id, the same instance id.
+        JoinGroupResponse back = Done(_groups.JoinAsync(Join(instance: followerInstance), 5, "c", "h"));
+        Assert.Equal(0, back.ErrorCode);
+        Assert.Equal(follower.GenerationId, back.GenerationId); // no new generation
+        Assert.Equal(leader.MemberId, back.Leader);
+        Assert.Empty(back.Members);
+        Assert.Equal([2], Done(_groups.SyncAsync(new SyncGroupRequest { GroupId = "g", GenerationId = back.GenerationId, MemberId = back.MemberId, GroupInstanceId = followerInstance })).Assignment.ToArray());
+        Assert.Equal(ErrorCode.None, _groups.Heartbeat("g", leader.MemberId, null, leader.GenerationId)); // the leader is not asked to rejoin
+        Assert.Equal(GroupState.Stable, _groups.Find("g")!.State);
+        Assert.Equal(ErrorCode.FencedInstanceId, _groups.Heartbeat("g", follower.MemberId, followerInstance, follower.GenerationId));
+
+        // The leader restarts too: it keeps its assignment, and is told the old leader id so it does not reassign.
+        string leaderInstance = followerInstance == "i-a" ? "i-b" : "i-a";
+        JoinGroupResponse leaderBack = Done(_groups.JoinAsync(Join(instance: leaderInstance), 5, "c", "h"));
+        Assert.Equal(leader.GenerationId, leaderBack.GenerationId);
+        Assert.Equal(leader.MemberId, leaderBack.Leader);
+        Assert.NotEqual(leaderBack.MemberId, leaderBack.Leader);
+        Assert.Equal([1], Done(_groups.SyncAsync(new SyncGroupRequest { GroupId = "g", GenerationId = leaderBack.GenerationId, MemberId = leaderBack.MemberId })).Assignment.ToArray());
+        Assert.Equal(ErrorCode.None, _groups.Heartbeat("g", back.MemberId, followerInstance, back.GenerationId));
+    }
+
+    [Fact]
+    public async Task A_static_member_that_never_comes_back_is_removed_once_at_its_session_timeout_or_at_once_by_leave_with_its_instance_id()
+    {
+        Task<JoinGroupResponse> aJoin = _groups.JoinAsync(Join(instance: "i-a"), 5, "a", "h");
+        Task<JoinGroupResponse> bJoin = _groups.JoinAsync(Join(instance: "i-b"), 5, "b", "h");
+        Task<JoinGroupResponse> cJoin = _groups.JoinAsync(Join(instance: "i-c"), 5, "c", "h");
+        JoinGroupResponse a = await CompleteAsync(aJoin), b = await CompleteAsync(bJoin), c = await CompleteAsync(cJoin);
+        JoinGroupResponse[] all = [a, b, c];
+        Task<SyncGroupResponse>[] syncs = [.. all.Where(m => m.MemberId != m.Leader).Select(m => Sync(m))];
+        Done(Sync(all.Single(m => m.MemberId == m.Leader), (a.MemberId, [1]), (b.MemberId, [2]), (c.MemberId, [3])));
+        Assert.All(syncs, s => Assert.True(s.IsCompleted));
+        int generation = a.GenerationId;
+
+        // c leaves for good without a LeaveGroup (a closed static consumer sends none): gone at its session timeout.
+        for (int i = 0; i < 101; i++)
+        {
+            Advance(TimeSpan.FromMilliseconds(100));
+            _ = _groups.Heartbeat("g", a.MemberId, "i-a", generation);
+            _ = _groups.Heartbeat("g", b.MemberId, "i-b", generation);
+        }
+
+        Assert.Equal([a.MemberId, b.MemberId], _groups.Describe("g").Members.Select(m => m.MemberId).Order(StringComparer.Ordinal));
+        Assert.Equal(ErrorCode.RebalanceInProgress, _groups.Heartbeat("g", a.MemberId, "i-a", generation));
+
+        // b leaves by instance id alone (LeaveGroup v3+, as an admin's RemoveMembers does): removed at once, once.
+        var left = _groups.Leave("g", [("", "i-b")]);
+        Assert.Equal(ErrorCode.None, Assert.Single(left).Error);
+        Assert.Equal(ErrorCode.UnknownMemberId, Assert.Single(_groups.Leave("g", [("", "i-b")])).Error);
+        Assert.Equal([a.MemberId], _groups.Describe("g").Members.Select(m => m.MemberId));
+    }
+
+    [Fact]
     public async Task A_static_member_rejoining_with_its_instance_id_fences_the_old_incarnation()
     {
         Task<JoinGroupResponse> first = _groups.JoinAsync(Join(instance: "i-1"), 5, "c", "h");

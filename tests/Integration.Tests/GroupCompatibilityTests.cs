@@ -94,4 +94,93 @@ public sealed class GroupCompatibilityTests : IAsyncLifetime
         Assert.Equal([(topic, 0, 6L), (topic, 1, 3L)],
             stored.Single().Partitions.Select(p => (p.Topic, p.Partition.Value, p.Offset.Value)).OrderBy(p => p.Item2));
     }
+
+    [Fact]
+    public async Task A_static_member_restarted_within_its_session_timeout_gets_its_partitions_back_and_nobody_else_is_revoked()
+    {
+        string topic = await TopicAsync(6);
+        string group = "static-" + Guid.NewGuid().ToString("N");
+        var revoked = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        IConsumer<Null, string> Static(string instance)
+        {
+            IConsumer<Null, string> consumer = new ConsumerBuilder<Null, string>(new ConsumerConfig
+            {
+                BootstrapServers = _broker.Bootstrap,
+                GroupId = group,
+                GroupInstanceId = instance,
+                SessionTimeoutMs = 10_000,
+                HeartbeatIntervalMs = 500,
+                EnableAutoCommit = false,
+                AutoOffsetReset = AutoOffsetReset.Earliest,
+                PartitionAssignmentStrategy = PartitionAssignmentStrategy.Range,
+            }).SetPartitionsRevokedHandler((_, partitions) => revoked.Enqueue(instance)).SetLogHandler((_, _) => { }).Build();
+            consumer.Subscribe(topic);
+            return consumer;
+        }
+
+        IConsumer<Null, string> first = Static("i-0"), second = Static("i-1"), third = Static("i-2");
+        try
+        {
+            await PollUntilAsync(() => first.Assignment.Count == 2 && second.Assignment.Count == 2 && third.Assignment.Count == 2, first, second, third);
+            List<int> secondOwned = [.. second.Assignment.Select(p => p.Partition.Value).Order()];
+            List<int> firstOwned = [.. first.Assignment.Select(p => p.Partition.Value).Order()];
+            List<int> thirdOwned = [.. third.Assignment.Select(p => p.Partition.Value).Order()];
+
+            second.Close(); // a static member sends no LeaveGroup: its place is kept for its session timeout
+            second.Dispose();
+            revoked.Clear();
+            using IAdminClient admin = Admin();
+            Assert.Equal(3, (await admin.DescribeConsumerGroupsAsync([group])).ConsumerGroupDescriptions.Single().Members.Count);
+
+            second = Static("i-1"); // the restart, well within 10 s
+            await PollUntilAsync(() => second.Assignment.Count == 2, first, second, third);
+            DateTime settle = DateTime.UtcNow.AddSeconds(2);
+            while (DateTime.UtcNow < settle)
+            {
+                foreach (IConsumer<Null, string> c in new[] { first, second, third })
+                {
+                    c.Consume(TimeSpan.FromMilliseconds(50));
+                }
+            }
+
+            Assert.Equal(secondOwned, second.Assignment.Select(p => p.Partition.Value).Order());
+            Assert.Empty(revoked); // nobody was asked to give anything up
+            Assert.Equal(firstOwned, first.Assignment.Select(p => p.Partition.Value).Order());
+            Assert.Equal(thirdOwned, third.Assignment.Select(p => p.Partition.Value).Order());
+
+            // Now it leaves for good: still listed until its session timeout, then removed and its partitions handed on.
+            second.Close();
+            second.Dispose();
+            DateTime closedAt = DateTime.UtcNow;
+            second = null!;
+            Assert.Equal(3, (await admin.DescribeConsumerGroupsAsync([group])).ConsumerGroupDescriptions.Single().Members.Count);
+            await PollUntilAsync(() => first.Assignment.Count + third.Assignment.Count == 6, first, third);
+            Assert.True(DateTime.UtcNow - closedAt >= TimeSpan.FromSeconds(9), "removed before its session timeout");
+            ConsumerGroupDescription described = (await admin.DescribeConsumerGroupsAsync([group])).ConsumerGroupDescriptions.Single();
+            Assert.Equal(["i-0", "i-2"], described.Members.Select(m => m.GroupInstanceId).Order(StringComparer.Ordinal));
+        }
+        finally
+        {
+            foreach (IConsumer<Null, string>? c in new[] { first, second, third })
+            {
+                c?.Dispose();
+            }
+        }
+    }
+
+    private static async Task PollUntilAsync(Func<bool> condition, params IConsumer<Null, string>[] consumers)
+    {
+        DateTime deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition() && DateTime.UtcNow < deadline)
+        {
+            foreach (IConsumer<Null, string> c in consumers)
+            {
+                c.Consume(TimeSpan.FromMilliseconds(50));
+            }
+
+            await Task.Yield();
+        }
+
+        Assert.True(condition(), "the group did not reach the expected assignment in time");
+    }
 }

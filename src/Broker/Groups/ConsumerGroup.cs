@@ -104,6 +104,27 @@ internal sealed class ConsumerMember(string id)
     public string? SentAssignment { get; set; }
 
     public long LastSeen { get; set; }
+
+    /// <summary>A new incarnation of this static member under <paramref name="id"/>: the same subscription, epoch, target and partitions.</summary>
+    public ConsumerMember Replaced(string id)
+    {
+        var next = new ConsumerMember(id)
+        {
+            InstanceId = InstanceId,
+            RackId = RackId,
+            Assignor = Assignor,
+            Epoch = Epoch,
+            PreviousEpoch = PreviousEpoch,
+            SubscribedNames = SubscribedNames,
+            SubscribedNameSet = SubscribedNameSet,
+            SubscribedRegex = SubscribedRegex,
+            CompiledRegex = CompiledRegex,
+        };
+        next.Target.UnionWith(Target);
+        next.Assigned.UnionWith(Assigned);
+        next.PendingRevocation.UnionWith(PendingRevocation);
+        return next;
+    }
 }
 
 /// <summary>

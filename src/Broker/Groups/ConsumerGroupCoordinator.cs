@@ -134,18 +134,23 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
             if (request.InstanceId is { } instance &&
                 group.Members.Values.FirstOrDefault(m => m.InstanceId == instance && m.Id != id) is { } previous)
             {
-                RemoveMember(group, previous.Id); // the new incarnation of a static member replaces the old one
+                // KIP-345/848: the new incarnation of a static member takes the old one's place, epoch
+                // and partitions; no epoch bump, so no other member is disturbed.
+                group.Members.Remove(previous.Id);
+                member = previous.Replaced(id);
+                group.Members[id] = member;
             }
-
-            if (member is null || member.Id != id)
+            else if (member is null || member.Id != id)
             {
                 member = new ConsumerMember(id);
                 group.Members[id] = member;
                 group.GroupEpoch++;
                 group.SubscriptionVersion++;
             }
-            else
+            else if (member.InstanceId is null || member.InstanceId != request.InstanceId)
             {
+                // A dynamic member rejoining starts over; a static one back under its own id (after
+                // leaving with epoch -2) keeps its partitions.
                 member.Assigned.Clear();
                 member.PendingRevocation.Clear();
                 member.Epoch = 0;
@@ -497,7 +502,8 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
         int offset = 0;
         foreach (Topic topic in SubscribedTopics(group))
         {
-            List<ConsumerMember> subscribers = [.. group.Members.Values.Where(m => Subscribes(m, topic.Name)).OrderBy(m => m.Id, StringComparer.Ordinal)];
+            // Static members sort by instance id, so a restarted one (new member id) lands where it was.
+            List<ConsumerMember> subscribers = [.. group.Members.Values.Where(m => Subscribes(m, topic.Name)).OrderBy(m => m.InstanceId ?? m.Id, StringComparer.Ordinal)];
             if (subscribers.Count == 0)
             {
                 continue;

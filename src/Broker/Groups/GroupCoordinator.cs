@@ -93,6 +93,8 @@ internal sealed class GroupCoordinator
 
             long now = _time.GetTimestamp();
             GroupMember? member;
+            GroupMember? replaced = null;
+            string? previousLeader = group.LeaderId;
             if (request.MemberId.Length == 0)
             {
                 // Kafka's client id + "-" + UUID, with the client id cut so the id always fits a STRING.
@@ -108,6 +110,8 @@ internal sealed class GroupCoordinator
                         {
                             group.LeaderId = newId;
                         }
+
+                        replaced = old;
                     }
 
                     group.StaticMembers[instance] = newId;
@@ -118,7 +122,7 @@ internal sealed class GroupCoordinator
                     return Task.FromResult(new JoinGroupResponse { ErrorCode = (short)ErrorCode.MemberIdRequired, MemberId = newId });
                 }
 
-                member = new GroupMember(newId) { InstanceId = request.GroupInstanceId };
+                member = new GroupMember(newId) { InstanceId = request.GroupInstanceId, Assignment = replaced?.Assignment ?? [] };
                 group.Members[newId] = member;
             }
             else if (group.PendingMemberIds.Remove(request.MemberId))
@@ -139,6 +143,11 @@ internal sealed class GroupCoordinator
             member.RebalanceTimeout = request.RebalanceTimeoutMs > 0 ? TimeSpan.FromMilliseconds(request.RebalanceTimeoutMs) : sessionTimeout;
             member.Protocols = [.. request.Protocols.Select(p => (p.Name, p.Metadata.ToArray()))];
             member.LastSeen = now;
+            if (replaced is not null && group.State == GroupState.Stable && group.ProtocolName is { } current && member.MetadataFor(current) is not null)
+            {
+                return Task.FromResult(StaticRejoin(group, member, previousLeader));
+            }
+
             member.PendingJoin?.TrySetResult(new JoinGroupResponse { ErrorCode = (short)ErrorCode.UnknownMemberId, MemberId = member.Id });
             member.PendingJoin = new TaskCompletionSource<JoinGroupResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
             Task<JoinGroupResponse> answer = member.PendingJoin.Task; // the join phase may end right below
@@ -157,6 +166,22 @@ internal sealed class GroupCoordinator
             entry.Sync.Exit();
         }
     }
+
+    /// <summary>
+    /// KIP-345: a static member back (under a new member id) while the group is Stable, with the
+    /// group's protocol, takes its old incarnation's place and assignment with no rebalance: the other
+    /// members are not disturbed. It is answered at once with the current generation and, as Kafka
+    /// does, the leader id from before the replacement, so that even a returning leader does not
+    /// compute an assignment a stable group would not hand out; its SyncGroup returns its assignment.
+    /// </summary>
+    private static JoinGroupResponse StaticRejoin(ClassicGroup group, GroupMember member, string? previousLeader) => new()
+    {
+        GenerationId = group.Generation,
+        ProtocolType = group.ProtocolType,
+        ProtocolName = group.ProtocolName,
+        Leader = previousLeader ?? member.Id,
+        MemberId = member.Id,
+    };
 
     /// <summary>SyncGroup. Followers wait for the leader's assignment; the leader's completes the rebalance.</summary>
     public Task<SyncGroupResponse> SyncAsync(SyncGroupRequest request)
