@@ -67,18 +67,20 @@ public static class BrokerApp
             return new OffsetLog(sp.GetRequiredService<LogManager>(), compactAfter, Math.Min(4 * 1024 * 1024, compactAfter / 8),
                 logger: sp.GetRequiredService<ILogger<OffsetLog>>());
         });
+        services.AddSingleton(sp => new OffsetManager(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<OffsetLog>(),
+            sp.GetRequiredService<BrokerOptions>().OffsetsRetention, sp.GetRequiredService<TopicRegistry>(), sp.GetRequiredService<ILogger<OffsetManager>>()));
         services.AddSingleton(sp =>
         {
             BrokerOptions broker = sp.GetRequiredService<BrokerOptions>();
             return new GroupCoordinator(sp.GetRequiredService<TimeProvider>(),
                 new GroupOptions(broker.GroupInitialRebalanceDelay, broker.GroupMinSessionTimeout, broker.GroupMaxSessionTimeout, broker.OffsetsRetention),
-                sp.GetRequiredService<OffsetLog>(), sp.GetRequiredService<ILogger<GroupCoordinator>>());
+                sp.GetRequiredService<OffsetManager>());
         });
         services.AddSingleton(sp =>
         {
             BrokerOptions broker = sp.GetRequiredService<BrokerOptions>();
             return new ConsumerGroupCoordinator(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<TopicRegistry>(),
-                sp.GetRequiredService<GroupCoordinator>(), new ConsumerGroupOptions(broker.ConsumerGroupHeartbeatInterval, broker.ConsumerGroupSessionTimeout));
+                sp.GetRequiredService<OffsetManager>(), new ConsumerGroupOptions(broker.ConsumerGroupHeartbeatInterval, broker.ConsumerGroupSessionTimeout));
         });
         services.AddSingleton<IRequestHandler, ConsumerGroupHeartbeatHandler>();
         services.AddSingleton<IRequestHandler, ConsumerGroupDescribeHandler>();

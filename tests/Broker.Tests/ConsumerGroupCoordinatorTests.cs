@@ -19,6 +19,7 @@ public sealed class ConsumerGroupCoordinatorTests : IDisposable
     private readonly Guid _topicId;
     private readonly TopicRegistry _registry;
     private readonly GroupCoordinator _classic;
+    private readonly OffsetManager _offsets;
 
     public ConsumerGroupCoordinatorTests()
     {
@@ -27,8 +28,9 @@ public sealed class ConsumerGroupCoordinatorTests : IDisposable
         _registry = registry;
         Assert.Equal(ErrorCode.None, registry.Create("orders", 4, new Dictionary<string, string?>(), validateOnly: false, out _));
         _topicId = registry.Get("orders")!.Id;
-        _classic = new GroupCoordinator(_time, new GroupOptions(TimeSpan.Zero, TimeSpan.FromSeconds(6), TimeSpan.FromMinutes(30), TimeSpan.FromDays(7)), new OffsetLog(_logs));
-        _groups = new ConsumerGroupCoordinator(_time, registry, _classic, new ConsumerGroupOptions(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10)));
+        _offsets = new OffsetManager(_time, new OffsetLog(_logs), TimeSpan.FromDays(7));
+        _classic = new GroupCoordinator(_time, new GroupOptions(TimeSpan.Zero, TimeSpan.FromSeconds(6), TimeSpan.FromMinutes(30), TimeSpan.FromDays(7)), _offsets);
+        _groups = new ConsumerGroupCoordinator(_time, registry, _offsets, new ConsumerGroupOptions(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10)));
     }
 
     public void Dispose()
@@ -46,6 +48,74 @@ public sealed class ConsumerGroupCoordinatorTests : IDisposable
             SubscribedTopicNames = subscribe ? ["orders"] : null,
             TopicPartitions = owned is null ? null : [new ConsumerGroupHeartbeatRequest.TopicPartitionsData { TopicId = _topicId, Partitions = [.. owned] }],
         });
+
+    private ConsumerGroupHeartbeatResponse StaticBeat(string member, string instance, int epoch, int[]? owned = null) =>
+        _groups.Heartbeat(new ConsumerGroupHeartbeatRequest
+        {
+            GroupId = "g",
+            MemberId = member,
+            InstanceId = instance,
+            MemberEpoch = epoch,
+            SubscribedTopicNames = epoch == 0 ? ["orders"] : null,
+            TopicPartitions = owned is null ? null : [new ConsumerGroupHeartbeatRequest.TopicPartitionsData { TopicId = _topicId, Partitions = [.. owned] }],
+        });
+
+    [Fact]
+    public void A_static_member_restarted_under_a_new_member_id_keeps_its_epoch_and_partitions_and_nobody_else_moves()
+    {
+        // Two static members settle: each owns two partitions.
+        ConsumerGroupHeartbeatResponse a = StaticBeat("a1", "i-a", 0, []);
+        ConsumerGroupHeartbeatResponse b = StaticBeat("b1", "i-b", 0, []);
+        int[] aOwned = Partitions(a), bOwned = [];
+        int aEpoch = a.MemberEpoch, bEpoch = b.MemberEpoch;
+        for (int i = 0; i < 4; i++)
+        {
+            a = StaticBeat("a1", "i-a", aEpoch, aOwned);
+            aEpoch = a.MemberEpoch;
+            aOwned = a.Assignment is null ? aOwned : Partitions(a);
+            b = StaticBeat("b1", "i-b", bEpoch, bOwned);
+            bEpoch = b.MemberEpoch;
+            bOwned = b.Assignment is null ? bOwned : Partitions(b);
+        }
+
+        Assert.Equal(2, aOwned.Length);
+        Assert.Equal(2, bOwned.Length);
+        int groupEpoch = _groups.Describe("g").GroupEpoch;
+
+        // b's process restarts: a new member id, the same instance id, within the session timeout.
+        ConsumerGroupHeartbeatResponse back = StaticBeat("b2", "i-b", 0, []);
+        Assert.Equal(0, back.ErrorCode);
+        Assert.Equal(bEpoch, back.MemberEpoch);
+        Assert.Equal(bOwned, Partitions(back));
+        Assert.Equal(groupEpoch, _groups.Describe("g").GroupEpoch); // no new epoch: nothing to reconcile
+
+        ConsumerGroupHeartbeatResponse aAfter = StaticBeat("a1", "i-a", aEpoch, aOwned);
+        Assert.Equal(0, aAfter.ErrorCode);
+        Assert.Equal(aEpoch, aAfter.MemberEpoch);
+        Assert.Null(aAfter.Assignment); // a is not disturbed
+        Assert.Equal(["a1", "b2"], _groups.Describe("g").Members.Select(m => m.MemberId).Order(StringComparer.Ordinal));
+        Assert.Equal((short)ErrorCode.UnknownMemberId, StaticBeat("b1", "i-b", bEpoch, bOwned).ErrorCode); // the old incarnation is gone
+    }
+
+    [Fact]
+    public void A_static_member_that_left_to_come_back_is_removed_once_at_its_session_timeout()
+    {
+        ConsumerGroupHeartbeatResponse a = StaticBeat("a1", "i-a", 0, []);
+        ConsumerGroupHeartbeatResponse b = StaticBeat("b1", "i-b", 0, []);
+        Assert.Equal(0, _groups.Heartbeat(new ConsumerGroupHeartbeatRequest { GroupId = "g", MemberId = "b1", InstanceId = "i-b", MemberEpoch = -2 }).ErrorCode);
+        Assert.Equal(2, _groups.Describe("g").Members.Count); // it keeps its place for a while
+        int epoch = _groups.Describe("g").GroupEpoch;
+        for (int i = 0; i < 11; i++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            a = StaticBeat("a1", "i-a", a.MemberEpoch, Partitions(a).Length > 0 ? Partitions(a) : null);
+            _groups.Tick();
+        }
+
+        Assert.Equal(["a1"], _groups.Describe("g").Members.Select(m => m.MemberId));
+        Assert.Equal(epoch + 1, _groups.Describe("g").GroupEpoch); // removed exactly once
+        _ = b;
+    }
 
     private static int[] Partitions(ConsumerGroupHeartbeatResponse response) =>
         response.Assignment is null ? [] : [.. response.Assignment.TopicPartitions.SelectMany(t => t.Partitions).Order()];
@@ -139,8 +209,8 @@ public sealed class ConsumerGroupCoordinatorTests : IDisposable
     {
         ConsumerGroupHeartbeatResponse a = Beat("a", 0, subscribe: true);
         Assert.Equal((short)ErrorCode.FencedMemberEpoch, Beat("a", a.MemberEpoch + 5).ErrorCode);
-        Assert.Equal(ErrorCode.StaleMemberEpoch, _classic.Commit("g", "a", null, a.MemberEpoch - 1, [("orders", 0, new CommittedOffset(1, -1, null, 0))]));
-        Assert.Equal(ErrorCode.None, _classic.Commit("g", "a", null, a.MemberEpoch, [("orders", 0, new CommittedOffset(1, -1, null, 0))]));
+        Assert.Equal(ErrorCode.StaleMemberEpoch, _offsets.Commit("g", "a", null, a.MemberEpoch - 1, [("orders", 0, new CommittedOffset(1, -1, null, 0))]));
+        Assert.Equal(ErrorCode.None, _offsets.Commit("g", "a", null, a.MemberEpoch, [("orders", 0, new CommittedOffset(1, -1, null, 0))]));
         Assert.Equal((short)ErrorCode.UnsupportedAssignor, _groups.Heartbeat(new ConsumerGroupHeartbeatRequest { GroupId = "g", MemberId = "x", ServerAssignor = "sticky" }).ErrorCode);
     }
 }

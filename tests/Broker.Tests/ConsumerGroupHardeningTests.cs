@@ -22,6 +22,7 @@ public sealed class ConsumerGroupHardeningTests : IDisposable
     private readonly TopicRegistry _registry;
     private readonly MemoryStore _store = new();
     private readonly GroupCoordinator _classic;
+    private readonly OffsetManager _offsets;
     private readonly ConsumerGroupCoordinator _groups;
 
     public ConsumerGroupHardeningTests()
@@ -29,8 +30,9 @@ public sealed class ConsumerGroupHardeningTests : IDisposable
         _logs = LogManager.Open(new StorageOptions { DataDirectory = _dir.Path }, _time);
         _registry = new TopicRegistry(_logs, LogConfig.Default, NullLogger<TopicRegistry>.Instance);
         Assert.Equal(ErrorCode.None, _registry.Create("orders", 2, new Dictionary<string, string?>(), validateOnly: false, out _));
-        _classic = new GroupCoordinator(_time, new GroupOptions(TimeSpan.Zero, TimeSpan.FromSeconds(6), TimeSpan.FromMinutes(30), TimeSpan.FromDays(7)), _store);
-        _groups = new ConsumerGroupCoordinator(_time, _registry, _classic, new ConsumerGroupOptions(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10)));
+        _offsets = new OffsetManager(_time, _store, TimeSpan.FromDays(7));
+        _classic = new GroupCoordinator(_time, new GroupOptions(TimeSpan.Zero, TimeSpan.FromSeconds(6), TimeSpan.FromMinutes(30), TimeSpan.FromDays(7)), _offsets);
+        _groups = new ConsumerGroupCoordinator(_time, _registry, _offsets, new ConsumerGroupOptions(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10)));
     }
 
     public void Dispose()
@@ -116,34 +118,34 @@ public sealed class ConsumerGroupHardeningTests : IDisposable
         Assert.Equal((short)ErrorCode.InvalidRegularExpression, Beat("a", 0, regex: new string('a', TopicRegex.MaxPatternLength + 1)).ErrorCode);
         Assert.Equal((short)ErrorCode.InvalidGroupId, Beat("a", 0, names: true, group: new string('g', 40_000)).ErrorCode);
         Assert.Equal((short)ErrorCode.InvalidRequest, Beat(new string('m', 40_000), 0, names: true).ErrorCode);
-        Assert.Empty(_classic.List());
+        Assert.Empty(_offsets.List());
     }
 
     [Fact]
     public void After_the_last_member_leaves_the_id_is_classic_again_and_keeps_its_offsets()
     {
         ConsumerGroupHeartbeatResponse a = Beat("a", 0, names: true);
-        Assert.Equal(ErrorCode.None, _classic.Commit("g", "a", null, a.MemberEpoch, [("orders", 0, new CommittedOffset(7, -1, null, 0))]));
+        Assert.Equal(ErrorCode.None, _offsets.Commit("g", "a", null, a.MemberEpoch, [("orders", 0, new CommittedOffset(7, -1, null, 0))]));
         Assert.True(_groups.Owns("g"));
-        var listed = _classic.List();
+        var listed = _offsets.List();
         Assert.Equal([("g", "Stable", "consumer", "consumer")], listed); // once, as a consumer group
 
         // While the server-side group has members, classic consumers cannot take the id.
         JoinGroupResponse refused = Done(_classic.JoinAsync(ClassicJoin(), 3, "c", "h"));
         Assert.Equal((short)ErrorCode.InconsistentGroupProtocol, refused.ErrorCode);
-        Assert.Equal(ErrorCode.UnknownMemberId, _classic.Commit("g", "", null, -1, [("orders", 0, new CommittedOffset(1, -1, null, 0))]));
+        Assert.Equal(ErrorCode.UnknownMemberId, _offsets.Commit("g", "", null, -1, [("orders", 0, new CommittedOffset(1, -1, null, 0))]));
 
         Assert.Equal(-1, Beat("a", -1).MemberEpoch);
         Assert.False(_groups.Owns("g"));
-        Assert.Equal(7, _classic.Fetch("g", [("orders", 0)]).Single().Offset!.Offset);
-        Assert.Equal([("g", "Empty", "", "classic")], _classic.List());
+        Assert.Equal(7, _offsets.Fetch("g", [("orders", 0)]).Single().Offset!.Offset);
+        Assert.Equal([("g", "Empty", "", "classic")], _offsets.List());
 
         // A standalone (admin) commit and a classic member both work on the id now.
-        Assert.Equal(ErrorCode.None, _classic.Commit("g", "", null, -1, [("orders", 0, new CommittedOffset(9, -1, null, 0))]));
+        Assert.Equal(ErrorCode.None, _offsets.Commit("g", "", null, -1, [("orders", 0, new CommittedOffset(9, -1, null, 0))]));
         JoinGroupResponse joined = Done(_classic.JoinAsync(ClassicJoin(), 3, "c", "h"));
         Assert.Equal(0, joined.ErrorCode);
         Assert.Equal(0, Done(_classic.SyncAsync(new SyncGroupRequest { GroupId = "g", GenerationId = joined.GenerationId, MemberId = joined.MemberId })).ErrorCode);
-        Assert.Equal(ErrorCode.None, _classic.Commit("g", joined.MemberId, null, joined.GenerationId, [("orders", 1, new CommittedOffset(3, -1, null, 0))]));
+        Assert.Equal(ErrorCode.None, _offsets.Commit("g", joined.MemberId, null, joined.GenerationId, [("orders", 1, new CommittedOffset(3, -1, null, 0))]));
 
         // And now a server-side member cannot take it while the classic member is there.
         Assert.Equal((short)ErrorCode.GroupIdNotFound, Beat("b", 0, names: true).ErrorCode);
@@ -156,13 +158,13 @@ public sealed class ConsumerGroupHardeningTests : IDisposable
         _time.Advance(TimeSpan.FromSeconds(11));
         _groups.Tick();
         Assert.False(_groups.Owns("g"));
-        Assert.Empty(_classic.List()); // no offsets were committed: nothing is left of the id
-        Assert.Null(_classic.Find("g"));
+        Assert.Empty(_offsets.List()); // no offsets were committed: nothing is left of the id
+        Assert.Null(_offsets.Find("g"));
 
         // Heartbeats that are refused or leave create nothing either.
         Assert.Equal((short)ErrorCode.UnknownMemberId, Beat("x", 3, group: "other").ErrorCode);
         Beat("x", -1, group: "other");
-        Assert.Empty(_classic.List());
+        Assert.Empty(_offsets.List());
     }
 
     [Fact]
@@ -171,9 +173,9 @@ public sealed class ConsumerGroupHardeningTests : IDisposable
         ConsumerGroupHeartbeatResponse a = Beat("a", 0, names: true);
         Beat("a", -1); // leaves: its epoch is gone; the next owner commits
         ConsumerGroupHeartbeatResponse b = Beat("b", 0, names: true);
-        Assert.Equal(ErrorCode.None, _classic.Commit("g", "b", null, b.MemberEpoch, [("orders", 0, new CommittedOffset(50, -1, null, 0))]));
-        Assert.Equal(ErrorCode.UnknownMemberId, _classic.Commit("g", "a", null, a.MemberEpoch, [("orders", 0, new CommittedOffset(10, -1, null, 0))]));
-        Assert.Equal(50, _classic.Fetch("g", [("orders", 0)]).Single().Offset!.Offset);
+        Assert.Equal(ErrorCode.None, _offsets.Commit("g", "b", null, b.MemberEpoch, [("orders", 0, new CommittedOffset(50, -1, null, 0))]));
+        Assert.Equal(ErrorCode.UnknownMemberId, _offsets.Commit("g", "a", null, a.MemberEpoch, [("orders", 0, new CommittedOffset(10, -1, null, 0))]));
+        Assert.Equal(50, _offsets.Fetch("g", [("orders", 0)]).Single().Offset!.Offset);
     }
 
     [Fact]
@@ -188,7 +190,7 @@ public sealed class ConsumerGroupHardeningTests : IDisposable
             (leave, leftDuringStore) = StartAndWait(() => Beat("a", -1), TimeSpan.FromMilliseconds(300)); // fences "a" from another thread
         };
 
-        Assert.Equal(ErrorCode.None, _classic.Commit("g", "a", null, a.MemberEpoch, [("orders", 0, new CommittedOffset(10, -1, null, 0))]));
+        Assert.Equal(ErrorCode.None, _offsets.Commit("g", "a", null, a.MemberEpoch, [("orders", 0, new CommittedOffset(10, -1, null, 0))]));
         Assert.False(leftDuringStore, "the member was fenced while its commit, already checked, was being stored");
         await leave!.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
         Assert.False(_groups.Owns("g"));

@@ -13,7 +13,13 @@ public sealed class GroupCoordinatorTests
     private readonly MemoryStore _store = new();
     private readonly GroupCoordinator _groups;
 
-    public GroupCoordinatorTests() => _groups = new GroupCoordinator(_time, Options, _store);
+    private readonly OffsetManager _offsets;
+
+    public GroupCoordinatorTests()
+    {
+        _offsets = new OffsetManager(_time, _store, Options.OffsetsRetention);
+        _groups = new GroupCoordinator(_time, Options, _offsets);
+    }
 
     private static JoinGroupRequest Join(string memberId = "", string? instance = null, int sessionMs = 10_000, int rebalanceMs = 20_000, string protocol = "range") => new()
     {
@@ -122,7 +128,7 @@ public sealed class GroupCoordinatorTests
         Assert.Equal(ErrorCode.UnknownMemberId, _groups.Heartbeat("g", "nobody", null, joined.GenerationId));
         Assert.Equal((short)ErrorCode.IllegalGeneration, Done(_groups.SyncAsync(new SyncGroupRequest { GroupId = "g", GenerationId = 99, MemberId = joined.MemberId })).ErrorCode);
         Assert.Equal((short)ErrorCode.UnknownMemberId, Done(_groups.JoinAsync(Join("nobody"), 5, "c", "h")).ErrorCode);
-        Assert.Equal(ErrorCode.IllegalGeneration, _groups.Commit("g", joined.MemberId, null, 42, [("t", 0, new CommittedOffset(1, -1, null, 0))]));
+        Assert.Equal(ErrorCode.IllegalGeneration, _offsets.Commit("g", joined.MemberId, null, 42, [("t", 0, new CommittedOffset(1, -1, null, 0))]));
     }
 
     [Fact]
@@ -176,6 +182,71 @@ public sealed class GroupCoordinatorTests
     }
 
     [Fact]
+    public async Task A_static_member_back_within_its_session_gets_its_assignment_without_a_rebalance()
+    {
+        Task<JoinGroupResponse> aJoin = _groups.JoinAsync(Join(instance: "i-a"), 5, "a", "h");
+        Task<JoinGroupResponse> bJoin = _groups.JoinAsync(Join(instance: "i-b"), 5, "b", "h");
+        JoinGroupResponse a = await CompleteAsync(aJoin);
+        JoinGroupResponse b = await CompleteAsync(bJoin);
+        JoinGroupResponse leader = a.MemberId == a.Leader ? a : b, follower = leader == a ? b : a;
+        Task<SyncGroupResponse> followerSync = Sync(follower);
+        Done(Sync(leader, (leader.MemberId, [1]), (follower.MemberId, [2])));
+        Assert.Equal([2], Done(followerSync).Assignment.ToArray());
+        string followerInstance = follower == a ? "i-a" : "i-b";
+
+        // The follower's process restarts within its session timeout: a new member id, the same instance id.
+        JoinGroupResponse back = Done(_groups.JoinAsync(Join(instance: followerInstance), 5, "c", "h"));
+        Assert.Equal(0, back.ErrorCode);
+        Assert.Equal(follower.GenerationId, back.GenerationId); // no new generation
+        Assert.Equal(leader.MemberId, back.Leader);
+        Assert.Empty(back.Members);
+        Assert.Equal([2], Done(_groups.SyncAsync(new SyncGroupRequest { GroupId = "g", GenerationId = back.GenerationId, MemberId = back.MemberId, GroupInstanceId = followerInstance })).Assignment.ToArray());
+        Assert.Equal(ErrorCode.None, _groups.Heartbeat("g", leader.MemberId, null, leader.GenerationId)); // the leader is not asked to rejoin
+        Assert.Equal(GroupState.Stable, _groups.Find("g")!.State);
+        Assert.Equal(ErrorCode.FencedInstanceId, _groups.Heartbeat("g", follower.MemberId, followerInstance, follower.GenerationId));
+
+        // The leader restarts too: it keeps its assignment, and is told the old leader id so it does not reassign.
+        string leaderInstance = followerInstance == "i-a" ? "i-b" : "i-a";
+        JoinGroupResponse leaderBack = Done(_groups.JoinAsync(Join(instance: leaderInstance), 5, "c", "h"));
+        Assert.Equal(leader.GenerationId, leaderBack.GenerationId);
+        Assert.Equal(leader.MemberId, leaderBack.Leader);
+        Assert.NotEqual(leaderBack.MemberId, leaderBack.Leader);
+        Assert.Equal([1], Done(_groups.SyncAsync(new SyncGroupRequest { GroupId = "g", GenerationId = leaderBack.GenerationId, MemberId = leaderBack.MemberId })).Assignment.ToArray());
+        Assert.Equal(ErrorCode.None, _groups.Heartbeat("g", back.MemberId, followerInstance, back.GenerationId));
+    }
+
+    [Fact]
+    public async Task A_static_member_that_never_comes_back_is_removed_once_at_its_session_timeout_or_at_once_by_leave_with_its_instance_id()
+    {
+        Task<JoinGroupResponse> aJoin = _groups.JoinAsync(Join(instance: "i-a"), 5, "a", "h");
+        Task<JoinGroupResponse> bJoin = _groups.JoinAsync(Join(instance: "i-b"), 5, "b", "h");
+        Task<JoinGroupResponse> cJoin = _groups.JoinAsync(Join(instance: "i-c"), 5, "c", "h");
+        JoinGroupResponse a = await CompleteAsync(aJoin), b = await CompleteAsync(bJoin), c = await CompleteAsync(cJoin);
+        JoinGroupResponse[] all = [a, b, c];
+        Task<SyncGroupResponse>[] syncs = [.. all.Where(m => m.MemberId != m.Leader).Select(m => Sync(m))];
+        Done(Sync(all.Single(m => m.MemberId == m.Leader), (a.MemberId, [1]), (b.MemberId, [2]), (c.MemberId, [3])));
+        Assert.All(syncs, s => Assert.True(s.IsCompleted));
+        int generation = a.GenerationId;
+
+        // c leaves for good without a LeaveGroup (a closed static consumer sends none): gone at its session timeout.
+        for (int i = 0; i < 101; i++)
+        {
+            Advance(TimeSpan.FromMilliseconds(100));
+            _ = _groups.Heartbeat("g", a.MemberId, "i-a", generation);
+            _ = _groups.Heartbeat("g", b.MemberId, "i-b", generation);
+        }
+
+        Assert.Equal([a.MemberId, b.MemberId], _groups.Describe("g").Members.Select(m => m.MemberId).Order(StringComparer.Ordinal));
+        Assert.Equal(ErrorCode.RebalanceInProgress, _groups.Heartbeat("g", a.MemberId, "i-a", generation));
+
+        // b leaves by instance id alone (LeaveGroup v3+, as an admin's RemoveMembers does): removed at once, once.
+        var left = _groups.Leave("g", [("", "i-b")]);
+        Assert.Equal(ErrorCode.None, Assert.Single(left).Error);
+        Assert.Equal(ErrorCode.UnknownMemberId, Assert.Single(_groups.Leave("g", [("", "i-b")])).Error);
+        Assert.Equal([a.MemberId], _groups.Describe("g").Members.Select(m => m.MemberId));
+    }
+
+    [Fact]
     public async Task A_static_member_rejoining_with_its_instance_id_fences_the_old_incarnation()
     {
         Task<JoinGroupResponse> first = _groups.JoinAsync(Join(instance: "i-1"), 5, "c", "h");
@@ -207,27 +278,27 @@ public sealed class GroupCoordinatorTests
     [Fact]
     public async Task Commits_from_standalone_consumers_need_an_empty_group_and_are_stored_before_the_answer()
     {
-        Assert.Equal(ErrorCode.None, _groups.Commit("solo", "", null, -1, [("t", 0, new CommittedOffset(10, -1, "m", 1))]));
-        Assert.Equal(10, _groups.Fetch("solo", [("t", 0)]).Single().Offset!.Offset);
+        Assert.Equal(ErrorCode.None, _offsets.Commit("solo", "", null, -1, [("t", 0, new CommittedOffset(10, -1, "m", 1))]));
+        Assert.Equal(10, _offsets.Fetch("solo", [("t", 0)]).Single().Offset!.Offset);
         Assert.Equal("m", _store.Entries[("solo", "t", 0)].Metadata);
 
         JoinGroupResponse member = await JoinNewMemberAsync();
-        Assert.Equal(ErrorCode.UnknownMemberId, _groups.Commit("g", "", null, -1, [("t", 0, new CommittedOffset(1, -1, null, 1))]));
-        Assert.Equal(ErrorCode.RebalanceInProgress, _groups.Commit("g", member.MemberId, null, member.GenerationId, [("t", 0, new CommittedOffset(1, -1, null, 1))]));
+        Assert.Equal(ErrorCode.UnknownMemberId, _offsets.Commit("g", "", null, -1, [("t", 0, new CommittedOffset(1, -1, null, 1))]));
+        Assert.Equal(ErrorCode.RebalanceInProgress, _offsets.Commit("g", member.MemberId, null, member.GenerationId, [("t", 0, new CommittedOffset(1, -1, null, 1))]));
         Done(Sync(member, (member.MemberId, [])));
-        Assert.Equal(ErrorCode.None, _groups.Commit("g", member.MemberId, null, member.GenerationId, [("t", 0, new CommittedOffset(1, -1, null, 1))]));
+        Assert.Equal(ErrorCode.None, _offsets.Commit("g", member.MemberId, null, member.GenerationId, [("t", 0, new CommittedOffset(1, -1, null, 1))]));
     }
 
     [Fact]
     public async Task Offsets_come_back_from_the_store_and_deleting_a_group_removes_them()
     {
-        _groups.Commit("keep", "", null, -1, [("t", 3, new CommittedOffset(33, 0, null, 1))]);
-        var reloaded = new GroupCoordinator(_time, Options, _store);
+        _offsets.Commit("keep", "", null, -1, [("t", 3, new CommittedOffset(33, 0, null, 1))]);
+        var reloaded = new OffsetManager(_time, _store, Options.OffsetsRetention);
         Assert.Equal(33, reloaded.Fetch("keep", null).Single().Offset!.Offset);
 
-        Assert.Equal(ErrorCode.None, reloaded.Delete("keep"));
+        Assert.Equal(ErrorCode.None, reloaded.DeleteGroup("keep"));
         Assert.Empty(_store.Entries);
-        Assert.Equal(ErrorCode.GroupIdNotFound, reloaded.Delete("keep"));
+        Assert.Equal(ErrorCode.GroupIdNotFound, reloaded.DeleteGroup("keep"));
         await Task.CompletedTask;
     }
 
@@ -236,17 +307,17 @@ public sealed class GroupCoordinatorTests
     {
         JoinGroupResponse member = await JoinNewMemberAsync();
         Done(Sync(member, (member.MemberId, [])));
-        Assert.Equal(ErrorCode.None, _groups.Commit("g", member.MemberId, null, member.GenerationId, [("t", 0, new CommittedOffset(5, -1, null, 1))]));
+        Assert.Equal(ErrorCode.None, _offsets.Commit("g", member.MemberId, null, member.GenerationId, [("t", 0, new CommittedOffset(5, -1, null, 1))]));
         _groups.Leave("g", [(member.MemberId, null)]);
 
         _time.Advance(TimeSpan.FromDays(6));
         _groups.Tick();
-        Assert.Equal(5, _groups.Fetch("g", null).Single().Offset!.Offset); // not yet
+        Assert.Equal(5, _offsets.Fetch("g", null).Single().Offset!.Offset); // not yet
 
         _time.Advance(TimeSpan.FromDays(1));
         _groups.Tick();
-        Assert.Empty(_groups.Fetch("g", null));
-        Assert.Null(_groups.Find("g"));
+        Assert.Empty(_offsets.Fetch("g", null));
+        Assert.Null(_offsets.Find("g"));
         Assert.Empty(_store.Entries);
     }
 

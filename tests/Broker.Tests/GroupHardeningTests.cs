@@ -27,7 +27,8 @@ public sealed class GroupHardeningTests
     [Fact]
     public void A_member_id_built_from_a_huge_client_id_still_fits_a_string()
     {
-        var groups = new GroupCoordinator(_time, Options, _store);
+        var offsets = new OffsetManager(_time, _store, Options.OffsetsRetention);
+        var groups = new GroupCoordinator(_time, Options, offsets);
         string clientId = new('c', short.MaxValue);
         JoinGroupResponse joined = Done(groups.JoinAsync(Join(), 3, clientId, "h"));
         Assert.Equal(0, joined.ErrorCode);
@@ -42,46 +43,49 @@ public sealed class GroupHardeningTests
     [Fact]
     public void Over_long_ids_are_refused_when_they_arrive()
     {
-        var groups = new GroupCoordinator(_time, Options, _store);
+        var offsets = new OffsetManager(_time, _store, Options.OffsetsRetention);
+        var groups = new GroupCoordinator(_time, Options, offsets);
         string huge = new('g', short.MaxValue + 1);
         Assert.Equal((short)ErrorCode.InvalidGroupId, Done(groups.JoinAsync(Join(huge), 3, "c", "h")).ErrorCode);
-        Assert.Equal(ErrorCode.InvalidGroupId, groups.Commit(huge, "", null, -1, [("t", 0, At(1))]));
+        Assert.Equal(ErrorCode.InvalidGroupId, offsets.Commit(huge, "", null, -1, [("t", 0, At(1))]));
         JoinGroupRequest longProtocol = Join();
         longProtocol.Protocols[0].Name = new string('p', short.MaxValue + 1);
         Assert.Equal((short)ErrorCode.InvalidRequest, Done(groups.JoinAsync(longProtocol, 3, "c", "h")).ErrorCode);
-        Assert.Empty(groups.List());
+        Assert.Empty(offsets.List());
         Assert.Equal(0, _store.Appends);
     }
 
     [Fact]
     public void A_failing_store_answers_an_error_and_changes_nothing_in_memory()
     {
-        var groups = new GroupCoordinator(_time, Options, _store);
-        Assert.Equal(ErrorCode.None, groups.Commit("g", "", null, -1, [("t", 0, At(5))]));
+        var offsets = new OffsetManager(_time, _store, Options.OffsetsRetention);
+        var groups = new GroupCoordinator(_time, Options, offsets);
+        Assert.Equal(ErrorCode.None, offsets.Commit("g", "", null, -1, [("t", 0, At(5))]));
         _store.FailNext = new IOException("disk gone");
-        Assert.Equal(ErrorCode.NotCoordinator, groups.Commit("g", "", null, -1, [("t", 0, At(6))]));
-        Assert.Equal(5, groups.Fetch("g", [("t", 0)]).Single().Offset!.Offset);
+        Assert.Equal(ErrorCode.NotCoordinator, offsets.Commit("g", "", null, -1, [("t", 0, At(6))]));
+        Assert.Equal(5, offsets.Fetch("g", [("t", 0)]).Single().Offset!.Offset);
 
         _store.FailNext = new OffsetStoreException(ErrorCode.InvalidCommitOffsetSize, "too big");
-        Assert.Equal(ErrorCode.InvalidCommitOffsetSize, groups.Commit("g", "", null, -1, [("t", 0, At(7))]));
-        Assert.Equal(5, groups.Fetch("g", [("t", 0)]).Single().Offset!.Offset);
+        Assert.Equal(ErrorCode.InvalidCommitOffsetSize, offsets.Commit("g", "", null, -1, [("t", 0, At(7))]));
+        Assert.Equal(5, offsets.Fetch("g", [("t", 0)]).Single().Offset!.Offset);
     }
 
     [Fact]
     public void Offset_expiry_that_fails_is_retried_later_and_never_throws_out_of_tick()
     {
-        var groups = new GroupCoordinator(_time, Options, _store);
-        Assert.Equal(ErrorCode.None, groups.Commit("g", "", null, -1, [("t", 0, At(5))]));
+        var offsets = new OffsetManager(_time, _store, Options.OffsetsRetention);
+        var groups = new GroupCoordinator(_time, Options, offsets);
+        Assert.Equal(ErrorCode.None, offsets.Commit("g", "", null, -1, [("t", 0, At(5))]));
         _time.Advance(TimeSpan.FromDays(8));
         _store.FailNext = new IOException("disk gone");
         groups.Tick(); // must not throw
-        Assert.Equal(5, groups.Fetch("g", [("t", 0)]).Single().Offset!.Offset);
+        Assert.Equal(5, offsets.Fetch("g", [("t", 0)]).Single().Offset!.Offset);
 
         groups.Tick(); // within the retry delay: not tried again
-        Assert.NotNull(groups.Find("g"));
+        Assert.NotNull(offsets.Find("g"));
         _time.Advance(TimeSpan.FromMinutes(2));
         groups.Tick();
-        Assert.Null(groups.Find("g"));
+        Assert.Null(offsets.Find("g"));
         Assert.Empty(_store.Entries);
     }
 
@@ -93,23 +97,25 @@ public sealed class GroupHardeningTests
         _store.Entries[("recent", "t", 0)] = At(1, now - (long)TimeSpan.FromDays(8).TotalMilliseconds);
         _store.Entries[("recent", "t", 1)] = At(1, now - (long)TimeSpan.FromDays(6).TotalMilliseconds);
 
-        var groups = new GroupCoordinator(_time, Options, _store); // a restart
+        var offsets = new OffsetManager(_time, _store, Options.OffsetsRetention);
+        var groups = new GroupCoordinator(_time, Options, offsets); // a restart
         groups.Tick();
-        Assert.Null(groups.Find("old"));        // 8 days since its last commit: gone at once
-        Assert.NotNull(groups.Find("recent"));  // its last commit is 6 days old
+        Assert.Null(offsets.Find("old"));        // 8 days since its last commit: gone at once
+        Assert.NotNull(offsets.Find("recent"));  // its last commit is 6 days old
         _time.Advance(TimeSpan.FromDays(1) + TimeSpan.FromMinutes(1));
         groups.Tick();
-        Assert.Null(groups.Find("recent"));
+        Assert.Null(offsets.Find("recent"));
     }
 
     [Fact]
     public void Repeated_partitions_in_a_fetch_are_answered_once()
     {
-        var groups = new GroupCoordinator(_time, Options, _store);
-        Assert.Equal(ErrorCode.None, groups.Commit("g", "", null, -1, [("t", 0, At(5))]));
+        var offsets = new OffsetManager(_time, _store, Options.OffsetsRetention);
+        var groups = new GroupCoordinator(_time, Options, offsets);
+        Assert.Equal(ErrorCode.None, offsets.Commit("g", "", null, -1, [("t", 0, At(5))]));
         var asked = Enumerable.Repeat(("t", 0), 1000).Append(("t", 1));
-        Assert.Equal(2, groups.Fetch("g", asked).Count);
-        Assert.Equal(2, groups.Fetch("unknown", asked).Count);
+        Assert.Equal(2, offsets.Fetch("g", asked).Count);
+        Assert.Equal(2, offsets.Fetch("unknown", asked).Count);
     }
 
     /// <summary>The result of a task that must already be complete (the fake clock drives everything synchronously).</summary>

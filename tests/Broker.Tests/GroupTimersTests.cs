@@ -22,9 +22,10 @@ public sealed class GroupTimersTests : IDisposable
         using LogManager logs = LogManager.Open(new StorageOptions { DataDirectory = _dir.Path }, time);
         var registry = new TopicRegistry(logs, LogConfig.Default, NullLogger<TopicRegistry>.Instance);
         var store = new MemoryStore();
-        var groups = new GroupCoordinator(time, new GroupOptions(TimeSpan.Zero, TimeSpan.FromSeconds(6), TimeSpan.FromMinutes(30), TimeSpan.FromDays(7)), store);
-        var consumerGroups = new ConsumerGroupCoordinator(time, registry, groups, new ConsumerGroupOptions(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10)));
-        Assert.Equal(ErrorCode.None, groups.Commit("a", "", null, -1, [("t", 0, new CommittedOffset(1, -1, null, 0))]));
+        var offsets = new OffsetManager(time, store, TimeSpan.FromDays(7));
+        var groups = new GroupCoordinator(time, new GroupOptions(TimeSpan.Zero, TimeSpan.FromSeconds(6), TimeSpan.FromMinutes(30), TimeSpan.FromDays(7)), offsets);
+        var consumerGroups = new ConsumerGroupCoordinator(time, registry, offsets, new ConsumerGroupOptions(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10)));
+        Assert.Equal(ErrorCode.None, offsets.Commit("a", "", null, -1, [("t", 0, new CommittedOffset(1, -1, null, 0))]));
 
         using var timers = new GroupTimers(groups, consumerGroups, time, NullLogger<GroupTimers>.Instance);
         await timers.StartAsync(TestContext.Current.CancellationToken);
@@ -32,14 +33,14 @@ public sealed class GroupTimersTests : IDisposable
         {
             store.FailNext = new InvalidOperationException("not an I/O error: escapes the coordinator's own handling");
             time.Advance(TimeSpan.FromDays(8)); // the offsets expire: the first attempt throws out of Tick
-            for (int i = 0; i < 200 && groups.Find("a") is not null; i++)
+            for (int i = 0; i < 200 && offsets.Find("a") is not null; i++)
             {
                 await Task.Delay(5, TestContext.Current.CancellationToken);
                 time.Advance(TimeSpan.FromMilliseconds(100));
             }
 
             Assert.Null(store.FailNext);      // the failing attempt happened
-            Assert.Null(groups.Find("a"));   // and a later tick expired the group
+            Assert.Null(offsets.Find("a"));   // and a later tick expired the group
             Assert.False(timers.ExecuteTask!.IsCompleted, "the timer loop ended");
         }
         finally

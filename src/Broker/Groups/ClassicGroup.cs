@@ -1,3 +1,4 @@
+using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 
 namespace LogBroker.Broker.Groups;
@@ -58,14 +59,18 @@ internal sealed class GroupMember(string id)
 }
 
 /// <summary>
-/// A classic consumer group's state. Not thread-safe: the <see cref="GroupCoordinator"/> holds
-/// <see cref="Sync"/> around every use.
+/// A classic consumer group's state, hung on its id's <see cref="GroupEntry"/> while the classic
+/// protocol owns the id. Not thread-safe: the <see cref="GroupCoordinator"/> holds <see cref="Sync"/>
+/// (the entry's lock) around every use.
 /// </summary>
-internal sealed class ClassicGroup(string id)
+internal sealed class ClassicGroup(GroupEntry entry) : IGroupProtocol
 {
-    public string Id { get; } = id;
+    public string Id => Entry.Id;
 
-    public Lock Sync { get; } = new();
+    /// <summary>The id's entry: its lock and committed offsets.</summary>
+    public GroupEntry Entry { get; } = entry;
+
+    public Lock Sync => Entry.Sync;
 
     public GroupState State { get; set; } = GroupState.Empty;
 
@@ -91,17 +96,69 @@ internal sealed class ClassicGroup(string id)
     /// <summary>Before this timestamp a join phase that started from Empty does not end early (initial rebalance delay).</summary>
     public long JoinNotBefore { get; set; }
 
-    public Dictionary<(string Topic, int Partition), CommittedOffset> Offsets { get; } = [];
+    public bool HasMembers => State != GroupState.Empty || Members.Count > 0 || PendingMemberIds.Count > 0;
 
-    /// <summary>When the group last became Empty (for offset expiry), as a timestamp.</summary>
-    public long EmptySince { get; set; }
+    public (string State, string ProtocolType, string Type) Listing => (State.ToString(), ProtocolType ?? "", "classic");
 
-    /// <summary>Before this timestamp offset expiry is not retried (after a failed attempt).</summary>
-    public long ExpiryRetryAt { get; set; }
+    /// <summary>Whether the member may act at <paramref name="generation"/>: fencing of static members, then id, then generation.</summary>
+    public ErrorCode CheckMember(string memberId, string? instanceId, int generation)
+    {
+        if (instanceId is not null && StaticMembers.TryGetValue(instanceId, out string? current) && current != memberId)
+        {
+            return ErrorCode.FencedInstanceId;
+        }
 
-    /// <summary>
-    /// Set while the id belongs to a server-side (KIP-848) group with members: classic members cannot
-    /// join, and commits are checked against the server-side members.
-    /// </summary>
-    public ConsumerGroup? ServerSide { get; set; }
+        if (!Members.ContainsKey(memberId))
+        {
+            return ErrorCode.UnknownMemberId;
+        }
+
+        return generation != Generation ? ErrorCode.IllegalGeneration : ErrorCode.None;
+    }
+
+    /// <summary>A standalone commit (generation -1, no member id) is accepted while the group is Empty; others are checked as members.</summary>
+    public ErrorCode CheckCommit(string memberId, string? instanceId, int generation, long now)
+    {
+        if (generation < 0 && memberId.Length == 0 && State == GroupState.Empty)
+        {
+            return ErrorCode.None;
+        }
+
+        ErrorCode error = CheckMember(memberId, instanceId, generation);
+        if (error != ErrorCode.None)
+        {
+            return error;
+        }
+
+        if (State == GroupState.CompletingRebalance)
+        {
+            return ErrorCode.RebalanceInProgress;
+        }
+
+        Members[memberId].LastSeen = now;
+        return ErrorCode.None;
+    }
+
+    /// <summary>Topics in the members' consumer-protocol subscriptions (unreadable metadata counts as none).</summary>
+    public void AddSubscribedTopics(HashSet<string> topics)
+    {
+        if (ProtocolType != "consumer" || ProtocolName is not { } protocol)
+        {
+            return;
+        }
+
+        foreach (GroupMember member in Members.Values)
+        {
+            if (member.MetadataFor(protocol) is not { Length: >= 2 } metadata)
+            {
+                continue;
+            }
+
+            var reader = new Protocol.Primitives.KafkaReader(metadata);
+            short version = Math.Min(reader.ReadInt16(), ConsumerProtocolSubscription.HighestVersion);
+            var subscription = new ConsumerProtocolSubscription();
+            subscription.Read(ref reader, Math.Max(version, (short)0));
+            topics.UnionWith(subscription.Topics);
+        }
+    }
 }

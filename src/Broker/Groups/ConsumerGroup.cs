@@ -5,17 +5,16 @@ using LogBroker.Protocol;
 namespace LogBroker.Broker.Groups;
 
 /// <summary>
-/// A server-side (KIP-848) consumer group's state. It hangs off the <see cref="ClassicGroup"/> entry of
-/// the same id (<see cref="ClassicGroup.ServerSide"/>) and is guarded by that entry's lock, so one lock
-/// decides which protocol owns a group id, and an offset commit is checked and stored under the same
-/// lock that fences members.
+/// A server-side (KIP-848) consumer group's state, hung on its id's <see cref="GroupEntry"/> while it
+/// has members and guarded by that entry's lock, so one lock decides which protocol owns a group id,
+/// and an offset commit is checked and stored under the same lock that fences members.
 /// </summary>
-internal sealed class ConsumerGroup(ClassicGroup entry)
+internal sealed class ConsumerGroup(GroupEntry entry) : IGroupProtocol
 {
     public string Id => Entry.Id;
 
-    /// <summary>The id's entry in the classic coordinator: its lock, its committed offsets.</summary>
-    public ClassicGroup Entry { get; } = entry;
+    /// <summary>The id's entry: its lock and committed offsets.</summary>
+    public GroupEntry Entry { get; } = entry;
 
     public Lock Sync => Entry.Sync;
 
@@ -43,8 +42,14 @@ internal sealed class ConsumerGroup(ClassicGroup entry)
         : Members.Values.All(m => m.Epoch == AssignmentEpoch && m.PendingRevocation.Count == 0 && m.Assigned.SetEquals(m.Target)) ? "Stable"
         : "Reconciling";
 
+    public bool HasMembers => Members.Count > 0;
+
+    public (string State, string ProtocolType, string Type) Listing => (State, "consumer", "consumer");
+
+    public void AddSubscribedTopics(HashSet<string> topics) => topics.UnionWith(SubscribedMetadata.Keys);
+
     /// <summary>Whether <paramref name="memberId"/> at <paramref name="memberEpoch"/> may commit offsets now (call under <see cref="Sync"/>).</summary>
-    public ErrorCode CheckCommit(string memberId, int memberEpoch)
+    public ErrorCode CheckCommit(string memberId, string? instanceId, int memberEpoch, long now)
     {
         if (memberId.Length == 0 && memberEpoch < 0 && Members.Count == 0)
         {
@@ -99,6 +104,27 @@ internal sealed class ConsumerMember(string id)
     public string? SentAssignment { get; set; }
 
     public long LastSeen { get; set; }
+
+    /// <summary>A new incarnation of this static member under <paramref name="id"/>: the same subscription, epoch, target and partitions.</summary>
+    public ConsumerMember Replaced(string id)
+    {
+        var next = new ConsumerMember(id)
+        {
+            InstanceId = InstanceId,
+            RackId = RackId,
+            Assignor = Assignor,
+            Epoch = Epoch,
+            PreviousEpoch = PreviousEpoch,
+            SubscribedNames = SubscribedNames,
+            SubscribedNameSet = SubscribedNameSet,
+            SubscribedRegex = SubscribedRegex,
+            CompiledRegex = CompiledRegex,
+        };
+        next.Target.UnionWith(Target);
+        next.Assigned.UnionWith(Assigned);
+        next.PendingRevocation.UnionWith(PendingRevocation);
+        return next;
+    }
 }
 
 /// <summary>

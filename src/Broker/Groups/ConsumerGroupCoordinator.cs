@@ -19,18 +19,19 @@ namespace LogBroker.Broker.Groups;
 /// it pending revocation, so no partition ever has two owners.</para>
 /// <para>Liveness: a member silent for <see cref="GroupOptions"/>' consumer session timeout is removed.
 /// A group whose last member leaves or expires is removed (Kafka converts an empty group between
-/// protocols): its committed offsets stay with the id's classic entry, so classic consumers can use
-/// the id again.</para>
-/// <para>Ids: each group hangs off the classic coordinator's entry for its id and uses that entry's
-/// lock (<see cref="ConsumerGroup"/>), so the two protocols never both claim an id and commits are
-/// checked and stored atomically with fencing (<see cref="GroupCoordinator.Commit(string, string, string?, int, IReadOnlyList{ValueTuple{string, int, CommittedOffset}}, out long)"/>).</para>
+/// protocols): its committed offsets stay with the id's entry, so classic consumers can use the id
+/// again.</para>
+/// <para>Ids: each group hangs on its id's <see cref="GroupEntry"/> in the <see cref="OffsetManager"/>
+/// and uses that entry's lock (<see cref="ConsumerGroup"/>), so the two protocols never both claim an
+/// id and commits are checked and stored atomically with fencing
+/// (<see cref="OffsetManager.Commit(string, string, string?, int, IReadOnlyList{ValueTuple{string, int, CommittedOffset}}, out long)"/>).</para>
 /// <para>Subscriptions: a member's regex is validated and compiled once when it sets it (linear-time
 /// engine, <see cref="TopicRegex"/>; an invalid one fails only that member's heartbeat with
 /// INVALID_REGULAR_EXPRESSION). Which topics the group subscribes to is cached per topic name until a
 /// subscription changes, so a heartbeat costs one pass over the topic names, with no regex run.</para>
 /// <para>Thread-safety: one lock per group id.</para>
 /// </remarks>
-internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry topics, GroupCoordinator offsets, ConsumerGroupOptions options)
+internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry topics, OffsetManager offsets, ConsumerGroupOptions options)
 {
     private readonly ConcurrentDictionary<string, ConsumerGroup> _groups = new(StringComparer.Ordinal);
     private long _regexTimeouts;
@@ -67,7 +68,7 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
             return Leave(request);
         }
 
-        ClassicGroup? entry = request.MemberEpoch == 0 ? offsets.EnterLive(request.GroupId) : offsets.EnterExisting(request.GroupId);
+        GroupEntry? entry = request.MemberEpoch == 0 ? offsets.EnterLive(request.GroupId) : offsets.EnterExisting(request.GroupId);
         if (entry is null)
         {
             return Fail(ErrorCode.UnknownMemberId, "Unknown member; rejoin with epoch 0.");
@@ -84,9 +85,9 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
         }
     }
 
-    private ConsumerGroupHeartbeatResponse Heartbeat(ClassicGroup entry, ConsumerGroupHeartbeatRequest request, string clientId, string clientHost)
+    private ConsumerGroupHeartbeatResponse Heartbeat(GroupEntry entry, ConsumerGroupHeartbeatRequest request, string clientId, string clientHost)
     {
-        ConsumerGroup? group = entry.ServerSide;
+        var group = entry.Owner as ConsumerGroup;
         ConsumerMember? member = null;
         if (group is not null && request.MemberId.Length > 0)
         {
@@ -116,13 +117,13 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
 
         if (group is null)
         {
-            if (entry.Members.Count > 0 || entry.PendingMemberIds.Count > 0 || entry.State != GroupState.Empty)
+            if (entry.InUse)
             {
                 return Fail(ErrorCode.GroupIdNotFound, "The group is in use by classic consumers.");
             }
 
-            group = new ConsumerGroup(entry);
-            entry.ServerSide = group;
+            group = new ConsumerGroup(entry); // the id has no members: the server-side protocol takes it
+            entry.Owner = group;
             _groups[group.Id] = group;
         }
 
@@ -133,18 +134,23 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
             if (request.InstanceId is { } instance &&
                 group.Members.Values.FirstOrDefault(m => m.InstanceId == instance && m.Id != id) is { } previous)
             {
-                RemoveMember(group, previous.Id); // the new incarnation of a static member replaces the old one
+                // KIP-345/848: the new incarnation of a static member takes the old one's place, epoch
+                // and partitions; no epoch bump, so no other member is disturbed.
+                group.Members.Remove(previous.Id);
+                member = previous.Replaced(id);
+                group.Members[id] = member;
             }
-
-            if (member is null || member.Id != id)
+            else if (member is null || member.Id != id)
             {
                 member = new ConsumerMember(id);
                 group.Members[id] = member;
                 group.GroupEpoch++;
                 group.SubscriptionVersion++;
             }
-            else
+            else if (member.InstanceId is null || member.InstanceId != request.InstanceId)
             {
+                // A dynamic member rejoining starts over; a static one back under its own id (after
+                // leaving with epoch -2) keeps its partitions.
                 member.Assigned.Clear();
                 member.PendingRevocation.Clear();
                 member.Epoch = 0;
@@ -234,7 +240,7 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
 
         try
         {
-            if (entry.ServerSide is { } group && group.Members.TryGetValue(request.MemberId, out ConsumerMember? leaving))
+            if (entry.Owner is ConsumerGroup group && group.Members.TryGetValue(request.MemberId, out ConsumerMember? leaving))
             {
                 if (request.MemberEpoch == -1)
                 {
@@ -274,8 +280,8 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
             return;
         }
 
-        ClassicGroup entry = group.Entry;
-        entry.ServerSide = null;
+        GroupEntry entry = group.Entry;
+        entry.Owner = null;
         entry.EmptySince = time.GetTimestamp(); // offset retention runs from now
         _groups.TryRemove(new KeyValuePair<string, ConsumerGroup>(group.Id, group));
         offsets.RemoveIfUnused(entry);
@@ -289,7 +295,7 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
         {
             lock (group.Sync)
             {
-                if (group.Entry.ServerSide == group)
+                if (group.Entry.Owner == group)
                 {
                     groups.Add((group.Id, group.State));
                 }
@@ -312,7 +318,7 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
 
         lock (group.Sync)
         {
-            if (group.Entry.ServerSide != group)
+            if (group.Entry.Owner != group)
             {
                 described.ErrorCode = (short)ErrorCode.GroupIdNotFound; // dissolved meanwhile
                 described.GroupState = "Dead";
@@ -366,7 +372,7 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
         {
             lock (group.Sync)
             {
-                if (group.Entry.ServerSide != group)
+                if (group.Entry.Owner != group)
                 {
                     continue; // dissolved meanwhile
                 }
@@ -496,7 +502,8 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
         int offset = 0;
         foreach (Topic topic in SubscribedTopics(group))
         {
-            List<ConsumerMember> subscribers = [.. group.Members.Values.Where(m => Subscribes(m, topic.Name)).OrderBy(m => m.Id, StringComparer.Ordinal)];
+            // Static members sort by instance id, so a restarted one (new member id) lands where it was.
+            List<ConsumerMember> subscribers = [.. group.Members.Values.Where(m => Subscribes(m, topic.Name)).OrderBy(m => m.InstanceId ?? m.Id, StringComparer.Ordinal)];
             if (subscribers.Count == 0)
             {
                 continue;

@@ -1,133 +1,56 @@
-using System.Collections.Concurrent;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace LogBroker.Broker.Groups;
-
-/// <summary>Where committed offsets are made durable (and read back at start).</summary>
-internal interface IOffsetStore
-{
-    /// <summary>
-    /// Records commits (or, with a null offset, deletions) before they are acknowledged; returns the
-    /// position to pass to <see cref="WhenDurableAsync"/>. Throws (an <see cref="IOException"/>, with
-    /// nothing stored) when it cannot.
-    /// </summary>
-    long Append(string group, IReadOnlyList<(string Topic, int Partition, CommittedOffset? Offset)> changes);
-
-    /// <summary>Completes once everything appended before <paramref name="position"/> is on stable storage.</summary>
-    Task WhenDurableAsync(long position);
-
-    /// <summary>Every group's committed offsets as last stored.</summary>
-    IEnumerable<(string Group, string Topic, int Partition, CommittedOffset Offset)> Load();
-}
 
 /// <summary>
 /// The classic group coordinator: one node coordinates every group. Implements the
 /// Empty → PreparingRebalance → CompletingRebalance → Stable state machine, KIP-394 member ids,
-/// static membership, session and rebalance timeouts, and committed offsets.
+/// static membership (KIP-345), session and rebalance timeouts. Committed offsets belong to the
+/// <see cref="OffsetManager"/>.
 /// </summary>
 /// <remarks>
 /// <para>Timing goes through the injected <see cref="TimeProvider"/>; <see cref="Tick"/> (called
 /// periodically by the broker, directly by tests) ends join phases whose deadline passed and
 /// expires silent members.</para>
-/// <para>Group ids: every id, classic or server-side (KIP-848), has one <see cref="ClassicGroup"/> entry
-/// here, which holds its committed offsets and its lock. A server-side group hangs off its entry
-/// (<see cref="ClassicGroup.ServerSide"/>) while it has members, so the two protocols never both
-/// claim an id, and commits are checked by whichever protocol owns the id at that moment.</para>
+/// <para>Group ids: every id has one <see cref="GroupEntry"/> in the <see cref="OffsetManager"/>, with its
+/// lock and offsets; a classic group is that entry's <see cref="GroupEntry.Owner"/> while the classic
+/// protocol holds the id. A join is refused while a server-side group with members owns it.</para>
 /// <para>Thread-safety: each group has its own lock; JoinGroup and SyncGroup answers that must wait
 /// are task completions resolved under that lock and continued asynchronously.</para>
 /// </remarks>
-internal sealed partial class GroupCoordinator
+internal sealed class GroupCoordinator
 {
-    /// <summary>After a failed offset expiry, how long before the group is tried again.</summary>
-    private static readonly TimeSpan ExpiryRetry = TimeSpan.FromMinutes(1);
-
-    private readonly ConcurrentDictionary<string, ClassicGroup> _groups = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
     private readonly GroupOptions _options;
-    private readonly IOffsetStore _store;
-    private readonly ILogger _logger;
+    private readonly OffsetManager _offsets;
 
-    public GroupCoordinator(TimeProvider time, GroupOptions options, IOffsetStore store, ILogger<GroupCoordinator>? logger = null)
+    public GroupCoordinator(TimeProvider time, GroupOptions options, OffsetManager offsets)
     {
         _time = time;
         _options = options;
-        _store = store;
-        _logger = logger ?? (ILogger)NullLogger.Instance;
-        long now = time.GetTimestamp();
-        long nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
-        foreach ((string group, string topic, int partition, CommittedOffset offset) in store.Load())
-        {
-            ClassicGroup loaded = GetOrCreate(group);
-            loaded.Offsets[(topic, partition)] = offset;
-
-            // Retention runs from the group's last commit as the log recorded it, not from this start
-            // (a broker restarted more often than the retention would otherwise never expire anything).
-            long age = Math.Clamp(nowMs - offset.CommitTimestamp, 0, (long)TimeSpan.FromDays(3650).TotalMilliseconds);
-            long committedAt = now - (long)(age / 1000.0 * time.TimestampFrequency);
-            if (loaded.Offsets.Count == 1 || committedAt > loaded.EmptySince)
-            {
-                loaded.EmptySince = committedAt;
-            }
-        }
+        _offsets = offsets;
     }
 
-    public ClassicGroup? Find(string groupId) => _groups.GetValueOrDefault(groupId);
+    /// <summary>The classic group of <paramref name="groupId"/>, if the classic protocol owns the id (for tests; read under its lock).</summary>
+    public ClassicGroup? Find(string groupId) => _offsets.Find(groupId)?.Owner as ClassicGroup;
 
-    private ClassicGroup GetOrCreate(string groupId) => _groups.GetOrAdd(groupId, id => new ClassicGroup(id) { EmptySince = _time.GetTimestamp() });
-
-    /// <summary>
-    /// The live entry of <paramref name="groupId"/>, created when missing, with its lock held (the
-    /// caller releases <see cref="ClassicGroup.Sync"/>). Never a Dead entry: one removed meanwhile is
-    /// created again.
-    /// </summary>
-    internal ClassicGroup EnterLive(string groupId)
+    /// <summary>The classic group of <paramref name="groupId"/> with its entry's lock held, or null (nothing held) when the classic protocol does not own the id.</summary>
+    private ClassicGroup? EnterClassic(string groupId)
     {
-        while (true)
+        if (_offsets.EnterExisting(groupId) is not { } entry)
         {
-            ClassicGroup group = GetOrCreate(groupId);
-            group.Sync.Enter();
-            if (group.State != GroupState.Dead)
-            {
-                return group;
-            }
-
-            group.Sync.Exit();
-        }
-    }
-
-    /// <summary>The live entry of <paramref name="groupId"/> with its lock held, or null when there is none.</summary>
-    internal ClassicGroup? EnterExisting(string groupId)
-    {
-        while (_groups.GetValueOrDefault(groupId) is { } group)
-        {
-            group.Sync.Enter();
-            if (group.State != GroupState.Dead)
-            {
-                return group;
-            }
-
-            group.Sync.Exit();
+            return null;
         }
 
+        if (entry.Owner is ClassicGroup group)
+        {
+            return group;
+        }
+
+        entry.Sync.Exit();
         return null;
     }
-
-    /// <summary>Drops an entry that holds nothing: no members of either protocol, no offsets (call under its lock).</summary>
-    internal void RemoveIfUnused(ClassicGroup group)
-    {
-        if (group.State == GroupState.Empty && group.ServerSide is null && group.Members.Count == 0 &&
-            group.PendingMemberIds.Count == 0 && group.Offsets.Count == 0)
-        {
-            group.State = GroupState.Dead;
-            _groups.TryRemove(new KeyValuePair<string, ClassicGroup>(group.Id, group));
-        }
-    }
-
-    /// <summary>Completes once the offset store has made durable everything up to <paramref name="position"/> (see <see cref="Commit(string, string, string?, int, IReadOnlyList{ValueTuple{string, int, CommittedOffset}}, out long)"/>).</summary>
-    public Task WhenDurableAsync(long position) => _store.WhenDurableAsync(position);
 
     /// <summary>JoinGroup. The task completes when the join phase ends (or at once with an error).</summary>
     public Task<JoinGroupResponse> JoinAsync(JoinGroupRequest request, short version, string clientId, string clientHost)
@@ -149,12 +72,18 @@ internal sealed partial class GroupCoordinator
             return Error(ErrorCode.InvalidSessionTimeout);
         }
 
-        ClassicGroup group = EnterLive(request.GroupId);
+        GroupEntry entry = _offsets.EnterLive(request.GroupId);
         try
         {
-            if (group.ServerSide is not null)
+            if (entry.Owner is not ClassicGroup group)
             {
-                return Error(ErrorCode.InconsistentGroupProtocol); // a server-side group with members holds the id
+                if (entry.InUse)
+                {
+                    return Error(ErrorCode.InconsistentGroupProtocol); // a server-side group with members holds the id
+                }
+
+                group = new ClassicGroup(entry); // the id has no members: the classic protocol takes it
+                entry.Owner = group;
             }
 
             if (!IsCompatible(group, request))
@@ -164,6 +93,8 @@ internal sealed partial class GroupCoordinator
 
             long now = _time.GetTimestamp();
             GroupMember? member;
+            GroupMember? replaced = null;
+            string? previousLeader = group.LeaderId;
             if (request.MemberId.Length == 0)
             {
                 // Kafka's client id + "-" + UUID, with the client id cut so the id always fits a STRING.
@@ -179,6 +110,8 @@ internal sealed partial class GroupCoordinator
                         {
                             group.LeaderId = newId;
                         }
+
+                        replaced = old;
                     }
 
                     group.StaticMembers[instance] = newId;
@@ -189,7 +122,7 @@ internal sealed partial class GroupCoordinator
                     return Task.FromResult(new JoinGroupResponse { ErrorCode = (short)ErrorCode.MemberIdRequired, MemberId = newId });
                 }
 
-                member = new GroupMember(newId) { InstanceId = request.GroupInstanceId };
+                member = new GroupMember(newId) { InstanceId = request.GroupInstanceId, Assignment = replaced?.Assignment ?? [] };
                 group.Members[newId] = member;
             }
             else if (group.PendingMemberIds.Remove(request.MemberId))
@@ -210,6 +143,11 @@ internal sealed partial class GroupCoordinator
             member.RebalanceTimeout = request.RebalanceTimeoutMs > 0 ? TimeSpan.FromMilliseconds(request.RebalanceTimeoutMs) : sessionTimeout;
             member.Protocols = [.. request.Protocols.Select(p => (p.Name, p.Metadata.ToArray()))];
             member.LastSeen = now;
+            if (replaced is not null && group.State == GroupState.Stable && group.ProtocolName is { } current && member.MetadataFor(current) is not null)
+            {
+                return Task.FromResult(StaticRejoin(group, member, previousLeader));
+            }
+
             member.PendingJoin?.TrySetResult(new JoinGroupResponse { ErrorCode = (short)ErrorCode.UnknownMemberId, MemberId = member.Id });
             member.PendingJoin = new TaskCompletionSource<JoinGroupResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
             Task<JoinGroupResponse> answer = member.PendingJoin.Task; // the join phase may end right below
@@ -224,22 +162,38 @@ internal sealed partial class GroupCoordinator
         }
         finally
         {
-            RemoveIfUnused(group); // a refused join leaves nothing behind
-            group.Sync.Exit();
+            _offsets.RemoveIfUnused(entry); // a refused join leaves nothing behind
+            entry.Sync.Exit();
         }
     }
+
+    /// <summary>
+    /// KIP-345: a static member back (under a new member id) while the group is Stable, with the
+    /// group's protocol, takes its old incarnation's place and assignment with no rebalance: the other
+    /// members are not disturbed. It is answered at once with the current generation and, as Kafka
+    /// does, the leader id from before the replacement, so that even a returning leader does not
+    /// compute an assignment a stable group would not hand out; its SyncGroup returns its assignment.
+    /// </summary>
+    private static JoinGroupResponse StaticRejoin(ClassicGroup group, GroupMember member, string? previousLeader) => new()
+    {
+        GenerationId = group.Generation,
+        ProtocolType = group.ProtocolType,
+        ProtocolName = group.ProtocolName,
+        Leader = previousLeader ?? member.Id,
+        MemberId = member.Id,
+    };
 
     /// <summary>SyncGroup. Followers wait for the leader's assignment; the leader's completes the rebalance.</summary>
     public Task<SyncGroupResponse> SyncAsync(SyncGroupRequest request)
     {
-        if (_groups.GetValueOrDefault(request.GroupId) is not { } group)
+        if (EnterClassic(request.GroupId) is not { } group)
         {
             return Task.FromResult(new SyncGroupResponse { ErrorCode = (short)ErrorCode.UnknownMemberId });
         }
 
-        lock (group.Sync)
+        try
         {
-            ErrorCode error = CheckMember(group, request.MemberId, request.GroupInstanceId, request.GenerationId);
+            ErrorCode error = group.CheckMember(request.MemberId, request.GroupInstanceId, request.GenerationId);
             if (error == ErrorCode.None && group.State == GroupState.PreparingRebalance)
             {
                 error = ErrorCode.RebalanceInProgress;
@@ -285,19 +239,23 @@ internal sealed partial class GroupCoordinator
 
             return answer;
         }
+        finally
+        {
+            group.Sync.Exit();
+        }
     }
 
     /// <summary>Heartbeat: liveness, and REBALANCE_IN_PROGRESS to tell a member to rejoin.</summary>
     public ErrorCode Heartbeat(string groupId, string memberId, string? instanceId, int generation)
     {
-        if (_groups.GetValueOrDefault(groupId) is not { } group)
+        if (EnterClassic(groupId) is not { } group)
         {
             return ErrorCode.UnknownMemberId;
         }
 
-        lock (group.Sync)
+        try
         {
-            ErrorCode error = CheckMember(group, memberId, instanceId, generation);
+            ErrorCode error = group.CheckMember(memberId, instanceId, generation);
             if (error != ErrorCode.None)
             {
                 return error;
@@ -306,20 +264,24 @@ internal sealed partial class GroupCoordinator
             group.Members[memberId].LastSeen = _time.GetTimestamp();
             return group.State == GroupState.PreparingRebalance ? ErrorCode.RebalanceInProgress : ErrorCode.None;
         }
+        finally
+        {
+            group.Sync.Exit();
+        }
     }
 
     /// <summary>LeaveGroup for one member (v0–2) or several (v3+): per-member errors.</summary>
     public List<(string MemberId, string? InstanceId, ErrorCode Error)> Leave(string groupId, IEnumerable<(string MemberId, string? InstanceId)> leaving)
     {
         var results = new List<(string, string?, ErrorCode)>();
-        ClassicGroup? group = _groups.GetValueOrDefault(groupId);
+        ClassicGroup? group = EnterClassic(groupId);
         if (group is null)
         {
             results.AddRange(leaving.Select(l => (l.MemberId, l.InstanceId, ErrorCode.UnknownMemberId)));
             return results;
         }
 
-        lock (group.Sync)
+        try
         {
             foreach ((string memberId, string? instanceId) in leaving)
             {
@@ -345,272 +307,27 @@ internal sealed partial class GroupCoordinator
                 MembershipChanged(group, _time.GetTimestamp());
             }
         }
+        finally
+        {
+            group.Sync.Exit();
+        }
 
         return results;
     }
 
-    /// <summary>OffsetCommit: validates membership as Kafka does, then stores before answering.</summary>
-    public ErrorCode Commit(string groupId, string memberId, string? instanceId, int generation,
-        IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets) =>
-        Commit(groupId, memberId, instanceId, generation, offsets, out _);
-
-    /// <summary>
-    /// OffsetCommit for either protocol: a classic member is checked against the classic group
-    /// (member id, generation), a server-side member against its consumer group (member id, member
-    /// epoch, given in <paramref name="generation"/>). The check and the store run under the group's
-    /// lock, the same lock that fences members, so a member fenced meanwhile cannot commit after the
-    /// partition's new owner. <paramref name="position"/> is for <see cref="WhenDurableAsync"/>.
-    /// </summary>
-    public ErrorCode Commit(string groupId, string memberId, string? instanceId, int generation,
-        IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets, out long position)
-    {
-        position = 0;
-        if (string.IsNullOrEmpty(groupId) || !GroupLimits.Fits(groupId))
-        {
-            return ErrorCode.InvalidGroupId;
-        }
-
-        ClassicGroup group = EnterLive(groupId);
-        try
-        {
-            if (group.ServerSide is { } serverSide)
-            {
-                ErrorCode refused = serverSide.CheckCommit(memberId, generation);
-                if (refused != ErrorCode.None)
-                {
-                    return refused;
-                }
-            }
-            else if (generation >= 0 || memberId.Length > 0 || group.State != GroupState.Empty)
-            {
-                ErrorCode error = CheckMember(group, memberId, instanceId, generation);
-                if (error != ErrorCode.None)
-                {
-                    return error;
-                }
-
-                if (group.State == GroupState.CompletingRebalance)
-                {
-                    return ErrorCode.RebalanceInProgress;
-                }
-
-                group.Members[memberId].LastSeen = _time.GetTimestamp();
-            }
-
-            return StoreLocked(group, offsets, out position);
-        }
-        finally
-        {
-            RemoveIfUnused(group);
-            group.Sync.Exit();
-        }
-    }
-
-    private ErrorCode StoreLocked(ClassicGroup group, IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets, out long position)
-    {
-        position = 0;
-        if (offsets.Count == 0)
-        {
-            return ErrorCode.None;
-        }
-
-        try
-        {
-            position = _store.Append(group.Id, [.. offsets.Select(o => (o.Topic, o.Partition, (CommittedOffset?)o.Offset))]);
-        }
-        catch (OffsetStoreException e)
-        {
-            return e.Error;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
-        {
-            // Kafka answers a failed write of the offsets partition with NOT_COORDINATOR: retry elsewhere or later.
-            Log.StoreFailed(_logger, e, group.Id);
-            return ErrorCode.NotCoordinator;
-        }
-
-        foreach ((string topic, int partition, CommittedOffset offset) in offsets)
-        {
-            group.Offsets[(topic, partition)] = offset;
-        }
-
-        if (group.State == GroupState.Empty)
-        {
-            group.EmptySince = _time.GetTimestamp(); // no members: retention runs from the last commit
-        }
-
-        return ErrorCode.None;
-    }
-
-    /// <summary>Committed offsets of a group: the given partitions, or all of them when <paramref name="partitions"/> is null.</summary>
-    public List<(string Topic, int Partition, CommittedOffset? Offset)> Fetch(string groupId, IEnumerable<(string Topic, int Partition)>? partitions)
-    {
-        ClassicGroup? group = _groups.GetValueOrDefault(groupId);
-        if (group is null)
-        {
-            return partitions?.Distinct().Select(p => (p.Topic, p.Partition, (CommittedOffset?)null)).ToList() ?? [];
-        }
-
-        lock (group.Sync)
-        {
-            if (partitions is null)
-            {
-                return [.. group.Offsets.OrderBy(o => o.Key.Topic, StringComparer.Ordinal).ThenBy(o => o.Key.Partition).Select(o => (o.Key.Topic, o.Key.Partition, (CommittedOffset?)o.Value))];
-            }
-
-            // A partition asked for twice is answered once: the answer never grows faster than the question.
-            var seen = new HashSet<(string, int)>();
-            var results = new List<(string, int, CommittedOffset?)>();
-            foreach ((string topic, int partition) in partitions)
-            {
-                if (seen.Add((topic, partition)))
-                {
-                    results.Add((topic, partition, group.Offsets.GetValueOrDefault((topic, partition))));
-                }
-            }
-
-            return results;
-        }
-    }
-
-    /// <summary>
-    /// OffsetDelete: removes committed offsets of the given partitions. A group with members keeps the
-    /// offsets of topics its members subscribe to (GROUP_SUBSCRIBED_TO_TOPIC for those partitions).
-    /// </summary>
-    public (ErrorCode Error, List<(string Topic, int Partition, ErrorCode Error)> Partitions) DeleteOffsets(
-        string groupId, IReadOnlyList<(string Topic, int Partition)> partitions)
-    {
-        if (_groups.GetValueOrDefault(groupId) is not { } group)
-        {
-            return (ErrorCode.GroupIdNotFound, []);
-        }
-
-        lock (group.Sync)
-        {
-            HashSet<string> subscribed = SubscribedTopics(group);
-            var results = new List<(string, int, ErrorCode)>();
-            var deleted = new List<(string, int, CommittedOffset?)>();
-            var seen = new HashSet<(string, int)>();
-            foreach ((string topic, int partition) in partitions)
-            {
-                if (!seen.Add((topic, partition)))
-                {
-                    continue; // once per partition
-                }
-
-                if (subscribed.Contains(topic))
-                {
-                    results.Add((topic, partition, ErrorCode.GroupSubscribedToTopic));
-                    continue;
-                }
-
-                if (group.Offsets.ContainsKey((topic, partition)))
-                {
-                    deleted.Add((topic, partition, null));
-                }
-
-                results.Add((topic, partition, ErrorCode.None));
-            }
-
-            if (!TryAppend(group.Id, deleted))
-            {
-                return (ErrorCode.NotCoordinator, []);
-            }
-
-            foreach ((string topic, int partition, CommittedOffset? _) in deleted)
-            {
-                group.Offsets.Remove((topic, partition));
-            }
-
-            return (ErrorCode.None, results);
-        }
-    }
-
-    /// <summary>Appends deletions; false (logged) when the store fails.</summary>
-    private bool TryAppend(string groupId, IReadOnlyList<(string Topic, int Partition, CommittedOffset? Offset)> changes)
-    {
-        try
-        {
-            _store.Append(groupId, changes);
-            return true;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
-        {
-            Log.StoreFailed(_logger, e, groupId);
-            return false;
-        }
-    }
-
-    /// <summary>
-    /// Topics the members subscribe to: for a server-side group its members' subscriptions, for a
-    /// classic group read from the consumer-protocol metadata (unreadable metadata counts as none).
-    /// </summary>
-    private static HashSet<string> SubscribedTopics(ClassicGroup group)
-    {
-        var topics = new HashSet<string>(StringComparer.Ordinal);
-        if (group.ServerSide is { } serverSide)
-        {
-            topics.UnionWith(serverSide.SubscribedMetadata.Keys);
-            return topics;
-        }
-
-        if (group.ProtocolType != "consumer" || group.ProtocolName is not { } protocol)
-        {
-            return topics;
-        }
-
-        foreach (GroupMember member in group.Members.Values)
-        {
-            if (member.MetadataFor(protocol) is not { Length: >= 2 } metadata)
-            {
-                continue;
-            }
-
-            var reader = new Protocol.Primitives.KafkaReader(metadata);
-            short version = Math.Min(reader.ReadInt16(), ConsumerProtocolSubscription.HighestVersion);
-            var subscription = new ConsumerProtocolSubscription();
-            subscription.Read(ref reader, Math.Max(version, (short)0));
-            topics.UnionWith(subscription.Topics);
-        }
-
-        return topics;
-    }
-
-    /// <summary>Deletes an empty group and its offsets (DeleteGroups).</summary>
-    public ErrorCode Delete(string groupId)
-    {
-        if (_groups.GetValueOrDefault(groupId) is not { } group)
-        {
-            return ErrorCode.GroupIdNotFound;
-        }
-
-        lock (group.Sync)
-        {
-            if (group.State != GroupState.Empty || group.ServerSide is not null)
-            {
-                return group.State == GroupState.Dead ? ErrorCode.GroupIdNotFound : ErrorCode.NonEmptyGroup;
-            }
-
-            if (!TryAppend(groupId, [.. group.Offsets.Keys.Select(k => (k.Topic, k.Partition, (CommittedOffset?)null))]))
-            {
-                return ErrorCode.NotCoordinator;
-            }
-
-            group.Offsets.Clear();
-            group.State = GroupState.Dead;
-            _groups.TryRemove(groupId, out _);
-            return ErrorCode.None;
-        }
-    }
-
-    /// <summary>Ends join phases whose time is up and removes members whose session expired.</summary>
+    /// <summary>Ends join phases whose time is up, removes members whose session expired, then runs offset expiry.</summary>
     public void Tick()
     {
         long now = _time.GetTimestamp();
-        foreach (ClassicGroup group in _groups.Values)
+        foreach (GroupEntry entry in _offsets.Entries)
         {
-            lock (group.Sync)
+            lock (entry.Sync)
             {
+                if (entry.Removed || entry.Owner is not ClassicGroup group)
+                {
+                    continue;
+                }
+
                 foreach ((string pending, long expires) in group.PendingMemberIds.ToList())
                 {
                     if (now >= expires)
@@ -636,59 +353,10 @@ internal sealed partial class GroupCoordinator
                 }
 
                 TryCompleteJoin(group, now);
-                ExpireOffsets(group, now);
-            }
-        }
-    }
-
-    /// <summary>offsets.retention.minutes: an Empty group's offsets (and the group) go once it has been empty that long.</summary>
-    private void ExpireOffsets(ClassicGroup group, long now)
-    {
-        if (group.State != GroupState.Empty || group.ServerSide is not null || now < group.ExpiryRetryAt ||
-            _time.GetElapsedTime(group.EmptySince, now) < _options.OffsetsRetention)
-        {
-            return;
-        }
-
-        if (group.Offsets.Count > 0)
-        {
-            if (!TryAppend(group.Id, [.. group.Offsets.Keys.Select(k => (k.Topic, k.Partition, (CommittedOffset?)null))]))
-            {
-                group.ExpiryRetryAt = now + (long)(ExpiryRetry.TotalSeconds * _time.TimestampFrequency); // keep them, try later
-                return;
-            }
-
-            group.Offsets.Clear();
-        }
-
-        group.State = GroupState.Dead;
-        _groups.TryRemove(group.Id, out _);
-    }
-
-    /// <summary>
-    /// ListGroups: every group once, classic or server-side (a server-side group's entry here is not
-    /// listed again as classic), sorted by id.
-    /// </summary>
-    public List<(string Id, string State, string ProtocolType, string Type)> List()
-    {
-        var listed = new List<(string, string, string, string)>();
-        foreach (ClassicGroup group in _groups.Values)
-        {
-            lock (group.Sync)
-            {
-                if (group.State == GroupState.Dead)
-                {
-                    continue;
-                }
-
-                listed.Add(group.ServerSide is { } serverSide
-                    ? (group.Id, serverSide.State, "consumer", "consumer")
-                    : (group.Id, group.State.ToString(), group.ProtocolType ?? "", "classic"));
             }
         }
 
-        listed.Sort((a, b) => string.CompareOrdinal(a.Item1, b.Item1));
-        return listed;
+        _offsets.ExpireIdle();
     }
 
     /// <summary>
@@ -698,16 +366,24 @@ internal sealed partial class GroupCoordinator
     public DescribeGroupsResponse.DescribedGroup Describe(string groupId)
     {
         var described = new DescribeGroupsResponse.DescribedGroup { GroupId = groupId, GroupState = nameof(GroupState.Dead) };
-        if (_groups.GetValueOrDefault(groupId) is not { } group)
+        if (_offsets.EnterExisting(groupId) is not { } entry)
         {
             return described;
         }
 
-        lock (group.Sync)
+        try
         {
-            if (group.ServerSide is not null)
+            if (entry.Owner is not ClassicGroup group)
             {
-                described.ErrorCode = (short)ErrorCode.GroupIdNotFound;
+                if (entry.Owner is null)
+                {
+                    described.GroupState = nameof(GroupState.Empty); // only committed offsets
+                }
+                else
+                {
+                    described.ErrorCode = (short)ErrorCode.GroupIdNotFound;
+                }
+
                 return described;
             }
 
@@ -726,6 +402,10 @@ internal sealed partial class GroupCoordinator
                     MemberAssignment = group.State == GroupState.Stable ? member.Assignment : [],
                 });
             }
+        }
+        finally
+        {
+            entry.Sync.Exit();
         }
 
         return described;
@@ -755,26 +435,6 @@ internal sealed partial class GroupCoordinator
         return request.Protocols.Exists(p => group.Members.Values.Where(m => m.Id != request.MemberId).All(m => m.MetadataFor(p.Name) is not null));
     }
 
-    private static ErrorCode CheckMember(ClassicGroup group, string memberId, string? instanceId, int generation)
-    {
-        if (group.State == GroupState.Dead)
-        {
-            return ErrorCode.CoordinatorNotAvailable;
-        }
-
-        if (instanceId is not null && group.StaticMembers.TryGetValue(instanceId, out string? current) && current != memberId)
-        {
-            return ErrorCode.FencedInstanceId;
-        }
-
-        if (!group.Members.ContainsKey(memberId))
-        {
-            return ErrorCode.UnknownMemberId;
-        }
-
-        return generation != group.Generation ? ErrorCode.IllegalGeneration : ErrorCode.None;
-    }
-
     private void PrepareRebalance(ClassicGroup group, long now)
     {
         bool fromEmpty = group.State == GroupState.Empty;
@@ -801,7 +461,7 @@ internal sealed partial class GroupCoordinator
             group.Generation++;
             group.LeaderId = null;
             group.ProtocolName = null;
-            group.EmptySince = now;
+            group.Entry.EmptySince = now;
         }
         else if (group.State != GroupState.PreparingRebalance)
         {
@@ -902,12 +562,6 @@ internal sealed partial class GroupCoordinator
         ProtocolName = group.ProtocolName,
         Assignment = member.Assignment,
     };
-
-    private static partial class Log
-    {
-        [LoggerMessage(EventId = 3501, Level = LogLevel.Error, Message = "Could not store committed offsets of group {Group}")]
-        public static partial void StoreFailed(ILogger logger, Exception exception, string group);
-    }
 }
 
 /// <summary>Group settings (the Broker section of broker.json).</summary>

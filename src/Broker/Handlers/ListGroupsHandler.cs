@@ -8,7 +8,7 @@ namespace LogBroker.Broker.Handlers;
 /// ListGroups (key 16), versions 0–5: classic and server-side groups, each once, filtered by state (v4)
 /// and type (v5: "classic", "consumer").
 /// </summary>
-internal sealed class ListGroupsHandler(GroupCoordinator groups) : RequestHandler<ListGroupsRequest, ListGroupsResponse>
+internal sealed class ListGroupsHandler(OffsetManager groups) : RequestHandler<ListGroupsRequest, ListGroupsResponse>
 {
     public override ApiKey Key => ApiKey.ListGroups;
 

@@ -9,15 +9,15 @@ namespace LogBroker.Broker.Handlers;
 /// OffsetCommit (key 8), versions 2–9, for classic and server-side (KIP-848) groups alike: the
 /// coordinator checks the committer against whichever protocol owns the group id. Generation -1 with
 /// no member id commits for a standalone (assign()) consumer into an empty group. Metadata over 4096
-/// bytes → OFFSET_METADATA_TOO_LARGE; a topic name no topic can have (over 249 characters) →
-/// UNKNOWN_TOPIC_OR_PARTITION. A partition named twice is stored once (the last wins).
+/// bytes → OFFSET_METADATA_TOO_LARGE; a topic or partition that does not exist →
+/// UNKNOWN_TOPIC_OR_PARTITION (as Kafka; AlterConsumerGroupOffsets too). A partition named twice is stored once (the last wins).
 /// </summary>
 /// <remarks>
 /// An acknowledged commit is in the offset log. With <see cref="BrokerOptions.FlushOnAcksAll"/> on
 /// (default) the answer waits until the offset log is fsynced (shared with concurrent commits, off the
 /// read loop), so an acknowledged commit survives power loss; off, it survives a broker crash.
 /// </remarks>
-internal sealed class OffsetCommitHandler(GroupCoordinator groups, BrokerOptions options, TimeProvider time) : RequestHandler<OffsetCommitRequest, OffsetCommitResponse>
+internal sealed class OffsetCommitHandler(OffsetManager groups, BrokerOptions options, TimeProvider time) : RequestHandler<OffsetCommitRequest, OffsetCommitResponse>
 {
     private const int MaxMetadataBytes = 4096;
 
@@ -40,7 +40,7 @@ internal sealed class OffsetCommitHandler(GroupCoordinator groups, BrokerOptions
             bool badTopic = topic.Name.Length > Storage.TopicPartition.MaxTopicLength;
             foreach (OffsetCommitRequest.OffsetCommitRequestPartition partition in topic.Partitions)
             {
-                ErrorCode error = badTopic ? ErrorCode.UnknownTopicOrPartition
+                ErrorCode error = badTopic || !groups.PartitionExists(topic.Name, partition.PartitionIndex) ? ErrorCode.UnknownTopicOrPartition
                     : partition.CommittedMetadata is { } m && System.Text.Encoding.UTF8.GetByteCount(m) > MaxMetadataBytes ? ErrorCode.OffsetMetadataTooLarge
                     : ErrorCode.None;
                 topicResponse.Partitions.Add(new OffsetCommitResponse.OffsetCommitResponsePartition

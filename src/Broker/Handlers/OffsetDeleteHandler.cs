@@ -10,7 +10,7 @@ namespace LogBroker.Broker.Handlers;
 /// (GROUP_SUBSCRIBED_TO_TOPIC) for topics the group's members are subscribed to; GROUP_ID_NOT_FOUND for
 /// an unknown group.
 /// </summary>
-internal sealed class OffsetDeleteHandler(GroupCoordinator groups) : RequestHandler<OffsetDeleteRequest, OffsetDeleteResponse>
+internal sealed class OffsetDeleteHandler(OffsetManager groups) : RequestHandler<OffsetDeleteRequest, OffsetDeleteResponse>
 {
     public override ApiKey Key => ApiKey.OffsetDelete;
 

@@ -8,7 +8,7 @@ namespace LogBroker.Broker.Handlers;
 /// OffsetFetch (key 9), versions 1–9 (v8+: several groups per request). A partition without a commit
 /// answers offset -1; topics null (v2+) means every partition the group committed.
 /// </summary>
-internal sealed class OffsetFetchHandler(GroupCoordinator groups) : RequestHandler<OffsetFetchRequest, OffsetFetchResponse>
+internal sealed class OffsetFetchHandler(OffsetManager groups) : RequestHandler<OffsetFetchRequest, OffsetFetchResponse>
 {
     public override ApiKey Key => ApiKey.OffsetFetch;
 

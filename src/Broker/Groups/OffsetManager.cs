@@ -1,0 +1,431 @@
+using System.Collections.Concurrent;
+using LogBroker.Broker.Metadata;
+using LogBroker.Protocol;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace LogBroker.Broker.Groups;
+
+/// <summary>Where committed offsets are made durable (and read back at start).</summary>
+internal interface IOffsetStore
+{
+    /// <summary>
+    /// Records commits (or, with a null offset, deletions) before they are acknowledged; returns the
+    /// position to pass to <see cref="WhenDurableAsync"/>. Throws (an <see cref="IOException"/>, with
+    /// nothing stored) when it cannot.
+    /// </summary>
+    long Append(string group, IReadOnlyList<(string Topic, int Partition, CommittedOffset? Offset)> changes);
+
+    /// <summary>Completes once everything appended before <paramref name="position"/> is on stable storage.</summary>
+    Task WhenDurableAsync(long position);
+
+    /// <summary>Every group's committed offsets as last stored.</summary>
+    IEnumerable<(string Group, string Topic, int Partition, CommittedOffset Offset)> Load();
+}
+
+/// <summary>
+/// The one owner of committed offsets and of the group-id directory: OffsetCommit, OffsetFetch,
+/// OffsetDelete, DeleteGroups, ListGroups and offset expiry, for classic and server-side (KIP-848)
+/// groups alike.
+/// </summary>
+/// <remarks>
+/// <para>Every group id has one <see cref="GroupEntry"/> here: its lock, its offsets, and the protocol
+/// that owns it (<see cref="GroupEntry.Owner"/>). The coordinators take an entry with
+/// <see cref="EnterLive"/> or <see cref="EnterExisting"/> and hang their own state on it; neither
+/// coordinator knows the other. A commit is checked by the owner (<see cref="IGroupProtocol.CheckCommit"/>)
+/// and stored under the entry's lock, the same lock that fences members, so a member fenced meanwhile
+/// cannot commit after the partition's new owner.</para>
+/// <para>Thread-safety: one lock per entry; handlers never take it themselves.</para>
+/// </remarks>
+internal sealed partial class OffsetManager
+{
+    /// <summary>After a failed offset expiry, how long before the group is tried again.</summary>
+    private static readonly TimeSpan ExpiryRetry = TimeSpan.FromMinutes(1);
+
+    private readonly ConcurrentDictionary<string, GroupEntry> _entries = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time;
+    private readonly IOffsetStore _store;
+    private readonly TopicRegistry? _topics;
+    private readonly TimeSpan _retention;
+    private readonly ILogger _logger;
+
+    /// <param name="time">The clock for retention.</param>
+    /// <param name="store">Where commits are made durable; loaded here.</param>
+    /// <param name="retention">offsets.retention.minutes: how long a group without members keeps its offsets.</param>
+    /// <param name="topics">The topics commits are checked against (null: every partition exists, for unit tests).</param>
+    /// <param name="logger">Where failed stores are reported.</param>
+    public OffsetManager(TimeProvider time, IOffsetStore store, TimeSpan retention, TopicRegistry? topics = null, ILogger<OffsetManager>? logger = null)
+    {
+        _time = time;
+        _store = store;
+        _retention = retention;
+        _topics = topics;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+        long now = time.GetTimestamp();
+        long nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
+        foreach ((string group, string topic, int partition, CommittedOffset offset) in store.Load())
+        {
+            GroupEntry loaded = GetOrCreate(group);
+            loaded.Offsets[(topic, partition)] = offset;
+
+            // Retention runs from the group's last commit as the log recorded it, not from this start
+            // (a broker restarted more often than the retention would otherwise never expire anything).
+            long age = Math.Clamp(nowMs - offset.CommitTimestamp, 0, (long)TimeSpan.FromDays(3650).TotalMilliseconds);
+            long committedAt = now - (long)(age / 1000.0 * time.TimestampFrequency);
+            if (loaded.Offsets.Count == 1 || committedAt > loaded.EmptySince)
+            {
+                loaded.EmptySince = committedAt;
+            }
+        }
+    }
+
+    /// <summary>The entry of <paramref name="groupId"/>, if any (read its state under its lock).</summary>
+    public GroupEntry? Find(string groupId) => _entries.GetValueOrDefault(groupId);
+
+    /// <summary>Every entry (for the coordinators' timers; lock each before use).</summary>
+    public ICollection<GroupEntry> Entries => _entries.Values;
+
+    private GroupEntry GetOrCreate(string groupId) => _entries.GetOrAdd(groupId, id => new GroupEntry(id) { EmptySince = _time.GetTimestamp() });
+
+    /// <summary>
+    /// The live entry of <paramref name="groupId"/>, created when missing, with its lock held (the
+    /// caller releases <see cref="GroupEntry.Sync"/>, after <see cref="RemoveIfUnused"/> when it may
+    /// have created it for nothing). Never a removed entry.
+    /// </summary>
+    public GroupEntry EnterLive(string groupId)
+    {
+        while (true)
+        {
+            GroupEntry entry = GetOrCreate(groupId);
+            entry.Sync.Enter();
+            if (!entry.Removed)
+            {
+                return entry;
+            }
+
+            entry.Sync.Exit();
+        }
+    }
+
+    /// <summary>The live entry of <paramref name="groupId"/> with its lock held, or null when there is none.</summary>
+    public GroupEntry? EnterExisting(string groupId)
+    {
+        while (_entries.GetValueOrDefault(groupId) is { } entry)
+        {
+            entry.Sync.Enter();
+            if (!entry.Removed)
+            {
+                return entry;
+            }
+
+            entry.Sync.Exit();
+        }
+
+        return null;
+    }
+
+    /// <summary>Drops an entry that holds nothing: no members of either protocol, no offsets (call under its lock).</summary>
+    public void RemoveIfUnused(GroupEntry entry)
+    {
+        if (!entry.InUse && entry.Offsets.Count == 0)
+        {
+            Remove(entry);
+        }
+    }
+
+    private void Remove(GroupEntry entry)
+    {
+        entry.Removed = true;
+        _entries.TryRemove(new KeyValuePair<string, GroupEntry>(entry.Id, entry));
+    }
+
+    /// <summary>Whether <paramref name="topic"/> has a partition <paramref name="partition"/> (OffsetCommit answers UNKNOWN_TOPIC_OR_PARTITION otherwise, as Kafka).</summary>
+    public bool PartitionExists(string topic, int partition) =>
+        _topics is null || (partition >= 0 && _topics.Get(topic) is { } known && partition < known.Partitions.Length);
+
+    /// <summary>Completes once the offset store has made durable everything up to <paramref name="position"/>.</summary>
+    public Task WhenDurableAsync(long position) => _store.WhenDurableAsync(position);
+
+    /// <summary>OffsetCommit: validates membership as Kafka does, then stores before answering.</summary>
+    public ErrorCode Commit(string groupId, string memberId, string? instanceId, int generation,
+        IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets) =>
+        Commit(groupId, memberId, instanceId, generation, offsets, out _);
+
+    /// <summary>
+    /// OffsetCommit for either protocol: the id's owner checks the committer (a classic member its id
+    /// and generation, a server-side member its id and member epoch, given in
+    /// <paramref name="generation"/>); with no owner only a standalone commit (generation -1, no
+    /// member id) is accepted. <paramref name="position"/> is for <see cref="WhenDurableAsync"/>.
+    /// </summary>
+    public ErrorCode Commit(string groupId, string memberId, string? instanceId, int generation,
+        IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets, out long position)
+    {
+        position = 0;
+        if (string.IsNullOrEmpty(groupId) || !GroupLimits.Fits(groupId))
+        {
+            return ErrorCode.InvalidGroupId;
+        }
+
+        GroupEntry entry = EnterLive(groupId);
+        try
+        {
+            ErrorCode refused = entry.Owner is { } owner ? owner.CheckCommit(memberId, instanceId, generation, _time.GetTimestamp())
+                : generation >= 0 || memberId.Length > 0 ? ErrorCode.UnknownMemberId
+                : ErrorCode.None;
+            return refused != ErrorCode.None ? refused : StoreLocked(entry, offsets, out position);
+        }
+        finally
+        {
+            RemoveIfUnused(entry);
+            entry.Sync.Exit();
+        }
+    }
+
+    private ErrorCode StoreLocked(GroupEntry entry, IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets, out long position)
+    {
+        position = 0;
+        if (offsets.Count == 0)
+        {
+            return ErrorCode.None;
+        }
+
+        var changes = new (string, int, CommittedOffset?)[offsets.Count];
+        for (int i = 0; i < offsets.Count; i++)
+        {
+            changes[i] = (offsets[i].Topic, offsets[i].Partition, offsets[i].Offset);
+        }
+
+        try
+        {
+            position = _store.Append(entry.Id, changes);
+        }
+        catch (OffsetStoreException e)
+        {
+            return e.Error;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            // Kafka answers a failed write of the offsets partition with NOT_COORDINATOR: retry elsewhere or later.
+            Log.StoreFailed(_logger, e, entry.Id);
+            return ErrorCode.NotCoordinator;
+        }
+
+        foreach ((string topic, int partition, CommittedOffset offset) in offsets)
+        {
+            entry.Offsets[(topic, partition)] = offset;
+        }
+
+        if (!entry.InUse)
+        {
+            entry.EmptySince = _time.GetTimestamp(); // no members: retention runs from the last commit
+        }
+
+        return ErrorCode.None;
+    }
+
+    /// <summary>Committed offsets of a group: the given partitions, or all of them when <paramref name="partitions"/> is null.</summary>
+    public List<(string Topic, int Partition, CommittedOffset? Offset)> Fetch(string groupId, IEnumerable<(string Topic, int Partition)>? partitions)
+    {
+        if (EnterExisting(groupId) is not { } entry)
+        {
+            return partitions?.Distinct().Select(p => (p.Topic, p.Partition, (CommittedOffset?)null)).ToList() ?? [];
+        }
+
+        try
+        {
+            if (partitions is null)
+            {
+                return [.. entry.Offsets.OrderBy(o => o.Key.Topic, StringComparer.Ordinal).ThenBy(o => o.Key.Partition).Select(o => (o.Key.Topic, o.Key.Partition, (CommittedOffset?)o.Value))];
+            }
+
+            // A partition asked for twice is answered once: the answer never grows faster than the question.
+            var seen = new HashSet<(string, int)>();
+            var results = new List<(string, int, CommittedOffset?)>();
+            foreach ((string topic, int partition) in partitions)
+            {
+                if (seen.Add((topic, partition)))
+                {
+                    results.Add((topic, partition, entry.Offsets.GetValueOrDefault((topic, partition))));
+                }
+            }
+
+            return results;
+        }
+        finally
+        {
+            entry.Sync.Exit();
+        }
+    }
+
+    /// <summary>
+    /// OffsetDelete: removes committed offsets of the given partitions. A group with members keeps the
+    /// offsets of topics its members subscribe to (GROUP_SUBSCRIBED_TO_TOPIC for those partitions).
+    /// </summary>
+    public (ErrorCode Error, List<(string Topic, int Partition, ErrorCode Error)> Partitions) DeleteOffsets(
+        string groupId, IReadOnlyList<(string Topic, int Partition)> partitions)
+    {
+        if (EnterExisting(groupId) is not { } entry)
+        {
+            return (ErrorCode.GroupIdNotFound, []);
+        }
+
+        try
+        {
+            var subscribed = new HashSet<string>(StringComparer.Ordinal);
+            entry.Owner?.AddSubscribedTopics(subscribed);
+            var results = new List<(string, int, ErrorCode)>();
+            var deleted = new List<(string, int, CommittedOffset?)>();
+            var seen = new HashSet<(string, int)>();
+            foreach ((string topic, int partition) in partitions)
+            {
+                if (!seen.Add((topic, partition)))
+                {
+                    continue; // once per partition
+                }
+
+                if (subscribed.Contains(topic))
+                {
+                    results.Add((topic, partition, ErrorCode.GroupSubscribedToTopic));
+                    continue;
+                }
+
+                if (entry.Offsets.ContainsKey((topic, partition)))
+                {
+                    deleted.Add((topic, partition, null));
+                }
+
+                results.Add((topic, partition, ErrorCode.None));
+            }
+
+            if (!TryAppend(entry.Id, deleted))
+            {
+                return (ErrorCode.NotCoordinator, []);
+            }
+
+            foreach ((string topic, int partition, CommittedOffset? _) in deleted)
+            {
+                entry.Offsets.Remove((topic, partition));
+            }
+
+            return (ErrorCode.None, results);
+        }
+        finally
+        {
+            entry.Sync.Exit();
+        }
+    }
+
+    /// <summary>DeleteGroups: a group without members goes with its offsets; NON_EMPTY_GROUP while it has members.</summary>
+    public ErrorCode DeleteGroup(string groupId)
+    {
+        if (EnterExisting(groupId) is not { } entry)
+        {
+            return ErrorCode.GroupIdNotFound;
+        }
+
+        try
+        {
+            if (entry.InUse)
+            {
+                return ErrorCode.NonEmptyGroup;
+            }
+
+            if (!TryAppend(groupId, Tombstones(entry)))
+            {
+                return ErrorCode.NotCoordinator;
+            }
+
+            entry.Offsets.Clear();
+            Remove(entry);
+            return ErrorCode.None;
+        }
+        finally
+        {
+            entry.Sync.Exit();
+        }
+    }
+
+    /// <summary>offsets.retention.minutes: a group without members loses its offsets (and its entry) once it has had none that long.</summary>
+    public void ExpireIdle()
+    {
+        long now = _time.GetTimestamp();
+        foreach (GroupEntry entry in _entries.Values)
+        {
+            lock (entry.Sync)
+            {
+                if (entry.Removed || entry.InUse || now < entry.ExpiryRetryAt || _time.GetElapsedTime(entry.EmptySince, now) < _retention)
+                {
+                    continue;
+                }
+
+                if (entry.Offsets.Count > 0)
+                {
+                    if (!TryAppend(entry.Id, Tombstones(entry)))
+                    {
+                        entry.ExpiryRetryAt = now + (long)(ExpiryRetry.TotalSeconds * _time.TimestampFrequency); // keep them, try later
+                        continue;
+                    }
+
+                    entry.Offsets.Clear();
+                }
+
+                Remove(entry);
+            }
+        }
+    }
+
+    /// <summary>ListGroups: every group id once, as its owner lists it (an id with only offsets is an Empty classic group), sorted by id.</summary>
+    public List<(string Id, string State, string ProtocolType, string Type)> List()
+    {
+        var listed = new List<(string, string, string, string)>();
+        foreach (GroupEntry entry in _entries.Values)
+        {
+            lock (entry.Sync)
+            {
+                if (entry.Removed)
+                {
+                    continue;
+                }
+
+                (string state, string protocolType, string type) = entry.Owner?.Listing ?? (nameof(GroupState.Empty), "", "classic");
+                listed.Add((entry.Id, state, protocolType, type));
+            }
+        }
+
+        listed.Sort((a, b) => string.CompareOrdinal(a.Item1, b.Item1));
+        return listed;
+    }
+
+    private static (string, int, CommittedOffset?)[] Tombstones(GroupEntry entry)
+    {
+        var tombstones = new (string, int, CommittedOffset?)[entry.Offsets.Count];
+        int i = 0;
+        foreach ((string topic, int partition) in entry.Offsets.Keys)
+        {
+            tombstones[i++] = (topic, partition, null);
+        }
+
+        return tombstones;
+    }
+
+    /// <summary>Appends deletions; false (logged) when the store fails.</summary>
+    private bool TryAppend(string groupId, IReadOnlyList<(string Topic, int Partition, CommittedOffset? Offset)> changes)
+    {
+        try
+        {
+            _store.Append(groupId, changes);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            Log.StoreFailed(_logger, e, groupId);
+            return false;
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 3501, Level = LogLevel.Error, Message = "Could not store committed offsets of group {Group}")]
+        public static partial void StoreFailed(ILogger logger, Exception exception, string group);
+    }
+}
