@@ -5,42 +5,58 @@ using LogBroker.Protocol.Messages;
 
 namespace LogBroker.Broker.Handlers;
 
-/// <summary>FindCoordinator (key 10), versions 0–4: this node coordinates every group (key type 0); v4 answers per key.</summary>
+/// <summary>
+/// FindCoordinator (key 10), versions 0–6: this node coordinates every group (key type 0); v4 answers per
+/// key. Transactions (key type 1) are not served: UNSUPPORTED_VERSION with a message saying so, which
+/// clients report as not supported (not as an authorization failure). Share groups (key type 2, v6+)
+/// get COORDINATOR_NOT_AVAILABLE, as Kafka 3.9 answers them; any other key type, or type 2 before v6,
+/// INVALID_REQUEST.
+/// </summary>
 internal sealed class FindCoordinatorHandler(ClusterInfo cluster) : IRequestHandler
 {
     public ApiKey Key => ApiKey.FindCoordinator;
 
     public short MinVersion => 0;
 
-    public short MaxVersion => 4;
+    public short MaxVersion => 6;
 
     public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
     {
         var find = (FindCoordinatorRequest)request;
-        ErrorCode error = find.KeyType == 0 ? ErrorCode.None : ErrorCode.InvalidRequest; // transactions (1) are not supported
+        (ErrorCode error, string? message) = find.KeyType switch
+        {
+            0 => (ErrorCode.None, null),
+            1 => (ErrorCode.UnsupportedVersion, TransactionsNotSupported),
+            2 when context.Version >= 6 => (ErrorCode.CoordinatorNotAvailable, "Share groups are not supported by LogBroker."),
+            _ => (ErrorCode.InvalidRequest, (string?)$"Unknown coordinator key type {find.KeyType}."),
+        };
+        bool found = error == ErrorCode.None;
         var response = new FindCoordinatorResponse
         {
             ErrorCode = (short)error,
-            ErrorMessage = null,
-            NodeId = cluster.NodeId,
-            Host = cluster.Host,
-            Port = cluster.Port,
+            ErrorMessage = message,
+            NodeId = found ? cluster.NodeId : -1,
+            Host = found ? cluster.Host : "",
+            Port = found ? cluster.Port : -1,
         };
         foreach (string key in find.CoordinatorKeys)
         {
             response.Coordinators.Add(new FindCoordinatorResponse.Coordinator
             {
                 Key = key,
-                NodeId = cluster.NodeId,
-                Host = cluster.Host,
-                Port = cluster.Port,
+                NodeId = response.NodeId,
+                Host = response.Host,
+                Port = response.Port,
                 ErrorCode = (short)error,
-                ErrorMessage = null,
+                ErrorMessage = message,
             });
         }
 
         return ValueTask.FromResult<IKafkaMessage?>(response);
     }
+
+    /// <summary>The error message that goes with every refusal of a transactional request.</summary>
+    internal const string TransactionsNotSupported = "Transactions are not supported by LogBroker (idempotent producers are).";
 }
 
 /// <summary>
@@ -77,14 +93,14 @@ internal sealed class SyncGroupHandler(GroupCoordinator groups) : IRequestHandle
         await groups.SyncAsync((SyncGroupRequest)request).ConfigureAwait(false);
 }
 
-/// <summary>Heartbeat (key 12), versions 0–3.</summary>
+/// <summary>Heartbeat (key 12), versions 0–4 (v4 is v3, flexible).</summary>
 internal sealed class HeartbeatHandler(GroupCoordinator groups) : IRequestHandler
 {
     public ApiKey Key => ApiKey.Heartbeat;
 
     public short MinVersion => 0;
 
-    public short MaxVersion => 3;
+    public short MaxVersion => 4;
 
     public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
     {
@@ -94,14 +110,14 @@ internal sealed class HeartbeatHandler(GroupCoordinator groups) : IRequestHandle
     }
 }
 
-/// <summary>LeaveGroup (key 13), versions 0–3 (v3: several members, per-member errors).</summary>
+/// <summary>LeaveGroup (key 13), versions 0–5 (v3: several members, per-member errors; v4 flexible; v5 a reason per member, informational).</summary>
 internal sealed class LeaveGroupHandler(GroupCoordinator groups) : IRequestHandler
 {
     public ApiKey Key => ApiKey.LeaveGroup;
 
     public short MinVersion => 0;
 
-    public short MaxVersion => 3;
+    public short MaxVersion => 5;
 
     public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
     {

@@ -6,13 +6,14 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>
-/// InitProducerId (key 22), versions 0–4, for idempotent producers (no transactions).
+/// InitProducerId (key 22), versions 0–5, for idempotent producers (no transactions; v5 only adds an
+/// error of transactions).
 /// Behaviour: a new producer id, never handed out before (even across restarts and crashes: ids are
 /// reserved durably before use), at epoch 0. As Kafka does for a null transactional id, the id and
 /// epoch the producer sends (v3+, KIP-360) are ignored: it always gets a fresh id, so no client can
 /// bump or fence another producer's id. When a block of ids cannot be reserved on disk the answer is
-/// KAFKA_STORAGE_ERROR (retriable). A transactional id gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
-/// transactions are not supported.
+/// KAFKA_STORAGE_ERROR (retriable). A transactional id gets UNSUPPORTED_VERSION (transactions are not
+/// served), which clients report as not supported rather than as an authorization failure.
 /// </summary>
 internal sealed class InitProducerIdHandler(TopicRegistry topics) : IRequestHandler
 {
@@ -20,7 +21,7 @@ internal sealed class InitProducerIdHandler(TopicRegistry topics) : IRequestHand
 
     public short MinVersion => 0;
 
-    public short MaxVersion => 4;
+    public short MaxVersion => 5;
 
     public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
     {
@@ -28,7 +29,7 @@ internal sealed class InitProducerIdHandler(TopicRegistry topics) : IRequestHand
         var response = new InitProducerIdResponse { ProducerId = -1, ProducerEpoch = -1 };
         if (init.TransactionalId is not null)
         {
-            response.ErrorCode = (short)ErrorCode.TransactionalIdAuthorizationFailed;
+            response.ErrorCode = (short)ErrorCode.UnsupportedVersion;
             return ValueTask.FromResult<IKafkaMessage?>(response);
         }
 

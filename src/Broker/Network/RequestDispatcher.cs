@@ -39,7 +39,7 @@ internal sealed partial class RequestDispatcher
     }
 
     /// <summary>ApiVersions is answered here; it is the only API every version of which a client may try.</summary>
-    public const short ApiVersionsMax = 3;
+    public const short ApiVersionsMax = 4;
 
     /// <summary>The advertised APIs, sorted by key.</summary>
     public IEnumerable<(ApiKey Key, short Min, short Max)> Advertised =>
