@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Confluent.Kafka;
 using LogBroker.Protocol.Messages;
 using LogBroker.TestKit;
 using KafkaError = LogBroker.Protocol.ErrorCode;
@@ -144,7 +145,7 @@ public sealed class ApiVersionRangeTests(BrokerFixture broker)
     }
 
     [Fact]
-    public async Task Transactions_are_refused_as_not_supported_and_share_groups_have_no_coordinator()
+    public async Task Transactions_are_refused_by_InitProducerId_as_not_supported_and_share_groups_have_no_coordinator()
     {
         using RawConnection connection = await RawConnection.OpenAsync(broker.Port);
         FindCoordinatorResponse txn = await connection.RequestAsync<FindCoordinatorResponse>(ApiKey.FindCoordinator, 2,
@@ -162,16 +163,31 @@ public sealed class ApiVersionRangeTests(BrokerFixture broker)
         InitProducerIdResponse idempotent = await connection.RequestAsync<InitProducerIdResponse>(ApiKey.InitProducerId, 5,
             new InitProducerIdRequest { TransactionalId = null, TransactionTimeoutMs = 60_000, ProducerId = -1, ProducerEpoch = -1 }, Patience);
 
-        Assert.Equal((short)KafkaError.UnsupportedVersion, txn.ErrorCode);
-        Assert.Contains("not supported", txn.ErrorMessage, StringComparison.Ordinal);
-        Assert.Equal(-1, txn.NodeId);
-        Assert.All(txnBatched.Coordinators, c => Assert.Equal((short)KafkaError.UnsupportedVersion, c.ErrorCode));
+        // The coordinator lookup succeeds (see FindCoordinatorHandler); InitProducerId refuses.
+        Assert.Equal((0, broker.Port), (txn.ErrorCode, txn.Port));
+        Assert.All(txnBatched.Coordinators, c => Assert.Equal((0, broker.Port), (c.ErrorCode, c.Port)));
         Assert.Equal((short)KafkaError.CoordinatorNotAvailable, share.Coordinators.Single().ErrorCode);
         Assert.Equal((short)KafkaError.InvalidRequest, shareTooOld.Coordinators.Single().ErrorCode);
         Assert.Equal((0, broker.Port), (group.Coordinators.Single().ErrorCode, group.Coordinators.Single().Port));
         Assert.Equal(((short)KafkaError.UnsupportedVersion, -1L), (init.ErrorCode, init.ProducerId));
         Assert.Equal(0, idempotent.ErrorCode);
         Assert.True(idempotent.ProducerId >= 0);
+    }
+
+    [Fact]
+    public void Confluent_InitTransactions_fails_with_a_not_supported_error()
+    {
+        using IProducer<byte[], byte[]> producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig
+        {
+            BootstrapServers = broker.Bootstrap,
+            TransactionalId = "txn-" + Guid.NewGuid().ToString("N"),
+        }).Build();
+
+        KafkaException error = Assert.ThrowsAny<KafkaException>(() => producer.InitTransactions(TimeSpan.FromSeconds(5)));
+
+        // librdkafka retries InitProducerId until the call's timeout, then reports the broker's error.
+        Assert.Equal(Confluent.Kafka.ErrorCode.UnsupportedVersion, error.Error.Code);
+        Assert.Contains("API version not supported", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

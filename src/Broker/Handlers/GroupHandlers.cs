@@ -7,8 +7,11 @@ namespace LogBroker.Broker.Handlers;
 
 /// <summary>
 /// FindCoordinator (key 10), versions 0–6: this node coordinates every group (key type 0); v4 answers per
-/// key. Transactions (key type 1) are not served: UNSUPPORTED_VERSION with a message saying so, which
-/// clients report as not supported (not as an authorization failure). Share groups (key type 2, v6+)
+/// key. For a transactional id (key type 1) it names this node too, so that the client's next request,
+/// InitProducerId with that id, gets the refusal (UNSUPPORTED_VERSION): librdkafka treats every
+/// FindCoordinator error but the two authorization ones as "retry", so an error here would only ever
+/// surface as a timeout, while the InitProducerId error is reported ("Failed to initialize Producer
+/// ID: Broker: API version not supported"; the Java client fails at once with it). Share groups (key type 2, v6+)
 /// get COORDINATOR_NOT_AVAILABLE, as Kafka 3.9 answers them; any other key type, or type 2 before v6,
 /// INVALID_REQUEST.
 /// </summary>
@@ -26,7 +29,7 @@ internal sealed class FindCoordinatorHandler(ClusterInfo cluster) : IRequestHand
         (ErrorCode error, string? message) = find.KeyType switch
         {
             0 => (ErrorCode.None, null),
-            1 => (ErrorCode.UnsupportedVersion, TransactionsNotSupported),
+            1 => (ErrorCode.None, null), // transactions are refused by InitProducerId, see above
             2 when context.Version >= 6 => (ErrorCode.CoordinatorNotAvailable, "Share groups are not supported by LogBroker."),
             _ => (ErrorCode.InvalidRequest, (string?)$"Unknown coordinator key type {find.KeyType}."),
         };
@@ -54,9 +57,6 @@ internal sealed class FindCoordinatorHandler(ClusterInfo cluster) : IRequestHand
 
         return ValueTask.FromResult<IKafkaMessage?>(response);
     }
-
-    /// <summary>The error message that goes with every refusal of a transactional request.</summary>
-    internal const string TransactionsNotSupported = "Transactions are not supported by LogBroker (idempotent producers are).";
 }
 
 /// <summary>

@@ -13,7 +13,10 @@ namespace LogBroker.Broker.Handlers;
 /// epoch the producer sends (v3+, KIP-360) are ignored: it always gets a fresh id, so no client can
 /// bump or fence another producer's id. When a block of ids cannot be reserved on disk the answer is
 /// KAFKA_STORAGE_ERROR (retriable). A transactional id gets UNSUPPORTED_VERSION (transactions are not
-/// served), which clients report as not supported rather than as an authorization failure.
+/// served), which clients report as not supported rather than as an authorization failure (librdkafka:
+/// "Failed to initialize Producer ID: Broker: API version not supported" when InitTransactions times
+/// out; the Java client: a fatal "Unexpected error in InitProducerIdResponse; The version of API is not
+/// supported."). FindCoordinator names this node for a transactional id so that this answer is reached.
 /// </summary>
 internal sealed class InitProducerIdHandler(TopicRegistry topics) : IRequestHandler
 {
