@@ -64,7 +64,7 @@ public sealed class HostileInputTests(BrokerFixture broker)
         body.Read(ref reader, 0);
         Assert.False(reader.Failed);
         Assert.Equal((short)Protocol.ErrorCode.UnsupportedVersion, body.ErrorCode);
-        Assert.Contains(body.ApiKeys, k => k.ApiKey == (short)ApiKey.ApiVersions && k.MaxVersion == 3);
+        Assert.Contains(body.ApiKeys, k => k.ApiKey == (short)ApiKey.ApiVersions && k.MaxVersion == 4);
         Assert.Contains(body.ApiKeys, k => k.ApiKey == (short)ApiKey.Produce && k.MinVersion == 3);
     }
 

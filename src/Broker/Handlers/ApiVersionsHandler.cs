@@ -30,7 +30,7 @@ internal sealed class ApiVersionsHandler : RequestHandler<ApiVersionsRequest, Ap
     }
 
     private const short Min = 0;
-    private const short Max = 3;
+    private const short Max = 4;
 
     public override ApiKey Key => ApiKey.ApiVersions;
 

@@ -6,7 +6,7 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>
-/// CreatePartitions (key 37), versions 0–2.
+/// CreatePartitions (key 37), versions 0–3 (v3 is v2 that may be throttled; nothing is).
 /// Behaviour: raises a topic's partition count; the new count must be larger and at most
 /// <see cref="BrokerOptions.MaxPartitionsPerTopic"/> (INVALID_PARTITIONS); more than
 /// <see cref="BrokerOptions.MaxPartitionsPerRequest"/> new partitions in all fail every topic with
@@ -20,7 +20,7 @@ internal sealed class CreatePartitionsHandler(TopicRegistry topics, ClusterInfo 
 
     public override short MinVersion => 0;
 
-    public override short MaxVersion => 2;
+    public override short MaxVersion => 3;
 
     public override ValueTask<CreatePartitionsResponse?> HandleAsync(RequestContext context, CreatePartitionsRequest create)
     {

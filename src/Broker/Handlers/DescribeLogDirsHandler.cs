@@ -6,7 +6,7 @@ using LogBroker.Storage;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>
-/// DescribeLogDirs (key 35), versions 1–4: the one data directory and the size on disk of each partition
+/// DescribeLogDirs (key 35), versions 0–4 (v0 is v1): the one data directory and the size on disk of each partition
 /// asked for (every partition when the topic list is null). Unknown topics and partitions are left out,
 /// as Kafka does; there are no replicas, so offset lag is 0 and nothing is a "future" log.
 /// </summary>
@@ -14,7 +14,7 @@ internal sealed class DescribeLogDirsHandler(TopicRegistry topics, LogManager lo
 {
     public override ApiKey Key => ApiKey.DescribeLogDirs;
 
-    public override short MinVersion => 1;
+    public override short MinVersion => 0;
 
     public override short MaxVersion => 4;
 

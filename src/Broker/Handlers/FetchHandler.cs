@@ -7,7 +7,10 @@ using LogBroker.Storage;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>
-/// Fetch (key 1), versions 4–12.
+/// Fetch (key 1), versions 4–17 (v0–3 need message formats v0/v1: refused on purpose, as Kafka 4.0 does, KIP-896).
+/// v13+ name topics by id (KIP-516): an id that is not a current topic's gets UNKNOWN_TOPIC_ID; the
+/// replica state (v15), node endpoints (v16, only sent with NOT_LEADER errors, which one node never
+/// has) and replica directory ids (v17) need nothing from a single node.
 /// Behaviour: stored batches are returned unchanged, whole (never a cut-off last batch), straight from
 /// the segment's mapped memory (held by a lease until the response is written). Limits: max_bytes for
 /// the response and partition_max_bytes per partition, except that the first batch found is always
@@ -28,23 +31,29 @@ internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, 
 
     public override short MinVersion => 4;
 
-    public override short MaxVersion => 12;
+    public override short MaxVersion => 17;
 
     public override ValueTask<FetchResponse?> HandleAsync(RequestContext context, FetchRequest fetch)
     {
+        bool byId = context.Version >= 13;
+        if (byId)
+        {
+            ResolveTopicIds(fetch);
+        }
+
         RemoveDuplicates(fetch);
         fetch.MaxBytes = Math.Min(fetch.MaxBytes, options.FetchMaxBytes);
         var reads = new List<LogReadResult>();
-        FetchResponse response = Build(fetch, reads, out int bytes, out bool error);
+        FetchResponse response = Build(fetch, byId, reads, out int bytes, out bool error);
         if (bytes >= fetch.MinBytes || error || fetch.MaxWaitMs <= 0)
         {
             return ValueTask.FromResult<FetchResponse?>(Keep(context, reads, response));
         }
 
-        return WaitAsync(context, fetch, reads, response);
+        return WaitAsync(context, fetch, byId, reads, response);
     }
 
-    private async ValueTask<FetchResponse?> WaitAsync(RequestContext context, FetchRequest fetch, List<LogReadResult> reads, FetchResponse response)
+    private async ValueTask<FetchResponse?> WaitAsync(RequestContext context, FetchRequest fetch, bool byId, List<LogReadResult> reads, FetchResponse response)
     {
         long started = time.GetTimestamp();
         TimeSpan maxWait = TimeSpan.FromMilliseconds(fetch.MaxWaitMs);
@@ -83,7 +92,7 @@ internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, 
                 await timeout.CancelAsync().ConfigureAwait(false);
             }
 
-            response = Build(fetch, reads, out int bytes, out bool error);
+            response = Build(fetch, byId, reads, out int bytes, out bool error);
             if (bytes >= fetch.MinBytes || error)
             {
                 return Keep(context, reads, response);
@@ -91,7 +100,7 @@ internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, 
         }
     }
 
-    private FetchResponse Build(FetchRequest fetch, List<LogReadResult> reads, out int bytes, out bool error)
+    private FetchResponse Build(FetchRequest fetch, bool byId, List<LogReadResult> reads, out int bytes, out bool error)
     {
         var response = new FetchResponse();
         bytes = 0;
@@ -100,15 +109,16 @@ internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, 
         foreach (FetchRequest.FetchTopic topic in fetch.Topics)
         {
             var topicResponse = new FetchResponse.FetchableTopicResponse { Topic = topic.Topic, TopicId = topic.TopicId };
+            bool unknownId = byId && topics.Get(topic.Topic)?.Id != topic.TopicId;
             response.Responses.Add(topicResponse);
             foreach (FetchRequest.FetchPartition partition in topic.Partitions)
             {
                 var data = new FetchResponse.PartitionData { PartitionIndex = partition.Partition, Records = ReadOnlyMemory<byte>.Empty };
                 topicResponse.Partitions.Add(data);
                 PartitionLog? log = topics.Partition(topic.Topic, partition.Partition);
-                if (log is null)
+                if (log is null || unknownId)
                 {
-                    data.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
+                    data.ErrorCode = (short)(unknownId ? ErrorCode.UnknownTopicId : ErrorCode.UnknownTopicOrPartition);
                     data.HighWatermark = data.LastStableOffset = data.LogStartOffset = -1;
                     error = true;
                     continue;
@@ -143,6 +153,19 @@ internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, 
         return response;
     }
 
+    /// <summary>
+    /// v13+: puts each topic's current name in place of its id ("" when no topic has that id, so it
+    /// finds no partition); the id is checked again on every read, so a topic deleted and created
+    /// again under the same name while the fetch waits is not read in its place.
+    /// </summary>
+    private void ResolveTopicIds(FetchRequest fetch)
+    {
+        foreach (FetchRequest.FetchTopic topic in fetch.Topics)
+        {
+            topic.Topic = topic.TopicId == Guid.Empty ? "" : topics.Get(topic.TopicId)?.Name ?? "";
+        }
+    }
+
     /// <summary>Leaves each partition once: where it first appears, with the parameters of its last entry.</summary>
     private static void RemoveDuplicates(FetchRequest fetch)
     {
@@ -157,14 +180,14 @@ internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, 
             return;
         }
 
-        var first = new Dictionary<(string, int), (int Topic, int Partition)>(count);
+        var first = new Dictionary<(string, Guid, int), (int Topic, int Partition)>(count);
         bool duplicates = false;
         for (int t = 0; t < fetch.Topics.Count; t++)
         {
             List<FetchRequest.FetchPartition> partitions = fetch.Topics[t].Partitions;
             for (int p = 0; p < partitions.Count; p++)
             {
-                var key = (fetch.Topics[t].Topic, partitions[p].Partition);
+                var key = (fetch.Topics[t].Topic, fetch.Topics[t].TopicId, partitions[p].Partition);
                 if (first.TryGetValue(key, out (int Topic, int Partition) at))
                 {
                     fetch.Topics[at.Topic].Partitions[at.Partition] = partitions[p];

@@ -4,36 +4,52 @@ using LogBroker.Protocol.Messages;
 
 namespace LogBroker.Broker.Handlers;
 
-/// <summary>FindCoordinator (key 10), versions 0–4: this node coordinates every group (key type 0); v4 answers per key.</summary>
+/// <summary>
+/// FindCoordinator (key 10), versions 0–6: this node coordinates every group (key type 0); v4 answers per
+/// key. For a transactional id (key type 1) it names this node too, so that the client's next request,
+/// InitProducerId with that id, gets the refusal (UNSUPPORTED_VERSION): librdkafka treats every
+/// FindCoordinator error but the two authorization ones as "retry", so an error here would only ever
+/// surface as a timeout, while the InitProducerId error is reported ("Failed to initialize Producer
+/// ID: Broker: API version not supported"; the Java client fails at once with it). Share groups (key type 2, v6+)
+/// get COORDINATOR_NOT_AVAILABLE, as Kafka 3.9 answers them; any other key type, or type 2 before v6,
+/// INVALID_REQUEST.
+/// </summary>
 internal sealed class FindCoordinatorHandler(ClusterInfo cluster) : RequestHandler<FindCoordinatorRequest, FindCoordinatorResponse>
 {
     public override ApiKey Key => ApiKey.FindCoordinator;
 
     public override short MinVersion => 0;
 
-    public override short MaxVersion => 4;
+    public override short MaxVersion => 6;
 
     public override ValueTask<FindCoordinatorResponse?> HandleAsync(RequestContext context, FindCoordinatorRequest find)
     {
-        ErrorCode error = find.KeyType == 0 ? ErrorCode.None : ErrorCode.InvalidRequest; // transactions (1) are not supported
+        (ErrorCode error, string? message) = find.KeyType switch
+        {
+            0 => (ErrorCode.None, null),
+            1 => (ErrorCode.None, null), // transactions are refused by InitProducerId, see above
+            2 when context.Version >= 6 => (ErrorCode.CoordinatorNotAvailable, "Share groups are not supported by LogBroker."),
+            _ => (ErrorCode.InvalidRequest, (string?)$"Unknown coordinator key type {find.KeyType}."),
+        };
+        bool found = error == ErrorCode.None;
         var response = new FindCoordinatorResponse
         {
             ErrorCode = (short)error,
-            ErrorMessage = null,
-            NodeId = cluster.NodeId,
-            Host = cluster.Host,
-            Port = cluster.Port,
+            ErrorMessage = message,
+            NodeId = found ? cluster.NodeId : -1,
+            Host = found ? cluster.Host : "",
+            Port = found ? cluster.Port : -1,
         };
         foreach (string key in find.CoordinatorKeys)
         {
             response.Coordinators.Add(new FindCoordinatorResponse.Coordinator
             {
                 Key = key,
-                NodeId = cluster.NodeId,
-                Host = cluster.Host,
-                Port = cluster.Port,
+                NodeId = response.NodeId,
+                Host = response.Host,
+                Port = response.Port,
                 ErrorCode = (short)error,
-                ErrorMessage = null,
+                ErrorMessage = message,
             });
         }
 

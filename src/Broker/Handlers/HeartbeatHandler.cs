@@ -5,14 +5,14 @@ using LogBroker.Protocol.Messages;
 
 namespace LogBroker.Broker.Handlers;
 
-/// <summary>Heartbeat (key 12), versions 0–3.</summary>
+/// <summary>Heartbeat (key 12), versions 0–4 (v4 is v3, flexible).</summary>
 internal sealed class HeartbeatHandler(GroupCoordinator groups) : RequestHandler<HeartbeatRequest, HeartbeatResponse>
 {
     public override ApiKey Key => ApiKey.Heartbeat;
 
     public override short MinVersion => 0;
 
-    public override short MaxVersion => 3;
+    public override short MaxVersion => 4;
 
     public override ValueTask<HeartbeatResponse?> HandleAsync(RequestContext context, HeartbeatRequest heartbeat)
     {

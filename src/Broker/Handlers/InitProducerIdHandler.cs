@@ -6,13 +6,17 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>
-/// InitProducerId (key 22), versions 0–4, for idempotent producers (no transactions).
+/// InitProducerId (key 22), versions 0–5, for idempotent producers (no transactions; v5 only adds an
+/// error of transactions).
 /// Behaviour: a new producer id, never handed out before (even across restarts and crashes: ids are
 /// reserved durably before use), at epoch 0. As Kafka does for a null transactional id, the id and
 /// epoch the producer sends (v3+, KIP-360) are ignored: it always gets a fresh id, so no client can
 /// bump or fence another producer's id. When a block of ids cannot be reserved on disk the answer is
-/// KAFKA_STORAGE_ERROR (retriable). A transactional id gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
-/// transactions are not supported.
+/// KAFKA_STORAGE_ERROR (retriable). A transactional id gets UNSUPPORTED_VERSION (transactions are not
+/// served), which clients report as not supported rather than as an authorization failure (librdkafka:
+/// "Failed to initialize Producer ID: Broker: API version not supported" when InitTransactions times
+/// out; the Java client: a fatal "Unexpected error in InitProducerIdResponse; The version of API is not
+/// supported."). FindCoordinator names this node for a transactional id so that this answer is reached.
 /// </summary>
 internal sealed class InitProducerIdHandler(TopicRegistry topics) : RequestHandler<InitProducerIdRequest, InitProducerIdResponse>
 {
@@ -20,14 +24,14 @@ internal sealed class InitProducerIdHandler(TopicRegistry topics) : RequestHandl
 
     public override short MinVersion => 0;
 
-    public override short MaxVersion => 4;
+    public override short MaxVersion => 5;
 
     public override ValueTask<InitProducerIdResponse?> HandleAsync(RequestContext context, InitProducerIdRequest init)
     {
         var response = new InitProducerIdResponse { ProducerId = -1, ProducerEpoch = -1 };
         if (init.TransactionalId is not null)
         {
-            response.ErrorCode = (short)ErrorCode.TransactionalIdAuthorizationFailed;
+            response.ErrorCode = (short)ErrorCode.UnsupportedVersion;
             return ValueTask.FromResult<InitProducerIdResponse?>(response);
         }
 

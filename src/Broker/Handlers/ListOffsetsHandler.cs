@@ -7,24 +7,33 @@ using LogBroker.Storage;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>
-/// ListOffsets (key 2), versions 1–7.
+/// ListOffsets (key 2), versions 0–9 (Kafka 3.9's range).
 /// Behaviour: -2 earliest → log start offset; -1 latest → log end offset (= high watermark = last
 /// stable offset on one node); -3 max timestamp (v7) → the batch holding the greatest timestamp;
-/// t ≥ 0 → the first record whose timestamp ≥ t via the time index, or offset -1 when none is that
-/// recent. Leader epoch 0 in v4+. Unknown partition → UNKNOWN_TOPIC_OR_PARTITION. A partition listed
-/// more than once gets INVALID_REQUEST at every entry, as Kafka answers it.
+/// -4 earliest local (v8, KIP-405) → the log start offset (every segment is local); -5 latest tiered
+/// (v9, KIP-1005) → offset -1, leader epoch -1, as Kafka answers without remote storage; t ≥ 0 → the
+/// first record whose timestamp ≥ t via the time index, or offset -1 when none is that recent. Leader
+/// epoch 0 in v4+. Unknown partition → UNKNOWN_TOPIC_OR_PARTITION. A partition listed more than once
+/// gets INVALID_REQUEST at every entry, as Kafka answers it.
+/// v0 answers Kafka's legacy <c>old_style_offsets</c> (its legacyFetchOffsetsBefore): the candidates
+/// are each segment's base offset (at least the log start) stamped with its file's modification time,
+/// then the log end offset stamped now when the last segment holds data; -1 starts from the last, -2
+/// from the first, t from the last one modified at or before t; up to max_num_offsets of them are
+/// returned, newest first. Timestamps below -2 get UNSUPPORTED_VERSION in v0, as in Kafka.
 /// </summary>
-internal sealed class ListOffsetsHandler(TopicRegistry topics) : RequestHandler<ListOffsetsRequest, ListOffsetsResponse>
+internal sealed class ListOffsetsHandler(TopicRegistry topics, TimeProvider time) : RequestHandler<ListOffsetsRequest, ListOffsetsResponse>
 {
     private const long Latest = -1;
     private const long Earliest = -2;
     private const long MaxTimestamp = -3;
+    private const long EarliestLocal = -4;
+    private const long LatestTiered = -5;
 
     public override ApiKey Key => ApiKey.ListOffsets;
 
-    public override short MinVersion => 1;
+    public override short MinVersion => 0;
 
-    public override short MaxVersion => 7;
+    public override short MaxVersion => 9;
 
     public override ValueTask<ListOffsetsResponse?> HandleAsync(RequestContext context, ListOffsetsRequest list)
     {
@@ -52,18 +61,28 @@ internal sealed class ListOffsetsHandler(TopicRegistry topics) : RequestHandler<
                     continue;
                 }
 
+                if (context.Version == 0)
+                {
+                    LegacyOffsets(log, partition, result, time.GetUtcNow().ToUnixTimeMilliseconds());
+                    continue;
+                }
+
                 result.LeaderEpoch = ClusterInfo.LeaderEpoch;
                 (long offset, long timestamp) = partition.Timestamp switch
                 {
                     Latest => (log.LogEndOffset, -1L),
-                    Earliest => (log.LogStartOffset, -1L),
+                    Earliest or EarliestLocal => (log.LogStartOffset, -1L),
                     MaxTimestamp => log.MaxTimestamp() ?? (-1L, -1L),
                     < 0 => (-1L, -1L),
                     _ => log.OffsetForTimestamp(partition.Timestamp) ?? (-1L, -1L),
                 };
-                if (partition.Timestamp < MaxTimestamp)
+                if (partition.Timestamp == LatestTiered)
                 {
-                    result.ErrorCode = (short)ErrorCode.InvalidRequest; // -4/-5 are tiered-storage specs (v8+, not advertised)
+                    result.LeaderEpoch = -1; // nothing is tiered: Kafka's answer without remote storage
+                }
+                else if (partition.Timestamp < LatestTiered)
+                {
+                    result.ErrorCode = (short)ErrorCode.InvalidRequest;
                 }
 
                 result.Offset = offset;
@@ -72,6 +91,55 @@ internal sealed class ListOffsetsHandler(TopicRegistry topics) : RequestHandler<
         }
 
         return ValueTask.FromResult<ListOffsetsResponse?>(response);
+    }
+
+    /// <summary>ListOffsets v0: Kafka's legacyFetchOffsetsBefore over this partition's segments.</summary>
+    private static void LegacyOffsets(PartitionLog log, ListOffsetsRequest.ListOffsetsPartition partition,
+        ListOffsetsResponse.ListOffsetsPartitionResponse result, long now)
+    {
+        if (partition.Timestamp < Earliest)
+        {
+            result.ErrorCode = (short)ErrorCode.UnsupportedVersion; // v0 knows only -1 and -2
+            return;
+        }
+
+        long start = log.LogStartOffset, end = log.LogEndOffset;
+        IReadOnlyList<long> bases = log.SegmentBaseOffsets;
+        bool lastHasData = bases.Count == 0 || end > bases[^1];
+        int count = bases.Count + (lastHasData ? 1 : 0);
+        long OffsetAt(int i) => i < bases.Count ? Math.Max(bases[i], start) : end;
+
+        int index = count - 1;
+        if (partition.Timestamp == Earliest)
+        {
+            index = 0;
+        }
+        else if (partition.Timestamp != Latest)
+        {
+            while (index >= 0 && ModifiedAt(log, bases, index, now) > partition.Timestamp)
+            {
+                index--;
+            }
+        }
+
+        int wanted = Math.Min(Math.Max(partition.MaxNumOffsets, 0), index + 1); // at most one per segment
+        for (int j = 0; j < wanted; j++)
+        {
+            result.OldStyleOffsets.Add(OffsetAt(index - j)); // newest first, as Kafka sorts them
+        }
+    }
+
+    /// <summary>The modification time of candidate <paramref name="i"/>: its segment file's, or now for the log end.</summary>
+    private static long ModifiedAt(PartitionLog log, IReadOnlyList<long> bases, int i, long now)
+    {
+        if (i >= bases.Count)
+        {
+            return now;
+        }
+
+        // Segment files are named by their 20-digit base offset (see src/Storage/LogSegment.cs).
+        var file = new FileInfo(Path.Combine(log.Directory, bases[i].ToString("D20", System.Globalization.CultureInfo.InvariantCulture) + ".log"));
+        return file.Exists ? new DateTimeOffset(file.LastWriteTimeUtc).ToUnixTimeMilliseconds() : now; // not written yet: new
     }
 
     private static IEnumerable<(string, int)> Keys(ListOffsetsRequest list)

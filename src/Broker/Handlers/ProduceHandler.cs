@@ -9,7 +9,9 @@ using LogBroker.Storage;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>
-/// Produce (key 0), versions 3–9 (v3 is the first with record batch v2 only).
+/// Produce (key 0), versions 3–11 (v3 is the first with record batch v2 only; v0–2 need message formats
+/// v0/v1 and are refused on purpose, as Kafka 4.0 does, KIP-896; v10 adds leader hints sent only with
+/// NOT_LEADER errors, which one node never has; v11 adds an error of transactions, which are not served).
 /// Behaviour: each partition's records must be exactly one valid batch v2 (CRC-32C, lengths, count
 /// = last offset delta + 1, not a control batch, not transactional) → else CORRUPT_MESSAGE or
 /// INVALID_RECORD; larger than the topic's max.message.bytes → MESSAGE_TOO_LARGE; zstd before v7 or
@@ -33,7 +35,7 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
 
     public override short MinVersion => 3;
 
-    public override short MaxVersion => 9;
+    public override short MaxVersion => 11;
 
     public override ValueTask<ProduceResponse?> HandleAsync(RequestContext context, ProduceRequest produce)
     {

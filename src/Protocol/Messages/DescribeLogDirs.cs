@@ -2,15 +2,15 @@ using LogBroker.Protocol.Primitives;
 
 namespace LogBroker.Protocol.Messages;
 
-// DescribeLogDirs (API key 35), versions 1–4, flexible from 2. Its schema is not among the schemas the
-// generator was given, so these two classes are written by hand in the same shape. v0 (removed in
-// Kafka 4.0) is not supported.
+// DescribeLogDirs (API key 35), versions 0–4 (Kafka 3.9's range; v0 and v1 are the same on the wire),
+// flexible from 2. Its schema is not among the schemas the generator was given, so these two classes
+// are written by hand in the same shape.
 
-/// <summary>Kafka DescribeLogDirsRequest (request, API key 35), versions 1–4, flexible 2+.</summary>
+/// <summary>Kafka DescribeLogDirsRequest (request, API key 35), versions 0–4, flexible 2+.</summary>
 public sealed class DescribeLogDirsRequest : IKafkaMessage
 {
     public const short ApiKey = 35;
-    public const short LowestVersion = 1;
+    public const short LowestVersion = 0;
     public const short HighestVersion = 4;
 
     /// <summary>The topics to describe; null for every topic and partition.</summary>
@@ -84,11 +84,11 @@ public sealed class DescribeLogDirsRequest : IKafkaMessage
     }
 }
 
-/// <summary>Kafka DescribeLogDirsResponse (response, API key 35), versions 1–4, flexible 2+.</summary>
+/// <summary>Kafka DescribeLogDirsResponse (response, API key 35), versions 0–4, flexible 2+.</summary>
 public sealed class DescribeLogDirsResponse : IKafkaMessage
 {
     public const short ApiKey = 35;
-    public const short LowestVersion = 1;
+    public const short LowestVersion = 0;
     public const short HighestVersion = 4;
 
     public int ThrottleTimeMs { get; set; }
