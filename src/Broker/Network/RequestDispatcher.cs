@@ -1,3 +1,4 @@
+using LogBroker.Broker.Telemetry;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 using LogBroker.Protocol.Primitives;
@@ -28,10 +29,12 @@ internal sealed partial class RequestDispatcher
 {
     private readonly Dictionary<ApiKey, IRequestHandler> _handlers = [];
     private readonly ILogger _logger;
+    private readonly BrokerMetrics? _metrics;
 
-    public RequestDispatcher(IEnumerable<IRequestHandler> handlers, ILogger<RequestDispatcher> logger)
+    public RequestDispatcher(IEnumerable<IRequestHandler> handlers, ILogger<RequestDispatcher> logger, BrokerMetrics? metrics = null)
     {
         _logger = logger;
+        _metrics = metrics;
         foreach (IRequestHandler handler in handlers)
         {
             _handlers.Add(handler.Key, handler);
@@ -48,7 +51,10 @@ internal sealed partial class RequestDispatcher
             .OrderBy(a => a.Item1);
 
     /// <summary>Processes a request; never throws. The result says what to write (or to close).</summary>
-    public Task<RequestContext> ProcessAsync(RequestContext context)
+    public Task<RequestContext> ProcessAsync(RequestContext context) =>
+        _metrics is null ? Process(context) : _metrics.Track(context, System.Diagnostics.Stopwatch.GetTimestamp(), Process(context));
+
+    private Task<RequestContext> Process(RequestContext context)
     {
         try
         {
@@ -118,6 +124,7 @@ internal sealed partial class RequestDispatcher
         context.ClientId = RequestHeader.Read(ref reader).ClientId;
         request = ApiMessages.CreateRequest(context.ApiKey);
         request.Read(ref reader, context.Version);
+        context.Request = request;
         if (reader.Failed)
         {
             // Trailing bytes are tolerated (Java brokers ignore them; librdkafka sends some); a
