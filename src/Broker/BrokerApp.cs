@@ -3,6 +3,7 @@ using LogBroker.Broker.Handlers;
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
 using LogBroker.Broker.Producers;
+using LogBroker.Broker.Telemetry;
 using LogBroker.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -28,6 +29,7 @@ public static class BrokerApp
         builder.Configuration.AddEnvironmentVariables("LOGBROKER__");
         builder.Configuration.AddCommandLine(args);
         builder.Services.AddSystemd();
+        builder.Logging.AddLogBrokerFormat(builder.Configuration);
         builder.Services.AddLogBroker(builder.Configuration);
         return builder;
     }
@@ -101,6 +103,7 @@ public static class BrokerApp
         services.AddHostedService<StorageMaintenance>();
         services.AddSingleton<BrokerListener>();
         services.AddHostedService(sp => sp.GetRequiredService<BrokerListener>());
+        services.AddLogBrokerOperations(configuration);
         return services;
     }
 

@@ -672,6 +672,7 @@ public sealed partial class PartitionLog : IDisposable
             }
 
             ThrowIfUnusable();
+            using StorageTelemetry.FlushTiming timing = StorageTelemetry.StartFlush();
             Interlocked.Exchange(ref _unflushedRecords, 0);
             LogSegment[] segments = Segments;
             try

@@ -24,7 +24,8 @@ internal sealed partial class BrokerListener(
     ClusterInfo cluster,
     MemoryBudget budget,
     TimeProvider time,
-    ILogger<BrokerListener> logger) : BackgroundService
+    ILogger<BrokerListener> logger,
+    Telemetry.BrokerMetrics? metrics = null) : BackgroundService
 {
     private readonly BrokerOptions _options = options.Value;
     private readonly TaskCompletionSource<IPEndPoint> _bound = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -168,6 +169,7 @@ internal sealed partial class BrokerListener(
     private async Task RunConnectionAsync(Socket socket, IPAddress? address, CancellationToken stoppingToken)
     {
         await Task.Yield();
+        metrics?.ConnectionOpened(_options.Listener);
         try
         {
             string name = socket.RemoteEndPoint?.ToString() ?? "unknown";
@@ -180,6 +182,7 @@ internal sealed partial class BrokerListener(
         }
         finally
         {
+            metrics?.ConnectionClosed(_options.Listener);
             Leave(address);
         }
     }

@@ -51,6 +51,9 @@ internal sealed class RequestContext : IDisposable
     /// </summary>
     public CancellationToken Closing { get; init; }
 
+    /// <summary>The decoded request (set once decoded; its byte fields point into <see cref="Frame"/>).</summary>
+    public IKafkaMessage? Request { get; set; }
+
     /// <summary>The response to write, or null for none (acks=0 produce).</summary>
     public IKafkaMessage? Response { get; set; }
 

@@ -1,4 +1,6 @@
 using LogBroker.Broker.Handlers;
+using LogBroker.Broker.Telemetry;
+using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 using LogBroker.Protocol.Primitives;
 using Microsoft.Extensions.Logging;
@@ -41,10 +43,12 @@ internal sealed partial class RequestDispatcher
 {
     private readonly Dictionary<ApiKey, IRequestHandler> _handlers = [];
     private readonly ILogger _logger;
+    private readonly BrokerMetrics? _metrics;
 
-    public RequestDispatcher(IEnumerable<IRequestHandler> handlers, ILogger<RequestDispatcher> logger)
+    public RequestDispatcher(IEnumerable<IRequestHandler> handlers, ILogger<RequestDispatcher> logger, BrokerMetrics? metrics = null)
     {
         _logger = logger;
+        _metrics = metrics;
         foreach (IRequestHandler handler in handlers)
         {
             _handlers.Add(handler.Key, handler);
@@ -60,7 +64,10 @@ internal sealed partial class RequestDispatcher
     public IReadOnlyList<(ApiKey Key, short Min, short Max)> Advertised => _apiVersions.Advertised;
 
     /// <summary>Processes a request; never throws. The result says what to write (or to close).</summary>
-    public Task<RequestContext> ProcessAsync(RequestContext context)
+    public Task<RequestContext> ProcessAsync(RequestContext context) =>
+        _metrics is null ? Process(context) : _metrics.Track(context, System.Diagnostics.Stopwatch.GetTimestamp(), Process(context));
+
+    private Task<RequestContext> Process(RequestContext context)
     {
         try
         {
@@ -131,6 +138,7 @@ internal sealed partial class RequestDispatcher
         context.ClientId = RequestHeader.Read(ref reader).ClientId;
         request = handler.CreateRequest();
         request.Read(ref reader, context.Version);
+        context.Request = request;
         if (reader.Failed)
         {
             // Trailing bytes are tolerated (Java brokers ignore them; librdkafka sends some); a
