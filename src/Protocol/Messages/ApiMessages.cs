@@ -45,6 +45,8 @@ public static class ApiMessages
         ApiKey.DescribeCluster => (DescribeClusterRequest.LowestVersion, DescribeClusterRequest.HighestVersion),
         ApiKey.ConsumerGroupHeartbeat => (ConsumerGroupHeartbeatRequest.LowestVersion, ConsumerGroupHeartbeatRequest.HighestVersion),
         ApiKey.ConsumerGroupDescribe => (ConsumerGroupDescribeRequest.LowestVersion, ConsumerGroupDescribeRequest.HighestVersion),
+        ApiKey.DescribeUserScramCredentials => (DescribeUserScramCredentialsRequest.LowestVersion, DescribeUserScramCredentialsRequest.HighestVersion),
+        ApiKey.AlterUserScramCredentials => (AlterUserScramCredentialsRequest.LowestVersion, AlterUserScramCredentialsRequest.HighestVersion),
         _ => throw new ArgumentOutOfRangeException(nameof(key)),
     };
 
@@ -81,6 +83,8 @@ public static class ApiMessages
         ApiKey.ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest.IsFlexible(version),
         ApiKey.DescribeLogDirs => DescribeLogDirsRequest.IsFlexible(version),
         ApiKey.ConsumerGroupDescribe => ConsumerGroupDescribeRequest.IsFlexible(version),
+        ApiKey.DescribeUserScramCredentials => DescribeUserScramCredentialsRequest.IsFlexible(version),
+        ApiKey.AlterUserScramCredentials => AlterUserScramCredentialsRequest.IsFlexible(version),
         _ => false,
     };
 
@@ -117,6 +121,8 @@ public static class ApiMessages
         ApiKey.ConsumerGroupHeartbeat => ConsumerGroupHeartbeatResponse.IsFlexible(version),
         ApiKey.DescribeLogDirs => DescribeLogDirsResponse.IsFlexible(version),
         ApiKey.ConsumerGroupDescribe => ConsumerGroupDescribeResponse.IsFlexible(version),
+        ApiKey.DescribeUserScramCredentials => DescribeUserScramCredentialsResponse.IsFlexible(version),
+        ApiKey.AlterUserScramCredentials => AlterUserScramCredentialsResponse.IsFlexible(version),
         _ => false,
     };
 
@@ -154,6 +160,8 @@ public static class ApiMessages
         ApiKey.DescribeCluster => new DescribeClusterRequest(),
         ApiKey.ConsumerGroupHeartbeat => new ConsumerGroupHeartbeatRequest(),
         ApiKey.ConsumerGroupDescribe => new ConsumerGroupDescribeRequest(),
+        ApiKey.DescribeUserScramCredentials => new DescribeUserScramCredentialsRequest(),
+        ApiKey.AlterUserScramCredentials => new AlterUserScramCredentialsRequest(),
         _ => throw new ArgumentOutOfRangeException(nameof(key)),
     };
 
@@ -191,6 +199,8 @@ public static class ApiMessages
         ApiKey.DescribeCluster => new DescribeClusterResponse(),
         ApiKey.ConsumerGroupHeartbeat => new ConsumerGroupHeartbeatResponse(),
         ApiKey.ConsumerGroupDescribe => new ConsumerGroupDescribeResponse(),
+        ApiKey.DescribeUserScramCredentials => new DescribeUserScramCredentialsResponse(),
+        ApiKey.AlterUserScramCredentials => new AlterUserScramCredentialsResponse(),
         _ => throw new ArgumentOutOfRangeException(nameof(key)),
     };
 
