@@ -23,8 +23,8 @@ internal sealed class FindCoordinatorHandler(ClusterInfo cluster) : IRequestHand
             ErrorCode = (short)error,
             ErrorMessage = null,
             NodeId = cluster.NodeId,
-            Host = cluster.Host,
-            Port = cluster.Port,
+            Host = cluster.HostFor(context),
+            Port = cluster.PortFor(context),
         };
         foreach (string key in find.CoordinatorKeys)
         {
@@ -32,8 +32,8 @@ internal sealed class FindCoordinatorHandler(ClusterInfo cluster) : IRequestHand
             {
                 Key = key,
                 NodeId = cluster.NodeId,
-                Host = cluster.Host,
-                Port = cluster.Port,
+                Host = cluster.HostFor(context),
+                Port = cluster.PortFor(context),
                 ErrorCode = (short)error,
                 ErrorMessage = null,
             });
