@@ -4,6 +4,7 @@ using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
 using LogBroker.Broker.Producers;
 using LogBroker.Broker.Telemetry;
+using LogBroker.Broker.Security;
 using LogBroker.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -98,6 +99,7 @@ public static class BrokerApp
         services.AddSingleton<IRequestHandler, DeleteGroupsHandler>();
         services.AddSingleton<IRequestHandler, OffsetDeleteHandler>();
         services.AddHostedService<GroupTimers>();
+        services.AddLogBrokerSecurity(configuration);
         services.AddSingleton<RequestDispatcher>();
         services.AddSingleton(sp => new MemoryBudget(sp.GetRequiredService<BrokerOptions>().QueuedMaxRequestBytes));
         services.AddHostedService<StorageMaintenance>();

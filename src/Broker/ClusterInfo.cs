@@ -11,6 +11,12 @@ internal sealed class ClusterInfo(BrokerOptions options)
     /// <summary>The advertised port, known once the listener is bound.</summary>
     public int Port { get; set; } = options.AdvertisedPort ?? 0;
 
+    /// <summary>The host advertised to the client of <paramref name="context"/>: its listener's (Metadata, FindCoordinator, DescribeCluster).</summary>
+    public string HostFor(Network.RequestContext context) => context.Listener?.AdvertisedHost ?? Host;
+
+    /// <summary>The port advertised to the client of <paramref name="context"/>: its listener's.</summary>
+    public int PortFor(Network.RequestContext context) => context.Listener?.AdvertisedPort ?? Port;
+
     /// <summary>Leader epoch of every partition: one node that never changes leader.</summary>
     public const int LeaderEpoch = 0;
 }

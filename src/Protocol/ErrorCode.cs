@@ -215,6 +215,18 @@ public enum ErrorCode : short
 
     /// <summary>INVALID_REGULAR_EXPRESSION: a KIP-848 subscribed topic regex that does not compile (not retriable).</summary>
     InvalidRegularExpression = 130,
+
+    /// <summary>CLUSTER_AUTHORIZATION_FAILED</summary>
+    ClusterAuthorizationFailed = 31,
+
+    /// <summary>RESOURCE_NOT_FOUND: a SCRAM credential to describe or delete does not exist (KIP-554).</summary>
+    ResourceNotFound = 91,
+
+    /// <summary>DUPLICATE_RESOURCE: the same user twice in one SCRAM credentials request (KIP-554).</summary>
+    DuplicateResource = 92,
+
+    /// <summary>UNACCEPTABLE_CREDENTIAL: an empty user name, too few or too many iterations (KIP-554).</summary>
+    UnacceptableCredential = 93,
 }
 
 /// <summary>Facts about error codes that retry logic needs.</summary>

@@ -51,7 +51,11 @@ public sealed class BrokerProcess : IAsyncDisposable
         return ((IPEndPoint)socket.LocalEndPoint!).Port;
     }
 
-    public static async Task<BrokerProcess> StartAsync(string dataDirectory, int port, params string[] settings)
+    public static Task<BrokerProcess> StartAsync(string dataDirectory, int port, params string[] settings) =>
+        StartAsync(dataDirectory, port, settings, new Dictionary<string, string>());
+
+    /// <summary>Starts the broker with extra environment variables (secrets such as the initial password).</summary>
+    public static async Task<BrokerProcess> StartAsync(string dataDirectory, int port, string[] settings, IReadOnlyDictionary<string, string> environment)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "logbroker-broker.dll");
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
@@ -61,6 +65,11 @@ public sealed class BrokerProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = dataDirectory,
         };
+        foreach ((string name, string value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
         foreach (string arg in (string[])[dll, $"--Broker:Listener=127.0.0.1:{port}", $"--Storage:DataDirectory={dataDirectory}",
                      "--Logging:LogLevel:Default=Warning", .. settings])
         {

@@ -26,6 +26,7 @@ string[] wanted =
     "DescribeCluster", "InitProducerId", "OffsetForLeaderEpoch", "FindCoordinator", "JoinGroup", "SyncGroup",
     "Heartbeat", "LeaveGroup", "OffsetCommit", "OffsetFetch", "ListGroups", "DescribeGroups", "DeleteGroups",
     "ConsumerGroupHeartbeat", "ConsumerGroupDescribe", "SaslHandshake", "SaslAuthenticate",
+    "DescribeUserScramCredentials", "AlterUserScramCredentials",
 ];
 
 Directory.CreateDirectory(args[1]);

@@ -21,7 +21,7 @@ internal sealed class DescribeClusterHandler(TopicRegistry topics, ClusterInfo c
             ClusterId = topics.ClusterId,
             ControllerId = cluster.NodeId,
             EndpointType = describe.EndpointType,
-            Brokers = [new DescribeClusterResponse.DescribeClusterBroker { BrokerId = cluster.NodeId, Host = cluster.Host, Port = cluster.Port }],
+            Brokers = [new DescribeClusterResponse.DescribeClusterBroker { BrokerId = cluster.NodeId, Host = cluster.HostFor(context), Port = cluster.PortFor(context) }],
         };
         if (describe.EndpointType != 1)
         {

@@ -37,8 +37,8 @@ internal sealed class FindCoordinatorHandler(ClusterInfo cluster) : RequestHandl
             ErrorCode = (short)error,
             ErrorMessage = message,
             NodeId = found ? cluster.NodeId : -1,
-            Host = found ? cluster.Host : "",
-            Port = found ? cluster.Port : -1,
+            Host = found ? cluster.HostFor(context) : "",
+            Port = found ? cluster.PortFor(context) : -1,
         };
         foreach (string key in find.CoordinatorKeys)
         {

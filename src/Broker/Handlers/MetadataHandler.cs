@@ -31,7 +31,7 @@ internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster,
         {
             ClusterId = topics.ClusterId,
             ControllerId = cluster.NodeId,
-            Brokers = [new MetadataResponse.MetadataResponseBroker { NodeId = cluster.NodeId, Host = cluster.Host, Port = cluster.Port }],
+            Brokers = [new MetadataResponse.MetadataResponseBroker { NodeId = cluster.NodeId, Host = cluster.HostFor(context), Port = cluster.PortFor(context) }],
         };
 
         bool all = metadata.Topics is null || (version == 0 && metadata.Topics.Count == 0);

@@ -1,5 +1,10 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.ComponentModel;
+using System.Security.Authentication;
+using LogBroker.Broker.Security;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -7,10 +12,18 @@ using Microsoft.Extensions.Options;
 namespace LogBroker.Broker.Network;
 
 /// <summary>
-/// Accepts TCP connections on <see cref="BrokerOptions.Listener"/> and runs one
-/// <see cref="KafkaConnection"/> per socket. On shutdown it stops accepting, lets every connection
-/// finish the requests it has started, then returns (the storage closes after it).
+/// Accepts TCP connections on every listener (<see cref="SecurityOptions.Listeners"/>, or the one of
+/// <see cref="BrokerOptions.Listener"/>) and runs one <see cref="KafkaConnection"/> per socket, over TLS
+/// (<see cref="SslStream"/>) on SSL and SASL_SSL listeners. On shutdown it stops accepting, lets every
+/// connection finish the requests it has started, then returns (the storage closes after it).
 /// </summary>
+/// <remarks>
+/// TLS: a handshake must finish within <see cref="SecurityOptions.TlsHandshakeTimeout"/>; one that fails
+/// (a plaintext client, an untrusted or missing client certificate) closes the socket and is logged. The
+/// certificate files are checked every <see cref="SecurityOptions.CertificateReloadInterval"/> and on SIGHUP,
+/// and a changed certificate is used from the next handshake. A client certificate's subject, mapped by the
+/// listener's rules, is the principal on SSL listeners.
+/// </remarks>
 /// <remarks>
 /// At most <see cref="BrokerOptions.MaxConnections"/> connections are open at once, and at most
 /// <see cref="BrokerOptions.MaxConnectionsPerIp"/> from one address; more are closed at accept. A slot is
@@ -20,6 +33,7 @@ namespace LogBroker.Broker.Network;
 /// </remarks>
 internal sealed partial class BrokerListener(
     IOptions<BrokerOptions> options,
+    IOptions<SecurityOptions> security,
     RequestDispatcher dispatcher,
     ClusterInfo cluster,
     MemoryBudget budget,
@@ -28,6 +42,8 @@ internal sealed partial class BrokerListener(
     Telemetry.BrokerMetrics? metrics = null) : BackgroundService
 {
     private readonly BrokerOptions _options = options.Value;
+    private readonly SecurityOptions _security = security.Value;
+    private readonly TaskCompletionSource<IReadOnlyList<ListenerInfo>> _listeners = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<IPEndPoint> _bound = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Dictionary<IPAddress, int> _perAddress = [];
     private int _connections;
@@ -36,32 +52,121 @@ internal sealed partial class BrokerListener(
     public int OpenConnections => Volatile.Read(ref _connections);
 
     /// <summary>Completes with the bound endpoint once the listener is up (tests bind port 0).</summary>
+    /// <remarks>The first listener's endpoint.</remarks>
     public Task<IPEndPoint> Bound => _bound.Task;
+
+    /// <summary>Every listener, bound (tests with several listeners on port 0 read their ports here).</summary>
+    public Task<IReadOnlyList<ListenerInfo>> Listeners => _listeners.Task;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        IPEndPoint endpoint = ParseEndpoint(_options.Listener);
-        using var listener = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        var sockets = new List<(Socket Socket, ListenerInfo Listener)>();
         try
         {
-            // Lets a restarted broker take its port back while old connections sit in TIME_WAIT.
-            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            listener.Bind(endpoint);
-            listener.Listen(512);
+            foreach (ListenerOptions configured in ListenerInfo.Configured(_options, _security))
+            {
+                TlsServer? tls = configured.Protocol is Security.SecurityProtocol.Ssl or Security.SecurityProtocol.SaslSsl ? new TlsServer(configured, logger) : null;
+                var info = new ListenerInfo(configured, tls);
+                IPEndPoint endpoint = ParseEndpoint(configured.Address);
+                var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                sockets.Add((socket, info));
+
+                // Lets a restarted broker take its port back while old connections sit in TIME_WAIT.
+                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                socket.Bind(endpoint);
+                socket.Listen(512);
+                var local = (IPEndPoint)socket.LocalEndPoint!;
+                info.SetBound(local);
+                Log.Listening(logger, info.Name, info.ProtocolName, local, info.AdvertisedHost, info.AdvertisedPort);
+            }
         }
-        catch (SocketException e)
+        catch (Exception e)
         {
+            foreach ((Socket socket, _) in sockets)
+            {
+                socket.Dispose();
+            }
+
             _bound.TrySetException(e);
+            _listeners.TrySetException(e);
             throw;
         }
 
-        var local = (IPEndPoint)listener.LocalEndPoint!;
-        cluster.Host = _options.AdvertisedHost ?? (local.Address.Equals(IPAddress.Any) || local.Address.Equals(IPAddress.IPv6Any) ? "127.0.0.1" : local.Address.ToString());
-        cluster.Port = _options.AdvertisedPort ?? local.Port;
-        Log.Listening(logger, local, cluster.Host, cluster.Port);
-        _bound.TrySetResult(local);
+        ListenerInfo first = sockets[0].Listener;
+        cluster.Host = first.AdvertisedHost;
+        cluster.Port = first.AdvertisedPort;
+        _bound.TrySetResult(first.Bound!);
+        _listeners.TrySetResult([.. sockets.Select(s => s.Listener)]);
 
         var running = new HashSet<Task>();
+        using PosixSignalRegistration? hangup = RegisterHangup(sockets);
+        Task reloads = ReloadCertificatesAsync(sockets, stoppingToken);
+        try
+        {
+            await Task.WhenAll(sockets.Select(s => AcceptLoopAsync(s.Socket, s.Listener, running, stoppingToken))).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach ((Socket socket, _) in sockets)
+            {
+                socket.Dispose();
+            }
+        }
+
+        await reloads.ConfigureAwait(false);
+        Task[] remaining;
+        lock (running)
+        {
+            remaining = [.. running];
+        }
+
+        await Task.WhenAll(remaining).ConfigureAwait(false);
+    }
+
+    private PosixSignalRegistration? RegisterHangup(List<(Socket Socket, ListenerInfo Listener)> sockets)
+    {
+        if (!sockets.Exists(s => s.Listener.Tls is not null) || OperatingSystem.IsWindows())
+        {
+            return null;
+        }
+
+        return PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
+        {
+            context.Cancel = true; // SIGHUP reloads certificates; it does not stop the broker
+            Log.Hangup(logger);
+            foreach ((_, ListenerInfo listener) in sockets)
+            {
+                listener.Tls?.Reload(force: true);
+            }
+        });
+    }
+
+    private async Task ReloadCertificatesAsync(List<(Socket Socket, ListenerInfo Listener)> sockets, CancellationToken stoppingToken)
+    {
+        if (!sockets.Exists(s => s.Listener.Tls is not null))
+        {
+            return;
+        }
+
+        using var timer = new PeriodicTimer(_security.CertificateReloadInterval, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            {
+                foreach ((_, ListenerInfo listener) in sockets)
+                {
+                    listener.Tls?.Reload(force: false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task AcceptLoopAsync(Socket listener, ListenerInfo info, HashSet<Task> running, CancellationToken stoppingToken)
+    {
+        await Task.Yield();
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -87,7 +192,7 @@ internal sealed partial class BrokerListener(
                 }
 
                 socket.NoDelay = true;
-                Task connection = RunConnectionAsync(socket, address, stoppingToken);
+                Task connection = RunConnectionAsync(socket, address, info, stoppingToken);
                 lock (running)
                 {
                     running.Add(connection);
@@ -107,14 +212,6 @@ internal sealed partial class BrokerListener(
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
-
-        Task[] remaining;
-        lock (running)
-        {
-            remaining = [.. running];
-        }
-
-        await Task.WhenAll(remaining).ConfigureAwait(false);
     }
 
     private bool TryAdmit(IPAddress? address)
@@ -166,15 +263,37 @@ internal sealed partial class BrokerListener(
         Interlocked.Decrement(ref _connections);
     }
 
-    private async Task RunConnectionAsync(Socket socket, IPAddress? address, CancellationToken stoppingToken)
+    private async Task RunConnectionAsync(Socket socket, IPAddress? address, ListenerInfo listener, CancellationToken stoppingToken)
     {
         await Task.Yield();
         metrics?.ConnectionOpened(_options.Listener);
         try
         {
             string name = socket.RemoteEndPoint?.ToString() ?? "unknown";
-            await using var stream = new NetworkStream(socket, ownsSocket: true);
-            await new KafkaConnection(stream, name, dispatcher, _options, budget, time, logger).RunAsync(stoppingToken).ConfigureAwait(false);
+            Stream stream = new NetworkStream(socket, ownsSocket: true);
+            try
+            {
+                string principal = ConnectionSession.Anonymous;
+                if (listener.Tls is { } tls)
+                {
+                    var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
+                    stream = ssl;
+                    string? mapped = await HandshakeAsync(ssl, tls, listener, name, stoppingToken).ConfigureAwait(false);
+                    if (mapped is null)
+                    {
+                        return;
+                    }
+
+                    principal = listener.Protocol == Security.SecurityProtocol.Ssl ? mapped : principal;
+                }
+
+                var session = new ConnectionSession(listener, principal, time, _security.SaslAuthenticationTimeout) { SessionLifetime = _security.MaxReauthentication };
+                await new KafkaConnection(stream, name, dispatcher, _options, budget, time, logger, session).RunAsync(stoppingToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+            }
         }
         catch (Exception e)
         {
@@ -185,6 +304,43 @@ internal sealed partial class BrokerListener(
             metrics?.ConnectionClosed(_options.Listener);
             Leave(address);
         }
+    }
+
+    /// <summary>The TLS handshake; the principal (mapped client certificate subject, or ANONYMOUS), or null when the connection must close.</summary>
+    private async Task<string?> HandshakeAsync(SslStream ssl, TlsServer tls, ListenerInfo listener, string name, CancellationToken stoppingToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        timeout.CancelAfter(_security.TlsHandshakeTimeout);
+        try
+        {
+            await ssl.AuthenticateAsServerAsync(tls.ServerOptions(), timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+        {
+            Log.HandshakeTimedOut(logger, listener.Name, name, _security.TlsHandshakeTimeout);
+            return null;
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException or SocketException or Win32Exception)
+        {
+            Log.HandshakeFailed(logger, listener.Name, name, e.Message);
+            return null;
+        }
+
+        if (ssl.RemoteCertificate is not { } certificate)
+        {
+            return ConnectionSession.Anonymous;
+        }
+
+        using var client = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        string subject = PrincipalMapper.Rfc2253(client.SubjectName);
+        string? mapped = listener.Mapper.Map(subject);
+        if (mapped is null)
+        {
+            Log.NoPrincipal(logger, listener.Name, name, subject);
+            return null;
+        }
+
+        return "User:" + mapped;
     }
 
     private static IPEndPoint ParseEndpoint(string listener)
@@ -203,8 +359,20 @@ internal sealed partial class BrokerListener(
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 3201, Level = LogLevel.Information, Message = "Listening on {Endpoint}, advertised as {Host}:{Port}")]
-        public static partial void Listening(ILogger logger, IPEndPoint endpoint, string host, int port);
+        [LoggerMessage(EventId = 3201, Level = LogLevel.Information, Message = "Listener {Name} ({Protocol}) on {Endpoint}, advertised as {Host}:{Port}")]
+        public static partial void Listening(ILogger logger, string name, string protocol, IPEndPoint endpoint, string host, int port);
+
+        [LoggerMessage(EventId = 3206, Level = LogLevel.Information, Message = "Listener {Listener}: TLS handshake with {Connection} failed: {Reason}")]
+        public static partial void HandshakeFailed(ILogger logger, string listener, string connection, string reason);
+
+        [LoggerMessage(EventId = 3208, Level = LogLevel.Information, Message = "Listener {Listener}: TLS handshake with {Connection} not finished within {Timeout}")]
+        public static partial void HandshakeTimedOut(ILogger logger, string listener, string connection, TimeSpan timeout);
+
+        [LoggerMessage(EventId = 3209, Level = LogLevel.Information, Message = "Listener {Listener}: no principal mapping rule matches the client certificate subject '{Subject}' of {Connection}")]
+        public static partial void NoPrincipal(ILogger logger, string listener, string connection, string subject);
+
+        [LoggerMessage(EventId = 3207, Level = LogLevel.Information, Message = "SIGHUP: reloading TLS certificates")]
+        public static partial void Hangup(ILogger logger);
 
         [LoggerMessage(EventId = 3202, Level = LogLevel.Warning, Message = "Refused a connection: {Max} connections are open")]
         public static partial void TooManyConnections(ILogger logger, int max);

@@ -3,6 +3,8 @@ using System.Buffers.Binary;
 using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Threading.Channels;
+using LogBroker.Broker.Handlers;
+using LogBroker.Broker.Security;
 using LogBroker.Protocol.Messages;
 using LogBroker.Protocol.Primitives;
 using Microsoft.Extensions.Logging;
@@ -42,10 +44,13 @@ internal sealed partial class KafkaConnection
     private readonly ILogger _logger;
     private readonly string _name;
     private readonly TimeProvider _time;
+    private readonly ConnectionSession _session;
 
+    /// <summary>A connection; <paramref name="session"/> is its listener, principal and SASL state (null: anonymous PLAINTEXT).</summary>
     public KafkaConnection(Stream transport, string name, RequestDispatcher dispatcher, BrokerOptions options, MemoryBudget budget,
-        TimeProvider time, ILogger logger)
+        TimeProvider time, ILogger logger, ConnectionSession? session = null)
     {
+        _session = session ?? ConnectionSession.Plaintext(time);
         _transport = transport;
         _name = name;
         _dispatcher = dispatcher;
@@ -97,7 +102,7 @@ internal sealed partial class KafkaConnection
             {
                 // Idle: no partial frame, so the idle timeout runs from now. Inside a frame, the frame's own
                 // deadline runs from its first byte and is not moved by more bytes arriving.
-                timer.CancelAfter(frameStarted < 0 ? _options.IdleTimeout : Remaining(_options.RequestReadTimeout, frameStarted));
+                timer.CancelAfter(AuthenticationWait(frameStarted < 0 ? _options.IdleTimeout : Remaining(_options.RequestReadTimeout, frameStarted)));
 
                 ReadResult result;
                 try
@@ -106,7 +111,9 @@ internal sealed partial class KafkaConnection
                 }
                 catch (OperationCanceledException) when (!closing.IsCancellationRequested)
                 {
-                    Log.ClosingConnection(_logger, _name, frameStarted < 0 ? "idle timeout" : "request not received in time");
+                    Log.ClosingConnection(_logger, _name, _session.AuthenticationDeadline != 0 && _time.GetTimestamp() >= _session.AuthenticationDeadline
+                        ? "SASL authentication not completed in time"
+                        : frameStarted < 0 ? "idle timeout" : "request not received in time");
                     return;
                 }
 
@@ -117,11 +124,23 @@ internal sealed partial class KafkaConnection
                 {
                     while (true)
                     {
-                        FrameStatus status = TryReadFrame(ref buffer, ref reserved, closing, out RequestContext? request, out error, out needBudget);
+                        FrameStatus status = TryReadFrame(ref buffer, ref reserved, closing, out RequestContext? framed, out error, out needBudget);
                         if (status == FrameStatus.Complete)
                         {
                             frameStarted = -1;
-                            Task<RequestContext> pending = _dispatcher.ProcessAsync(request!);
+                            RequestContext request = framed!;
+                            bool raw = _session.RawTokens && _session.State == SaslState.Exchanging;
+                            bool permitted = raw || _session.Permits(request.ApiKey);
+                            if (!permitted)
+                            {
+                                // Before authentication (or after the session expired) only ApiVersions and SASL may run:
+                                // anything else closes the connection, after what is queued before it.
+                                request.CloseReason = _session.DenyReason(request.ApiKey);
+                            }
+
+                            Task<RequestContext> pending = !permitted ? Task.FromResult(request)
+                                : raw ? Task.FromResult(RawStep(request))
+                                : _dispatcher.ProcessAsync(request);
                             if (!inFlight.TryWrite(pending))
                             {
                                 try
@@ -135,6 +154,13 @@ internal sealed partial class KafkaConnection
                                         TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
                                     throw;
                                 }
+                            }
+
+                            if (!permitted || _session.CloseReason is not null)
+                            {
+                                // The answer (a SASL error) is queued; nothing after it is read.
+                                Log.ClosingConnection(_logger, _name, _session.CloseReason ?? request.CloseReason!);
+                                return;
                             }
 
                             continue;
@@ -182,6 +208,34 @@ internal sealed partial class KafkaConnection
         }
     }
 
+    /// <summary>Shortens <paramref name="wait"/> to the SASL authentication deadline while one runs.</summary>
+    private TimeSpan AuthenticationWait(TimeSpan wait)
+    {
+        if (_session.AuthenticationDeadline == 0)
+        {
+            return wait;
+        }
+
+        TimeSpan left = TimeSpan.FromSeconds((double)Math.Max(0, _session.AuthenticationDeadline - _time.GetTimestamp()) / _time.TimestampFrequency);
+        return wait == Timeout.InfiniteTimeSpan || left < wait ? left : wait;
+    }
+
+    /// <summary>A raw SASL token (after SaslHandshake v0): one exchange step, answered with a raw size-prefixed token.</summary>
+    private RequestContext RawStep(RequestContext token)
+    {
+        SaslStep step = SaslAuthenticateHandler.Step(_session, token.Frame.Span, _name, _logger);
+        if (step.Kind == SaslStepKind.Failure)
+        {
+            token.CloseReason = "SASL authentication failed";
+        }
+        else
+        {
+            token.RawResponse = step.Response;
+        }
+
+        return token;
+    }
+
     private TimeSpan Remaining(TimeSpan limit, long since)
     {
         if (limit == Timeout.InfiniteTimeSpan)
@@ -218,9 +272,13 @@ internal sealed partial class KafkaConnection
         Span<byte> prefix = stackalloc byte[4];
         buffer.Slice(0, 4).CopyTo(prefix);
         int size = BinaryPrimitives.ReadInt32BigEndian(prefix);
-        if (size < 8 || size > _options.MaxRequestBytes)
+        bool rawToken = _session.RawTokens && _session.State == SaslState.Exchanging;
+        int maxSize = _session.HasAuthenticated || _session.State == SaslState.NotRequired ? _options.MaxRequestBytes
+            : Math.Min(_options.MaxRequestBytes, rawToken ? SaslLimits.MaxTokenBytes : SaslLimits.MaxUnauthenticatedFrameBytes);
+        int minSize = rawToken ? 0 : 8;
+        if (size < minSize || size > maxSize)
         {
-            error = $"request size {size} is outside 8..{_options.MaxRequestBytes}";
+            error = $"request size {size} is outside {minSize}..{maxSize}";
             return FrameStatus.Close;
         }
 
@@ -248,8 +306,8 @@ internal sealed partial class KafkaConnection
         buffer = buffer.Slice(4 + size);
 
         var reader = new KafkaReader(frame.AsSpan(0, size));
-        RequestHeader header = RequestHeader.ReadPrefix(ref reader);
-        request = new RequestContext(frame, size, header, _name) { Closing = closing };
+        RequestHeader header = rawToken ? new RequestHeader((short)ApiKey.SaslAuthenticate, 0, 0, null) : RequestHeader.ReadPrefix(ref reader);
+        request = new RequestContext(frame, size, header, _name) { Closing = closing, Session = _session };
         request.OwnReservation(_budget, reserved);
         reserved = 0;
         return FrameStatus.Complete;
@@ -355,6 +413,16 @@ internal sealed partial class KafkaConnection
     private bool TryEncode(ResponseBuffer buffer, RequestContext context, out bool spliced)
     {
         spliced = false;
+        if (context.RawResponse is { } raw)
+        {
+            // A raw SASL token (SaslHandshake v0): size prefix and bytes, no response header.
+            var writer = new KafkaWriter(buffer);
+            writer.WriteInt32(raw.Length);
+            writer.WriteRaw(raw);
+            writer.Commit();
+            return true;
+        }
+
         if (context.Response is null)
         {
             return true; // acks=0: nothing to send

@@ -53,9 +53,17 @@ internal sealed class RequestContext : IDisposable
 
     /// <summary>The decoded request (set once decoded; its byte fields point into <see cref="Frame"/>).</summary>
     public IKafkaMessage? Request { get; set; }
+    /// <summary>The connection's security state (listener, principal, SASL); null for connections made without one (tests).</summary>
+    public Security.ConnectionSession? Session { get; init; }
+
+    /// <summary>The listener the request came in on (its advertised endpoint goes into Metadata); null when not known.</summary>
+    public Security.ListenerInfo? Listener => Session?.Listener;
 
     /// <summary>The response to write, or null for none (acks=0 produce).</summary>
     public IKafkaMessage? Response { get; set; }
+
+    /// <summary>A raw SASL token to send as the answer (size-prefixed, no header: the SaslHandshake v0 exchange).</summary>
+    public byte[]? RawResponse { get; set; }
 
     /// <summary>The version to encode the response in (differs from the request's only for the ApiVersions v0 fallback).</summary>
     public short ResponseVersion { get; set; }

@@ -34,4 +34,6 @@ public enum ApiKey : short
     DescribeCluster = 60,
     ConsumerGroupHeartbeat = 68,
     ConsumerGroupDescribe = 69,
+    DescribeUserScramCredentials = 50,
+    AlterUserScramCredentials = 51,
 }
