@@ -65,7 +65,7 @@ internal static class AdminApi
         TopicRegistry topics = state.Topics;
         BrokerMetrics metrics = Get<BrokerMetrics>(broker);
         LagHistory history = Get<LagHistory>(broker);
-        GroupCoordinator groups = Get<GroupCoordinator>(broker);
+        OffsetManager groups = Get<OffsetManager>(broker);
         ClusterInfo cluster = Get<ClusterInfo>(broker);
         BrokerOptions options = Get<BrokerOptions>(broker);
         BrokerListener listener = Get<BrokerListener>(broker);
@@ -245,7 +245,7 @@ internal static class AdminApi
                 return Results.Json(new ApiError("writes are off (Console:AllowWrites is false)"), statusCode: StatusCodes.Status403Forbidden);
             }
 
-            ErrorCode result = groups.Delete(id);
+            ErrorCode result = groups.DeleteGroup(id);
             return result switch
             {
                 ErrorCode.None => Results.NoContent(),

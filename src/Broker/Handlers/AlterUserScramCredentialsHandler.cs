@@ -12,22 +12,21 @@ namespace LogBroker.Broker.Handlers;
 /// mechanism UNSUPPORTED_SASL_MECHANISM, a user named twice DUPLICATE_RESOURCE, deleting a missing
 /// credential RESOURCE_NOT_FOUND. The accepted changes are written durably before the answer.
 /// </summary>
-internal sealed class AlterUserScramCredentialsHandler(ScramCredentialStore store, SaslAuthenticator authenticator) : IRequestHandler
+internal sealed class AlterUserScramCredentialsHandler(ScramCredentialStore store, SaslAuthenticator authenticator) : RequestHandler<AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse>
 {
     /// <summary>Deletions plus upsertions one request may carry; more is refused for every user.</summary>
     public const int MaxChangesPerRequest = 10_000;
 
     private const int MaxSaltBytes = 1024;
 
-    public ApiKey Key => ApiKey.AlterUserScramCredentials;
+    public override ApiKey Key => ApiKey.AlterUserScramCredentials;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 0;
+    public override short MaxVersion => 0;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<AlterUserScramCredentialsResponse?> HandleAsync(RequestContext context, AlterUserScramCredentialsRequest alter)
     {
-        var alter = (AlterUserScramCredentialsRequest)request;
         var response = new AlterUserScramCredentialsResponse();
         var errors = new Dictionary<string, (ErrorCode, string)>(StringComparer.Ordinal);
         var order = new List<string>();
@@ -149,6 +148,6 @@ internal sealed class AlterUserScramCredentialsHandler(ScramCredentialStore stor
             }
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<AlterUserScramCredentialsResponse?>(response);
     }
 }

@@ -11,33 +11,32 @@ namespace LogBroker.Broker.Handlers;
 /// gets DUPLICATE_RESOURCE, an unknown one RESOURCE_NOT_FOUND; with <see cref="SecurityOptions.SuperUsers"/>
 /// set, other principals get CLUSTER_AUTHORIZATION_FAILED.
 /// </summary>
-internal sealed class DescribeUserScramCredentialsHandler(ScramCredentialStore store, SaslAuthenticator authenticator) : IRequestHandler
+internal sealed class DescribeUserScramCredentialsHandler(ScramCredentialStore store, SaslAuthenticator authenticator) : RequestHandler<DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse>
 {
     /// <summary>Users one request may name; more is answered with INVALID_REQUEST.</summary>
     public const int MaxUsersPerRequest = 10_000;
 
-    public ApiKey Key => ApiKey.DescribeUserScramCredentials;
+    public override ApiKey Key => ApiKey.DescribeUserScramCredentials;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 0;
+    public override short MaxVersion => 0;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<DescribeUserScramCredentialsResponse?> HandleAsync(RequestContext context, DescribeUserScramCredentialsRequest describe)
     {
-        var describe = (DescribeUserScramCredentialsRequest)request;
         var response = new DescribeUserScramCredentialsResponse { ErrorMessage = null };
         if (!authenticator.IsSuperUser(context.Session))
         {
             response.ErrorCode = (short)ErrorCode.ClusterAuthorizationFailed;
             response.ErrorMessage = "Only super users may describe SCRAM credentials.";
-            return ValueTask.FromResult<IKafkaMessage?>(response);
+            return ValueTask.FromResult<DescribeUserScramCredentialsResponse?>(response);
         }
 
         if (describe.Users is { Count: > MaxUsersPerRequest })
         {
             response.ErrorCode = (short)ErrorCode.InvalidRequest;
             response.ErrorMessage = $"At most {MaxUsersPerRequest} users per request.";
-            return ValueTask.FromResult<IKafkaMessage?>(response);
+            return ValueTask.FromResult<DescribeUserScramCredentialsResponse?>(response);
         }
 
         List<string> names;
@@ -91,6 +90,6 @@ internal sealed class DescribeUserScramCredentialsHandler(ScramCredentialStore s
             response.Results.Add(result);
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<DescribeUserScramCredentialsResponse?>(response);
     }
 }

@@ -12,24 +12,23 @@ namespace LogBroker.Broker.Handlers;
 /// SASL_AUTHENTICATION_FAILED with a message and closes the connection once it is sent. Without a
 /// handshake first, or on a listener without SASL: ILLEGAL_SASL_STATE (and, on a SASL listener, a close).
 /// </summary>
-internal sealed partial class SaslAuthenticateHandler(ILogger<SaslAuthenticateHandler> logger) : IRequestHandler
+internal sealed partial class SaslAuthenticateHandler(ILogger<SaslAuthenticateHandler> logger) : RequestHandler<SaslAuthenticateRequest, SaslAuthenticateResponse>
 {
-    public ApiKey Key => ApiKey.SaslAuthenticate;
+    public override ApiKey Key => ApiKey.SaslAuthenticate;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 2;
+    public override short MaxVersion => 2;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<SaslAuthenticateResponse?> HandleAsync(RequestContext context, SaslAuthenticateRequest authenticate)
     {
-        var authenticate = (SaslAuthenticateRequest)request;
         var response = new SaslAuthenticateResponse { ErrorMessage = null };
         ConnectionSession? session = context.Session;
         if (session is null || session.State == SaslState.NotRequired)
         {
             response.ErrorCode = (short)ErrorCode.IllegalSaslState;
             response.ErrorMessage = "This listener does not use SASL.";
-            return ValueTask.FromResult<IKafkaMessage?>(response);
+            return ValueTask.FromResult<SaslAuthenticateResponse?>(response);
         }
 
         if (session.State != SaslState.Exchanging || session.Exchange is null || session.RawTokens)
@@ -37,7 +36,7 @@ internal sealed partial class SaslAuthenticateHandler(ILogger<SaslAuthenticateHa
             response.ErrorCode = (short)ErrorCode.IllegalSaslState;
             response.ErrorMessage = "SaslAuthenticate without a SaslHandshake v1 first.";
             session.Fail("SaslAuthenticate out of order");
-            return ValueTask.FromResult<IKafkaMessage?>(response);
+            return ValueTask.FromResult<SaslAuthenticateResponse?>(response);
         }
 
         SaslStep step = Step(session, authenticate.AuthBytes.Span, context.Connection, logger);
@@ -52,7 +51,7 @@ internal sealed partial class SaslAuthenticateHandler(ILogger<SaslAuthenticateHa
             response.SessionLifetimeMs = (long)lifetime.TotalMilliseconds;
         }
 
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<SaslAuthenticateResponse?>(response);
     }
 
     /// <summary>Runs one step of the session's exchange and applies the outcome (also for raw v0 tokens).</summary>

@@ -12,23 +12,22 @@ namespace LogBroker.Broker.Handlers;
 /// connection closes; a handshake in the middle of an exchange, or a re-authentication (KIP-368) with
 /// another mechanism, gets ILLEGAL_SASL_STATE and closes.
 /// </summary>
-internal sealed class SaslHandshakeHandler(SaslAuthenticator authenticator) : IRequestHandler
+internal sealed class SaslHandshakeHandler(SaslAuthenticator authenticator) : RequestHandler<SaslHandshakeRequest, SaslHandshakeResponse>
 {
-    public ApiKey Key => ApiKey.SaslHandshake;
+    public override ApiKey Key => ApiKey.SaslHandshake;
 
-    public short MinVersion => 0;
+    public override short MinVersion => 0;
 
-    public short MaxVersion => 1;
+    public override short MaxVersion => 1;
 
-    public ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
+    public override ValueTask<SaslHandshakeResponse?> HandleAsync(RequestContext context, SaslHandshakeRequest handshake)
     {
-        var handshake = (SaslHandshakeRequest)request;
         var response = new SaslHandshakeResponse { Mechanisms = [.. authenticator.Mechanisms] };
         ConnectionSession? session = context.Session;
         if (session is null || session.State == SaslState.NotRequired)
         {
             response.ErrorCode = (short)ErrorCode.IllegalSaslState;
-            return ValueTask.FromResult<IKafkaMessage?>(response);
+            return ValueTask.FromResult<SaslHandshakeResponse?>(response);
         }
 
         if (session.State is SaslState.Exchanging or SaslState.Failed
@@ -36,7 +35,7 @@ internal sealed class SaslHandshakeHandler(SaslAuthenticator authenticator) : IR
         {
             response.ErrorCode = (short)ErrorCode.IllegalSaslState;
             session.Fail(session.HasAuthenticated ? "re-authentication must use SaslHandshake v1 and the same mechanism" : "SaslHandshake during a SASL exchange");
-            return ValueTask.FromResult<IKafkaMessage?>(response);
+            return ValueTask.FromResult<SaslHandshakeResponse?>(response);
         }
 
         ISaslServer? exchange = authenticator.Create(handshake.Mechanism);
@@ -44,11 +43,11 @@ internal sealed class SaslHandshakeHandler(SaslAuthenticator authenticator) : IR
         {
             response.ErrorCode = (short)ErrorCode.UnsupportedSaslMechanism;
             session.Fail($"unsupported SASL mechanism '{Truncate(handshake.Mechanism)}'");
-            return ValueTask.FromResult<IKafkaMessage?>(response);
+            return ValueTask.FromResult<SaslHandshakeResponse?>(response);
         }
 
         session.BeginExchange(exchange, rawTokens: context.Version == 0);
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return ValueTask.FromResult<SaslHandshakeResponse?>(response);
     }
 
     private static string Truncate(string text) => text.Length <= 64 ? text : text[..64] + "…";

@@ -1,6 +1,5 @@
 using LogBroker.Broker.Handlers;
 using LogBroker.Broker.Telemetry;
-using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 using LogBroker.Protocol.Primitives;
 using Microsoft.Extensions.Logging;

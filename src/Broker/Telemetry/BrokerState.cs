@@ -30,7 +30,7 @@ internal sealed record TopicPartitions(string Topic, IReadOnlyList<int> Partitio
 /// Read-only views of the broker's state for metrics, the JSON API and the console: groups, their
 /// members and lag, from the coordinators' public reads (no hooks in them) and the partition logs.
 /// </summary>
-internal sealed class BrokerState(TopicRegistry topics, GroupCoordinator groups, ConsumerGroupCoordinator consumerGroups, TimeProvider time)
+internal sealed class BrokerState(TopicRegistry topics, GroupCoordinator groups, OffsetManager offsets, ConsumerGroupCoordinator consumerGroups, TimeProvider time)
 {
     public TopicRegistry Topics => topics;
 
@@ -38,7 +38,7 @@ internal sealed class BrokerState(TopicRegistry topics, GroupCoordinator groups,
     public List<GroupSummary> ListGroups(int max = int.MaxValue)
     {
         var result = new List<GroupSummary>();
-        foreach ((string id, string state, string protocolType, string type) in groups.List())
+        foreach ((string id, string state, string protocolType, string type) in offsets.List())
         {
             if (result.Count >= max)
             {
@@ -93,7 +93,7 @@ internal sealed class BrokerState(TopicRegistry topics, GroupCoordinator groups,
     {
         var result = new List<PartitionLag>();
         long now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        foreach ((string topic, int partition, CommittedOffset? offset) in groups.Fetch(groupId, null))
+        foreach ((string topic, int partition, CommittedOffset? offset) in offsets.Fetch(groupId, null))
         {
             if (offset is null)
             {
@@ -127,9 +127,9 @@ internal sealed class BrokerState(TopicRegistry topics, GroupCoordinator groups,
     public List<string> GroupsReading(string topic)
     {
         var result = new List<string>();
-        foreach ((string id, _, _, _) in groups.List())
+        foreach ((string id, _, _, _) in offsets.List())
         {
-            foreach ((string t, _, CommittedOffset? offset) in groups.Fetch(id, null))
+            foreach ((string t, _, CommittedOffset? offset) in offsets.Fetch(id, null))
             {
                 if (offset is not null && t == topic)
                 {
