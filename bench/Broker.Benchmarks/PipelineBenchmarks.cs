@@ -38,7 +38,7 @@ public class PipelineBenchmarks
         ]).GetAwaiter().GetResult();
         _client = _broker.Connect();
         var create = new CreateTopicsRequest { Topics = [new CreateTopicsRequest.CreatableTopic { Name = "bench", NumPartitions = 1, ReplicationFactor = 1 }] };
-        _client.SendAsync<CreateTopicsResponse>(ApiKey.CreateTopics, 7, create).GetAwaiter().GetResult();
+        _client.SendAsync<CreateTopicsResponse>(ApiKey.CreateTopics, 4, create).GetAwaiter().GetResult();
 
         byte[] produce = EmbeddedClient.Encode(ApiKey.Produce, 9, 1, EmbeddedClient.ProduceOf("bench", 0, Batch(Records)));
         _produces = Repeat(produce, Pipelined);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using LogBroker.Client;
 using LogBroker.Client.Admin;
@@ -273,11 +274,18 @@ internal static class RecordJson
 
     private static string Show(ReadOnlySpan<byte> bytes) => Encoding.UTF8.GetString(bytes);
 
+    /// <summary>
+    /// Relaxed escaping for output a person reads: quotes as <c>\"</c>, non-ASCII text and <c>&lt;&gt;&amp;'+</c>
+    /// as themselves (the default encoder writes <c>\u0022</c>, <c>\u00E9</c>, …); control characters are
+    /// still escaped. Not for embedding in HTML.
+    /// </summary>
+    private static readonly JsonWriterOptions ReadableOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>JSON with UTF-8 strings where the bytes are valid UTF-8, else base64 in a "…Base64" field.</summary>
     public static string Readable(ConsumeRecord r)
     {
         using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream))
+        using (var json = new Utf8JsonWriter(stream, ReadableOptions))
         {
             json.WriteStartObject();
             json.WriteNumber("partition", r.Partition.Partition);

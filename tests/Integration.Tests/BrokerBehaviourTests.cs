@@ -19,6 +19,7 @@ public sealed class BrokerBehaviourTests(BrokerFixture broker)
         using RawConnection producer = await RawConnection.OpenAsync(broker.Port);
 
         // Fetch (waits up to 10 s for data) then ApiVersions, pipelined on one connection.
+        long sent = System.Diagnostics.Stopwatch.GetTimestamp();
         await consumer.SendRequestAsync(ApiKey.Fetch, 11, 100, Fetch(topic, 0, maxWaitMs: 10_000));
         await consumer.SendRequestAsync(ApiKey.ApiVersions, 2, 101, new ApiVersionsRequest());
         await Task.Delay(300, TestContext.Current.CancellationToken);
@@ -26,8 +27,12 @@ public sealed class BrokerBehaviourTests(BrokerFixture broker)
         Assert.Equal(0, produced.Responses[0].PartitionResponses[0].ErrorCode);
 
         (int firstId, byte[] first) = await consumer.ReceiveWithIdAsync(Patience);
+        TimeSpan parked = System.Diagnostics.Stopwatch.GetElapsedTime(sent);
         (int secondId, _) = await consumer.ReceiveWithIdAsync(Patience);
         Assert.Equal((100, 101), (firstId, secondId));
+
+        // Woken by the produce (at about 0.3 s), not answered at its 10 s deadline with whatever is there.
+        Assert.True(parked < TimeSpan.FromSeconds(5), $"the parked fetch was answered after {parked.TotalSeconds:F1} s of its 10 s wait");
         FetchResponse fetch = Decode<FetchResponse>(first, ApiKey.Fetch, 11);
         FetchResponse.PartitionData data = fetch.Responses[0].Partitions[0];
         Assert.Equal((0, 3L), (data.ErrorCode, data.HighWatermark));

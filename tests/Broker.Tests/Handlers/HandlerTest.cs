@@ -36,10 +36,10 @@ public abstract class HandlerTest : IAsyncLifetime
         GC.SuppressFinalize(this);
     }
 
-    /// <summary>Creates a topic through CreateTopics v7 and checks that it was created.</summary>
+    /// <summary>Creates a topic through CreateTopics v4 and checks that it was created.</summary>
     protected async Task CreateTopicAsync(string name, int partitions = 1)
     {
-        CreateTopicsResponse created = await Client.SendAsync<CreateTopicsResponse>(ApiKey.CreateTopics, 7, new CreateTopicsRequest
+        CreateTopicsResponse created = await Client.SendAsync<CreateTopicsResponse>(ApiKey.CreateTopics, 4, new CreateTopicsRequest
         {
             Topics = [new CreateTopicsRequest.CreatableTopic { Name = name, NumPartitions = partitions, ReplicationFactor = 1 }],
         }, cancellationToken: Token);

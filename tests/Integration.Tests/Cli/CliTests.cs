@@ -83,7 +83,7 @@ public sealed class CliTests(BrokerFixture broker)
     {
         string topic = BrokerFixture.UniqueTopic("cli-pc");
         Assert.Equal(0, (await RunAsync("topics", "create", topic, "--partitions", "2")).Code);
-        (int code, _, string error) = await RunWithInputAsync("alice:one\nbob:two\nno separator here\n", "produce", topic, "--key-separator", ":", "--header", "source=cli", "--compression", "zstd");
+        (int code, _, string error) = await RunWithInputAsync("alice:say \"hi\" <café>\nbob:two\nno separator here\n", "produce", topic, "--key-separator", ":", "--header", "source=cli", "--compression", "zstd");
         Assert.True(code == 0, error);
         Assert.Contains("produced 3 records", error, StringComparison.Ordinal);
 
@@ -92,7 +92,8 @@ public sealed class CliTests(BrokerFixture broker)
         List<JsonElement> lines = [.. output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement)];
         Assert.Equal(3, lines.Count);
         JsonElement alice = lines.Single(l => l.GetProperty("key").ValueKind == JsonValueKind.String && l.GetProperty("key").GetString() == "alice");
-        Assert.Equal("one", alice.GetProperty("value").GetString());
+        Assert.Equal("say \"hi\" <café>", alice.GetProperty("value").GetString());
+        Assert.Contains("\"value\":\"say \\\"hi\\\" <café>\"", output, StringComparison.Ordinal); // relaxed escaping: as a person would write it
         Assert.Equal("cli", alice.GetProperty("headers").GetProperty("source").GetString());
         Assert.Equal(KafkaProducer.PartitionForKey("alice"u8, 2), alice.GetProperty("partition").GetInt32());
         Assert.Contains(lines, l => l.GetProperty("key").ValueKind == JsonValueKind.Null && l.GetProperty("value").GetString() == "no separator here");

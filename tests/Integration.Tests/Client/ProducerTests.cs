@@ -1,6 +1,7 @@
 using System.Text;
 using Confluent.Kafka;
 using LogBroker.Client.Producer;
+using LogBroker.Protocol.Messages;
 using LogBroker.Protocol.Records;
 using Acks = LogBroker.Client.Producer.Acks;
 using CompressionType = LogBroker.Protocol.Records.CompressionType;
@@ -67,6 +68,8 @@ public sealed class ProducerTests(BrokerFixture broker)
             await producer.ProduceBatchAsync(topic, records, Ct);
         }
 
+        Assert.True(await StoredBatchesAsync(topic, 3, codec) >= 3); // what the rest checks would pass uncompressed too
+
         using IConsumer<byte[]?, byte[]?> consumer = ConfluentConsumer();
         consumer.Subscribe(topic);
         List<ConsumeResult<byte[]?, byte[]?>> read = ReadAll(consumer, Count);
@@ -95,6 +98,33 @@ public sealed class ProducerTests(BrokerFixture broker)
                 Assert.Null(r.Message.Headers[1].GetValueBytes());
             }
         }
+    }
+
+    /// <summary>Fetches every partition raw and checks that each stored batch is compressed with <paramref name="codec"/>; returns the number of batches.</summary>
+    private async Task<int> StoredBatchesAsync(string topic, int partitions, CompressionType codec)
+    {
+        using RawConnection raw = await RawConnection.OpenAsync(broker.Port);
+        int batches = 0;
+        for (int p = 0; p < partitions; p++)
+        {
+            var fetch = new FetchRequest
+            {
+                MaxWaitMs = 0,
+                MaxBytes = 8 << 20,
+                Topics = [new FetchRequest.FetchTopic { Topic = topic, Partitions = [new FetchRequest.FetchPartition { Partition = p, PartitionMaxBytes = 8 << 20 }] }],
+            };
+            FetchResponse fetched = await raw.RequestAsync<FetchResponse>(ApiKey.Fetch, 11, fetch, TimeSpan.FromSeconds(15));
+            ReadOnlySpan<byte> stored = fetched.Responses[0].Partitions[0].Records.GetValueOrDefault().Span;
+            while (!stored.IsEmpty)
+            {
+                Assert.Equal(BatchValidation.Valid, RecordBatch.Validate(stored, out RecordBatchHeader header, out int size));
+                Assert.Equal(codec, header.Compression);
+                stored = stored[size..];
+                batches++;
+            }
+        }
+
+        return batches;
     }
 
     [Fact]
