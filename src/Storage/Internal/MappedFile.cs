@@ -114,9 +114,7 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
                 return false;
             }
 
-            bool created = create && !File.Exists(Path);
-            _handle = File.OpenHandle(Path, create ? FileMode.OpenOrCreate : FileMode.Open, FileAccess.ReadWrite,
-                FileShare.ReadWrite | FileShare.Delete);
+            _handle = Posix.OpenFile(Path, create, out bool created);
             Interlocked.Increment(ref _openFiles);
             return created;
         }
