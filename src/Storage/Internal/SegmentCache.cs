@@ -34,6 +34,9 @@ internal sealed class SegmentCache(int maxOpen)
 
     public int MaxOpen { get; } = maxOpen;
 
+    /// <summary>Faults injected into the files of this cache's segments (tests only; see <see cref="StorageFaults"/>).</summary>
+    public StorageFaults Faults { get; } = new();
+
     /// <summary>How often <see cref="Relieve"/> ran (an open or a mapping hit a process limit).</summary>
     public long Reliefs => Interlocked.Read(ref _reliefs);
 
