@@ -98,6 +98,9 @@ public sealed partial class LogManager : IDisposable
     /// </summary>
     public int MaxOpenSegments => _cache.MaxOpen;
 
+    /// <summary>The fault seam of this data directory's segment files (tests only; see <see cref="StorageFaults"/>).</summary>
+    internal StorageFaults Faults => _cache.Faults;
+
     /// <summary>How often an open or a mapping hit the process's limit and idle segments were closed to make room.</summary>
     public long OpenFileLimitReliefs => _cache.Reliefs;
 

@@ -202,8 +202,18 @@ internal sealed class LogSegment
     /// not; null when the segment was deleted. Release it when done.
     /// </summary>
     /// <exception cref="StorageLimitException">Every open segment of the data directory is in use.</exception>
-    public SegmentFiles? Acquire()
+    public SegmentFiles? Acquire() => AcquireCore(throwOnLimit: true, out _);
+
+    /// <summary>
+    /// <see cref="Acquire"/> for reads: when every open segment is in use it returns null with
+    /// <paramref name="limitReached"/> set instead of throwing, so that a fetch of thousands of
+    /// partitions past the bound costs no exception per partition.
+    /// </summary>
+    public SegmentFiles? TryAcquire(out bool limitReached) => AcquireCore(throwOnLimit: false, out limitReached);
+
+    private SegmentFiles? AcquireCore(bool throwOnLimit, out bool limitReached)
     {
+        limitReached = false;
         while (true)
         {
             SegmentFiles? files = Volatile.Read(ref _files);
@@ -237,15 +247,18 @@ internal sealed class LogSegment
                 files = new SegmentFiles(this, _cache, LogPath(_directory, BaseOffset), logLength, _index.Path, _index.BytesFor(indexEntries),
                     _timeIndex.Path, _timeIndex.BytesFor(timeEntries));
                 _ = files.TryAcquire(); // the caller's lease, before the cache can see it
-                try
-                {
-                    _cache.Admit(files);
-                }
-                catch
+                if (!_cache.TryAdmit(files))
                 {
                     files.Release();
                     files.Release();
-                    throw;
+                    if (throwOnLimit)
+                    {
+                        throw new StorageLimitException(
+                            $"All {_cache.MaxOpen} open segments (Storage:MaxOpenSegments) are in use; {files.Log.Path} cannot be opened now.");
+                    }
+
+                    limitReached = true;
+                    return null;
                 }
 
                 Volatile.Write(ref _files, files);

@@ -516,7 +516,15 @@ public sealed partial class PartitionLog : IDisposable
                 int position, length;
                 try
                 {
-                    files = segment.Acquire();
+                    files = segment.TryAcquire(out bool limitReached);
+                    if (limitReached)
+                    {
+                        // Every open segment is in use (a fetch of more partitions than the bound):
+                        // transient, so no exception and no warning per partition.
+                        Log.ReadLimited(_logger, Directory, offset);
+                        return new LogReadResult(ReadStatus.StorageError, default, start, end, null);
+                    }
+
                     if (files is null)
                     {
                         break; // deleted or closed meanwhile: start over with the new list
@@ -1219,6 +1227,10 @@ public sealed partial class PartitionLog : IDisposable
 
         [LoggerMessage(EventId = 1010, Level = LogLevel.Information, Message = "Partition {Directory} works again (reloaded, log end offset {End})")]
         public static partial void Reloaded(ILogger logger, string directory, long end);
+
+        [LoggerMessage(EventId = 1011, Level = LogLevel.Debug,
+            Message = "Reading {Directory} at offset {Offset} refused for now: every open segment (Storage:MaxOpenSegments) is in use")]
+        public static partial void ReadLimited(ILogger logger, string directory, long offset);
     }
 }
 

@@ -114,20 +114,24 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
                 return false;
             }
 
-            bool created = create && !File.Exists(Path);
-            _handle = File.OpenHandle(Path, create ? FileMode.OpenOrCreate : FileMode.Open, FileAccess.ReadWrite,
-                FileShare.ReadWrite | FileShare.Delete);
+            _relief?.Faults.Check(StorageOperation.Open, Path);
+            _handle = Posix.OpenFile(Path, create, out bool created);
             Interlocked.Increment(ref _openFiles);
             return created;
         }
     }
 
     /// <summary>pwrite(2) of <paramref name="data"/> at <paramref name="offset"/>; the file must be open.</summary>
-    public void Write(long offset, ReadOnlySpan<byte> data) => RandomAccess.Write(Handle, data, offset);
+    public void Write(long offset, ReadOnlySpan<byte> data)
+    {
+        _relief?.Faults.Check(StorageOperation.Write, Path);
+        RandomAccess.Write(Handle, data, offset);
+    }
 
     /// <summary>Writes <paramref name="count"/> zero bytes at <paramref name="offset"/> (pwrite, in 64 KiB pieces).</summary>
     public void WriteZeros(long offset, long count)
     {
+        _relief?.Faults.Check(StorageOperation.Write, Path);
         Span<byte> zeros = stackalloc byte[4096];
         zeros.Clear();
         while (count > 0)
@@ -148,6 +152,7 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
     /// <summary>fsync(2) of the file (data and metadata).</summary>
     public void FlushToDisk()
     {
+        _relief?.Faults.Check(StorageOperation.Flush, Path);
         Posix.FsyncFile(Handle, Path);
     }
 
@@ -207,6 +212,7 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
                 _ = OpenOnce(create: false);
             }
 
+            _relief?.Faults.Check(StorageOperation.Map, Path);
             byte* pointer;
             if (OperatingSystem.IsLinux())
             {

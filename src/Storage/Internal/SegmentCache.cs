@@ -34,6 +34,9 @@ internal sealed class SegmentCache(int maxOpen)
 
     public int MaxOpen { get; } = maxOpen;
 
+    /// <summary>Faults injected into the files of this cache's segments (tests only; see <see cref="StorageFaults"/>).</summary>
+    public StorageFaults Faults { get; } = new();
+
     /// <summary>How often <see cref="Relieve"/> ran (an open or a mapping hit a process limit).</summary>
     public long Reliefs => Interlocked.Read(ref _reliefs);
 
@@ -112,6 +115,16 @@ internal sealed class SegmentCache(int maxOpen)
     /// <exception cref="StorageLimitException">The bound is reached and every open set is in use.</exception>
     public void Admit(SegmentFiles files)
     {
+        if (!TryAdmit(files))
+        {
+            throw new StorageLimitException(
+                $"All {MaxOpen} open segments (Storage:MaxOpenSegments) are in use; {files.Log.Path} cannot be opened now.");
+        }
+    }
+
+    /// <summary><see cref="Admit"/> that returns false instead of throwing when every open set is in use.</summary>
+    public bool TryAdmit(SegmentFiles files)
+    {
         lock (_lock)
         {
             for (int step = 0, steps = (2 * _ring.Count) + 1; Volatile.Read(ref _live) >= MaxOpen && step < steps && _ring.Count > 0; step++)
@@ -135,14 +148,14 @@ internal sealed class SegmentCache(int maxOpen)
 
             if (Volatile.Read(ref _live) >= MaxOpen)
             {
-                throw new StorageLimitException(
-                    $"All {MaxOpen} open segments (Storage:MaxOpenSegments) are in use; {files.Log.Path} cannot be opened now.");
+                return false;
             }
 
             files.Cache = this;
             files.Slot = _ring.Count;
             _ring.Add(files);
             Interlocked.Increment(ref _live);
+            return true;
         }
     }
 
