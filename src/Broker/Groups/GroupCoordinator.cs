@@ -145,6 +145,7 @@ internal sealed class GroupCoordinator
             member.LastSeen = now;
             if (replaced is not null && group.State == GroupState.Stable && group.ProtocolName is { } current && member.MetadataFor(current) is not null)
             {
+                Record(group); // the member id changed
                 return Task.FromResult(StaticRejoin(group, member, previousLeader));
             }
 
@@ -230,6 +231,7 @@ internal sealed class GroupCoordinator
                 }
 
                 group.State = GroupState.Stable;
+                Record(group);
                 foreach (GroupMember m in group.Members.Values)
                 {
                     m.PendingSync?.TrySetResult(Assignment(group, m));
@@ -411,6 +413,20 @@ internal sealed class GroupCoordinator
         return described;
     }
 
+    /// <summary>Records the group's state in <c>__consumer_offsets</c>, as Kafka does when a group settles or empties.</summary>
+    private void Record(ClassicGroup group)
+    {
+        var members = new List<GroupMetadataRecord.Member>(group.Members.Count);
+        foreach (GroupMember m in group.Members.Values)
+        {
+            members.Add(new GroupMetadataRecord.Member(m.Id, m.InstanceId, m.ClientId, m.ClientHost, (int)m.RebalanceTimeout.TotalMilliseconds,
+                (int)m.SessionTimeout.TotalMilliseconds, group.ProtocolName is { } p ? m.MetadataFor(p) ?? [] : [], m.Assignment));
+        }
+
+        long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        _offsets.RecordGroup(group.Entry, new GroupMetadataRecord(group.ProtocolType ?? "", group.Generation, group.ProtocolName, group.LeaderId, now, members));
+    }
+
     private static Task<JoinGroupResponse> Error(ErrorCode error) =>
         Task.FromResult(new JoinGroupResponse { ErrorCode = (short)error, ProtocolName = null });
 
@@ -462,6 +478,7 @@ internal sealed class GroupCoordinator
             group.LeaderId = null;
             group.ProtocolName = null;
             group.Entry.EmptySince = now;
+            Record(group);
         }
         else if (group.State != GroupState.PreparingRebalance)
         {

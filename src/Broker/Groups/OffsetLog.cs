@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Text;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Records;
@@ -19,11 +18,11 @@ namespace LogBroker.Broker.Groups;
 /// OffsetCommit handler waits for it when <c>Broker:FlushOnAcksAll</c> is on). Concurrent waiters share
 /// one fsync, run by a single flusher task: no thread blocks per waiter. Deletions (DeleteGroups,
 /// OffsetDelete, expiry) are not waited for.</para>
-/// <para>Record format (one record per partition committed; a batch per commit request):
-/// key = <c>int16 length, group (UTF-8), int16 length, topic, int32 partition</c>;
-/// value = <c>int64 offset, int32 leader epoch, int64 commit timestamp, int16 length (-1 = null),
-/// metadata</c>; a null value deletes the entry. Strings longer than 32767 bytes are refused before
-/// anything is written (<see cref="OffsetStoreException"/>), so every acknowledged commit loads again.
+/// <para>Record format: Kafka's own (<see cref="OffsetRecords"/>): one OffsetCommit record (key v1,
+/// value v3) per partition committed, a batch per commit request, a tombstone per deleted or expired
+/// offset; one GroupMetadata record (key v2, value v3) each time a classic group settles or empties, a
+/// tombstone when it goes. Strings longer than 32767 bytes are refused before anything is written
+/// (<see cref="OffsetStoreException"/>), so every acknowledged commit loads again.
 /// A commit whose batch would exceed the partition's 16 MiB limit is refused whole
 /// (INVALID_COMMIT_OFFSET_SIZE, as Kafka maps RECORD_LIST_TOO_LARGE).</para>
 /// <para>Bounded: when the log has grown past the compaction threshold (32 MiB) since the last
@@ -33,6 +32,12 @@ namespace LogBroker.Broker.Groups;
 /// offsets plus one threshold, and a power loss at any point leaves either the old entries or the
 /// durable snapshot. A failed compaction is logged and retried after another threshold of growth; it
 /// never fails the commit that triggered it.</para>
+/// <para>Conversion: a data directory written before these schemas (LogBroker's own key/value layout)
+/// is converted on the first start: the log is rolled, the offset where Kafka-format records begin is
+/// recorded durably in <c>__consumer_offsets.format</c> in the data directory, the live entries are
+/// written again in Kafka's schemas and fsynced, and only then is everything before that offset
+/// deleted. A crash at any point leaves a log that loads: records below the recorded offset are read
+/// in the old layout, the others in Kafka's.</para>
 /// <para>In memory, <see cref="_live"/> changes only after its batch was written.</para>
 /// <para>Thread-safety: one lock around append and compaction; the flusher has its own.</para>
 /// </remarks>
@@ -52,6 +57,9 @@ internal sealed partial class OffsetLog : IOffsetStore
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
     private readonly Dictionary<(string Group, string Topic, int Partition), CommittedOffset> _live = [];
+    private readonly Dictionary<string, byte[]> _groupMetadata = new(StringComparer.Ordinal);
+    private readonly string _formatFile;
+    private readonly LogConfig _config;
     private readonly Lock _waitersLock = new();
     private List<(long Position, TaskCompletionSource Done)> _waiters = [];
     private bool _flushing;
@@ -78,7 +86,27 @@ internal sealed partial class OffsetLog : IOffsetStore
         };
         _log = logs.GetOrCreate(new TopicPartition(Topic, 0), config);
         _log.UpdateConfig(config);
+        _config = config;
+        _formatFile = Path.Combine(logs.DataDirectory, FormatFileName);
     }
+
+    /// <summary>Name of the file (in the data directory) that records where Kafka-format records begin.</summary>
+    public const string FormatFileName = "__consumer_offsets.format";
+
+    /// <summary>The internal partition (Fetch and ListOffsets read it like any other).</summary>
+    internal PartitionLog Partition => _log;
+
+    /// <summary>
+    /// The internal partition as a topic clients can read (Metadata lists it with is_internal, Fetch
+    /// and ListOffsets serve it). Its id is derived from the cluster id, so it stays the same across
+    /// restarts.
+    /// </summary>
+    internal Metadata.Topic AsTopic(string clusterId) =>
+        new(Topic, new Guid(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(Topic + "/" + clusterId)).AsSpan(0, 16)), _config,
+            new Dictionary<string, string>(StringComparer.Ordinal), [_log]);
+
+    /// <summary>Whether the last <see cref="Load"/> converted a log of the old layout.</summary>
+    internal bool Converted { get; private set; }
 
     /// <summary>Bytes the internal partition holds now (for tests and metrics).</summary>
     public long Size => _log.Size;
@@ -100,14 +128,42 @@ internal sealed partial class OffsetLog : IOffsetStore
         lock (_lock)
         {
             _live.Clear();
+            _groupMetadata.Clear();
+            long kafkaFrom = ReadFormat();
+            bool convert = kafkaFrom < 0 && _log.LogEndOffset > _log.LogStartOffset;
+            if (kafkaFrom < 0 && !convert)
+            {
+                kafkaFrom = _log.LogEndOffset;
+                WriteFormat(kafkaFrom); // a new log: Kafka's schemas from the start
+            }
+
             _log.ScanBatches(0, (in RecordBatchHeader header, ReadOnlySpan<byte> batch) =>
             {
+                bool legacy = convert || header.BaseOffset < kafkaFrom;
                 var records = new RecordReader(batch[RecordBatch.HeaderSize..]);
                 while (records.TryRead(out RecordView record))
                 {
-                    Apply(record);
+                    if (legacy)
+                    {
+                        ApplyLegacy(record);
+                    }
+                    else
+                    {
+                        Apply(record);
+                    }
                 }
             });
+
+            if (convert)
+            {
+                _log.Roll();
+                long start = _log.LogEndOffset;
+                WriteFormat(start);
+                WriteSnapshot();
+                _log.Flush();
+                _log.DeleteRecordsBefore(start);
+                Converted = true;
+            }
 
             _sizeAtCompaction = _log.Size;
             return [.. _live.Select(e => (e.Key.Group, e.Key.Topic, e.Key.Partition, e.Value))];
@@ -127,7 +183,7 @@ internal sealed partial class OffsetLog : IOffsetStore
             long bytes = RecordBatch.HeaderSize;
             foreach ((string topic, int partition, CommittedOffset? offset) in changes)
             {
-                bytes += Add(builder, group, topic, partition, offset);
+                bytes += AddOffset(builder, group, topic, partition, offset);
                 if (bytes > MaxBatchBytes)
                 {
                     throw new OffsetStoreException(ErrorCode.InvalidCommitOffsetSize,
@@ -235,23 +291,7 @@ internal sealed partial class OffsetLog : IOffsetStore
     private void Compact()
     {
         long snapshotStart = _log.LogEndOffset;
-        var builder = new RecordBatchBuilder();
-        long bytes = 0;
-        foreach (((string group, string topic, int partition), CommittedOffset offset) in _live)
-        {
-            bytes += Add(builder, group, topic, partition, offset);
-            if (bytes >= _snapshotChunkBytes)
-            {
-                Write(builder);
-                builder = new RecordBatchBuilder();
-                bytes = 0;
-            }
-        }
-
-        if (builder.Count > 0)
-        {
-            Write(builder);
-        }
+        WriteSnapshot();
 
         // The snapshot (and the directory entries of segments it rolled into) must be durable before
         // the segments it replaces are unlinked, or a power loss can leave neither.
@@ -272,105 +312,166 @@ internal sealed partial class OffsetLog : IOffsetStore
         }
     }
 
-    /// <summary>Adds one record; returns its size in the batch, at most.</summary>
-    private static int Add(RecordBatchBuilder builder, string group, string topic, int partition, CommittedOffset? offset)
+    /// <summary>Writes every live entry again (offsets, then classic groups), in batches of about the snapshot chunk size.</summary>
+    private void WriteSnapshot()
     {
-        int groupBytes = StringBytes(group), topicBytes = StringBytes(topic);
-        byte[] key = new byte[4 + groupBytes + topicBytes + 4];
-        int p = WriteString(key, 0, group);
-        p = WriteString(key, p, topic);
-        BinaryPrimitives.WriteInt32BigEndian(key.AsSpan(p), partition);
+        var builder = new RecordBatchBuilder();
+        long bytes = 0;
+        void Flush()
+        {
+            if (bytes >= _snapshotChunkBytes)
+            {
+                Write(builder);
+                builder = new RecordBatchBuilder();
+                bytes = 0;
+            }
+        }
+
+        foreach (((string group, string topic, int partition), CommittedOffset offset) in _live)
+        {
+            bytes += AddOffset(builder, group, topic, partition, offset);
+            Flush();
+        }
+
+        foreach ((string group, byte[] value) in _groupMetadata)
+        {
+            byte[] key = OffsetRecords.GroupMetadataKey(group);
+            builder.Add(0, key, value);
+            bytes += key.Length + value.Length + RecordOverhead;
+            Flush();
+        }
+
+        if (builder.Count > 0)
+        {
+            Write(builder);
+        }
+    }
+
+    /// <summary>
+    /// Records a classic group's state (a GroupMetadata record), or with null its removal (a
+    /// tombstone). Not waited for: the group state is for tools reading the log; LogBroker does not
+    /// rebuild groups from it.
+    /// </summary>
+    public void AppendGroup(string group, GroupMetadataRecord? state, long timestampMs)
+    {
+        lock (_lock)
+        {
+            if (state is null && !_groupMetadata.ContainsKey(group))
+            {
+                return; // nothing recorded: no tombstone needed
+            }
+
+            byte[] key = OffsetRecords.GroupMetadataKey(group);
+            byte[]? value = state is null ? null : OffsetRecords.GroupMetadataValue(state);
+            if (key.Length + (value?.Length ?? 0) + RecordOverhead + RecordBatch.HeaderSize > MaxBatchBytes)
+            {
+                throw new OffsetStoreException(ErrorCode.InvalidRequest, "The group's metadata is too large to record.");
+            }
+
+            var builder = new RecordBatchBuilder();
+            if (value is null)
+            {
+                builder.Add(timestampMs, key, default, valueIsNull: true);
+            }
+            else
+            {
+                builder.Add(timestampMs, key, value);
+            }
+
+            Write(builder);
+            if (value is null)
+            {
+                _groupMetadata.Remove(group);
+            }
+            else
+            {
+                _groupMetadata[group] = value;
+            }
+        }
+    }
+
+    /// <summary>Adds one OffsetCommit record (a tombstone for a null offset); returns its size in the batch, at most.</summary>
+    private static int AddOffset(RecordBatchBuilder builder, string group, string topic, int partition, CommittedOffset? offset)
+    {
+        byte[] key = OffsetRecords.OffsetCommitKey(group, topic, partition);
         if (offset is null)
         {
             builder.Add(0, key, default, valueIsNull: true);
             return key.Length + RecordOverhead;
         }
 
-        byte[] value = new byte[8 + 4 + 8 + 2 + (offset.Metadata is null ? 0 : StringBytes(offset.Metadata))];
-        BinaryPrimitives.WriteInt64BigEndian(value, offset.Offset);
-        BinaryPrimitives.WriteInt32BigEndian(value.AsSpan(8), offset.LeaderEpoch);
-        BinaryPrimitives.WriteInt64BigEndian(value.AsSpan(12), offset.CommitTimestamp);
-        if (offset.Metadata is null)
-        {
-            BinaryPrimitives.WriteInt16BigEndian(value.AsSpan(20), -1);
-        }
-        else
-        {
-            WriteString(value, 20, offset.Metadata);
-        }
-
+        byte[] value = OffsetRecords.OffsetCommitValue(offset);
         builder.Add(offset.CommitTimestamp, key, value);
         return key.Length + value.Length + RecordOverhead;
     }
 
-    /// <summary>UTF-8 length of a stored string; over 32767 bytes it could not be read back, so it is refused.</summary>
-    private static int StringBytes(string text)
-    {
-        int length = Encoding.UTF8.GetByteCount(text);
-        if (length > short.MaxValue)
-        {
-            throw new OffsetStoreException(ErrorCode.InvalidRequest, $"A group, topic or metadata string of {length} bytes is over {short.MaxValue}.");
-        }
-
-        return length;
-    }
-
+    /// <summary>Applies a Kafka-format record; records of other kinds or versions are skipped, not fatal.</summary>
     private void Apply(RecordView record)
     {
         ReadOnlySpan<byte> key = record.Key;
-        if (!TryReadString(ref key, out string? group) || !TryReadString(ref key, out string? topic) || key.Length != 4)
+        if (OffsetRecords.TryReadOffsetCommitKey(key, out string group, out string topic, out int partition))
+        {
+            if (record.ValueIsNull)
+            {
+                _live.Remove((group, topic, partition));
+            }
+            else if (OffsetRecords.TryReadOffsetCommitValue(record.Value, out CommittedOffset? offset))
+            {
+                _live[(group, topic, partition)] = offset!;
+            }
+        }
+        else if (OffsetRecords.TryReadGroupMetadataKey(key, out string groupId))
+        {
+            if (record.ValueIsNull)
+            {
+                _groupMetadata.Remove(groupId);
+            }
+            else
+            {
+                _groupMetadata[groupId] = record.Value.ToArray();
+            }
+        }
+    }
+
+    /// <summary>Applies a record of the layout written before Kafka's schemas (for the one-time conversion).</summary>
+    private void ApplyLegacy(RecordView record)
+    {
+        if (!OffsetRecords.TryReadLegacy(record.Key, record.Value, record.ValueIsNull, out string group, out string topic, out int partition,
+            out CommittedOffset? offset))
         {
             return; // not ours: skip rather than fail the start
         }
 
-        int partition = BinaryPrimitives.ReadInt32BigEndian(key);
-        if (record.ValueIsNull)
+        if (offset is null)
         {
-            _live.Remove((group!, topic!, partition));
-            return;
+            _live.Remove((group, topic, partition));
         }
-
-        ReadOnlySpan<byte> value = record.Value;
-        if (value.Length < 22)
+        else
         {
-            return;
+            _live[(group, topic, partition)] = offset;
         }
-
-        ReadOnlySpan<byte> metadataPart = value[20..];
-        string? metadata = BinaryPrimitives.ReadInt16BigEndian(metadataPart) == -1 ? null
-            : TryReadString(ref metadataPart, out string? m) ? m : null;
-        _live[(group!, topic!, partition)] = new CommittedOffset(
-            BinaryPrimitives.ReadInt64BigEndian(value),
-            BinaryPrimitives.ReadInt32BigEndian(value[8..]),
-            metadata,
-            BinaryPrimitives.ReadInt64BigEndian(value[12..]));
     }
 
-    private static int WriteString(byte[] buffer, int position, string text)
+    /// <summary>The offset where Kafka-format records begin, or -1 when the data directory has no record of it (a log of the old layout, or a new one).</summary>
+    private long ReadFormat()
     {
-        int length = Encoding.UTF8.GetBytes(text, buffer.AsSpan(position + 2));
-        BinaryPrimitives.WriteInt16BigEndian(buffer.AsSpan(position), checked((short)length));
-        return position + 2 + length;
-    }
-
-    private static bool TryReadString(ref ReadOnlySpan<byte> span, out string? text)
-    {
-        text = null;
-        if (span.Length < 2)
+        if (!File.Exists(_formatFile))
         {
-            return false;
+            return -1;
         }
 
-        int length = BinaryPrimitives.ReadInt16BigEndian(span);
-        if (length < 0 || length > span.Length - 2)
-        {
-            return false;
-        }
-
-        text = Encoding.UTF8.GetString(span.Slice(2, length));
-        span = span[(2 + length)..];
-        return true;
+        string text = File.ReadAllText(_formatFile).Trim();
+        const string Prefix = "kafka-schemas-from ";
+        return text.StartsWith(Prefix, StringComparison.Ordinal) &&
+            long.TryParse(text.AsSpan(Prefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long from)
+            ? from
+            : throw new IOException($"{_formatFile} is not readable ('{(text.Length > 64 ? text[..64] : text)}').");
     }
+
+    /// <summary>Records durably (temporary file, fsync, rename, directory fsync) where Kafka-format records begin.</summary>
+    private void WriteFormat(long from) =>
+        Storage.Checkpoints.AtomicFile.Write(_formatFile,
+            Encoding.ASCII.GetBytes(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"kafka-schemas-from {from}\n")));
 
     private static partial class Log
     {

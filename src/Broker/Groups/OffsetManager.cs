@@ -21,6 +21,11 @@ internal interface IOffsetStore
 
     /// <summary>Every group's committed offsets as last stored.</summary>
     IEnumerable<(string Group, string Topic, int Partition, CommittedOffset Offset)> Load();
+
+    /// <summary>Records a classic group's state, or with null that the group is gone (not waited for; not loaded back).</summary>
+    void AppendGroup(string group, GroupMetadataRecord? state, long timestampMs)
+    {
+    }
 }
 
 /// <summary>
@@ -336,6 +341,7 @@ internal sealed partial class OffsetManager
             }
 
             entry.Offsets.Clear();
+            RecordGroup(entry, null);
             Remove(entry);
             return ErrorCode.None;
         }
@@ -369,6 +375,7 @@ internal sealed partial class OffsetManager
                     entry.Offsets.Clear();
                 }
 
+                RecordGroup(entry, null);
                 Remove(entry);
             }
         }
@@ -394,6 +401,23 @@ internal sealed partial class OffsetManager
 
         listed.Sort((a, b) => string.CompareOrdinal(a.Item1, b.Item1));
         return listed;
+    }
+
+    /// <summary>
+    /// Records a classic group's state in the offset log as Kafka does (a GroupMetadata record), or with
+    /// null its removal. For tools reading <c>__consumer_offsets</c>: a failure is logged, never fatal.
+    /// Call under the entry's lock.
+    /// </summary>
+    public void RecordGroup(GroupEntry entry, GroupMetadataRecord? state)
+    {
+        try
+        {
+            _store.AppendGroup(entry.Id, state, _time.GetUtcNow().ToUnixTimeMilliseconds());
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            Log.StoreFailed(_logger, e, entry.Id);
+        }
     }
 
     private static (string, int, CommittedOffset?)[] Tombstones(GroupEntry entry)
