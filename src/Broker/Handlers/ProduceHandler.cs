@@ -27,7 +27,9 @@ namespace LogBroker.Broker.Handlers;
 /// written — on a single node that is what "every in-sync replica has it" can honestly mean.
 /// Other acks values get INVALID_REQUIRED_ACKS. Produce never creates topics. A partition listed more
 /// than once is refused at every entry with INVALID_REQUEST and nothing is appended to it (it would
-/// otherwise be ambiguous which batch counts).
+/// otherwise be ambiguous which batch counts). A topic whose compression.type names a codec gets each
+/// valid batch in another codec stored re-encoded with it (<see cref="BatchRecompressor"/>, bounded by
+/// the same limit on decompressed bytes); with "producer" (the default) batches are stored as sent.
 /// </summary>
 internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates producers, BrokerOptions options, TimeProvider time) : RequestHandler<ProduceRequest, ProduceResponse>
 {
@@ -49,6 +51,7 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
         {
             var topicResponse = new ProduceResponse.TopicProduceResponse { Name = topicData.Name };
             response.Responses.Add(topicResponse);
+            CompressionType? codec = BatchRecompressor.TopicCodec(topics.Get(topicData.Name)?.Overrides.GetValueOrDefault(TopicConfigs.CompressionType));
             foreach (ProduceRequest.PartitionProduceData partitionData in topicData.PartitionData)
             {
                 var result = new ProduceResponse.PartitionProduceResponse { Index = partitionData.Index, BaseOffset = -1 };
@@ -69,7 +72,7 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
                 }
                 else
                 {
-                    Append(log, partitionData.Records, context.Version, result);
+                    Append(log, partitionData.Records, context.Version, codec, result);
                     if (result.ErrorCode == 0 && produce.Acks == -1 && options.FlushOnAcksAll)
                     {
                         (toFlush ??= []).Add((log, log.LogEndOffset));
@@ -111,7 +114,7 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
         return response;
     }
 
-    private void Append(PartitionLog log, ReadOnlyMemory<byte>? records, short version, ProduceResponse.PartitionProduceResponse result)
+    private void Append(PartitionLog log, ReadOnlyMemory<byte>? records, short version, CompressionType? codec, ProduceResponse.PartitionProduceResponse result)
     {
         ReadOnlySpan<byte> batch = records.GetValueOrDefault().Span;
         BatchValidation validation = RecordBatch.Validate(batch, out RecordBatchHeader header, out int size);
@@ -131,6 +134,7 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
         }
 
         LogConfig config = log.Config;
+        RecompressedBatch? recompressed = null;
         if (batch.Length <= config.MaxMessageBytes) // a larger batch is refused by the append, unread
         {
             var bounds = new TimestampBounds(time.GetUtcNow().ToUnixTimeMilliseconds(),
@@ -147,6 +151,20 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
                 });
                 result.ErrorMessage = check.Describe(header, bounds);
                 return;
+            }
+
+            // The topic's compression.type names another codec: store the batch re-encoded with it (Kafka's LogValidator).
+            if (codec is { } target && target != header.Compression)
+            {
+                recompressed = BatchRecompressor.Recompress(batch, header, target, options.MaxDecompressedBatchBytes);
+                if (recompressed is null)
+                {
+                    result.ErrorCode = (short)ErrorCode.CorruptMessage;
+                    return;
+                }
+
+                batch = recompressed.Batch;
+                header = recompressed.Header;
             }
         }
 
@@ -187,6 +205,10 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
         {
             result.ErrorCode = (short)ErrorCode.KafkaStorageError;
             result.ErrorMessage = e.Message;
+        }
+        finally
+        {
+            recompressed?.Dispose();
         }
     }
 

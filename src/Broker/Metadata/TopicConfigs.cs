@@ -26,7 +26,7 @@ internal static class TopicConfigs
     public const string MessageTimestampType = "message.timestamp.type";
     public const string CompressionType = "compression.type";
 
-    /// <summary>The compression.type values Kafka accepts for a topic; stored and shown, not acted on (batches are kept as produced).</summary>
+    /// <summary>The compression.type values Kafka accepts for a topic; a codec makes Produce re-encode batches in another one (BatchRecompressor).</summary>
     private static readonly string[] CompressionTypes = ["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"];
 
     /// <summary>Milliseconds from which a duration is infinite: TimeSpan cannot hold more (Kafka treats such values as "never").</summary>

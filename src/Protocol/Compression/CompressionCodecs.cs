@@ -175,7 +175,7 @@ internal static class CompressionCodecs
             while (true)
             {
                 Span<byte> span = destination.GetSpan(ChunkSize);
-                int room = Math.Min(span.Length, max - written + 1);
+                int room = (int)Math.Min(span.Length, (long)max - written + 1); // long: max may be int.MaxValue
                 int n = decoder.Read(span[..room]);
                 if (n == 0)
                 {
