@@ -2,7 +2,7 @@
 // in the spirit of kafka-producer-perf-test. It starts the broker (Release build next to this tool)
 // on 127.0.0.1 with a fresh data directory, runs the scenarios, prints one line per result, and stops.
 //
-//   dotnet run -c Release --project bench/LoadTool -- [--records 1000000] [--scenario all|produce|latency|kib|client|scale|spread] [--partitions 50000]
+//   dotnet run -c Release --project bench/LoadTool -- [--records 1000000] [--scenario all|produce|latency|kib|client|scale|spread|metrics] [--partitions 50000]
 //
 // Every loop is bounded in count and time, and all traffic stays on the loopback interface.
 using System.Diagnostics;
@@ -78,6 +78,11 @@ try
         broker.PrintMemory();
     }
 
+    if (scenario is "metrics")
+    {
+        await LogBroker.LoadTool.MetricsScenario.RunAsync(data + "-metrics", records);
+    }
+
     if (scenario is "all" or "latency")
     {
         await using var broker = await Broker.StartAsync(data + "-lat");
@@ -89,7 +94,7 @@ try
 }
 finally
 {
-    foreach (string dir in new[] { data, data + "-kib", data + "-lat", data + "-client", data + "-scale", data + "-scale-empty", data + "-spread" })
+    foreach (string dir in new[] { data, data + "-kib", data + "-lat", data + "-client", data + "-scale", data + "-scale-empty", data + "-spread", data + "-metrics-on", data + "-metrics-off" })
     {
         if (Directory.Exists(dir))
         {

@@ -80,6 +80,7 @@ internal static class CliApp
         root.Subcommands.Add(ProduceConsumeCommands.BuildConsume(context));
         root.Subcommands.Add(GroupCommands.Build(context));
         root.Subcommands.Add(ReplayCommand.Build(context));
+        root.Subcommands.Add(StatusCommand.Build(context));
 
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

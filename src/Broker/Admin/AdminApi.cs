@@ -321,6 +321,8 @@ internal static class AdminApi
             position = next;
         }
 
+        // Stopped by the byte budget with records left to show: the page is shorter than asked.
+        truncated |= messages.Count < maxRecords && position < end && bytesRead >= maxBytes;
         long first = messages.Count > 0 ? messages[0].Offset : from;
         long nextOffset = messages.Count > 0 ? messages[^1].Offset + 1 : Math.Min(position, end);
         return new MessagePage(topic, partition, start, end, from, nextOffset, Math.Max(start, first - maxRecords), bytesRead, truncated, messages);

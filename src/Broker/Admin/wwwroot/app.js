@@ -87,7 +87,7 @@ function every(msPeriod, fn) {
 function lineChart(label, series, format) {
   const width = 600, height = 160, left = 56, right = 8, top = 10, bottom = 22;
   const all = series.flatMap(s => s.points);
-  const chart = svg("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label, preserveAspectRatio: "none" });
+  const chart = svg("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label });
   chart.append(svg("title", { text: label }));
   if (all.length < 1) {
     chart.append(svg("text", { x: left, y: height / 2, text: "No samples yet" }));
@@ -118,7 +118,7 @@ function figure(caption, chart, legend) {
 
 async function overview() {
   const [info, rates] = await Promise.all([api("/broker"), api("/rates")]);
-  const rateFmt = v => nf.format(Math.round(v)) + "/s";
+  const rateFmt = v => (v < 10 ? v.toFixed(1) : nf.format(Math.round(v))) + "/s";
   const charts = el("div", { class: "charts" });
   const drawRates = r => {
     charts.replaceChildren(
@@ -245,7 +245,7 @@ async function messages(name, params) {
   main.replaceChildren(
     el("h1", {}, "Messages of ", el("a", { href: "#/topics/" + encodeURIComponent(name), text: name })),
     form,
-    el("p", { class: "muted", id: "page-summary", text: `Partition ${partition}: offsets ${num(page.startOffset)}–${num(page.endOffset)}; showing ${page.messages.length} from ${num(page.fromOffset)} (${bytes(page.bytesRead)} read${page.truncated ? ", stopped at the byte limit" : ""}).` }),
+    el("p", { class: "muted", id: "page-summary", text: `Partition ${partition}: start offset ${num(page.startOffset)}, end offset ${num(page.endOffset)}; showing ${page.messages.length} from ${num(page.fromOffset)} (${bytes(page.bytesRead)} read${page.truncated ? ", stopped at the byte limit" : ""}).` }),
     pager,
     table(`Records of partition ${partition}`, [{ label: "Offset", num: 1 }, "Timestamp", "Key", "Value", "Headers"], rows, "messages-table"));
 }
@@ -320,7 +320,7 @@ async function group(id) {
     el("h2", { text: "Members" }),
     table("Members and their assignments", ["Member", "Client", "Host", "Instance", "Assignment"], members, "members-table"),
     el("h2", { text: "Reset offsets" }),
-    g.allowWrites ? null : el("p", { class: "muted", text: "Writes are off (Console:AllowWrites): the dry run shows what a reset would do." }),
+    ...(g.allowWrites ? [] : [el("p", { class: "muted", text: "Writes are off (Console:AllowWrites): the dry run shows what a reset would do." })]),
     resetForm, result);
   drawHistory(await api(`/groups/${encodeURIComponent(id)}/lag-history`));
   every(2000, async () => drawHistory(await api(`/groups/${encodeURIComponent(id)}/lag-history`)));

@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using LogBroker.Client.Admin;
+using LogBroker.Client.Producer;
+
+namespace LogBroker.LoadTool;
+
+/// <summary>
+/// <c>--scenario metrics</c>: what the metrics cost, and how fast the console's API answers with many topics.
+/// Two broker processes at once, one with metrics on (scraped every second at /metrics, as a busy
+/// Prometheus would) and one with <c>Metrics:Enabled=false</c>; W1 (LogBroker.Client batch produce of
+/// 100 B records, acks=1, one partition) runs against each in alternating order for five rounds. Then
+/// 1,000 topics are created on the metrics-on broker and the console's API calls are timed.
+/// </summary>
+internal static class MetricsScenario
+{
+    public static async Task RunAsync(string data, int records)
+    {
+        int onAdmin = FreePort();
+        int offAdmin = FreePort();
+        await using global::Broker on = await global::Broker.StartAsync(data + "-on", $"--Admin:Listener=127.0.0.1:{onAdmin}");
+        await using global::Broker off = await global::Broker.StartAsync(data + "-off", $"--Admin:Listener=127.0.0.1:{offAdmin}", "--Metrics:Enabled=false");
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{onAdmin}/"), Timeout = TimeSpan.FromSeconds(30) };
+        Console.WriteLine($"# metrics: W1 = LogBroker.Client ProduceBatchAsync, {records:N0} x 100 B, acks=1, linger 5 ms, 1 partition; 5 rounds, order alternated");
+        foreach (global::Broker broker in (global::Broker[])[on, off])
+        {
+            await ProduceAsync(broker, await CreateAsync(broker, "warm"), 200_000); // JIT and page cache, not billed
+        }
+
+        using var scraping = new CancellationTokenSource();
+        long scrapes = 0;
+        Task scraper = Task.Run(async () =>
+        {
+            while (!scraping.IsCancellationRequested)
+            {
+                using HttpResponseMessage r = await http.GetAsync(new Uri("metrics", UriKind.Relative), CancellationToken.None);
+                r.EnsureSuccessStatusCode();
+                scrapes++;
+                try
+                {
+                    await Task.Delay(1000, scraping.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }
+        });
+
+        for (int round = 0; round < 5; round++)
+        {
+            foreach (bool metrics in round % 2 == 0 ? (bool[])[true, false] : [false, true])
+            {
+                global::Broker broker = metrics ? on : off;
+                string topic = await CreateAsync(broker, $"w1-{round}");
+                TimeSpan cpu = broker.CpuTime;
+                TimeSpan elapsed = await ProduceAsync(broker, topic, records);
+                double brokerCpu = (broker.CpuTime - cpu).TotalMilliseconds * 1000 / records;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"W1 metrics {(metrics ? "on " : "off")} round {round + 1}: {records / elapsed.TotalSeconds:F0} records/s, broker CPU {brokerCpu:F3} µs/record"));
+            }
+        }
+
+        await scraping.CancelAsync();
+        await scraper;
+        Console.WriteLine($"# metrics: {scrapes} scrapes of the metrics-on broker during the rounds");
+
+        // The console's API with 1,000 topics (metrics-on broker).
+        await using (var admin = new AdminClient(new AdminOptions { BootstrapServers = on.Bootstrap }))
+        {
+            for (int i = 0; i < 1000; i += 100)
+            {
+                await admin.CreateTopicsAsync([.. Enumerable.Range(i, 100).Select(n => new NewTopic($"many-{n:D4}", 1))]);
+            }
+        }
+
+        await ProduceAsync(on, "many-0500", 10_000);
+        foreach (string path in (string[])["api/broker", "api/topics", "api/topics/many-0500", "api/topics/many-0500/partitions/0/messages?offset=5000&limit=50", "api/groups", "metrics"])
+        {
+            var times = new List<double>();
+            for (int i = 0; i < 60; i++)
+            {
+                var clock = Stopwatch.StartNew();
+                using HttpResponseMessage r = await http.GetAsync(new Uri(path, UriKind.Relative));
+                byte[] body = await r.Content.ReadAsByteArrayAsync();
+                r.EnsureSuccessStatusCode();
+                times.Add(clock.Elapsed.TotalMilliseconds);
+                if (i == 0)
+                {
+                    Console.WriteLine($"# {path}: {body.Length:N0} bytes");
+                }
+            }
+
+            times.RemoveRange(0, 10); // the first calls JIT the endpoint
+            times.Sort();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"API {path} with 1,000 topics: median {times[times.Count / 2]:F1} ms, p90 {times[times.Count * 9 / 10]:F1} ms, max {times[^1]:F1} ms (50 calls)"));
+        }
+    }
+
+    private static async Task<string> CreateAsync(global::Broker broker, string name)
+    {
+        await using var admin = new AdminClient(new AdminOptions { BootstrapServers = broker.Bootstrap });
+        await admin.CreateTopicsAsync([new NewTopic(name, 1)]);
+        return name;
+    }
+
+    private static async Task<TimeSpan> ProduceAsync(global::Broker broker, string topic, int count)
+    {
+        byte[] value = new byte[100];
+        new Random(1).NextBytes(value);
+        const int Chunk = 10_000;
+        var chunk = new ProducerRecord[Chunk];
+        Array.Fill(chunk, new ProducerRecord(null, value));
+        await using var producer = new KafkaProducer(new ProducerOptions
+        {
+            BootstrapServers = broker.Bootstrap,
+            Acks = Acks.Leader,
+            Linger = TimeSpan.FromMilliseconds(5),
+            BufferMemory = 256L * 1024 * 1024,
+        });
+        await producer.ProduceBatchAsync(topic, new ArraySegment<ProducerRecord>(chunk, 0, 1)); // metadata first
+        var clock = Stopwatch.StartNew();
+        var inFlight = new Queue<Task>();
+        for (int sent = 0; sent < count; sent += Chunk)
+        {
+            int n = Math.Min(Chunk, count - sent);
+            inFlight.Enqueue(producer.ProduceBatchAsync(topic, n == Chunk ? chunk : new ArraySegment<ProducerRecord>(chunk, 0, n)).AsTask());
+            if (inFlight.Count > 16)
+            {
+                await inFlight.Dequeue();
+            }
+        }
+
+        while (inFlight.Count > 0)
+        {
+            await inFlight.Dequeue();
+        }
+
+        return clock.Elapsed;
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)probe.LocalEndPoint!).Port;
+    }
+}
