@@ -44,7 +44,7 @@ internal sealed class Cluster : IAsyncDisposable
         _logger = logger;
         _bootstrap = Endpoints.Parse(options.BootstrapServers);
         _settings = new ConnectionSettings(options.ClientId, options.RequestTimeout, options.ConnectTimeout,
-            options.MaxInFlightRequestsPerConnection, options.MaxResponseBytes);
+            options.MaxInFlightRequestsPerConnection, options.MaxResponseBytes) { Security = ClientSecurity.From(options) };
     }
 
     public ClientOptions Options => _options;
@@ -170,7 +170,7 @@ internal sealed class Cluster : IAsyncDisposable
                 _bootstrapIndex = index;
                 return c;
             }
-            catch (KafkaException e)
+            catch (KafkaException e) when (e.ErrorCode is not (ErrorCode.SaslAuthenticationFailed or ErrorCode.UnsupportedSaslMechanism or ErrorCode.IllegalSaslState))
             {
                 last = e;
             }
