@@ -39,6 +39,33 @@ public abstract record ClientOptions
     /// </summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
+    /// <summary>security.protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL. Default PLAINTEXT.</summary>
+    public string SecurityProtocol { get; init; } = "PLAINTEXT";
+
+    /// <summary>sasl.mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* protocols). Default PLAIN.</summary>
+    public string SaslMechanism { get; init; } = "PLAIN";
+
+    /// <summary>sasl.username. Default null.</summary>
+    public string? SaslUsername { get; init; }
+
+    /// <summary>sasl.password. Default null.</summary>
+    public string? SaslPassword { get; init; }
+
+    /// <summary>ssl.ca.location: PEM file of the CAs trusted for the broker's certificate. Default null: the system store.</summary>
+    public string? SslCaLocation { get; init; }
+
+    /// <summary>ssl.certificate.location: PEM client certificate (mTLS). Default null: none.</summary>
+    public string? SslCertificateLocation { get; init; }
+
+    /// <summary>ssl.key.location: PEM private key of the client certificate. Default: the certificate file.</summary>
+    public string? SslKeyLocation { get; init; }
+
+    /// <summary>ssl.key.password: password of an encrypted client key. Default null.</summary>
+    public string? SslKeyPassword { get; init; }
+
+    /// <summary>ssl.endpoint.identification.algorithm: "https" checks the broker's host name against its certificate, "none" does not. Default "https".</summary>
+    public string SslEndpointIdentificationAlgorithm { get; init; } = "https";
+
     internal void ValidateCommon()
     {
         if (string.IsNullOrWhiteSpace(BootstrapServers))
@@ -48,6 +75,7 @@ public abstract record ClientOptions
 
         _ = Network.Endpoints.Parse(BootstrapServers);
         ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
+        Network.ClientSecurity.Validate(this);
         Positive(RequestTimeout, nameof(RequestTimeout));
         Positive(ConnectTimeout, nameof(ConnectTimeout));
         if (MaxInFlightRequestsPerConnection < 1)

@@ -17,7 +17,7 @@ namespace LogBroker.Client.Network;
 internal sealed partial class BrokerConnection : IAsyncDisposable
 {
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly SemaphoreSlim _inFlight;
     private readonly Queue<Pending> _pending = new();
@@ -35,10 +35,10 @@ internal sealed partial class BrokerConnection : IAsyncDisposable
     private int _correlationId;
     private Exception? _failure;
 
-    private BrokerConnection(Socket socket, string endpoint, int nodeId, ConnectionSettings settings, ILogger logger)
+    private BrokerConnection(Socket socket, Stream stream, string endpoint, int nodeId, ConnectionSettings settings, ILogger logger)
     {
         _socket = socket;
-        _stream = new NetworkStream(socket, ownsSocket: true);
+        _stream = stream;
         Endpoint = endpoint;
         NodeId = nodeId;
         _requestTimeout = settings.RequestTimeout;
@@ -57,7 +57,13 @@ internal sealed partial class BrokerConnection : IAsyncDisposable
     public int NodeId { get; }
 
     /// <summary>False once the connection failed or was disposed.</summary>
-    public bool IsAlive => _failure is null && !_closed.IsCancellationRequested;
+    public bool IsAlive => _failure is null && !_closed.IsCancellationRequested && (_reauthenticateAt == 0 || Environment.TickCount64 < _reauthenticateAt);
+
+    /// <summary>
+    /// KIP-368: when the broker gave a SASL session lifetime, the connection stops taking new requests at 85%
+    /// of it (the owner then opens a fresh, authenticated one) and closes once its last response is in.
+    /// </summary>
+    private long _reauthenticateAt;
 
     /// <summary>Connects, then negotiates API versions (ApiVersions v3, falling back to v0).</summary>
     public static async Task<BrokerConnection> ConnectAsync(string host, int port, int nodeId, ConnectionSettings settings, ILogger logger, CancellationToken cancellationToken)
@@ -85,10 +91,41 @@ internal sealed partial class BrokerConnection : IAsyncDisposable
             throw;
         }
 
-        var connection = new BrokerConnection(socket, $"{host}:{port}", nodeId, settings, logger);
+        Stream stream = new NetworkStream(socket, ownsSocket: true);
+        ClientSecurity? security = settings.Security;
+        if (security is { UseTls: true })
+        {
+            using var handshake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            handshake.CancelAfter(settings.ConnectTimeout);
+            try
+            {
+                stream = await security.WrapAsync(stream, host, handshake.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+                throw new KafkaException(ErrorCode.NetworkException, $"The TLS handshake with {host}:{port} timed out after {settings.ConnectTimeout.TotalMilliseconds:0} ms.");
+            }
+            catch
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
+
+        var connection = new BrokerConnection(socket, stream, $"{host}:{port}", nodeId, settings, logger);
         try
         {
             await connection.NegotiateVersionsAsync(cancellationToken).ConfigureAwait(false);
+            if (security is { UseSasl: true })
+            {
+                long lifetime = await security.AuthenticateAsync(connection, cancellationToken).ConfigureAwait(false);
+                if (lifetime > 0)
+                {
+                    connection._reauthenticateAt = Environment.TickCount64 + Math.Max(1, lifetime * 85 / 100);
+                }
+            }
+
             return connection;
         }
         catch
@@ -160,6 +197,9 @@ internal sealed partial class BrokerConnection : IAsyncDisposable
         short v = Math.Min(clientMax, _maxVersions[k]);
         return v < Math.Max(clientMin, _minVersions[k]) ? (short)-1 : v;
     }
+
+    /// <summary>The broker's highest version of <paramref name="key"/>, or -1 when it has none (SASL, whose versions the client picks itself).</summary>
+    public short BrokerMaxVersion(ApiKey key) => (int)key < _maxVersions.Length ? _maxVersions[(int)key] : (short)-1;
 
     /// <summary>Like <see cref="Version"/>, but throws a clear error when there is no common version.</summary>
     public short RequireVersion(ApiKey key)
@@ -346,6 +386,20 @@ internal sealed partial class BrokerConnection : IAsyncDisposable
 
                 frame.SetBody(ApiMessages.ResponseHeaderHasTaggedFields(pending.Key, pending.Version), pending.Key, pending.Version);
                 _inFlight.Release();
+                if (_reauthenticateAt != 0 && Environment.TickCount64 >= _reauthenticateAt)
+                {
+                    bool idle;
+                    lock (_pendingLock)
+                    {
+                        idle = _pending.Count == 0;
+                    }
+
+                    if (idle)
+                    {
+                        // The SASL session is about to expire and nothing is in flight: close; the owner opens a fresh connection.
+                        Fail(new KafkaException(ErrorCode.NetworkException, $"The SASL session with {Endpoint} is expiring (KIP-368); reconnecting."));
+                    }
+                }
                 if (!pending.Completion.TrySetResult(frame))
                 {
                     frame.Dispose(); // cancelled by the caller meanwhile
@@ -441,7 +495,11 @@ internal sealed record ConnectionSettings(
     TimeSpan ConnectTimeout,
     int MaxInFlight,
     int MaxResponseBytes,
-    TimeProvider TimeProvider);
+    TimeProvider TimeProvider)
+{
+    /// <summary>TLS and SASL (null: PLAINTEXT).</summary>
+    public ClientSecurity? Security { get; init; }
+}
 
 /// <summary>
 /// A response frame in a pooled buffer: correlation id, header tagged fields, then the body. Disposing

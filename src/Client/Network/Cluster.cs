@@ -46,7 +46,7 @@ internal sealed class Cluster : IAsyncDisposable
         _time = options.TimeProvider;
         _bootstrap = Endpoints.Parse(options.BootstrapServers);
         _settings = new ConnectionSettings(options.ClientId, options.RequestTimeout, options.ConnectTimeout,
-            options.MaxInFlightRequestsPerConnection, options.MaxResponseBytes, options.TimeProvider);
+            options.MaxInFlightRequestsPerConnection, options.MaxResponseBytes, options.TimeProvider) { Security = ClientSecurity.From(options) };
     }
 
     public ClientOptions Options => _options;
@@ -174,7 +174,7 @@ internal sealed class Cluster : IAsyncDisposable
                 _bootstrapIndex = index;
                 return c;
             }
-            catch (KafkaException e)
+            catch (KafkaException e) when (e.ErrorCode is not (ErrorCode.SaslAuthenticationFailed or ErrorCode.UnsupportedSaslMechanism or ErrorCode.IllegalSaslState))
             {
                 last = e;
             }
