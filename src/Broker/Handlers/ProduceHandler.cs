@@ -102,8 +102,9 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
 
     private static async ValueTask<ProduceResponse?> FlushThenAnswerAsync(List<(PartitionLog Log, long End)> partitions, ProduceResponse response)
     {
-        // fsync blocks; keep it off the connection's read loop. Concurrent callers share fsyncs
-        // (PartitionLog.Flush returns at once when someone already flushed past End).
+        // fsync blocks; keep this one (acks=all) off the connection's read loop. Concurrent callers share
+        // fsyncs (PartitionLog.Flush returns at once when someone already flushed past End). A partition's
+        // own FlushMessages limit, when reached, fsyncs inside the append instead, on the read loop.
         await Task.Run(() =>
         {
             foreach ((PartitionLog log, long end) in partitions)

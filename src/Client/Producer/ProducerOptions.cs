@@ -45,7 +45,7 @@ public sealed record ProducerOptions : ClientOptions
     /// <summary>delivery.timeout.ms: the longest a record may take from produce to acknowledgement, retries included. Default 2 min.</summary>
     public TimeSpan DeliveryTimeout { get; init; } = TimeSpan.FromMinutes(2);
 
-    /// <summary>message.max.bytes: the largest record batch sent. Default 1 MiB + 1 KiB (a full batch plus a record's slack).</summary>
+    /// <summary>message.max.bytes: the largest record batch sent. Default 1 MiB + 64 KiB (1,114,112 bytes).</summary>
     public int MessageMaxBytes { get; init; } = (1024 * 1024) + (64 * 1024);
 
     /// <summary>max.request.size: the largest produce request (batches for several partitions). Default 16 MiB.</summary>

@@ -54,4 +54,59 @@ public abstract class HandlerTest : IAsyncLifetime
         Assert.Equal(0, answer.ErrorCode);
         return answer.BaseOffset;
     }
+
+    /// <summary>Joins a classic group as a new member (v5: MEMBER_ID_REQUIRED first, then with the id) and returns the answer.</summary>
+    private protected async Task<JoinGroupResponse> JoinAsync(string group, EmbeddedClient? client = null)
+    {
+        client ??= Client;
+        var join = new JoinGroupRequest
+        {
+            GroupId = group,
+            SessionTimeoutMs = 10_000,
+            RebalanceTimeoutMs = 10_000,
+            MemberId = "",
+            ProtocolType = "consumer",
+            Protocols = [new JoinGroupRequest.JoinGroupRequestProtocol { Name = "range", Metadata = new byte[] { 0, 1 } }],
+        };
+        JoinGroupResponse first = await client.SendAsync<JoinGroupResponse>(ApiKey.JoinGroup, 5, join, cancellationToken: Token);
+        Assert.Equal((short)Protocol.ErrorCode.MemberIdRequired, first.ErrorCode);
+        join.MemberId = first.MemberId;
+        return await client.SendAsync<JoinGroupResponse>(ApiKey.JoinGroup, 5, join, cancellationToken: Token);
+    }
+
+    /// <summary>Joins as the only member and syncs with an assignment: the group is then Stable.</summary>
+    protected async Task<(string MemberId, int Generation)> StableGroupAsync(string group)
+    {
+        JoinGroupResponse joined = await JoinAsync(group);
+        Assert.Equal(0, joined.ErrorCode);
+        SyncGroupResponse synced = await Client.SendAsync<SyncGroupResponse>(ApiKey.SyncGroup, 3, new SyncGroupRequest
+        {
+            GroupId = group,
+            GenerationId = joined.GenerationId,
+            MemberId = joined.MemberId,
+            Assignments = [new SyncGroupRequest.SyncGroupRequestAssignment { MemberId = joined.MemberId, Assignment = new byte[] { 7 } }],
+        }, cancellationToken: Token);
+        Assert.Equal(0, synced.ErrorCode);
+        return (joined.MemberId, joined.GenerationId);
+    }
+
+    /// <summary>Commits offsets as a standalone consumer (generation -1, no member) and returns the partition error codes.</summary>
+    protected async Task<short[]> CommitAsync(string group, string topic, long offset, string? metadata = null, int partition = 0)
+    {
+        OffsetCommitResponse response = await Client.SendAsync<OffsetCommitResponse>(ApiKey.OffsetCommit, 8, new OffsetCommitRequest
+        {
+            GroupId = group,
+            GenerationIdOrMemberEpoch = -1,
+            MemberId = "",
+            Topics =
+            [
+                new OffsetCommitRequest.OffsetCommitRequestTopic
+                {
+                    Name = topic,
+                    Partitions = [new OffsetCommitRequest.OffsetCommitRequestPartition { PartitionIndex = partition, CommittedOffset = offset, CommittedLeaderEpoch = -1, CommittedMetadata = metadata }],
+                },
+            ],
+        }, cancellationToken: Token);
+        return [.. response.Topics.SelectMany(t => t.Partitions).Select(p => p.ErrorCode)];
+    }
 }
