@@ -68,7 +68,7 @@ internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, 
             {
                 foreach (FetchResponse.PartitionData partition in topic.Partitions)
                 {
-                    if (topics.Partition(topic.Topic, partition.PartitionIndex) is { } log)
+                    if (topics.ReadablePartition(topic.Topic, partition.PartitionIndex) is { } log)
                     {
                         // Wake once the end offset moves past what this attempt saw (its high watermark).
                         signals.Add(log.WhenAppendedAfter(partition.HighWatermark));
@@ -106,7 +106,7 @@ internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, 
             {
                 var data = new FetchResponse.PartitionData { PartitionIndex = partition.Partition, Records = ReadOnlyMemory<byte>.Empty };
                 topicResponse.Partitions.Add(data);
-                PartitionLog? log = topics.Partition(topic.Topic, partition.Partition);
+                PartitionLog? log = topics.ReadablePartition(topic.Topic, partition.Partition);
                 if (log is null)
                 {
                     data.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;

@@ -46,7 +46,7 @@ internal sealed class ListOffsetsHandler(TopicRegistry topics) : IRequestHandler
                     continue;
                 }
 
-                PartitionLog? log = topics.Partition(topic.Name, partition.PartitionIndex);
+                PartitionLog? log = topics.ReadablePartition(topic.Name, partition.PartitionIndex);
                 if (log is null)
                 {
                     result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
