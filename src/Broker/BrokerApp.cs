@@ -67,8 +67,11 @@ public static class BrokerApp
         services.AddSingleton(sp =>
         {
             int compactAfter = sp.GetRequiredService<BrokerOptions>().OffsetsCompactionBytes;
-            return new OffsetLog(sp.GetRequiredService<LogManager>(), compactAfter, Math.Min(4 * 1024 * 1024, compactAfter / 8),
+            var log = new OffsetLog(sp.GetRequiredService<LogManager>(), compactAfter, Math.Min(4 * 1024 * 1024, compactAfter / 8),
                 logger: sp.GetRequiredService<ILogger<OffsetLog>>());
+            TopicRegistry registry = sp.GetRequiredService<TopicRegistry>();
+            registry.InternalTopic = log.AsTopic(registry.ClusterId); // readable by clients, as Kafka's
+            return log;
         });
         services.AddSingleton(sp => new OffsetManager(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<OffsetLog>(),
             sp.GetRequiredService<BrokerOptions>().OffsetsRetention, sp.GetRequiredService<TopicRegistry>(), sp.GetRequiredService<ILogger<OffsetManager>>()));

@@ -76,7 +76,7 @@ internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, 
             {
                 foreach (FetchResponse.PartitionData partition in topic.Partitions)
                 {
-                    if (topics.Partition(topic.Topic, partition.PartitionIndex) is { } log)
+                    if (topics.ReadablePartition(topic.Topic, partition.PartitionIndex) is { } log)
                     {
                         // Wake once the end offset moves past what this attempt saw (its high watermark).
                         signals.Add(log.WhenAppendedAfter(partition.HighWatermark));
@@ -109,13 +109,13 @@ internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, 
         foreach (FetchRequest.FetchTopic topic in fetch.Topics)
         {
             var topicResponse = new FetchResponse.FetchableTopicResponse { Topic = topic.Topic, TopicId = topic.TopicId };
-            bool unknownId = byId && topics.Get(topic.Topic)?.Id != topic.TopicId;
+            bool unknownId = byId && topics.Readable(topic.Topic)?.Id != topic.TopicId;
             response.Responses.Add(topicResponse);
             foreach (FetchRequest.FetchPartition partition in topic.Partitions)
             {
                 var data = new FetchResponse.PartitionData { PartitionIndex = partition.Partition, Records = ReadOnlyMemory<byte>.Empty };
                 topicResponse.Partitions.Add(data);
-                PartitionLog? log = topics.Partition(topic.Topic, partition.Partition);
+                PartitionLog? log = topics.ReadablePartition(topic.Topic, partition.Partition);
                 if (log is null || unknownId)
                 {
                     data.ErrorCode = (short)(unknownId ? ErrorCode.UnknownTopicId : ErrorCode.UnknownTopicOrPartition);

@@ -54,7 +54,7 @@ internal sealed class ListOffsetsHandler(TopicRegistry topics, TimeProvider time
                     continue;
                 }
 
-                PartitionLog? log = topics.Partition(topic.Name, partition.PartitionIndex);
+                PartitionLog? log = topics.ReadablePartition(topic.Name, partition.PartitionIndex);
                 if (log is null)
                 {
                     result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;

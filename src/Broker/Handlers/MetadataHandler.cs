@@ -42,6 +42,11 @@ internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster,
                 response.Topics.Add(Describe(topic));
             }
 
+            if (topics.InternalTopic is { } internalTopic)
+            {
+                response.Topics.Add(Describe(internalTopic));
+            }
+
             return ValueTask.FromResult<MetadataResponse?>(response);
         }
 
@@ -56,7 +61,7 @@ internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster,
                 continue;
             }
 
-            Topic? topic = wanted.Name is { } name ? topics.Get(name) : topics.Get(wanted.TopicId);
+            Topic? topic = wanted.Name is { } name ? topics.Readable(name) : topics.Get(wanted.TopicId);
             if (topic is null && wanted.Name is { } missing && created is not null && Storage.TopicPartition.IsValidTopicName(missing))
             {
                 // Past MaxAutoCreateTopicsPerRequest: LEADER_NOT_AVAILABLE, which clients retry (and the retry creates the next few).
@@ -131,7 +136,7 @@ internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster,
 
     private MetadataResponse.MetadataResponseTopic Describe(Topic topic)
     {
-        var described = new MetadataResponse.MetadataResponseTopic { Name = topic.Name, TopicId = topic.Id };
+        var described = new MetadataResponse.MetadataResponseTopic { Name = topic.Name, TopicId = topic.Id, IsInternal = TopicRegistry.IsInternal(topic.Name) };
         for (int p = 0; p < topic.Partitions.Length; p++)
         {
             described.Partitions.Add(new MetadataResponse.MetadataResponsePartition

@@ -66,6 +66,10 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
                     result.ErrorCode = (short)ErrorCode.InvalidRequest;
                     result.ErrorMessage = "The partition is listed more than once in the request.";
                 }
+                else if (TopicRegistry.IsInternal(topicData.Name))
+                {
+                    result.ErrorCode = (short)ErrorCode.InvalidTopicException; // as Kafka: clients cannot write the broker's own topic
+                }
                 else if (log is null)
                 {
                     result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;

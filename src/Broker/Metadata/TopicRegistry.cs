@@ -117,6 +117,16 @@ internal sealed partial class TopicRegistry : IDisposable
 
     public Topic? Get(string name) => _topics.GetValueOrDefault(name);
 
+    /// <summary>The broker's own <c>__consumer_offsets</c> (set by Groups/OffsetLog's owner): readable (Metadata, Fetch, ListOffsets), never among <see cref="Topics"/> nor changed through this registry.</summary>
+    public Topic? InternalTopic { get; set; }
+
+    /// <summary>A topic clients may read: a user topic or the internal one.</summary>
+    public Topic? Readable(string name) => Get(name) ?? (InternalTopic is { } i && i.Name == name ? i : null);
+
+    /// <summary>A partition clients may read (Fetch, ListOffsets): of a user topic or the internal one.</summary>
+    public PartitionLog? ReadablePartition(string topic, int partition) =>
+        Readable(topic) is { } t && (uint)partition < (uint)t.Partitions.Length ? t.Partitions[partition] : null;
+
     public Topic? Get(Guid id)
     {
         foreach (Topic topic in _topics.Values)
