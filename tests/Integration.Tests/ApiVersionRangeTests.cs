@@ -39,6 +39,7 @@ public sealed class ApiVersionRangeTests(BrokerFixture broker)
         Assert.Equal(((short)0, (short)4), Range(ApiKey.DescribeLogDirs));
         Assert.Equal(((short)0, (short)7), Range(ApiKey.CreateTopics));
         Assert.Equal(((short)0, (short)6), Range(ApiKey.DeleteTopics));
+        Assert.Equal(((short)0, (short)4), Range(ApiKey.DescribeConfigs));
     }
 
     [Fact]
@@ -309,6 +310,29 @@ public sealed class ApiVersionRangeTests(BrokerFixture broker)
 
         CreateTopicsResponse.CreatableTopicResult a = again.Topics.Single();
         Assert.Equal(((short)KafkaError.TopicAlreadyExists, -1, (short)-1), (a.ErrorCode, a.NumPartitions, a.ReplicationFactor));
+    }
+
+    [Fact]
+    public async Task DescribeConfigs_v3_and_v4_give_config_types_and_documentation_when_asked()
+    {
+        string topic = await CreateTopicAsync(("retention.ms", "3600000"));
+        using RawConnection connection = await RawConnection.OpenAsync(broker.Port);
+        DescribeConfigsRequest Request(bool documentation) => new()
+        {
+            IncludeDocumentation = documentation,
+            Resources = [new DescribeConfigsRequest.DescribeConfigsResource { ResourceType = 2, ResourceName = topic, ConfigurationKeys = null }],
+        };
+
+        DescribeConfigsResponse withDocs = await connection.RequestAsync<DescribeConfigsResponse>(ApiKey.DescribeConfigs, 4, Request(true), Patience);
+        DescribeConfigsResponse without = await connection.RequestAsync<DescribeConfigsResponse>(ApiKey.DescribeConfigs, 3, Request(false), Patience);
+
+        DescribeConfigsResponse.DescribeConfigsResourceResult retention = withDocs.Results[0].Configs.Single(c => c.Name == "retention.ms");
+        Assert.Equal(("3600000", (sbyte)5), (retention.Value, retention.ConfigType)); // LONG
+        Assert.False(string.IsNullOrEmpty(retention.Documentation));
+        Assert.Equal((sbyte)7, withDocs.Results[0].Configs.Single(c => c.Name == "cleanup.policy").ConfigType); // LIST
+        Assert.Equal((sbyte)3, withDocs.Results[0].Configs.Single(c => c.Name == "segment.bytes").ConfigType); // INT
+        Assert.All(withDocs.Results[0].Configs, c => Assert.NotEqual((sbyte)0, c.ConfigType));
+        Assert.All(without.Results[0].Configs, c => Assert.Null(c.Documentation));
     }
 
     /// <summary>
