@@ -37,6 +37,9 @@ public sealed class ApiVersionRangeTests(BrokerFixture broker)
         Assert.Equal(((short)0, (short)3), Range(ApiKey.CreatePartitions));
         Assert.Equal(((short)0, (short)5), Range(ApiKey.InitProducerId));
         Assert.Equal(((short)0, (short)4), Range(ApiKey.DescribeLogDirs));
+        Assert.Equal(((short)0, (short)7), Range(ApiKey.CreateTopics));
+        Assert.Equal(((short)0, (short)6), Range(ApiKey.DeleteTopics));
+        Assert.Equal(((short)0, (short)4), Range(ApiKey.DescribeConfigs));
     }
 
     [Fact]
@@ -222,6 +225,114 @@ public sealed class ApiVersionRangeTests(BrokerFixture broker)
         Assert.True(dirs.Results.Single().Topics.Single().Partitions.Single().PartitionSize > 0);
         Assert.NotEqual(0, heartbeat.ErrorCode); // the group does not exist: an error, in v4's flexible encoding
         Assert.NotEqual(0, left.ErrorCode + left.Members.Sum(m => m.ErrorCode));
+    }
+
+    [Fact]
+    public async Task DeleteTopics_v6_deletes_by_id_and_refuses_what_Kafkas_controller_refuses()
+    {
+        string byId = await CreateTopicAsync();
+        string byName = await CreateTopicAsync();
+        using RawConnection connection = await RawConnection.OpenAsync(broker.Port);
+        Guid id = (await MetadataAsync(connection, byId)).Topics[0].TopicId;
+        Guid unknown = Guid.NewGuid();
+
+        DeleteTopicsResponse response = await connection.RequestAsync<DeleteTopicsResponse>(ApiKey.DeleteTopics, 6, new DeleteTopicsRequest
+        {
+            TimeoutMs = 5000,
+            Topics =
+            [
+                new DeleteTopicsRequest.DeleteTopicState { Name = null, TopicId = id },
+                new DeleteTopicsRequest.DeleteTopicState { Name = byName, TopicId = Guid.Empty },
+                new DeleteTopicsRequest.DeleteTopicState { Name = null, TopicId = unknown },
+                new DeleteTopicsRequest.DeleteTopicState { Name = "both", TopicId = Guid.NewGuid() },
+                new DeleteTopicsRequest.DeleteTopicState { Name = null, TopicId = Guid.Empty },
+                new DeleteTopicsRequest.DeleteTopicState { Name = "missing-" + Guid.NewGuid().ToString("N"), TopicId = Guid.Empty },
+            ],
+        }, Patience);
+
+        DeleteTopicsResponse.DeletableTopicResult[] r = [.. response.Responses];
+        Assert.Equal(6, r.Length);
+        Assert.Equal((byId, id, (short)0, (string?)null), (r[0].Name, r[0].TopicId, r[0].ErrorCode, r[0].ErrorMessage));
+        Assert.Equal((byName, (short)0), (r[1].Name, r[1].ErrorCode));
+        Assert.Equal((null, unknown, (short)KafkaError.UnknownTopicId), (r[2].Name, r[2].TopicId, r[2].ErrorCode));
+        Assert.Equal((short)KafkaError.InvalidRequest, r[3].ErrorCode);
+        Assert.Equal((short)KafkaError.InvalidRequest, r[4].ErrorCode);
+        Assert.Equal((short)KafkaError.UnknownTopicOrPartition, r[5].ErrorCode);
+        Assert.NotNull(r[5].ErrorMessage); // v5+ carry the message
+        MetadataResponse after = await MetadataAsync(connection, byId);
+        Assert.Equal((short)KafkaError.UnknownTopicOrPartition, after.Topics[0].ErrorCode);
+    }
+
+    [Fact]
+    public async Task CreateTopics_v7_answers_partitions_configs_and_the_topic_id()
+    {
+        string topic = BrokerFixture.UniqueTopic("versions");
+        string checkedOnly = BrokerFixture.UniqueTopic("versions");
+        using RawConnection connection = await RawConnection.OpenAsync(broker.Port);
+        CreateTopicsRequest Request(string name, bool validateOnly) => new()
+        {
+            timeoutMs = 5000,
+            validateOnly = validateOnly,
+            Topics =
+            [
+                new CreateTopicsRequest.CreatableTopic
+                {
+                    Name = name,
+                    NumPartitions = 3,
+                    ReplicationFactor = -1,
+                    Configs =
+                    [
+                        new CreateTopicsRequest.CreatableTopicConfig { Name = "retention.ms", Value = "3600000" },
+                        new CreateTopicsRequest.CreatableTopicConfig { Name = "compression.type", Value = "zstd" },
+                    ],
+                },
+            ],
+        };
+
+        CreateTopicsResponse created = await connection.RequestAsync<CreateTopicsResponse>(ApiKey.CreateTopics, 7, Request(topic, false), Patience);
+        CreateTopicsResponse validated = await connection.RequestAsync<CreateTopicsResponse>(ApiKey.CreateTopics, 5, Request(checkedOnly, true), Patience);
+        CreateTopicsResponse again = await connection.RequestAsync<CreateTopicsResponse>(ApiKey.CreateTopics, 7, Request(topic, false), Patience);
+
+        CreateTopicsResponse.CreatableTopicResult c = created.Topics.Single();
+        Assert.Equal((0, 3, (short)1), (c.ErrorCode, c.NumPartitions, c.ReplicationFactor));
+        Assert.Equal((await MetadataAsync(connection, topic)).Topics[0].TopicId, c.TopicId);
+        Assert.NotEqual(Guid.Empty, c.TopicId);
+        CreateTopicsResponse.CreatableTopicConfigs Config(CreateTopicsResponse.CreatableTopicResult r, string name) => r.Configs!.Single(x => x.Name == name);
+        Assert.Equal(("3600000", (sbyte)1), (Config(c, "retention.ms").Value, Config(c, "retention.ms").ConfigSource));
+        Assert.Equal(("zstd", (sbyte)1), (Config(c, "compression.type").Value, Config(c, "compression.type").ConfigSource));
+        Assert.Equal((sbyte)5, Config(c, "segment.bytes").ConfigSource);
+
+        CreateTopicsResponse.CreatableTopicResult v = validated.Topics.Single();
+        Assert.Equal((0, 3), (v.ErrorCode, v.NumPartitions));
+        Assert.Equal("3600000", Config(v, "retention.ms").Value);
+        Assert.Equal("zstd", Config(v, "compression.type").Value);
+        Assert.Equal((short)KafkaError.UnknownTopicOrPartition, (await MetadataAsync(connection, checkedOnly)).Topics[0].ErrorCode);
+
+        CreateTopicsResponse.CreatableTopicResult a = again.Topics.Single();
+        Assert.Equal(((short)KafkaError.TopicAlreadyExists, -1, (short)-1), (a.ErrorCode, a.NumPartitions, a.ReplicationFactor));
+    }
+
+    [Fact]
+    public async Task DescribeConfigs_v3_and_v4_give_config_types_and_documentation_when_asked()
+    {
+        string topic = await CreateTopicAsync(("retention.ms", "3600000"));
+        using RawConnection connection = await RawConnection.OpenAsync(broker.Port);
+        DescribeConfigsRequest Request(bool documentation) => new()
+        {
+            IncludeDocumentation = documentation,
+            Resources = [new DescribeConfigsRequest.DescribeConfigsResource { ResourceType = 2, ResourceName = topic, ConfigurationKeys = null }],
+        };
+
+        DescribeConfigsResponse withDocs = await connection.RequestAsync<DescribeConfigsResponse>(ApiKey.DescribeConfigs, 4, Request(true), Patience);
+        DescribeConfigsResponse without = await connection.RequestAsync<DescribeConfigsResponse>(ApiKey.DescribeConfigs, 3, Request(false), Patience);
+
+        DescribeConfigsResponse.DescribeConfigsResourceResult retention = withDocs.Results[0].Configs.Single(c => c.Name == "retention.ms");
+        Assert.Equal(("3600000", (sbyte)5), (retention.Value, retention.ConfigType)); // LONG
+        Assert.False(string.IsNullOrEmpty(retention.Documentation));
+        Assert.Equal((sbyte)7, withDocs.Results[0].Configs.Single(c => c.Name == "cleanup.policy").ConfigType); // LIST
+        Assert.Equal((sbyte)3, withDocs.Results[0].Configs.Single(c => c.Name == "segment.bytes").ConfigType); // INT
+        Assert.All(withDocs.Results[0].Configs, c => Assert.NotEqual((sbyte)0, c.ConfigType));
+        Assert.All(without.Results[0].Configs, c => Assert.Null(c.Documentation));
     }
 
     /// <summary>

@@ -2,11 +2,14 @@ using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
+using LogBroker.Storage;
 
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>
-/// CreateTopics (key 19), versions 0–4.
+/// CreateTopics (key 19), versions 0–7 (v5+ answer each created topic's partition count, replication
+/// factor and every config LogBroker honours with its value and source, KIP-525, validate_only too;
+/// v7 its topic id; v6 only adds a throttling error, never sent).
 /// Behaviour: partitions -1 means <see cref="BrokerOptions.NumPartitions"/>; replication factor -1 or 1
 /// (one node), anything else INVALID_REPLICATION_FACTOR; explicit assignments must place every
 /// partition on this node alone; configs must be ones LogBroker honours (<see cref="TopicConfigs"/>),
@@ -23,7 +26,7 @@ internal sealed class CreateTopicsHandler(TopicRegistry topics, ClusterInfo clus
 
     public override short MinVersion => 0;
 
-    public override short MaxVersion => 4;
+    public override short MaxVersion => 7;
 
     public override ValueTask<CreateTopicsResponse?> HandleAsync(RequestContext context, CreateTopicsRequest create)
     {
@@ -68,6 +71,8 @@ internal sealed class CreateTopicsHandler(TopicRegistry topics, ClusterInfo clus
             total += Math.Max(partitions, 0);
             requests.Add(new TopicRequest(topic.Name, partitions, configs!));
             results.Add(result);
+            result.NumPartitions = partitions; // v5+; reset below when the creation fails
+            result.ReplicationFactor = 1;
         }
 
         if (total > options.MaxPartitionsPerRequest)
@@ -88,12 +93,54 @@ internal sealed class CreateTopicsHandler(TopicRegistry topics, ClusterInfo clus
         (ErrorCode Error, string? Message)[] outcomes = topics.Create(requests, create.validateOnly);
         for (int i = 0; i < outcomes.Length; i++)
         {
-            results[i].ErrorCode = (short)outcomes[i].Error;
-            results[i].ErrorMessage = outcomes[i].Message;
+            CreateTopicsResponse.CreatableTopicResult result = results[i];
+            result.ErrorCode = (short)outcomes[i].Error;
+            result.ErrorMessage = outcomes[i].Message;
+            if (outcomes[i].Error != ErrorCode.None)
+            {
+                result.NumPartitions = result.ReplicationFactor = -1;
+            }
+            else if (context.Version >= 5)
+            {
+                AddConfigs(result, requests[i].Configs, create.validateOnly ? null : topics.Get(result.Name));
+            }
         }
 
         return ValueTask.FromResult<CreateTopicsResponse?>(response);
     }
+
+    /// <summary>v5+: every config the topic has (as DescribeConfigs shows them); v7: its id. Before creation (validate_only) from the request.</summary>
+    private void AddConfigs(CreateTopicsResponse.CreatableTopicResult result, IReadOnlyDictionary<string, string?> requested, Topic? created)
+    {
+        result.TopicId = created?.Id ?? Guid.Empty;
+        LogConfig config = topics.Defaults;
+        if (created is null)
+        {
+            foreach ((string name, string? value) in requested)
+            {
+                TopicConfigs.TryApply(config, name, value, out config, out _); // already checked by the registry
+            }
+        }
+
+        foreach (string name in TopicConfigs.Names)
+        {
+            bool overridden = created is not null ? created.Overrides.ContainsKey(name) : requested.ContainsKey(name);
+            string value = created is not null ? TopicConfigs.Value(created, name)
+                : name == TopicConfigs.CompressionType && requested.TryGetValue(name, out string? stored) && stored is not null ? stored
+                : TopicConfigs.Value(config, name);
+            result.Configs!.Add(new CreateTopicsResponse.CreatableTopicConfigs
+            {
+                Name = name,
+                Value = value,
+                ReadOnly = false,
+                ConfigSource = overridden ? DynamicTopicConfig : DefaultConfig,
+                IsSensitive = false,
+            });
+        }
+    }
+
+    private const sbyte DynamicTopicConfig = 1;
+    private const sbyte DefaultConfig = 5;
 
     private ErrorCode Check(CreateTopicsRequest.CreatableTopic topic, out int partitions, out Dictionary<string, string?>? configs, out string? message)
     {

@@ -7,13 +7,14 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>
-/// DeleteTopics (key 20), versions 0–4 (by name).
+/// DeleteTopics (key 20), versions 0–6 (by name; v6 by name or by topic id; v5+ carry error messages).
 /// Behaviour: the deletion is made durable first (a tombstone in the metadata log), then the topic
 /// disappears from metadata and its partitions' directories are renamed aside and removed; a crash at
 /// any point leaves the topic either fully there or fully gone (leftovers are deleted at start). Fetches
-/// holding data keep their bytes until answered. Unknown → UNKNOWN_TOPIC_OR_PARTITION; a name given
-/// twice → INVALID_REQUEST (one answer per name); a failure to write the tombstone → KAFKA_STORAGE_ERROR
-/// and the topic stays.
+/// holding data keep their bytes until answered. Unknown name → UNKNOWN_TOPIC_OR_PARTITION, unknown id
+/// → UNKNOWN_TOPIC_ID; a name or id given twice → INVALID_REQUEST (one answer for it); in v6 an entry
+/// with both a name and an id, or neither, → INVALID_REQUEST, as Kafka's controller answers; a failure
+/// to write the tombstone → KAFKA_STORAGE_ERROR and the topic stays.
 /// </summary>
 internal sealed class DeleteTopicsHandler(TopicRegistry topics, ProducerStates producers) : RequestHandler<DeleteTopicsRequest, DeleteTopicsResponse>
 {
@@ -21,34 +22,69 @@ internal sealed class DeleteTopicsHandler(TopicRegistry topics, ProducerStates p
 
     public override short MinVersion => 0;
 
-    public override short MaxVersion => 4;
+    public override short MaxVersion => 6;
 
     public override ValueTask<DeleteTopicsResponse?> HandleAsync(RequestContext context, DeleteTopicsRequest delete)
     {
         var response = new DeleteTopicsResponse();
-        var counts = new Dictionary<string, int>(delete.TopicNames.Count, StringComparer.Ordinal);
-        foreach (string name in delete.TopicNames)
+        var entries = new List<(string? Name, Guid Id)>(Math.Max(delete.TopicNames.Count, delete.Topics.Count));
+        if (context.Version >= 6)
         {
-            counts[name] = counts.GetValueOrDefault(name) + 1;
+            foreach (DeleteTopicsRequest.DeleteTopicState topic in delete.Topics)
+            {
+                entries.Add((topic.Name, topic.TopicId));
+            }
+        }
+        else
+        {
+            foreach (string name in delete.TopicNames)
+            {
+                entries.Add((name, Guid.Empty));
+            }
         }
 
-        foreach (string name in delete.TopicNames)
+        var counts = new Dictionary<(string?, Guid), int>(entries.Count);
+        foreach ((string? name, Guid id) in entries)
         {
-            int count = counts[name];
+            counts[(id == Guid.Empty ? name : null, id)] = counts.GetValueOrDefault((id == Guid.Empty ? name : null, id)) + 1;
+        }
+
+        foreach ((string? name, Guid id) in entries)
+        {
+            if (name is not null && id != Guid.Empty)
+            {
+                response.Responses.Add(Result(name, id, ErrorCode.InvalidRequest, "You may not specify both topic name and topic id."));
+                continue;
+            }
+
+            if (name is null && id == Guid.Empty)
+            {
+                response.Responses.Add(Result(null, id, ErrorCode.InvalidRequest, "Neither topic name nor id were specified."));
+                continue;
+            }
+
+            (string?, Guid) key = (name, id);
+            int count = counts[key];
             if (count == 0)
             {
                 continue;
             }
 
-            counts[name] = 0;
+            counts[key] = 0;
             if (count > 1)
             {
-                response.Responses.Add(new DeleteTopicsResponse.DeletableTopicResult { Name = name, ErrorCode = (short)ErrorCode.InvalidRequest });
+                response.Responses.Add(Result(name, id, ErrorCode.InvalidRequest, id == Guid.Empty ? "Duplicate topic name." : "Duplicate topic id."));
                 continue;
             }
 
-            Topic? topic = topics.Get(name);
-            ErrorCode error = topics.Delete(name);
+            Topic? topic = name is not null ? topics.Get(name) : topics.Get(id);
+            if (name is null && topic is null)
+            {
+                response.Responses.Add(Result(null, id, ErrorCode.UnknownTopicId, "This server does not host this topic ID."));
+                continue;
+            }
+
+            ErrorCode error = topics.Delete(name ?? topic!.Name, out string? message);
             if (error == ErrorCode.None && topic is not null)
             {
                 foreach (Storage.PartitionLog log in topic.Partitions)
@@ -57,9 +93,12 @@ internal sealed class DeleteTopicsHandler(TopicRegistry topics, ProducerStates p
                 }
             }
 
-            response.Responses.Add(new DeleteTopicsResponse.DeletableTopicResult { Name = name, TopicId = topic?.Id ?? Guid.Empty, ErrorCode = (short)error });
+            response.Responses.Add(Result(name ?? topic!.Name, topic?.Id ?? Guid.Empty, error, error == ErrorCode.None ? null : message));
         }
 
         return ValueTask.FromResult<DeleteTopicsResponse?>(response);
     }
+
+    private static DeleteTopicsResponse.DeletableTopicResult Result(string? name, Guid id, ErrorCode error, string? message) =>
+        new() { Name = name, TopicId = id, ErrorCode = (short)error, ErrorMessage = message };
 }

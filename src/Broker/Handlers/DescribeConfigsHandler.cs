@@ -8,7 +8,8 @@ using LogBroker.Storage;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>
-/// DescribeConfigs (key 32), versions 0–2.
+/// DescribeConfigs (key 32), versions 0–4 (v3+ give each config's type and, when asked, a line of
+/// documentation; v4 is v3, flexible).
 /// Behaviour: for a topic, every config LogBroker honours with the value really in force — an override
 /// (source DYNAMIC_TOPIC_CONFIG) or the broker default (DEFAULT_CONFIG, is_default). For this broker
 /// (resource name = node id or empty), its static settings, read-only. Unknown topic →
@@ -26,7 +27,7 @@ internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo c
 
     public override short MinVersion => 0;
 
-    public override short MaxVersion => 2;
+    public override short MaxVersion => 4;
 
     public override ValueTask<DescribeConfigsResponse?> HandleAsync(RequestContext context, DescribeConfigsRequest describe)
     {
@@ -87,6 +88,8 @@ internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo c
                     IsDefault = isDefault,
                     ReadOnly = readOnly,
                     ConfigSource = source,
+                    ConfigType = (sbyte)TypeOf(name),
+                    Documentation = describe.IncludeDocumentation ? Documentation(name) : null,
                 });
             }
         }
@@ -111,6 +114,59 @@ internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo c
             yield return ("log." + name, TopicConfigs.Value(topics.Defaults, name));
         }
     }
+
+    /// <summary>Kafka's ConfigType codes (DescribeConfigsResponse v3+).</summary>
+    private enum ConfigType : sbyte
+    {
+        Unknown = 0,
+        Boolean = 1,
+        String = 2,
+        Int = 3,
+        Long = 5,
+        List = 7,
+    }
+
+    /// <summary>The type Kafka declares for a config (broker ones under their own names or log.*).</summary>
+    private static ConfigType TypeOf(string name) => (name.StartsWith("log.", StringComparison.Ordinal) && name != "log.dirs" ? name[4..] : name) switch
+    {
+        TopicConfigs.CleanupPolicy => ConfigType.List,
+        TopicConfigs.RetentionMs or TopicConfigs.RetentionBytes or TopicConfigs.SegmentMs or TopicConfigs.FlushMessages or TopicConfigs.FlushMs
+            or TopicConfigs.MessageTimestampBeforeMaxMs or TopicConfigs.MessageTimestampAfterMaxMs or "connections.max.idle.ms" => ConfigType.Long,
+        TopicConfigs.SegmentBytes or TopicConfigs.SegmentIndexBytes or TopicConfigs.IndexIntervalBytes or TopicConfigs.MaxMessageBytes
+            or "node.id" or "broker.id" or "num.partitions" or "socket.request.max.bytes" or "message.max.bytes" => ConfigType.Int,
+        TopicConfigs.MessageTimestampType or TopicConfigs.CompressionType or "listeners" or "advertised.listeners" or "log.dirs" => ConfigType.String,
+        "auto.create.topics.enable" => ConfigType.Boolean,
+        _ => ConfigType.Unknown,
+    };
+
+    /// <summary>One line about each config, for DescribeConfigs v3+ with include_documentation.</summary>
+    private static string? Documentation(string name) => (name.StartsWith("log.", StringComparison.Ordinal) && name != "log.dirs" ? name[4..] : name) switch
+    {
+        TopicConfigs.CleanupPolicy => "The retention policy of old segments; LogBroker supports delete only.",
+        TopicConfigs.RetentionMs => "How long a segment is kept after its last record before it is deleted (-1: no time limit).",
+        TopicConfigs.RetentionBytes => "The size a partition may grow to before its oldest segments are deleted (-1: no size limit).",
+        TopicConfigs.SegmentBytes => "The size at which a segment file is rolled.",
+        TopicConfigs.SegmentMs => "The age at which a segment is rolled even if not full.",
+        TopicConfigs.SegmentIndexBytes => "The size of a segment's offset and time indexes.",
+        TopicConfigs.IndexIntervalBytes => "How many bytes of log one offset-index entry covers.",
+        TopicConfigs.MaxMessageBytes => "The largest record batch the topic accepts.",
+        TopicConfigs.FlushMessages => "How many records may be appended before the log is fsynced.",
+        TopicConfigs.FlushMs => "How long appended data may wait before the log is fsynced.",
+        TopicConfigs.MessageTimestampType => "Which timestamp records keep; LogBroker supports CreateTime only.",
+        TopicConfigs.CompressionType => "The codec batches are stored in: producer keeps each batch as sent; uncompressed, gzip, snappy, lz4 or zstd re-encodes batches in another codec.",
+        TopicConfigs.MessageTimestampBeforeMaxMs => "How far in the past a record's timestamp may be.",
+        TopicConfigs.MessageTimestampAfterMaxMs => "How far in the future a record's timestamp may be.",
+        "node.id" or "broker.id" => "This node's id.",
+        "listeners" => "The address the broker listens on.",
+        "advertised.listeners" => "The address clients are told to connect to.",
+        "log.dirs" => "The data directory.",
+        "auto.create.topics.enable" => "Whether Metadata may create a topic that does not exist.",
+        "num.partitions" => "The partition count of a topic created without one.",
+        "socket.request.max.bytes" => "The largest request frame accepted.",
+        "connections.max.idle.ms" => "How long an idle connection is kept.",
+        "message.max.bytes" => "The default largest record batch of a topic.",
+        _ => null,
+    };
 
     /// <summary>A name as quoted in an error message: short enough that the message always fits a STRING.</summary>
     private static string Shorten(string name) => name.Length <= 256 ? name : string.Concat(name.AsSpan(0, 256), "…");
