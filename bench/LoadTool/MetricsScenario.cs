@@ -11,19 +11,29 @@ namespace LogBroker.LoadTool;
 /// <c>--scenario metrics</c>: what the metrics cost, and how fast the console's API answers with many topics.
 /// Two broker processes at once, one with metrics on (scraped every second at /metrics, as a busy
 /// Prometheus would) and one with <c>Metrics:Enabled=false</c>; W1 (LogBroker.Client batch produce of
-/// 100 B records, acks=1, one partition) runs against each in alternating order for five rounds. Then
+/// 100 B records, acks=1, one partition) runs against each in alternating order for ten rounds. Then
 /// 1,000 topics are created on the metrics-on broker and the console's API calls are timed.
 /// </summary>
 internal static class MetricsScenario
 {
-    public static async Task RunAsync(string data, int records)
+    private const int Rounds = 10;
+
+    public static async Task RunAsync(string data, int records, int scrapeMs, bool sameSettings = false, string onSetting = "")
     {
         int onAdmin = FreePort();
         int offAdmin = FreePort();
-        await using global::Broker on = await global::Broker.StartAsync(data + "-on", $"--Admin:Listener=127.0.0.1:{onAdmin}");
-        await using global::Broker off = await global::Broker.StartAsync(data + "-off", $"--Admin:Listener=127.0.0.1:{offAdmin}", "--Metrics:Enabled=false");
+        await using global::Broker on = onSetting.Length == 0
+            ? await global::Broker.StartAsync(data + "-on", $"--Admin:Listener=127.0.0.1:{onAdmin}")
+            : await global::Broker.StartAsync(data + "-on", $"--Admin:Listener=127.0.0.1:{onAdmin}", onSetting);
+        Console.WriteLine($"# metrics: extra setting of the metrics-on broker: {(onSetting.Length == 0 ? "(none)" : onSetting)}");
+        await using global::Broker off = await global::Broker.StartAsync(data + "-off", $"--Admin:Listener=127.0.0.1:{offAdmin}", sameSettings ? "--Metrics:Enabled=true" : "--Metrics:Enabled=false");
+        if (sameSettings)
+        {
+            Console.WriteLine("# metrics: A/A check: the \"off\" broker has metrics on too");
+        }
+
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{onAdmin}/"), Timeout = TimeSpan.FromSeconds(30) };
-        Console.WriteLine($"# metrics: W1 = LogBroker.Client ProduceBatchAsync, {records:N0} x 100 B, acks=1, linger 5 ms, 1 partition; 5 rounds, order alternated");
+        Console.WriteLine($"# metrics: W1 = LogBroker.Client ProduceBatchAsync, {records:N0} x 100 B, acks=1, linger 5 ms, 1 partition; {Rounds} rounds, order alternated");
         foreach (global::Broker broker in (global::Broker[])[on, off])
         {
             await ProduceAsync(broker, await CreateAsync(broker, "warm"), 200_000); // JIT and page cache, not billed
@@ -31,16 +41,17 @@ internal static class MetricsScenario
 
         using var scraping = new CancellationTokenSource();
         long scrapes = 0;
+        Console.WriteLine(scrapeMs > 0 ? $"# metrics: /metrics of the metrics-on broker scraped every {scrapeMs} ms during the rounds" : "# metrics: no scraping during the rounds");
         Task scraper = Task.Run(async () =>
         {
-            while (!scraping.IsCancellationRequested)
+            while (scrapeMs > 0 && !scraping.IsCancellationRequested)
             {
                 using HttpResponseMessage r = await http.GetAsync(new Uri("metrics", UriKind.Relative), CancellationToken.None);
                 r.EnsureSuccessStatusCode();
                 scrapes++;
                 try
                 {
-                    await Task.Delay(1000, scraping.Token);
+                    await Task.Delay(scrapeMs, scraping.Token);
                 }
                 catch (OperationCanceledException)
                 {
@@ -48,7 +59,7 @@ internal static class MetricsScenario
             }
         });
 
-        for (int round = 0; round < 5; round++)
+        for (int round = 0; round < Rounds; round++)
         {
             foreach (bool metrics in round % 2 == 0 ? (bool[])[true, false] : [false, true])
             {
@@ -117,6 +128,7 @@ internal static class MetricsScenario
         {
             BootstrapServers = broker.Bootstrap,
             Acks = Acks.Leader,
+            EnableIdempotence = false,
             Linger = TimeSpan.FromMilliseconds(5),
             BufferMemory = 256L * 1024 * 1024,
         });

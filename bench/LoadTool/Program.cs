@@ -80,7 +80,7 @@ try
 
     if (scenario is "metrics")
     {
-        await LogBroker.LoadTool.MetricsScenario.RunAsync(data + "-metrics", records);
+        await LogBroker.LoadTool.MetricsScenario.RunAsync(data + "-metrics", records, IntArg("--scrape-ms", 1000), IntArg("--aa", 0) == 1, StringArg("--on-setting", ""));
     }
 
     if (scenario is "all" or "latency")
