@@ -57,6 +57,13 @@ internal sealed class CliContext(TextWriter output, TextWriter error, TextReader
         DefaultValueFactory = _ => 10,
     };
 
+    /// <summary>TLS and SASL options, and <c>--command-config</c>.</summary>
+    public CliSecurity Security { get; } = new();
+
+    /// <summary><paramref name="options"/> with the command line's security settings.</summary>
+    public T Secure<T>(ParseResult r, T options)
+        where T : ClientOptions => Security.Apply(r, options);
+
     /// <summary>The bootstrap servers the command line asks for.</summary>
     public string BootstrapServers(ParseResult r) => r.GetValue(Bootstrap)!;
 
@@ -81,6 +88,8 @@ internal static class CliApp
         root.Subcommands.Add(GroupCommands.Build(context));
         root.Subcommands.Add(ReplayCommand.Build(context));
         root.Subcommands.Add(StatusCommand.Build(context));
+        root.Subcommands.Add(UserCommands.Build(context));
+        context.Security.AddTo(root);
 
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

@@ -62,7 +62,7 @@ internal static class ProduceConsumeCommands
                 _ = await admin.DescribeTopicsAsync([name], ct).ConfigureAwait(false); // a clear error for an unknown topic
             }
 
-            await using var producer = new KafkaProducer(new ProducerOptions
+            await using var producer = new KafkaProducer(context.Secure(r, new ProducerOptions
             {
                 BootstrapServers = context.BootstrapServers(r),
                 ClientId = "logbroker-cli",
@@ -72,7 +72,7 @@ internal static class ProduceConsumeCommands
                 RequestTimeout = context.RequestTimeout(r),
                 DeliveryTimeout = context.RequestTimeout(r) * 3,
                 AllowAutoCreateTopics = false,
-            });
+            }));
             TextReader reader = r.GetValue(file) is { } path ? new StreamReader(path, Encoding.UTF8) : context.Input;
             long count = 0;
             try
@@ -164,7 +164,7 @@ internal static class ProduceConsumeCommands
                 startOffset = o >= 0 ? o : throw new CliException(ExitCodes.OutOfRange, "--offset must be 0 or more.");
             }
 
-            await using var consumer = new KafkaConsumer(new ConsumerOptions
+            await using var consumer = new KafkaConsumer(context.Secure(r, new ConsumerOptions
             {
                 BootstrapServers = context.BootstrapServers(r),
                 ClientId = "logbroker-cli",
@@ -173,7 +173,7 @@ internal static class ProduceConsumeCommands
                 RequestTimeout = context.RequestTimeout(r),
                 FetchMaxWait = TimeSpan.FromMilliseconds(200),
                 HeartbeatInterval = TimeSpan.FromSeconds(1),
-            });
+            }));
             bool explicitStart = r.GetValue(fromBeginning) || r.GetValue(offset) is not null || r.GetValue(time) is not null;
             if (groupId is null || r.GetValue(partitions) is not null || explicitStart)
             {

@@ -171,20 +171,20 @@ internal static class ReplayCommand
         var clock = Stopwatch.StartNew();
         var progress = new ProgressReporter(context, total, state.Copied);
 
-        await using var consumer = new KafkaConsumer(new ConsumerOptions
+        await using var consumer = new KafkaConsumer(context.Secure(r, new ConsumerOptions
         {
             BootstrapServers = context.BootstrapServers(r),
             ClientId = "logbroker-replay",
             RequestTimeout = context.RequestTimeout(r),
             FetchMaxWait = TimeSpan.FromMilliseconds(100),
-        });
-        await using KafkaProducer? producer = spec.Into is null ? null : new KafkaProducer(new ProducerOptions
+        }));
+        await using KafkaProducer? producer = spec.Into is null ? null : new KafkaProducer(context.Secure(r, new ProducerOptions
         {
             BootstrapServers = context.BootstrapServers(r),
             ClientId = "logbroker-replay",
             RequestTimeout = context.RequestTimeout(r),
             AllowAutoCreateTopics = false,
-        });
+        }));
         FileStream? file = null;
         if (spec.ToFile is { } filePath)
         {

@@ -10,13 +10,13 @@ namespace LogBroker.Cli;
 /// <summary>topics list | create | describe | alter | delete.</summary>
 internal static class TopicCommands
 {
-    public static AdminClient Admin(ParseResult r, CliContext context) => new(new AdminOptions
+    public static AdminClient Admin(ParseResult r, CliContext context) => new(context.Secure(r, new AdminOptions
     {
         BootstrapServers = context.BootstrapServers(r),
         ClientId = "logbroker-cli",
         RequestTimeout = context.RequestTimeout(r),
         ConnectTimeout = context.RequestTimeout(r),
-    });
+    }));
 
     public static Command Build(CliContext context)
     {

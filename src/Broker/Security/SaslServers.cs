@@ -242,7 +242,7 @@ internal sealed class ScramServer(ScramMechanism mechanism, ScramCredentialStore
             _user = null;
         }
 
-        _nonce = clientNonce + Convert.ToBase64String(RandomNumberGenerator.GetBytes(24));
+        _nonce = clientNonce + Convert.ToHexString(RandomNumberGenerator.GetBytes(18)); // letters and digits only: some clients mishandle other characters
         _serverFirst = $"r={_nonce},s={Convert.ToBase64String(_credential!.Salt)},i={_credential.Iterations.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
         return SaslStep.Continue(Encoding.UTF8.GetBytes(_serverFirst));
     }
@@ -268,7 +268,10 @@ internal sealed class ScramServer(ScramMechanism mechanism, ScramCredentialStore
             return Fail("SCRAM channel binding does not match the gs2 header.");
         }
 
-        if (!CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(parts[1][2..]), Encoding.UTF8.GetBytes(_nonce!)))
+        // Kafka checks that the nonce ends with the combined one (librdkafka before 2.x sends the client nonce twice).
+        string nonce = parts[1][2..];
+        if (nonce.Length < _nonce!.Length || nonce.Length > 2 * SaslLimits.MaxNonceChars + 64
+            || !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(nonce[^_nonce.Length..]), Encoding.UTF8.GetBytes(_nonce)))
         {
             return Fail("SCRAM nonce mismatch.");
         }

@@ -203,7 +203,7 @@ public sealed class SaslProtocolTests(SecureBroker broker) : IClassFixture<Secur
     {
         foreach ((Func<string, string> tamper, string reason) in new (Func<string, string>, string)[]
         {
-            (final => final.Replace("r=", "r=X", StringComparison.Ordinal), "nonce"),       // a nonce that is not the combined one
+            (final => final.Replace(",p=", "X,p=", StringComparison.Ordinal), "nonce"),  // a nonce that does not end with the combined one
             (final => final.Replace("c=biws", "c=eSws", StringComparison.Ordinal), "channel binding"), // gs2 header "y,," though "n,," was sent
             (final => final[..(final.IndexOf(",p=", StringComparison.Ordinal) + 3)] + "AAAA", "invalid credentials"), // truncated proof
         })
