@@ -22,12 +22,10 @@ internal sealed class AlterConfigsHandler(TopicRegistry topics) : RequestHandler
         var response = new AlterConfigsResponse();
         foreach (AlterConfigsRequest.AlterConfigsResource resource in alter.Resources)
         {
-            ErrorCode error;
-            string? message = null;
-            if (resource.ResourceType != DescribeConfigsHandler.TopicResource)
+            ErrorCode error = CheckResourceType(resource.ResourceType, out string? message);
+            if (error != ErrorCode.None)
             {
-                error = ErrorCode.InvalidRequest;
-                message = "Only topic configs can be changed; broker configs come from broker.json.";
+                // broker configs are static
             }
             else
             {
@@ -50,5 +48,12 @@ internal sealed class AlterConfigsHandler(TopicRegistry topics) : RequestHandler
         }
 
         return ValueTask.FromResult<AlterConfigsResponse?>(response);
+    }
+
+    /// <summary>INVALID_REQUEST, with the reason, for any resource but a topic (shared with IncrementalAlterConfigs).</summary>
+    internal static ErrorCode CheckResourceType(sbyte resourceType, out string? message)
+    {
+        message = resourceType == DescribeConfigsHandler.TopicResource ? null : "Only topic configs can be changed; broker configs come from broker.json.";
+        return message is null ? ErrorCode.None : ErrorCode.InvalidRequest;
     }
 }

@@ -16,13 +16,9 @@ internal sealed class ConsumerGroupDescribeHandler(ConsumerGroupCoordinator grou
     public override ValueTask<ConsumerGroupDescribeResponse?> HandleAsync(RequestContext context, ConsumerGroupDescribeRequest request)
     {
         var response = new ConsumerGroupDescribeResponse();
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (string id in request.GroupIds)
+        foreach (string id in Duplicates.Once(request.GroupIds))
         {
-            if (seen.Add(id))
-            {
-                response.Groups.Add(groups.Describe(id)); // a group named twice is described once
-            }
+            response.Groups.Add(groups.Describe(id)); // a group named twice is described once
         }
 
         return ValueTask.FromResult<ConsumerGroupDescribeResponse?>(response);

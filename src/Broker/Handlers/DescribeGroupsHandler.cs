@@ -19,13 +19,9 @@ internal sealed class DescribeGroupsHandler(GroupCoordinator groups) : RequestHa
     public override ValueTask<DescribeGroupsResponse?> HandleAsync(RequestContext context, DescribeGroupsRequest request)
     {
         var response = new DescribeGroupsResponse();
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (string id in request.Groups)
+        foreach (string id in Duplicates.Once(request.Groups))
         {
-            if (seen.Add(id))
-            {
-                response.Groups.Add(groups.Describe(id));
-            }
+            response.Groups.Add(groups.Describe(id));
         }
 
         return ValueTask.FromResult<DescribeGroupsResponse?>(response);

@@ -23,4 +23,17 @@ internal static class Duplicates
 
         return repeated;
     }
+
+    /// <summary>Each id once, in the order of its first occurrence (ordinal comparison).</summary>
+    public static IEnumerable<string> Once(IEnumerable<string> ids)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string id in ids)
+        {
+            if (seen.Add(id))
+            {
+                yield return id;
+            }
+        }
+    }
 }

@@ -26,12 +26,10 @@ internal sealed class IncrementalAlterConfigsHandler(TopicRegistry topics) : Req
         var response = new IncrementalAlterConfigsResponse();
         foreach (IncrementalAlterConfigsRequest.AlterConfigsResource resource in alter.Resources)
         {
-            ErrorCode error;
-            string? message = null;
-            if (resource.ResourceType != DescribeConfigsHandler.TopicResource)
+            ErrorCode error = AlterConfigsHandler.CheckResourceType(resource.ResourceType, out string? message);
+            if (error != ErrorCode.None)
             {
-                error = ErrorCode.InvalidRequest;
-                message = "Only topic configs can be changed; broker configs come from broker.json.";
+                // broker configs are static
             }
             else if (topics.Get(resource.ResourceName) is not { } topic)
             {
