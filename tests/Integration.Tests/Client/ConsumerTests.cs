@@ -106,7 +106,7 @@ public sealed class ConsumerTests(BrokerFixture broker)
 
             if (m.Key is { } key)
             {
-                Assert.Equal(Murmur2Partitioner.Partition(key, 2), r.Partition.Partition);
+                Assert.Equal(KafkaProducer.PartitionForKey(key, 2), r.Partition.Partition);
             }
 
             Assert.True(!lastOffset.TryGetValue(r.Partition.Partition, out long prev) || r.Offset == prev + 1, "offsets in order, no gaps");

@@ -83,7 +83,7 @@ public sealed class ProducerTests(BrokerFixture broker)
             Assert.Equal(sent.Value?.ToArray(), r.Message.Value);
             if (sent.Key is { } key)
             {
-                Assert.Equal(Murmur2Partitioner.Partition(key.Span, 3), r.Partition.Value);
+                Assert.Equal(KafkaProducer.PartitionForKey(key.Span, 3), r.Partition.Value);
             }
 
             if (sent.Headers is null)
