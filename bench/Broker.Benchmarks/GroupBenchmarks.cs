@@ -20,6 +20,7 @@ public class GroupBenchmarks
     private string _directory = "";
     private LogManager? _logs;
     private GroupCoordinator _groups = null!;
+    private OffsetManager _offsets = null!;
     private List<string> _memberIds = [];
     private int _generation;
     private List<(string, int, CommittedOffset)> _commit = [];
@@ -33,8 +34,9 @@ public class GroupBenchmarks
     {
         _directory = Path.Combine(Path.GetTempPath(), "logbroker-bench-groups-" + Guid.NewGuid().ToString("N"));
         _logs = LogManager.Open(new StorageOptions { DataDirectory = _directory });
+        _offsets = new OffsetManager(TimeProvider.System, new OffsetLog(_logs), TimeSpan.FromDays(7));
         _groups = new GroupCoordinator(TimeProvider.System,
-            new GroupOptions(TimeSpan.Zero, TimeSpan.FromSeconds(6), TimeSpan.FromMinutes(30), TimeSpan.FromDays(7)), new OffsetLog(_logs));
+            new GroupOptions(TimeSpan.Zero, TimeSpan.FromSeconds(6), TimeSpan.FromMinutes(30), TimeSpan.FromDays(7)), _offsets);
         _memberIds = [];
         var joins = new List<Task<JoinGroupResponse>>();
         for (int i = 0; i < Members; i++)
@@ -59,7 +61,7 @@ public class GroupBenchmarks
         var registry = new TopicRegistry(_logs, LogConfig.Default, Microsoft.Extensions.Logging.Abstractions.NullLogger<TopicRegistry>.Instance);
         registry.Create("orders", Partitions, new Dictionary<string, string?>(), validateOnly: false, out _);
         _topicId = registry.Get("orders")!.Id;
-        _consumerGroups = new ConsumerGroupCoordinator(TimeProvider.System, registry, _groups, new ConsumerGroupOptions(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(45)));
+        _consumerGroups = new ConsumerGroupCoordinator(TimeProvider.System, registry, _offsets, new ConsumerGroupOptions(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(45)));
         for (int i = 0; i < Members; i++)
         {
             ServerSideJoin("m" + i);
@@ -159,7 +161,7 @@ public class GroupBenchmarks
             _commit[i] = (_commit[i].Item1, _commit[i].Item2, _commit[i].Item3 with { Offset = round });
         }
 
-        if (_groups.Commit("standalone", "", null, -1, _commit) != Protocol.ErrorCode.None)
+        if (_offsets.Commit("standalone", "", null, -1, _commit) != Protocol.ErrorCode.None)
         {
             throw new InvalidOperationException("commit failed");
         }
