@@ -137,7 +137,7 @@ internal sealed partial class TopicRegistry : IDisposable
             }
         }
 
-        return null;
+        return InternalTopic is { } i && i.Id == id ? i : null; // by id (Fetch v13+, Metadata) the internal topic reads too
     }
 
     /// <summary>The partition's log, or null when the topic or partition does not exist.</summary>
