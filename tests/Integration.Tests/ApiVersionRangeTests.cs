@@ -128,6 +128,39 @@ public sealed class ApiVersionRangeTests(BrokerFixture broker)
     }
 
     [Fact]
+    public async Task Confluent_consumers_fetch_by_topic_id_with_Fetch_v13_or_later()
+    {
+        string topic = await CreateTopicAsync();
+        using (RawConnection connection = await RawConnection.OpenAsync(broker.Port))
+        {
+            await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 9, Produce(topic, Batches.Create(5)), Patience);
+        }
+
+        var sent = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using IConsumer<byte[], byte[]> consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig
+        {
+            BootstrapServers = broker.Bootstrap,
+            GroupId = "unused-" + Guid.NewGuid().ToString("N"),
+            EnableAutoCommit = false,
+            Debug = "protocol",
+        }).SetLogHandler((_, log) =>
+        {
+            if (log.Message.Contains("Sent FetchRequest", StringComparison.Ordinal))
+            {
+                sent.Enqueue(log.Message);
+            }
+        }).Build();
+        consumer.Assign(new TopicPartitionOffset(topic, 0, 0));
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.NotNull(consumer.Consume(Patience));
+        }
+
+        Assert.NotEmpty(sent);
+        Assert.All(sent, line => Assert.Matches(@"FetchRequest \(v1[3-7],", line));
+    }
+
+    [Fact]
     public async Task Fetch_by_id_of_a_deleted_topic_recreated_under_its_name_gets_UNKNOWN_TOPIC_ID()
     {
         string topic = await CreateTopicAsync();
