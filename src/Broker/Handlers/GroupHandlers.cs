@@ -60,7 +60,7 @@ internal sealed class FindCoordinatorHandler(ClusterInfo cluster) : IRequestHand
 }
 
 /// <summary>
-/// JoinGroup (key 11), versions 0–5. The answer waits for the join phase to end (the connection keeps
+/// JoinGroup (key 11), versions 0–6 (v6 is v5, flexible; 7–9 not yet: protocol type, reason, skip_assignment). The answer waits for the join phase to end (the connection keeps
 /// serving other requests in order behind it). v4+ without an instance id gets MEMBER_ID_REQUIRED
 /// first (KIP-394); v5 static members are supported.
 /// </summary>
@@ -70,7 +70,7 @@ internal sealed class JoinGroupHandler(GroupCoordinator groups) : IRequestHandle
 
     public short MinVersion => 0;
 
-    public short MaxVersion => 5;
+    public short MaxVersion => 6;
 
     public async ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request)
     {
@@ -80,14 +80,14 @@ internal sealed class JoinGroupHandler(GroupCoordinator groups) : IRequestHandle
     }
 }
 
-/// <summary>SyncGroup (key 14), versions 0–3: followers wait for the leader's assignments.</summary>
+/// <summary>SyncGroup (key 14), versions 0–4 (v4 is v3, flexible; v5 not yet: it checks protocol type and name): followers wait for the leader's assignments.</summary>
 internal sealed class SyncGroupHandler(GroupCoordinator groups) : IRequestHandler
 {
     public ApiKey Key => ApiKey.SyncGroup;
 
     public short MinVersion => 0;
 
-    public short MaxVersion => 3;
+    public short MaxVersion => 4;
 
     public async ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, IKafkaMessage request) =>
         await groups.SyncAsync((SyncGroupRequest)request).ConfigureAwait(false);
