@@ -40,6 +40,8 @@ public sealed class ApiVersionRangeTests(BrokerFixture broker)
         Assert.Equal(((short)0, (short)7), Range(ApiKey.CreateTopics));
         Assert.Equal(((short)0, (short)6), Range(ApiKey.DeleteTopics));
         Assert.Equal(((short)0, (short)4), Range(ApiKey.DescribeConfigs));
+        Assert.Equal(((short)0, (short)6), Range(ApiKey.JoinGroup));
+        Assert.Equal(((short)0, (short)4), Range(ApiKey.SyncGroup));
     }
 
     [Fact]
@@ -125,6 +127,39 @@ public sealed class ApiVersionRangeTests(BrokerFixture broker)
         Assert.Equal((short)KafkaError.UnknownTopicId, unknown.Responses[0].Partitions[0].ErrorCode);
         Assert.Equal(-1, unknown.Responses[0].Partitions[0].HighWatermark);
         Assert.Equal((short)KafkaError.UnknownTopicId, zero.Responses[0].Partitions[0].ErrorCode);
+    }
+
+    [Fact]
+    public async Task Confluent_consumers_fetch_by_topic_id_with_Fetch_v13_or_later()
+    {
+        string topic = await CreateTopicAsync();
+        using (RawConnection connection = await RawConnection.OpenAsync(broker.Port))
+        {
+            await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 9, Produce(topic, Batches.Create(5)), Patience);
+        }
+
+        var sent = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using IConsumer<byte[], byte[]> consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig
+        {
+            BootstrapServers = broker.Bootstrap,
+            GroupId = "unused-" + Guid.NewGuid().ToString("N"),
+            EnableAutoCommit = false,
+            Debug = "protocol",
+        }).SetLogHandler((_, log) =>
+        {
+            if (log.Message.Contains("Sent FetchRequest", StringComparison.Ordinal))
+            {
+                sent.Enqueue(log.Message);
+            }
+        }).Build();
+        consumer.Assign(new TopicPartitionOffset(topic, 0, 0));
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.NotNull(consumer.Consume(Patience));
+        }
+
+        Assert.NotEmpty(sent);
+        Assert.All(sent, line => Assert.Matches(@"FetchRequest \(v1[3-7],", line));
     }
 
     [Fact]
@@ -333,6 +368,40 @@ public sealed class ApiVersionRangeTests(BrokerFixture broker)
         Assert.Equal((sbyte)3, withDocs.Results[0].Configs.Single(c => c.Name == "segment.bytes").ConfigType); // INT
         Assert.All(withDocs.Results[0].Configs, c => Assert.NotEqual((sbyte)0, c.ConfigType));
         Assert.All(without.Results[0].Configs, c => Assert.Null(c.Documentation));
+    }
+
+    [Fact]
+    public async Task A_classic_group_forms_with_JoinGroup_v6_and_SyncGroup_v4()
+    {
+        string group = "versions-group-" + Guid.NewGuid().ToString("N");
+        using RawConnection connection = await RawConnection.OpenAsync(broker.Port);
+        JoinGroupRequest Join(string memberId) => new()
+        {
+            GroupId = group,
+            SessionTimeoutMs = 10_000,
+            RebalanceTimeoutMs = 10_000,
+            MemberId = memberId,
+            GroupInstanceId = null,
+            ProtocolType = "consumer",
+            Protocols = [new JoinGroupRequest.JoinGroupRequestProtocol { Name = "range", Metadata = new byte[] { 0, 1, 2 } }],
+        };
+
+        JoinGroupResponse first = await connection.RequestAsync<JoinGroupResponse>(ApiKey.JoinGroup, 6, Join(""), Patience);
+        Assert.Equal((short)KafkaError.MemberIdRequired, first.ErrorCode); // KIP-394, v4+
+        JoinGroupResponse joined = await connection.RequestAsync<JoinGroupResponse>(ApiKey.JoinGroup, 6, Join(first.MemberId), Patience);
+        SyncGroupResponse synced = await connection.RequestAsync<SyncGroupResponse>(ApiKey.SyncGroup, 4, new SyncGroupRequest
+        {
+            GroupId = group,
+            GenerationId = joined.GenerationId,
+            MemberId = joined.MemberId,
+            GroupInstanceId = null,
+            Assignments = [new SyncGroupRequest.SyncGroupRequestAssignment { MemberId = joined.MemberId, Assignment = new byte[] { 9, 8, 7 } }],
+        }, Patience);
+
+        Assert.Equal((0, "range", joined.MemberId), (joined.ErrorCode, joined.ProtocolName, joined.Leader));
+        Assert.Equal([0, 1, 2], joined.Members.Single().Metadata.ToArray());
+        Assert.Equal(0, synced.ErrorCode);
+        Assert.Equal([9, 8, 7], synced.Assignment.ToArray());
     }
 
     /// <summary>
