@@ -69,6 +69,7 @@ public sealed class ApiTests(WritableOpsBroker broker) : IClassFixture<WritableO
         Assert.Equal(1, page.GetProperty("messages").GetArrayLength());
         Assert.True(page.GetProperty("truncated").GetBoolean());
         Assert.Equal(1, page.GetProperty("nextOffset").GetInt64());
+        Assert.InRange(page.GetProperty("bytesRead").GetInt32(), 2000, 3999); // the first batch whole, not the second
 
         // No offset: the latest page.
         page = await GetAsync($"api/topics/{topic}/partitions/0/messages?limit=3");
