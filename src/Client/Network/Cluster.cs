@@ -44,7 +44,8 @@ internal sealed class Cluster : IAsyncDisposable
         _logger = logger;
         _bootstrap = Endpoints.Parse(options.BootstrapServers);
         _settings = new ConnectionSettings(options.ClientId, options.RequestTimeout, options.ConnectTimeout,
-            options.MaxInFlightRequestsPerConnection, options.MaxResponseBytes) { Security = ClientSecurity.From(options) };
+            options.MaxInFlightRequestsPerConnection, options.MaxResponseBytes)
+        { Security = ClientSecurity.From(options) };
     }
 
     public ClientOptions Options => _options;
