@@ -1,8 +1,8 @@
+using System.ComponentModel;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using System.ComponentModel;
 using System.Security.Authentication;
 using LogBroker.Broker.Security;
 using Microsoft.Extensions.Hosting;

@@ -46,7 +46,8 @@ internal sealed class Cluster : IAsyncDisposable
         _time = options.TimeProvider;
         _bootstrap = Endpoints.Parse(options.BootstrapServers);
         _settings = new ConnectionSettings(options.ClientId, options.RequestTimeout, options.ConnectTimeout,
-            options.MaxInFlightRequestsPerConnection, options.MaxResponseBytes, options.TimeProvider) { Security = ClientSecurity.From(options) };
+            options.MaxInFlightRequestsPerConnection, options.MaxResponseBytes, options.TimeProvider)
+        { Security = ClientSecurity.From(options) };
     }
 
     public ClientOptions Options => _options;
