@@ -12,7 +12,7 @@ public sealed class ApiVersionsHandlerTests : HandlerTest
     public async Task Every_version_it_serves_lists_every_handler_once_sorted_by_key_with_its_range()
     {
         var expected = Broker.Dispatcher.Advertised;
-        for (short version = 0; version <= 3; version++)
+        for (short version = 0; version <= 4; version++)
         {
             ApiVersionsResponse response = await Client.SendAsync<ApiVersionsResponse>(ApiKey.ApiVersions, version,
                 new ApiVersionsRequest { ClientSoftwareName = "t", ClientSoftwareVersion = "1" }, cancellationToken: Token);
@@ -22,12 +22,12 @@ public sealed class ApiVersionsHandlerTests : HandlerTest
         }
 
         Assert.Equal(Broker.Services.GetServices<IRequestHandler>().Count() + 1, expected.Count); // every registered handler, plus ApiVersions
-        Assert.Contains((ApiKey.ApiVersions, (short)0, (short)3), expected);
+        Assert.Contains((ApiKey.ApiVersions, (short)0, (short)4), expected);
         Assert.True(expected.Zip(expected.Skip(1)).All(p => p.First.Key < p.Second.Key));
     }
 
     [Theory]
-    [InlineData(4)]
+    [InlineData(5)]
     [InlineData(99)]
     [InlineData(-1)]
     public async Task A_version_it_does_not_know_is_answered_in_v0_with_UNSUPPORTED_VERSION_and_the_table(short version)

@@ -6,6 +6,8 @@ namespace LogBroker.Broker.Tests.Handlers;
 /// <summary>DeleteGroups (key 42) over an in-memory connection.</summary>
 public sealed class DeleteGroupsHandlerTests : HandlerTest
 {
+    protected override IReadOnlyList<(string Name, int Partitions)> Topics => [("t", 2)];
+
     [Fact]
     public async Task An_empty_group_goes_with_its_offsets_and_a_group_with_members_gets_NON_EMPTY_GROUP()
     {

@@ -44,6 +44,7 @@ internal sealed class EmbeddedBroker : IAsyncDisposable
         {
             ["Storage:DataDirectory"] = dataDirectory,
             ["Broker:GroupInitialRebalanceDelay"] = "00:00:00",
+            ["Admin:Enabled"] = "false", // no HTTP listener: the embedded broker has no host
         };
         foreach (KeyValuePair<string, string?> setting in settings ?? [])
         {

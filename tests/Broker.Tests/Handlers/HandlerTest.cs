@@ -13,6 +13,9 @@ public abstract class HandlerTest : IAsyncLifetime
     /// <summary>Settings for the broker, as in broker.json ("Broker:NumPartitions").</summary>
     protected virtual IEnumerable<KeyValuePair<string, string?>> Settings => [];
 
+    /// <summary>Topics created before each test (name, partitions): commits need their partitions to exist.</summary>
+    protected virtual IReadOnlyList<(string Name, int Partitions)> Topics => [];
+
     internal EmbeddedBroker Broker => _broker ?? throw new InvalidOperationException("not started");
 
     internal EmbeddedClient Client => _client ?? throw new InvalidOperationException("not started");
@@ -23,6 +26,10 @@ public abstract class HandlerTest : IAsyncLifetime
     {
         _broker = await EmbeddedBroker.StartAsync(_dir.Path, Settings);
         _client = _broker.Connect();
+        foreach ((string name, int partitions) in Topics)
+        {
+            await CreateTopicAsync(name, partitions);
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -5,6 +5,8 @@ namespace LogBroker.Broker.Tests.Handlers;
 /// <summary>OffsetCommit (key 8) over an in-memory connection: standalone commits and the per-partition refusals.</summary>
 public sealed class OffsetCommitHandlerTests : HandlerTest
 {
+    protected override IReadOnlyList<(string Name, int Partitions)> Topics => [("t", 2)];
+
     [Fact]
     public async Task A_standalone_commit_is_stored_and_fetched_back()
     {
@@ -20,5 +22,12 @@ public sealed class OffsetCommitHandlerTests : HandlerTest
         Assert.Equal(new short[] { (short)ErrorCode.OffsetMetadataTooLarge }, await CommitAsync("oc", "t", 1, new string('m', 4097)));
         Assert.Equal(new short[] { (short)ErrorCode.UnknownTopicOrPartition }, await CommitAsync("oc", new string('t', 250), 1));
         Assert.Equal(new short[] { (short)0 }, await CommitAsync("oc", "t", 1, new string('m', 4096)));
+    }
+
+    [Fact]
+    public async Task A_topic_or_partition_that_does_not_exist_gets_UNKNOWN_TOPIC_OR_PARTITION()
+    {
+        Assert.Equal(new short[] { (short)ErrorCode.UnknownTopicOrPartition }, await CommitAsync("oc", "t", 1, partition: 2));
+        Assert.Equal(new short[] { (short)ErrorCode.UnknownTopicOrPartition }, await CommitAsync("oc", "missing", 1));
     }
 }

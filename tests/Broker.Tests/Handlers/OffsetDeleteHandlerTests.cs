@@ -6,6 +6,8 @@ namespace LogBroker.Broker.Tests.Handlers;
 /// <summary>OffsetDelete (key 47) over an in-memory connection.</summary>
 public sealed class OffsetDeleteHandlerTests : HandlerTest
 {
+    protected override IReadOnlyList<(string Name, int Partitions)> Topics => [("t", 2)];
+
     private Task<OffsetDeleteResponse> DeleteAsync(string group, string topic, int partition) =>
         Client.SendAsync<OffsetDeleteResponse>(ApiKey.OffsetDelete, 0, new OffsetDeleteRequest
         {

@@ -5,6 +5,8 @@ namespace LogBroker.Broker.Tests.Handlers;
 /// <summary>OffsetFetch (key 9) over an in-memory connection: v8+ (groups) and before.</summary>
 public sealed class OffsetFetchHandlerTests : HandlerTest
 {
+    protected override IReadOnlyList<(string Name, int Partitions)> Topics => [("t", 2)];
+
     internal static async Task<(long Offset, string? Metadata)> CommittedAsync(EmbeddedClient client, string group, string topic, int partition, CancellationToken token)
     {
         OffsetFetchResponse response = await client.SendAsync<OffsetFetchResponse>(ApiKey.OffsetFetch, 8, new OffsetFetchRequest
