@@ -135,14 +135,16 @@ public sealed class GoldenFrameCodecTests
                     Assert.Equal("t1", r.Topics.Single().Name);
                     ListOffsetsRequest.ListOffsetsPartition p = r.Topics[0].Partitions.Single();
                     Assert.Equal((0, -1L, 1), (p.PartitionIndex, p.Timestamp, p.MaxNumOffsets));
-                }),
+                }
+            ),
             "ListOffsetsResponse-v0" => (new ListOffsetsResponse(), 0,
                 "00000001" + "0002" + "7431" + "00000001" + "00000000" + "0000" + "00000002" + "000000000000000A" + "0000000000000000",
                 m =>
                 {
                     ListOffsetsResponse.ListOffsetsPartitionResponse p = ((ListOffsetsResponse)m).Topics.Single().Partitions.Single();
                     Assert.Equal([10L, 0L], p.OldStyleOffsets);
-                }),
+                }
+            ),
             "FetchRequest-v13" => (new FetchRequest(), 13,
                 "FFFFFFFF" + "000001F4" + "00000001" + "7FFFFFFF" + "00" + "00000000" + "FFFFFFFF" // replica, wait, min, max, isolation, session, epoch
                 + "02" + "0102030405060708090A0B0C0D0E0F10" // one topic, by id
@@ -155,7 +157,8 @@ public sealed class GoldenFrameCodecTests
                     Assert.Equal(TopicId, f.Topics.Single().TopicId);
                     FetchRequest.FetchPartition p = f.Topics[0].Partitions.Single();
                     Assert.Equal((0, 0L, -1, 1 << 20), (p.Partition, p.FetchOffset, p.LastFetchedEpoch, p.PartitionMaxBytes));
-                }),
+                }
+            ),
             "DeleteTopicsRequest-v6" => (new DeleteTopicsRequest(), 6,
                 "02" + "00" + "0102030405060708090A0B0C0D0E0F10" + "00" + "00007530" + "00", // one topic: null name, id; timeout 30 s
                 m =>
@@ -164,7 +167,8 @@ public sealed class GoldenFrameCodecTests
                     Assert.Null(d.Topics.Single().Name);
                     Assert.Equal(TopicId, d.Topics[0].TopicId);
                     Assert.Equal(30_000, d.TimeoutMs);
-                }),
+                }
+            ),
             _ => throw new ArgumentOutOfRangeException(nameof(name)),
         };
 
