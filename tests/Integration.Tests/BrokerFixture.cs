@@ -38,6 +38,7 @@ public sealed class BrokerFixture : IAsyncLifetime
         [
             $"--Broker:Listener=127.0.0.1:{port}",
             $"--Storage:DataDirectory={_data.Path}",
+            "--Admin:Enabled=false",
             "--Logging:LogLevel:Default=Warning",
             .. Settings,
         ];

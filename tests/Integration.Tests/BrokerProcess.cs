@@ -71,7 +71,7 @@ public sealed class BrokerProcess : IAsyncDisposable
         }
 
         foreach (string arg in (string[])[dll, $"--Broker:Listener=127.0.0.1:{port}", $"--Storage:DataDirectory={dataDirectory}",
-                     "--Logging:LogLevel:Default=Warning", .. settings])
+                     "--Admin:Enabled=false", "--Logging:LogLevel:Default=Warning", .. settings])
         {
             start.ArgumentList.Add(arg);
         }
