@@ -133,7 +133,7 @@ internal sealed partial class TopicRegistry
             _log.Append(records);
             foreach (Topic topic in recovered)
             {
-                _topics[topic.Name] = topic;
+                Publish(topic);
                 _partitionCount += topic.Partitions.Length;
             }
         }

@@ -48,6 +48,7 @@ internal sealed partial class TopicRegistry : IDisposable
     private static readonly TimeSpan BusyWait = TimeSpan.FromSeconds(30);
 
     private readonly ConcurrentDictionary<string, Topic> _topics = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<Guid, string> _names = new(); // topic id → name, kept with _topics by Publish/Unpublish
     private readonly object _gate = new();
     private readonly HashSet<string> _busy = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _blocked = new(StringComparer.Ordinal);
@@ -88,7 +89,7 @@ internal sealed partial class TopicRegistry : IDisposable
                 }
             }
 
-            _topics[topic.Name] = Open(topic.Name, topic.Id, 0, topic.Partitions, config, topic.Configs, []);
+            Publish(Open(topic.Name, topic.Id, 0, topic.Partitions, config, topic.Configs, []));
             _partitionCount += topic.Partitions;
         }
 
@@ -127,17 +128,25 @@ internal sealed partial class TopicRegistry : IDisposable
     public PartitionLog? ReadablePartition(string topic, int partition) =>
         Readable(topic) is { } t && (uint)partition < (uint)t.Partitions.Length ? t.Partitions[partition] : null;
 
-    public Topic? Get(Guid id)
-    {
-        foreach (Topic topic in _topics.Values)
-        {
-            if (topic.Id == id)
-            {
-                return topic;
-            }
-        }
+    /// <summary>A topic by its id (Fetch v13+, Metadata, DeleteTopics v6): one lookup, not a scan.</summary>
+    public Topic? Get(Guid id) =>
+        _names.TryGetValue(id, out string? name) && _topics.TryGetValue(name, out Topic? topic) && topic.Id == id ? topic
+        : InternalTopic is { } i && i.Id == id ? i : null; // by id the internal topic reads too
 
-        return InternalTopic is { } i && i.Id == id ? i : null; // by id (Fetch v13+, Metadata) the internal topic reads too
+    /// <summary>Makes a topic visible by name and by id.</summary>
+    private void Publish(Topic topic)
+    {
+        _topics[topic.Name] = topic;
+        _names[topic.Id] = topic.Name;
+    }
+
+    /// <summary>Removes a topic from both maps.</summary>
+    private void Unpublish(string name)
+    {
+        if (_topics.TryRemove(name, out Topic? removed))
+        {
+            _names.TryRemove(new KeyValuePair<Guid, string>(removed.Id, removed.Name));
+        }
     }
 
     /// <summary>The partition's log, or null when the topic or partition does not exist.</summary>
@@ -258,7 +267,7 @@ internal sealed partial class TopicRegistry : IDisposable
                     {
                         foreach (Topic topic in opened)
                         {
-                            _topics[topic.Name] = topic;
+                            Publish(topic);
                         }
 
                         lock (_gate)
@@ -321,7 +330,7 @@ internal sealed partial class TopicRegistry : IDisposable
                     return ErrorCode.KafkaStorageError;
                 }
 
-                _topics.TryRemove(name, out _);
+                Unpublish(name);
                 lock (_gate)
                 {
                     _partitionCount -= topic.Partitions.Length;
