@@ -26,7 +26,9 @@ string[] wanted =
     "DescribeCluster", "InitProducerId", "OffsetForLeaderEpoch", "FindCoordinator", "JoinGroup", "SyncGroup",
     "Heartbeat", "LeaveGroup", "OffsetCommit", "OffsetFetch", "ListGroups", "DescribeGroups", "DeleteGroups",
     "ConsumerGroupHeartbeat", "ConsumerGroupDescribe", "SaslHandshake", "SaslAuthenticate",
-    "DescribeUserScramCredentials", "AlterUserScramCredentials",
+    "DescribeUserScramCredentials", "AlterUserScramCredentials", "DescribeAcls", "CreateAcls", "DeleteAcls",
+    "DescribeClientQuotas", "AlterClientQuotas", "ElectLeaders", "AlterPartitionReassignments",
+    "ListPartitionReassignments",
 ];
 
 Directory.CreateDirectory(args[1]);
