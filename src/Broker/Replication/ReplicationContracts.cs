@@ -1,0 +1,67 @@
+namespace LogBroker.Broker.Replication;
+
+// The seam between the control plane (src/Broker/Cluster: the controller store, the controller, the
+// partition states it records) and the data plane (src/Broker/Replication: leaders, followers, the high
+// watermark, the ISR). The control plane decides who leads which partition and records it; the data plane
+// acts on what it is told and asks the control plane to change an ISR. Single-node mode uses neither.
+
+/// <summary>
+/// A partition's state as the controller records it (Kafka's LeaderAndIsr): the leader and its epoch, the
+/// assigned replicas, the in-sync replicas, and the partition epoch that every compare-and-set of this
+/// state is conditioned on.
+/// </summary>
+/// <param name="Topic">The topic name.</param>
+/// <param name="Partition">The partition index.</param>
+/// <param name="Leader">The leader's broker id, or -1 when the partition has none (offline).</param>
+/// <param name="LeaderEpoch">Bumped on every leader change; stamped into the batches the leader appends.</param>
+/// <param name="Replicas">The assigned replicas, preferred leader first.</param>
+/// <param name="Isr">The in-sync replicas, the leader included.</param>
+/// <param name="PartitionEpoch">Bumped on every change of this state (leader or ISR).</param>
+public sealed record PartitionState(
+    string Topic,
+    int Partition,
+    int Leader,
+    int LeaderEpoch,
+    IReadOnlyList<int> Replicas,
+    IReadOnlyList<int> Isr,
+    int PartitionEpoch);
+
+/// <summary>Where another broker of the cluster listens for replica fetches.</summary>
+public interface IBrokerDirectory
+{
+    /// <summary>The broker's inter-broker endpoint, or false when it is not registered (gone).</summary>
+    bool TryGetEndpoint(int brokerId, out string host, out int port);
+}
+
+/// <summary>
+/// Implemented by the control plane: the only way the data plane changes an ISR (the leader shrinks it when
+/// a follower falls behind <c>replica.lag.time.max.ms</c>, and expands it when one catches up).
+/// </summary>
+public interface IIsrChangeSink
+{
+    /// <summary>
+    /// Asks to set <paramref name="current"/>'s ISR to <paramref name="newIsr"/>, conditioned on
+    /// <paramref name="current"/>'s leader epoch and partition epoch. Returns the new state when recorded,
+    /// or null when refused (stale epoch, or this broker no longer leads); then the caller waits for the
+    /// state the control plane hands it next.
+    /// </summary>
+    Task<PartitionState?> AlterIsrAsync(PartitionState current, IReadOnlyList<int> newIsr, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Implemented by the data plane: the control plane hands every state change of a partition this broker
+/// replicates to <see cref="Apply"/>, in partition-epoch order, and removes partitions it no longer hosts.
+/// </summary>
+public interface IReplicaManager
+{
+    /// <summary>
+    /// Makes this broker the leader of the partition (when <see cref="PartitionState.Leader"/> is this node:
+    /// stamp the new epoch, track followers, serve produce and fetch) or a follower (truncate with
+    /// OffsetForLeaderEpoch, then fetch from the leader), or neither (leader -1: stop serving it).
+    /// A state older than the one applied (lower partition epoch) is ignored.
+    /// </summary>
+    void Apply(PartitionState state);
+
+    /// <summary>Stops replicating the partition (deleted, or reassigned away). Its log is the caller's to delete.</summary>
+    void Remove(string topic, int partition);
+}
