@@ -1,0 +1,142 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace LogBroker.TestKit;
+
+/// <summary>
+/// A real etcd cluster of N members (Debian's etcd-server) on ephemeral 127.0.0.1 ports, each with its own
+/// data directory; stopped by PID on dispose. <see cref="Endpoints"/> are the members' client URLs.
+/// </summary>
+public sealed class EtcdCluster : IAsyncDisposable
+{
+    private readonly List<Process> _members = [];
+    private readonly TempDirectory _root = new("etcd");
+
+    private EtcdCluster()
+    {
+    }
+
+    /// <summary>The members' client URLs (http://127.0.0.1:port).</summary>
+    public IReadOnlyList<string> Endpoints { get; private set; } = [];
+
+    /// <summary>Whether etcd is installed here.</summary>
+    public static bool Available => File.Exists("/usr/bin/etcd");
+
+    /// <summary>Starts <paramref name="size"/> members and waits (bounded) until each reports healthy.</summary>
+    public static async Task<EtcdCluster> StartAsync(int size = 3)
+    {
+        var cluster = new EtcdCluster();
+        try
+        {
+            var clientPorts = new int[size];
+            var peerPorts = new int[size];
+            for (var i = 0; i < size; i++)
+            {
+                clientPorts[i] = FreePort();
+                peerPorts[i] = FreePort();
+            }
+
+            var initial = string.Join(',', Enumerable.Range(0, size).Select(i => $"m{i}=http://127.0.0.1:{peerPorts[i]}"));
+            var token = "t" + Guid.NewGuid().ToString("N");
+            for (var i = 0; i < size; i++)
+            {
+                var start = new ProcessStartInfo("/usr/bin/etcd")
+                {
+                    RedirectStandardOutput = true,
+                    RedirectStandardError = true,
+                    UseShellExecute = false,
+                };
+                foreach (var arg in (string[])[
+                    $"--name=m{i}", $"--data-dir={cluster._root.Combine($"m{i}")}",
+                    $"--listen-client-urls=http://127.0.0.1:{clientPorts[i]}", $"--advertise-client-urls=http://127.0.0.1:{clientPorts[i]}",
+                    $"--listen-peer-urls=http://127.0.0.1:{peerPorts[i]}", $"--initial-advertise-peer-urls=http://127.0.0.1:{peerPorts[i]}",
+                    $"--initial-cluster={initial}", $"--initial-cluster-token={token}", "--initial-cluster-state=new",
+                    "--heartbeat-interval=50", "--election-timeout=500", "--log-level=error"])
+                {
+                    start.ArgumentList.Add(arg);
+                }
+
+                start.Environment["ETCD_UNSUPPORTED_ARCH"] = "arm64";
+                var process = Process.Start(start) ?? throw new InvalidOperationException("could not start etcd");
+                process.OutputDataReceived += (_, _) => { };
+                process.ErrorDataReceived += (_, _) => { };
+                process.BeginOutputReadLine();
+                process.BeginErrorReadLine();
+                cluster._members.Add(process);
+            }
+
+            cluster.Endpoints = clientPorts.Select(p => $"http://127.0.0.1:{p}").ToArray();
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+            foreach (var endpoint in cluster.Endpoints)
+            {
+                await WaitHealthyAsync(http, endpoint).ConfigureAwait(false);
+            }
+
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Kills member <paramref name="index"/> (SIGKILL).</summary>
+    public void Kill(int index) => _members[index].Kill();
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var member in _members)
+        {
+            try
+            {
+                if (!member.HasExited)
+                {
+                    member.Kill();
+                    await member.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+                }
+            }
+            catch (InvalidOperationException)
+            {
+            }
+
+            member.Dispose();
+        }
+
+        _root.Dispose();
+    }
+
+    private static async Task WaitHealthyAsync(HttpClient http, string endpoint)
+    {
+        for (var attempt = 0; attempt < 150; attempt++)
+        {
+            try
+            {
+                var body = await http.GetStringAsync(endpoint + "/health").ConfigureAwait(false);
+                if (body.Contains("\"true\"", StringComparison.Ordinal))
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException)
+            {
+            }
+
+            await Task.Delay(100).ConfigureAwait(false);
+        }
+
+        throw new TimeoutException($"etcd at {endpoint} did not become healthy in 15 s");
+    }
+
+    private static int FreePort()
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+    }
+}
