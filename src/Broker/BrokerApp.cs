@@ -1,3 +1,4 @@
+using LogBroker.Broker.Cluster;
 using LogBroker.Broker.Groups;
 using LogBroker.Broker.Handlers;
 using LogBroker.Broker.Metadata;
@@ -109,6 +110,7 @@ public static class BrokerApp
         services.AddSingleton<BrokerListener>();
         services.AddHostedService(sp => sp.GetRequiredService<BrokerListener>());
         services.AddLogBrokerOperations(configuration);
+        services.AddLogBrokerCluster(configuration);
         return services;
     }
 

@@ -1,0 +1,47 @@
+using LogBroker.Broker.Replication;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace LogBroker.Broker.Cluster;
+
+/// <summary>Registers cluster mode when <c>Cluster:Etcd:Endpoints</c> is set; single-node mode registers nothing.</summary>
+internal static class ClusterRegistration
+{
+    public static IServiceCollection AddLogBrokerCluster(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<ClusterOptions>().Bind(configuration.GetSection("Cluster")).ValidateDataAnnotations().ValidateOnStart();
+        var probe = new ClusterOptions();
+        configuration.GetSection("Cluster").Bind(probe);
+        if (!probe.Enabled)
+        {
+            return services;
+        }
+
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<ClusterOptions>>().Value);
+        services.AddSingleton<IControllerStore>(sp =>
+        {
+            var options = sp.GetRequiredService<ClusterOptions>();
+            return new EtcdControllerStore(options.Etcd.Endpoints, options.Etcd.CallTimeout);
+        });
+
+        // The data plane registers the real one; until then partition states are followed, not replicated.
+        services.TryAddSingleton<IReplicaManager, NoReplicaManager>();
+        services.AddSingleton(sp =>
+        {
+            var info = sp.GetRequiredService<ClusterInfo>();
+            return new ClusterService(
+                sp.GetRequiredService<IControllerStore>(), sp.GetRequiredService<ClusterOptions>(), info.NodeId, info.Host, () => info.Port,
+                sp.GetRequiredService<IReplicaManager>(), sp.GetRequiredService<ILogger<ClusterService>>());
+        });
+        services.AddHostedService(sp => sp.GetRequiredService<ClusterService>());
+        services.AddSingleton<IBrokerDirectory>(sp => sp.GetRequiredService<ClusterService>());
+        services.AddSingleton<IIsrChangeSink>(sp =>
+            new StoreIsrChangeSink(
+                sp.GetRequiredService<IControllerStore>(), new ClusterKeys(sp.GetRequiredService<ClusterOptions>().KeyRoot),
+                sp.GetRequiredService<ClusterInfo>().NodeId));
+        return services;
+    }
+}
