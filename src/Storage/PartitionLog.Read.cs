@@ -13,9 +13,10 @@ public sealed partial class PartitionLog
     /// </summary>
     public LogReadResult Read(long offset, int maxBytes)
     {
-        if (Volatile.Read(ref _loadFailed))
+        if (IsUnreadable)
         {
-            RetryFailedLoad();
+            // The load failed: the placeholder is empty, but the partition is not. Never serve it as empty.
+            return new LogReadResult(ReadStatus.StorageError, default, Volatile.Read(ref _logStartOffset), Volatile.Read(ref _logEndOffset), null);
         }
 
         for (int attempt = 0; ; attempt++)

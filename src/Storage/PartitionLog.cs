@@ -160,6 +160,28 @@ public sealed partial class PartitionLog : IDisposable
         set => Volatile.Write(ref _parentDirectoryDirty, value);
     }
 
+    /// <summary>
+    /// Loads the partition if needed (a failed load is retried once its retry interval has passed) and
+    /// tells whether its data cannot be read: the load failed, and what stands in for it is an empty
+    /// placeholder at the checkpointed log start offset, which must not be served as an empty log (a
+    /// consumer would skip data, ListOffsets would answer the wrong end). A later write failure does not
+    /// count: the stored data stays readable.
+    /// </summary>
+    public bool IsUnreadable
+    {
+        get
+        {
+            _ = Segments;
+            if (!Volatile.Read(ref _loadFailed))
+            {
+                return false;
+            }
+
+            RetryFailedLoad();
+            return Volatile.Read(ref _loadFailed);
+        }
+    }
+
     /// <summary>Whether the partition has been loaded (used) since it was opened.</summary>
     public bool IsLoaded => Volatile.Read(ref _segments) is not null;
 

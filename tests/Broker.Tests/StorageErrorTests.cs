@@ -132,4 +132,77 @@ public sealed class StorageErrorTests : IDisposable
         Assert.Equal((short)ErrorCode.KafkaStorageError, result.ErrorCode);
         Assert.Equal(0, _logs.Get(new TopicPartition(Topic, 0))!.LogStartOffset);
     }
+    private async Task<ListOffsetsResponse.ListOffsetsPartitionResponse[]> ListOffsetsAsync(TopicRegistry topics, long timestamp, short version = 7)
+    {
+        var handler = new ListOffsetsHandler(topics, TimeProvider.System);
+        var topic = new ListOffsetsRequest.ListOffsetsTopic { Name = Topic };
+        for (int p = 0; p < 2; p++)
+        {
+            topic.Partitions.Add(new ListOffsetsRequest.ListOffsetsPartition { PartitionIndex = p, Timestamp = timestamp, MaxNumOffsets = 10 });
+        }
+
+        using RequestContext context = Context(ApiKey.ListOffsets, version);
+        var response = (ListOffsetsResponse)(await handler.HandleAsync(context, new ListOffsetsRequest { ReplicaId = -1, Topics = [topic] }))!;
+        return [.. response.Topics.Single().Partitions];
+    }
+
+    [Fact]
+    public async Task ListOffsets_answers_KAFKA_STORAGE_ERROR_when_the_time_index_cannot_be_mapped_and_offsets_once_it_can()
+    {
+        Assert.Equal(0, await ProduceAsync(0));
+        Assert.Equal(0, await ProduceAsync(1));
+        _logs.Get(new TopicPartition(Topic, 0))!.Roll(); // the time index of a sealed segment is mapped when searched
+        _logs.Get(new TopicPartition(Topic, 1))!.Roll();
+        FailNextOnPartition0(StorageOperation.Map);
+        ListOffsetsResponse.ListOffsetsPartitionResponse[] first = await ListOffsetsAsync(_topics, timestamp: 0);
+        Assert.Equal((short)ErrorCode.KafkaStorageError, first[0].ErrorCode);
+        Assert.Equal(-1, first[0].Offset);
+        Assert.Equal(0, first[1].ErrorCode);
+        Assert.Equal(0, first[1].Offset);
+        ListOffsetsResponse.ListOffsetsPartitionResponse[] second = await ListOffsetsAsync(_topics, timestamp: 0);
+        Assert.Equal(0, second[0].ErrorCode);
+        Assert.Equal(0, second[0].Offset);
+    }
+
+    [Fact]
+    public async Task A_partition_whose_load_failed_answers_KAFKA_STORAGE_ERROR_to_Fetch_and_ListOffsets_instead_of_reading_as_empty()
+    {
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal(0, await ProduceAsync(0));
+            Assert.Equal(0, await ProduceAsync(1));
+        }
+
+        _topics.Dispose();
+        _logs.Dispose();
+        string directory = Path.Combine(_dir.Path, Topic + "-0") + Path.DirectorySeparatorChar;
+        using LogManager logs = LogManager.Open(new StorageOptions { DataDirectory = _dir.Path, Log = Config, FailedPartitionRetryInterval = TimeSpan.FromHours(1) });
+        logs.Faults.Inject = (op, path) => op == StorageOperation.Open && path.StartsWith(directory, StringComparison.Ordinal) ? new IOException("injected EIO", 5) : null;
+        using var topics = new TopicRegistry(logs, Config, NullLogger<TopicRegistry>.Instance);
+
+        var fetch = new FetchHandler(topics, new BrokerOptions(), TimeProvider.System);
+        var request = new FetchRequest.FetchTopic { Topic = Topic };
+        for (int p = 0; p < 2; p++)
+        {
+            request.Partitions.Add(new FetchRequest.FetchPartition { Partition = p, FetchOffset = 0, PartitionMaxBytes = 1 << 20 });
+        }
+
+        using (RequestContext context = Context(ApiKey.Fetch, 11))
+        {
+            var response = (FetchResponse)(await fetch.HandleAsync(context, new FetchRequest { MaxWaitMs = 0, MinBytes = 0, MaxBytes = 1 << 20, Topics = [request] }))!;
+            List<FetchResponse.PartitionData> partitions = response.Responses.Single().Partitions;
+            Assert.Equal((short)ErrorCode.KafkaStorageError, partitions[0].ErrorCode);
+            Assert.True(partitions[0].Records.GetValueOrDefault().IsEmpty);
+            Assert.Equal(0, partitions[1].ErrorCode);
+            Assert.False(partitions[1].Records.GetValueOrDefault().IsEmpty);
+        }
+
+        foreach (short version in new short[] { 0, 7 })
+        {
+            ListOffsetsResponse.ListOffsetsPartitionResponse[] latest = await ListOffsetsAsync(topics, timestamp: -1, version);
+            Assert.Equal((short)ErrorCode.KafkaStorageError, latest[0].ErrorCode);
+            Assert.Empty(latest[0].OldStyleOffsets);
+            Assert.Equal(0, latest[1].ErrorCode);
+        }
+    }
 }

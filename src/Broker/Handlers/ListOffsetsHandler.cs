@@ -61,36 +61,61 @@ internal sealed class ListOffsetsHandler(TopicRegistry topics, TimeProvider time
                     continue;
                 }
 
-                if (context.Version == 0)
+                try
                 {
-                    LegacyOffsets(log, partition, result, time.GetUtcNow().ToUnixTimeMilliseconds());
-                    continue;
+                    Answer(context.Version, log, partition, result, time);
                 }
-
-                result.LeaderEpoch = ClusterInfo.LeaderEpoch;
-                (long offset, long timestamp) = partition.Timestamp switch
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException or StorageLimitException)
                 {
-                    Latest => (log.LogEndOffset, -1L),
-                    Earliest or EarliestLocal => (log.LogStartOffset, -1L),
-                    MaxTimestamp => log.MaxTimestamp() ?? (-1L, -1L),
-                    < 0 => (-1L, -1L),
-                    _ => log.OffsetForTimestamp(partition.Timestamp) ?? (-1L, -1L),
-                };
-                if (partition.Timestamp == LatestTiered)
-                {
-                    result.LeaderEpoch = -1; // nothing is tiered: Kafka's answer without remote storage
+                    // A segment or index that cannot be opened or read now: this partition only, as Kafka answers it.
+                    result.ErrorCode = (short)ErrorCode.KafkaStorageError;
+                    result.Offset = result.Timestamp = -1;
+                    result.OldStyleOffsets.Clear();
                 }
-                else if (partition.Timestamp < LatestTiered)
-                {
-                    result.ErrorCode = (short)ErrorCode.InvalidRequest;
-                }
-
-                result.Offset = offset;
-                result.Timestamp = timestamp;
             }
         }
 
         return ValueTask.FromResult<ListOffsetsResponse?>(response);
+    }
+
+    /// <summary>The answer for one partition; storage failures are the caller's to catch.</summary>
+    private static void Answer(short version, PartitionLog log, ListOffsetsRequest.ListOffsetsPartition partition,
+        ListOffsetsResponse.ListOffsetsPartitionResponse result, TimeProvider time)
+    {
+        if (log.IsUnreadable)
+        {
+            // Its load failed: the log stands as an empty placeholder, and its offsets would be wrong.
+            result.ErrorCode = (short)ErrorCode.KafkaStorageError;
+            result.Offset = result.Timestamp = -1;
+            return;
+        }
+
+        if (version == 0)
+        {
+            LegacyOffsets(log, partition, result, time.GetUtcNow().ToUnixTimeMilliseconds());
+            return;
+        }
+
+        result.LeaderEpoch = ClusterInfo.LeaderEpoch;
+        (long offset, long timestamp) = partition.Timestamp switch
+        {
+            Latest => (log.LogEndOffset, -1L),
+            Earliest or EarliestLocal => (log.LogStartOffset, -1L),
+            MaxTimestamp => log.MaxTimestamp() ?? (-1L, -1L),
+            < 0 => (-1L, -1L),
+            _ => log.OffsetForTimestamp(partition.Timestamp) ?? (-1L, -1L),
+        };
+        if (partition.Timestamp == LatestTiered)
+        {
+            result.LeaderEpoch = -1; // nothing is tiered: Kafka's answer without remote storage
+        }
+        else if (partition.Timestamp < LatestTiered)
+        {
+            result.ErrorCode = (short)ErrorCode.InvalidRequest;
+        }
+
+        result.Offset = offset;
+        result.Timestamp = timestamp;
     }
 
     /// <summary>ListOffsets v0: Kafka's legacyFetchOffsetsBefore over this partition's segments.</summary>

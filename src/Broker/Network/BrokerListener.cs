@@ -167,6 +167,7 @@ internal sealed partial class BrokerListener(
     private async Task AcceptLoopAsync(Socket listener, ListenerInfo info, HashSet<Task> running, CancellationToken stoppingToken)
     {
         await Task.Yield();
+        var failures = new FailureBurst(time, TimeSpan.FromSeconds(10));
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -178,10 +179,20 @@ internal sealed partial class BrokerListener(
                 }
                 catch (SocketException e)
                 {
-                    // Out of descriptors or buffers, or a connection reset before it was accepted: keep listening.
-                    Log.AcceptFailed(logger, e.SocketErrorCode, e);
+                    // Out of descriptors or buffers, or a connection reset before it was accepted: keep
+                    // listening. Logged once per burst (no stack trace: the error code says it all).
+                    if (failures.Fail(out int unlogged))
+                    {
+                        Log.AcceptFailed(logger, info.Name, e.SocketErrorCode, unlogged);
+                    }
+
                     await Task.Delay(TimeSpan.FromMilliseconds(100), time, stoppingToken).ConfigureAwait(false);
                     continue;
+                }
+
+                if (failures.Succeed(out int repeats))
+                {
+                    Log.AcceptRecovered(logger, info.Name, repeats);
                 }
 
                 IPAddress? address = (socket.RemoteEndPoint as IPEndPoint)?.Address;
@@ -380,8 +391,11 @@ internal sealed partial class BrokerListener(
         [LoggerMessage(EventId = 3204, Level = LogLevel.Warning, Message = "Refused a connection: {Max} connections are open from {Address}")]
         public static partial void TooManyConnectionsFrom(ILogger logger, int max, IPAddress address);
 
-        [LoggerMessage(EventId = 3205, Level = LogLevel.Error, Message = "Accepting a connection failed ({Error}); retrying")]
-        public static partial void AcceptFailed(ILogger logger, SocketError error, Exception exception);
+        [LoggerMessage(EventId = 3205, Level = LogLevel.Error, Message = "Listener {Listener}: accepting a connection failed ({Error}); retrying every 100 ms, logged at most every 10 s ({Unlogged} more failures since the last line)")]
+        public static partial void AcceptFailed(ILogger logger, string listener, SocketError error, int unlogged);
+
+        [LoggerMessage(EventId = 3210, Level = LogLevel.Information, Message = "Listener {Listener}: accepting connections again ({Unlogged} more failures since the last line)")]
+        public static partial void AcceptRecovered(ILogger logger, string listener, int unlogged);
 
         [LoggerMessage(EventId = 3203, Level = LogLevel.Error, Message = "A connection failed unexpectedly")]
         public static partial void ConnectionFailed(ILogger logger, Exception exception);
