@@ -146,7 +146,7 @@ internal sealed class GroupCoordinator
             if (replaced is not null && group.State == GroupState.Stable && group.ProtocolName is { } current && member.MetadataFor(current) is not null)
             {
                 Record(group); // the member id changed
-                return Task.FromResult(StaticRejoin(group, member, previousLeader, version));
+                return Task.FromResult(StaticMembership.Rejoin(group, member, previousLeader, version));
             }
 
             member.PendingJoin?.TrySetResult(new JoinGroupResponse { ErrorCode = (short)ErrorCode.UnknownMemberId, MemberId = member.Id });
@@ -166,43 +166,6 @@ internal sealed class GroupCoordinator
             _offsets.RemoveIfUnused(entry); // a refused join leaves nothing behind
             entry.Sync.Exit();
         }
-    }
-
-    /// <summary>
-    /// KIP-345: a static member back (under a new member id) while the group is Stable, with the
-    /// group's protocol, takes its old incarnation's place and assignment with no rebalance: the other
-    /// members are not disturbed. It is answered at once with the current generation and, as Kafka
-    /// does, the leader id from before the replacement, so that even a returning leader does not
-    /// compute an assignment a stable group would not hand out; its SyncGroup returns its assignment.
-    /// From JoinGroup v9 (KIP-814) a returning leader is told it leads, with the members, but with
-    /// <c>skip_assignment</c> set: it keeps watching metadata without running its assignor.
-    /// </summary>
-    private static JoinGroupResponse StaticRejoin(ClassicGroup group, GroupMember member, string? previousLeader, short version)
-    {
-        var response = new JoinGroupResponse
-        {
-            GenerationId = group.Generation,
-            ProtocolType = group.ProtocolType,
-            ProtocolName = group.ProtocolName,
-            Leader = previousLeader ?? member.Id,
-            MemberId = member.Id,
-        };
-        if (version >= 9 && group.LeaderId == member.Id)
-        {
-            response.Leader = member.Id;
-            response.SkipAssignment = true;
-            foreach (GroupMember m in group.Members.Values)
-            {
-                response.Members.Add(new JoinGroupResponse.JoinGroupResponseMember
-                {
-                    MemberId = m.Id,
-                    GroupInstanceId = m.InstanceId,
-                    Metadata = m.MetadataFor(group.ProtocolName!) ?? [],
-                });
-            }
-        }
-
-        return response;
     }
 
     /// <summary>SyncGroup. Followers wait for the leader's assignment; the leader's completes the rebalance.</summary>
