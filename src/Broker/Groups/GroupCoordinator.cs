@@ -146,7 +146,7 @@ internal sealed class GroupCoordinator
             if (replaced is not null && group.State == GroupState.Stable && group.ProtocolName is { } current && member.MetadataFor(current) is not null)
             {
                 Record(group); // the member id changed
-                return Task.FromResult(StaticRejoin(group, member, previousLeader));
+                return Task.FromResult(StaticMembership.Rejoin(group, member, previousLeader, version));
             }
 
             member.PendingJoin?.TrySetResult(new JoinGroupResponse { ErrorCode = (short)ErrorCode.UnknownMemberId, MemberId = member.Id });
@@ -168,22 +168,6 @@ internal sealed class GroupCoordinator
         }
     }
 
-    /// <summary>
-    /// KIP-345: a static member back (under a new member id) while the group is Stable, with the
-    /// group's protocol, takes its old incarnation's place and assignment with no rebalance: the other
-    /// members are not disturbed. It is answered at once with the current generation and, as Kafka
-    /// does, the leader id from before the replacement, so that even a returning leader does not
-    /// compute an assignment a stable group would not hand out; its SyncGroup returns its assignment.
-    /// </summary>
-    private static JoinGroupResponse StaticRejoin(ClassicGroup group, GroupMember member, string? previousLeader) => new()
-    {
-        GenerationId = group.Generation,
-        ProtocolType = group.ProtocolType,
-        ProtocolName = group.ProtocolName,
-        Leader = previousLeader ?? member.Id,
-        MemberId = member.Id,
-    };
-
     /// <summary>SyncGroup. Followers wait for the leader's assignment; the leader's completes the rebalance.</summary>
     public Task<SyncGroupResponse> SyncAsync(SyncGroupRequest request)
     {
@@ -195,6 +179,12 @@ internal sealed class GroupCoordinator
         try
         {
             ErrorCode error = group.CheckMember(request.MemberId, request.GroupInstanceId, request.GenerationId);
+            if (error == ErrorCode.None && ((request.ProtocolType is { } type && type != group.ProtocolType) ||
+                (request.ProtocolName is { } name && name != group.ProtocolName)))
+            {
+                error = ErrorCode.InconsistentGroupProtocol; // v5: the member's idea of the protocol must be the group's, as Kafka checks
+            }
+
             if (error == ErrorCode.None && group.State == GroupState.PreparingRebalance)
             {
                 error = ErrorCode.RebalanceInProgress;

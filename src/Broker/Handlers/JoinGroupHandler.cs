@@ -5,7 +5,7 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>
-/// JoinGroup (key 11), versions 0–6 (v6 is v5, flexible; 7–9 not yet: protocol type, reason, skip_assignment). The answer waits for the join phase to end (the connection keeps
+/// JoinGroup (key 11), versions 0–9 (v6 is v5, flexible; v7 answers the protocol type, v8 carries the client's reason, only logged by Kafka and ignored here; v9 tells a returning static leader to skip its assignor, KIP-814). The answer waits for the join phase to end (the connection keeps
 /// serving other requests in order behind it). v4+ without an instance id gets MEMBER_ID_REQUIRED
 /// first (KIP-394); v5 static members are supported.
 /// </summary>
@@ -15,7 +15,7 @@ internal sealed class JoinGroupHandler(GroupCoordinator groups) : RequestHandler
 
     public override short MinVersion => 0;
 
-    public override short MaxVersion => 6;
+    public override short MaxVersion => 9;
 
     public override async ValueTask<JoinGroupResponse?> HandleAsync(RequestContext context, JoinGroupRequest request)
     {

@@ -25,4 +25,29 @@ public sealed class SyncGroupHandlerTests : HandlerTest
         SyncGroupResponse refused = await Client.SendAsync<SyncGroupResponse>(ApiKey.SyncGroup, 3, sync, cancellationToken: Token);
         Assert.Equal((short)ErrorCode.UnknownMemberId, refused.ErrorCode);
     }
+    [Fact]
+    public async Task V5_refuses_a_protocol_type_or_name_that_is_not_the_groups_and_answers_both()
+    {
+        JoinGroupResponse joined = await JoinAsync("sg5");
+        SyncGroupRequest Sync(string? type, string? name) => new()
+        {
+            GroupId = "sg5",
+            GenerationId = joined.GenerationId,
+            MemberId = joined.MemberId,
+            ProtocolType = type,
+            ProtocolName = name,
+            Assignments = [new SyncGroupRequest.SyncGroupRequestAssignment { MemberId = joined.MemberId, Assignment = new byte[] { 4 } }],
+        };
+
+        SyncGroupResponse wrongName = await Client.SendAsync<SyncGroupResponse>(ApiKey.SyncGroup, 5, Sync("consumer", "roundrobin"), cancellationToken: Token);
+        Assert.Equal((short)ErrorCode.InconsistentGroupProtocol, wrongName.ErrorCode);
+        SyncGroupResponse wrongType = await Client.SendAsync<SyncGroupResponse>(ApiKey.SyncGroup, 5, Sync("connect", "range"), cancellationToken: Token);
+        Assert.Equal((short)ErrorCode.InconsistentGroupProtocol, wrongType.ErrorCode);
+
+        SyncGroupResponse synced = await Client.SendAsync<SyncGroupResponse>(ApiKey.SyncGroup, 5, Sync("consumer", "range"), cancellationToken: Token);
+        Assert.Equal(0, synced.ErrorCode);
+        Assert.Equal("consumer", synced.ProtocolType);
+        Assert.Equal("range", synced.ProtocolName);
+        Assert.Equal(new byte[] { 4 }, synced.Assignment.ToArray());
+    }
 }
