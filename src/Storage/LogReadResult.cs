@@ -34,11 +34,18 @@ public enum ReadStatus
     OffsetOutOfRange,
 
     /// <summary>
-    /// The stored data could not be read now: an I/O error, a corrupt stored batch, or the bound on
-    /// open segments reached (<see cref="StorageOptions.MaxOpenSegments"/>). Records is empty;
-    /// answer KAFKA_STORAGE_ERROR for this partition.
+    /// The stored data could not be read now: an I/O error or a corrupt stored batch. Records is
+    /// empty; answer KAFKA_STORAGE_ERROR for this partition.
     /// </summary>
     StorageError,
+
+    /// <summary>
+    /// Every open segment is in use (<see cref="StorageOptions.MaxOpenSegments"/>), by this caller's
+    /// earlier reads or by others: nothing is wrong with the partition. Records is empty. A fetch that
+    /// already holds data leaves the partition for the next fetch, as a spent response budget does;
+    /// otherwise it is a retriable KAFKA_STORAGE_ERROR.
+    /// </summary>
+    SegmentLimit,
 }
 
 /// <summary>

@@ -48,7 +48,7 @@ public sealed partial class PartitionLog
                         // Every open segment is in use (a fetch of more partitions than the bound):
                         // transient, so no exception and no warning per partition.
                         Log.ReadLimited(_logger, Directory, offset);
-                        return new LogReadResult(ReadStatus.StorageError, default, start, end, null);
+                        return new LogReadResult(ReadStatus.SegmentLimit, default, start, end, null);
                     }
 
                     if (files is null)

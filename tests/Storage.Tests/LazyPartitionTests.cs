@@ -102,7 +102,7 @@ public sealed class LazyPartitionTests : IDisposable
         Assert.Equal(Bound, manager.OpenSegments);
         using (LogReadResult refused = logs[Bound].Read(0, 1 << 20))
         {
-            Assert.Equal(ReadStatus.StorageError, refused.Status);
+            Assert.Equal(ReadStatus.SegmentLimit, refused.Status);
             Assert.True(refused.Records.IsEmpty);
         }
 

@@ -128,9 +128,17 @@ internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, 
                 LogReadResult read = log.Read(partition.FetchOffset, Math.Max(limit, 1));
                 data.HighWatermark = data.LastStableOffset = read.LogEndOffset;
                 data.LogStartOffset = read.LogStartOffset;
-                if (read.Status is ReadStatus.OffsetOutOfRange or ReadStatus.StorageError)
+                if (read.Status == ReadStatus.SegmentLimit && reads.Count > 0)
                 {
-                    // A storage error (I/O, a corrupt stored batch, or the open-segment bound reached) is retriable.
+                    // This response already holds segments open, up to the bound: the partition is served
+                    // by the next fetch, as when the byte budget is spent (no error for a healthy partition).
+                    read.Dispose();
+                    continue;
+                }
+
+                if (read.Status is ReadStatus.OffsetOutOfRange or ReadStatus.StorageError or ReadStatus.SegmentLimit)
+                {
+                    // A storage error (I/O, a corrupt stored batch, or every open segment held by others) is retriable.
                     data.ErrorCode = (short)(read.Status == ReadStatus.OffsetOutOfRange ? ErrorCode.OffsetOutOfRange : ErrorCode.KafkaStorageError);
                     error = true;
                     read.Dispose();
