@@ -40,8 +40,8 @@ public sealed class ApiVersionRangeTests(BrokerFixture broker)
         Assert.Equal(((short)0, (short)7), Range(ApiKey.CreateTopics));
         Assert.Equal(((short)0, (short)6), Range(ApiKey.DeleteTopics));
         Assert.Equal(((short)0, (short)4), Range(ApiKey.DescribeConfigs));
-        Assert.Equal(((short)0, (short)6), Range(ApiKey.JoinGroup));
-        Assert.Equal(((short)0, (short)4), Range(ApiKey.SyncGroup));
+        Assert.Equal(((short)0, (short)9), Range(ApiKey.JoinGroup));
+        Assert.Equal(((short)0, (short)5), Range(ApiKey.SyncGroup));
     }
 
     [Fact]
