@@ -302,6 +302,9 @@ static LatencyFigures Latency(Broker broker, string topic, int ratePerSecond, in
         BootstrapServers = broker.Bootstrap,
         Acks = Acks.Leader,
         LingerMs = 0,
+        // librdkafka leaves Nagle on by default (socket.nagle.disable=false); LOADTOOL_NAGLE_DISABLE=1 turns it
+        // off on both clients, to tell client-side Nagle/delayed-ACK stalls from broker-side wake-ups.
+        SocketNagleDisable = NagleDisabled(),
     }).Build();
     using IConsumer<Ignore, byte[]> consumer = new ConsumerBuilder<Ignore, byte[]>(new ConsumerConfig
     {
@@ -309,6 +312,7 @@ static LatencyFigures Latency(Broker broker, string topic, int ratePerSecond, in
         GroupId = "latency",
         FetchWaitMaxMs = 100,
         FetchMinBytes = 1,
+        SocketNagleDisable = NagleDisabled(),
     }).Build();
     consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.End));
     _ = consumer.Consume(TimeSpan.FromMilliseconds(500)); // connected and positioned before the clock starts
@@ -396,6 +400,8 @@ static async Task<string> CreateTopicAsync(Broker broker, string name, int parti
     await admin.CreateTopicsAsync([new TopicSpecification { Name = name, NumPartitions = partitions, ReplicationFactor = 1 }]);
     return name;
 }
+
+static bool NagleDisabled() => Environment.GetEnvironmentVariable("LOADTOOL_NAGLE_DISABLE") == "1";
 
 int IntArg(string name, int fallback)
 {
