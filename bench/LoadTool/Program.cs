@@ -2,7 +2,7 @@
 // in the spirit of kafka-producer-perf-test. It starts the broker (Release build next to this tool)
 // on 127.0.0.1 with a fresh data directory, runs the scenarios, prints one line per result, and stops.
 //
-//   dotnet run -c Release --project bench/LoadTool -- [--records 1000000] [--scenario all|produce|latency|kib|client|scale|spread|metrics] [--partitions 50000]
+//   dotnet run -c Release --project bench/LoadTool -- [--records 1000000] [--scenario all|produce|latency|kib|client|scale|spread|metrics|peer] [--rounds 3] [--partitions 50000]
 //
 // Every loop is bounded in count and time, and all traffic stays on the loopback interface.
 using System.Diagnostics;
@@ -24,7 +24,7 @@ try
 {
     if (scenario is "all" or "baseline")
     {
-        DiskBaseline(data, 200L * 1024 * 1024);
+        _ = DiskBaseline(data, 200L * 1024 * 1024);
     }
 
     if (scenario is "all" or "produce")
@@ -83,6 +83,11 @@ try
         await LogBroker.LoadTool.MetricsScenario.RunAsync(data + "-metrics", records, IntArg("--scrape-ms", 1000), IntArg("--aa", 0) == 1, StringArg("--on-setting", ""));
     }
 
+    if (scenario is "peer")
+    {
+        await PeerAsync(data + "-peer", records, IntArg("--rounds", 3), IntArg("--latency-seconds", 10));
+    }
+
     if (scenario is "all" or "latency")
     {
         await using var broker = await Broker.StartAsync(data + "-lat");
@@ -94,7 +99,7 @@ try
 }
 finally
 {
-    foreach (string dir in new[] { data, data + "-kib", data + "-lat", data + "-client", data + "-scale", data + "-scale-empty", data + "-spread", data + "-metrics-on", data + "-metrics-off" })
+    foreach (string dir in new[] { data, data + "-kib", data + "-lat", data + "-client", data + "-scale", data + "-scale-empty", data + "-spread", data + "-metrics-on", data + "-metrics-off", data + "-peer" })
     {
         if (Directory.Exists(dir))
         {
@@ -104,6 +109,92 @@ finally
 }
 
 return;
+
+// LogBroker against Redis 7 Streams on W1 (produce N x 100 B acks=1, consume them), W2 (N/5 x 1 KiB) and
+// latency at 20,000 rec/s, in alternating rounds (the order flips every round), then a markdown table of
+// medians, ranges and ratios. Each side's server is a fresh child process per round.
+static async Task PeerAsync(string dir, int records, int rounds, int latencySeconds)
+{
+    int kib = Math.Max(1, records / 5);
+    var rows = new Dictionary<string, (List<double> Ours, List<double> Peer, string Unit, bool Higher)>();
+    void Add(string row, string unit, bool higherIsBetter, bool ours, double value)
+    {
+        if (!rows.TryGetValue(row, out var r))
+        {
+            r = (new List<double>(), new List<double>(), unit, higherIsBetter);
+            rows[row] = r;
+        }
+
+        (ours ? r.Ours : r.Peer).Add(value);
+    }
+
+    var disk = new List<double>();
+    for (int round = 0; round < rounds; round++)
+    {
+        disk.Add(DiskBaseline(Path.GetTempPath(), 200L * 1024 * 1024));
+        for (int k = 0; k < 2; k++)
+        {
+            bool ours = (k == 0) == (round % 2 == 0);
+            string d = $"{dir}-{round}-{(ours ? "lb" : "redis")}";
+            Result p1, c1, p2;
+            LatencyFigures lat;
+            if (ours)
+            {
+                await using var broker = await Broker.StartAsync(d);
+                await WarmUpAsync(broker);
+                string w1 = await CreateTopicAsync(broker, "w1", 1);
+                p1 = Produce(broker, w1, records, 100, Acks.Leader, lingerMs: 5);
+                c1 = Consume(broker, w1, records);
+                string w2 = await CreateTopicAsync(broker, "w2", 1);
+                p2 = Produce(broker, w2, kib, 1024, Acks.Leader, lingerMs: 5);
+                string lt = await CreateTopicAsync(broker, "lat", 1);
+                lat = Latency(broker, lt, ratePerSecond: 20_000, seconds: latencySeconds);
+                broker.PrintMemory();
+            }
+            else
+            {
+                await using var redis = await RedisPeer.StartAsync(d);
+                p1 = await redis.ProduceAsync("w1", records, 100);
+                c1 = await redis.ConsumeAsync("w1", records);
+                p2 = await redis.ProduceAsync("w2", kib, 1024);
+                lat = redis.Latency("lat", ratePerSecond: 20_000, seconds: latencySeconds, size: 100);
+                Console.WriteLine(redis.Memory());
+            }
+
+            string who = ours ? "LogBroker" : "Redis";
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"round {round + 1} {who}: W1 produce {records / p1.Elapsed.TotalSeconds:F0} rec/s ({p1.BrokerCpu.TotalMilliseconds * 1000 / records:F3} µs server CPU/rec), consume {records / c1.Elapsed.TotalSeconds:F0} rec/s ({c1.BrokerCpu.TotalMilliseconds * 1000 / records:F3} µs/rec), W2 {p2.Bytes / p2.Elapsed.TotalSeconds / 1e6:F1} MB/s, latency {lat}"));
+            Add($"W1 produce {records} x 100 B acks=1", "k rec/s", true, ours, records / p1.Elapsed.TotalSeconds / 1e3);
+            Add("W1 server CPU per produced record", "µs", false, ours, p1.BrokerCpu.TotalMilliseconds * 1000 / records);
+            Add("W1 consume them", "k rec/s", true, ours, records / c1.Elapsed.TotalSeconds / 1e3);
+            Add("W1 server CPU per consumed record", "µs", false, ours, c1.BrokerCpu.TotalMilliseconds * 1000 / records);
+            Add($"W2 produce {kib} x 1 KiB acks=1", "MB/s", true, ours, p2.Bytes / p2.Elapsed.TotalSeconds / 1e6);
+            Add("latency 20k rec/s p50", "ms", false, ours, lat.P50);
+            Add("latency 20k rec/s p99", "ms", false, ours, lat.P99);
+            Add("latency 20k rec/s p99.9", "ms", false, ours, lat.P999);
+            Add("latency 20k rec/s max", "ms", false, ours, lat.Max);
+        }
+    }
+
+    static double Median(List<double> v)
+    {
+        double[] a = [.. v];
+        Array.Sort(a);
+        return a.Length % 2 == 1 ? a[a.Length / 2] : (a[(a.Length / 2) - 1] + a[a.Length / 2]) / 2;
+    }
+
+    static string Cell(List<double> v) => string.Create(CultureInfo.InvariantCulture, $"{Median(v):G4} ({v.Min():G4}–{v.Max():G4})");
+    Console.WriteLine();
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Same-run disk baseline (buffered FileStream, 1 MiB writes): median {Median(disk):F0} MB/s ({disk.Min():F0}–{disk.Max():F0}); {rounds} alternating rounds, median (range)."));
+    Console.WriteLine();
+    Console.WriteLine("| workload | unit | LogBroker | Redis Streams | LogBroker / Redis (medians) |");
+    Console.WriteLine("|---|---|---|---|---|");
+    foreach (var (row, r) in rows)
+    {
+        double ratio = Median(r.Ours) / Median(r.Peer);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {row} | {r.Unit} | {Cell(r.Ours)} | {Cell(r.Peer)} | {ratio:F2}× |"));
+    }
+}
 
 // Runs the broker's produce and fetch paths once so JIT compilation is not billed to the scenario.
 static async Task WarmUpAsync(Broker broker)
@@ -176,8 +267,9 @@ static Result Consume(Broker broker, string topic, int count)
         QueuedMaxMessagesKbytes = 512 * 1024,
         // librdkafka pauses fetching for fetch.queue.backoff.ms (default 1 s) once more than
         // queued.min.messages (default 100,000) wait in its queue: lift both so the broker is measured.
-        QueuedMinMessages = 2_000_000,
-        FetchQueueBackoffMs = 1,
+        // Issue 15's consumer settings, exactly: queued.min.messages 1,000,000, fetch.queue.backoff.ms 0.
+        QueuedMinMessages = 1_000_000,
+        FetchQueueBackoffMs = 0,
     }).Build();
     consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
     TimeSpan cpuBefore = broker.CpuTime;
@@ -202,7 +294,7 @@ static Result Consume(Broker broker, string topic, int count)
     return new Result(clock.Elapsed, bytes, broker.CpuTime - cpuBefore);
 }
 
-static void Latency(Broker broker, string topic, int ratePerSecond, int seconds)
+static LatencyFigures Latency(Broker broker, string topic, int ratePerSecond, int seconds)
 {
     var histogram = new LongHistogram(TimeStamp.Seconds(10), 3);
     using IProducer<Null, byte[]> producer = new ProducerBuilder<Null, byte[]>(new ProducerConfig
@@ -210,6 +302,9 @@ static void Latency(Broker broker, string topic, int ratePerSecond, int seconds)
         BootstrapServers = broker.Bootstrap,
         Acks = Acks.Leader,
         LingerMs = 0,
+        // librdkafka leaves Nagle on by default (socket.nagle.disable=false); LOADTOOL_NAGLE_DISABLE=1 turns it
+        // off on both clients, to tell client-side Nagle/delayed-ACK stalls from broker-side wake-ups.
+        SocketNagleDisable = NagleDisabled(),
     }).Build();
     using IConsumer<Ignore, byte[]> consumer = new ConsumerBuilder<Ignore, byte[]>(new ConsumerConfig
     {
@@ -217,6 +312,7 @@ static void Latency(Broker broker, string topic, int ratePerSecond, int seconds)
         GroupId = "latency",
         FetchWaitMaxMs = 100,
         FetchMinBytes = 1,
+        SocketNagleDisable = NagleDisabled(),
     }).Build();
     consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.End));
     _ = consumer.Consume(TimeSpan.FromMilliseconds(500)); // connected and positioned before the clock starts
@@ -261,17 +357,18 @@ static void Latency(Broker broker, string topic, int ratePerSecond, int seconds)
 
     producer.Flush(TimeSpan.FromSeconds(30));
     reader.Join();
-    double Ms(double percentile) => histogram.GetValueAtPercentile(percentile) * 1000.0 / Stopwatch.Frequency;
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"latency end-to-end at {ratePerSecond}/s for {seconds} s, 100 B, acks=1, linger 0: received {histogram.TotalCount}/{total}, p50 {Ms(50):F3} ms, p99 {Ms(99):F3} ms, p99.9 {Ms(99.9):F3} ms, max {Ms(100):F3} ms"));
+    LatencyFigures figures = LatencyFigures.From(histogram, total);
+    Console.WriteLine($"latency end-to-end at {ratePerSecond}/s for {seconds} s, 100 B, acks=1, linger 0: {figures}");
+    return figures;
 }
 
-static void DiskBaseline(string directory, long bytes)
+static double DiskBaseline(string directory, long bytes)
 {
     string path = Path.Combine(directory, "baseline.bin");
     byte[] chunk = new byte[1024 * 1024];
     new Random(2).NextBytes(chunk);
     var clock = Stopwatch.StartNew();
+    double buffered;
     using (var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0))
     {
         for (long written = 0; written < bytes; written += chunk.Length)
@@ -279,7 +376,7 @@ static void DiskBaseline(string directory, long bytes)
             file.Write(chunk);
         }
 
-        double buffered = bytes / clock.Elapsed.TotalSeconds / 1e6;
+        buffered = bytes / clock.Elapsed.TotalSeconds / 1e6;
         file.Flush(flushToDisk: true);
         double synced = bytes / clock.Elapsed.TotalSeconds / 1e6;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -287,6 +384,7 @@ static void DiskBaseline(string directory, long bytes)
     }
 
     File.Delete(path);
+    return buffered;
 }
 
 static void Report(string name, Result result, Broker broker, int count)
@@ -302,6 +400,8 @@ static async Task<string> CreateTopicAsync(Broker broker, string name, int parti
     await admin.CreateTopicsAsync([new TopicSpecification { Name = name, NumPartitions = partitions, ReplicationFactor = 1 }]);
     return name;
 }
+
+static bool NagleDisabled() => Environment.GetEnvironmentVariable("LOADTOOL_NAGLE_DISABLE") == "1";
 
 int IntArg(string name, int fallback)
 {

@@ -106,16 +106,20 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
 
     private static async ValueTask<ProduceResponse?> FlushThenAnswerAsync(List<(PartitionLog Log, long End)> partitions, ProduceResponse response)
     {
-        // fsync blocks; keep this one (acks=all) off the connection's read loop. Concurrent callers share
-        // fsyncs (PartitionLog.Flush returns at once when someone already flushed past End). A partition's
-        // own FlushMessages limit, when reached, fsyncs inside the append instead, on the read loop.
-        await Task.Run(() =>
+        // Group commit (PartitionLog.FlushAsync): requests that arrive while an fsync runs share the next
+        // one, off the read loop, with no thread-pool hop per request. A partition's own FlushMessages
+        // limit, when reached, fsyncs inside the append instead, on the read loop.
+        var flushes = new Task[partitions.Count];
+        for (int i = 0; i < flushes.Length; i++)
         {
-            foreach ((PartitionLog log, long end) in partitions)
-            {
-                log.Flush(end);
-            }
-        }).ConfigureAwait(false);
+            flushes[i] = partitions[i].Log.FlushAsync(partitions[i].End); // every partition's round starts now
+        }
+
+        foreach (Task flush in flushes)
+        {
+            await flush.ConfigureAwait(false);
+        }
+
         return response;
     }
 
