@@ -21,6 +21,9 @@ internal static class SecurityServices
             return store;
         });
         services.AddSingleton<SaslAuthenticator>();
+        services.AddSingleton(sp => new Authorization.AclStore(sp.GetRequiredService<IOptions<StorageOptions>>().Value.DataDirectory,
+            sp.GetRequiredService<ILogger<Authorization.AclStore>>()));
+        services.AddSingleton<Authorization.Authorizer>();
         services.AddSingleton<IRequestHandler, SaslHandshakeHandler>();
         services.AddSingleton<IRequestHandler, SaslAuthenticateHandler>();
         services.AddSingleton<IRequestHandler, DescribeUserScramCredentialsHandler>();
