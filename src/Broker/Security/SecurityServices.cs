@@ -28,6 +28,9 @@ internal static class SecurityServices
         services.AddSingleton<IRequestHandler, SaslAuthenticateHandler>();
         services.AddSingleton<IRequestHandler, DescribeUserScramCredentialsHandler>();
         services.AddSingleton<IRequestHandler, AlterUserScramCredentialsHandler>();
+        services.AddSingleton<IRequestHandler, DescribeAclsHandler>();
+        services.AddSingleton<IRequestHandler, CreateAclsHandler>();
+        services.AddSingleton<IRequestHandler, DeleteAclsHandler>();
         return services;
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using LogBroker.Broker.Network;
+using LogBroker.Protocol;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -30,6 +31,9 @@ internal sealed partial class Authorizer
         _superUsers = [.. options.Value.SuperUsers.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
     }
 
+    /// <summary>The name of the one cluster resource.</summary>
+    public const string ClusterName = "kafka-cluster";
+
     /// <summary>Whether ACLs are checked at all.</summary>
     public bool Enabled { get; }
 
@@ -51,6 +55,22 @@ internal sealed partial class Authorizer
         Log.Decision(_logger, principal, operation, type, name, allowed);
         return allowed;
     }
+
+    /// <summary>Whether the request's principal may do <paramref name="operation"/> on the cluster resource.</summary>
+    public bool AuthorizeCluster(RequestContext context, AclOperation operation) => Authorize(context, operation, AclResourceType.Cluster, ClusterName);
+
+    /// <summary>
+    /// The one check every handler uses for a named resource: null when allowed, otherwise the error code
+    /// to answer with (TOPIC_, GROUP_ or TRANSACTIONAL_ID_AUTHORIZATION_FAILED by resource type).
+    /// </summary>
+    public ErrorCode? Check(RequestContext context, AclOperation operation, AclResourceType type, string name) =>
+        !Enabled || Authorize(context, operation, type, name) ? null : type switch
+        {
+            AclResourceType.Group => ErrorCode.GroupAuthorizationFailed,
+            AclResourceType.TransactionalId => ErrorCode.TransactionalIdAuthorizationFailed,
+            AclResourceType.Cluster => ErrorCode.ClusterAuthorizationFailed,
+            _ => ErrorCode.TopicAuthorizationFailed,
+        };
 
     /// <summary>The decision for a principal and host, without a request (the rules themselves; unit-tested).</summary>
     public bool Decide(string principal, string host, AclOperation operation, AclResourceType type, string name)
