@@ -1,5 +1,6 @@
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 using LogBroker.Storage;
@@ -25,7 +26,7 @@ namespace LogBroker.Broker.Handlers;
 /// connection closes stops waiting at once. The records are not copied: the connection sends them from
 /// the leased segment memory (<see cref="ResponseBuffer"/>).
 /// </summary>
-internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, TimeProvider time) : RequestHandler<FetchRequest, FetchResponse>
+internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, TimeProvider time, Authorizer? authorizer = null) : RequestHandler<FetchRequest, FetchResponse>
 {
     public override ApiKey Key => ApiKey.Fetch;
 
@@ -44,16 +45,17 @@ internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, 
         RemoveDuplicates(fetch);
         fetch.MaxBytes = Math.Min(fetch.MaxBytes, options.FetchMaxBytes);
         var reads = new List<LogReadResult>();
-        FetchResponse response = Build(fetch, byId, reads, out int bytes, out bool error);
+        HashSet<string>? denied = Denied(context, fetch);
+        FetchResponse response = Build(fetch, byId, denied, reads, out int bytes, out bool error);
         if (bytes >= fetch.MinBytes || error || fetch.MaxWaitMs <= 0)
         {
             return ValueTask.FromResult<FetchResponse?>(Keep(context, reads, response));
         }
 
-        return WaitAsync(context, fetch, byId, reads, response);
+        return WaitAsync(context, fetch, byId, denied, reads, response);
     }
 
-    private async ValueTask<FetchResponse?> WaitAsync(RequestContext context, FetchRequest fetch, bool byId, List<LogReadResult> reads, FetchResponse response)
+    private async ValueTask<FetchResponse?> WaitAsync(RequestContext context, FetchRequest fetch, bool byId, HashSet<string>? denied, List<LogReadResult> reads, FetchResponse response)
     {
         long started = time.GetTimestamp();
         TimeSpan maxWait = TimeSpan.FromMilliseconds(fetch.MaxWaitMs);
@@ -92,7 +94,7 @@ internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, 
                 await timeout.CancelAsync().ConfigureAwait(false);
             }
 
-            response = Build(fetch, byId, reads, out int bytes, out bool error);
+            response = Build(fetch, byId, denied, reads, out int bytes, out bool error);
             if (bytes >= fetch.MinBytes || error)
             {
                 return Keep(context, reads, response);
@@ -100,7 +102,27 @@ internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, 
         }
     }
 
-    private FetchResponse Build(FetchRequest fetch, bool byId, List<LogReadResult> reads, out int bytes, out bool error)
+    /// <summary>The topics the principal may not Read (null when all may be read: the common case, no allocation).</summary>
+    private HashSet<string>? Denied(RequestContext context, FetchRequest fetch)
+    {
+        if (authorizer is not { Enabled: true })
+        {
+            return null;
+        }
+
+        HashSet<string>? denied = null;
+        foreach (FetchRequest.FetchTopic topic in fetch.Topics)
+        {
+            if (authorizer.Check(context, AclOperation.Read, AclResourceType.Topic, topic.Topic) is not null)
+            {
+                (denied ??= new HashSet<string>(StringComparer.Ordinal)).Add(topic.Topic);
+            }
+        }
+
+        return denied;
+    }
+
+    private FetchResponse Build(FetchRequest fetch, bool byId, HashSet<string>? denied, List<LogReadResult> reads, out int bytes, out bool error)
     {
         var response = new FetchResponse();
         bytes = 0;
@@ -115,6 +137,14 @@ internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, 
             {
                 var data = new FetchResponse.PartitionData { PartitionIndex = partition.Partition, Records = ReadOnlyMemory<byte>.Empty };
                 topicResponse.Partitions.Add(data);
+                if (denied is not null && denied.Contains(topic.Topic))
+                {
+                    data.ErrorCode = (short)ErrorCode.TopicAuthorizationFailed;
+                    data.HighWatermark = data.LastStableOffset = data.LogStartOffset = -1;
+                    error = true;
+                    continue;
+                }
+
                 PartitionLog? log = topics.ReadablePartition(topic.Topic, partition.Partition);
                 if (log is null || unknownId)
                 {

@@ -1,5 +1,6 @@
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 
@@ -16,7 +17,7 @@ namespace LogBroker.Broker.Handlers;
 /// 249 characters) gets INVALID_TOPIC_EXCEPTION. Topic ids are real (v10+); lookup by id (v12) works.
 /// A topic named (or id given) more than once is answered once, as Kafka's set of names does.
 /// </summary>
-internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options) : RequestHandler<MetadataRequest, MetadataResponse>
+internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options, Authorizer? authorizer = null) : RequestHandler<MetadataRequest, MetadataResponse>
 {
     public override ApiKey Key => ApiKey.Metadata;
 
@@ -39,6 +40,11 @@ internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster,
         {
             foreach (Topic topic in topics.Topics.OrderBy(t => t.Name, StringComparer.Ordinal))
             {
+                if (authorizer?.Check(context, AclOperation.Describe, AclResourceType.Topic, topic.Name) is not null)
+                {
+                    continue; // hidden, as Kafka hides topics the principal may not describe
+                }
+
                 response.Topics.Add(Describe(topic));
             }
 
@@ -62,6 +68,12 @@ internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster,
             }
 
             Topic? topic = wanted.Name is { } name ? topics.Readable(name) : topics.Get(wanted.TopicId);
+            if (authorizer?.Check(context, AclOperation.Describe, AclResourceType.Topic, wanted.Name ?? topic?.Name ?? "") is { } refused)
+            {
+                response.Topics.Add(new MetadataResponse.MetadataResponseTopic { Name = wanted.Name, TopicId = wanted.Name is null ? wanted.TopicId : Guid.Empty, ErrorCode = (short)refused });
+                continue;
+            }
+
             if (topic is null && wanted.Name is { } missing && created is not null && Storage.TopicPartition.IsValidTopicName(missing))
             {
                 // Past MaxAutoCreateTopicsPerRequest: LEADER_NOT_AVAILABLE, which clients retry (and the retry creates the next few).

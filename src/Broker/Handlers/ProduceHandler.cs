@@ -1,5 +1,6 @@
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Broker.Producers;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
@@ -31,7 +32,7 @@ namespace LogBroker.Broker.Handlers;
 /// valid batch in another codec stored re-encoded with it (<see cref="BatchRecompressor"/>, bounded by
 /// the same limit on decompressed bytes); with "producer" (the default) batches are stored as sent.
 /// </summary>
-internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates producers, BrokerOptions options, TimeProvider time) : RequestHandler<ProduceRequest, ProduceResponse>
+internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates producers, BrokerOptions options, TimeProvider time, Authorizer? authorizer = null) : RequestHandler<ProduceRequest, ProduceResponse>
 {
     public override ApiKey Key => ApiKey.Produce;
 
@@ -51,6 +52,7 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
         {
             var topicResponse = new ProduceResponse.TopicProduceResponse { Name = topicData.Name };
             response.Responses.Add(topicResponse);
+            ErrorCode? denied = authorizer?.Check(context, AclOperation.Write, AclResourceType.Topic, topicData.Name);
             CompressionType? codec = BatchRecompressor.TopicCodec(topics.Get(topicData.Name)?.Overrides.GetValueOrDefault(TopicConfigs.CompressionType));
             foreach (ProduceRequest.PartitionProduceData partitionData in topicData.PartitionData)
             {
@@ -65,6 +67,10 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
                 {
                     result.ErrorCode = (short)ErrorCode.InvalidRequest;
                     result.ErrorMessage = "The partition is listed more than once in the request.";
+                }
+                else if (denied is { } refused)
+                {
+                    result.ErrorCode = (short)refused;
                 }
                 else if (TopicRegistry.IsInternal(topicData.Name))
                 {

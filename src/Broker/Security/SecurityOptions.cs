@@ -62,6 +62,15 @@ public sealed class SecurityOptions : IValidatableObject
     /// </summary>
     public string SuperUsers { get; set; } = "";
 
+    /// <summary>
+    /// Whether ACLs are checked (Kafka's <c>authorizer.class.name</c> set). Super users (<see cref="SuperUsers"/>)
+    /// bypass them. Default false: every principal may do everything, and no check is made.
+    /// </summary>
+    public bool AuthorizationEnabled { get; set; }
+
+    /// <summary><c>allow.everyone.if.no.acl.found</c>: with authorization on, a resource without any ACL is open to all. Default false.</summary>
+    public bool AllowEveryoneIfNoAclFound { get; set; }
+
     /// <inheritdoc/>
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {

@@ -21,10 +21,16 @@ internal static class SecurityServices
             return store;
         });
         services.AddSingleton<SaslAuthenticator>();
+        services.AddSingleton(sp => new Authorization.AclStore(sp.GetRequiredService<IOptions<StorageOptions>>().Value.DataDirectory,
+            sp.GetRequiredService<ILogger<Authorization.AclStore>>()));
+        services.AddSingleton<Authorization.Authorizer>();
         services.AddSingleton<IRequestHandler, SaslHandshakeHandler>();
         services.AddSingleton<IRequestHandler, SaslAuthenticateHandler>();
         services.AddSingleton<IRequestHandler, DescribeUserScramCredentialsHandler>();
         services.AddSingleton<IRequestHandler, AlterUserScramCredentialsHandler>();
+        services.AddSingleton<IRequestHandler, DescribeAclsHandler>();
+        services.AddSingleton<IRequestHandler, CreateAclsHandler>();
+        services.AddSingleton<IRequestHandler, DeleteAclsHandler>();
         return services;
     }
 }

@@ -1,0 +1,71 @@
+using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
+using LogBroker.Protocol;
+using LogBroker.Protocol.Messages;
+
+namespace LogBroker.Broker.Handlers;
+
+/// <summary>CreateAcls (key 30), versions 0–3: stores each valid binding durably before answering; needs Alter on the cluster.</summary>
+internal sealed class CreateAclsHandler(AclStore store, Authorizer authorizer) : RequestHandler<CreateAclsRequest, CreateAclsResponse>
+{
+    /// <summary>Bindings one request may carry; more are answered with INVALID_REQUEST each.</summary>
+    public const int MaxPerRequest = 10_000;
+
+    public override ApiKey Key => ApiKey.CreateAcls;
+
+    public override short MinVersion => 0;
+
+    public override short MaxVersion => 3;
+
+    public override ValueTask<CreateAclsResponse?> HandleAsync(RequestContext context, CreateAclsRequest request)
+    {
+        var response = new CreateAclsResponse();
+        bool allowed = authorizer.AuthorizeCluster(context, AclOperation.Alter);
+        var valid = new List<AclBinding>();
+        var validResults = new List<CreateAclsResponse.AclCreationResult>();
+        foreach (CreateAclsRequest.AclCreation c in request.Creations)
+        {
+            var result = new CreateAclsResponse.AclCreationResult { ErrorMessage = null };
+            response.Results.Add(result);
+            var binding = new AclBinding((AclResourceType)c.ResourceType, c.ResourceName, context.Version == 0 ? AclPatternType.Literal : (AclPatternType)c.ResourcePatternType,
+                c.Principal, c.Host, (AclOperation)c.Operation, (AclPermission)c.PermissionType);
+            string? why = !allowed ? "Alter on the cluster is required." : request.Creations.Count > MaxPerRequest ? $"At most {MaxPerRequest} ACLs per request." : binding.Invalid();
+            if (why is not null)
+            {
+                result.ErrorCode = (short)(allowed ? ErrorCode.InvalidRequest : ErrorCode.ClusterAuthorizationFailed);
+                result.ErrorMessage = why;
+                continue;
+            }
+
+            valid.Add(binding);
+            validResults.Add(result);
+        }
+
+        if (valid.Count > 0)
+        {
+            string? failure = null;
+            try
+            {
+                if (!store.Add(valid))
+                {
+                    failure = $"The broker holds at most {AclStore.MaxAcls} ACLs.";
+                }
+            }
+            catch (IOException e)
+            {
+                failure = "The ACL file could not be written: " + e.Message;
+            }
+
+            if (failure is not null)
+            {
+                foreach (CreateAclsResponse.AclCreationResult r in validResults)
+                {
+                    r.ErrorCode = (short)ErrorCode.UnknownServerError;
+                    r.ErrorMessage = failure;
+                }
+            }
+        }
+
+        return ValueTask.FromResult<CreateAclsResponse?>(response);
+    }
+}
