@@ -1,5 +1,6 @@
 using LogBroker.Broker.Quotas;
 using LogBroker.Protocol.Messages;
+using LogBroker.TestKit;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace LogBroker.Broker.Tests.Handlers;
@@ -7,6 +8,8 @@ namespace LogBroker.Broker.Tests.Handlers;
 /// <summary>AlterClientQuotas (49) and DescribeClientQuotas (48) through the embedded broker's connection.</summary>
 public sealed class ClientQuotasHandlerTests : HandlerTest
 {
+    protected override IReadOnlyList<(string Name, int Partitions)> Topics => [("q", 1)];
+
     private static AlterClientQuotasRequest.EntryData Entry(string? user, bool hasUser, string? client, bool hasClient, params (string Key, double Value, bool Remove)[] ops)
     {
         var entry = new AlterClientQuotasRequest.EntryData();
@@ -104,5 +107,27 @@ public sealed class ClientQuotasHandlerTests : HandlerTest
         Assert.Equal((short)Protocol.ErrorCode.InvalidRequest, (await DescribeAsync(false, ("user", 2, null), ("user", 1, null))).ErrorCode);
         Assert.Equal((short)Protocol.ErrorCode.InvalidRequest, (await DescribeAsync(false, ("user", 0, null))).ErrorCode);
         Assert.Equal((short)Protocol.ErrorCode.InvalidRequest, (await DescribeAsync(false, ("user", 7, null))).ErrorCode);
+    }
+
+    [Fact]
+    public async Task Produce_and_fetch_over_quota_carry_a_throttle_time()
+    {
+        ProduceResponse before = await Client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, EmbeddedClient.ProduceOf("q", 0, Batches.Create(100, 200)), cancellationToken: Token);
+        Assert.Equal(0, before.ThrottleTimeMs);
+
+        // The embedded client's id is "embedded": 1,000 B/s each way; one ~11 KB batch is more than that over the 10 s window (a throttle of about 1 s, which the fetch after it waits out).
+        await AlterAsync(false, Entry(null, false, "embedded", true, ("producer_byte_rate", 1000, false), ("consumer_byte_rate", 1000, false)));
+        ProduceResponse produced = await Client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, EmbeddedClient.ProduceOf("q", 0, Batches.Create(50, 200)), cancellationToken: Token);
+        Assert.Equal(0, produced.Responses[0].PartitionResponses[0].ErrorCode);
+        Assert.InRange(produced.ThrottleTimeMs, 1, 11_000);
+
+        FetchResponse fetched = await Client.SendAsync<FetchResponse>(ApiKey.Fetch, 11, new FetchRequest
+        {
+            MaxWaitMs = 0,
+            MaxBytes = 1 << 20,
+            Topics = [new FetchRequest.FetchTopic { Topic = "q", Partitions = [new FetchRequest.FetchPartition { Partition = 0, FetchOffset = 0, PartitionMaxBytes = 1 << 20 }] }],
+        }, cancellationToken: Token);
+        Assert.True(fetched.Responses[0].Partitions[0].Records is { Length: > 15_000 });
+        Assert.InRange(fetched.ThrottleTimeMs, 1, 11_000);
     }
 }
