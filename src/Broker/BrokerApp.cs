@@ -4,6 +4,7 @@ using LogBroker.Broker.Handlers;
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
 using LogBroker.Broker.Producers;
+using LogBroker.Broker.Quotas;
 using LogBroker.Broker.Security;
 using LogBroker.Broker.Telemetry;
 using LogBroker.Storage;
@@ -104,6 +105,7 @@ public static class BrokerApp
         services.AddSingleton<IRequestHandler, OffsetDeleteHandler>();
         services.AddHostedService<GroupTimers>();
         services.AddLogBrokerSecurity(configuration);
+        services.AddLogBrokerQuotas();
         services.AddSingleton<RequestDispatcher>();
         services.AddSingleton(sp => new MemoryBudget(sp.GetRequiredService<BrokerOptions>().QueuedMaxRequestBytes));
         services.AddHostedService<StorageMaintenance>();

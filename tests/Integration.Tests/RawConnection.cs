@@ -13,6 +13,7 @@ internal sealed class RawConnection : IDisposable
     private readonly TcpClient _client;
     private readonly NetworkStream _stream;
     private int _correlation;
+    private string? _clientId = "raw-test";
 
     private RawConnection(TcpClient client)
     {
@@ -25,6 +26,14 @@ internal sealed class RawConnection : IDisposable
         var client = new TcpClient();
         await client.ConnectAsync(IPAddress.Loopback, port);
         return new RawConnection(client);
+    }
+
+    /// <summary>A connection whose requests carry <paramref name="clientId"/> in their header (quotas go by it).</summary>
+    public static async Task<RawConnection> OpenAsync(int port, string? clientId)
+    {
+        RawConnection connection = await OpenAsync(port);
+        connection._clientId = clientId;
+        return connection;
     }
 
     public Task SendRawAsync(byte[] bytes) => _stream.WriteAsync(bytes).AsTask();
@@ -47,7 +56,7 @@ internal sealed class RawConnection : IDisposable
 
     /// <summary>Encodes and sends a request with a proper header, without waiting for the answer.</summary>
     public async Task SendRequestAsync(ApiKey key, short version, int correlation, IKafkaMessage request) =>
-        await _stream.WriteAsync(RequestFrames.Encode(key, version, correlation, request));
+        await _stream.WriteAsync(RequestFrames.Encode(key, version, correlation, request, _clientId));
 
     /// <summary>Reads one response frame and its correlation id.</summary>
     public async Task<(int CorrelationId, byte[] Frame)> ReceiveWithIdAsync(TimeSpan timeout)

@@ -1,5 +1,7 @@
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Quotas;
+using LogBroker.Broker.Security;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
@@ -26,7 +28,7 @@ namespace LogBroker.Broker.Handlers;
 /// connection closes stops waiting at once. The records are not copied: the connection sends them from
 /// the leased segment memory (<see cref="ResponseBuffer"/>).
 /// </summary>
-internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, TimeProvider time, Authorizer? authorizer = null) : RequestHandler<FetchRequest, FetchResponse>
+internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, TimeProvider time, Authorizer? authorizer = null, ClientQuotaManager? quotas = null) : RequestHandler<FetchRequest, FetchResponse>
 {
     public override ApiKey Key => ApiKey.Fetch;
 
@@ -250,11 +252,22 @@ internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, 
         }
     }
 
-    private static FetchResponse Keep(RequestContext context, List<LogReadResult> reads, FetchResponse response)
+    private FetchResponse Keep(RequestContext context, List<LogReadResult> reads, FetchResponse response)
     {
+        long bytes = 0;
         foreach (LogReadResult read in reads)
         {
+            bytes += read.Records.Length;
             context.Hold(read);
+        }
+
+        if (quotas is not null && quotas.IsEnabled(QuotaType.Fetch))
+        {
+            // The records sent are what a consumer byte-rate quota counts (Kafka counts the response size).
+            // The data still goes out; the connection is muted for the throttle time after it (KIP-219).
+            int throttle = quotas.RecordAndGetThrottleMs(QuotaType.Fetch, context.Session?.Principal ?? ConnectionSession.Anonymous, context.ClientId, bytes);
+            response.ThrottleTimeMs = throttle;
+            context.ThrottleMs = throttle;
         }
 
         reads.Clear();

@@ -2,6 +2,8 @@ using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Broker.Producers;
+using LogBroker.Broker.Quotas;
+using LogBroker.Broker.Security;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 using LogBroker.Protocol.Records;
@@ -32,7 +34,7 @@ namespace LogBroker.Broker.Handlers;
 /// valid batch in another codec stored re-encoded with it (<see cref="BatchRecompressor"/>, bounded by
 /// the same limit on decompressed bytes); with "producer" (the default) batches are stored as sent.
 /// </summary>
-internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates producers, BrokerOptions options, TimeProvider time, Authorizer? authorizer = null) : RequestHandler<ProduceRequest, ProduceResponse>
+internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates producers, BrokerOptions options, TimeProvider time, Authorizer? authorizer = null, ClientQuotaManager? quotas = null) : RequestHandler<ProduceRequest, ProduceResponse>
 {
     public override ApiKey Key => ApiKey.Produce;
 
@@ -89,6 +91,15 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
                     }
                 }
             }
+        }
+
+        if (quotas is not null && quotas.IsEnabled(QuotaType.Produce))
+        {
+            // Kafka counts the request's size against a producer byte-rate quota; with acks=0 there is no
+            // response to carry the throttle time, but the connection is muted all the same.
+            int throttle = quotas.RecordAndGetThrottleMs(QuotaType.Produce, context.Session?.Principal ?? ConnectionSession.Anonymous, context.ClientId, context.Frame.Length);
+            response.ThrottleTimeMs = throttle;
+            context.ThrottleMs = throttle;
         }
 
         if (produce.Acks == 0)

@@ -46,6 +46,10 @@ internal sealed partial class KafkaConnection
     private readonly TimeProvider _time;
     private readonly ConnectionSession _session;
 
+    // Until when (a TimeProvider timestamp) the read loop takes no request: a quota's throttle (KIP-219).
+    // Written by the write loop once a throttled response is sent; 0 when never throttled.
+    private long _mutedUntil;
+
     /// <summary>A connection; <paramref name="session"/> is its listener, principal and SASL state (null: anonymous PLAINTEXT).</summary>
     public KafkaConnection(Stream transport, string name, RequestDispatcher dispatcher, BrokerOptions options, MemoryBudget budget,
         TimeProvider time, ILogger logger, ConnectionSession? session = null)
@@ -100,6 +104,11 @@ internal sealed partial class KafkaConnection
         {
             while (true)
             {
+                if (Volatile.Read(ref _mutedUntil) != 0 && await WaitWhileMutedAsync(closing).ConfigureAwait(false) && frameStarted >= 0)
+                {
+                    frameStarted = _time.GetTimestamp(); // the time muted does not count against the peer's frame deadline
+                }
+
                 // Idle: no partial frame, so the idle timeout runs from now. Inside a frame, the frame's own
                 // deadline runs from its first byte and is not moved by more bytes arriving.
                 timer.CancelAfter(AuthenticationWait(frameStarted < 0 ? _options.IdleTimeout : Remaining(_options.RequestReadTimeout, frameStarted)));
@@ -120,10 +129,17 @@ internal sealed partial class KafkaConnection
                 ReadOnlySequence<byte> buffer = result.Buffer;
                 string? error = null;
                 long needBudget = 0;
+                bool muted = false;
                 try
                 {
                     while (true)
                     {
+                        if (Volatile.Read(ref _mutedUntil) != 0 && Volatile.Read(ref _mutedUntil) > _time.GetTimestamp())
+                        {
+                            muted = true; // a throttled response went out: frames already here wait too
+                            break;
+                        }
+
                         FrameStatus status = TryReadFrame(ref buffer, ref reserved, closing, out RequestContext? framed, out error, out needBudget);
                         if (status == FrameStatus.Complete)
                         {
@@ -188,7 +204,12 @@ internal sealed partial class KafkaConnection
                 finally
                 {
                     // Waiting for budget: nothing more is examined, so the next read returns what is here at once.
-                    input.AdvanceTo(buffer.Start, needBudget > 0 ? buffer.Start : buffer.End);
+                    input.AdvanceTo(buffer.Start, needBudget > 0 || muted ? buffer.Start : buffer.End);
+                }
+
+                if (muted)
+                {
+                    continue; // the top of the loop waits out the mute
                 }
 
                 if (needBudget > 0)
@@ -206,6 +227,28 @@ internal sealed partial class KafkaConnection
                 _budget.Release(reserved);
             }
         }
+    }
+
+    /// <summary>Waits until <see cref="_mutedUntil"/> has passed; true when it waited at all.</summary>
+    private async ValueTask<bool> WaitWhileMutedAsync(CancellationToken closing)
+    {
+        bool waited = false;
+
+        // Bounded: each pass waits out what is left, and the write loop extends the mute only by a throttle
+        // time, itself bounded (RateSensor).
+        for (int pass = 0; pass < 1000; pass++)
+        {
+            long left = Volatile.Read(ref _mutedUntil) - _time.GetTimestamp();
+            if (left <= 0)
+            {
+                break;
+            }
+
+            waited = true;
+            await Task.Delay(TimeSpan.FromSeconds((double)left / _time.TimestampFrequency), _time, closing).ConfigureAwait(false);
+        }
+
+        return waited;
     }
 
     /// <summary>Shortens <paramref name="wait"/> to the SASL authentication deadline while one runs.</summary>
@@ -318,6 +361,7 @@ internal sealed partial class KafkaConnection
         using var buffer = new ResponseBuffer();
         using var sendTimer = new CancellationTokenSource();
         var sent = new List<RequestContext>();
+        long throttleMs = 0;
         try
         {
             while (await inFlight.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
@@ -332,6 +376,7 @@ internal sealed partial class KafkaConnection
 
                     inFlight.TryRead(out _);
                     RequestContext context = await pending.ConfigureAwait(false);
+                    throttleMs = Math.Max(throttleMs, context.ThrottleMs);
                     if (context.CloseReason is not null)
                     {
                         context.Dispose();
@@ -358,6 +403,12 @@ internal sealed partial class KafkaConnection
                 }
 
                 await SendAsync(buffer, sendTimer, sent).ConfigureAwait(false);
+                if (throttleMs > 0)
+                {
+                    // KIP-219: the throttled response is sent at once, then the client's next requests wait.
+                    Volatile.Write(ref _mutedUntil, _time.GetTimestamp() + (throttleMs * _time.TimestampFrequency / 1000));
+                    throttleMs = 0;
+                }
             }
         }
         catch (OperationCanceledException) when (sendTimer.IsCancellationRequested)

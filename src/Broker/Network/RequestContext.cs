@@ -68,6 +68,12 @@ internal sealed class RequestContext : IDisposable
     /// <summary>The version to encode the response in (differs from the request's only for the ApiVersions v0 fallback).</summary>
     public short ResponseVersion { get; set; }
 
+    /// <summary>
+    /// Milliseconds the client is over its quota: once this response is sent, the connection reads nothing
+    /// more for that long (KIP-219). 0 when no quota applies.
+    /// </summary>
+    public int ThrottleMs { get; set; }
+
     /// <summary>Set when the connection must be closed instead of answering (malformed or unsupported request).</summary>
     public string? CloseReason { get; set; }
 

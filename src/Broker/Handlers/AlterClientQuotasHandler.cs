@@ -1,0 +1,138 @@
+using LogBroker.Broker.Network;
+using LogBroker.Broker.Quotas;
+using LogBroker.Broker.Security;
+using LogBroker.Protocol;
+using LogBroker.Protocol.Messages;
+
+namespace LogBroker.Broker.Handlers;
+
+/// <summary>
+/// AlterClientQuotas (key 49), versions 0–1: sets or removes producer_byte_rate and consumer_byte_rate of
+/// user / client-id entities (a null name is the default). Each entry is validated on its own (an unknown or
+/// repeated entity type, an empty name, an unknown or repeated key, a value that is not a positive whole number:
+/// INVALID_REQUEST) and the valid ones are made durable together, unless validate_only. request_percentage is
+/// refused (INVALID_REQUEST): this broker does not enforce it, and accepting it would pretend it does.
+/// </summary>
+internal sealed class AlterClientQuotasHandler(ClientQuotaStore store, SaslAuthenticator authenticator) : RequestHandler<AlterClientQuotasRequest, AlterClientQuotasResponse>
+{
+    /// <summary>Entries one request may carry; more are answered with INVALID_REQUEST.</summary>
+    public const int MaxEntriesPerRequest = 10_000;
+
+    public override ApiKey Key => ApiKey.AlterClientQuotas;
+
+    public override short MinVersion => 0;
+
+    public override short MaxVersion => 1;
+
+    public override ValueTask<AlterClientQuotasResponse?> HandleAsync(RequestContext context, AlterClientQuotasRequest alter)
+    {
+        var response = new AlterClientQuotasResponse();
+        ErrorCode all = ErrorCode.None;
+        string? allMessage = null;
+        if (!authenticator.IsSuperUser(context.Session))
+        {
+            (all, allMessage) = (ErrorCode.ClusterAuthorizationFailed, "Only super users may alter client quotas.");
+        }
+        else if (alter.Entries.Count > MaxEntriesPerRequest)
+        {
+            (all, allMessage) = (ErrorCode.InvalidRequest, $"At most {MaxEntriesPerRequest} entries per request.");
+        }
+
+        var changes = new List<(QuotaEntity, QuotaType, double)>();
+        var results = new List<AlterClientQuotasResponse.EntryData>(Math.Min(alter.Entries.Count, MaxEntriesPerRequest));
+        foreach (AlterClientQuotasRequest.EntryData entry in alter.Entries)
+        {
+            var result = new AlterClientQuotasResponse.EntryData { ErrorMessage = null };
+            foreach (AlterClientQuotasRequest.EntityData part in entry.Entity)
+            {
+                result.Entity.Add(new AlterClientQuotasResponse.EntityData { EntityType = part.EntityType, EntityName = part.EntityName });
+            }
+
+            string? why = allMessage ?? Validate(entry, changes);
+            if (why is not null)
+            {
+                result.ErrorCode = (short)(all != ErrorCode.None ? all : ErrorCode.InvalidRequest);
+                result.ErrorMessage = why;
+            }
+
+            results.Add(result);
+        }
+
+        if (!alter.ValidateOnly && changes.Count > 0)
+        {
+            try
+            {
+                store.Apply(changes);
+            }
+            catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException)
+            {
+                foreach (AlterClientQuotasResponse.EntryData result in results)
+                {
+                    if (result.ErrorCode == 0)
+                    {
+                        result.ErrorCode = (short)(e is InvalidOperationException ? ErrorCode.PolicyViolation : ErrorCode.UnknownServerError);
+                        result.ErrorMessage = e is InvalidOperationException ? e.Message : "The quotas could not be written.";
+                    }
+                }
+            }
+        }
+
+        response.Entries = results;
+        return ValueTask.FromResult<AlterClientQuotasResponse?>(response);
+    }
+
+    /// <summary>Null and the entry's changes added to <paramref name="changes"/> when valid, else why not (nothing added).</summary>
+    private static string? Validate(AlterClientQuotasRequest.EntryData entry, List<(QuotaEntity, QuotaType, double)> changes)
+    {
+        bool hasUser = false, hasClient = false;
+        string? user = null, client = null;
+        foreach (AlterClientQuotasRequest.EntityData part in entry.Entity)
+        {
+            if (part.EntityName is { Length: 0 })
+            {
+                return $"An empty {part.EntityType} name is not allowed (a null name is the default).";
+            }
+
+            if (part.EntityType == QuotaEntity.UserType && !hasUser)
+            {
+                (hasUser, user) = (true, part.EntityName);
+            }
+            else if (part.EntityType == QuotaEntity.ClientIdType && !hasClient)
+            {
+                (hasClient, client) = (true, part.EntityName);
+            }
+            else
+            {
+                return part.EntityType is QuotaEntity.UserType or QuotaEntity.ClientIdType
+                    ? $"Entity type '{part.EntityType}' is named twice."
+                    : $"Unsupported entity type '{part.EntityType}'.";
+            }
+        }
+
+        if (!hasUser && !hasClient)
+        {
+            return "The entity names no user or client-id.";
+        }
+
+        var entity = new QuotaEntity(hasUser, user, hasClient, client);
+        int first = changes.Count;
+        Span<bool> seen = stackalloc bool[QuotaKeys.Count];
+        foreach (AlterClientQuotasRequest.OpData op in entry.Ops)
+        {
+            string? why = QuotaKeys.Parse(op.Key) is not { } type || type == QuotaType.Request ? $"Unsupported quota key '{op.Key}'."
+                : seen[(int)type] ? $"Quota key '{op.Key}' is given twice."
+                : op.Remove ? null
+                : QuotaKeys.Invalid(type, op.Value);
+            if (why is not null)
+            {
+                changes.RemoveRange(first, changes.Count - first);
+                return why;
+            }
+
+            seen[(int)QuotaKeys.Parse(op.Key)!.Value] = true;
+            changes.Add((entity, QuotaKeys.Parse(op.Key)!.Value, op.Remove ? double.NaN : op.Value));
+        }
+
+        return null;
+    }
+}
