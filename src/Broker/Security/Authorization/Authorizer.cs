@@ -116,7 +116,7 @@ internal sealed partial class Authorizer
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 5210, Level = LogLevel.Debug, Message = "Authorization: {Principal} {Operation} {Type}:{Name} allowed={Allowed}")]
+        [LoggerMessage(EventId = 5410, Level = LogLevel.Debug, Message = "Authorization: {Principal} {Operation} {Type}:{Name} allowed={Allowed}")]
         public static partial void Decision(ILogger logger, string principal, AclOperation operation, AclResourceType type, string name, bool allowed);
     }
 }
