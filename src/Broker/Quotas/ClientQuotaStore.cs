@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LogBroker.Storage.Checkpoints;
+using LogBroker.Broker.Security;
 
 namespace LogBroker.Broker.Quotas;
 
@@ -128,24 +129,13 @@ internal sealed class ClientQuotaStore
     private static Dictionary<QuotaEntity, double[]> Load(string path)
     {
         var quotas = new Dictionary<QuotaEntity, double[]>();
-        if (!File.Exists(path))
+        if (VersionedJsonFile.Read(path, MaxFileBytes) is not { } root)
         {
             return quotas;
         }
 
-        long length = new FileInfo(path).Length;
-        if (length > MaxFileBytes)
-        {
-            throw new InvalidDataException($"{path} is {length} bytes, over the {MaxFileBytes}-byte limit.");
-        }
-
         try
         {
-            JsonNode root = JsonNode.Parse(File.ReadAllBytes(path)) ?? throw new InvalidDataException("empty");
-            if ((int?)root["version"] != 1)
-            {
-                throw new InvalidDataException("unknown version");
-            }
 
             foreach (JsonNode? entry in root["entities"]?.AsArray() ?? [])
             {

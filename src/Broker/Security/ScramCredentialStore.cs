@@ -193,24 +193,13 @@ internal sealed partial class ScramCredentialStore
 
     private void Load()
     {
-        if (!File.Exists(_path))
+        if (VersionedJsonFile.Read(_path, MaxFileBytes) is not { } root)
         {
             return;
         }
 
-        var info = new FileInfo(_path);
-        if (info.Length > MaxFileBytes)
-        {
-            throw new InvalidDataException($"{_path} is {info.Length} bytes, over the {MaxFileBytes}-byte limit.");
-        }
-
         try
         {
-            JsonNode root = JsonNode.Parse(File.ReadAllBytes(_path)) ?? throw new InvalidDataException("empty");
-            if ((int?)root["version"] != 1)
-            {
-                throw new InvalidDataException("unknown version");
-            }
 
             var users = new Dictionary<string, Dictionary<string, ScramCredential>>(StringComparer.Ordinal);
             foreach ((string user, JsonNode? entry) in root["users"]?.AsObject() ?? [])

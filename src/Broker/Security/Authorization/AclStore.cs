@@ -138,24 +138,13 @@ internal sealed partial class AclStore
 
     private void Load()
     {
-        if (!File.Exists(_path))
+        if (VersionedJsonFile.Read(_path, MaxFileBytes) is not { } root)
         {
             return;
         }
 
-        var info = new FileInfo(_path);
-        if (info.Length > MaxFileBytes)
-        {
-            throw new InvalidDataException($"{_path} is {info.Length} bytes, over the {MaxFileBytes}-byte limit.");
-        }
-
         try
         {
-            JsonNode root = JsonNode.Parse(File.ReadAllBytes(_path)) ?? throw new InvalidDataException("empty");
-            if ((int?)root["version"] != 1)
-            {
-                throw new InvalidDataException("unknown version");
-            }
 
             var acls = new List<AclBinding>();
             foreach (JsonNode? n in root["acls"]?.AsArray() ?? [])
@@ -182,10 +171,10 @@ internal sealed partial class AclStore
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 5201, Level = LogLevel.Information, Message = "Loaded {Count} ACLs from {Path}")]
+        [LoggerMessage(EventId = 5401, Level = LogLevel.Information, Message = "Loaded {Count} ACLs from {Path}")]
         public static partial void Loaded(ILogger logger, int count, string path);
 
-        [LoggerMessage(EventId = 5202, Level = LogLevel.Information, Message = "ACLs changed; {Count} ACLs")]
+        [LoggerMessage(EventId = 5402, Level = LogLevel.Information, Message = "ACLs changed; {Count} ACLs")]
         public static partial void Changed(ILogger logger, int count);
     }
 }
