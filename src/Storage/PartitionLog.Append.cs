@@ -70,7 +70,13 @@ public sealed partial class PartitionLog
                     active = Roll(size, config);
                 }
 
-                indexFailure = active.Append(batch, header, baseOffset, LeaderEpoch);
+                int epoch = LeaderEpoch;
+                if (epoch > _epochs.LatestEpoch)
+                {
+                    _epochs.Assign(epoch, baseOffset); // written before the batch: the file is never behind the log
+                }
+
+                indexFailure = active.Append(batch, header, baseOffset, epoch);
                 if (active.TakeCreatedFiles())
                 {
                     Volatile.Write(ref _directoryDirty, true);
@@ -291,6 +297,7 @@ public sealed partial class PartitionLog
             if (offset > _logStartOffset)
             {
                 Volatile.Write(ref _logStartOffset, offset);
+                _epochs.TruncateFromStart(offset);
                 int count = 0;
                 while (count < _segments!.Length - 1 && _segments[count].NextOffset <= offset)
                 {
@@ -341,6 +348,7 @@ public sealed partial class PartitionLog
                     long start = Math.Max(offset, 0);
                     Volatile.Write(ref _segments, [LogSegment.Create(Directory, start, Config.SegmentBytes, Config, _cache, now)]);
                     Volatile.Write(ref _logStartOffset, start);
+                    _epochs.Clear();
                 }
                 else
                 {
@@ -380,6 +388,7 @@ public sealed partial class PartitionLog
                 long end = _segments![^1].NextOffset;
                 Volatile.Write(ref _logEndOffset, end);
                 Volatile.Write(ref _logStartOffset, Math.Min(_logStartOffset, end));
+                _epochs.TruncateFromEnd(end);
                 Volatile.Write(ref _recoveryPoint, Math.Min(_recoveryPoint, end));
                 Volatile.Write(ref _directoryDirty, true);
                 return end;
@@ -436,6 +445,7 @@ public sealed partial class PartitionLog
         LogSegment[] segments = _segments!;
         Volatile.Write(ref _segments, segments[count..]);
         Volatile.Write(ref _logStartOffset, Math.Max(_logStartOffset, segments[count].BaseOffset));
+        _epochs.TruncateFromStart(_logStartOffset);
         for (int i = 0; i < count; i++)
         {
             Log.DeletedSegment(_logger, Directory, segments[i].BaseOffset, segments[i].Size);

@@ -100,12 +100,16 @@ public sealed partial class PartitionLog
     /// <paramref name="fromOffset"/> to the end of the log as it was when the scan started (for
     /// rebuilding state from the log: producer state, committed offsets).
     /// </summary>
-    public void ScanBatches(long fromOffset, BatchVisitor visit)
+    public void ScanBatches(long fromOffset, BatchVisitor visit) => ScanBatches(fromOffset, visit, int.MaxValue);
+
+    /// <summary><see cref="ScanBatches(long, BatchVisitor)"/> that stops after <paramref name="maxBatches"/> batches.</summary>
+    public void ScanBatches(long fromOffset, BatchVisitor visit, int maxBatches)
     {
         ArgumentNullException.ThrowIfNull(visit);
         long offset = Math.Max(fromOffset, LogStartOffset);
         long end = LogEndOffset;
-        while (offset < end)
+        int visited = 0;
+        while (offset < end && visited < maxBatches)
         {
             using LogReadResult read = Read(offset, 4 * 1024 * 1024);
             if (read.Status != ReadStatus.Success || read.Records.IsEmpty)
@@ -119,7 +123,7 @@ public sealed partial class PartitionLog
             }
 
             ReadOnlySpan<byte> batches = read.Records.Span;
-            while (batches.Length >= RecordBatch.HeaderSize)
+            while (batches.Length >= RecordBatch.HeaderSize && visited++ < maxBatches)
             {
                 RecordBatchHeader header = RecordBatchHeader.Read(batches);
                 if (header.BatchLength < RecordBatch.MinBatchLength || header.TotalSize > batches.Length)
@@ -182,5 +186,5 @@ public sealed partial class PartitionLog
     }
 }
 
-/// <summary>Receives one stored batch during <see cref="PartitionLog.ScanBatches"/>; the span is valid only during the call.</summary>
+/// <summary>Receives one stored batch during <see cref="PartitionLog.ScanBatches(long, BatchVisitor)"/>; the span is valid only during the call.</summary>
 public delegate void BatchVisitor(in RecordBatchHeader header, ReadOnlySpan<byte> batch);

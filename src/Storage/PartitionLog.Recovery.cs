@@ -20,6 +20,7 @@ public sealed partial class PartitionLog
             LogSegment[] segments = OpenSegments(_needsRecovery, out long end);
             _needsRecovery = false;
             ApplyLoaded(segments, end);
+            _epochs.Load(this, _logStartOffset, end);
             if (_logger.IsEnabled(LogLevel.Debug))
             {
                 double milliseconds = _time.GetElapsedTime(started).TotalMilliseconds;
@@ -218,6 +219,7 @@ public sealed partial class PartitionLog
         _needsRecovery = false;
         _loadFailed = false;
         _failure = null;
+        _epochs.Load(this, _logStartOffset, end); // recovery may have cut the tail the file still lists
         Log.Reloaded(_logger, Directory, end);
         return true;
     }

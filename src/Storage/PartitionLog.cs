@@ -59,11 +59,13 @@ public sealed partial class PartitionLog : IDisposable
     private Exception? _failure;
     private long _failedTimestamp;
     private TaskCompletionSource? _appendSignal;
+    private readonly LeaderEpochCache _epochs;
 
     private PartitionLog(string directory, LogConfig config, TimeProvider time, ILogger logger, SegmentCache cache,
         bool needsRecovery, long recoveryPoint, long logStartOffset, bool flushRecovered)
     {
         Directory = directory;
+        _epochs = new LeaderEpochCache(directory);
         _config = config;
         _time = time;
         _logger = logger;
@@ -118,6 +120,27 @@ public sealed partial class PartitionLog : IDisposable
 
     /// <summary>Partition leader epoch written into every appended batch. 0 on a single node.</summary>
     public int LeaderEpoch { get; set; }
+
+    /// <summary>The leader epochs of the stored batches and where each starts (loads the partition).</summary>
+    public LeaderEpochCache LeaderEpochs
+    {
+        get
+        {
+            _ = Segments;
+            return _epochs;
+        }
+    }
+
+    /// <summary>
+    /// Where <paramref name="epoch"/> ends in this log, with Kafka's OffsetForLeaderEpoch semantics
+    /// (see <see cref="LeaderEpochCache.EndOffsetFor"/>): the next epoch's start offset, or the log end
+    /// offset for the latest; the largest known epoch below an unknown one; (-1, -1) when none.
+    /// </summary>
+    public (int Epoch, long EndOffset) EndOffsetForEpoch(int epoch)
+    {
+        LeaderEpochCache epochs = LeaderEpochs;
+        return epochs.EndOffsetFor(epoch, LogEndOffset);
+    }
 
     /// <summary>Number of segments.</summary>
     public int SegmentCount => Segments.Length;
