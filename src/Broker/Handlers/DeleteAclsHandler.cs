@@ -55,8 +55,14 @@ internal sealed class DeleteAclsHandler(AclStore store, Authorizer authorizer) :
                 {
                     filterResults[i].MatchingAcls.Add(new DeleteAclsResponse.DeleteAclsMatchingAcl
                     {
-                        ErrorMessage = null, ResourceType = (sbyte)b.ResourceType, ResourceName = b.ResourceName, PatternType = (sbyte)b.PatternType,
-                        Principal = b.Principal, Host = b.Host, Operation = (sbyte)b.Operation, PermissionType = (sbyte)b.Permission,
+                        ErrorMessage = null,
+                        ResourceType = (sbyte)b.ResourceType,
+                        ResourceName = b.ResourceName,
+                        PatternType = (sbyte)b.PatternType,
+                        Principal = b.Principal,
+                        Host = b.Host,
+                        Operation = (sbyte)b.Operation,
+                        PermissionType = (sbyte)b.Permission,
                     });
                 }
             }

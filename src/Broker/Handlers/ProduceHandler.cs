@@ -1,9 +1,9 @@
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
-using LogBroker.Broker.Security.Authorization;
 using LogBroker.Broker.Producers;
 using LogBroker.Broker.Quotas;
 using LogBroker.Broker.Security;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 using LogBroker.Protocol.Records;

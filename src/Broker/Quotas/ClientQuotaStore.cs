@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using LogBroker.Storage.Checkpoints;
 using LogBroker.Broker.Security;
+using LogBroker.Storage.Checkpoints;
 
 namespace LogBroker.Broker.Quotas;
 
