@@ -134,7 +134,8 @@ internal sealed partial class KafkaConnection
                 {
                     while (true)
                     {
-                        if (Volatile.Read(ref _mutedUntil) != 0 && Volatile.Read(ref _mutedUntil) > _time.GetTimestamp())
+                        long mutedUntil = Volatile.Read(ref _mutedUntil);
+                        if (mutedUntil != 0 && mutedUntil > _time.GetTimestamp())
                         {
                             muted = true; // a throttled response went out: frames already here wait too
                             break;
