@@ -1,8 +1,4 @@
-using System.Buffers;
-using System.Buffers.Binary;
-using System.Text;
 using BenchmarkDotNet.Attributes;
-using LogBroker.Protocol.Compression;
 using LogBroker.Protocol.Records;
 
 namespace LogBroker.Protocol.Benchmarks;
@@ -16,8 +12,7 @@ namespace LogBroker.Protocol.Benchmarks;
 [MemoryDiagnoser]
 public class RecordValidationBenchmarks
 {
-    private const long Now = 1_700_000_000_000;
-    private static readonly TimestampBounds Bounds = new(Now, long.MaxValue, 3_600_000);
+    private static readonly TimestampBounds Bounds = new(JsonLikeBatches.Now, long.MaxValue, 3_600_000);
 
     private byte[] _batch = [];
     private RecordBatchHeader _header;
@@ -31,17 +26,7 @@ public class RecordValidationBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var builder = new RecordBatchBuilder();
-        var random = new Random(42);
-        for (int i = 0; builder.Count * 110 < RecordBytes; i++)
-        {
-            string json = $"{{\"id\":{random.Next(1_000_000)},\"user\":\"u{random.Next(5000)}\",\"ts\":{Now + i},\"amount\":{random.Next(100000) / 100.0:F2},\"ok\":true}}";
-            byte[] value = Encoding.ASCII.GetBytes(json.PadRight(100, ' ')[..100]);
-            builder.Add(Now + i, default, value, keyIsNull: true);
-        }
-
-        byte[] plain = builder.ToArray();
-        _batch = Codec == CompressionType.None ? plain : Compress(plain, Codec);
+        _batch = JsonLikeBatches.Build(RecordBytes, Codec);
         if (RecordBatch.Validate(_batch, out _header, out _) != BatchValidation.Valid ||
             !RecordValidator.Validate(_batch, _header, Bounds, 64 << 20).IsValid)
         {
@@ -49,19 +34,6 @@ public class RecordValidationBenchmarks
         }
 
         Console.WriteLine($"// {Codec} {RecordBytes}: {_header.RecordCount} records, batch {_batch.Length} bytes");
-    }
-
-    private static byte[] Compress(byte[] plain, CompressionType codec)
-    {
-        var body = new ArrayBufferWriter<byte>();
-        CompressionCodecs.Compress(codec, plain.AsSpan(RecordBatch.HeaderSize), body);
-        byte[] batch = new byte[RecordBatch.HeaderSize + body.WrittenCount];
-        plain.AsSpan(0, RecordBatch.HeaderSize).CopyTo(batch);
-        body.WrittenSpan.CopyTo(batch.AsSpan(RecordBatch.HeaderSize));
-        BinaryPrimitives.WriteInt32BigEndian(batch.AsSpan(RecordBatch.LengthOffset), batch.Length - RecordBatch.LogOverhead);
-        BinaryPrimitives.WriteInt16BigEndian(batch.AsSpan(RecordBatch.AttributesOffset), (short)codec);
-        RecordBatch.WriteCrc(batch);
-        return batch;
     }
 
     [Benchmark(Baseline = true)]
