@@ -8,9 +8,6 @@ namespace LogBroker.Broker.Handlers;
 /// <summary>CreateAcls (key 30), versions 0–3: stores each valid binding durably before answering; needs Alter on the cluster.</summary>
 internal sealed class CreateAclsHandler(AclStore store, Authorizer authorizer) : RequestHandler<CreateAclsRequest, CreateAclsResponse>
 {
-    /// <summary>Bindings one request may carry; more are answered with INVALID_REQUEST each.</summary>
-    public const int MaxPerRequest = 10_000;
-
     public override ApiKey Key => ApiKey.CreateAcls;
 
     public override short MinVersion => 0;
@@ -29,10 +26,10 @@ internal sealed class CreateAclsHandler(AclStore store, Authorizer authorizer) :
             response.Results.Add(result);
             var binding = new AclBinding((AclResourceType)c.ResourceType, c.ResourceName, context.Version == 0 ? AclPatternType.Literal : (AclPatternType)c.ResourcePatternType,
                 c.Principal, c.Host, (AclOperation)c.Operation, (AclPermission)c.PermissionType);
-            string? why = !allowed ? "Alter on the cluster is required." : request.Creations.Count > MaxPerRequest ? $"At most {MaxPerRequest} ACLs per request." : binding.Invalid();
+            string? why = AclRequestEntry.Refusal(allowed, request.Creations.Count, binding.Invalid(), out ErrorCode error);
             if (why is not null)
             {
-                result.ErrorCode = (short)(allowed ? ErrorCode.InvalidRequest : ErrorCode.ClusterAuthorizationFailed);
+                result.ErrorCode = (short)error;
                 result.ErrorMessage = why;
                 continue;
             }

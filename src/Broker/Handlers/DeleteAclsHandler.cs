@@ -8,9 +8,6 @@ namespace LogBroker.Broker.Handlers;
 /// <summary>DeleteAcls (key 31), versions 0–3: removes, durably, every ACL each filter matches and lists them; needs Alter on the cluster.</summary>
 internal sealed class DeleteAclsHandler(AclStore store, Authorizer authorizer) : RequestHandler<DeleteAclsRequest, DeleteAclsResponse>
 {
-    /// <summary>Filters one request may carry; more are answered with INVALID_REQUEST each.</summary>
-    public const int MaxPerRequest = 10_000;
-
     public override ApiKey Key => ApiKey.DeleteAcls;
 
     public override short MinVersion => 0;
@@ -29,10 +26,10 @@ internal sealed class DeleteAclsHandler(AclStore store, Authorizer authorizer) :
             response.FilterResults.Add(result);
             var filter = new AclFilter((AclResourceType)f.ResourceTypeFilter, f.ResourceNameFilter, context.Version == 0 ? AclPatternType.Literal : (AclPatternType)f.PatternTypeFilter,
                 f.PrincipalFilter, f.HostFilter, (AclOperation)f.Operation, (AclPermission)f.PermissionType);
-            string? why = !allowed ? "Alter on the cluster is required." : request.Filters.Count > MaxPerRequest ? $"At most {MaxPerRequest} filters per request." : filter.Invalid();
+            string? why = AclRequestEntry.Refusal(allowed, request.Filters.Count, filter.Invalid(), out ErrorCode error);
             if (why is not null)
             {
-                result.ErrorCode = (short)(allowed ? ErrorCode.InvalidRequest : ErrorCode.ClusterAuthorizationFailed);
+                result.ErrorCode = (short)error;
                 result.ErrorMessage = why;
                 continue;
             }
