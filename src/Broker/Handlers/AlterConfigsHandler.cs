@@ -1,5 +1,6 @@
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 
@@ -9,7 +10,7 @@ namespace LogBroker.Broker.Handlers;
 /// AlterConfigs (key 33), versions 0–2 (the legacy API): replaces a topic's whole set of overrides
 /// with the given one. Same rules as <see cref="IncrementalAlterConfigsHandler"/>.
 /// </summary>
-internal sealed class AlterConfigsHandler(TopicRegistry topics) : RequestHandler<AlterConfigsRequest, AlterConfigsResponse>
+internal sealed class AlterConfigsHandler(TopicRegistry topics, Authorizer? authorizer = null) : RequestHandler<AlterConfigsRequest, AlterConfigsResponse>
 {
     public override ApiKey Key => ApiKey.AlterConfigs;
 
@@ -23,7 +24,11 @@ internal sealed class AlterConfigsHandler(TopicRegistry topics) : RequestHandler
         foreach (AlterConfigsRequest.AlterConfigsResource resource in alter.Resources)
         {
             ErrorCode error = CheckResourceType(resource.ResourceType, out string? message);
-            if (error != ErrorCode.None)
+            if (DescribeConfigsHandler.Denied(authorizer, context, AclOperation.AlterConfigs, resource.ResourceType, resource.ResourceName) is { } denied)
+            {
+                (error, message) = (denied, null); // Kafka checks before anything else
+            }
+            else if (error != ErrorCode.None)
             {
                 // broker configs are static
             }

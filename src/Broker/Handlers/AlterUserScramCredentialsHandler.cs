@@ -1,5 +1,6 @@
 using LogBroker.Broker.Network;
 using LogBroker.Broker.Security;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 
@@ -12,7 +13,7 @@ namespace LogBroker.Broker.Handlers;
 /// mechanism UNSUPPORTED_SASL_MECHANISM, a user named twice DUPLICATE_RESOURCE, deleting a missing
 /// credential RESOURCE_NOT_FOUND. The accepted changes are written durably before the answer.
 /// </summary>
-internal sealed class AlterUserScramCredentialsHandler(ScramCredentialStore store, SaslAuthenticator authenticator) : RequestHandler<AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse>
+internal sealed class AlterUserScramCredentialsHandler(ScramCredentialStore store, SaslAuthenticator authenticator, Authorizer? authorizer = null) : RequestHandler<AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse>
 {
     /// <summary>Deletions plus upsertions one request may carry; more is refused for every user.</summary>
     public const int MaxChangesPerRequest = 10_000;
@@ -30,7 +31,7 @@ internal sealed class AlterUserScramCredentialsHandler(ScramCredentialStore stor
         var response = new AlterUserScramCredentialsResponse();
         var errors = new Dictionary<string, (ErrorCode, string)>(StringComparer.Ordinal);
         var order = new List<string>();
-        bool authorized = authenticator.IsSuperUser(context.Session);
+        bool authorized = authorizer is { Enabled: true } ? authorizer.AuthorizeCluster(context, AclOperation.Alter) : authenticator.IsSuperUser(context.Session); // with ACLs: Kafka's Alter on the cluster
         bool tooMany = alter.Deletions.Count + alter.Upsertions.Count > MaxChangesPerRequest;
 
         var seen = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -50,7 +51,7 @@ internal sealed class AlterUserScramCredentialsHandler(ScramCredentialStore stor
         {
             if (!authorized)
             {
-                Error(name, ErrorCode.ClusterAuthorizationFailed, "Only super users may alter SCRAM credentials.");
+                Error(name, ErrorCode.ClusterAuthorizationFailed, authorizer is { Enabled: true } ? "Alter on the cluster is required." : "Only super users may alter SCRAM credentials.");
             }
             else if (tooMany)
             {

@@ -1,11 +1,12 @@
 using LogBroker.Broker.Groups;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol.Messages;
 
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>ConsumerGroupDescribe (key 69), version 0: server-side groups with members, epochs, assignments and targets.</summary>
-internal sealed class ConsumerGroupDescribeHandler(ConsumerGroupCoordinator groups) : RequestHandler<ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse>
+internal sealed class ConsumerGroupDescribeHandler(ConsumerGroupCoordinator groups, Authorizer? authorizer = null) : RequestHandler<ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse>
 {
     public override ApiKey Key => ApiKey.ConsumerGroupDescribe;
 
@@ -18,7 +19,9 @@ internal sealed class ConsumerGroupDescribeHandler(ConsumerGroupCoordinator grou
         var response = new ConsumerGroupDescribeResponse();
         foreach (string id in Duplicates.Once(request.GroupIds))
         {
-            response.Groups.Add(groups.Describe(id)); // a group named twice is described once
+            response.Groups.Add(authorizer?.Check(context, AclOperation.Describe, AclResourceType.Group, id) is { } denied
+                ? new ConsumerGroupDescribeResponse.DescribedGroup { GroupId = id, ErrorCode = (short)denied }
+                : groups.Describe(id)); // a group named twice is described once
         }
 
         return ValueTask.FromResult<ConsumerGroupDescribeResponse?>(response);

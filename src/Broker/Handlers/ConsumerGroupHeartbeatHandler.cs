@@ -1,5 +1,6 @@
 using LogBroker.Broker.Groups;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol.Messages;
 
 namespace LogBroker.Broker.Handlers;
@@ -9,7 +10,7 @@ namespace LogBroker.Broker.Handlers;
 /// join (epoch 0), heartbeat, leave (epoch -1/-2), subscriptions by names or regex (v1), and the
 /// broker's own assignment reconciled member by member (<see cref="ConsumerGroupCoordinator"/>).
 /// </summary>
-internal sealed class ConsumerGroupHeartbeatHandler(ConsumerGroupCoordinator groups) : RequestHandler<ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse>
+internal sealed class ConsumerGroupHeartbeatHandler(ConsumerGroupCoordinator groups, Authorizer? authorizer = null) : RequestHandler<ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse>
 {
     public override ApiKey Key => ApiKey.ConsumerGroupHeartbeat;
 
@@ -18,5 +19,7 @@ internal sealed class ConsumerGroupHeartbeatHandler(ConsumerGroupCoordinator gro
     public override short MaxVersion => 1;
 
     public override ValueTask<ConsumerGroupHeartbeatResponse?> HandleAsync(RequestContext context, ConsumerGroupHeartbeatRequest request) =>
-        ValueTask.FromResult<ConsumerGroupHeartbeatResponse?>(groups.Heartbeat(request, context.ClientId ?? "", context.Connection));
+        ValueTask.FromResult<ConsumerGroupHeartbeatResponse?>(authorizer?.Check(context, AclOperation.Read, AclResourceType.Group, request.GroupId) is { } denied
+            ? new ConsumerGroupHeartbeatResponse { ErrorCode = (short)denied }
+            : groups.Heartbeat(request, context.ClientId ?? "", context.Connection));
 }

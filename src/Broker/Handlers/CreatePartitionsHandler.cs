@@ -1,5 +1,6 @@
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 
@@ -14,7 +15,7 @@ namespace LogBroker.Broker.Handlers;
 /// named twice gets INVALID_REQUEST (one answer per name); explicit assignments must name this node
 /// only; validate_only checks without changing anything.
 /// </summary>
-internal sealed class CreatePartitionsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options) : RequestHandler<CreatePartitionsRequest, CreatePartitionsResponse>
+internal sealed class CreatePartitionsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options, Authorizer? authorizer = null) : RequestHandler<CreatePartitionsRequest, CreatePartitionsResponse>
 {
     public override ApiKey Key => ApiKey.CreatePartitions;
 
@@ -51,6 +52,11 @@ internal sealed class CreatePartitionsHandler(TopicRegistry topics, ClusterInfo 
             {
                 error = ErrorCode.InvalidRequest;
                 message = "Duplicate topic in request.";
+            }
+            else if (authorizer?.Check(context, AclOperation.Alter, AclResourceType.Topic, topic.Name) is { } denied)
+            {
+                error = denied; // Kafka: Alter on the topic
+                message = "The topic authorization is failed.";
             }
             else if (added > options.MaxPartitionsPerRequest)
             {

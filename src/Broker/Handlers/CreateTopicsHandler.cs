@@ -1,5 +1,6 @@
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 using LogBroker.Storage;
@@ -20,7 +21,7 @@ namespace LogBroker.Broker.Handlers;
 /// one past <see cref="BrokerOptions.MaxPartitionsPerBroker"/> POLICY_VIOLATION; a failure to write gets
 /// KAFKA_STORAGE_ERROR and creates nothing.
 /// </summary>
-internal sealed class CreateTopicsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options) : RequestHandler<CreateTopicsRequest, CreateTopicsResponse>
+internal sealed class CreateTopicsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options, Authorizer? authorizer = null) : RequestHandler<CreateTopicsRequest, CreateTopicsResponse>
 {
     public override ApiKey Key => ApiKey.CreateTopics;
 
@@ -60,6 +61,13 @@ internal sealed class CreateTopicsHandler(TopicRegistry topics, ClusterInfo clus
             }
 
             counts[topic.Name] = 0;
+            if (authorizer?.CheckClusterOr(context, AclOperation.Create, AclResourceType.Topic, topic.Name) is { } denied)
+            {
+                result.ErrorCode = (short)denied; // Kafka: Create on the cluster or on the topic
+                result.ErrorMessage = "Authorization failed.";
+                continue;
+            }
+
             ErrorCode error = Check(topic, out int partitions, out Dictionary<string, string?>? configs, out string? message);
             if (error != ErrorCode.None)
             {
@@ -99,6 +107,11 @@ internal sealed class CreateTopicsHandler(TopicRegistry topics, ClusterInfo clus
             if (outcomes[i].Error != ErrorCode.None)
             {
                 result.NumPartitions = result.ReplicationFactor = -1;
+            }
+            else if (context.Version >= 5 && authorizer?.Check(context, AclOperation.DescribeConfigs, AclResourceType.Topic, result.Name) is { } hidden)
+            {
+                result.TopicConfigErrorCode = (short)hidden; // created, but its configs are not the principal's to see
+                result.TopicId = topics.Get(result.Name)?.Id ?? Guid.Empty;
             }
             else if (context.Version >= 5)
             {

@@ -1,11 +1,12 @@
 using LogBroker.Broker.Groups;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol.Messages;
 
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>DeleteGroups (key 42), versions 0–2: an empty group and its offsets go; a group with members gets NON_EMPTY_GROUP.</summary>
-internal sealed class DeleteGroupsHandler(OffsetManager groups) : RequestHandler<DeleteGroupsRequest, DeleteGroupsResponse>
+internal sealed class DeleteGroupsHandler(OffsetManager groups, Authorizer? authorizer = null) : RequestHandler<DeleteGroupsRequest, DeleteGroupsResponse>
 {
     public override ApiKey Key => ApiKey.DeleteGroups;
 
@@ -18,7 +19,7 @@ internal sealed class DeleteGroupsHandler(OffsetManager groups) : RequestHandler
         var response = new DeleteGroupsResponse();
         foreach (string id in delete.GroupsNames)
         {
-            response.Results.Add(new DeleteGroupsResponse.DeletableGroupResult { GroupId = id, ErrorCode = (short)groups.DeleteGroup(id) });
+            response.Results.Add(new DeleteGroupsResponse.DeletableGroupResult { GroupId = id, ErrorCode = (short)(authorizer?.Check(context, AclOperation.Delete, AclResourceType.Group, id) ?? groups.DeleteGroup(id)) });
         }
 
         return ValueTask.FromResult<DeleteGroupsResponse?>(response);

@@ -1,5 +1,6 @@
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 using LogBroker.Storage;
@@ -12,7 +13,7 @@ namespace LogBroker.Broker.Handlers;
 /// whole segments below it are deleted at once; the new low watermark is answered. Past the end →
 /// OFFSET_OUT_OF_RANGE.
 /// </summary>
-internal sealed class DeleteRecordsHandler(TopicRegistry topics, LogManager logs) : RequestHandler<DeleteRecordsRequest, DeleteRecordsResponse>
+internal sealed class DeleteRecordsHandler(TopicRegistry topics, LogManager logs, Authorizer? authorizer = null) : RequestHandler<DeleteRecordsRequest, DeleteRecordsResponse>
 {
     public override ApiKey Key => ApiKey.DeleteRecords;
 
@@ -29,6 +30,7 @@ internal sealed class DeleteRecordsHandler(TopicRegistry topics, LogManager logs
         {
             var topicResult = new DeleteRecordsResponse.DeleteRecordsTopicResult { Name = topic.Name };
             response.Topics.Add(topicResult);
+            ErrorCode? denied = authorizer?.Check(context, AclOperation.Delete, AclResourceType.Topic, topic.Name);
             foreach (DeleteRecordsRequest.DeleteRecordsPartition partition in topic.Partitions)
             {
                 var result = new DeleteRecordsResponse.DeleteRecordsPartitionResult { PartitionIndex = partition.PartitionIndex, LowWatermark = -1 };
@@ -37,6 +39,10 @@ internal sealed class DeleteRecordsHandler(TopicRegistry topics, LogManager logs
                 if (repeated is not null && repeated.Contains((topic.Name, partition.PartitionIndex)))
                 {
                     result.ErrorCode = (short)ErrorCode.InvalidRequest;
+                }
+                else if (denied is { } refused)
+                {
+                    result.ErrorCode = (short)refused;
                 }
                 else if (log is null)
                 {

@@ -1,5 +1,6 @@
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Broker.Producers;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
@@ -16,7 +17,7 @@ namespace LogBroker.Broker.Handlers;
 /// with both a name and an id, or neither, → INVALID_REQUEST, as Kafka's controller answers; a failure
 /// to write the tombstone → KAFKA_STORAGE_ERROR and the topic stays.
 /// </summary>
-internal sealed class DeleteTopicsHandler(TopicRegistry topics, ProducerStates producers) : RequestHandler<DeleteTopicsRequest, DeleteTopicsResponse>
+internal sealed class DeleteTopicsHandler(TopicRegistry topics, ProducerStates producers, Authorizer? authorizer = null) : RequestHandler<DeleteTopicsRequest, DeleteTopicsResponse>
 {
     public override ApiKey Key => ApiKey.DeleteTopics;
 
@@ -84,6 +85,12 @@ internal sealed class DeleteTopicsHandler(TopicRegistry topics, ProducerStates p
                 continue;
             }
 
+            if (Refused(context, name, id, topic) is { } refused)
+            {
+                response.Responses.Add(refused);
+                continue;
+            }
+
             ErrorCode error = topics.Delete(name ?? topic!.Name, out string? message);
             if (error == ErrorCode.None && topic is not null)
             {
@@ -97,6 +104,28 @@ internal sealed class DeleteTopicsHandler(TopicRegistry topics, ProducerStates p
         }
 
         return ValueTask.FromResult<DeleteTopicsResponse?>(response);
+    }
+
+    /// <summary>
+    /// Kafka's checks, in its order: Delete on the cluster allows every topic; else without Describe on the
+    /// topic the answer is TOPIC_AUTHORIZATION_FAILED whether it exists or not (asked by id, without its
+    /// name); a topic that can be described but does not exist is left to the UNKNOWN_TOPIC_OR_PARTITION
+    /// answer; without Delete on it, TOPIC_AUTHORIZATION_FAILED.
+    /// </summary>
+    private DeleteTopicsResponse.DeletableTopicResult? Refused(RequestContext context, string? name, Guid id, Topic? topic)
+    {
+        if (authorizer is not { Enabled: true } || authorizer.Allows(context, AclOperation.Delete, AclResourceType.Cluster, Authorizer.ClusterName))
+        {
+            return null;
+        }
+
+        string target = name ?? topic!.Name;
+        if (authorizer.Check(context, AclOperation.Describe, AclResourceType.Topic, target) is { } hidden)
+        {
+            return Result(name, id, hidden, null);
+        }
+
+        return topic is not null && authorizer.Check(context, AclOperation.Delete, AclResourceType.Topic, target) is { } denied ? Result(target, id, denied, null) : null;
     }
 
     private static DeleteTopicsResponse.DeletableTopicResult Result(string? name, Guid id, ErrorCode error, string? message) =>

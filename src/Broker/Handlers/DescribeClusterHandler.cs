@@ -1,12 +1,13 @@
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>DescribeCluster (key 60), versions 0–1: this node, as broker and controller, and the cluster id.</summary>
-internal sealed class DescribeClusterHandler(TopicRegistry topics, ClusterInfo cluster) : RequestHandler<DescribeClusterRequest, DescribeClusterResponse>
+internal sealed class DescribeClusterHandler(TopicRegistry topics, ClusterInfo cluster, Authorizer? authorizer = null) : RequestHandler<DescribeClusterRequest, DescribeClusterResponse>
 {
     public override ApiKey Key => ApiKey.DescribeCluster;
 
@@ -23,6 +24,12 @@ internal sealed class DescribeClusterHandler(TopicRegistry topics, ClusterInfo c
             EndpointType = describe.EndpointType,
             Brokers = [new DescribeClusterResponse.DescribeClusterBroker { BrokerId = cluster.NodeId, Host = cluster.HostFor(context), Port = cluster.PortFor(context) }],
         };
+        if (describe.IncludeClusterAuthorizedOperations && authorizer is { Enabled: true } && authorizer.Allows(context, AclOperation.Describe, AclResourceType.Cluster, Authorizer.ClusterName))
+        {
+            // As Kafka: the request itself needs no ACL; the operations are shown to principals that may Describe the cluster.
+            response.ClusterAuthorizedOperations = authorizer.AuthorizedOperations(context, AclResourceType.Cluster, Authorizer.ClusterName);
+        }
+
         if (describe.EndpointType != 1)
         {
             response.ErrorCode = (short)ErrorCode.UnsupportedEndpointType;

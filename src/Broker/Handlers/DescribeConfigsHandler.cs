@@ -1,6 +1,7 @@
 using System.Globalization;
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 using LogBroker.Storage;
@@ -15,15 +16,27 @@ namespace LogBroker.Broker.Handlers;
 /// (resource name = node id or empty), its static settings, read-only. Unknown topic →
 /// UNKNOWN_TOPIC_OR_PARTITION; other resource types → INVALID_REQUEST.
 /// </summary>
-internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions broker, LogManager logs) : RequestHandler<DescribeConfigsRequest, DescribeConfigsResponse>
+internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions broker, LogManager logs, Authorizer? authorizer = null) : RequestHandler<DescribeConfigsRequest, DescribeConfigsResponse>
 {
     public const sbyte TopicResource = 2;
     public const sbyte BrokerResource = 4;
+    public const sbyte GroupResource = 32;
     private const sbyte DynamicTopicConfig = 1;
     private const sbyte StaticBrokerConfig = 4;
     private const sbyte DefaultConfig = 5;
 
     public override ApiKey Key => ApiKey.DescribeConfigs;
+
+    /// <summary>
+    /// Kafka's check for a config resource, before whether it exists: <paramref name="operation"/> on the topic
+    /// (TOPIC_AUTHORIZATION_FAILED), on the group, or for broker resources on the cluster (CLUSTER_AUTHORIZATION_FAILED).
+    /// </summary>
+    internal static ErrorCode? Denied(Authorizer? authorizer, RequestContext context, AclOperation operation, sbyte resourceType, string name) => resourceType switch
+    {
+        TopicResource => authorizer?.Check(context, operation, AclResourceType.Topic, name),
+        GroupResource => authorizer?.Check(context, operation, AclResourceType.Group, name),
+        _ => authorizer?.Check(context, operation, AclResourceType.Cluster, Authorizer.ClusterName),
+    };
 
     public override short MinVersion => 0;
 
@@ -46,6 +59,12 @@ internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo c
             {
                 result.ErrorCode = (short)ErrorCode.InvalidRequest;
                 result.ErrorMessage = "The resource is listed more than once in the request.";
+                continue;
+            }
+
+            if (Denied(authorizer, context, AclOperation.DescribeConfigs, resource.ResourceType, resource.ResourceName) is { } denied)
+            {
+                result.ErrorCode = (short)denied;
                 continue;
             }
 

@@ -1,5 +1,6 @@
 using LogBroker.Broker.Groups;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol.Messages;
 
 namespace LogBroker.Broker.Handlers;
@@ -8,7 +9,7 @@ namespace LogBroker.Broker.Handlers;
 /// DescribeGroups (key 15), versions 0–5: state, protocol, and each member with its metadata and
 /// assignment. A group id named twice is described once.
 /// </summary>
-internal sealed class DescribeGroupsHandler(GroupCoordinator groups) : RequestHandler<DescribeGroupsRequest, DescribeGroupsResponse>
+internal sealed class DescribeGroupsHandler(GroupCoordinator groups, Authorizer? authorizer = null) : RequestHandler<DescribeGroupsRequest, DescribeGroupsResponse>
 {
     public override ApiKey Key => ApiKey.DescribeGroups;
 
@@ -21,7 +22,9 @@ internal sealed class DescribeGroupsHandler(GroupCoordinator groups) : RequestHa
         var response = new DescribeGroupsResponse();
         foreach (string id in Duplicates.Once(request.Groups))
         {
-            response.Groups.Add(groups.Describe(id));
+            response.Groups.Add(authorizer?.Check(context, AclOperation.Describe, AclResourceType.Group, id) is { } denied
+                ? new DescribeGroupsResponse.DescribedGroup { GroupId = id, ErrorCode = (short)denied }
+                : groups.Describe(id));
         }
 
         return ValueTask.FromResult<DescribeGroupsResponse?>(response);

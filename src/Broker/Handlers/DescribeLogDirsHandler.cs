@@ -1,5 +1,6 @@
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol.Messages;
 using LogBroker.Storage;
 
@@ -10,7 +11,7 @@ namespace LogBroker.Broker.Handlers;
 /// asked for (every partition when the topic list is null). Unknown topics and partitions are left out,
 /// as Kafka does; there are no replicas, so offset lag is 0 and nothing is a "future" log.
 /// </summary>
-internal sealed class DescribeLogDirsHandler(TopicRegistry topics, LogManager logs) : RequestHandler<DescribeLogDirsRequest, DescribeLogDirsResponse>
+internal sealed class DescribeLogDirsHandler(TopicRegistry topics, LogManager logs, Authorizer? authorizer = null) : RequestHandler<DescribeLogDirsRequest, DescribeLogDirsResponse>
 {
     public override ApiKey Key => ApiKey.DescribeLogDirs;
 
@@ -20,6 +21,12 @@ internal sealed class DescribeLogDirsHandler(TopicRegistry topics, LogManager lo
 
     public override ValueTask<DescribeLogDirsResponse?> HandleAsync(RequestContext context, DescribeLogDirsRequest describe)
     {
+        if (authorizer?.Check(context, AclOperation.Describe, AclResourceType.Cluster, Authorizer.ClusterName) is { } denied)
+        {
+            // Kafka: no log dirs, and (v3+) the error.
+            return ValueTask.FromResult<DescribeLogDirsResponse?>(new DescribeLogDirsResponse { ErrorCode = (short)denied });
+        }
+
         var result = new DescribeLogDirsResponse.DescribeLogDirsResult { LogDir = logs.DataDirectory };
         if (describe.Topics is null)
         {

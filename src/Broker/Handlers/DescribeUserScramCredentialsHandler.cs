@@ -1,5 +1,6 @@
 using LogBroker.Broker.Network;
 using LogBroker.Broker.Security;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 
@@ -11,7 +12,7 @@ namespace LogBroker.Broker.Handlers;
 /// gets DUPLICATE_RESOURCE, an unknown one RESOURCE_NOT_FOUND; with <see cref="SecurityOptions.SuperUsers"/>
 /// set, other principals get CLUSTER_AUTHORIZATION_FAILED.
 /// </summary>
-internal sealed class DescribeUserScramCredentialsHandler(ScramCredentialStore store, SaslAuthenticator authenticator) : RequestHandler<DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse>
+internal sealed class DescribeUserScramCredentialsHandler(ScramCredentialStore store, SaslAuthenticator authenticator, Authorizer? authorizer = null) : RequestHandler<DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse>
 {
     /// <summary>Users one request may name; more is answered with INVALID_REQUEST.</summary>
     public const int MaxUsersPerRequest = 10_000;
@@ -25,10 +26,11 @@ internal sealed class DescribeUserScramCredentialsHandler(ScramCredentialStore s
     public override ValueTask<DescribeUserScramCredentialsResponse?> HandleAsync(RequestContext context, DescribeUserScramCredentialsRequest describe)
     {
         var response = new DescribeUserScramCredentialsResponse { ErrorMessage = null };
-        if (!authenticator.IsSuperUser(context.Session))
+        // With ACLs on, Kafka's rule (Describe on the cluster); without, only super users.
+        if (authorizer is { Enabled: true } ? !authorizer.AuthorizeCluster(context, AclOperation.Describe) : !authenticator.IsSuperUser(context.Session))
         {
             response.ErrorCode = (short)ErrorCode.ClusterAuthorizationFailed;
-            response.ErrorMessage = "Only super users may describe SCRAM credentials.";
+            response.ErrorMessage = authorizer is { Enabled: true } ? "Describe on the cluster is required." : "Only super users may describe SCRAM credentials.";
             return ValueTask.FromResult<DescribeUserScramCredentialsResponse?>(response);
         }
 

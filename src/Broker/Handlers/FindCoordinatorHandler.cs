@@ -1,4 +1,5 @@
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 
@@ -14,7 +15,7 @@ namespace LogBroker.Broker.Handlers;
 /// get COORDINATOR_NOT_AVAILABLE, as Kafka 3.9 answers them; any other key type, or type 2 before v6,
 /// INVALID_REQUEST.
 /// </summary>
-internal sealed class FindCoordinatorHandler(ClusterInfo cluster) : RequestHandler<FindCoordinatorRequest, FindCoordinatorResponse>
+internal sealed class FindCoordinatorHandler(ClusterInfo cluster, Authorizer? authorizer = null) : RequestHandler<FindCoordinatorRequest, FindCoordinatorResponse>
 {
     public override ApiKey Key => ApiKey.FindCoordinator;
 
@@ -31,6 +32,11 @@ internal sealed class FindCoordinatorHandler(ClusterInfo cluster) : RequestHandl
             2 when context.Version >= 6 => (ErrorCode.CoordinatorNotAvailable, "Share groups are not supported by LogBroker."),
             _ => (ErrorCode.InvalidRequest, (string?)$"Unknown coordinator key type {find.KeyType}."),
         };
+        if (error == ErrorCode.None && context.Version < 4 && Denied(context, find.KeyType, find.Key) is { } refused)
+        {
+            error = refused;
+        }
+
         bool found = error == ErrorCode.None;
         var response = new FindCoordinatorResponse
         {
@@ -42,17 +48,22 @@ internal sealed class FindCoordinatorHandler(ClusterInfo cluster) : RequestHandl
         };
         foreach (string key in find.CoordinatorKeys)
         {
+            ErrorCode keyError = error == ErrorCode.None ? Denied(context, find.KeyType, key) ?? ErrorCode.None : error;
             response.Coordinators.Add(new FindCoordinatorResponse.Coordinator
             {
                 Key = key,
-                NodeId = response.NodeId,
-                Host = response.Host,
-                Port = response.Port,
-                ErrorCode = (short)error,
+                NodeId = keyError == ErrorCode.None ? response.NodeId : -1,
+                Host = keyError == ErrorCode.None ? response.Host : "",
+                Port = keyError == ErrorCode.None ? response.Port : -1,
+                ErrorCode = (short)keyError,
                 ErrorMessage = message,
             });
         }
 
         return ValueTask.FromResult<FindCoordinatorResponse?>(response);
     }
+
+    /// <summary>Kafka's check: Describe on the group (key type 0) or on the transactional id (1).</summary>
+    private ErrorCode? Denied(RequestContext context, sbyte keyType, string key) =>
+        authorizer?.Check(context, AclOperation.Describe, keyType == 1 ? AclResourceType.TransactionalId : AclResourceType.Group, key);
 }

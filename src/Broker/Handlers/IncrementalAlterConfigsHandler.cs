@@ -1,5 +1,6 @@
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 
@@ -13,7 +14,7 @@ namespace LogBroker.Broker.Handlers;
 /// are static → INVALID_REQUEST. Values are checked without exceptions (see <see cref="TopicConfigs"/>);
 /// a change that cannot be written to the metadata log → KAFKA_STORAGE_ERROR, and nothing changes.
 /// </summary>
-internal sealed class IncrementalAlterConfigsHandler(TopicRegistry topics) : RequestHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>
+internal sealed class IncrementalAlterConfigsHandler(TopicRegistry topics, Authorizer? authorizer = null) : RequestHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>
 {
     public override ApiKey Key => ApiKey.IncrementalAlterConfigs;
 
@@ -27,7 +28,11 @@ internal sealed class IncrementalAlterConfigsHandler(TopicRegistry topics) : Req
         foreach (IncrementalAlterConfigsRequest.AlterConfigsResource resource in alter.Resources)
         {
             ErrorCode error = AlterConfigsHandler.CheckResourceType(resource.ResourceType, out string? message);
-            if (error != ErrorCode.None)
+            if (DescribeConfigsHandler.Denied(authorizer, context, AclOperation.AlterConfigs, resource.ResourceType, resource.ResourceName) is { } denied)
+            {
+                (error, message) = (denied, null); // Kafka checks before anything else
+            }
+            else if (error != ErrorCode.None)
             {
                 // broker configs are static
             }

@@ -1,5 +1,6 @@
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 
@@ -18,7 +19,7 @@ namespace LogBroker.Broker.Handlers;
 /// out; the Java client: a fatal "Unexpected error in InitProducerIdResponse; The version of API is not
 /// supported."). FindCoordinator names this node for a transactional id so that this answer is reached.
 /// </summary>
-internal sealed class InitProducerIdHandler(TopicRegistry topics) : RequestHandler<InitProducerIdRequest, InitProducerIdResponse>
+internal sealed class InitProducerIdHandler(TopicRegistry topics, Authorizer? authorizer = null) : RequestHandler<InitProducerIdRequest, InitProducerIdResponse>
 {
     public override ApiKey Key => ApiKey.InitProducerId;
 
@@ -31,7 +32,14 @@ internal sealed class InitProducerIdHandler(TopicRegistry topics) : RequestHandl
         var response = new InitProducerIdResponse { ProducerId = -1, ProducerEpoch = -1 };
         if (init.TransactionalId is not null)
         {
-            response.ErrorCode = (short)ErrorCode.UnsupportedVersion;
+            response.ErrorCode = (short)(authorizer?.Check(context, AclOperation.Write, AclResourceType.TransactionalId, init.TransactionalId) ?? ErrorCode.UnsupportedVersion);
+            return ValueTask.FromResult<InitProducerIdResponse?>(response);
+        }
+
+        if (authorizer is { Enabled: true } && !authorizer.Allows(context, AclOperation.IdempotentWrite, AclResourceType.Cluster, Authorizer.ClusterName)
+            && !authorizer.AuthorizeByResourceType(context, AclOperation.Write, AclResourceType.Topic))
+        {
+            response.ErrorCode = (short)ErrorCode.ClusterAuthorizationFailed; // Kafka: IdempotentWrite on the cluster, or Write on some topic
             return ValueTask.FromResult<InitProducerIdResponse?>(response);
         }
 

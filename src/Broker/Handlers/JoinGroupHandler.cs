@@ -1,5 +1,6 @@
 using LogBroker.Broker.Groups;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol.Messages;
 
 namespace LogBroker.Broker.Handlers;
@@ -9,7 +10,7 @@ namespace LogBroker.Broker.Handlers;
 /// serving other requests in order behind it). v4+ without an instance id gets MEMBER_ID_REQUIRED
 /// first (KIP-394); v5 static members are supported.
 /// </summary>
-internal sealed class JoinGroupHandler(GroupCoordinator groups) : RequestHandler<JoinGroupRequest, JoinGroupResponse>
+internal sealed class JoinGroupHandler(GroupCoordinator groups, Authorizer? authorizer = null) : RequestHandler<JoinGroupRequest, JoinGroupResponse>
 {
     public override ApiKey Key => ApiKey.JoinGroup;
 
@@ -19,6 +20,11 @@ internal sealed class JoinGroupHandler(GroupCoordinator groups) : RequestHandler
 
     public override async ValueTask<JoinGroupResponse?> HandleAsync(RequestContext context, JoinGroupRequest request)
     {
+        if (authorizer?.Check(context, AclOperation.Read, AclResourceType.Group, request.GroupId) is { } denied)
+        {
+            return new JoinGroupResponse { ErrorCode = (short)denied };
+        }
+
         JoinGroupResponse response = await groups.JoinAsync(request, context.Version, context.ClientId ?? "", context.Connection).ConfigureAwait(false);
         response.ProtocolName ??= ""; // nullable only from v7 (not served)
         return response;

@@ -1,12 +1,13 @@
 using LogBroker.Broker.Groups;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>LeaveGroup (key 13), versions 0–5 (v3: several members, per-member errors; v4 flexible; v5 a reason per member, informational).</summary>
-internal sealed class LeaveGroupHandler(GroupCoordinator groups) : RequestHandler<LeaveGroupRequest, LeaveGroupResponse>
+internal sealed class LeaveGroupHandler(GroupCoordinator groups, Authorizer? authorizer = null) : RequestHandler<LeaveGroupRequest, LeaveGroupResponse>
 {
     public override ApiKey Key => ApiKey.LeaveGroup;
 
@@ -16,6 +17,11 @@ internal sealed class LeaveGroupHandler(GroupCoordinator groups) : RequestHandle
 
     public override ValueTask<LeaveGroupResponse?> HandleAsync(RequestContext context, LeaveGroupRequest leave)
     {
+        if (authorizer?.Check(context, AclOperation.Read, AclResourceType.Group, leave.GroupId) is { } denied)
+        {
+            return ValueTask.FromResult<LeaveGroupResponse?>(new LeaveGroupResponse { ErrorCode = (short)denied });
+        }
+
         IEnumerable<(string, string?)> leaving = context.Version >= 3
             ? leave.Members.Select(m => (m.MemberId, m.GroupInstanceId))
             : [(leave.MemberId, null)];

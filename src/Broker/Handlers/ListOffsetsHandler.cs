@@ -1,5 +1,6 @@
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 using LogBroker.Storage;
@@ -21,7 +22,7 @@ namespace LogBroker.Broker.Handlers;
 /// from the first, t from the last one modified at or before t; up to max_num_offsets of them are
 /// returned, newest first. Timestamps below -2 get UNSUPPORTED_VERSION in v0, as in Kafka.
 /// </summary>
-internal sealed class ListOffsetsHandler(TopicRegistry topics, TimeProvider time) : RequestHandler<ListOffsetsRequest, ListOffsetsResponse>
+internal sealed class ListOffsetsHandler(TopicRegistry topics, TimeProvider time, Authorizer? authorizer = null) : RequestHandler<ListOffsetsRequest, ListOffsetsResponse>
 {
     private const long Latest = -1;
     private const long Earliest = -2;
@@ -43,6 +44,7 @@ internal sealed class ListOffsetsHandler(TopicRegistry topics, TimeProvider time
         {
             var topicResponse = new ListOffsetsResponse.ListOffsetsTopicResponse { Name = topic.Name };
             response.Topics.Add(topicResponse);
+            ErrorCode? denied = authorizer?.Check(context, AclOperation.Describe, AclResourceType.Topic, topic.Name);
             foreach (ListOffsetsRequest.ListOffsetsPartition partition in topic.Partitions)
             {
                 var result = new ListOffsetsResponse.ListOffsetsPartitionResponse { PartitionIndex = partition.PartitionIndex };
@@ -50,6 +52,13 @@ internal sealed class ListOffsetsHandler(TopicRegistry topics, TimeProvider time
                 if (repeated is not null && repeated.Contains((topic.Name, partition.PartitionIndex)))
                 {
                     result.ErrorCode = (short)ErrorCode.InvalidRequest;
+                    result.Offset = result.Timestamp = -1;
+                    continue;
+                }
+
+                if (denied is { } refused)
+                {
+                    result.ErrorCode = (short)refused;
                     result.Offset = result.Timestamp = -1;
                     continue;
                 }

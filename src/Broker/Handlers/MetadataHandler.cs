@@ -59,7 +59,7 @@ internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster,
         bool allowCreate = options.AutoCreateTopics && (version < 4 || metadata.AllowAutoTopicCreation);
         var seenNames = new HashSet<string>(StringComparer.Ordinal);
         var seenIds = new HashSet<Guid>();
-        Dictionary<string, ErrorCode>? created = allowCreate ? AutoCreate(metadata.Topics!) : null;
+        Dictionary<string, ErrorCode>? created = allowCreate ? AutoCreate(context, metadata.Topics!) : null;
         foreach (MetadataRequest.MetadataRequestTopic wanted in metadata.Topics!)
         {
             if (wanted.Name is { } named ? !seenNames.Add(named) : !seenIds.Add(wanted.TopicId))
@@ -107,15 +107,27 @@ internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster,
         return ValueTask.FromResult<MetadataResponse?>(response);
     }
 
-    /// <summary>Creates up to <see cref="BrokerOptions.MaxAutoCreateTopicsPerRequest"/> of the missing, valid names, with one metadata fsync.</summary>
-    private Dictionary<string, ErrorCode>? AutoCreate(List<MetadataRequest.MetadataRequestTopic> wanted)
+    /// <summary>
+    /// Creates up to <see cref="BrokerOptions.MaxAutoCreateTopicsPerRequest"/> of the missing, valid names, with one
+    /// metadata fsync. As Kafka, a name needs Create on the cluster or on the topic (else TOPIC_AUTHORIZATION_FAILED);
+    /// one the principal may not Describe is not created (the caller answers it as refused).
+    /// </summary>
+    private Dictionary<string, ErrorCode>? AutoCreate(RequestContext context, List<MetadataRequest.MetadataRequestTopic> wanted)
     {
         List<TopicRequest>? requests = null;
         var configs = new Dictionary<string, string?>();
+        var outcomes = new Dictionary<string, ErrorCode>(StringComparer.Ordinal);
         foreach (MetadataRequest.MetadataRequestTopic topic in wanted)
         {
             if (topic.Name is not { } name || !Storage.TopicPartition.IsValidTopicName(name) || topics.Get(name) is not null)
             {
+                continue;
+            }
+
+            if (authorizer is { Enabled: true } && (!authorizer.Allows(context, AclOperation.Describe, AclResourceType.Topic, name)
+                || authorizer.CheckClusterOr(context, AclOperation.Create, AclResourceType.Topic, name) is not null))
+            {
+                outcomes[name] = ErrorCode.TopicAuthorizationFailed;
                 continue;
             }
 
@@ -131,7 +143,6 @@ internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster,
             }
         }
 
-        var outcomes = new Dictionary<string, ErrorCode>(StringComparer.Ordinal);
         if (requests is null)
         {
             return outcomes;

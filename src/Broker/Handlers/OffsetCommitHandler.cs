@@ -1,5 +1,6 @@
 using LogBroker.Broker.Groups;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 
@@ -17,7 +18,7 @@ namespace LogBroker.Broker.Handlers;
 /// (default) the answer waits until the offset log is fsynced (shared with concurrent commits, off the
 /// read loop), so an acknowledged commit survives power loss; off, it survives a broker crash.
 /// </remarks>
-internal sealed class OffsetCommitHandler(OffsetManager groups, BrokerOptions options, TimeProvider time) : RequestHandler<OffsetCommitRequest, OffsetCommitResponse>
+internal sealed class OffsetCommitHandler(OffsetManager groups, BrokerOptions options, TimeProvider time, Authorizer? authorizer = null) : RequestHandler<OffsetCommitRequest, OffsetCommitResponse>
 {
     private const int MaxMetadataBytes = 4096;
 
@@ -33,14 +34,17 @@ internal sealed class OffsetCommitHandler(OffsetManager groups, BrokerOptions op
         var valid = new List<(string, int, CommittedOffset)>();
         var index = new Dictionary<(string, int), int>();
         var response = new OffsetCommitResponse();
+        ErrorCode? groupDenied = authorizer?.Check(context, AclOperation.Read, AclResourceType.Group, commit.GroupId); // Kafka: Read on the group, then Read on each topic
         foreach (OffsetCommitRequest.OffsetCommitRequestTopic topic in commit.Topics)
         {
             var topicResponse = new OffsetCommitResponse.OffsetCommitResponseTopic { Name = topic.Name };
             response.Topics.Add(topicResponse);
             bool badTopic = topic.Name.Length > Storage.TopicPartition.MaxTopicLength;
+            ErrorCode? denied = groupDenied ?? authorizer?.Check(context, AclOperation.Read, AclResourceType.Topic, topic.Name);
             foreach (OffsetCommitRequest.OffsetCommitRequestPartition partition in topic.Partitions)
             {
-                ErrorCode error = badTopic || !groups.PartitionExists(topic.Name, partition.PartitionIndex) ? ErrorCode.UnknownTopicOrPartition
+                ErrorCode error = denied is { } refused ? refused
+                    : badTopic || !groups.PartitionExists(topic.Name, partition.PartitionIndex) ? ErrorCode.UnknownTopicOrPartition
                     : partition.CommittedMetadata is { } m && System.Text.Encoding.UTF8.GetByteCount(m) > MaxMetadataBytes ? ErrorCode.OffsetMetadataTooLarge
                     : ErrorCode.None;
                 topicResponse.Partitions.Add(new OffsetCommitResponse.OffsetCommitResponsePartition
@@ -63,6 +67,11 @@ internal sealed class OffsetCommitHandler(OffsetManager groups, BrokerOptions op
                     }
                 }
             }
+        }
+
+        if (groupDenied is not null)
+        {
+            return ValueTask.FromResult<OffsetCommitResponse?>(response);
         }
 
         ErrorCode result = groups.Commit(commit.GroupId, commit.MemberId, commit.GroupInstanceId, commit.GenerationIdOrMemberEpoch, valid, out long position);

@@ -1,5 +1,6 @@
 using LogBroker.Broker.Groups;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 
@@ -10,7 +11,7 @@ namespace LogBroker.Broker.Handlers;
 /// (GROUP_SUBSCRIBED_TO_TOPIC) for topics the group's members are subscribed to; GROUP_ID_NOT_FOUND for
 /// an unknown group.
 /// </summary>
-internal sealed class OffsetDeleteHandler(OffsetManager groups) : RequestHandler<OffsetDeleteRequest, OffsetDeleteResponse>
+internal sealed class OffsetDeleteHandler(OffsetManager groups, Authorizer? authorizer = null) : RequestHandler<OffsetDeleteRequest, OffsetDeleteResponse>
 {
     public override ApiKey Key => ApiKey.OffsetDelete;
 
@@ -20,8 +21,20 @@ internal sealed class OffsetDeleteHandler(OffsetManager groups) : RequestHandler
 
     public override ValueTask<OffsetDeleteResponse?> HandleAsync(RequestContext context, OffsetDeleteRequest delete)
     {
+        if (authorizer?.Check(context, AclOperation.Delete, AclResourceType.Group, delete.GroupId) is { } groupDenied)
+        {
+            return ValueTask.FromResult<OffsetDeleteResponse?>(new OffsetDeleteResponse { ErrorCode = (short)groupDenied });
+        }
+
+        // Kafka: Delete on the group, Read on each topic; a refused topic's partitions are answered without being deleted.
+        var refused = delete.Topics.Where(t => authorizer?.Check(context, AclOperation.Read, AclResourceType.Topic, t.Name) is not null).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         (ErrorCode error, var partitions) = groups.DeleteOffsets(delete.GroupId,
-            [.. delete.Topics.SelectMany(t => t.Partitions.Select(p => (t.Name, p)))]);
+            [.. delete.Topics.Where(t => !refused.Contains(t.Name)).SelectMany(t => t.Partitions.Select(p => (t.Name, p)))]);
+        if (error == ErrorCode.None)
+        {
+            partitions.AddRange(delete.Topics.Where(t => refused.Contains(t.Name)).SelectMany(t => t.Partitions.Select(p => (t.Name, p, ErrorCode.TopicAuthorizationFailed))));
+        }
+
         var response = new OffsetDeleteResponse { ErrorCode = (short)error };
         foreach (var byTopic in partitions.GroupBy(p => p.Topic))
         {

@@ -1,5 +1,7 @@
 using LogBroker.Broker.Groups;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
+using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 
 namespace LogBroker.Broker.Handlers;
@@ -8,7 +10,7 @@ namespace LogBroker.Broker.Handlers;
 /// OffsetFetch (key 9), versions 1–9 (v8+: several groups per request). A partition without a commit
 /// answers offset -1; topics null (v2+) means every partition the group committed.
 /// </summary>
-internal sealed class OffsetFetchHandler(OffsetManager groups) : RequestHandler<OffsetFetchRequest, OffsetFetchResponse>
+internal sealed class OffsetFetchHandler(OffsetManager groups, Authorizer? authorizer = null) : RequestHandler<OffsetFetchRequest, OffsetFetchResponse>
 {
     public override ApiKey Key => ApiKey.OffsetFetch;
 
@@ -31,8 +33,14 @@ internal sealed class OffsetFetchHandler(OffsetManager groups) : RequestHandler<
 
                 var groupResponse = new OffsetFetchResponse.OffsetFetchResponseGroup { GroupId = group.GroupId };
                 response.Groups.Add(groupResponse);
+                if (authorizer?.Check(context, AclOperation.Describe, AclResourceType.Group, group.GroupId) is { } denied)
+                {
+                    groupResponse.ErrorCode = (short)denied;
+                    continue;
+                }
+
                 var partitions = group.Topics?.SelectMany(t => t.PartitionIndexes.Select(p => (t.Name, p)));
-                foreach (var byTopic in groups.Fetch(group.GroupId, partitions).GroupBy(r => r.Topic))
+                foreach (var byTopic in Fetch(context, group.GroupId, partitions).GroupBy(r => r.Topic))
                 {
                     groupResponse.Topics.Add(new OffsetFetchResponse.OffsetFetchResponseTopics
                     {
@@ -43,15 +51,20 @@ internal sealed class OffsetFetchHandler(OffsetManager groups) : RequestHandler<
                             CommittedOffset = r.Offset?.Offset ?? -1,
                             CommittedLeaderEpoch = r.Offset?.LeaderEpoch ?? -1,
                             Metadata = r.Offset?.Metadata ?? "",
+                            ErrorCode = (short)r.Error,
                         })],
                     });
                 }
             }
         }
+        else if (context.Version >= 2 && authorizer?.Check(context, AclOperation.Describe, AclResourceType.Group, fetch.GroupId) is { } denied)
+        {
+            response.ErrorCode = (short)denied;
+        }
         else
         {
             var partitions = fetch.Topics?.SelectMany(t => t.PartitionIndexes.Select(p => (t.Name, p)));
-            foreach (var byTopic in groups.Fetch(fetch.GroupId, partitions).GroupBy(r => r.Topic))
+            foreach (var byTopic in Fetch(context, fetch.GroupId, partitions).GroupBy(r => r.Topic))
             {
                 response.Topics.Add(new OffsetFetchResponse.OffsetFetchResponseTopic
                 {
@@ -62,11 +75,58 @@ internal sealed class OffsetFetchHandler(OffsetManager groups) : RequestHandler<
                         CommittedOffset = r.Offset?.Offset ?? -1,
                         CommittedLeaderEpoch = r.Offset?.LeaderEpoch ?? -1,
                         Metadata = r.Offset?.Metadata ?? "",
+                        ErrorCode = (short)r.Error,
                     })],
                 });
             }
         }
 
         return ValueTask.FromResult<OffsetFetchResponse?>(response);
+    }
+
+    /// <summary>
+    /// The group's offsets as Kafka shows them under ACLs: Describe on the group (v1, which has no top-level
+    /// error, gets GROUP_AUTHORIZATION_FAILED per partition), and topics the principal may not Describe hidden
+    /// when every offset is asked for, answered TOPIC_AUTHORIZATION_FAILED (offset -1) when named.
+    /// </summary>
+    private List<(string Topic, int Partition, CommittedOffset? Offset, ErrorCode Error)> Fetch(RequestContext context, string groupId, IEnumerable<(string Topic, int Partition)>? partitions)
+    {
+        var answer = new List<(string Topic, int Partition, CommittedOffset? Offset, ErrorCode Error)>();
+        if (context.Version < 2 && authorizer?.Check(context, AclOperation.Describe, AclResourceType.Group, groupId) is { } groupDenied)
+        {
+            foreach ((string topic, int partition) in partitions ?? [])
+            {
+                answer.Add((topic, partition, null, groupDenied));
+            }
+
+            return answer;
+        }
+
+        List<(string Topic, int Partition)>? refused = null;
+        if (partitions is not null && authorizer is { Enabled: true })
+        {
+            var allowed = new List<(string Topic, int Partition)>();
+            foreach ((string topic, int partition) in partitions)
+            {
+                (authorizer.Authorize(context, AclOperation.Describe, AclResourceType.Topic, topic) ? allowed : refused ??= []).Add((topic, partition));
+            }
+
+            partitions = allowed;
+        }
+
+        foreach ((string topic, int partition, CommittedOffset? offset) in groups.Fetch(groupId, partitions))
+        {
+            if (partitions is not null || authorizer is null || authorizer.Authorize(context, AclOperation.Describe, AclResourceType.Topic, topic))
+            {
+                answer.Add((topic, partition, offset, ErrorCode.None));
+            }
+        }
+
+        foreach ((string topic, int partition) in refused ?? [])
+        {
+            answer.Add((topic, partition, null, ErrorCode.TopicAuthorizationFailed));
+        }
+
+        return answer;
     }
 }

@@ -102,6 +102,21 @@ public sealed class AuthorizerTests : IDisposable
     }
 
     [Fact]
+    public void By_resource_type_an_allow_counts_unless_a_deny_covers_all_it_names()
+    {
+        Authorizer a = Make(acls: [Allow("User:alice", AclOperation.Write, name: "logs-", pattern: AclPatternType.Prefixed), Allow("User:bob", AclOperation.Write),
+            Deny("User:bob", AclOperation.Write), Allow("User:carol", AclOperation.Write, name: "*")]);
+        Assert.True(a.DecideByResourceType("User:alice", "h", AclOperation.Write, AclResourceType.Topic));
+        Assert.False(a.DecideByResourceType("User:alice", "h", AclOperation.Write, AclResourceType.Group));
+        Assert.False(a.DecideByResourceType("User:bob", "h", AclOperation.Write, AclResourceType.Topic)); // its one allow is denied
+        Assert.True(a.DecideByResourceType("User:carol", "h", AclOperation.Write, AclResourceType.Topic));
+        Assert.False(a.DecideByResourceType("User:dave", "h", AclOperation.Write, AclResourceType.Topic));
+        Authorizer denied = Make(acls: [Allow("User:alice", AclOperation.Write, name: "logs-app"), new AclBinding(AclResourceType.Topic, "logs", AclPatternType.Prefixed, "User:alice", "*", AclOperation.Write, AclPermission.Deny)]);
+        Assert.False(denied.DecideByResourceType("User:alice", "h", AclOperation.Write, AclResourceType.Topic));
+        Assert.True(Make(false, "User:root", Deny("User:root", AclOperation.Write)).DecideByResourceType("User:root", "h", AclOperation.Write, AclResourceType.Topic));
+    }
+
+    [Fact]
     public void Invalid_bindings_are_named()
     {
         Assert.NotNull(new AclBinding(AclResourceType.Any, "x", AclPatternType.Literal, "User:a", "*", AclOperation.Read, AclPermission.Allow).Invalid());

@@ -72,6 +72,137 @@ internal sealed partial class Authorizer
             _ => ErrorCode.TopicAuthorizationFailed,
         };
 
+    /// <summary>
+    /// A decision that is not a refusal (Kafka's <c>logIfDenied = false</c>): it only picks between answers,
+    /// such as which groups ListGroups shows, so a "no" is logged at debug but not counted as a denial.
+    /// </summary>
+    public bool Allows(RequestContext context, AclOperation operation, AclResourceType type, string name)
+    {
+        if (!Enabled)
+        {
+            return true;
+        }
+
+        string principal = context.Session?.Principal ?? ConnectionSession.Anonymous;
+        bool allowed = Decide(principal, HostOf(context.Connection), operation, type, name);
+        Log.Decision(_logger, principal, operation, type, name, allowed);
+        return allowed;
+    }
+
+    /// <summary>
+    /// Kafka's "on the cluster or on the resource" (Create for CreateTopics and auto-creation, Delete for
+    /// DeleteTopics): null when either allows, else the resource's error code; only that counts as a denial.
+    /// </summary>
+    public ErrorCode? CheckClusterOr(RequestContext context, AclOperation operation, AclResourceType type, string name) =>
+        !Enabled || Allows(context, operation, AclResourceType.Cluster, ClusterName) ? null : Check(context, operation, type, name);
+
+    /// <summary>
+    /// Kafka's <c>authorizeByResourceType</c> (KIP-679, what InitProducerId without a transactional id asks
+    /// for Write on topics): whether some ACL allows <paramref name="operation"/> on some resource of the type
+    /// that no Deny of the principal covers as a whole. Super users, and the "no ACL found" rule for a name
+    /// no ACL names, allow as <see cref="Decide"/> does.
+    /// </summary>
+    public bool AuthorizeByResourceType(RequestContext context, AclOperation operation, AclResourceType type)
+    {
+        if (!Enabled)
+        {
+            return true;
+        }
+
+        string principal = context.Session?.Principal ?? ConnectionSession.Anonymous;
+        bool allowed = DecideByResourceType(principal, HostOf(context.Connection), operation, type);
+        if (!allowed)
+        {
+            Denials.Add(1);
+        }
+
+        Log.Decision(_logger, principal, operation, type, "*", allowed);
+        return allowed;
+    }
+
+    /// <summary>
+    /// Kafka's authorized-operations bit field (bit n set for wire code n): the operations the resource type
+    /// supports (AclEntry.supportedOperations) that the principal may do on the resource.
+    /// </summary>
+    public int AuthorizedOperations(RequestContext context, AclResourceType type, string name)
+    {
+        AclOperation[] supported = type switch
+        {
+            AclResourceType.Cluster => [AclOperation.Create, AclOperation.ClusterAction, AclOperation.DescribeConfigs, AclOperation.AlterConfigs,
+                AclOperation.IdempotentWrite, AclOperation.Alter, AclOperation.Describe],
+            AclResourceType.Group => [AclOperation.Read, AclOperation.Describe, AclOperation.Delete],
+            AclResourceType.TransactionalId => [AclOperation.Describe, AclOperation.Write],
+            _ => [AclOperation.Read, AclOperation.Write, AclOperation.Create, AclOperation.Describe, AclOperation.Delete, AclOperation.Alter,
+                AclOperation.DescribeConfigs, AclOperation.AlterConfigs],
+        };
+        int bits = 0;
+        foreach (AclOperation operation in supported)
+        {
+            if (Allows(context, operation, type, name))
+            {
+                bits |= 1 << (int)operation;
+            }
+        }
+
+        return bits;
+    }
+
+    /// <summary>The rule of <see cref="AuthorizeByResourceType"/> for a principal and host.</summary>
+    public bool DecideByResourceType(string principal, string host, AclOperation operation, AclResourceType type)
+    {
+        // Kafka checks a hard-coded name first, so super users (and "no ACL found") pass whatever the Denies say.
+        if (Decide(principal, host, operation, type, "hardcode"))
+        {
+            return true;
+        }
+
+        var denyLiteral = new HashSet<string>(StringComparer.Ordinal);
+        var denyPrefix = new List<string>();
+        var allows = new List<AclBinding>();
+        foreach (AclBinding b in _store.Snapshot)
+        {
+            if (b.ResourceType != type || !b.CoversPrincipal(principal, host) || !b.CoversOperation(operation))
+            {
+                continue;
+            }
+
+            if (b.Permission == AclPermission.Allow)
+            {
+                allows.Add(b);
+            }
+            else if (b.PatternType == AclPatternType.Literal && b.ResourceName == "*")
+            {
+                return false; // denied on every resource of the type
+            }
+            else if (b.PatternType == AclPatternType.Literal)
+            {
+                denyLiteral.Add(b.ResourceName);
+            }
+            else
+            {
+                denyPrefix.Add(b.ResourceName);
+            }
+        }
+
+        foreach (AclBinding allow in allows)
+        {
+            bool literal = allow.PatternType == AclPatternType.Literal;
+            if (literal && allow.ResourceName == "*")
+            {
+                return true;
+            }
+
+            if ((literal && denyLiteral.Contains(allow.ResourceName)) || denyPrefix.Exists(p => allow.ResourceName.StartsWith(p, StringComparison.Ordinal)))
+            {
+                continue;
+            }
+
+            return true;
+        }
+
+        return false;
+    }
+
     /// <summary>The decision for a principal and host, without a request (the rules themselves; unit-tested).</summary>
     public bool Decide(string principal, string host, AclOperation operation, AclResourceType type, string name)
     {
