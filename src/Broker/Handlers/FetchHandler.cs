@@ -26,7 +26,9 @@ namespace LogBroker.Broker.Handlers;
 /// <see cref="BrokerOptions.FetchMaxWait"/>; a partition named more than once is answered once (in the
 /// place of its first entry, with the parameters of its last, as Kafka's map does); a parked fetch whose
 /// connection closes stops waiting at once. The records are not copied: the connection sends them from
-/// the leased segment memory (<see cref="ResponseBuffer"/>).
+/// the leased segment memory (<see cref="ResponseBuffer"/>). Consumer byte-rate quota, as Kafka: max_bytes is
+/// capped to what the quota allows over its window, and a fetch that would put the client over the quota is
+/// answered empty with throttle_time_ms, its bytes not counted, and the connection muted (KIP-219).
 /// </summary>
 internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, TimeProvider time, Authorizer? authorizer = null, ClientQuotaManager? quotas = null) : RequestHandler<FetchRequest, FetchResponse>
 {
@@ -46,6 +48,7 @@ internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, 
 
         RemoveDuplicates(fetch);
         fetch.MaxBytes = Math.Min(fetch.MaxBytes, options.FetchMaxBytes);
+        CapToQuota(context, fetch);
         var reads = new List<LogReadResult>();
         HashSet<string>? denied = Denied(context, fetch);
         FetchResponse response = Build(fetch, byId, denied, reads, out int bytes, out bool error);
@@ -254,24 +257,65 @@ internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, 
 
     private FetchResponse Keep(RequestContext context, List<LogReadResult> reads, FetchResponse response)
     {
-        long bytes = 0;
-        foreach (LogReadResult read in reads)
+        if (quotas is not null && quotas.IsEnabled(QuotaType.Fetch) && Throttled(context, reads, response))
         {
-            bytes += read.Records.Length;
-            context.Hold(read);
+            return response;
         }
 
-        if (quotas is not null && quotas.IsEnabled(QuotaType.Fetch))
+        foreach (LogReadResult read in reads)
         {
-            // The records sent are what a consumer byte-rate quota counts (Kafka counts the response size).
-            // The data still goes out; the connection is muted for the throttle time after it (KIP-219).
-            int throttle = quotas.RecordAndGetThrottleMs(QuotaType.Fetch, context.Session?.Principal ?? ConnectionSession.Anonymous, context.ClientId, bytes);
-            response.ThrottleTimeMs = throttle;
-            context.ThrottleMs = throttle;
+            context.Hold(read);
         }
 
         reads.Clear();
         return response;
+    }
+
+    /// <summary>
+    /// Kafka's fetch throttling: the records a response would send count against the consumer byte-rate quota;
+    /// when that puts the client over it, the bytes are taken back (they are not sent), the answer is an empty
+    /// response (no partitions, as Kafka's sessionless throttled response) carrying throttle_time_ms, and the
+    /// connection is muted for that long (KIP-219). True when throttled (the reads are released).
+    /// </summary>
+    private bool Throttled(RequestContext context, List<LogReadResult> reads, FetchResponse response)
+    {
+        long bytes = 0;
+        foreach (LogReadResult read in reads)
+        {
+            bytes += read.Records.Length;
+        }
+
+        string principal = context.Session?.Principal ?? ConnectionSession.Anonymous;
+        int throttle = quotas!.RecordAndGetThrottleMs(QuotaType.Fetch, principal, context.ClientId, bytes);
+        response.ThrottleTimeMs = throttle;
+        context.ThrottleMs = Math.Max(context.ThrottleMs, throttle);
+        if (throttle <= 0)
+        {
+            return false;
+        }
+
+        quotas.Unrecord(QuotaType.Fetch, principal, context.ClientId, bytes);
+        Release(reads);
+        response.Responses.Clear();
+        return true;
+    }
+
+    /// <summary>
+    /// Caps max_bytes (and min_bytes with it) to what the client's consumer byte-rate quota allows over its whole
+    /// window, as Kafka does: a fetch larger than that would be throttled however long the consumer waited.
+    /// </summary>
+    private void CapToQuota(RequestContext context, FetchRequest fetch)
+    {
+        if (quotas is not null && quotas.IsEnabled(QuotaType.Fetch))
+        {
+            double most = quotas.MaxValueInWindow(QuotaType.Fetch, context.Session?.Principal ?? ConnectionSession.Anonymous, context.ClientId);
+            if (most < fetch.MaxBytes)
+            {
+                fetch.MaxBytes = Math.Max(1, (int)most);
+            }
+
+            fetch.MinBytes = Math.Min(fetch.MinBytes, fetch.MaxBytes);
+        }
     }
 
     private static void Release(List<LogReadResult> reads)

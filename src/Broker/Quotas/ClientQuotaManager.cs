@@ -41,11 +41,46 @@ internal sealed class ClientQuotaManager
     /// </summary>
     public int RecordAndGetThrottleMs(QuotaType type, string principal, string? clientId, double amount)
     {
-        if (!_enabled[(int)type])
+        if (!_enabled[(int)type] || Sensor(type, principal, clientId, out double limit) is not { } sensor)
         {
             return 0;
         }
 
+        // A request quota's throttle is bounded by one window, as Kafka's ClientRequestQuotaManager bounds it.
+        long max = type == QuotaType.Request ? RateSensor.WindowMs : RateSensor.Samples * RateSensor.WindowMs;
+        return (int)sensor.RecordAndGetThrottleMs(amount, limit, _time.GetUtcNow().ToUnixTimeMilliseconds(), max);
+    }
+
+    /// <summary>
+    /// Takes back <paramref name="amount"/> recorded by <see cref="RecordAndGetThrottleMs"/>: a throttled fetch
+    /// is answered without its records, so what it would have sent must not count (Kafka's unrecordQuotaSensor).
+    /// </summary>
+    public void Unrecord(QuotaType type, string principal, string? clientId, double amount)
+    {
+        if (_enabled[(int)type] && Sensor(type, principal, clientId, out _) is { } sensor)
+        {
+            sensor.Record(-amount, _time.GetUtcNow().ToUnixTimeMilliseconds());
+        }
+    }
+
+    /// <summary>
+    /// The most that can be recorded at once without a certain throttle: the quota over the whole window but
+    /// one sample (Kafka caps a consumer's fetch max_bytes to this, so one fetch cannot be throttled forever).
+    /// <see cref="double.PositiveInfinity"/> when no quota applies.
+    /// </summary>
+    public double MaxValueInWindow(QuotaType type, string principal, string? clientId)
+    {
+        if (!_enabled[(int)type] || Sensor(type, principal, clientId, out double limit) is null)
+        {
+            return double.PositiveInfinity;
+        }
+
+        return limit * (RateSensor.Samples - 1) * RateSensor.WindowMs / 1000.0;
+    }
+
+    /// <summary>The sensor the client's <paramref name="type"/> is measured in and its limit; null when no quota applies.</summary>
+    private RateSensor? Sensor(QuotaType type, string principal, string? clientId, out double limit)
+    {
         string user = principal.StartsWith("User:", StringComparison.Ordinal) ? principal[5..] : principal;
         string client = clientId ?? "";
         var key = (type, user, client);
@@ -56,9 +91,10 @@ internal sealed class ClientQuotaManager
             _resolved[key] = resolved;
         }
 
-        if (double.IsNaN(resolved.Limit))
+        limit = resolved.Limit;
+        if (double.IsNaN(limit))
         {
-            return 0;
+            return null;
         }
 
         var sensorKey = (type, resolved.User, resolved.Client);
@@ -68,8 +104,7 @@ internal sealed class ClientQuotaManager
             sensor = _sensors.GetOrAdd(sensorKey, static _ => new RateSensor());
         }
 
-        long throttle = sensor.RecordAndGetThrottleMs(amount, resolved.Limit, _time.GetUtcNow().ToUnixTimeMilliseconds());
-        return (int)throttle;
+        return sensor;
     }
 
     /// <summary>The quota that applies to (<paramref name="user"/>, <paramref name="client"/>) and the entity its rate is measured for.</summary>

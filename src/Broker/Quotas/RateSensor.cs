@@ -24,64 +24,80 @@ internal sealed class RateSensor
     /// Records <paramref name="amount"/> at <paramref name="nowMs"/> and returns the throttle time in ms
     /// (0 when the rate stays within <paramref name="quota"/>): Kafka's <c>(rate - quota) / quota × window</c>,
     /// the time the client must stay silent for the rate over the window to come back to the quota, bounded
-    /// by the whole window (Kafka leaves byte-rate throttles unbounded; a bound keeps a freshly lowered quota from muting a client for minutes).
+    /// by <paramref name="maxThrottleMs"/> (Kafka leaves byte-rate throttles unbounded; a bound of the whole window keeps a
+    /// freshly lowered quota from muting a client for minutes; request quotas are bounded by one window, as in Kafka).
     /// </summary>
-    public long RecordAndGetThrottleMs(double amount, double quota, long nowMs)
+    public long RecordAndGetThrottleMs(double amount, double quota, long nowMs, long maxThrottleMs = Samples * WindowMs)
     {
         lock (_lock)
         {
-            LastUsedMs = nowMs;
-            if (!_live[_current])
-            {
-                _start[_current] = nowMs;
-                _value[_current] = 0;
-                _live[_current] = true;
-            }
-            else if (nowMs >= _start[_current] + WindowMs)
-            {
-                _current = (_current + 1) % Samples;
-                _start[_current] = nowMs;
-                _value[_current] = 0;
-                _live[_current] = true;
-            }
-
-            _value[_current] += amount;
-
-            double total = 0;
-            long oldest = nowMs;
-            for (int i = 0; i < Samples; i++)
-            {
-                if (!_live[i])
-                {
-                    continue;
-                }
-
-                if (nowMs - _start[i] >= Samples * WindowMs)
-                {
-                    _live[i] = false; // older than the whole window: no longer counts (Kafka purges it)
-                    _value[i] = 0;
-                    continue;
-                }
-
-                total += _value[i];
-                oldest = Math.Min(oldest, _start[i]);
-            }
-
-            long elapsed = nowMs - oldest;
-            long fullWindows = elapsed / WindowMs;
-            if (fullWindows < Samples - 1)
-            {
-                elapsed += (Samples - 1 - fullWindows) * WindowMs;
-            }
-
-            double rate = total * 1000.0 / elapsed;
+            double rate = RecordLocked(amount, nowMs, out long elapsed);
             if (rate <= quota)
             {
                 return 0;
             }
 
             double throttle = (rate - quota) / quota * elapsed;
-            return (long)Math.Min(Math.Round(throttle), Samples * WindowMs);
+            return (long)Math.Min(Math.Round(throttle), maxThrottleMs);
         }
+    }
+
+    /// <summary>Records <paramref name="amount"/> (negative: takes back what was recorded) without asking for a throttle.</summary>
+    public void Record(double amount, long nowMs)
+    {
+        lock (_lock)
+        {
+            RecordLocked(amount, nowMs, out _);
+        }
+    }
+
+    /// <summary>Records and returns the rate per second over the live samples; hold <see cref="_lock"/>.</summary>
+    private double RecordLocked(double amount, long nowMs, out long elapsed)
+    {
+        LastUsedMs = nowMs;
+        if (!_live[_current])
+        {
+            _start[_current] = nowMs;
+            _value[_current] = 0;
+            _live[_current] = true;
+        }
+        else if (nowMs >= _start[_current] + WindowMs)
+        {
+            _current = (_current + 1) % Samples;
+            _start[_current] = nowMs;
+            _value[_current] = 0;
+            _live[_current] = true;
+        }
+
+        _value[_current] += amount;
+
+        double total = 0;
+        long oldest = nowMs;
+        for (int i = 0; i < Samples; i++)
+        {
+            if (!_live[i])
+            {
+                continue;
+            }
+
+            if (nowMs - _start[i] >= Samples * WindowMs)
+            {
+                _live[i] = false; // older than the whole window: no longer counts (Kafka purges it)
+                _value[i] = 0;
+                continue;
+            }
+
+            total += _value[i];
+            oldest = Math.Min(oldest, _start[i]);
+        }
+
+        elapsed = nowMs - oldest;
+        long fullWindows = elapsed / WindowMs;
+        if (fullWindows < Samples - 1)
+        {
+            elapsed += (Samples - 1 - fullWindows) * WindowMs;
+        }
+
+        return total * 1000.0 / elapsed;
     }
 }

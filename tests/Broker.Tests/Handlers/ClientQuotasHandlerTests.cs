@@ -121,13 +121,36 @@ public sealed class ClientQuotasHandlerTests : HandlerTest
         Assert.Equal(0, produced.Responses[0].PartitionResponses[0].ErrorCode);
         Assert.InRange(produced.ThrottleTimeMs, 1, 11_000);
 
-        FetchResponse fetched = await Client.SendAsync<FetchResponse>(ApiKey.Fetch, 11, new FetchRequest
+        // Over the consumer quota: the fetch is answered empty (its records are not sent and do not count) with the throttle time.
+        FetchResponse throttled = await FetchAsync(0);
+        Assert.Empty(throttled.Responses);
+        Assert.InRange(throttled.ThrottleTimeMs, 1, 11_000);
+    }
+
+    [Fact]
+    public async Task A_fetch_within_the_consumer_quota_gets_its_records_and_one_over_it_gets_none()
+    {
+        await Client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, EmbeddedClient.ProduceOf("q", 0, Batches.Create(10, 100)), cancellationToken: Token);
+        await AlterAsync(false, Entry(null, false, "embedded", true, ("consumer_byte_rate", 1_000_000, false)));
+
+        // Well within 1 MB/s: the records come back with no throttle.
+        FetchResponse first = await FetchAsync(0);
+        Assert.True(first.Responses[0].Partitions[0].Records is { Length: > 1000 });
+        Assert.Equal(0, first.ThrottleTimeMs);
+
+        // A quota of 100 B/s: the window allows at most 1,000 B, so the fetch asks for no more than that; the first
+        // batch still comes back (KIP-74) and puts the client over: this response is empty and throttled.
+        await AlterAsync(false, Entry(null, false, "embedded", true, ("consumer_byte_rate", 100, false)));
+        FetchResponse over = await FetchAsync(0);
+        Assert.Empty(over.Responses);
+        Assert.True(over.ThrottleTimeMs > 0);
+    }
+
+    private Task<FetchResponse> FetchAsync(long offset) =>
+        Client.SendAsync<FetchResponse>(ApiKey.Fetch, 11, new FetchRequest
         {
             MaxWaitMs = 0,
             MaxBytes = 1 << 20,
-            Topics = [new FetchRequest.FetchTopic { Topic = "q", Partitions = [new FetchRequest.FetchPartition { Partition = 0, FetchOffset = 0, PartitionMaxBytes = 1 << 20 }] }],
+            Topics = [new FetchRequest.FetchTopic { Topic = "q", Partitions = [new FetchRequest.FetchPartition { Partition = 0, FetchOffset = offset, PartitionMaxBytes = 1 << 20 }] }],
         }, cancellationToken: Token);
-        Assert.True(fetched.Responses[0].Partitions[0].Records is { Length: > 15_000 });
-        Assert.InRange(fetched.ThrottleTimeMs, 1, 11_000);
-    }
 }

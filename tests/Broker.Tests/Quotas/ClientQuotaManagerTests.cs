@@ -98,6 +98,38 @@ public sealed class ClientQuotaManagerTests
     }
 
     [Fact]
+    public void Fetches_taken_back_when_throttled_deliver_about_the_quota()
+    {
+        var store = new ClientQuotaStore(null);
+        var manager = new ClientQuotaManager(store, _time);
+        store.Apply([(QuotaEntity.ForClient("c"), QuotaType.Fetch, 1000)]);
+        Assert.Equal(10_000, manager.MaxValueInWindow(QuotaType.Fetch, "User:ANONYMOUS", "c"));
+        Assert.Equal(double.PositiveInfinity, manager.MaxValueInWindow(QuotaType.Fetch, "User:ANONYMOUS", "other"));
+
+        // A consumer that would take 500 B every 10 ms (50 kB/s): a throttled fetch sends nothing and is taken
+        // back, then the consumer waits out the throttle, as the muted connection makes it.
+        long start = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        long delivered = 0;
+        for (int i = 0; i < 100_000 && _time.GetUtcNow().ToUnixTimeMilliseconds() - start < 60_000; i++)
+        {
+            int throttle = manager.RecordAndGetThrottleMs(QuotaType.Fetch, "User:ANONYMOUS", "c", 500);
+            if (throttle > 0)
+            {
+                manager.Unrecord(QuotaType.Fetch, "User:ANONYMOUS", "c", 500);
+            }
+            else
+            {
+                delivered += 500;
+            }
+
+            _time.Advance(TimeSpan.FromMilliseconds(Math.Max(10, throttle)));
+        }
+
+        double rate = delivered * 1000.0 / (_time.GetUtcNow().ToUnixTimeMilliseconds() - start);
+        Assert.InRange(rate, 900, 1200);
+    }
+
+    [Fact]
     public void Samples_older_than_the_window_stop_counting()
     {
         var store = new ClientQuotaStore(null);
