@@ -7,12 +7,21 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>
-/// OffsetCommit (key 8), versions 2–9, for classic and server-side (KIP-848) groups alike: the
+/// OffsetCommit (key 8), versions 0–9, for classic and server-side (KIP-848) groups alike: the
 /// coordinator checks the committer against whichever protocol owns the group id. Generation -1 with
 /// no member id commits for a standalone (assign()) consumer into an empty group. Metadata over 4096
 /// bytes → OFFSET_METADATA_TOO_LARGE; a topic or partition that does not exist →
 /// UNKNOWN_TOPIC_OR_PARTITION (as Kafka; AlterConsumerGroupOffsets too). A partition named twice is stored once (the last wins).
 /// </summary>
+/// <remarks>
+/// Version notes: v0 has no generation or member id, so it is a standalone commit (generation -1, no
+/// member), stored in the offset log like every other version; Kafka's ZooKeeper mode kept v0 commits
+/// in ZooKeeper and its KRaft mode answers them UNSUPPORTED_VERSION, neither of which helps a client
+/// that still sends v0. v1 carries a per-partition commit timestamp: when it is not -1 it is stored as
+/// the commit time, as Kafka's <c>OffsetAndMetadata.fromRequest</c> does (any other negative value
+/// is taken as -1, so no record of the offset log gets a timestamp before 1970). v2–4 carry a retention time,
+/// which Kafka 2.1+ ignores for groups (KIP-211) and so does this handler.
+/// </remarks>
 /// <remarks>
 /// An acknowledged commit is in the offset log. With <see cref="BrokerOptions.FlushOnAcksAll"/> on
 /// (default) the answer waits until the offset log is fsynced (shared with concurrent commits, off the
@@ -24,7 +33,7 @@ internal sealed class OffsetCommitHandler(OffsetManager groups, BrokerOptions op
 
     public override ApiKey Key => ApiKey.OffsetCommit;
 
-    public override short MinVersion => 2;
+    public override short MinVersion => 0;
 
     public override short MaxVersion => 9;
 
@@ -55,7 +64,8 @@ internal sealed class OffsetCommitHandler(OffsetManager groups, BrokerOptions op
                 if (error == ErrorCode.None)
                 {
                     var entry = (topic.Name, partition.PartitionIndex,
-                        new CommittedOffset(partition.CommittedOffset, partition.CommittedLeaderEpoch, partition.CommittedMetadata, now));
+                        new CommittedOffset(partition.CommittedOffset, partition.CommittedLeaderEpoch, partition.CommittedMetadata,
+                            context.Version == 1 && partition.CommitTimestamp >= 0 ? partition.CommitTimestamp : now));
                     if (index.TryGetValue((topic.Name, partition.PartitionIndex), out int at))
                     {
                         valid[at] = entry; // named twice: the last wins, stored once

@@ -7,14 +7,18 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>
-/// OffsetFetch (key 9), versions 1–9 (v8+: several groups per request). A partition without a commit
+/// OffsetFetch (key 9), versions 0–9 (v8+: several groups per request). A partition without a commit
 /// answers offset -1; topics null (v2+) means every partition the group committed.
 /// </summary>
+/// <remarks>
+/// v0 reads the same offset log as v1 (Kafka's ZooKeeper mode read v0 from ZooKeeper, where only v0
+/// commits were; here every version's commits are in one place, see <see cref="OffsetCommitHandler"/>).
+/// </remarks>
 internal sealed class OffsetFetchHandler(OffsetManager groups, Authorizer? authorizer = null) : RequestHandler<OffsetFetchRequest, OffsetFetchResponse>
 {
     public override ApiKey Key => ApiKey.OffsetFetch;
 
-    public override short MinVersion => 1;
+    public override short MinVersion => 0;
 
     public override short MaxVersion => 9;
 
