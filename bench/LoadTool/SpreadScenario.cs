@@ -42,12 +42,13 @@ internal static class SpreadScenario
         {
             foreach (int p in PartitionCounts)
             {
-                (TimeSpan elapsed, TimeSpan client, TimeSpan brokerCpu) = await ProduceAsync(broker, Topic(p), p, count);
+                (TimeSpan elapsed, TimeSpan client, TimeSpan brokerCpu, long clientRss) = await ProduceAsync(broker, Topic(p), p, count);
                 double s = elapsed.TotalSeconds;
                 rates[p].Add(count / s);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"produce 100 B acks=1 over {p,6} partitions (round {round + 1}): {count / s,9:F0} records/s, {(double)count * 100 / s / 1e6:F1} MB/s, " +
-                    $"client CPU {client.TotalSeconds:F2} s ({client.TotalSeconds / s:F2} cores), broker CPU {brokerCpu.TotalSeconds:F2} s ({brokerCpu.TotalSeconds / s:F2} cores)"));
+                    $"client CPU {client.TotalSeconds:F2} s ({client.TotalSeconds / s:F2} cores), broker CPU {brokerCpu.TotalSeconds:F2} s ({brokerCpu.TotalSeconds / s:F2} cores), " +
+                    $"broker µs/record {brokerCpu.TotalMicroseconds / count:F2}, client RSS peak {clientRss / 1048576} MiB"));
             }
         }
 
@@ -86,7 +87,7 @@ internal static class SpreadScenario
 
     private static string Topic(int partitions) => "spread-" + partitions.ToString(CultureInfo.InvariantCulture);
 
-    private static async Task<(TimeSpan Elapsed, TimeSpan Client, TimeSpan Broker)> ProduceAsync(global::Broker broker, string topic, int partitions, int count)
+    private static async Task<(TimeSpan Elapsed, TimeSpan Client, TimeSpan Broker, long ClientRss)> ProduceAsync(global::Broker broker, string topic, int partitions, int count)
     {
         byte[] value = new byte[100];
         new Random(1).NextBytes(value);
@@ -109,8 +110,10 @@ internal static class SpreadScenario
         TimeSpan brokerBefore = broker.CpuTime;
         var clock = Stopwatch.StartNew();
         var inFlight = new Queue<Task>();
+        long rss = 0; // the client's resident set, sampled once per chunk (Environment.WorkingSet is VmRSS)
         for (int sent = 0; sent < count; sent += Chunk)
         {
+            rss = Math.Max(rss, Environment.WorkingSet);
             inFlight.Enqueue(producer.ProduceBatchAsync(topic, chunk).AsTask());
             if (inFlight.Count > 16)
             {
@@ -123,7 +126,8 @@ internal static class SpreadScenario
             await inFlight.Dequeue();
         }
 
-        return (clock.Elapsed, Process.GetCurrentProcess().TotalProcessorTime - clientBefore, broker.CpuTime - brokerBefore);
+        rss = Math.Max(rss, Environment.WorkingSet);
+        return (clock.Elapsed, Process.GetCurrentProcess().TotalProcessorTime - clientBefore, broker.CpuTime - brokerBefore, rss);
     }
 
     /// <summary>Metadata of the one topic and a Fetch of all its partitions, 5 times each; the fetch also checks

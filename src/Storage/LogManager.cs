@@ -71,7 +71,7 @@ public sealed partial class LogManager : IDisposable
         MappedFile.LoadDependencies();
         long? openFileLimit = Posix.OpenFileLimit();
         long? maxMapCount = Posix.MaxMapCount();
-        _cache = new SegmentCache(SegmentCache.SizeFor(options.MaxOpenSegments, openFileLimit, maxMapCount));
+        _cache = SegmentCache.Create(options.MaxOpenSegments, openFileLimit, maxMapCount);
         if (_cache.MaxOpen < options.MaxOpenSegments)
         {
             Log.MaxOpenSegmentsClamped(_logger, options.MaxOpenSegments, _cache.MaxOpen, openFileLimit ?? -1, maxMapCount ?? -1);
@@ -93,10 +93,13 @@ public sealed partial class LogManager : IDisposable
 
     /// <summary>
     /// The bound on open segments in force: <see cref="StorageOptions.MaxOpenSegments"/>, lowered at
-    /// open when three descriptors and three mappings per segment would not fit well below the
+    /// open when one descriptor and three mappings per segment would not fit well below the
     /// process's RLIMIT_NOFILE or vm.max_map_count (a warning says so).
     /// </summary>
     public int MaxOpenSegments => _cache.MaxOpen;
+
+    /// <summary>Index descriptors writers may hold between appends (the descriptors the open logs leave; see <see cref="SegmentCache.IndexDescriptorBudget"/>).</summary>
+    public int IndexDescriptorBudget => _cache.IndexDescriptorBudget;
 
     /// <summary>The fault seam of this data directory's segment files (tests only; see <see cref="StorageFaults"/>).</summary>
     internal StorageFaults Faults => _cache.Faults;
@@ -554,7 +557,7 @@ public sealed partial class LogManager : IDisposable
         public static partial void DeletedPartition(ILogger logger, TopicPartition partition);
 
         [LoggerMessage(EventId = 1106, Level = LogLevel.Warning,
-            Message = "Storage:MaxOpenSegments {Configured} lowered to {Effective}: each open segment may take 3 descriptors and 3 mappings, and the process allows {OpenFileLimit} descriptors (ulimit -n) and {MaxMapCount} mappings (vm.max_map_count); raise those to allow more")]
+            Message = "Storage:MaxOpenSegments {Configured} lowered to {Effective}: each open segment may take 1 descriptor (its log's) and 3 mappings, and the process allows {OpenFileLimit} descriptors (ulimit -n) and {MaxMapCount} mappings (vm.max_map_count); raise those to allow more")]
         public static partial void MaxOpenSegmentsClamped(ILogger logger, int configured, int effective, long openFileLimit, long maxMapCount);
 
         [LoggerMessage(EventId = 1105, Level = LogLevel.Error, Message = "Storage maintenance failed for {Target}")]

@@ -22,7 +22,7 @@ internal sealed partial class LogSegment
 
         int position = offset <= BaseOffset || _index.Entries == 0
             ? 0
-            : _index.Lookup(OpenIndex(files.Index), (int)Math.Min(offset - BaseOffset, int.MaxValue)).Position;
+            : _index.Lookup(files.Index, (int)Math.Min(offset - BaseOffset, int.MaxValue)).Position;
         ReadOnlySpan<byte> log = files.Log.GetSpan()[..size];
         while (position <= size - RecordBatch.HeaderSize)
         {
@@ -94,8 +94,8 @@ internal sealed partial class LogSegment
         }
 
         int size = Size;
-        int position = _timeIndex.Entries > 0 && _timeIndex.LookupBefore(OpenIndex(files.TimeIndex), timestamp) is { } entry
-            ? (_index.Entries > 0 ? _index.Lookup(OpenIndex(files.Index), entry.RelativeOffset).Position : 0)
+        int position = _timeIndex.Entries > 0 && _timeIndex.LookupBefore(files.TimeIndex, timestamp) is { } entry
+            ? (_index.Entries > 0 ? _index.Lookup(files.Index, entry.RelativeOffset).Position : 0)
             : 0;
         ReadOnlySpan<byte> log = files.Log.GetSpan()[..size];
         while (position <= size - RecordBatch.HeaderSize)

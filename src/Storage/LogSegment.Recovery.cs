@@ -14,16 +14,6 @@ internal sealed partial class LogSegment
     /// </summary>
     private bool TryLoadFromIndexes(SegmentFiles files, int extent)
     {
-        if (_index.Entries > 0)
-        {
-            OpenIndex(files.Index);
-        }
-
-        if (_timeIndex.Entries > 0)
-        {
-            OpenIndex(files.TimeIndex);
-        }
-
         if (!_index.IsSane(files.Index, extent))
         {
             return false;

@@ -32,8 +32,9 @@ internal sealed partial class LogSegment
             _logExists = true;
             try
             {
-                files.Log.Write(position, owned);
-                files.Log.Write(position + RecordBatch.MagicOffset, batch[RecordBatch.MagicOffset..]);
+                // One pwritev(2) of both pieces: at thousands of active partitions every batch is
+                // small and the syscall, not the copy, is the cost.
+                files.Log.Write(position, owned, batch[RecordBatch.MagicOffset..]);
             }
             catch (IOException)
             {
@@ -50,7 +51,29 @@ internal sealed partial class LogSegment
         }
         finally
         {
+            GiveBackIndexDescriptors(files, always: false);
             files.Release();
+        }
+    }
+
+    /// <summary>
+    /// Closes the indexes' descriptors (their mappings stay) when the writers hold more than the
+    /// cache's budget, or <paramref name="always"/> (a sealed segment is not written again): so that
+    /// thousands of active partitions keep only their logs' descriptors open.
+    /// </summary>
+    private void GiveBackIndexDescriptors(SegmentFiles files, bool always)
+    {
+        if (always || _cache.IndexDescriptorsOverBudget)
+        {
+            if (files.Index.HasDescriptor)
+            {
+                files.Index.CloseDescriptor();
+            }
+
+            if (files.TimeIndex.HasDescriptor)
+            {
+                files.TimeIndex.CloseDescriptor();
+            }
         }
     }
 
@@ -105,18 +128,19 @@ internal sealed partial class LogSegment
 
             if (_index.Entries < oldEntries)
             {
-                OpenIndex(files.Index);
+                _ = files.Index.Open(create: false);
                 files.Index.WriteZeros(_index.BytesFor(_index.Entries), _index.BytesFor(oldEntries - _index.Entries));
             }
 
             if (_timeIndex.Entries < oldTimeEntries)
             {
-                OpenIndex(files.TimeIndex);
+                _ = files.TimeIndex.Open(create: false);
                 files.TimeIndex.WriteZeros(_timeIndex.BytesFor(_timeIndex.Entries), _timeIndex.BytesFor(oldTimeEntries - _timeIndex.Entries));
             }
         }
         finally
         {
+            GiveBackIndexDescriptors(files, always: false);
             files.Release();
         }
     }
@@ -156,6 +180,7 @@ internal sealed partial class LogSegment
             }
             finally
             {
+                GiveBackIndexDescriptors(files, always: true);
                 files.Release();
             }
         }
@@ -206,8 +231,7 @@ internal sealed partial class LogSegment
     {
         if (exists)
         {
-            _ = file.Open(create: false);
-            file.FlushToDisk();
+            file.FlushToDisk(); // through the writer's descriptor, or one of its own
         }
     }
 

@@ -337,10 +337,4 @@ internal sealed partial class LogSegment
 
     private SegmentFiles AcquireForWrite() =>
         Acquire() ?? throw new InvalidOperationException($"Segment {BaseOffset} of {_directory} is closed.");
-
-    private static MappedFile OpenIndex(MappedFile file)
-    {
-        _ = file.Open(create: false);
-        return file;
-    }
 }

@@ -24,20 +24,24 @@ public sealed class StorageOptions
     public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>Default of <see cref="MaxOpenSegments"/>.</summary>
-    public const int DefaultMaxOpenSegments = 2048;
+    public const int DefaultMaxOpenSegments = 12_288;
 
     /// <summary>
-    /// Most segments whose files are open at once, over all partitions; each costs at most three file
-    /// descriptors and three memory mappings (log, offset index, time index), opened on first use.
-    /// Least recently used ones are closed first; an idle partition costs none. When every open one is
-    /// in use, a read or write that needs one more fails with KAFKA_STORAGE_ERROR instead.
+    /// Most segments whose files are open at once, over all partitions. Each holds one file
+    /// descriptor while it is written (its log's; appends, index entries and truncations are pwrite)
+    /// and up to three read-only mappings while it is read (log, offset index, time index); index
+    /// descriptors are held only as far as the descriptors left over allow, and a segment only read
+    /// holds none. Least recently used ones are closed first; an idle partition costs none. When
+    /// every open one is in use, a read or write that needs one more fails with KAFKA_STORAGE_ERROR
+    /// instead.
     /// </summary>
-    /// <remarks>Default 2048 (at most 6,144 descriptors and mappings; Linux allows 65,530 mappings per
-    /// process by default). Range 16–1,000,000. At start the bound is lowered (with a warning, event
-    /// 1106) to fit 3 descriptors and 3 mappings per segment into three quarters of the process's
-    /// <c>ulimit -n</c> and <c>vm.max_map_count</c>; if the limit is reached anyway (other descriptors:
-    /// connections), idle segments are closed and the open retried once, else that one request gets
-    /// KAFKA_STORAGE_ERROR.</remarks>
+    /// <remarks>Default 12,288 (so that 10,000 active partitions keep their logs open: at most 12,288
+    /// descriptors and 36,864 mappings; Linux allows 65,530 mappings per process by default). Range
+    /// 16–1,000,000. At start the bound is lowered (with a warning, event 1106) to fit 1 descriptor
+    /// per segment into three quarters of the process's <c>ulimit -n</c> and 3 mappings per segment
+    /// into three quarters of <c>vm.max_map_count</c>; if the limit is reached anyway (other
+    /// descriptors: connections), idle segments are closed and the open retried once, else that one
+    /// request gets KAFKA_STORAGE_ERROR.</remarks>
     public int MaxOpenSegments { get; set; } = DefaultMaxOpenSegments;
 
     /// <summary>How long a partition that failed a write (for example on a full disk) refuses writes before the next write tries to reopen it.</summary>

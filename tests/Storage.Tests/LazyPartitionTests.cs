@@ -165,7 +165,7 @@ public sealed class LazyPartitionTests : IDisposable
         Assert.Equal(goodEnd, clean.Get(target)!.LogEndOffset);
     }
     /// <summary>
-    /// A bound above what the process's descriptor limit allows (3 per open segment) is lowered at
+    /// A bound above what the process's descriptor limit allows (1 per open segment) is lowered at
     /// open to fit well below the limit (issue 10: 12,000 with ulimit -n 20,000 made the broker
     /// run out of descriptors; the runtime then stops with "Out of memory.").
     /// </summary>
@@ -175,15 +175,15 @@ public sealed class LazyPartitionTests : IDisposable
         long? limit = Internal.Posix.OpenFileLimit();
         Assert.SkipWhen(limit is null or > 3_000_000, "No finite RLIMIT_NOFILE to compare with.");
         using LogManager manager = LogManager.Open(new StorageOptions { DataDirectory = _dir.Combine("clamped"), MaxOpenSegments = 1_000_000 }, _time);
-        Assert.InRange(manager.MaxOpenSegments, Internal.SegmentCache.MinOpen, (limit.Value - 256) / 3);
-        Assert.True(3L * manager.MaxOpenSegments <= limit.Value * 3 / 4, $"bound {manager.MaxOpenSegments} for ulimit -n {limit}");
+        Assert.InRange(manager.MaxOpenSegments, Internal.SegmentCache.MinOpen, limit.Value - 256);
+        Assert.True(manager.MaxOpenSegments + (long)manager.IndexDescriptorBudget <= limit.Value * 3 / 4, $"bound {manager.MaxOpenSegments} for ulimit -n {limit}");
     }
 
     [Theory]
-    [InlineData(2048, 20_000L, 65_530L, 2048)] // the defaults fit
-    [InlineData(12_000, 20_000L, 65_530L, 5000)] // (20,000 - 5,000 kept) / 3
+    [InlineData(12_288, 20_000L, 65_530L, 12_288)] // the defaults fit
+    [InlineData(20_000, 20_000L, 65_530L, 15_000)] // 20,000 - 5,000 kept, one descriptor each
     [InlineData(100_000, 1_048_576L, 65_530L, 16_382)] // the map count limits: (65,530 - 16,382) / 3
-    [InlineData(2048, 1024L, null, 256)] // (1,024 - 256) / 3
+    [InlineData(2048, 1024L, null, 768)] // 1,024 - 256
     [InlineData(2048, 100L, null, 16)] // never below the minimum
     [InlineData(2048, null, null, 2048)] // unknown limits: as configured
     public void The_bound_is_sized_from_the_process_limits(int configured, long? files, long? maps, int expected) =>

@@ -9,7 +9,13 @@ namespace LogBroker.Storage.Internal;
 /// read-only shared mapping made on first read. Written only with pwrite(2), never through memory.
 /// </summary>
 /// <remarks>
-/// <para>Writes: <see cref="Write"/> is pwrite(2). A full disk or an I/O error is an
+/// <para>Descriptors and mappings are separate costs (issue 10): the descriptor exists only for
+/// writes (the writer's <see cref="Open"/>), a mapping only for reads. A mapping is made through
+/// the writer's descriptor when there is one, else through a descriptor opened for the mmap(2) call
+/// and closed right after it (a mapping does not need its descriptor), so a segment only read, or a
+/// sealed one, holds no descriptor. The writer may give an index's descriptor back between writes
+/// (<see cref="CloseDescriptor"/>) so that thousands of active partitions hold one descriptor each.</para>
+/// <para>Writes: <see cref="Write(long, ReadOnlySpan{byte})"/> is pwrite(2). A full disk or an I/O error is an
 /// <see cref="IOException"/> from the call, never a fault: nothing is ever stored into a mapping
 /// (on Linux the mapping is PROT_READ), so the SIGBUS that a store into an unallocated page of a
 /// sparse file raises on ENOSPC cannot happen.</para>
@@ -27,6 +33,7 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
 {
     private static long _openFiles;
     private static long _mappings;
+    private readonly bool _isIndex;
 
     /// <summary>
     /// Loads the assemblies this class may need later, now (called when a data directory opens):
@@ -46,11 +53,13 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
     /// <param name="path">The file.</param>
     /// <param name="mapLength">Bytes the mapping covers once made.</param>
     /// <param name="relief">Closes idle segments when an open or mapping hits the process's limit; null: none.</param>
-    public MappedFile(string path, int mapLength, SegmentCache? relief = null)
+    /// <param name="isIndex">An index file: its descriptor is counted against the cache's index-descriptor budget.</param>
+    public MappedFile(string path, int mapLength, SegmentCache? relief = null, bool isIndex = false)
     {
         Path = path;
         MapLength = mapLength;
         _relief = relief;
+        _isIndex = isIndex;
     }
 
     /// <summary>Descriptors open in this process for segment files (for tests and metrics).</summary>
@@ -117,7 +126,42 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
             _relief?.Faults.Check(StorageOperation.Open, Path);
             _handle = Posix.OpenFile(Path, create, out bool created);
             Interlocked.Increment(ref _openFiles);
+            if (_isIndex)
+            {
+                _relief?.IndexDescriptorOpened();
+            }
+
             return created;
+        }
+    }
+
+    /// <summary>True when the descriptor is open (the writer's).</summary>
+    public bool HasDescriptor => Volatile.Read(ref _handle) is not null;
+
+    /// <summary>
+    /// Closes the descriptor and keeps the mapping. Only the file's writer calls it, between its
+    /// writes (it is the only user of the descriptor apart from <see cref="FlushToDisk"/>, which
+    /// holds its own reference).
+    /// </summary>
+    public void CloseDescriptor()
+    {
+        lock (_lock)
+        {
+            CloseHandleLocked();
+        }
+    }
+
+    private void CloseHandleLocked()
+    {
+        if (_handle is not null)
+        {
+            _handle.Dispose();
+            _handle = null;
+            Interlocked.Decrement(ref _openFiles);
+            if (_isIndex)
+            {
+                _relief?.IndexDescriptorClosed();
+            }
         }
     }
 
@@ -126,6 +170,20 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
     {
         _relief?.Faults.Check(StorageOperation.Write, Path);
         RandomAccess.Write(Handle, data, offset);
+    }
+
+    /// <summary>One pwritev(2) of <paramref name="first"/> then <paramref name="second"/> at <paramref name="offset"/>; the file must be open.</summary>
+    public void Write(long offset, ReadOnlySpan<byte> first, ReadOnlySpan<byte> second)
+    {
+        _relief?.Faults.Check(StorageOperation.Write, Path);
+        if (!OperatingSystem.IsLinux())
+        {
+            RandomAccess.Write(Handle, first, offset);
+            RandomAccess.Write(Handle, second, offset + first.Length);
+            return;
+        }
+
+        Posix.WriteGather(Handle, first, second, offset, Path);
     }
 
     /// <summary>Writes <paramref name="count"/> zero bytes at <paramref name="offset"/> (pwrite, in 64 KiB pieces).</summary>
@@ -149,11 +207,66 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
     /// <summary>ftruncate(2). Callers never cut below a byte a reader may hold.</summary>
     public void SetFileLength(long length) => RandomAccess.SetLength(Handle, length);
 
-    /// <summary>fsync(2) of the file (data and metadata).</summary>
+    /// <summary>
+    /// fsync(2) of the file (data and metadata), through the writer's descriptor when it is open,
+    /// else through one opened for the call (fsync covers every write to the file, whichever
+    /// descriptor made it).
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public void FlushToDisk()
     {
         _relief?.Faults.Check(StorageOperation.Flush, Path);
-        Posix.FsyncFile(Handle, Path);
+        SafeFileHandle? handle;
+        bool added = false;
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_closed, this);
+            handle = _handle;
+            handle?.DangerousAddRef(ref added); // a CloseDescriptor meanwhile defers the close(2)
+        }
+
+        if (handle is not null)
+        {
+            try
+            {
+                Posix.FsyncFile(handle, Path);
+            }
+            finally
+            {
+                if (added)
+                {
+                    handle.DangerousRelease();
+                }
+            }
+
+            return;
+        }
+
+        using SafeFileHandle transient = OpenTransient();
+        Posix.FsyncFile(transient, Path);
+    }
+
+    /// <summary>A descriptor for one call (mmap, fsync), with the same relief on a reached limit as <see cref="Open"/>.</summary>
+    private SafeFileHandle OpenTransient()
+    {
+        try
+        {
+            _relief?.Faults.Check(StorageOperation.Open, Path);
+            return Posix.OpenFile(Path, create: false, out _);
+        }
+        catch (IOException e) when (e is not StorageLimitException && Posix.IsResourceExhaustion(e))
+        {
+            RelieveOrThrow(e, "opened");
+        }
+
+        try
+        {
+            return Posix.OpenFile(Path, create: false, out _);
+        }
+        catch (IOException e) when (e is not StorageLimitException && Posix.IsResourceExhaustion(e))
+        {
+            throw Limit(e, "opened");
+        }
     }
 
     private SafeFileHandle Handle => Volatile.Read(ref _handle) ?? throw new InvalidOperationException($"{Path} is not open.");
@@ -207,19 +320,29 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
                 return (byte*)_address;
             }
 
-            if (_handle is null)
-            {
-                _ = OpenOnce(create: false);
-            }
-
             _relief?.Faults.Check(StorageOperation.Map, Path);
             byte* pointer;
             if (OperatingSystem.IsLinux())
             {
-                pointer = Posix.MapReadOnly(_handle!, MapLength, Path);
+                if (_handle is not null)
+                {
+                    pointer = Posix.MapReadOnly(_handle, MapLength, Path);
+                }
+                else
+                {
+                    // No writer's descriptor: one just for the mmap(2) call; the mapping outlives it.
+                    _relief?.Faults.Check(StorageOperation.Open, Path);
+                    using SafeFileHandle transient = Posix.OpenFile(Path, create: false, out _);
+                    pointer = Posix.MapReadOnly(transient, MapLength, Path);
+                }
             }
             else
             {
+                if (_handle is null)
+                {
+                    _ = OpenOnce(create: false);
+                }
+
                 // Elsewhere .NET's mapping extends the file to the mapped length (a zero tail recovery ignores).
                 _fallbackMap = MemoryMappedFile.CreateFromFile(_handle!, null, MapLength, MemoryMappedFileAccess.ReadWrite,
                     HandleInheritability.None, leaveOpen: true);
@@ -274,12 +397,7 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
                 Interlocked.Decrement(ref _mappings);
             }
 
-            if (_handle is not null)
-            {
-                _handle.Dispose();
-                _handle = null;
-                Interlocked.Decrement(ref _openFiles);
-            }
+            CloseHandleLocked();
         }
     }
 }

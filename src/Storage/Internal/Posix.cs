@@ -211,6 +211,82 @@ internal static partial class Posix
         }
     }
 
+    /// <summary>
+    /// pwritev(2) of <paramref name="first"/> and <paramref name="second"/> back to back at
+    /// <paramref name="offset"/>, repeated for a short write until both are written. Linux only.
+    /// </summary>
+    /// <exception cref="IOException">The write failed (ENOSPC, EIO, ...); <see cref="Exception.HResult"/> is the errno.
+    /// Part of the bytes may have been written.</exception>
+    public static unsafe void WriteGather(SafeFileHandle file, ReadOnlySpan<byte> first, ReadOnlySpan<byte> second, long offset, string path)
+    {
+        bool added = false;
+        file.DangerousAddRef(ref added);
+        try
+        {
+            int fd = (int)file.DangerousGetHandle();
+            fixed (byte* a = first)
+            fixed (byte* b = second)
+            {
+                long done = 0, total = (long)first.Length + second.Length;
+                Span<IoVector> vectors = stackalloc IoVector[2];
+                while (done < total)
+                {
+                    int count = 0;
+                    if (done < first.Length)
+                    {
+                        vectors[count++] = new IoVector((nint)(a + done), (nuint)(first.Length - done));
+                        vectors[count++] = new IoVector((nint)b, (nuint)second.Length);
+                    }
+                    else
+                    {
+                        long inSecond = done - first.Length;
+                        vectors[count++] = new IoVector((nint)(b + inSecond), (nuint)(second.Length - inSecond));
+                    }
+
+                    nint written;
+                    fixed (IoVector* v = vectors)
+                    {
+                        written = Pwritev(fd, v, count, offset + done);
+                    }
+
+                    if (written < 0)
+                    {
+                        int errno = Marshal.GetLastPInvokeError();
+                        if (errno == Eintr)
+                        {
+                            continue;
+                        }
+
+                        throw new IOException($"pwritev({path}) failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})", errno);
+                    }
+
+                    if (written == 0)
+                    {
+                        throw new IOException($"pwritev({path}) wrote nothing.");
+                    }
+
+                    done += written;
+                }
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                file.DangerousRelease();
+            }
+        }
+    }
+
+    private const int Eintr = 4;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private readonly struct IoVector(nint baseAddress, nuint length)
+    {
+        public readonly nint Base = baseAddress;
+        public readonly nuint Length = length;
+    }
+
     private static Exception OpenFailure(string path, int errno) => errno switch
     {
         Enoent => new FileNotFoundException($"Could not find file '{path}'.", path),
@@ -320,4 +396,7 @@ internal static partial class Posix
 
     [LibraryImport("libc", EntryPoint = "munmap", SetLastError = true)]
     private static partial int Munmap(nint address, nuint length);
+
+    [LibraryImport("libc", EntryPoint = "pwritev", SetLastError = true)]
+    private static unsafe partial nint Pwritev(int fd, IoVector* vectors, int count, long offset);
 }

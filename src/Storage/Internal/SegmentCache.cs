@@ -3,9 +3,10 @@ namespace LogBroker.Storage.Internal;
 /// <summary>
 /// Bounds the segments whose files are open (descriptors and mappings) across all partitions of a
 /// data directory: at most <see cref="MaxOpen"/> <see cref="SegmentFiles"/> exist at once, each
-/// costing at most three descriptors and three mappings. Least recently used ones are evicted
-/// (a clock sweep: every lease sets a used bit, the sweep clears it and evicts a set left unused
-/// since its last pass).
+/// holding at most one descriptor for long (its log's, while it is written; index descriptors only
+/// within <see cref="IndexDescriptorBudget"/>) and at most three mappings (only while read). Least
+/// recently used ones are evicted (a clock sweep: every lease sets a used bit, the sweep clears it
+/// and evicts a set left unused since its last pass).
 /// </summary>
 /// <remarks>
 /// Only a set nobody holds a lease on is evicted, so the bound is strict. When every open set is
@@ -14,7 +15,7 @@ namespace LogBroker.Storage.Internal;
 /// else is affected. Thread-safety: all members may be called concurrently; leases on open sets
 /// (<see cref="SegmentFiles.TryAcquire"/>) take no lock.
 /// </remarks>
-internal sealed class SegmentCache(int maxOpen)
+internal sealed class SegmentCache(int maxOpen, int indexDescriptorBudget = 0)
 {
     private readonly Lock _lock = new();
     private readonly List<SegmentFiles> _ring = [];
@@ -22,10 +23,15 @@ internal sealed class SegmentCache(int maxOpen)
     private int _live;
 
     /// <summary>The cache of logs opened without a <see cref="LogManager"/> (tools and tests).</summary>
-    public static SegmentCache Shared { get; } = new(SizeFor(StorageOptions.DefaultMaxOpenSegments, Posix.OpenFileLimit(), Posix.MaxMapCount()));
+    public static SegmentCache Shared { get; } = Create(StorageOptions.DefaultMaxOpenSegments, Posix.OpenFileLimit(), Posix.MaxMapCount());
 
-    /// <summary>Descriptors and mappings one open set may hold (log, offset index, time index).</summary>
+    /// <summary>Mappings one open set may hold (log, offset index, time index).</summary>
     public const int FilesPerSegment = 3;
+
+    /// <summary>Descriptors one open set holds for long (its log's); index descriptors are counted apart.</summary>
+    public const int DescriptorsPerSegment = 1;
+
+    private int _indexDescriptors;
 
     /// <summary>The smallest bound <see cref="SizeFor"/> returns.</summary>
     public const int MinOpen = 16;
@@ -33,6 +39,40 @@ internal sealed class SegmentCache(int maxOpen)
     private long _reliefs;
 
     public int MaxOpen { get; } = maxOpen;
+
+    /// <summary>
+    /// Index descriptors the writers may keep open between appends, over all sets: the descriptors
+    /// left once every open set holds its log's. Past it a writer closes an index's descriptor
+    /// after writing its entry (an open and a close per index entry, one per
+    /// <c>index.interval.bytes</c> of log) instead of holding it.
+    /// </summary>
+    public int IndexDescriptorBudget { get; } = indexDescriptorBudget;
+
+    /// <summary>Index descriptors open now.</summary>
+    public int IndexDescriptors => Volatile.Read(ref _indexDescriptors);
+
+    /// <summary>True when the writers hold more index descriptors than <see cref="IndexDescriptorBudget"/>.</summary>
+    public bool IndexDescriptorsOverBudget => Volatile.Read(ref _indexDescriptors) > IndexDescriptorBudget;
+
+    internal void IndexDescriptorOpened() => Interlocked.Increment(ref _indexDescriptors);
+
+    internal void IndexDescriptorClosed() => Interlocked.Decrement(ref _indexDescriptors);
+
+    /// <summary>A cache sized by <see cref="SizeFor"/>, with the index descriptors left over by <see cref="DescriptorBudget"/>.</summary>
+    public static SegmentCache Create(int configured, long? openFileLimit, long? maxMapCount)
+    {
+        int bound = SizeFor(configured, openFileLimit, maxMapCount);
+        long spare = DescriptorBudget(openFileLimit) - ((long)bound * DescriptorsPerSegment);
+        return new SegmentCache(bound, (int)Math.Clamp(spare, 0, int.MaxValue));
+    }
+
+    /// <summary>
+    /// Descriptors the segments may use under <paramref name="openFileLimit"/>: the rest of the
+    /// process (connections, the runtime, the metadata and offset logs, checkpoints) keeps a quarter,
+    /// at least 256. Unknown limit: 3 per <see cref="StorageOptions.DefaultMaxOpenSegments"/>.
+    /// </summary>
+    public static long DescriptorBudget(long? openFileLimit) =>
+        openFileLimit is { } files ? Math.Max(0, files - Math.Max(256, files / 4)) : 3L * StorageOptions.DefaultMaxOpenSegments;
 
     /// <summary>Faults injected into the files of this cache's segments (tests only; see <see cref="StorageFaults"/>).</summary>
     public StorageFaults Faults { get; } = new();
@@ -42,9 +82,9 @@ internal sealed class SegmentCache(int maxOpen)
 
     /// <summary>
     /// The bound to use for <paramref name="configured"/> open sets under the process's limits: every
-    /// open set may hold <see cref="FilesPerSegment"/> descriptors and as many mappings, and the rest
-    /// of the process (connections, the runtime, the metadata and offset logs, checkpoints) keeps a
-    /// quarter of each limit — at least 256 descriptors and 4,096 mappings. Never below
+    /// open set holds <see cref="DescriptorsPerSegment"/> descriptor and up to <see cref="FilesPerSegment"/>
+    /// mappings, and the rest of the process (connections, the runtime, the metadata and offset logs,
+    /// checkpoints) keeps a quarter of each limit — at least 256 descriptors and 4,096 mappings. Never below
     /// <see cref="MinOpen"/>. A process that runs out of descriptors can fail anywhere (the .NET
     /// runtime itself stops with "Out of memory." when it cannot get one), so the bound must hold
     /// below the limit, not at it.
@@ -57,7 +97,7 @@ internal sealed class SegmentCache(int maxOpen)
         long bound = configured;
         if (openFileLimit is { } files)
         {
-            bound = Math.Min(bound, (files - Math.Max(256, files / 4)) / FilesPerSegment);
+            bound = Math.Min(bound, DescriptorBudget(files) / DescriptorsPerSegment);
         }
 
         if (maxMapCount is { } maps)

@@ -2,7 +2,8 @@ namespace LogBroker.Storage.Internal;
 
 /// <summary>
 /// The open files of one segment (log, offset index, time index): descriptors and mappings, each
-/// made on first use. Reference counted: the <see cref="SegmentCache"/> (or the code that made a
+/// made on first use. Persistently at most one descriptor (the log's, for its writer; index
+/// descriptors only within <see cref="SegmentCache.IndexDescriptorBudget"/>) and up to three mappings. Reference counted: the <see cref="SegmentCache"/> (or the code that made a
 /// transient one) holds one reference and every user a lease; the last release closes everything.
 /// </summary>
 /// <remarks>
@@ -29,8 +30,8 @@ internal sealed class SegmentFiles
     {
         Owner = owner;
         Log = new MappedFile(logPath, logMapLength, relief);
-        Index = new MappedFile(indexPath, indexMapLength, relief);
-        TimeIndex = new MappedFile(timeIndexPath, timeIndexMapLength, relief);
+        Index = new MappedFile(indexPath, indexMapLength, relief, isIndex: true);
+        TimeIndex = new MappedFile(timeIndexPath, timeIndexMapLength, relief, isIndex: true);
     }
 
     public MappedFile Log { get; }
