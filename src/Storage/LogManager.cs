@@ -41,6 +41,7 @@ public sealed partial class LogManager : IDisposable
     private const string LockFile = ".lock";
     private const string RecoveryPointFile = "recovery-point-offset-checkpoint";
     private const string LogStartFile = "log-start-offset-checkpoint";
+    private const string HighWatermarkFile = "replication-offset-checkpoint";
     private const string RecoveryPendingFile = "recovery-pending";
     private const string DeletedSuffix = "-delete";
     private const int MaxFileNameBytes = 255; // NAME_MAX; topic names are ASCII
@@ -403,7 +404,31 @@ public sealed partial class LogManager : IDisposable
 
             OffsetCheckpointFile.Write(Path.Combine(DataDirectory, RecoveryPointFile), recoveryPoints);
             OffsetCheckpointFile.Write(Path.Combine(DataDirectory, LogStartFile), logStarts);
+            CheckpointHighWatermarks();
             _lastCheckpointTimestamp = _time.GetTimestamp();
+        }
+    }
+
+    /// <summary>
+    /// Caller: the checkpoint lock. Kafka's replication-offset-checkpoint: the high watermark of each replicated
+    /// partition, so that a restarted broker does not show consumers less, or more, than the ISR had. Single-node
+    /// partitions have none, and then no file is written at all.
+    /// </summary>
+    private void CheckpointHighWatermarks()
+    {
+        string path = Path.Combine(DataDirectory, HighWatermarkFile);
+        List<KeyValuePair<TopicPartition, long>>? marks = null;
+        foreach ((TopicPartition partition, PartitionLog log) in _logs)
+        {
+            if (log.CheckpointHighWatermark is >= 0 and long mark)
+            {
+                (marks ??= []).Add(new(partition, mark));
+            }
+        }
+
+        if (marks is not null || File.Exists(path))
+        {
+            OffsetCheckpointFile.Write(path, marks ?? []);
         }
     }
 
@@ -500,6 +525,7 @@ public sealed partial class LogManager : IDisposable
     {
         Dictionary<TopicPartition, long> recoveryPoints = OffsetCheckpointFile.Read(Path.Combine(DataDirectory, RecoveryPointFile)) ?? [];
         Dictionary<TopicPartition, long> logStarts = OffsetCheckpointFile.Read(Path.Combine(DataDirectory, LogStartFile)) ?? [];
+        Dictionary<TopicPartition, long> highWatermarks = OffsetCheckpointFile.Read(Path.Combine(DataDirectory, HighWatermarkFile)) ?? [];
         // After a clean close, only the partitions listed as still pending need recovery. The list
         // is written before the marker, so with a marker it is there, unless an older version wrote
         // the marker (it loaded everything: nothing pending). An unreadable list: recover everything.
@@ -540,6 +566,10 @@ public sealed partial class LogManager : IDisposable
 
             _logs[partition] = NewLog(directory, _options.Log, needsRecovery: recoverAll || pending!.ContainsKey(partition),
                 recoveryPoints.GetValueOrDefault(partition), logStarts.GetValueOrDefault(partition));
+            if (highWatermarks.TryGetValue(partition, out long highWatermark))
+            {
+                _logs[partition].InitialHighWatermark = highWatermark;
+            }
         }
     }
 

@@ -11,6 +11,9 @@ public enum AppendStatus
 
     /// <summary>The batch is larger than <see cref="LogConfig.MaxMessageBytes"/>.</summary>
     BatchTooLarge,
+
+    /// <summary>A follower's batch does not start at the log end offset, or goes back in epoch: the logs diverge.</summary>
+    OffsetMismatch,
 }
 
 /// <summary>Result of an append: the offsets assigned, or why nothing was appended.</summary>

@@ -60,42 +60,8 @@ public sealed partial class PartitionLog
             ThrowIfUnusable();
             baseOffset = _logEndOffset;
             lastOffset = baseOffset + header.LastOffsetDelta;
-            IOException? indexFailure;
-            try
-            {
-                LogSegment active = _segments![^1];
-                if (!active.CanFit(size) || !active.CanIndex(lastOffset) ||
-                    (!active.IsEmpty && _time.GetElapsedTime(active.CreatedTimestamp) >= config.SegmentAge))
-                {
-                    active = Roll(size, config);
-                }
-
-                int epoch = LeaderEpoch;
-                if (epoch > _epochs.LatestEpoch)
-                {
-                    _epochs.Assign(epoch, baseOffset); // written before the batch: the file is never behind the log
-                }
-
-                indexFailure = active.Append(batch, header, baseOffset, epoch);
-                if (active.TakeCreatedFiles())
-                {
-                    Volatile.Write(ref _directoryDirty, true);
-                }
-            }
-            catch (Exception e) when (e is IOException and not StorageLimitException or UnauthorizedAccessException)
-            {
-                throw Fail(e);
-            }
-
-            Volatile.Write(ref _logEndOffset, lastOffset + 1);
-            if (indexFailure is not null)
-            {
-                _ = Fail(indexFailure); // this batch is stored; the next append fails
-            }
-
+            flush = WriteLocked(batch, header, baseOffset, LeaderEpoch, config);
             GC.KeepAlive(segments);
-            long unflushed = Interlocked.Add(ref _unflushedRecords, header.LastOffsetDelta + 1);
-            flush = config.FlushMessages is { } limit && unflushed >= limit;
         }
 
         Interlocked.Exchange(ref _appendSignal, null)?.TrySetResult();
@@ -106,6 +72,51 @@ public sealed partial class PartitionLog
         }
 
         return new AppendResult(AppendStatus.Success, baseOffset, lastOffset);
+    }
+
+    /// <summary>
+    /// Caller: the append lock, the partition usable. Writes one batch at <paramref name="baseOffset"/> with
+    /// <paramref name="epoch"/> (rolling first when needed), records a new epoch in the cache before the batch,
+    /// and publishes the new log end offset. Returns whether the flush.messages limit is reached.
+    /// </summary>
+    private bool WriteLocked(ReadOnlySpan<byte> batch, in RecordBatchHeader header, long baseOffset, int epoch, LogConfig config)
+    {
+        int size = batch.Length;
+        long lastOffset = baseOffset + header.LastOffsetDelta;
+        IOException? indexFailure;
+        try
+        {
+            LogSegment active = _segments![^1];
+            if (!active.CanFit(size) || !active.CanIndex(lastOffset) ||
+                (!active.IsEmpty && _time.GetElapsedTime(active.CreatedTimestamp) >= config.SegmentAge))
+            {
+                active = Roll(size, config);
+            }
+
+            if (epoch > _epochs.LatestEpoch)
+            {
+                _epochs.Assign(epoch, baseOffset); // written before the batch: the file is never behind the log
+            }
+
+            indexFailure = active.Append(batch, header, baseOffset, epoch);
+            if (active.TakeCreatedFiles())
+            {
+                Volatile.Write(ref _directoryDirty, true);
+            }
+        }
+        catch (Exception e) when (e is IOException and not StorageLimitException or UnauthorizedAccessException)
+        {
+            throw Fail(e);
+        }
+
+        Volatile.Write(ref _logEndOffset, lastOffset + 1);
+        if (indexFailure is not null)
+        {
+            _ = Fail(indexFailure); // this batch is stored; the next append fails
+        }
+
+        long unflushed = Interlocked.Add(ref _unflushedRecords, header.LastOffsetDelta + 1);
+        return config.FlushMessages is { } limit && unflushed >= limit;
     }
 
     /// <summary>
@@ -389,6 +400,7 @@ public sealed partial class PartitionLog
                 Volatile.Write(ref _logEndOffset, end);
                 Volatile.Write(ref _logStartOffset, Math.Min(_logStartOffset, end));
                 _epochs.TruncateFromEnd(end);
+                Volatile.Write(ref _highWatermark, Math.Min(Volatile.Read(ref _highWatermark), end));
                 Volatile.Write(ref _recoveryPoint, Math.Min(_recoveryPoint, end));
                 Volatile.Write(ref _directoryDirty, true);
                 return end;
