@@ -54,6 +54,16 @@ public sealed class AclTests(AclBroker fixture) : IClassFixture<AclBroker>
             Assert.Equal(PersistenceStatus.Persisted, delivered.Status);
         }
 
+        using (IAdminClient groupAdmin = Admin())
+        {
+            // librdkafka looks up the coordinator of its group even when assigned: let it, so the refusal is the fetch's.
+            await groupAdmin.CreateAclsAsync([new AclBinding
+            {
+                Pattern = new ResourcePattern { Type = ResourceType.Group, Name = "unused", ResourcePatternType = ResourcePatternType.Literal },
+                Entry = new AccessControlEntry { Principal = "User:writer", Host = "*", Operation = AclOperation.Read, PermissionType = AclPermissionType.Allow },
+            }]);
+        }
+
         var config = new ConsumerConfig(As("writer", "pw-writer")) { GroupId = "unused", EnableAutoCommit = false };
         using IConsumer<Null, string> consumer = new ConsumerBuilder<Null, string>(config).Build();
         consumer.Assign(new TopicPartitionOffset("acl-write", 0, Offset.Beginning));
