@@ -7,11 +7,11 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>
-/// AlterClientQuotas (key 49), versions 0–1: sets or removes producer_byte_rate and consumer_byte_rate of
-/// user / client-id entities (a null name is the default). Each entry is validated on its own (an unknown or
-/// repeated entity type, an empty name, an unknown or repeated key, a value that is not a positive whole number:
-/// INVALID_REQUEST) and the valid ones are made durable together, unless validate_only. request_percentage is
-/// refused (INVALID_REQUEST): this broker does not enforce it, and accepting it would pretend it does.
+/// AlterClientQuotas (key 49), versions 0–1: sets or removes producer_byte_rate, consumer_byte_rate and
+/// request_percentage of user / client-id entities (a null name is the default). Each entry is validated on its
+/// own (an unknown or repeated entity type, an empty name, an unknown or repeated key, a byte rate that is not a
+/// positive whole number, a percentage that is not positive: INVALID_REQUEST) and the valid ones are made durable
+/// together, unless validate_only.
 /// </summary>
 internal sealed class AlterClientQuotasHandler(ClientQuotaStore store, SaslAuthenticator authenticator) : RequestHandler<AlterClientQuotasRequest, AlterClientQuotasResponse>
 {
@@ -119,7 +119,7 @@ internal sealed class AlterClientQuotasHandler(ClientQuotaStore store, SaslAuthe
         Span<bool> seen = stackalloc bool[QuotaKeys.Count];
         foreach (AlterClientQuotasRequest.OpData op in entry.Ops)
         {
-            string? why = QuotaKeys.Parse(op.Key) is not { } type || type == QuotaType.Request ? $"Unsupported quota key '{op.Key}'."
+            string? why = QuotaKeys.Parse(op.Key) is not { } type ? $"Unsupported quota key '{op.Key}'."
                 : seen[(int)type] ? $"Quota key '{op.Key}' is given twice."
                 : op.Remove ? null
                 : QuotaKeys.Invalid(type, op.Value);
