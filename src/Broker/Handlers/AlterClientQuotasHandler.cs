@@ -1,6 +1,7 @@
 using LogBroker.Broker.Network;
 using LogBroker.Broker.Quotas;
 using LogBroker.Broker.Security;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 
@@ -11,9 +12,9 @@ namespace LogBroker.Broker.Handlers;
 /// request_percentage of user / client-id entities (a null name is the default). Each entry is validated on its
 /// own (an unknown or repeated entity type, an empty name, an unknown or repeated key, a byte rate that is not a
 /// positive whole number, a percentage that is not positive: INVALID_REQUEST) and the valid ones are made durable
-/// together, unless validate_only.
+/// together, unless validate_only. Authorization: AlterConfigs on the cluster (with ACLs on), else super users only.
 /// </summary>
-internal sealed class AlterClientQuotasHandler(ClientQuotaStore store, SaslAuthenticator authenticator) : RequestHandler<AlterClientQuotasRequest, AlterClientQuotasResponse>
+internal sealed class AlterClientQuotasHandler(ClientQuotaStore store, SaslAuthenticator authenticator, Authorizer? authorizer = null) : RequestHandler<AlterClientQuotasRequest, AlterClientQuotasResponse>
 {
     /// <summary>Entries one request may carry; more are answered with INVALID_REQUEST.</summary>
     public const int MaxEntriesPerRequest = 10_000;
@@ -29,9 +30,12 @@ internal sealed class AlterClientQuotasHandler(ClientQuotaStore store, SaslAuthe
         var response = new AlterClientQuotasResponse();
         ErrorCode all = ErrorCode.None;
         string? allMessage = null;
-        if (!authenticator.IsSuperUser(context.Session))
+        if (authorizer is { Enabled: true }
+            ? authorizer.Check(context, AclOperation.AlterConfigs, AclResourceType.Cluster, Authorizer.ClusterName) is not null
+            : !authenticator.IsSuperUser(context.Session))
         {
-            (all, allMessage) = (ErrorCode.ClusterAuthorizationFailed, "Only super users may alter client quotas.");
+            // Kafka: AlterConfigs on the cluster; without ACLs, super users only (when there are any).
+            (all, allMessage) = (ErrorCode.ClusterAuthorizationFailed, "Altering client quotas needs AlterConfigs on the cluster.");
         }
         else if (alter.Entries.Count > MaxEntriesPerRequest)
         {
