@@ -90,6 +90,7 @@ internal static class CliApp
         root.Subcommands.Add(StatusCommand.Build(context));
         root.Subcommands.Add(UserCommands.Build(context));
         root.Subcommands.Add(AclCommands.Build(context));
+        root.Subcommands.Add(QuotaCommands.Build(context));
         context.Security.AddTo(root);
 
         ParseResult parsed = root.Parse(args);

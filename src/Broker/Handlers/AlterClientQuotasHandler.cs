@@ -1,19 +1,20 @@
 using LogBroker.Broker.Network;
 using LogBroker.Broker.Quotas;
 using LogBroker.Broker.Security;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>
-/// AlterClientQuotas (key 49), versions 0–1: sets or removes producer_byte_rate and consumer_byte_rate of
-/// user / client-id entities (a null name is the default). Each entry is validated on its own (an unknown or
-/// repeated entity type, an empty name, an unknown or repeated key, a value that is not a positive whole number:
-/// INVALID_REQUEST) and the valid ones are made durable together, unless validate_only. request_percentage is
-/// refused (INVALID_REQUEST): this broker does not enforce it, and accepting it would pretend it does.
+/// AlterClientQuotas (key 49), versions 0–1: sets or removes producer_byte_rate, consumer_byte_rate and
+/// request_percentage of user / client-id entities (a null name is the default). Each entry is validated on its
+/// own (an unknown or repeated entity type, an empty name, an unknown or repeated key, a byte rate that is not a
+/// positive whole number, a percentage that is not positive: INVALID_REQUEST) and the valid ones are made durable
+/// together, unless validate_only. Authorization: AlterConfigs on the cluster (with ACLs on), else super users only.
 /// </summary>
-internal sealed class AlterClientQuotasHandler(ClientQuotaStore store, SaslAuthenticator authenticator) : RequestHandler<AlterClientQuotasRequest, AlterClientQuotasResponse>
+internal sealed class AlterClientQuotasHandler(ClientQuotaStore store, SaslAuthenticator authenticator, Authorizer? authorizer = null) : RequestHandler<AlterClientQuotasRequest, AlterClientQuotasResponse>
 {
     /// <summary>Entries one request may carry; more are answered with INVALID_REQUEST.</summary>
     public const int MaxEntriesPerRequest = 10_000;
@@ -29,9 +30,12 @@ internal sealed class AlterClientQuotasHandler(ClientQuotaStore store, SaslAuthe
         var response = new AlterClientQuotasResponse();
         ErrorCode all = ErrorCode.None;
         string? allMessage = null;
-        if (!authenticator.IsSuperUser(context.Session))
+        if (authorizer is { Enabled: true }
+            ? authorizer.Check(context, AclOperation.AlterConfigs, AclResourceType.Cluster, Authorizer.ClusterName) is not null
+            : !authenticator.IsSuperUser(context.Session))
         {
-            (all, allMessage) = (ErrorCode.ClusterAuthorizationFailed, "Only super users may alter client quotas.");
+            // Kafka: AlterConfigs on the cluster; without ACLs, super users only (when there are any).
+            (all, allMessage) = (ErrorCode.ClusterAuthorizationFailed, "Altering client quotas needs AlterConfigs on the cluster.");
         }
         else if (alter.Entries.Count > MaxEntriesPerRequest)
         {
@@ -119,7 +123,7 @@ internal sealed class AlterClientQuotasHandler(ClientQuotaStore store, SaslAuthe
         Span<bool> seen = stackalloc bool[QuotaKeys.Count];
         foreach (AlterClientQuotasRequest.OpData op in entry.Ops)
         {
-            string? why = QuotaKeys.Parse(op.Key) is not { } type || type == QuotaType.Request ? $"Unsupported quota key '{op.Key}'."
+            string? why = QuotaKeys.Parse(op.Key) is not { } type ? $"Unsupported quota key '{op.Key}'."
                 : seen[(int)type] ? $"Quota key '{op.Key}' is given twice."
                 : op.Remove ? null
                 : QuotaKeys.Invalid(type, op.Value);

@@ -1,6 +1,7 @@
 using LogBroker.Broker.Network;
 using LogBroker.Broker.Quotas;
 using LogBroker.Broker.Security;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 
@@ -10,9 +11,10 @@ namespace LogBroker.Broker.Handlers;
 /// DescribeClientQuotas (key 48), versions 0–1: the configured quotas of every entity matching all the
 /// filter's components (match type 0 exact name, 1 the default, 2 any); strict also excludes entities with
 /// entity types the filter does not name. An unknown entity type, a repeated one, or a match inconsistent
-/// with its match type is INVALID_REQUEST; with super users set, other principals get CLUSTER_AUTHORIZATION_FAILED.
+/// with its match type is INVALID_REQUEST. Authorization: DescribeConfigs on the cluster (with ACLs on), else, with
+/// super users set, super users only; others get CLUSTER_AUTHORIZATION_FAILED.
 /// </summary>
-internal sealed class DescribeClientQuotasHandler(ClientQuotaStore store, SaslAuthenticator authenticator) : RequestHandler<DescribeClientQuotasRequest, DescribeClientQuotasResponse>
+internal sealed class DescribeClientQuotasHandler(ClientQuotaStore store, SaslAuthenticator authenticator, Authorizer? authorizer = null) : RequestHandler<DescribeClientQuotasRequest, DescribeClientQuotasResponse>
 {
     public const sbyte MatchExact = 0;
     public const sbyte MatchDefault = 1;
@@ -26,9 +28,12 @@ internal sealed class DescribeClientQuotasHandler(ClientQuotaStore store, SaslAu
 
     public override ValueTask<DescribeClientQuotasResponse?> HandleAsync(RequestContext context, DescribeClientQuotasRequest describe)
     {
-        if (!authenticator.IsSuperUser(context.Session))
+        if (authorizer is { Enabled: true }
+            ? authorizer.Check(context, AclOperation.DescribeConfigs, AclResourceType.Cluster, Authorizer.ClusterName) is not null
+            : !authenticator.IsSuperUser(context.Session))
         {
-            return Error(ErrorCode.ClusterAuthorizationFailed, "Only super users may describe client quotas.");
+            // Kafka: DescribeConfigs on the cluster; without ACLs, super users only (when there are any).
+            return Error(ErrorCode.ClusterAuthorizationFailed, "Describing client quotas needs DescribeConfigs on the cluster.");
         }
 
         DescribeClientQuotasRequest.ComponentData? user = null;

@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using LogBroker.Broker.Handlers;
+using LogBroker.Broker.Quotas;
 using LogBroker.Broker.Telemetry;
 using LogBroker.Protocol.Messages;
 using LogBroker.Protocol.Primitives;
@@ -43,11 +45,13 @@ internal sealed partial class RequestDispatcher
     private readonly Dictionary<ApiKey, IRequestHandler> _handlers = [];
     private readonly ILogger _logger;
     private readonly BrokerMetrics? _metrics;
+    private readonly RequestQuota? _requestQuota;
 
-    public RequestDispatcher(IEnumerable<IRequestHandler> handlers, ILogger<RequestDispatcher> logger, BrokerMetrics? metrics = null)
+    public RequestDispatcher(IEnumerable<IRequestHandler> handlers, ILogger<RequestDispatcher> logger, BrokerMetrics? metrics = null, ClientQuotaManager? quotas = null)
     {
         _logger = logger;
         _metrics = metrics;
+        _requestQuota = quotas is null ? null : new RequestQuota(quotas);
         foreach (IRequestHandler handler in handlers)
         {
             _handlers.Add(handler.Key, handler);
@@ -88,6 +92,7 @@ internal sealed partial class RequestDispatcher
                 return Task.FromResult(context);
             }
 
+            long started = _requestQuota is { Enabled: true } ? Stopwatch.GetTimestamp() : 0;
             if (!TryDecode(context, handler, out IKafkaMessage? request))
             {
                 return Task.FromResult(context);
@@ -95,13 +100,15 @@ internal sealed partial class RequestDispatcher
 
             context.ResponseVersion = context.Version;
             ValueTask<IKafkaMessage?> pending = handler.HandleAsync(context, request);
+            int requestThrottle = started == 0 ? 0 : _requestQuota!.Record(context, request, started);
             if (pending.IsCompletedSuccessfully)
             {
                 context.Response = pending.Result;
+                RequestQuota.Apply(context, requestThrottle);
                 return Task.FromResult(context);
             }
 
-            return AwaitAsync(pending, context);
+            return AwaitAsync(pending, context, requestThrottle);
         }
         catch (Exception e)
         {
@@ -109,11 +116,12 @@ internal sealed partial class RequestDispatcher
         }
     }
 
-    private async Task<RequestContext> AwaitAsync(ValueTask<IKafkaMessage?> pending, RequestContext context)
+    private async Task<RequestContext> AwaitAsync(ValueTask<IKafkaMessage?> pending, RequestContext context, int requestThrottle)
     {
         try
         {
             context.Response = await pending.ConfigureAwait(false);
+            RequestQuota.Apply(context, requestThrottle);
         }
         catch (Exception e)
         {

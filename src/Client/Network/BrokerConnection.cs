@@ -35,6 +35,9 @@ internal sealed partial class BrokerConnection : IAsyncDisposable
     private int _correlationId;
     private Exception? _failure;
 
+    // Until when (a TimeProvider timestamp) nothing is sent: the broker asked for a throttle (KIP-219); 0 when never.
+    private long _throttledUntil;
+
     private BrokerConnection(Socket socket, Stream stream, string endpoint, int nodeId, ConnectionSettings settings, ILogger logger)
     {
         _socket = socket;
@@ -265,6 +268,7 @@ internal sealed partial class BrokerConnection : IAsyncDisposable
             await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
+                await WaitOutThrottleAsync(cancellationToken).ConfigureAwait(false);
                 ThrowIfFailed();
                 int correlationId = ++_correlationId;
                 pending.CorrelationId = correlationId;
@@ -315,6 +319,41 @@ internal sealed partial class BrokerConnection : IAsyncDisposable
 
             throw;
         }
+    }
+
+    /// <summary>Sends nothing for <paramref name="throttleMs"/> from now (or longer, when already held back longer).</summary>
+    private void HoldBack(int throttleMs)
+    {
+        long until = _time.GetTimestamp() + (throttleMs * _time.TimestampFrequency / 1000);
+        long seen = Volatile.Read(ref _throttledUntil);
+        while (until > seen)
+        {
+            long was = Interlocked.CompareExchange(ref _throttledUntil, until, seen);
+            if (was == seen)
+            {
+                return;
+            }
+
+            seen = was;
+        }
+    }
+
+    /// <summary>Waits (holding the write lock, so requests keep their order) until the broker's throttle is over.</summary>
+    private async ValueTask WaitOutThrottleAsync(CancellationToken cancellationToken)
+    {
+        // Bounded: each pass waits out what is left, and a response extends the window only by a throttle the
+        // broker bounds itself (Kafka: the whole quota window).
+        for (int pass = 0; pass < 1000; pass++)
+        {
+            long left = Volatile.Read(ref _throttledUntil) - _time.GetTimestamp();
+            if (left <= 0)
+            {
+                break;
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds((double)left / _time.TimestampFrequency), _time, cancellationToken).ConfigureAwait(false);
+        }
+
     }
 
     private void ThrowIfFailed()
@@ -385,6 +424,14 @@ internal sealed partial class BrokerConnection : IAsyncDisposable
                 }
 
                 frame.SetBody(ApiMessages.ResponseHeaderHasTaggedFields(pending.Key, pending.Version), pending.Key, pending.Version);
+                int throttleMs = ResponseThrottle.Of(pending.Key, pending.Version, frame.Body.Span);
+                if (throttleMs > 0)
+                {
+                    // Before the response is handed on, so no request of this connection can slip out inside the window.
+                    // Bounded by the request timeout: a broker asking for more would time every request out anyway.
+                    HoldBack((int)Math.Min(throttleMs, _requestTimeout.TotalMilliseconds));
+                }
+
                 _inFlight.Release();
                 if (_reauthenticateAt != 0 && Environment.TickCount64 >= _reauthenticateAt)
                 {

@@ -85,7 +85,7 @@ public sealed class DescribeLogDirsRequest : IKafkaMessage
 }
 
 /// <summary>Kafka DescribeLogDirsResponse (response, API key 35), versions 0–4, flexible 2+.</summary>
-public sealed class DescribeLogDirsResponse : IKafkaMessage
+public sealed class DescribeLogDirsResponse : IKafkaMessage, IThrottledResponse
 {
     public const short ApiKey = 35;
     public const short LowestVersion = 0;

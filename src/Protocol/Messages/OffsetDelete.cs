@@ -60,7 +60,7 @@ public sealed class OffsetDeleteRequest : IKafkaMessage
 }
 
 /// <summary>Kafka OffsetDeleteResponse (response, API key 47), version 0.</summary>
-public sealed class OffsetDeleteResponse : IKafkaMessage
+public sealed class OffsetDeleteResponse : IKafkaMessage, IThrottledResponse
 {
     public const short LowestVersion = 0;
     public const short HighestVersion = 0;

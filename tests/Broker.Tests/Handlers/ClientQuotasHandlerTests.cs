@@ -94,7 +94,7 @@ public sealed class ClientQuotasHandlerTests : HandlerTest
             Entry(null, false, "twice", true, ("producer_byte_rate", 10, false), ("producer_byte_rate", 20, false)),
             Entry(null, false, "", true, ("producer_byte_rate", 10, false)),
             Entry(null, false, null, false, ("producer_byte_rate", 10, false)),
-            Entry(null, false, "cpu", true, ("request_percentage", 10, false)));
+            Entry(null, false, "cpu", true, ("request_percentage", -1, false)));
         Assert.Equal(0, altered.Entries[0].ErrorCode);
         for (int i = 1; i < altered.Entries.Count; i++)
         {
@@ -144,6 +144,53 @@ public sealed class ClientQuotasHandlerTests : HandlerTest
         FetchResponse over = await FetchAsync(0);
         Assert.Empty(over.Responses);
         Assert.True(over.ThrottleTimeMs > 0);
+    }
+
+    [Fact]
+    public async Task A_client_over_its_request_quota_is_throttled_and_one_under_it_is_not()
+    {
+        // "heavy" may use a hundred-thousandth of a percent of a thread (0.1 µs a second: any request is more
+        // than that over the 10 s window); "light" ten thousand percent (a hundred threads: never reached).
+        AlterClientQuotasResponse altered = await AlterAsync(false,
+            Entry(null, false, "heavy", true, ("request_percentage", 0.00001, false)),
+            Entry(null, false, "light", true, ("request_percentage", 10_000, false)));
+        Assert.All(altered.Entries, e => Assert.Equal(0, e.ErrorCode));
+
+        EmbeddedClient heavy = Broker.Connect();
+        EmbeddedClient light = Broker.Connect();
+        for (int i = 1; i <= 3; i++)
+        {
+            MetadataResponse lit = await SendAsAsync<MetadataResponse>(light, "light", i, ApiKey.Metadata, 12, new MetadataRequest { Topics = null });
+            Assert.Equal(0, lit.ThrottleTimeMs);
+        }
+
+        MetadataResponse first = await SendAsAsync<MetadataResponse>(heavy, "heavy", 1, ApiKey.Metadata, 12, new MetadataRequest { Topics = null });
+        Assert.InRange(first.ThrottleTimeMs, 1, 1000); // a request throttle is bounded by one window
+
+        // Exempt: ApiVersions is never throttled, however far over the client is.
+        ApiVersionsResponse versions = await SendAsAsync<ApiVersionsResponse>(heavy, "heavy", 2, ApiKey.ApiVersions, 3, new ApiVersionsRequest { ClientSoftwareName = "t", ClientSoftwareVersion = "1" });
+        Assert.Equal(0, versions.ThrottleTimeMs);
+
+        // The quota also applies to any other API's response (here a quota describe).
+        DescribeClientQuotasResponse described = await SendAsAsync<DescribeClientQuotasResponse>(heavy, "heavy", 3, ApiKey.DescribeClientQuotas, 1, new DescribeClientQuotasRequest());
+        Assert.True(described.ThrottleTimeMs > 0);
+    }
+
+    /// <summary>Sends a request whose header names <paramref name="clientId"/> (the embedded client always says "embedded").</summary>
+    private static async Task<TResponse> SendAsAsync<TResponse>(EmbeddedClient client, string clientId, int correlation, ApiKey key, short version, IKafkaMessage request)
+        where TResponse : IKafkaMessage, new()
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        var writer = new Protocol.Primitives.KafkaWriter(buffer);
+        new RequestHeader((short)key, version, correlation, clientId).Write(ref writer);
+        request.Write(ref writer, version);
+        writer.Commit();
+        byte[] frame = new byte[4 + buffer.WrittenCount];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(frame, buffer.WrittenCount);
+        buffer.WrittenSpan.CopyTo(frame.AsSpan(4));
+        await client.WriteAsync(frame, Token);
+        byte[] answer = await client.ReadFrameAsync(Token) ?? throw new InvalidOperationException("closed");
+        return EmbeddedClient.Decode<TResponse>(answer, key, version, correlation);
     }
 
     private Task<FetchResponse> FetchAsync(long offset) =>
