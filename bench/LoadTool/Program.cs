@@ -2,7 +2,7 @@
 // in the spirit of kafka-producer-perf-test. It starts the broker (Release build next to this tool)
 // on 127.0.0.1 with a fresh data directory, runs the scenarios, prints one line per result, and stops.
 //
-//   dotnet run -c Release --project bench/LoadTool -- [--records 1000000] [--scenario all|produce|latency|kib|client|scale|spread|metrics|peer] [--rounds 3] [--partitions 50000]
+//   dotnet run -c Release --project bench/LoadTool -- [--records 1000000] [--scenario all|produce|latency|kib|client|scale|spread|metrics|peer|latency-rounds] [--rounds 3] [--acks 1|all] [--partitions 50000]
 //
 // Every loop is bounded in count and time, and all traffic stays on the loopback interface.
 using System.Diagnostics;
@@ -11,7 +11,6 @@ using System.Net;
 using System.Net.Sockets;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
-using HdrHistogram;
 
 int records = IntArg("--records", 1_000_000);
 string scenario = StringArg("--scenario", "all");
@@ -88,6 +87,13 @@ try
         await PeerAsync(data + "-peer", records, IntArg("--rounds", 3), IntArg("--latency-seconds", 10));
     }
 
+    if (scenario is "latency-rounds")
+    {
+        // Issue 15: alternating rounds of the broker path and the loopback floor, acks 1 or all.
+        await LatencyScenario.RunAsync(data + "-lat", IntArg("--rounds", 3), IntArg("--latency-seconds", 10),
+            StringArg("--acks", "1") == "all" ? Acks.All : Acks.Leader, IntArg("--size", 100), IntArg("--rate", 20_000));
+    }
+
     if (scenario is "all" or "latency")
     {
         await using var broker = await Broker.StartAsync(data + "-lat");
@@ -99,7 +105,7 @@ try
 }
 finally
 {
-    foreach (string dir in new[] { data, data + "-kib", data + "-lat", data + "-client", data + "-scale", data + "-scale-empty", data + "-spread", data + "-metrics-on", data + "-metrics-off", data + "-peer" })
+    foreach (string dir in new[] { data, data + "-kib", data + "-lat", data + "-client", data + "-scale", data + "-scale-empty", data + "-spread", data + "-metrics-on", data + "-metrics-off", data + "-peer", data + "-lat-0", data + "-lat-1", data + "-lat-2", data + "-lat-3", data + "-lat-4" })
     {
         if (Directory.Exists(dir))
         {
@@ -296,68 +302,7 @@ static Result Consume(Broker broker, string topic, int count)
 
 static LatencyFigures Latency(Broker broker, string topic, int ratePerSecond, int seconds)
 {
-    var histogram = new LongHistogram(TimeStamp.Seconds(10), 3);
-    using IProducer<Null, byte[]> producer = new ProducerBuilder<Null, byte[]>(new ProducerConfig
-    {
-        BootstrapServers = broker.Bootstrap,
-        Acks = Acks.Leader,
-        LingerMs = 0,
-        // librdkafka leaves Nagle on by default (socket.nagle.disable=false); LOADTOOL_NAGLE_DISABLE=1 turns it
-        // off on both clients, to tell client-side Nagle/delayed-ACK stalls from broker-side wake-ups.
-        SocketNagleDisable = NagleDisabled(),
-    }).Build();
-    using IConsumer<Ignore, byte[]> consumer = new ConsumerBuilder<Ignore, byte[]>(new ConsumerConfig
-    {
-        BootstrapServers = broker.Bootstrap,
-        GroupId = "latency",
-        FetchWaitMaxMs = 100,
-        FetchMinBytes = 1,
-        SocketNagleDisable = NagleDisabled(),
-    }).Build();
-    consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.End));
-    _ = consumer.Consume(TimeSpan.FromMilliseconds(500)); // connected and positioned before the clock starts
-
-    int total = ratePerSecond * seconds;
-    var received = new CountdownEvent(total);
-    var reader = new Thread(() =>
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!received.IsSet && deadline.Elapsed < TimeSpan.FromSeconds(seconds + 30))
-        {
-            ConsumeResult<Ignore, byte[]>? r = consumer.Consume(TimeSpan.FromMilliseconds(100));
-            if (r is { IsPartitionEOF: false })
-            {
-                long sent = BitConverter.ToInt64(r.Message.Value);
-                histogram.RecordValue(Stopwatch.GetTimestamp() - sent);
-                received.Signal();
-            }
-        }
-    });
-    reader.Start();
-
-    var clock = Stopwatch.StartNew();
-    byte[] value = new byte[100];
-    for (int i = 0; i < total; i++)
-    {
-        // Open-loop pacing: message i is due at i / rate seconds. Sleep (~1 ms) while nothing is due
-        // and send what is due in a burst, so pacing does not burn one of the two cores spinning.
-        long due = (long)(i * (double)Stopwatch.Frequency / ratePerSecond);
-        while (clock.ElapsedTicks < due)
-        {
-            Thread.Sleep(1);
-        }
-
-        BitConverter.TryWriteBytes(value, Stopwatch.GetTimestamp());
-        producer.Produce(topic, new Message<Null, byte[]> { Value = (byte[])value.Clone() });
-        if ((i & 1023) == 0)
-        {
-            producer.Poll(TimeSpan.Zero);
-        }
-    }
-
-    producer.Flush(TimeSpan.FromSeconds(30));
-    reader.Join();
-    LatencyFigures figures = LatencyFigures.From(histogram, total);
+    LatencyFigures figures = LatencyScenario.Measure(broker, topic, ratePerSecond, seconds, Acks.Leader, 100);
     Console.WriteLine($"latency end-to-end at {ratePerSecond}/s for {seconds} s, 100 B, acks=1, linger 0: {figures}");
     return figures;
 }
@@ -401,8 +346,6 @@ static async Task<string> CreateTopicAsync(Broker broker, string name, int parti
     return name;
 }
 
-static bool NagleDisabled() => Environment.GetEnvironmentVariable("LOADTOOL_NAGLE_DISABLE") == "1";
-
 int IntArg(string name, int fallback)
 {
     int i = Array.IndexOf(args, name);
@@ -429,6 +372,8 @@ internal sealed class Broker : IAsyncDisposable
     }
 
     public string Bootstrap { get; }
+
+    public int Pid => _process.Id;
 
     public TimeSpan CpuTime
     {
@@ -501,7 +446,32 @@ internal sealed class Broker : IAsyncDisposable
     {
         string status = File.ReadAllText($"/proc/{_process.Id}/status");
         string Field(string name) => status.Split('\n').FirstOrDefault(l => l.StartsWith(name, StringComparison.Ordinal))?.Split(':')[1].Trim() ?? "?";
-        Console.WriteLine($"broker memory: peak RSS (VmHWM) {Field("VmHWM")}, now RssAnon {Field("RssAnon")}, RssFile {Field("RssFile")} (mapped segment pages)");
+        Console.WriteLine($"broker memory: peak RSS (VmHWM) {Field("VmHWM")}, now RssAnon {Field("RssAnon")}, RssFile {Field("RssFile")} (mapped segment pages); threads {Field("Threads")}, context switches voluntary {SumThreads("voluntary_ctxt_switches")}, involuntary {SumThreads("nonvoluntary_ctxt_switches")}");
+    }
+
+    // Summed over the broker's threads (the process's own status counts only its main thread's switches).
+    private long SumThreads(string field)
+    {
+        long sum = 0;
+        foreach (string task in Directory.GetDirectories($"/proc/{_process.Id}/task"))
+        {
+            try
+            {
+                foreach (string line in File.ReadLines(Path.Combine(task, "status")))
+                {
+                    if (line.StartsWith(field + ":", StringComparison.Ordinal))
+                    {
+                        sum += long.Parse(line.AsSpan(field.Length + 1).Trim(), CultureInfo.InvariantCulture);
+                    }
+                }
+            }
+            catch (IOException)
+            {
+                // the thread exited meanwhile
+            }
+        }
+
+        return sum;
     }
 
     public async ValueTask DisposeAsync()
