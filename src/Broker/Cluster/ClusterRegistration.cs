@@ -1,3 +1,5 @@
+using LogBroker.Broker.Metadata;
+using LogBroker.Broker.Producers;
 using LogBroker.Broker.Replication;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -29,14 +31,26 @@ internal static class ClusterRegistration
 
         // The data plane registers the real one; until then partition states are followed, not replicated.
         services.TryAddSingleton<IReplicaManager, NoReplicaManager>();
+        services.AddSingleton<ClusterMetadataCache>();
         services.AddSingleton(sp =>
         {
             var info = sp.GetRequiredService<ClusterInfo>();
+            var cache = sp.GetRequiredService<ClusterMetadataCache>();
+            var materializer = new TopicMaterializer(
+                sp.GetRequiredService<TopicRegistry>(), sp.GetRequiredService<ProducerStates>(), cache, sp.GetRequiredService<IReplicaManager>(),
+                info.NodeId, sp.GetRequiredService<ILogger<TopicMaterializer>>());
             return new ClusterService(
                 sp.GetRequiredService<IControllerStore>(), sp.GetRequiredService<ClusterOptions>(), info.NodeId, info.Host, () => info.Port,
-                sp.GetRequiredService<IReplicaManager>(), sp.GetRequiredService<ILogger<ClusterService>>());
+                cache, materializer, sp.GetRequiredService<TopicRegistry>().ClusterId, sp.GetRequiredService<ILogger<ClusterService>>());
         });
         services.AddHostedService(sp => sp.GetRequiredService<ClusterService>());
+        services.AddSingleton(sp => new ClusterMetadataView(
+            sp.GetRequiredService<ClusterService>(), sp.GetRequiredService<ClusterOptions>(), sp.GetRequiredService<BrokerOptions>(), sp.GetRequiredService<ClusterInfo>()));
+        services.AddSingleton(sp => new GroupCoordinatorMap(sp.GetRequiredService<ClusterService>()));
+        services.AddSingleton(sp => new ClusterCoordinatorLookup(
+            sp.GetRequiredService<ClusterService>(), sp.GetRequiredService<ClusterOptions>(), sp.GetRequiredService<GroupCoordinatorMap>()));
+        services.AddSingleton(sp => new ClusterTopicAdmin(
+            sp.GetRequiredService<ClusterService>(), sp.GetRequiredService<ClusterOptions>(), sp.GetRequiredService<BrokerOptions>(), sp.GetRequiredService<TopicRegistry>()));
         services.AddSingleton<IBrokerDirectory>(sp => sp.GetRequiredService<ClusterService>());
         services.AddSingleton<IIsrChangeSink>(sp =>
             new StoreIsrChangeSink(

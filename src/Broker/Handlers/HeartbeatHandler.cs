@@ -7,7 +7,7 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>Heartbeat (key 12), versions 0–4 (v4 is v3, flexible).</summary>
-internal sealed class HeartbeatHandler(GroupCoordinator groups, Authorizer? authorizer = null) : RequestHandler<HeartbeatRequest, HeartbeatResponse>
+internal sealed class HeartbeatHandler(GroupCoordinator groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<HeartbeatRequest, HeartbeatResponse>
 {
     public override ApiKey Key => ApiKey.Heartbeat;
 
@@ -17,7 +17,8 @@ internal sealed class HeartbeatHandler(GroupCoordinator groups, Authorizer? auth
 
     public override ValueTask<HeartbeatResponse?> HandleAsync(RequestContext context, HeartbeatRequest heartbeat)
     {
-        ErrorCode error = authorizer?.Check(context, AclOperation.Read, AclResourceType.Group, heartbeat.GroupId) ?? groups.Heartbeat(heartbeat.GroupId, heartbeat.MemberId, heartbeat.GroupInstanceId, heartbeat.GenerationId);
+        ErrorCode error = authorizer?.Check(context, AclOperation.Read, AclResourceType.Group, heartbeat.GroupId)
+            ?? (coordinators?.Check(heartbeat.GroupId) is { } refused && refused != ErrorCode.None ? refused : groups.Heartbeat(heartbeat.GroupId, heartbeat.MemberId, heartbeat.GroupInstanceId, heartbeat.GenerationId));
         return ValueTask.FromResult<HeartbeatResponse?>(new HeartbeatResponse { ErrorCode = (short)error });
     }
 }

@@ -10,7 +10,7 @@ namespace LogBroker.Broker.Handlers;
 /// serving other requests in order behind it). v4+ without an instance id gets MEMBER_ID_REQUIRED
 /// first (KIP-394); v5 static members are supported.
 /// </summary>
-internal sealed class JoinGroupHandler(GroupCoordinator groups, Authorizer? authorizer = null) : RequestHandler<JoinGroupRequest, JoinGroupResponse>
+internal sealed class JoinGroupHandler(GroupCoordinator groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<JoinGroupRequest, JoinGroupResponse>
 {
     public override ApiKey Key => ApiKey.JoinGroup;
 
@@ -23,6 +23,11 @@ internal sealed class JoinGroupHandler(GroupCoordinator groups, Authorizer? auth
         if (authorizer?.Check(context, AclOperation.Read, AclResourceType.Group, request.GroupId) is { } denied)
         {
             return new JoinGroupResponse { ErrorCode = (short)denied };
+        }
+
+        if (coordinators?.Check(request.GroupId) is { } refused && refused != Protocol.ErrorCode.None)
+        {
+            return new JoinGroupResponse { ErrorCode = (short)refused, MemberId = request.MemberId, ProtocolName = "" }; // cluster mode: another broker coordinates it
         }
 
         JoinGroupResponse response = await groups.JoinAsync(request, context.Version, context.ClientId ?? "", context.Connection).ConfigureAwait(false);

@@ -7,7 +7,7 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>LeaveGroup (key 13), versions 0–5 (v3: several members, per-member errors; v4 flexible; v5 a reason per member, informational).</summary>
-internal sealed class LeaveGroupHandler(GroupCoordinator groups, Authorizer? authorizer = null) : RequestHandler<LeaveGroupRequest, LeaveGroupResponse>
+internal sealed class LeaveGroupHandler(GroupCoordinator groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<LeaveGroupRequest, LeaveGroupResponse>
 {
     public override ApiKey Key => ApiKey.LeaveGroup;
 
@@ -20,6 +20,11 @@ internal sealed class LeaveGroupHandler(GroupCoordinator groups, Authorizer? aut
         if (authorizer?.Check(context, AclOperation.Read, AclResourceType.Group, leave.GroupId) is { } denied)
         {
             return ValueTask.FromResult<LeaveGroupResponse?>(new LeaveGroupResponse { ErrorCode = (short)denied });
+        }
+
+        if (coordinators?.Check(leave.GroupId) is { } refused && refused != Protocol.ErrorCode.None)
+        {
+            return ValueTask.FromResult<LeaveGroupResponse?>(new LeaveGroupResponse { ErrorCode = (short)refused }); // cluster mode: another broker coordinates it
         }
 
         IEnumerable<(string, string?)> leaving = context.Version >= 3

@@ -27,7 +27,7 @@ namespace LogBroker.Broker.Handlers;
 /// (default) the answer waits until the offset log is fsynced (shared with concurrent commits, off the
 /// read loop), so an acknowledged commit survives power loss; off, it survives a broker crash.
 /// </remarks>
-internal sealed class OffsetCommitHandler(OffsetManager groups, BrokerOptions options, TimeProvider time, Authorizer? authorizer = null) : RequestHandler<OffsetCommitRequest, OffsetCommitResponse>
+internal sealed class OffsetCommitHandler(OffsetManager groups, BrokerOptions options, TimeProvider time, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<OffsetCommitRequest, OffsetCommitResponse>
 {
     private const int MaxMetadataBytes = 4096;
 
@@ -44,6 +44,21 @@ internal sealed class OffsetCommitHandler(OffsetManager groups, BrokerOptions op
         var index = new Dictionary<(string, int), int>();
         var response = new OffsetCommitResponse();
         ErrorCode? groupDenied = authorizer?.Check(context, AclOperation.Read, AclResourceType.Group, commit.GroupId); // Kafka: Read on the group, then Read on each topic
+        if (groupDenied is null && coordinators?.Check(commit.GroupId) is { } refused && refused != ErrorCode.None)
+        {
+            // Cluster mode: another broker coordinates the group; every partition gets the error.
+            foreach (OffsetCommitRequest.OffsetCommitRequestTopic topic in commit.Topics)
+            {
+                response.Topics.Add(new OffsetCommitResponse.OffsetCommitResponseTopic
+                {
+                    Name = topic.Name,
+                    Partitions = [.. topic.Partitions.Select(p => new OffsetCommitResponse.OffsetCommitResponsePartition { PartitionIndex = p.PartitionIndex, ErrorCode = (short)refused })],
+                });
+            }
+
+            return ValueTask.FromResult<OffsetCommitResponse?>(response);
+        }
+
         foreach (OffsetCommitRequest.OffsetCommitRequestTopic topic in commit.Topics)
         {
             var topicResponse = new OffsetCommitResponse.OffsetCommitResponseTopic { Name = topic.Name };

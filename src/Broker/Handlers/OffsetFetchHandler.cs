@@ -14,7 +14,7 @@ namespace LogBroker.Broker.Handlers;
 /// v0 reads the same offset log as v1 (Kafka's ZooKeeper mode read v0 from ZooKeeper, where only v0
 /// commits were; here every version's commits are in one place, see <see cref="OffsetCommitHandler"/>).
 /// </remarks>
-internal sealed class OffsetFetchHandler(OffsetManager groups, Authorizer? authorizer = null) : RequestHandler<OffsetFetchRequest, OffsetFetchResponse>
+internal sealed class OffsetFetchHandler(OffsetManager groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<OffsetFetchRequest, OffsetFetchResponse>
 {
     public override ApiKey Key => ApiKey.OffsetFetch;
 
@@ -43,6 +43,12 @@ internal sealed class OffsetFetchHandler(OffsetManager groups, Authorizer? autho
                     continue;
                 }
 
+                if (coordinators?.Check(group.GroupId) is { } refused && refused != Protocol.ErrorCode.None)
+                {
+                    groupResponse.ErrorCode = (short)refused; // cluster mode: another broker coordinates it
+                    continue;
+                }
+
                 var partitions = group.Topics?.SelectMany(t => t.PartitionIndexes.Select(p => (t.Name, p)));
                 foreach (var byTopic in Fetch(context, group.GroupId, partitions).GroupBy(r => r.Topic))
                 {
@@ -64,6 +70,19 @@ internal sealed class OffsetFetchHandler(OffsetManager groups, Authorizer? autho
         else if (context.Version >= 2 && authorizer?.Check(context, AclOperation.Describe, AclResourceType.Group, fetch.GroupId) is { } denied)
         {
             response.ErrorCode = (short)denied;
+        }
+        else if (coordinators?.Check(fetch.GroupId) is { } refused && refused != Protocol.ErrorCode.None)
+        {
+            // Cluster mode: another broker coordinates the group (v1 has no top-level error: per partition).
+            response.ErrorCode = (short)refused;
+            foreach (OffsetFetchRequest.OffsetFetchRequestTopic topic in fetch.Topics ?? [])
+            {
+                response.Topics.Add(new OffsetFetchResponse.OffsetFetchResponseTopic
+                {
+                    Name = topic.Name,
+                    Partitions = [.. topic.PartitionIndexes.Select(p => new OffsetFetchResponse.OffsetFetchResponsePartition { PartitionIndex = p, CommittedOffset = -1, ErrorCode = (short)refused })],
+                });
+            }
         }
         else
         {
