@@ -113,6 +113,7 @@ public static class BrokerApp
         services.AddHostedService(sp => sp.GetRequiredService<BrokerListener>());
         services.AddLogBrokerOperations(configuration);
         services.AddLogBrokerCluster(configuration);
+        services.AddLogBrokerClusterAdmin(configuration);
         return services;
     }
 

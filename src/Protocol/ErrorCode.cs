@@ -183,11 +183,23 @@ public enum ErrorCode : short
     /// <summary>MEMBER_ID_REQUIRED</summary>
     MemberIdRequired = 79,
 
+    /// <summary>PREFERRED_LEADER_NOT_AVAILABLE: the preferred replica is not alive or not in the ISR (ElectLeaders).</summary>
+    PreferredLeaderNotAvailable = 80,
+
     /// <summary>GROUP_MAX_SIZE_REACHED</summary>
     GroupMaxSizeReached = 81,
 
     /// <summary>FENCED_INSTANCE_ID</summary>
     FencedInstanceId = 82,
+
+    /// <summary>ELIGIBLE_LEADERS_NOT_AVAILABLE: no live replica can lead (ElectLeaders, unclean).</summary>
+    EligibleLeadersNotAvailable = 83,
+
+    /// <summary>ELECTION_NOT_NEEDED: the partition already has the leader the election would choose.</summary>
+    ElectionNotNeeded = 84,
+
+    /// <summary>NO_REASSIGNMENT_IN_PROGRESS: a cancellation for a partition that is not being reassigned.</summary>
+    NoReassignmentInProgress = 85,
 
     /// <summary>INVALID_RECORD</summary>
     InvalidRecord = 87,

@@ -33,7 +33,7 @@ public enum ControllerResult
 /// Holds no state of its own between calls (it re-reads the store), so a new controller picks up where a
 /// deposed one stopped.
 /// </summary>
-public sealed class ClusterController(IControllerStore store, ClusterKeys keys, ControllerElection election, long epoch, bool uncleanLeaderElection)
+public sealed partial class ClusterController(IControllerStore store, ClusterKeys keys, ControllerElection election, long epoch, bool uncleanLeaderElection)
 {
     private readonly BrokerRegistrar _registrar = new(store, keys);
 

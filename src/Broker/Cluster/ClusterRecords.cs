@@ -48,6 +48,6 @@ public static class ClusterJson
     public static PartitionState? DecodePartition(byte[] bytes)
     {
         var state = Decode<PartitionState>(bytes);
-        return state is { Topic: not null, Replicas: not null, Isr: not null } && state.Partition >= 0 ? state : null;
+        return state is { Topic: not null, Replicas: not null, Isr: not null, AddingReplicas: not null, RemovingReplicas: not null } && state.Partition >= 0 ? state : null;
     }
 }

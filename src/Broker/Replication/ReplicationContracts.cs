@@ -24,7 +24,17 @@ public sealed record PartitionState(
     int LeaderEpoch,
     IReadOnlyList<int> Replicas,
     IReadOnlyList<int> Isr,
-    int PartitionEpoch);
+    int PartitionEpoch)
+{
+    /// <summary>
+    /// Replicas an ongoing reassignment is adding (KIP-455): already in <see cref="Replicas"/>, catching up; the
+    /// controller finishes the reassignment when all of them are in the ISR. Empty when none is in progress.
+    /// </summary>
+    public IReadOnlyList<int> AddingReplicas { get; init; } = [];
+
+    /// <summary>Replicas an ongoing reassignment will drop from <see cref="Replicas"/> when it finishes; empty when none.</summary>
+    public IReadOnlyList<int> RemovingReplicas { get; init; } = [];
+}
 
 /// <summary>Where another broker of the cluster listens for replica fetches.</summary>
 public interface IBrokerDirectory
