@@ -2,6 +2,7 @@ using LogBroker.Broker.Cluster;
 using LogBroker.Broker.Handlers;
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Producers;
 using LogBroker.Broker.Security;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Broker.Tests.Handlers;
@@ -52,6 +53,7 @@ public sealed class ElectLeadersClusterHandlerTests : IAsyncLifetime
     private readonly List<ClusterService> _services = [];
     private LogManager? _logs;
     private TopicRegistry? _topics;
+    private readonly List<(LogManager Logs, TopicRegistry Topics)> _brokerStorage = [];
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -62,7 +64,13 @@ public sealed class ElectLeadersClusterHandlerTests : IAsyncLifetime
         var options = new ClusterOptions { LeaseTtl = TimeSpan.FromSeconds(10) };
         foreach (var id in new[] { 1, 2 })
         {
-            var service = new ClusterService(_store, options, id, "127.0.0.1", () => 9000 + id, new NoReplicaManager(), NullLogger<ClusterService>.Instance);
+            // Each broker materialises topics into its own registry; the handler under test reads the shared one only for the cluster id.
+            var logs = LogManager.Open(new StorageOptions { DataDirectory = Path.Combine(_dir.Path, "broker-" + id) }, TimeProvider.System);
+            var registry = new TopicRegistry(logs, LogConfig.Default, NullLogger<TopicRegistry>.Instance);
+            _brokerStorage.Add((logs, registry));
+            var cache = new ClusterMetadataCache();
+            var materializer = new TopicMaterializer(registry, new ProducerStates(), cache, new NoReplicaManager(), id, NullLogger<TopicMaterializer>.Instance);
+            var service = new ClusterService(_store, options, id, "127.0.0.1", () => 9000 + id, cache, materializer, registry.ClusterId, NullLogger<ClusterService>.Instance);
             _services.Add(service);
             await service.StartAsync(Ct);
         }
@@ -79,6 +87,12 @@ public sealed class ElectLeadersClusterHandlerTests : IAsyncLifetime
         {
             await s.StopAsync(CancellationToken.None);
             s.Dispose();
+        }
+
+        foreach ((LogManager logs, TopicRegistry registry) in _brokerStorage)
+        {
+            registry.Dispose();
+            logs.Dispose();
         }
 
         _topics?.Dispose();
