@@ -91,6 +91,7 @@ internal static class CliApp
         root.Subcommands.Add(UserCommands.Build(context));
         root.Subcommands.Add(AclCommands.Build(context));
         root.Subcommands.Add(QuotaCommands.Build(context));
+        root.Subcommands.Add(ClusterCommands.Build(context));
         context.Security.AddTo(root);
 
         ParseResult parsed = root.Parse(args);

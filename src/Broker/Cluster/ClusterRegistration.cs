@@ -1,6 +1,7 @@
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Producers;
 using LogBroker.Broker.Replication;
+using LogBroker.Broker.Telemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -39,9 +40,15 @@ internal static class ClusterRegistration
             var materializer = new TopicMaterializer(
                 sp.GetRequiredService<TopicRegistry>(), sp.GetRequiredService<ProducerStates>(), cache, sp.GetRequiredService<IReplicaManager>(),
                 info.NodeId, sp.GetRequiredService<ILogger<TopicMaterializer>>());
-            return new ClusterService(
+            var service = new ClusterService(
                 sp.GetRequiredService<IControllerStore>(), sp.GetRequiredService<ClusterOptions>(), info.NodeId, info.Host, () => info.Port,
                 cache, materializer, sp.GetRequiredService<TopicRegistry>().ClusterId, sp.GetRequiredService<ILogger<ClusterService>>());
+            if (sp.GetService<BrokerMetrics>() is { } metrics)
+            {
+                ClusterMetrics.Register(metrics.Meter, service);
+            }
+
+            return service;
         });
         services.AddHostedService(sp => sp.GetRequiredService<ClusterService>());
         services.AddSingleton(sp => new ClusterMetadataView(

@@ -13,7 +13,7 @@ public sealed class ClusterFailoverTests(ThreeBrokerCluster cluster) : IClassFix
     [Fact]
     public async Task Killing_a_leaders_broker_moves_leadership_to_an_isr_member_in_every_brokers_metadata()
     {
-        var topic = BrokerFixture.UniqueTopic("failover");
+        var topic = "fo-" + Guid.NewGuid().ToString("N")[..8]; // short: the status table must not wrap it
         var controller = await cluster.ControllerIdAsync();
         using (var admin = new Confluent.Kafka.AdminClientBuilder(new Confluent.Kafka.AdminClientConfig { BootstrapServers = cluster.Bootstrap }).Build())
         {
@@ -25,6 +25,13 @@ public sealed class ClusterFailoverTests(ThreeBrokerCluster cluster) : IClassFix
         var partition0 = before.Topics[0].Partitions.Single(p => p.PartitionIndex == 0);
         var victim = partition0.LeaderId;
         Assert.True(victim > 0);
+
+        var (code, status) = await StatusAsync(controller);
+        Assert.Equal(0, code);
+        Assert.Contains(cluster.Brokers[victim].Bootstrap, status);
+        Assert.DoesNotContain("under-replicated partitions", status); // the table of them is left out when empty
+        Assert.Equal(1, await cluster.MetricAsync(controller, "logbroker_cluster_is_controller"));
+        Assert.Equal(0, await cluster.MetricAsync(Enumerable.Range(1, 3).First(i => i != controller), "logbroker_cluster_is_controller"));
 
         await cluster.Brokers[victim].KillAsync();
         var survivors = Enumerable.Range(1, 3).Where(id => id != victim).ToArray();
@@ -44,7 +51,39 @@ public sealed class ClusterFailoverTests(ThreeBrokerCluster cluster) : IClassFix
             Assert.Contains(after.ControllerId, survivors);
         }
 
+        // The operator's view: the dead broker gone from the list, the topic's partitions under-replicated.
+        var reporter = survivors[0];
+        (code, status) = await StatusAsync(reporter);
+        Assert.Equal(0, code); // every partition still has a leader
+        Assert.DoesNotContain(cluster.Brokers[victim].Bootstrap, status);
+        Assert.Contains("under-replicated partitions", status);
+        Assert.Contains(topic, status);
+
+        // Metrics: one controller among the survivors, leader changes seen, the new leader counting its under-replicated partition.
+        double controllers = 0;
+        foreach (var id in survivors)
+        {
+            controllers += await cluster.MetricAsync(id, "logbroker_cluster_is_controller") ?? 0;
+            Assert.True(await cluster.MetricAsync(id, "logbroker_cluster_leader_changes_total") >= 1);
+            Assert.Equal(0, await cluster.MetricAsync(id, "logbroker_cluster_offline_partitions"));
+        }
+
+        Assert.Equal(1, controllers);
+        Assert.Equal(2, await cluster.MetricAsync(survivors[0], "logbroker_cluster_brokers"));
+        foreach (var id in survivors)
+        {
+            Assert.True(await cluster.MetricAsync(id, "logbroker_cluster_under_replicated_partitions") >= 1); // every survivor leads some partition now
+        }
+
         var state = ClusterJson.DecodePartition((await cluster.Store.GetAsync(cluster.Keys.Partition(topic, 0), CancellationToken.None))!.Value)!;
         Assert.NotEqual(victim, state.Leader);
+    }
+
+    private async Task<(int Code, string Out)> StatusAsync(int id)
+    {
+        var output = new StringWriter();
+        var context = new LogBroker.Cli.CliContext(output, new StringWriter(), new StringReader(""), interactive: false);
+        int code = await LogBroker.Cli.CliApp.RunAsync(["cluster", "status", "--bootstrap", cluster.Brokers[id].Bootstrap], context, TestContext.Current.CancellationToken);
+        return (code, output.ToString());
     }
 }

@@ -17,6 +17,9 @@ public sealed class ThreeBrokerCluster : IAsyncLifetime
 
     public Dictionary<int, BrokerProcess> Brokers { get; } = [];
 
+    /// <summary>Each broker's admin (metrics) port.</summary>
+    public Dictionary<int, int> AdminPorts { get; } = [];
+
     public EtcdControllerStore Store { get; private set; } = null!;
 
     public ClusterKeys Keys { get; } = new();
@@ -45,9 +48,32 @@ public sealed class ThreeBrokerCluster : IAsyncLifetime
         Assert.True(await ControllerIdAsync() > 0);
     }
 
-    public Task<BrokerProcess> StartBrokerAsync(int id, int port) =>
-        BrokerProcess.StartAsync(DataDirectory(id), port, [
-            $"--Broker:NodeId={id}", "--Cluster:LeaseTtl=00:00:02", .. _etcd!.Endpoints.Select((e, i) => $"--Cluster:Etcd:Endpoints:{i}={e}"), .. Settings]);
+    public Task<BrokerProcess> StartBrokerAsync(int id, int port)
+    {
+        AdminPorts[id] = BrokerProcess.FreePort();
+
+        // The last value of a key on the command line wins: the admin listener is on, for /metrics.
+        return BrokerProcess.StartAsync(DataDirectory(id), port, [
+            $"--Broker:NodeId={id}", "--Cluster:LeaseTtl=00:00:02", .. _etcd!.Endpoints.Select((e, i) => $"--Cluster:Etcd:Endpoints:{i}={e}"),
+            "--Admin:Enabled=true", $"--Admin:Listener=127.0.0.1:{AdminPorts[id]}", .. Settings]);
+    }
+
+    /// <summary>One metric's value from broker <paramref name="id"/>'s Prometheus text (the sum of its series), or null when absent.</summary>
+    public async Task<double?> MetricAsync(int id, string name)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        string text = await http.GetStringAsync(new Uri($"http://127.0.0.1:{AdminPorts[id]}/metrics"));
+        double? sum = null;
+        foreach (string line in text.Split('\n'))
+        {
+            if (line.StartsWith(name, StringComparison.Ordinal) && line.Length > name.Length && line[name.Length] is ' ' or '{')
+            {
+                sum = (sum ?? 0) + double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+            }
+        }
+
+        return sum;
+    }
 
     /// <summary>The controller's broker id as the store records it (waits, bounded, while there is none).</summary>
     public async Task<int> ControllerIdAsync()
