@@ -5,7 +5,7 @@ namespace LogBroker.Integration.Tests.Security;
 /// <summary>kcat (librdkafka's CLI) over SASL_SSL with SCRAM-SHA-512: produce, then consume the same lines back.</summary>
 public sealed class KcatTests(SecureBroker broker) : IClassFixture<SecureBroker>
 {
-    private static string? Kcat() =>
+    internal static string? Kcat() =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, "kcat")).FirstOrDefault(File.Exists);
 
     [Fact]
@@ -33,7 +33,7 @@ public sealed class KcatTests(SecureBroker broker) : IClassFixture<SecureBroker>
         Assert.Contains("Authentication failed", error, StringComparison.OrdinalIgnoreCase);
     }
 
-    private static async Task<(int Code, string Out, string Err)> RunAsync(string file, string[] args, string? input)
+    internal static async Task<(int Code, string Out, string Err)> RunAsync(string file, string[] args, string? input)
     {
         var start = new ProcessStartInfo(file) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string arg in args)
