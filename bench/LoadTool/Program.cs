@@ -2,7 +2,7 @@
 // in the spirit of kafka-producer-perf-test. It starts the broker (Release build next to this tool)
 // on 127.0.0.1 with a fresh data directory, runs the scenarios, prints one line per result, and stops.
 //
-//   dotnet run -c Release --project bench/LoadTool -- [--records 1000000] [--scenario all|produce|latency|kib|client|scale|spread|metrics|peer|latency-rounds] [--rounds 3] [--acks 1|all] [--partitions 50000]
+//   dotnet run -c Release --project bench/LoadTool -- [--records 1000000] [--scenario all|produce|latency|kib|client|scale|spread|metrics|peer|latency-rounds|security] [--rounds 3] [--acks 1|all] [--partitions 50000]
 //
 // Every loop is bounded in count and time, and all traffic stays on the loopback interface.
 using System.Diagnostics;
@@ -21,6 +21,12 @@ Console.WriteLine($"# machine: {Environment.ProcessorCount} cores, {Environment.
 Console.WriteLine($"# date: {DateTime.UtcNow:u}");
 try
 {
+    if (scenario is "security")
+    {
+        // TLS and SASL_SSL/SCRAM-SHA-256 against plaintext on W1, in alternating rounds (not part of "all").
+        await LogBroker.LoadTool.SecurityScenario.RunAsync(data + "-sec", records, IntArg("--rounds", 3));
+    }
+
     if (scenario is "all" or "baseline")
     {
         _ = DiskBaseline(data, 200L * 1024 * 1024);
@@ -105,7 +111,7 @@ try
 }
 finally
 {
-    foreach (string dir in new[] { data, data + "-kib", data + "-lat", data + "-client", data + "-scale", data + "-scale-empty", data + "-spread", data + "-metrics-on", data + "-metrics-off", data + "-peer", data + "-lat-0", data + "-lat-1", data + "-lat-2", data + "-lat-3", data + "-lat-4" })
+    foreach (string dir in new[] { data, data + "-kib", data + "-lat", data + "-client", data + "-scale", data + "-scale-empty", data + "-spread", data + "-metrics-on", data + "-metrics-off", data + "-peer", data + "-lat-0", data + "-lat-1", data + "-lat-2", data + "-lat-3", data + "-lat-4", data + "-sec" })
     {
         if (Directory.Exists(dir))
         {
@@ -384,9 +390,12 @@ internal sealed class Broker : IAsyncDisposable
         }
     }
 
-    public static async Task<Broker> StartAsync(string data, params string[] settings)
+    public static Task<Broker> StartAsync(string data, params string[] settings) => StartOnAsync(FreePort(), data, settings);
+
+    /// <summary>Starts the broker with its listener on <paramref name="port"/> (security listeners in <paramref name="settings"/> must include it).</summary>
+    public static async Task<Broker> StartOnAsync(int port, string data, params string[] settings)
     {
-        (Process process, int port) = Launch(data, settings);
+        Process process = LaunchOn(port, data, settings);
         for (int i = 0; i < 600; i++)
         {
             try
@@ -408,13 +417,20 @@ internal sealed class Broker : IAsyncDisposable
     /// <summary>Starts the Release broker next to this tool on a free loopback port (not yet listening when this returns).</summary>
     public static (Process Process, int Port) Launch(string data, params string[] settings)
     {
-        int port;
-        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
-        {
-            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            port = ((IPEndPoint)probe.LocalEndPoint!).Port;
-        }
+        int port = FreePort();
+        return (LaunchOn(port, data, settings), port);
+    }
 
+    /// <summary>A loopback port free now.</summary>
+    public static int FreePort()
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)probe.LocalEndPoint!).Port;
+    }
+
+    private static Process LaunchOn(int port, string data, string[] settings)
+    {
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string arg in (string[])[Path.Combine(AppContext.BaseDirectory, "logbroker-broker.dll"), $"--Broker:Listener=127.0.0.1:{port}",
                      $"--Storage:DataDirectory={data}", "--Logging:LogLevel:Default=Warning", .. settings])
@@ -438,7 +454,7 @@ internal sealed class Broker : IAsyncDisposable
 
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        return (process, port);
+        return process;
     }
 
     /// <summary>Peak resident set (VmHWM) and, now, anonymous vs file-backed (mapped segments) resident memory.</summary>

@@ -1,0 +1,279 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+
+namespace LogBroker.LoadTool;
+
+/// <summary>
+/// What TLS and SASL cost: W1 (produce N × 100 B acks=1 with Confluent.Kafka, then consume them) over PLAINTEXT,
+/// SSL and SASL_SSL with SCRAM-SHA-256, against one fresh broker per round that has all three listeners. The order
+/// of the modes rotates every round; each mode has its own topic. Broker CPU per record is the broker process's
+/// CPU time over the phase. The CA and server certificate are minted here with <see cref="CertificateRequest"/>
+/// (no key is kept); the SCRAM user is the broker's initial user.
+/// </summary>
+internal static class SecurityScenario
+{
+    private const string User = "bench";
+    private const string Password = "bench-secret";
+
+    private static readonly string[] Modes = ["PLAINTEXT", "SSL", "SASL_SSL"];
+
+    public static async Task RunAsync(string dir, int records, int rounds)
+    {
+        Directory.CreateDirectory(dir);
+        (string ca, string certificate, string key) = MintCertificates(dir);
+        var rows = new Dictionary<string, Dictionary<string, List<double>>>(StringComparer.Ordinal);
+        void Add(string row, string mode, double value)
+        {
+            if (!rows.TryGetValue(row, out Dictionary<string, List<double>>? byMode))
+            {
+                rows[row] = byMode = new Dictionary<string, List<double>>(StringComparer.Ordinal);
+            }
+
+            if (!byMode.TryGetValue(mode, out List<double>? values))
+            {
+                byMode[mode] = values = [];
+            }
+
+            values.Add(value);
+        }
+
+        for (int round = 0; round < rounds; round++)
+        {
+            int[] ports = [global::Broker.FreePort(), global::Broker.FreePort(), global::Broker.FreePort()];
+            var settings = new List<string>();
+            for (int i = 0; i < Modes.Length; i++)
+            {
+                settings.Add($"--Security:Listeners:{i}:Name={Modes[i].Replace("_", "", StringComparison.Ordinal)}");
+                settings.Add($"--Security:Listeners:{i}:Address=127.0.0.1:{ports[i]}");
+                settings.Add($"--Security:Listeners:{i}:SecurityProtocol={Modes[i]}");
+                if (i > 0)
+                {
+                    settings.Add($"--Security:Listeners:{i}:CertificateFile={certificate}");
+                    settings.Add($"--Security:Listeners:{i}:KeyFile={key}");
+                }
+            }
+
+            settings.Add($"--Security:InitialUser={User}");
+            settings.Add($"--Security:InitialPassword={Password}");
+            settings.Add("--Security:SaslEnabledMechanisms=SCRAM-SHA-256");
+            await using var broker = await global::Broker.StartOnAsync(ports[0], $"{dir}/round-{round}", [.. settings]);
+            await WaitForAsync(ports[1]);
+            await WaitForAsync(ports[2]);
+            for (int k = 0; k < Modes.Length; k++)
+            {
+                int m = (k + round) % Modes.Length; // rotate the order every round
+                ClientConfig config = Config(Modes[m], ports[m], ca);
+                string topic = await CreateTopicAsync(config, $"w1-{Modes[m].ToLowerInvariant()}");
+                Warm(config, broker, topic + "-warm");
+                (TimeSpan produce, TimeSpan produceCpu) = Produce(config, broker, topic, records);
+                (TimeSpan consume, TimeSpan consumeCpu) = Consume(config, broker, topic, records);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"round {round + 1} {Modes[m]}: produce {records / produce.TotalSeconds:F0} rec/s ({produceCpu.TotalMilliseconds * 1000 / records:F3} µs broker CPU/rec), consume {records / consume.TotalSeconds:F0} rec/s ({consumeCpu.TotalMilliseconds * 1000 / records:F3} µs/rec)"));
+                Add($"W1 produce {records} x 100 B acks=1 (k rec/s)", Modes[m], records / produce.TotalSeconds / 1e3);
+                Add("W1 broker CPU per produced record (µs)", Modes[m], produceCpu.TotalMilliseconds * 1000 / records);
+                Add("W1 consume them (k rec/s)", Modes[m], records / consume.TotalSeconds / 1e3);
+                Add("W1 broker CPU per consumed record (µs)", Modes[m], consumeCpu.TotalMilliseconds * 1000 / records);
+            }
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"{rounds} rounds, mode order rotating; median (min–max); ratio = median / PLAINTEXT median.");
+        Console.WriteLine();
+        Console.WriteLine("| W1 | PLAINTEXT | SSL | SASL_SSL (SCRAM-SHA-256) | SSL / plain | SASL_SSL / plain |");
+        Console.WriteLine("|---|---|---|---|---|---|");
+        foreach ((string row, Dictionary<string, List<double>> byMode) in rows)
+        {
+            double plain = Median(byMode["PLAINTEXT"]);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {row} | {Cell(byMode["PLAINTEXT"])} | {Cell(byMode["SSL"])} | {Cell(byMode["SASL_SSL"])} | {Median(byMode["SSL"]) / plain:F2}× | {Median(byMode["SASL_SSL"]) / plain:F2}× |"));
+        }
+
+        Directory.Delete(dir, recursive: true);
+    }
+
+    // The broker is started once its first listener accepts; the others may open a moment later.
+    private static async Task WaitForAsync(int port)
+    {
+        for (int i = 0; i < 300; i++)
+        {
+            try
+            {
+                using var client = new System.Net.Sockets.TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, port);
+                return;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                await Task.Delay(50);
+            }
+        }
+
+        throw new TimeoutException($"listener {port} did not open");
+    }
+
+    private static ClientConfig Config(string mode, int port, string ca)
+    {
+        var config = new ClientConfig { BootstrapServers = $"127.0.0.1:{port}" };
+        if (mode != "PLAINTEXT")
+        {
+            config.SecurityProtocol = mode == "SSL" ? SecurityProtocol.Ssl : SecurityProtocol.SaslSsl;
+            config.SslCaLocation = ca;
+        }
+
+        if (mode == "SASL_SSL")
+        {
+            config.SaslMechanism = SaslMechanism.ScramSha256;
+            config.SaslUsername = User;
+            config.SaslPassword = Password;
+        }
+
+        return config;
+    }
+
+    private static async Task<string> CreateTopicAsync(ClientConfig config, string name)
+    {
+        using IAdminClient admin = new AdminClientBuilder(new AdminClientConfig(Copy(config))).Build();
+        await admin.CreateTopicsAsync([new TopicSpecification { Name = name, NumPartitions = 1, ReplicationFactor = 1 }]);
+        return name;
+    }
+
+    // A small produce and consume first, so the connection set-up and JIT are not billed to the mode.
+    private static void Warm(ClientConfig config, global::Broker broker, string topic)
+    {
+        Produce(config, broker, topic, 20_000);
+        Consume(config, broker, topic, 20_000);
+    }
+
+    private static (TimeSpan Elapsed, TimeSpan Cpu) Produce(ClientConfig baseConfig, global::Broker broker, string topic, int count)
+    {
+        var config = new ProducerConfig(Copy(baseConfig))
+        {
+            Acks = Acks.Leader,
+            LingerMs = 5,
+            BatchSize = 1024 * 1024,
+            QueueBufferingMaxKbytes = 256 * 1024,
+            QueueBufferingMaxMessages = 2_000_000,
+            CompressionType = CompressionType.None,
+        };
+        byte[] value = new byte[100];
+        new Random(1).NextBytes(value);
+        long failed = 0;
+        using IProducer<Null, byte[]> producer = new ProducerBuilder<Null, byte[]>(config).Build();
+        var message = new Message<Null, byte[]> { Value = value };
+        Action<DeliveryReport<Null, byte[]>> onDelivery = r =>
+        {
+            if (r.Error.IsError)
+            {
+                Interlocked.Increment(ref failed);
+            }
+        };
+
+        TimeSpan cpu = broker.CpuTime;
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < count; i++)
+        {
+            for (int attempt = 0; attempt < 1_000_000; attempt++)
+            {
+                try
+                {
+                    producer.Produce(topic, message, onDelivery);
+                    break;
+                }
+                catch (ProduceException<Null, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+                {
+                    producer.Poll(TimeSpan.FromMilliseconds(1));
+                }
+            }
+        }
+
+        if (producer.Flush(TimeSpan.FromMinutes(5)) != 0 || failed != 0)
+        {
+            throw new InvalidOperationException($"{failed} deliveries failed");
+        }
+
+        return (clock.Elapsed, broker.CpuTime - cpu);
+    }
+
+    private static (TimeSpan Elapsed, TimeSpan Cpu) Consume(ClientConfig baseConfig, global::Broker broker, string topic, int count)
+    {
+        using IConsumer<Ignore, byte[]> consumer = new ConsumerBuilder<Ignore, byte[]>(new ConsumerConfig(Copy(baseConfig))
+        {
+            GroupId = "load",
+            EnableAutoCommit = false,
+            FetchMaxBytes = 64 * 1024 * 1024,
+            MaxPartitionFetchBytes = 16 * 1024 * 1024,
+            QueuedMaxMessagesKbytes = 512 * 1024,
+            QueuedMinMessages = 1_000_000, // the same consumer settings as the other W1 figures
+            FetchQueueBackoffMs = 0,
+        }).Build();
+        consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
+        TimeSpan cpu = broker.CpuTime;
+        var clock = Stopwatch.StartNew();
+        int seen = 0;
+        while (seen < count && clock.Elapsed < TimeSpan.FromMinutes(5))
+        {
+            if (consumer.Consume(TimeSpan.FromSeconds(1)) is { IsPartitionEOF: false })
+            {
+                seen++;
+            }
+        }
+
+        if (seen != count)
+        {
+            throw new InvalidOperationException($"consumed {seen} of {count}");
+        }
+
+        return (clock.Elapsed, broker.CpuTime - cpu);
+    }
+
+    /// <summary>A throw-away CA and a server certificate for 127.0.0.1 / localhost, as PEM files in <paramref name="dir"/>.</summary>
+    private static (string Ca, string Certificate, string Key) MintCertificates(string dir)
+    {
+        using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var caRequest = new CertificateRequest("CN=loadtool-ca", caKey, HashAlgorithmName.SHA256);
+        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        caRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(caRequest.PublicKey, false));
+        using X509Certificate2 ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(2));
+
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca, true, false));
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddIpAddress(IPAddress.Loopback);
+        san.AddDnsName("localhost");
+        request.CertificateExtensions.Add(san.Build());
+        byte[] serial = RandomNumberGenerator.GetBytes(12);
+        serial[0] &= 0x7f;
+        using X509Certificate2 server = request.Create(ca, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddDays(1), serial);
+
+        string caFile = Path.Combine(dir, "ca.pem");
+        string certificateFile = Path.Combine(dir, "server.crt.pem");
+        string keyFile = Path.Combine(dir, "server.key.pem");
+        File.WriteAllText(caFile, ca.ExportCertificatePem());
+        File.WriteAllText(certificateFile, server.ExportCertificatePem());
+        File.WriteAllText(keyFile, key.ExportPkcs8PrivateKeyPem());
+        return (caFile, certificateFile, keyFile);
+    }
+
+    // Confluent's typed configs wrap the dictionary they are given: copy it, or producer settings leak into the consumer.
+    private static Dictionary<string, string> Copy(ClientConfig config) => config.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+
+    private static double Median(List<double> values)
+    {
+        double[] a = [.. values];
+        Array.Sort(a);
+        return a.Length % 2 == 1 ? a[a.Length / 2] : (a[(a.Length / 2) - 1] + a[a.Length / 2]) / 2;
+    }
+
+    private static string Cell(List<double> values) =>
+        string.Create(CultureInfo.InvariantCulture, $"{Median(values):G4} ({values.Min():G4}–{values.Max():G4})");
+}
