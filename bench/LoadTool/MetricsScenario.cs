@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using LogBroker.Client.Admin;
+using LogBroker.Client.Consumer;
 using LogBroker.Client.Producer;
 
 namespace LogBroker.LoadTool;
@@ -11,7 +12,8 @@ namespace LogBroker.LoadTool;
 /// <c>--scenario metrics</c>: what the metrics cost, and how fast the console's API answers with many topics.
 /// Two broker processes at once, one with metrics on (scraped every second at /metrics, as a busy
 /// Prometheus would) and one with <c>Metrics:Enabled=false</c>; W1 (LogBroker.Client batch produce of
-/// 100 B records, acks=1, one partition) runs against each in alternating order for ten rounds. Then
+/// 100 B records, acks=1, one partition, then the same records consumed from the beginning with the
+/// batch consumer) runs against each in alternating order for ten rounds. Then
 /// 1,000 topics are created on the metrics-on broker and the console's API calls are timed.
 /// </summary>
 internal static class MetricsScenario
@@ -70,6 +72,11 @@ internal static class MetricsScenario
                 double brokerCpu = (broker.CpuTime - cpu).TotalMilliseconds * 1000 / records;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"W1 metrics {(metrics ? "on " : "off")} round {round + 1}: {records / elapsed.TotalSeconds:F0} records/s, broker CPU {brokerCpu:F3} µs/record"));
+                cpu = broker.CpuTime;
+                elapsed = await ConsumeAsync(broker, topic, records + 1); // + the metadata record
+                brokerCpu = (broker.CpuTime - cpu).TotalMilliseconds * 1000 / records;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"W1c metrics {(metrics ? "on " : "off")} round {round + 1}: {records / elapsed.TotalSeconds:F0} records/s consumed, broker CPU {brokerCpu:F3} µs/record"));
             }
         }
 
@@ -151,6 +158,34 @@ internal static class MetricsScenario
         }
 
         return clock.Elapsed;
+    }
+
+    /// <summary>W1's consume half: LogBroker.Client batch consumer from the beginning, until every record is seen.</summary>
+    private static async Task<TimeSpan> ConsumeAsync(global::Broker broker, string topic, int count)
+    {
+        await using var consumer = new KafkaConsumer(new ConsumerOptions
+        {
+            BootstrapServers = broker.Bootstrap,
+            FetchMaxBytes = 64 * 1024 * 1024,
+            MaxPartitionFetchBytes = 16 * 1024 * 1024,
+            QueuedMaxBytes = 512L * 1024 * 1024,
+        });
+        consumer.Assign([new LogBroker.Client.TopicPartitionOffset(topic, 0, Offsets.Beginning)]);
+        var clock = Stopwatch.StartNew();
+        long seen = 0;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        while (seen < count)
+        {
+            ConsumeBatch? batch = await consumer.NextBatchAsync(timeout.Token);
+            if (batch is null)
+            {
+                break;
+            }
+
+            seen += batch.Count;
+        }
+
+        return seen == count ? clock.Elapsed : throw new InvalidOperationException($"consumed {seen} of {count}");
     }
 
     private static int FreePort()

@@ -49,23 +49,27 @@ public sealed class ConsumerGroupCoordinatorTests : IDisposable
             TopicPartitions = owned is null ? null : [new ConsumerGroupHeartbeatRequest.TopicPartitionsData { TopicId = _topicId, Partitions = [.. owned] }],
         });
 
-    private ConsumerGroupHeartbeatResponse StaticBeat(string member, string instance, int epoch, int[]? owned = null) =>
+    private ConsumerGroupHeartbeatResponse StaticBeat(string member, string instance, int epoch, int[]? owned = null, string? regex = null) =>
         _groups.Heartbeat(new ConsumerGroupHeartbeatRequest
         {
             GroupId = "g",
             MemberId = member,
             InstanceId = instance,
             MemberEpoch = epoch,
-            SubscribedTopicNames = epoch == 0 ? ["orders"] : null,
+            SubscribedTopicNames = epoch == 0 && regex is null ? ["orders"] : null,
+            SubscribedTopicRegex = epoch == 0 ? regex : null,
             TopicPartitions = owned is null ? null : [new ConsumerGroupHeartbeatRequest.TopicPartitionsData { TopicId = _topicId, Partitions = [.. owned] }],
         });
 
-    [Fact]
-    public void A_static_member_restarted_under_a_new_member_id_keeps_its_epoch_and_partitions_and_nobody_else_moves()
+    /// <summary>With <paramref name="regex"/> the members subscribe by <c>subscribed_topic_regex</c> (the restarted one sends it again, unchanged).</summary>
+    [Theory]
+    [InlineData(null)]
+    [InlineData("ord.*")]
+    public void A_static_member_restarted_under_a_new_member_id_keeps_its_epoch_and_partitions_and_nobody_else_moves(string? regex)
     {
         // Two static members settle: each owns two partitions.
-        ConsumerGroupHeartbeatResponse a = StaticBeat("a1", "i-a", 0, []);
-        ConsumerGroupHeartbeatResponse b = StaticBeat("b1", "i-b", 0, []);
+        ConsumerGroupHeartbeatResponse a = StaticBeat("a1", "i-a", 0, [], regex);
+        ConsumerGroupHeartbeatResponse b = StaticBeat("b1", "i-b", 0, [], regex);
         int[] aOwned = Partitions(a), bOwned = [];
         int aEpoch = a.MemberEpoch, bEpoch = b.MemberEpoch;
         for (int i = 0; i < 4; i++)
@@ -83,7 +87,7 @@ public sealed class ConsumerGroupCoordinatorTests : IDisposable
         int groupEpoch = _groups.Describe("g").GroupEpoch;
 
         // b's process restarts: a new member id, the same instance id, within the session timeout.
-        ConsumerGroupHeartbeatResponse back = StaticBeat("b2", "i-b", 0, []);
+        ConsumerGroupHeartbeatResponse back = StaticBeat("b2", "i-b", 0, [], regex);
         Assert.Equal(0, back.ErrorCode);
         Assert.Equal(bEpoch, back.MemberEpoch);
         Assert.Equal(bOwned, Partitions(back));

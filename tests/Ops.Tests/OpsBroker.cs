@@ -31,6 +31,12 @@ public class OpsBroker : IAsyncLifetime
     /// <summary>Extra settings (subclasses).</summary>
     protected virtual IEnumerable<string> Settings => [];
 
+    /// <summary>http, or https for a subclass whose admin listener serves TLS.</summary>
+    protected virtual string AdminScheme => "http";
+
+    /// <summary>The handler of <see cref="Http"/> (subclasses: TLS trust, credentials).</summary>
+    protected virtual HttpMessageHandler CreateHandler() => new HttpClientHandler();
+
     public async ValueTask InitializeAsync()
     {
         string[] args =
@@ -49,8 +55,8 @@ public class OpsBroker : IAsyncLifetime
         IPEndPoint admin = await _host.Services.GetRequiredService<AdminServer>().Bound.WaitAsync(TimeSpan.FromSeconds(30));
         Port = kafka.Port;
         Bootstrap = $"127.0.0.1:{kafka.Port}";
-        AdminUri = new Uri($"http://127.0.0.1:{admin.Port}/");
-        Http = new HttpClient { BaseAddress = AdminUri, Timeout = TimeSpan.FromSeconds(30) };
+        AdminUri = new Uri($"{AdminScheme}://127.0.0.1:{admin.Port}/");
+        Http = new HttpClient(CreateHandler()) { BaseAddress = AdminUri, Timeout = TimeSpan.FromSeconds(30) };
     }
 
     public T Service<T>() where T : notnull => _host!.Services.GetRequiredService<T>();

@@ -3,6 +3,7 @@ using System.Net;
 using LogBroker.Broker.Groups;
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Broker.Telemetry;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Compression;
@@ -54,7 +55,8 @@ internal sealed record ApiError(string Error);
 /// <see cref="ConsoleOptions.MaxListItems"/>, message pages by <see cref="ConsoleOptions.MaxBrowseRecords"/>
 /// records and <see cref="ConsoleOptions.MaxBrowseBytes"/> bytes read through the partition's own read path
 /// (one batch at a time, never a whole segment). Writes (offset reset, delete group) need
-/// <see cref="ConsoleOptions.AllowWrites"/>, an empty group, and a JSON body (so a cross-site form cannot send them).
+/// <see cref="ConsoleOptions.AllowWrites"/>, an empty group, a JSON body (so a cross-site form cannot send them) and,
+/// with ACLs on, the authenticated principal's Read on the group and its topics (reset) or Delete on the group.
 /// </summary>
 internal static class AdminApi
 {
@@ -71,6 +73,7 @@ internal static class AdminApi
         BrokerListener listener = Get<BrokerListener>(broker);
         LogManager logs = Get<LogManager>(broker);
         AdminServer admin = Get<AdminServer>(broker);
+        AdminAuthentication access = Get<AdminAuthentication>(broker);
 
         RouteGroupBuilder api = app.MapGroup("/api");
         api.MapGet("/broker", () =>
@@ -220,6 +223,12 @@ internal static class AdminApi
                 return Results.Json(new ApiError("writes are off (Console:AllowWrites is false)"), statusCode: StatusCodes.Status403Forbidden);
             }
 
+            // As Kafka's OffsetCommit (AlterConsumerGroupOffsets): Read on the group and on every topic.
+            if ((access.Denied(http, AclOperation.Read, AclResourceType.Group, id) ?? DeniedTopic(access, http, plan)) is { } denied)
+            {
+                return Results.Json(new ApiError(denied), statusCode: StatusCodes.Status403Forbidden);
+            }
+
             if (group.State != "Empty" || group.Members > 0)
             {
                 return Results.Conflict(new ResetResult(id, false, false, $"the group is {group.State} with {group.Members} members: stop its consumers first", plan));
@@ -238,11 +247,16 @@ internal static class AdminApi
                 : Results.Conflict(new ResetResult(id, false, false, BrokerMetrics.KafkaName(result.ToString()), plan));
         });
 
-        api.MapDelete("/groups/{id}", (string id) =>
+        api.MapDelete("/groups/{id}", (string id, HttpContext http) =>
         {
             if (!console.AllowWrites)
             {
                 return Results.Json(new ApiError("writes are off (Console:AllowWrites is false)"), statusCode: StatusCodes.Status403Forbidden);
+            }
+
+            if (access.Denied(http, AclOperation.Delete, AclResourceType.Group, id) is { } denied)
+            {
+                return Results.Json(new ApiError(denied), statusCode: StatusCodes.Status403Forbidden); // as Kafka's DeleteGroups
             }
 
             ErrorCode result = groups.DeleteGroup(id);
@@ -506,6 +520,19 @@ internal static class AdminApi
 
     private static bool IsJson(HttpContext http) =>
         http.Request.ContentType is { } type && type.StartsWith("application/json", StringComparison.OrdinalIgnoreCase);
+
+    private static string? DeniedTopic(AdminAuthentication access, HttpContext http, List<ResetRow> plan)
+    {
+        foreach (ResetRow row in plan)
+        {
+            if (access.Denied(http, AclOperation.Read, AclResourceType.Topic, row.Topic) is { } denied)
+            {
+                return denied;
+            }
+        }
+
+        return null;
+    }
 
     private static IResult NotFound(string message) => Results.NotFound(new ApiError(message));
 

@@ -11,23 +11,24 @@ public sealed class AdminOptions : IValidatableObject
 
     /// <summary>
     /// Address and port of the admin listener. Default 127.0.0.1:9644; port 0 picks a free port (tests).
-    /// Until the broker has authentication it must be a loopback address (127.0.0.0/8 or ::1).
+    /// It must be a loopback address (127.0.0.0/8 or ::1) unless authentication is required and a Kafka
+    /// listener has a certificate (then it is served over TLS): see <see cref="AdminAuthentication"/>.
     /// </summary>
     [Required]
     public string Listener { get; set; } = "127.0.0.1:9644";
 
+    /// <summary>
+    /// Whether every path but the health probes needs HTTP Basic credentials of a SCRAM user. Default
+    /// false; authentication is also required, whatever this says, when any Kafka listener uses SASL.
+    /// </summary>
+    public bool RequireAuthentication { get; set; }
+
     /// <inheritdoc/>
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        if (!IPEndPoint.TryParse(Listener, out IPEndPoint? endpoint))
+        if (!IPEndPoint.TryParse(Listener, out _))
         {
             yield return new ValidationResult("Admin:Listener must be an IP address and port, e.g. 127.0.0.1:9644.", [nameof(Listener)]);
-        }
-        else if (!IPAddress.IsLoopback(endpoint.Address))
-        {
-            yield return new ValidationResult(
-                "Admin:Listener must be a loopback address: the admin listener has no authentication yet (put a reverse proxy with TLS and auth in front to reach it from elsewhere).",
-                [nameof(Listener)]);
         }
     }
 }

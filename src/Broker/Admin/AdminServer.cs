@@ -1,11 +1,15 @@
 using System.Net;
+using System.Net.Security;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security;
 using LogBroker.Broker.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -21,16 +25,19 @@ namespace LogBroker.Broker.Admin;
 /// </summary>
 /// <remarks>
 /// Started after the Kafka listener (hosted services start in order), stopped before it. Bounds: 64 KiB
-/// request bodies, 100 connections, 30 s request headers timeout; only loopback peers are served (the
-/// listener must be a loopback address until the broker has authentication), and a request whose Host
-/// header is not a loopback name is refused too (DNS rebinding).
+/// request bodies, 100 connections, 30 s request headers timeout. Without authentication only loopback
+/// peers are served (the listener must then be a loopback address), and a request whose Host header is
+/// not a loopback name is refused too (DNS rebinding). With authentication (<see cref="AdminAuthentication"/>)
+/// any peer with valid credentials is served, over TLS when a Kafka listener has a certificate; a
+/// rebinding page gets no credentials from the browser, which keys them by origin.
 /// </remarks>
 internal sealed partial class AdminServer(IServiceProvider broker, IOptions<AdminOptions> options, IOptions<MetricsOptions> metricsOptions,
-    BrokerListener kafka, IHostApplicationLifetime lifetime, ILoggerFactory loggers) : IHostedService, IAsyncDisposable
+    BrokerListener kafka, AdminAuthentication authentication, IHostApplicationLifetime lifetime, ILoggerFactory loggers) : IHostedService, IAsyncDisposable
 {
     private readonly TaskCompletionSource<IPEndPoint> _bound = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ILogger _logger = loggers.CreateLogger<AdminServer>();
     private WebApplication? _app;
+    private long _lastReload;
 
     /// <summary>Completes with the bound endpoint once the admin listener is up (tests bind port 0).</summary>
     public Task<IPEndPoint> Bound => _bound.Task;
@@ -41,6 +48,8 @@ internal sealed partial class AdminServer(IServiceProvider broker, IOptions<Admi
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         IPEndPoint endpoint = IPEndPoint.Parse(options.Value.Listener);
+        TlsServer? tls = authentication.TlsListener is { } listener ? new TlsServer(WithoutClientCertificates(listener), _logger) : null;
+        _lastReload = Environment.TickCount64;
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
             Args = [],
@@ -57,16 +66,29 @@ internal sealed partial class AdminServer(IServiceProvider broker, IOptions<Admi
             kestrel.Limits.MaxRequestBodySize = 64 * 1024;
             kestrel.Limits.MaxConcurrentConnections = 100;
             kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(30);
-            kestrel.Listen(endpoint);
+            kestrel.Listen(endpoint, listen =>
+            {
+                if (tls is not null)
+                {
+                    listen.Protocols = HttpProtocols.Http1;
+                    listen.UseHttps(new TlsHandshakeCallbackOptions { OnConnection = _ => ValueTask.FromResult(NextTlsOptions(tls)) });
+                }
+            });
         });
         builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.WriteIndented = false);
         WebApplication app = builder.Build();
 
+        bool required = authentication.Required;
         app.Use(async (context, next) =>
         {
-            if (!AdminApi.IsLoopback(context.Connection.RemoteIpAddress) || !IsLoopbackHost(context.Request.Host.Host))
+            if (!required && (!AdminApi.IsLoopback(context.Connection.RemoteIpAddress) || !IsLoopbackHost(context.Request.Host.Host)))
             {
                 context.Response.StatusCode = StatusCodes.Status403Forbidden;
+                return;
+            }
+
+            if (required && !AdminAuthentication.IsOpen(context.Request.Path) && !authentication.TryAuthenticate(context))
+            {
                 return;
             }
 
@@ -90,7 +112,7 @@ internal sealed partial class AdminServer(IServiceProvider broker, IOptions<Admi
         _app = app;
         string? address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();
         IPEndPoint bound = address is not null && Uri.TryCreate(address, UriKind.Absolute, out Uri? uri) ? new IPEndPoint(endpoint.Address, uri.Port) : endpoint;
-        Log.Listening(_logger, bound);
+        Log.Listening(_logger, tls is null ? "http" : "https", bound, required);
         _bound.TrySetResult(bound);
     }
 
@@ -111,6 +133,31 @@ internal sealed partial class AdminServer(IServiceProvider broker, IOptions<Admi
         }
     }
 
+    /// <summary>The TLS options of the next handshake; the certificate files are checked for changes at most every 30 s.</summary>
+    private SslServerAuthenticationOptions NextTlsOptions(TlsServer tls)
+    {
+        long now = Environment.TickCount64;
+        long last = Interlocked.Read(ref _lastReload);
+        if (now - last > 30_000 && Interlocked.CompareExchange(ref _lastReload, now, last) == last)
+        {
+            tls.Reload(force: false);
+        }
+
+        return tls.ServerOptions();
+    }
+
+    /// <summary>The Kafka listener's certificate settings, without its client-certificate mode (browsers carry none).</summary>
+    private static ListenerOptions WithoutClientCertificates(ListenerOptions listener) => new()
+    {
+        Name = listener.Name + "-admin",
+        Address = listener.Address,
+        SecurityProtocol = listener.SecurityProtocol,
+        CertificateFile = listener.CertificateFile,
+        KeyFile = listener.KeyFile,
+        KeyPassword = listener.KeyPassword,
+        ClientAuth = "none",
+    };
+
     private static bool IsLoopbackHost(string host) =>
         host is "localhost" or "[::1]" or "::1" || (IPAddress.TryParse(host, out IPAddress? address) && IPAddress.IsLoopback(address));
 
@@ -126,7 +173,7 @@ internal sealed partial class AdminServer(IServiceProvider broker, IOptions<Admi
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 3852, Level = LogLevel.Information, Message = "Admin listener (metrics, health, console) on http://{Endpoint}")]
-        public static partial void Listening(ILogger logger, IPEndPoint endpoint);
+        [LoggerMessage(EventId = 3852, Level = LogLevel.Information, Message = "Admin listener (metrics, health, console) on {Scheme}://{Endpoint}, authentication required: {Required}")]
+        public static partial void Listening(ILogger logger, string scheme, IPEndPoint endpoint, bool required);
     }
 }

@@ -108,8 +108,17 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
         }
 
         // Validate (and compile, once) a new regex before anything changes: a bad one fails this member only.
+        // A static member's new incarnation (epoch 0, a new member id) is compared with the member it
+        // replaces, whose subscription it takes over: sending the same regex again changes nothing, so it
+        // must not bump the group epoch and disturb the others (as for topic names, KIP-848).
+        ConsumerMember? basis = member;
+        if (request.MemberEpoch == 0 && request.InstanceId is { } rejoining && group is not null)
+        {
+            basis = group.Members.Values.FirstOrDefault(m => m.InstanceId == rejoining && m.Id != request.MemberId) ?? member;
+        }
+
         Regex? compiled = null;
-        bool regexChanged = request.SubscribedTopicRegex is { } pattern && pattern != (member?.SubscribedRegex ?? "");
+        bool regexChanged = request.SubscribedTopicRegex is { } pattern && pattern != (basis?.SubscribedRegex ?? "");
         if (regexChanged && request.SubscribedTopicRegex!.Length > 0 && !TopicRegex.TryCompile(request.SubscribedTopicRegex, out compiled, out string? invalid))
         {
             return Fail(ErrorCode.InvalidRegularExpression, invalid!);

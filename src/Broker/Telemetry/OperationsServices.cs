@@ -19,6 +19,8 @@ internal static class OperationsServices
     {
         services.AddOptions<MetricsOptions>().Bind(configuration.GetSection("Metrics")).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<AdminOptions>().Bind(configuration.GetSection("Admin")).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<AdminOptions>, AdminListenerValidation>();
+        services.AddSingleton<AdminAuthentication>();
         services.AddOptions<ConsoleOptions>().Bind(configuration.GetSection("Console")).ValidateDataAnnotations().ValidateOnStart();
         services.AddMetrics();
         services.AddSingleton<BrokerMetrics>();
