@@ -359,7 +359,7 @@ internal sealed partial class KafkaConnection
 
     private async Task WriteLoopAsync(ChannelReader<Task<RequestContext>> inFlight, CancellationTokenSource closing)
     {
-        using var buffer = new ResponseBuffer();
+        using var buffer = new ResponseBuffer { SendFile = _options.SendFile };
         using var sendTimer = new CancellationTokenSource();
         var sent = new List<RequestContext>();
         long throttleMs = 0;

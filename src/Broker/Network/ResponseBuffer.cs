@@ -1,7 +1,9 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Net.Sockets;
 using LogBroker.Protocol.Messages;
 using LogBroker.Protocol.Primitives;
+using LogBroker.Storage;
 
 namespace LogBroker.Broker.Network;
 
@@ -137,10 +139,25 @@ internal sealed class ResponseBuffer : IBufferWriter<byte>, IRawSplicer, IDispos
         return true;
     }
 
+    /// <summary>
+    /// Send stored record batches with sendfile when the transport is a plain socket (<see cref="BrokerOptions.SendFile"/>);
+    /// a TLS stream (or any other) is always written from the mapping.
+    /// </summary>
+    public bool SendFile { get; init; }
+
+    private SendFileSender? _sendFile;
+
     /// <summary>Sends everything buffered, in order, then empties the buffer.</summary>
     public async ValueTask SendAsync(Stream transport, CancellationToken cancellationToken)
     {
         CutCurrent();
+        if (SendFile && transport is NetworkStream network && _spliced > 0 &&
+            await TrySendWithFileAsync(network.Socket, cancellationToken).ConfigureAwait(false))
+        {
+            Clear();
+            return;
+        }
+
         foreach (ReadOnlyMemory<byte> segment in _segments)
         {
             await transport.WriteAsync(segment, cancellationToken).ConfigureAwait(false);
@@ -150,7 +167,36 @@ internal sealed class ResponseBuffer : IBufferWriter<byte>, IRawSplicer, IDispos
         Clear();
     }
 
-    public void Dispose() => Clear();
+    // One SendPackets call: copied chunks as memory, spliced runs as (file, position, count) for sendfile.
+    // False (nothing sent) when a segment file cannot be opened: the caller writes from the mapping instead.
+    private async ValueTask<bool> TrySendWithFileAsync(Socket socket, CancellationToken cancellationToken)
+    {
+        _sendFile ??= new SendFileSender(socket);
+        foreach (ReadOnlyMemory<byte> segment in _segments)
+        {
+            if (!StoredFileRegion.TryGet(segment, out string? path, out long position))
+            {
+                _sendFile.AddBuffer(segment);
+            }
+            else if (!_sendFile.TryAddFile(path, position, segment.Length))
+            {
+                _sendFile.Reset();
+                return false;
+            }
+        }
+
+        await _sendFile.SendAsync(cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>Bytes the latest sendfile send sent (0 when none went that way; for tests).</summary>
+    internal long LastSentWithFile => _sendFile?.LastSent ?? 0;
+
+    public void Dispose()
+    {
+        Clear();
+        _sendFile?.Dispose();
+    }
 
     private void CutCurrent()
     {

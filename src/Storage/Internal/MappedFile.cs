@@ -271,6 +271,9 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
 
     private SafeFileHandle Handle => Volatile.Read(ref _handle) ?? throw new InvalidOperationException($"{Path} is not open.");
 
+    /// <summary>The open file behind the mapping (null once closed), for sendfile of bytes a lease holds.</summary>
+    internal SafeFileHandle? OpenHandle => Volatile.Read(ref _handle);
+
     /// <summary>The whole mapping (made now if not yet). Valid until <see cref="Close"/>. Read only.</summary>
     /// <exception cref="StorageLimitException">The process's descriptor or mapping limit is reached and
     /// closing idle segments did not help.</exception>
