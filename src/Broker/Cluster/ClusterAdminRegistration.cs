@@ -15,6 +15,16 @@ internal static class ClusterAdminRegistration
     public static IServiceCollection AddLogBrokerClusterAdmin(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddSingleton<IRequestHandler, ElectLeadersHandler>();
+        services.AddSingleton<IRequestHandler, AlterPartitionReassignmentsHandler>();
+        services.AddSingleton<IRequestHandler, ListPartitionReassignmentsHandler>();
+        var probe = new ClusterOptions();
+        configuration.GetSection("Cluster").Bind(probe);
+        if (probe.Enabled)
+        {
+            services.AddSingleton<ReassignmentReactor>();
+            services.AddHostedService(sp => sp.GetRequiredService<ReassignmentReactor>());
+        }
+
         return services;
     }
 }

@@ -1,0 +1,121 @@
+using System.Diagnostics;
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+using LogBroker.TestKit.History;
+
+// The soak's client (bench/cluster-soak.sh runs the fault loop beside it): creates the topic (replication factor
+// 3, min.insync.replicas=2), produces unique values with acks=all and idempotence for the given time, recording
+// every send, ack and failure in a History, then reads every partition back from the start and prints the
+// checker's verdict. Exit code 0 only when the verdict is valid and something was acknowledged.
+// Usage: ClusterSoak <bootstrap> <topic> <partitions> <seconds>
+if (args.Length != 4 || !int.TryParse(args[2], out var partitions) || !int.TryParse(args[3], out var seconds)
+    || partitions is < 1 or > 64 || seconds is < 1 or > 86_400)
+{
+    Console.Error.WriteLine("usage: ClusterSoak <bootstrap> <topic> <partitions 1-64> <seconds 1-86400>");
+    return 2;
+}
+
+var (bootstrap, topic) = (args[0], args[1]);
+using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = bootstrap }).Build())
+{
+    try
+    {
+        await admin.CreateTopicsAsync([new TopicSpecification
+        {
+            Name = topic, NumPartitions = partitions, ReplicationFactor = 3,
+            Configs = new Dictionary<string, string> { ["min.insync.replicas"] = "2" },
+        }]);
+    }
+    catch (CreateTopicsException e)
+    {
+        Console.WriteLine($"create topic: {e.Results[0].Error.Reason}");
+    }
+}
+
+var history = new History();
+var producerConfig = new ProducerConfig
+{
+    BootstrapServers = bootstrap,
+    Acks = Acks.All,
+    EnableIdempotence = true,
+    MessageTimeoutMs = 30_000,
+    LingerMs = 5,
+};
+var clock = Stopwatch.StartNew();
+long sent = 0;
+using (var producer = new ProducerBuilder<Null, string>(producerConfig).Build())
+{
+    using var inFlight = new SemaphoreSlim(1000);
+    while (clock.Elapsed < TimeSpan.FromSeconds(seconds))
+    {
+        var value = $"v-{sent}";
+        var partition = (int)(sent % partitions);
+        sent++;
+        history.Sent(value, partition);
+        await inFlight.WaitAsync();
+        producer.Produce(new TopicPartition(topic, partition), new Message<Null, string> { Value = value }, report =>
+        {
+            if (report.Error.IsError)
+            {
+                history.Failed(value);
+            }
+            else
+            {
+                history.Acked(value, report.Offset.Value);
+            }
+
+            inFlight.Release();
+        });
+    }
+
+    producer.Flush(TimeSpan.FromSeconds(60));
+}
+
+// Read back: every partition from the start up to its high watermark, bounded in time.
+var consumerConfig = new ConsumerConfig
+{
+    BootstrapServers = bootstrap,
+    GroupId = "soak-" + Guid.NewGuid().ToString("N"),
+    EnableAutoCommit = false,
+    AutoOffsetReset = AutoOffsetReset.Earliest,
+    EnablePartitionEof = true,
+};
+using (var consumer = new ConsumerBuilder<Ignore, string>(consumerConfig).Build())
+{
+    for (var p = 0; p < partitions; p++)
+    {
+        var tp = new TopicPartition(topic, p);
+        long high;
+        try
+        {
+            high = consumer.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(10)).High.Value;
+        }
+        catch (KafkaException e)
+        {
+            Console.WriteLine($"partition {p}: watermarks unavailable ({e.Error.Reason})");
+            continue;
+        }
+
+        consumer.Assign(new TopicPartitionOffset(tp, Offset.Beginning));
+        var deadline = Stopwatch.StartNew();
+        long next = 0;
+        while (next < high && deadline.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            var result = consumer.Consume(TimeSpan.FromSeconds(1));
+            if (result is null || result.IsPartitionEOF)
+            {
+                continue;
+            }
+
+            history.ReadAt(1, p, result.Offset.Value, result.Message.Value);
+            next = result.Offset.Value + 1;
+        }
+
+        consumer.Unassign();
+    }
+}
+
+var verdict = history.Check();
+Console.WriteLine($"soak: {seconds}s, {partitions} partitions, {sent} sends");
+Console.WriteLine(verdict);
+return verdict.Valid && verdict.Acked > 0 ? 0 : 1;
