@@ -32,6 +32,9 @@ public sealed partial class ClusterService(
     public IReadOnlyDictionary<int, BrokerRegistration> Brokers => _brokers;
 
     /// <inheritdoc/>
+    public long BrokerEpochOf(int brokerId) => _brokers.TryGetValue(brokerId, out var broker) ? broker.BrokerEpoch : -1;
+
+    /// <inheritdoc/>
     public bool TryGetEndpoint(int brokerId, out string host, out int port)
     {
         if (_brokers.TryGetValue(brokerId, out var broker))
