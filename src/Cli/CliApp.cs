@@ -89,6 +89,7 @@ internal static class CliApp
         root.Subcommands.Add(ReplayCommand.Build(context));
         root.Subcommands.Add(StatusCommand.Build(context));
         root.Subcommands.Add(UserCommands.Build(context));
+        root.Subcommands.Add(ClusterCommands.Build(context));
         context.Security.AddTo(root);
 
         ParseResult parsed = root.Parse(args);

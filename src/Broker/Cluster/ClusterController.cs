@@ -19,6 +19,12 @@ public enum ControllerResult
 
     /// <summary>More replicas asked for than brokers are registered.</summary>
     InvalidReplicationFactor,
+
+    /// <summary>An explicit assignment names an unregistered broker, a broker twice, or lists of different lengths.</summary>
+    InvalidReplicaAssignment,
+
+    /// <summary>The new partition count is not larger than the current one.</summary>
+    InvalidPartitions,
 }
 
 /// <summary>
@@ -39,20 +45,59 @@ public sealed class ClusterController(IControllerStore store, ClusterKeys keys, 
     /// first state (leader = preferred replica, ISR = all replicas, epochs 0) in one fenced transaction.
     /// </summary>
     public async Task<ControllerResult> CreateTopicAsync(
-        string name, int partitions, int replicationFactor, IReadOnlyDictionary<string, string> configs, int startIndex, CancellationToken cancellationToken)
+        string name, int partitions, int replicationFactor, IReadOnlyDictionary<string, string> configs, int startIndex, CancellationToken cancellationToken) =>
+        (await CreateTopicAsync(name, partitions, replicationFactor, null, configs, false, startIndex, cancellationToken).ConfigureAwait(false)).Result;
+
+    /// <summary>
+    /// Creates a topic of <paramref name="partitions"/> partitions of <paramref name="replicationFactor"/> replicas,
+    /// or with the explicit <paramref name="assignment"/> (one replica list per partition, preferred leader first:
+    /// distinct, registered brokers, every list as long); with <paramref name="validateOnly"/> checks without writing.
+    /// Returns the outcome and, when Ok, the topic record (with its new id).
+    /// </summary>
+    public async Task<(ControllerResult Result, TopicRecord? Topic)> CreateTopicAsync(
+        string name, int partitions, int replicationFactor, IReadOnlyList<IReadOnlyList<int>>? assignment, IReadOnlyDictionary<string, string> configs,
+        bool validateOnly, int startIndex, CancellationToken cancellationToken)
     {
         var brokers = await _registrar.LiveBrokersAsync(cancellationToken).ConfigureAwait(false);
-        if (replicationFactor < 1 || replicationFactor > brokers.Count)
+        int[][] replicas;
+        if (assignment is not null)
         {
-            return ControllerResult.InvalidReplicationFactor;
+            if (!ValidAssignment(assignment, brokers, -1))
+            {
+                return (ControllerResult.InvalidReplicaAssignment, null);
+            }
+
+            replicas = new int[assignment.Count][];
+            for (var p = 0; p < replicas.Length; p++)
+            {
+                replicas[p] = [.. assignment[p]];
+            }
+        }
+        else
+        {
+            if (partitions < 1)
+            {
+                return (ControllerResult.InvalidPartitions, null);
+            }
+
+            if (replicationFactor < 1 || replicationFactor > brokers.Count)
+            {
+                return (ControllerResult.InvalidReplicationFactor, null);
+            }
+
+            replicas = ReplicaAssigner.Assign([.. brokers.Keys], partitions, replicationFactor, startIndex);
         }
 
-        var assignment = ReplicaAssigner.Assign([.. brokers.Keys], partitions, replicationFactor, startIndex);
-        var topic = new TopicRecord(name, Guid.NewGuid(), partitions, replicationFactor, configs);
-        var ops = new List<StoreOp>(partitions + 1) { new StoreOp.Put(keys.Topic(name), ClusterJson.Encode(topic)) };
-        for (var p = 0; p < partitions; p++)
+        var topic = new TopicRecord(name, Guid.NewGuid(), replicas.Length, replicas[0].Length, configs);
+        if (validateOnly)
         {
-            var state = new PartitionState(name, p, assignment[p][0], 0, assignment[p], assignment[p], 0);
+            return (await store.GetAsync(keys.Topic(name), cancellationToken).ConfigureAwait(false) is null ? ControllerResult.Ok : ControllerResult.TopicExists, topic);
+        }
+
+        var ops = new List<StoreOp>(replicas.Length + 1) { new StoreOp.Put(keys.Topic(name), ClusterJson.Encode(topic)) };
+        for (var p = 0; p < replicas.Length; p++)
+        {
+            var state = new PartitionState(name, p, replicas[p][0], 0, replicas[p], replicas[p], 0);
             ops.Add(new StoreOp.Put(keys.Partition(name, p), ClusterJson.Encode(state)));
         }
 
@@ -60,10 +105,132 @@ public sealed class ClusterController(IControllerStore store, ClusterKeys keys, 
             [election.Fence(epoch), StoreCompare.Absent(keys.Topic(name))], ops, [], cancellationToken).ConfigureAwait(false);
         if (result.Succeeded)
         {
+            return (ControllerResult.Ok, topic);
+        }
+
+        return (await IsCurrentAsync(cancellationToken).ConfigureAwait(false) ? ControllerResult.TopicExists : ControllerResult.Fenced, null);
+    }
+
+    /// <summary>
+    /// Raises a topic's partition count to <paramref name="total"/>: the new partitions get replicas (from
+    /// <paramref name="assignment"/>, one list per new partition, or assigned as at creation with the topic's
+    /// replication factor), and the grown topic record and the new partitions' first states are written in one
+    /// transaction fenced on the controller epoch and on the topic record's revision (so two raises cannot both apply).
+    /// </summary>
+    public async Task<ControllerResult> CreatePartitionsAsync(
+        string name, int total, IReadOnlyList<IReadOnlyList<int>>? assignment, bool validateOnly, int startIndex, CancellationToken cancellationToken)
+    {
+        var kv = await store.GetAsync(keys.Topic(name), cancellationToken).ConfigureAwait(false);
+        if (kv is null || ClusterJson.Decode<TopicRecord>(kv.Value) is not { } topic)
+        {
+            return ControllerResult.UnknownTopic;
+        }
+
+        var current = topic.Partitions;
+        if (total <= current)
+        {
+            return ControllerResult.InvalidPartitions;
+        }
+
+        var brokers = await _registrar.LiveBrokersAsync(cancellationToken).ConfigureAwait(false);
+        var added = new int[total - current][];
+        if (assignment is not null)
+        {
+            if (assignment.Count != added.Length || !ValidAssignment(assignment, brokers, topic.ReplicationFactor))
+            {
+                return ControllerResult.InvalidReplicaAssignment;
+            }
+
+            for (var i = 0; i < added.Length; i++)
+            {
+                added[i] = [.. assignment[i]];
+            }
+        }
+        else
+        {
+            if (topic.ReplicationFactor > brokers.Count)
+            {
+                return ControllerResult.InvalidReplicationFactor;
+            }
+
+            var all = ReplicaAssigner.Assign([.. brokers.Keys], total, topic.ReplicationFactor, startIndex);
+            Array.Copy(all, current, added, 0, added.Length);
+        }
+
+        if (validateOnly)
+        {
             return ControllerResult.Ok;
         }
 
-        return await IsCurrentAsync(cancellationToken).ConfigureAwait(false) ? ControllerResult.TopicExists : ControllerResult.Fenced;
+        var compares = new List<StoreCompare>(added.Length + 2) { election.Fence(epoch), StoreCompare.ModifiedAt(kv.Key, kv.ModRevision) };
+        var ops = new List<StoreOp>(added.Length + 1) { new StoreOp.Put(kv.Key, ClusterJson.Encode(topic with { Partitions = total })) };
+        for (var i = 0; i < added.Length; i++)
+        {
+            var p = current + i;
+            compares.Add(StoreCompare.Absent(keys.Partition(name, p)));
+            ops.Add(new StoreOp.Put(keys.Partition(name, p), ClusterJson.Encode(new PartitionState(name, p, added[i][0], 0, added[i], added[i], 0))));
+        }
+
+        var result = await store.TxnAsync(compares, ops, [], cancellationToken).ConfigureAwait(false);
+        if (result.Succeeded)
+        {
+            return ControllerResult.Ok;
+        }
+
+        // Deposed, or the topic changed under us (deleted, or raised by a request that won the race).
+        return ControllerResult.Fenced;
+    }
+
+    private static bool ValidAssignment(IReadOnlyList<IReadOnlyList<int>> assignment, SortedDictionary<int, BrokerRegistration> brokers, int length)
+    {
+        if (assignment.Count == 0)
+        {
+            return false;
+        }
+
+        var expected = length > 0 ? length : assignment[0].Count;
+        var seen = new HashSet<int>();
+        foreach (var replicas in assignment)
+        {
+            if (replicas.Count == 0 || replicas.Count != expected)
+            {
+                return false;
+            }
+
+            seen.Clear();
+            foreach (var id in replicas)
+            {
+                if (!brokers.ContainsKey(id) || !seen.Add(id))
+                {
+                    return false;
+                }
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Creates <c>__consumer_offsets</c> when it does not exist: <paramref name="partitions"/> partitions of
+    /// min(<paramref name="replicationFactor"/>, registered brokers) replicas. Returns whether it exists now.
+    /// </summary>
+    public async Task<bool> EnsureOffsetsTopicAsync(int partitions, int replicationFactor, CancellationToken cancellationToken)
+    {
+        if (await store.GetAsync(keys.Topic(GroupCoordinatorMap.OffsetsTopic), cancellationToken).ConfigureAwait(false) is not null)
+        {
+            return true;
+        }
+
+        var brokers = await _registrar.LiveBrokersAsync(cancellationToken).ConfigureAwait(false);
+        if (brokers.Count == 0)
+        {
+            return false;
+        }
+
+        var (result, _) = await CreateTopicAsync(
+            GroupCoordinatorMap.OffsetsTopic, partitions, Math.Min(replicationFactor, brokers.Count), null, new Dictionary<string, string>(StringComparer.Ordinal),
+            false, Random.Shared.Next(1024), cancellationToken).ConfigureAwait(false);
+        return result is ControllerResult.Ok or ControllerResult.TopicExists;
     }
 
     /// <summary>Deletes a topic's record and partition states in one fenced transaction.</summary>

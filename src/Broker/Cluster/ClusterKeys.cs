@@ -14,6 +14,9 @@ public sealed class ClusterKeys(string root = "")
     /// <summary>The controller election key.</summary>
     public string Controller => root + "/controller";
 
+    /// <summary>The cluster id, written once by the first broker to start (create-if-absent).</summary>
+    public string ClusterId => root + "/cluster_id";
+
     /// <summary>The prefix of every broker registration.</summary>
     public string BrokersPrefix => root + "/brokers/";
 

@@ -23,9 +23,33 @@ public sealed class ClusterOptions : IValidatableObject
     /// <summary><c>unclean.leader.election.enable</c>: elect a replica outside the ISR when none is left (loses data). Default false.</summary>
     public bool UncleanLeaderElection { get; set; }
 
+    /// <summary><c>default.replication.factor</c>: replicas of a topic created with replication factor -1 (or auto-created). Default 1, as Kafka's.</summary>
+    public int DefaultReplicationFactor { get; set; } = 1;
+
+    /// <summary><c>offsets.topic.num.partitions</c>: partitions of <c>__consumer_offsets</c>, which spread the group coordinators. Default 50.</summary>
+    public int OffsetsTopicPartitions { get; set; } = 50;
+
+    /// <summary><c>offsets.topic.replication.factor</c>: replicas of <c>__consumer_offsets</c> (fewer when fewer brokers are registered). Default 3.</summary>
+    public int OffsetsTopicReplicationFactor { get; set; } = 3;
+
     /// <inheritdoc/>
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
+        if (DefaultReplicationFactor is < 1 or > 32)
+        {
+            yield return new ValidationResult("Cluster:DefaultReplicationFactor must be between 1 and 32.", [nameof(DefaultReplicationFactor)]);
+        }
+
+        if (OffsetsTopicPartitions is < 1 or > 1000)
+        {
+            yield return new ValidationResult("Cluster:OffsetsTopicPartitions must be between 1 and 1000.", [nameof(OffsetsTopicPartitions)]);
+        }
+
+        if (OffsetsTopicReplicationFactor is < 1 or > 32)
+        {
+            yield return new ValidationResult("Cluster:OffsetsTopicReplicationFactor must be between 1 and 32.", [nameof(OffsetsTopicReplicationFactor)]);
+        }
+
         if (LeaseTtl < TimeSpan.FromSeconds(2) || LeaseTtl > TimeSpan.FromMinutes(5))
         {
             yield return new ValidationResult("Cluster:LeaseTtl must be between 2 seconds and 5 minutes.", [nameof(LeaseTtl)]);

@@ -1,4 +1,7 @@
+using LogBroker.Broker.Metadata;
+using LogBroker.Broker.Producers;
 using LogBroker.Broker.Replication;
+using LogBroker.Broker.Telemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -29,14 +32,32 @@ internal static class ClusterRegistration
 
         // The data plane registers the real one; until then partition states are followed, not replicated.
         services.TryAddSingleton<IReplicaManager, NoReplicaManager>();
+        services.AddSingleton<ClusterMetadataCache>();
         services.AddSingleton(sp =>
         {
             var info = sp.GetRequiredService<ClusterInfo>();
-            return new ClusterService(
+            var cache = sp.GetRequiredService<ClusterMetadataCache>();
+            var materializer = new TopicMaterializer(
+                sp.GetRequiredService<TopicRegistry>(), sp.GetRequiredService<ProducerStates>(), cache, sp.GetRequiredService<IReplicaManager>(),
+                info.NodeId, sp.GetRequiredService<ILogger<TopicMaterializer>>());
+            var service = new ClusterService(
                 sp.GetRequiredService<IControllerStore>(), sp.GetRequiredService<ClusterOptions>(), info.NodeId, info.Host, () => info.Port,
-                sp.GetRequiredService<IReplicaManager>(), sp.GetRequiredService<ILogger<ClusterService>>());
+                cache, materializer, sp.GetRequiredService<TopicRegistry>().ClusterId, sp.GetRequiredService<ILogger<ClusterService>>());
+            if (sp.GetService<BrokerMetrics>() is { } metrics)
+            {
+                ClusterMetrics.Register(metrics.Meter, service);
+            }
+
+            return service;
         });
         services.AddHostedService(sp => sp.GetRequiredService<ClusterService>());
+        services.AddSingleton(sp => new ClusterMetadataView(
+            sp.GetRequiredService<ClusterService>(), sp.GetRequiredService<ClusterOptions>(), sp.GetRequiredService<BrokerOptions>(), sp.GetRequiredService<ClusterInfo>()));
+        services.AddSingleton(sp => new GroupCoordinatorMap(sp.GetRequiredService<ClusterService>()));
+        services.AddSingleton(sp => new ClusterCoordinatorLookup(
+            sp.GetRequiredService<ClusterService>(), sp.GetRequiredService<ClusterOptions>(), sp.GetRequiredService<GroupCoordinatorMap>()));
+        services.AddSingleton(sp => new ClusterTopicAdmin(
+            sp.GetRequiredService<ClusterService>(), sp.GetRequiredService<ClusterOptions>(), sp.GetRequiredService<BrokerOptions>(), sp.GetRequiredService<TopicRegistry>()));
         services.AddSingleton<IBrokerDirectory>(sp => sp.GetRequiredService<ClusterService>());
         services.AddSingleton<IIsrChangeSink>(sp =>
             new StoreIsrChangeSink(

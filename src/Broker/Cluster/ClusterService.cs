@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using LogBroker.Broker.Replication;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -8,18 +7,18 @@ namespace LogBroker.Broker.Cluster;
 /// <summary>
 /// This broker's membership in the cluster: registers under a lease and keeps it alive, campaigns for
 /// controller whenever the key is free, and, while controller, re-runs leader election on every change of
-/// the registered brokers. Every broker also follows the partition states and hands them to the
-/// <see cref="IReplicaManager"/> in partition-epoch order, and keeps the broker directory for replica fetches.
-/// A lost lease ends the session (the broker is no longer a member; its controllership went with it) and a
-/// new one starts with a new broker epoch.
+/// the registered brokers. Every broker also follows the brokers, the controller, the topic records and the
+/// partition states into the <see cref="ClusterMetadataCache"/> (what Metadata answers from), and hands
+/// topics and partition states to the <see cref="TopicMaterializer"/> (local topics, then
+/// <see cref="IReplicaManager"/>). A lost lease ends the session (the broker is no longer a member; its
+/// controllership went with it) and a new one starts with a new broker epoch.
 /// </summary>
-public sealed partial class ClusterService(
-    IControllerStore store, ClusterOptions options, int brokerId, string host, Func<int> port, IReplicaManager replicas, ILogger<ClusterService> logger)
+internal sealed partial class ClusterService(
+    IControllerStore store, ClusterOptions options, int brokerId, string host, Func<int> port, ClusterMetadataCache cache,
+    TopicMaterializer materializer, string localClusterId, ILogger<ClusterService> logger)
     : BackgroundService, IBrokerDirectory
 {
     private readonly ClusterKeys _keys = new(options.KeyRoot);
-    private readonly ConcurrentDictionary<int, BrokerRegistration> _brokers = new();
-    private readonly ConcurrentDictionary<(string, int), int> _applied = new();
     private volatile ClusterController? _controller;
 
     /// <summary>This broker's registration in the current session (with its broker epoch), or null between sessions.</summary>
@@ -28,8 +27,14 @@ public sealed partial class ClusterService(
     /// <summary>The controller this broker runs, or null when another broker is controller.</summary>
     public ClusterController? Controller => _controller;
 
+    /// <summary>This broker's id.</summary>
+    public int BrokerId => brokerId;
+
+    /// <summary>What this broker last saw of the cluster.</summary>
+    public ClusterMetadataCache Cache => cache;
+
     /// <summary>The registered brokers as last seen.</summary>
-    public IReadOnlyDictionary<int, BrokerRegistration> Brokers => _brokers;
+    public IReadOnlyDictionary<int, BrokerRegistration> Brokers => cache.Brokers;
 
     /// <inheritdoc/>
     public long BrokerEpochOf(int brokerId) => _brokers.TryGetValue(brokerId, out var broker) ? broker.BrokerEpoch : -1;
@@ -37,7 +42,7 @@ public sealed partial class ClusterService(
     /// <inheritdoc/>
     public bool TryGetEndpoint(int brokerId, out string host, out int port)
     {
-        if (_brokers.TryGetValue(brokerId, out var broker))
+        if (cache.Brokers.TryGetValue(brokerId, out var broker))
         {
             (host, port) = (broker.Host, broker.Port);
             return true;
@@ -73,6 +78,15 @@ public sealed partial class ClusterService(
 
     private async Task RunSessionAsync(CancellationToken stoppingToken)
     {
+        // One cluster id for every broker (clients check it): the first broker's data-directory id wins.
+        await store.TxnAsync(
+            [StoreCompare.Absent(_keys.ClusterId)], [new StoreOp.Put(_keys.ClusterId, System.Text.Encoding.UTF8.GetBytes(localClusterId))], [], stoppingToken)
+            .ConfigureAwait(false);
+        if (await store.GetAsync(_keys.ClusterId, stoppingToken).ConfigureAwait(false) is { } id)
+        {
+            cache.ClusterId = System.Text.Encoding.UTF8.GetString(id.Value);
+        }
+
         var lease = await store.GrantLeaseAsync(options.LeaseTtl, stoppingToken).ConfigureAwait(false);
         var registration = await new BrokerRegistrar(store, _keys)
             .RegisterAsync(new BrokerRegistration(brokerId, host, port(), null), lease, stoppingToken).ConfigureAwait(false);
@@ -91,6 +105,7 @@ public sealed partial class ClusterService(
         {
             KeepAliveAsync(lease, session),
             FollowBrokersAsync(lease, session.Token),
+            FollowTopicsAsync(session.Token),
             FollowPartitionsAsync(session.Token),
         };
         await Task.WhenAny(tasks).ConfigureAwait(false);
@@ -129,7 +144,7 @@ public sealed partial class ClusterService(
     private async Task FollowBrokersAsync(long lease, CancellationToken cancellationToken)
     {
         var range = await store.RangeAsync(_keys.BrokersPrefix, cancellationToken).ConfigureAwait(false);
-        _brokers.Clear();
+        cache.ClearBrokers();
         foreach (var kv in range.Items)
         {
             Track(kv, false);
@@ -148,14 +163,25 @@ public sealed partial class ClusterService(
 
     private async Task FollowControllerAsync(long lease, long fromRevision, CancellationToken cancellationToken)
     {
+        // The key as of the brokers' read (a change since then is in the watch from that revision on).
+        var current = await store.GetAsync(_keys.Controller, cancellationToken).ConfigureAwait(false);
+        if (current is not null && current.ModRevision < fromRevision)
+        {
+            cache.SetController(ParseController(current.Value));
+        }
+
         await foreach (var e in store.WatchAsync(_keys.Controller, fromRevision, cancellationToken).ConfigureAwait(false))
         {
+            cache.SetController(e.IsDelete ? -1 : ParseController(e.Kv.Value));
             if (e.IsDelete)
             {
                 await ReactAsync(lease, cancellationToken).ConfigureAwait(false);
             }
         }
     }
+
+    private static int ParseController(byte[] value) =>
+        int.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var id) ? id : -1;
 
     private async Task ReactAsync(long lease, CancellationToken cancellationToken)
     {
@@ -165,6 +191,7 @@ public sealed partial class ClusterService(
             if (await election.TryCampaignAsync(lease, cancellationToken).ConfigureAwait(false) is { } epoch)
             {
                 _controller = new ClusterController(store, _keys, election, epoch, options.UncleanLeaderElection);
+                cache.SetController(brokerId);
                 BecameController(logger, brokerId, epoch);
             }
         }
@@ -173,6 +200,12 @@ public sealed partial class ClusterService(
         {
             Deposed(logger, brokerId, controller.Epoch);
             _controller = null;
+        }
+
+        // The offsets topic as soon as it can have its full replication factor (a request may create it earlier, smaller).
+        if (_controller is { } current && cache.Topic(GroupCoordinatorMap.OffsetsTopic) is null && cache.Brokers.Count >= options.OffsetsTopicReplicationFactor)
+        {
+            await current.EnsureOffsetsTopicAsync(options.OffsetsTopicPartitions, options.OffsetsTopicReplicationFactor, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -185,20 +218,89 @@ public sealed partial class ClusterService(
 
         if (deleted)
         {
-            _brokers.TryRemove(id, out _);
+            cache.RemoveBroker(id);
         }
         else if (ClusterJson.Decode<BrokerRegistration>(kv.Value) is { } broker && broker.Id == id)
         {
-            _brokers[id] = broker with { BrokerEpoch = kv.CreateRevision };
+            cache.SetBroker(broker with { BrokerEpoch = kv.CreateRevision });
         }
     }
+
+    private async Task FollowTopicsAsync(CancellationToken cancellationToken)
+    {
+        var range = await store.RangeAsync(_keys.TopicsPrefix, cancellationToken).ConfigureAwait(false);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var kv in range.Items)
+        {
+            if (DecodeTopic(kv) is { } topic)
+            {
+                seen.Add(topic.Name);
+                cache.SetTopic(topic);
+            }
+        }
+
+        foreach (var name in cache.Topics.Keys)
+        {
+            if (!seen.Contains(name))
+            {
+                // Deleted between two sessions of this broker.
+                TopicGone(name);
+            }
+        }
+
+        materializer.DetachUnknown();
+        foreach (var name in seen)
+        {
+            materializer.TopicChanged(name);
+        }
+
+        await foreach (var e in store.WatchAsync(_keys.TopicsPrefix, range.Revision + 1, cancellationToken).ConfigureAwait(false))
+        {
+            if (e.IsDelete)
+            {
+                TopicGone(e.Kv.Key[_keys.TopicsPrefix.Length..]);
+            }
+            else if (DecodeTopic(e.Kv) is { } topic)
+            {
+                cache.SetTopic(topic);
+                materializer.TopicChanged(topic.Name);
+            }
+        }
+    }
+
+    private void TopicGone(string name)
+    {
+        if (cache.Topic(name) is { } previous)
+        {
+            cache.RemoveTopic(name);
+            materializer.TopicDeleted(previous);
+        }
+    }
+
+    private TopicRecord? DecodeTopic(StoreKeyValue kv) =>
+        ClusterJson.Decode<TopicRecord>(kv.Value) is { Name: not null, Configs: not null } topic && topic.Partitions > 0
+            && kv.Key.Length == _keys.TopicsPrefix.Length + topic.Name.Length && kv.Key.EndsWith(topic.Name, StringComparison.Ordinal)
+            ? topic : null;
 
     private async Task FollowPartitionsAsync(CancellationToken cancellationToken)
     {
         var range = await store.RangeAsync(_keys.PartitionsPrefix, cancellationToken).ConfigureAwait(false);
+        var seen = new HashSet<(string, int)>();
         foreach (var kv in range.Items)
         {
-            Deliver(kv, false);
+            if (Deliver(kv, false) is { } key)
+            {
+                seen.Add(key);
+            }
+        }
+
+        foreach (var state in cache.Partitions)
+        {
+            if (!seen.Contains((state.Topic, state.Partition)))
+            {
+                cache.RemovePartition(state.Topic, state.Partition);
+                materializer.PartitionDeleted(state.Topic, state.Partition);
+            }
         }
 
         await foreach (var e in store.WatchAsync(_keys.PartitionsPrefix, range.Revision + 1, cancellationToken).ConfigureAwait(false))
@@ -207,39 +309,44 @@ public sealed partial class ClusterService(
         }
     }
 
-    private void Deliver(StoreKeyValue kv, bool deleted)
+    private (string, int)? Deliver(StoreKeyValue kv, bool deleted)
     {
         var rest = kv.Key.AsSpan(_keys.PartitionsPrefix.Length);
         var slash = rest.LastIndexOf('/');
-        if (slash <= 0 || !int.TryParse(rest[(slash + 1)..], out var partition))
+        if (slash <= 0 || !int.TryParse(rest[(slash + 1)..], out var partition) || partition < 0)
         {
-            return;
+            return null;
         }
 
         var topic = rest[..slash].ToString();
         if (deleted)
         {
-            if (_applied.TryRemove((topic, partition), out _))
+            cache.RemovePartition(topic, partition);
+            materializer.PartitionDeleted(topic, partition);
+            return null;
+        }
+
+        if (ClusterJson.DecodePartition(kv.Value) is not { } state || state.Topic != topic || state.Partition != partition)
+        {
+            return null;
+        }
+
+        if (cache.Partition(topic, partition) is { } previous)
+        {
+            if (previous.PartitionEpoch > state.PartitionEpoch)
             {
-                replicas.Remove(topic, partition);
+                return (topic, partition); // a replayed older state (a new session's read races the old watch): keep the newer
             }
 
-            return;
+            if (previous.Leader != state.Leader)
+            {
+                cache.CountLeaderChange();
+            }
         }
 
-        if (ClusterJson.DecodePartition(kv.Value) is not { } state || !state.Replicas.Contains(brokerId))
-        {
-            return;
-        }
-
-        // Watch events arrive in revision order; the epoch check keeps a replayed or older state from going back.
-        if (_applied.TryGetValue((topic, partition), out var last) && last >= state.PartitionEpoch)
-        {
-            return;
-        }
-
-        _applied[(topic, partition)] = state.PartitionEpoch;
-        replicas.Apply(state);
+        cache.SetPartition(state);
+        materializer.PartitionChanged(topic, partition);
+        return (topic, partition);
     }
 
     [LoggerMessage(EventId = 1401, Level = LogLevel.Information, Message = "Broker {BrokerId} registered with broker epoch {BrokerEpoch}")]

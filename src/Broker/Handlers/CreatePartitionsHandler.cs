@@ -14,7 +14,7 @@ namespace LogBroker.Broker.Handlers;
 /// named twice gets INVALID_REQUEST (one answer per name); explicit assignments must name this node
 /// only; validate_only checks without changing anything.
 /// </summary>
-internal sealed class CreatePartitionsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options) : RequestHandler<CreatePartitionsRequest, CreatePartitionsResponse>
+internal sealed class CreatePartitionsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options, Cluster.ClusterTopicAdmin? clusterAdmin = null) : RequestHandler<CreatePartitionsRequest, CreatePartitionsResponse>
 {
     public override ApiKey Key => ApiKey.CreatePartitions;
 
@@ -24,6 +24,11 @@ internal sealed class CreatePartitionsHandler(TopicRegistry topics, ClusterInfo 
 
     public override ValueTask<CreatePartitionsResponse?> HandleAsync(RequestContext context, CreatePartitionsRequest create)
     {
+        if (clusterAdmin is not null)
+        {
+            return clusterAdmin.CreatePartitionsAsync(create); // cluster mode: the controller decides
+        }
+
         var response = new CreatePartitionsResponse();
         var counts = new Dictionary<string, int>(create.Topics.Count, StringComparer.Ordinal);
         long added = 0;

@@ -20,7 +20,7 @@ namespace LogBroker.Broker.Handlers;
 /// one past <see cref="BrokerOptions.MaxPartitionsPerBroker"/> POLICY_VIOLATION; a failure to write gets
 /// KAFKA_STORAGE_ERROR and creates nothing.
 /// </summary>
-internal sealed class CreateTopicsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options) : RequestHandler<CreateTopicsRequest, CreateTopicsResponse>
+internal sealed class CreateTopicsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options, Cluster.ClusterTopicAdmin? clusterAdmin = null) : RequestHandler<CreateTopicsRequest, CreateTopicsResponse>
 {
     public override ApiKey Key => ApiKey.CreateTopics;
 
@@ -30,6 +30,11 @@ internal sealed class CreateTopicsHandler(TopicRegistry topics, ClusterInfo clus
 
     public override ValueTask<CreateTopicsResponse?> HandleAsync(RequestContext context, CreateTopicsRequest create)
     {
+        if (clusterAdmin is not null)
+        {
+            return clusterAdmin.CreateTopicsAsync(context, create); // cluster mode: the controller decides
+        }
+
         var response = new CreateTopicsResponse();
         var counts = new Dictionary<string, int>(create.Topics.Count, StringComparer.Ordinal);
         foreach (CreateTopicsRequest.CreatableTopic topic in create.Topics)

@@ -16,7 +16,7 @@ namespace LogBroker.Broker.Handlers;
 /// with both a name and an id, or neither, → INVALID_REQUEST, as Kafka's controller answers; a failure
 /// to write the tombstone → KAFKA_STORAGE_ERROR and the topic stays.
 /// </summary>
-internal sealed class DeleteTopicsHandler(TopicRegistry topics, ProducerStates producers) : RequestHandler<DeleteTopicsRequest, DeleteTopicsResponse>
+internal sealed class DeleteTopicsHandler(TopicRegistry topics, ProducerStates producers, Cluster.ClusterTopicAdmin? clusterAdmin = null) : RequestHandler<DeleteTopicsRequest, DeleteTopicsResponse>
 {
     public override ApiKey Key => ApiKey.DeleteTopics;
 
@@ -26,6 +26,11 @@ internal sealed class DeleteTopicsHandler(TopicRegistry topics, ProducerStates p
 
     public override ValueTask<DeleteTopicsResponse?> HandleAsync(RequestContext context, DeleteTopicsRequest delete)
     {
+        if (clusterAdmin is not null)
+        {
+            return clusterAdmin.DeleteTopicsAsync(context, delete); // cluster mode: the controller decides
+        }
+
         var response = new DeleteTopicsResponse();
         var entries = new List<(string? Name, Guid Id)>(Math.Max(delete.TopicNames.Count, delete.Topics.Count));
         if (context.Version >= 6)

@@ -6,7 +6,7 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>DescribeCluster (key 60), versions 0–1: this node, as broker and controller, and the cluster id.</summary>
-internal sealed class DescribeClusterHandler(TopicRegistry topics, ClusterInfo cluster) : RequestHandler<DescribeClusterRequest, DescribeClusterResponse>
+internal sealed class DescribeClusterHandler(TopicRegistry topics, ClusterInfo cluster, Cluster.ClusterMetadataView? clusterView = null) : RequestHandler<DescribeClusterRequest, DescribeClusterResponse>
 {
     public override ApiKey Key => ApiKey.DescribeCluster;
 
@@ -16,6 +16,11 @@ internal sealed class DescribeClusterHandler(TopicRegistry topics, ClusterInfo c
 
     public override ValueTask<DescribeClusterResponse?> HandleAsync(RequestContext context, DescribeClusterRequest describe)
     {
+        if (clusterView is not null)
+        {
+            return ValueTask.FromResult<DescribeClusterResponse?>(clusterView.DescribeCluster(context, describe)); // cluster mode: every broker
+        }
+
         var response = new DescribeClusterResponse
         {
             ClusterId = topics.ClusterId,

@@ -14,7 +14,7 @@ namespace LogBroker.Broker.Handlers;
 /// get COORDINATOR_NOT_AVAILABLE, as Kafka 3.9 answers them; any other key type, or type 2 before v6,
 /// INVALID_REQUEST.
 /// </summary>
-internal sealed class FindCoordinatorHandler(ClusterInfo cluster) : RequestHandler<FindCoordinatorRequest, FindCoordinatorResponse>
+internal sealed class FindCoordinatorHandler(ClusterInfo cluster, Cluster.ClusterCoordinatorLookup? clusterLookup = null) : RequestHandler<FindCoordinatorRequest, FindCoordinatorResponse>
 {
     public override ApiKey Key => ApiKey.FindCoordinator;
 
@@ -24,6 +24,11 @@ internal sealed class FindCoordinatorHandler(ClusterInfo cluster) : RequestHandl
 
     public override ValueTask<FindCoordinatorResponse?> HandleAsync(RequestContext context, FindCoordinatorRequest find)
     {
+        if (clusterLookup is not null && find.KeyType == 0)
+        {
+            return clusterLookup.FindAsync(context, find); // cluster mode: the leader of the group's __consumer_offsets partition
+        }
+
         (ErrorCode error, string? message) = find.KeyType switch
         {
             0 => (ErrorCode.None, null),

@@ -6,7 +6,7 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>Heartbeat (key 12), versions 0–4 (v4 is v3, flexible).</summary>
-internal sealed class HeartbeatHandler(GroupCoordinator groups) : RequestHandler<HeartbeatRequest, HeartbeatResponse>
+internal sealed class HeartbeatHandler(GroupCoordinator groups, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<HeartbeatRequest, HeartbeatResponse>
 {
     public override ApiKey Key => ApiKey.Heartbeat;
 
@@ -16,7 +16,7 @@ internal sealed class HeartbeatHandler(GroupCoordinator groups) : RequestHandler
 
     public override ValueTask<HeartbeatResponse?> HandleAsync(RequestContext context, HeartbeatRequest heartbeat)
     {
-        ErrorCode error = groups.Heartbeat(heartbeat.GroupId, heartbeat.MemberId, heartbeat.GroupInstanceId, heartbeat.GenerationId);
+        ErrorCode error = coordinators?.Check(heartbeat.GroupId) is { } refused && refused != ErrorCode.None ? refused : groups.Heartbeat(heartbeat.GroupId, heartbeat.MemberId, heartbeat.GroupInstanceId, heartbeat.GenerationId);
         return ValueTask.FromResult<HeartbeatResponse?>(new HeartbeatResponse { ErrorCode = (short)error });
     }
 }

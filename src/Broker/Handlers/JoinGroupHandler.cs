@@ -9,7 +9,7 @@ namespace LogBroker.Broker.Handlers;
 /// serving other requests in order behind it). v4+ without an instance id gets MEMBER_ID_REQUIRED
 /// first (KIP-394); v5 static members are supported.
 /// </summary>
-internal sealed class JoinGroupHandler(GroupCoordinator groups) : RequestHandler<JoinGroupRequest, JoinGroupResponse>
+internal sealed class JoinGroupHandler(GroupCoordinator groups, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<JoinGroupRequest, JoinGroupResponse>
 {
     public override ApiKey Key => ApiKey.JoinGroup;
 
@@ -19,6 +19,11 @@ internal sealed class JoinGroupHandler(GroupCoordinator groups) : RequestHandler
 
     public override async ValueTask<JoinGroupResponse?> HandleAsync(RequestContext context, JoinGroupRequest request)
     {
+        if (coordinators?.Check(request.GroupId) is { } refused && refused != Protocol.ErrorCode.None)
+        {
+            return new JoinGroupResponse { ErrorCode = (short)refused, MemberId = request.MemberId, ProtocolName = "" }; // cluster mode: another broker coordinates it
+        }
+
         JoinGroupResponse response = await groups.JoinAsync(request, context.Version, context.ClientId ?? "", context.Connection).ConfigureAwait(false);
         response.ProtocolName ??= ""; // nullable only from v7 (not served)
         return response;

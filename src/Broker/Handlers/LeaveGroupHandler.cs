@@ -6,7 +6,7 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>LeaveGroup (key 13), versions 0–5 (v3: several members, per-member errors; v4 flexible; v5 a reason per member, informational).</summary>
-internal sealed class LeaveGroupHandler(GroupCoordinator groups) : RequestHandler<LeaveGroupRequest, LeaveGroupResponse>
+internal sealed class LeaveGroupHandler(GroupCoordinator groups, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<LeaveGroupRequest, LeaveGroupResponse>
 {
     public override ApiKey Key => ApiKey.LeaveGroup;
 
@@ -16,6 +16,11 @@ internal sealed class LeaveGroupHandler(GroupCoordinator groups) : RequestHandle
 
     public override ValueTask<LeaveGroupResponse?> HandleAsync(RequestContext context, LeaveGroupRequest leave)
     {
+        if (coordinators?.Check(leave.GroupId) is { } refused && refused != Protocol.ErrorCode.None)
+        {
+            return ValueTask.FromResult<LeaveGroupResponse?>(new LeaveGroupResponse { ErrorCode = (short)refused }); // cluster mode: another broker coordinates it
+        }
+
         IEnumerable<(string, string?)> leaving = context.Version >= 3
             ? leave.Members.Select(m => (m.MemberId, m.GroupInstanceId))
             : [(leave.MemberId, null)];

@@ -17,7 +17,8 @@ namespace LogBroker.Broker.Handlers;
 /// 249 characters) gets INVALID_TOPIC_EXCEPTION. Topic ids are real (v10+); lookup by id (v12) works.
 /// A topic named (or id given) more than once is answered once, as Kafka's set of names does.
 /// </summary>
-internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options, Authorizer? authorizer = null) : RequestHandler<MetadataRequest, MetadataResponse>
+internal sealed class MetadataHandler(
+    TopicRegistry topics, ClusterInfo cluster, BrokerOptions options, Authorizer? authorizer = null, Cluster.ClusterMetadataView? clusterView = null) : RequestHandler<MetadataRequest, MetadataResponse>
 {
     public override ApiKey Key => ApiKey.Metadata;
 
@@ -27,6 +28,11 @@ internal sealed class MetadataHandler(TopicRegistry topics, ClusterInfo cluster,
 
     public override ValueTask<MetadataResponse?> HandleAsync(RequestContext context, MetadataRequest metadata)
     {
+        if (clusterView is not null)
+        {
+            return clusterView.MetadataAsync(context, metadata, authorizer); // cluster mode: every broker, leaders, ISRs
+        }
+
         short version = context.Version;
         var response = new MetadataResponse
         {

@@ -17,7 +17,7 @@ namespace LogBroker.Broker.Handlers;
 /// (default) the answer waits until the offset log is fsynced (shared with concurrent commits, off the
 /// read loop), so an acknowledged commit survives power loss; off, it survives a broker crash.
 /// </remarks>
-internal sealed class OffsetCommitHandler(OffsetManager groups, BrokerOptions options, TimeProvider time) : RequestHandler<OffsetCommitRequest, OffsetCommitResponse>
+internal sealed class OffsetCommitHandler(OffsetManager groups, BrokerOptions options, TimeProvider time, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<OffsetCommitRequest, OffsetCommitResponse>
 {
     private const int MaxMetadataBytes = 4096;
 
@@ -33,6 +33,21 @@ internal sealed class OffsetCommitHandler(OffsetManager groups, BrokerOptions op
         var valid = new List<(string, int, CommittedOffset)>();
         var index = new Dictionary<(string, int), int>();
         var response = new OffsetCommitResponse();
+        if (coordinators?.Check(commit.GroupId) is { } refused && refused != ErrorCode.None)
+        {
+            // Cluster mode: another broker coordinates the group; every partition gets the error.
+            foreach (OffsetCommitRequest.OffsetCommitRequestTopic topic in commit.Topics)
+            {
+                response.Topics.Add(new OffsetCommitResponse.OffsetCommitResponseTopic
+                {
+                    Name = topic.Name,
+                    Partitions = [.. topic.Partitions.Select(p => new OffsetCommitResponse.OffsetCommitResponsePartition { PartitionIndex = p.PartitionIndex, ErrorCode = (short)refused })],
+                });
+            }
+
+            return ValueTask.FromResult<OffsetCommitResponse?>(response);
+        }
+
         foreach (OffsetCommitRequest.OffsetCommitRequestTopic topic in commit.Topics)
         {
             var topicResponse = new OffsetCommitResponse.OffsetCommitResponseTopic { Name = topic.Name };

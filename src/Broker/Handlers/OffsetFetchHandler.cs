@@ -8,7 +8,7 @@ namespace LogBroker.Broker.Handlers;
 /// OffsetFetch (key 9), versions 1–9 (v8+: several groups per request). A partition without a commit
 /// answers offset -1; topics null (v2+) means every partition the group committed.
 /// </summary>
-internal sealed class OffsetFetchHandler(OffsetManager groups) : RequestHandler<OffsetFetchRequest, OffsetFetchResponse>
+internal sealed class OffsetFetchHandler(OffsetManager groups, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<OffsetFetchRequest, OffsetFetchResponse>
 {
     public override ApiKey Key => ApiKey.OffsetFetch;
 
@@ -31,6 +31,12 @@ internal sealed class OffsetFetchHandler(OffsetManager groups) : RequestHandler<
 
                 var groupResponse = new OffsetFetchResponse.OffsetFetchResponseGroup { GroupId = group.GroupId };
                 response.Groups.Add(groupResponse);
+                if (coordinators?.Check(group.GroupId) is { } refused && refused != Protocol.ErrorCode.None)
+                {
+                    groupResponse.ErrorCode = (short)refused; // cluster mode: another broker coordinates it
+                    continue;
+                }
+
                 var partitions = group.Topics?.SelectMany(t => t.PartitionIndexes.Select(p => (t.Name, p)));
                 foreach (var byTopic in groups.Fetch(group.GroupId, partitions).GroupBy(r => r.Topic))
                 {
@@ -46,6 +52,19 @@ internal sealed class OffsetFetchHandler(OffsetManager groups) : RequestHandler<
                         })],
                     });
                 }
+            }
+        }
+        else if (coordinators?.Check(fetch.GroupId) is { } refused && refused != Protocol.ErrorCode.None)
+        {
+            // Cluster mode: another broker coordinates the group (v1 has no top-level error: per partition).
+            response.ErrorCode = (short)refused;
+            foreach (OffsetFetchRequest.OffsetFetchRequestTopic topic in fetch.Topics ?? [])
+            {
+                response.Topics.Add(new OffsetFetchResponse.OffsetFetchResponseTopic
+                {
+                    Name = topic.Name,
+                    Partitions = [.. topic.PartitionIndexes.Select(p => new OffsetFetchResponse.OffsetFetchResponsePartition { PartitionIndex = p, CommittedOffset = -1, ErrorCode = (short)refused })],
+                });
             }
         }
         else

@@ -5,7 +5,7 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>SyncGroup (key 14), versions 0–5 (v4 is v3, flexible; v5 carries the protocol type and name, checked against the group's: INCONSISTENT_GROUP_PROTOCOL): followers wait for the leader's assignments.</summary>
-internal sealed class SyncGroupHandler(GroupCoordinator groups) : RequestHandler<SyncGroupRequest, SyncGroupResponse>
+internal sealed class SyncGroupHandler(GroupCoordinator groups, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<SyncGroupRequest, SyncGroupResponse>
 {
     public override ApiKey Key => ApiKey.SyncGroup;
 
@@ -14,5 +14,7 @@ internal sealed class SyncGroupHandler(GroupCoordinator groups) : RequestHandler
     public override short MaxVersion => 5;
 
     public override async ValueTask<SyncGroupResponse?> HandleAsync(RequestContext context, SyncGroupRequest request) =>
-        await groups.SyncAsync(request).ConfigureAwait(false);
+        coordinators?.Check(request.GroupId) is { } refused && refused != Protocol.ErrorCode.None
+            ? new SyncGroupResponse { ErrorCode = (short)refused } // cluster mode: another broker coordinates it
+            : await groups.SyncAsync(request).ConfigureAwait(false);
 }

@@ -16,8 +16,8 @@ internal sealed record TopicLimits(int MaxPartitionsPerTopic = 10_000, int MaxPa
     public static TopicLimits From(BrokerOptions options) => new(options.MaxPartitionsPerTopic, options.MaxPartitionsPerBroker);
 }
 
-/// <summary>One topic of a CreateTopics.</summary>
-internal sealed record TopicRequest(string Name, int Partitions, IReadOnlyDictionary<string, string?> Configs);
+/// <summary>One topic of a CreateTopics; <paramref name="Id"/> is the cluster's id in cluster mode (null: a new one).</summary>
+internal sealed record TopicRequest(string Name, int Partitions, IReadOnlyDictionary<string, string?> Configs, Guid? Id = null);
 
 /// <summary>
 /// The cluster's metadata on this single node: cluster id, topics (id, partition count, config
@@ -177,7 +177,7 @@ internal sealed partial class TopicRegistry : IDisposable
             }
             else
             {
-                pending.Add(new Pending(i, requests[i].Name, requests[i].Partitions, config, overrides));
+                pending.Add(new Pending(i, requests[i].Name, requests[i].Partitions, config, overrides, requests[i].Id ?? Guid.NewGuid()));
             }
         }
 
@@ -186,7 +186,7 @@ internal sealed partial class TopicRegistry : IDisposable
         {
             foreach (Pending topic in pending)
             {
-                if (_topics.ContainsKey(topic.Name) || _busy.Contains(topic.Name))
+                if (_topics.ContainsKey(topic.Name) || _busy.Contains(topic.Name) || _detached.ContainsKey(topic.Name))
                 {
                     results[topic.Index] = (ErrorCode.TopicAlreadyExists, _topics.ContainsKey(topic.Name)
                         ? $"Topic '{topic.Name}' already exists."
@@ -226,7 +226,7 @@ internal sealed partial class TopicRegistry : IDisposable
             {
                 try
                 {
-                    opened.Add(Open(topic.Name, Guid.NewGuid(), 0, topic.Partitions, topic.Config, topic.Overrides, []));
+                    opened.Add(Open(topic.Name, topic.Id, 0, topic.Partitions, topic.Config, topic.Overrides, []));
                 }
                 catch (Exception e) when (IsStorageFailure(e))
                 {
@@ -514,7 +514,7 @@ internal sealed partial class TopicRegistry : IDisposable
     /// <summary>The broker's own topic (committed offsets, see Groups/OffsetLog): not a user topic.</summary>
     public static bool IsInternal(string topic) => topic == "__consumer_offsets";
 
-    private sealed record Pending(int Index, string Name, int Partitions, LogConfig Config, Dictionary<string, string> Overrides);
+    private sealed record Pending(int Index, string Name, int Partitions, LogConfig Config, Dictionary<string, string> Overrides, Guid Id);
 
     private static partial class Log
     {

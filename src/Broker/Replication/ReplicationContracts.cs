@@ -59,6 +59,14 @@ public interface IIsrChangeSink
 /// Implemented by the data plane: the control plane hands every state change of a partition this broker
 /// replicates to <see cref="Apply"/>, in partition-epoch order, and removes partitions it no longer hosts.
 /// </summary>
+/// <remarks>
+/// Guarantees of the control plane (Cluster/TopicMaterializer): a state reaches <see cref="Apply"/> only once
+/// its topic exists in the local TopicRegistry with that partition (same topic id as the store's record), so
+/// <c>TopicRegistry.Partition(topic, p)</c> is the log to lead or follow; when a topic is deleted (or replaced
+/// by a new incarnation of its name) <see cref="Remove"/> is called for each applied partition before its
+/// local log is deleted. Calls come from one thread at a time. <c>__consumer_offsets</c> states are never
+/// applied (committed offsets stay in the coordinator's local offset log for now).
+/// </remarks>
 public interface IReplicaManager
 {
     /// <summary>

@@ -120,6 +120,21 @@ public sealed class AdminClient : IAdminClient
         return result;
     }
 
+    /// <summary>The cluster: its id, the controller's id (-1 while none) and every registered broker, from DescribeCluster.</summary>
+    public async Task<ClusterDescription> DescribeClusterAsync(CancellationToken cancellationToken = default)
+    {
+        DescribeClusterResponse response = await AnyAsync<DescribeClusterResponse>(ApiKey.DescribeCluster, new DescribeClusterRequest(), cancellationToken).ConfigureAwait(false);
+        Check(response.ErrorCode, "Describing the cluster", response.ErrorMessage);
+        var brokers = new List<BrokerDescription>(response.Brokers.Count);
+        foreach (DescribeClusterResponse.DescribeClusterBroker b in response.Brokers)
+        {
+            brokers.Add(new BrokerDescription(b.BrokerId, b.Host, b.Port, b.Rack));
+        }
+
+        brokers.Sort(static (a, b) => a.Id.CompareTo(b.Id));
+        return new ClusterDescription(response.ClusterId, response.ControllerId, brokers);
+    }
+
     /// <summary>Raises the partition count of <paramref name="topic"/> to <paramref name="totalCount"/>.</summary>
     public async Task CreatePartitionsAsync(string topic, int totalCount, CancellationToken cancellationToken = default)
     {

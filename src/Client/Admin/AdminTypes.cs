@@ -103,3 +103,16 @@ public sealed record PartitionSize(TopicPartition Partition, long Bytes);
 /// <param name="Offset">The offset.</param>
 /// <param name="Timestamp">The record's timestamp for a time lookup, else -1.</param>
 public sealed record ListedOffset(TopicPartition Partition, long Offset, long Timestamp);
+
+/// <summary>The cluster as DescribeCluster describes it.</summary>
+/// <param name="ClusterId">The cluster id.</param>
+/// <param name="ControllerId">The controller's broker id, or -1 while there is none.</param>
+/// <param name="Brokers">Every registered broker, by id.</param>
+public sealed record ClusterDescription(string ClusterId, int ControllerId, IReadOnlyList<BrokerDescription> Brokers);
+
+/// <summary>A broker of the cluster.</summary>
+/// <param name="Id">The broker id.</param>
+/// <param name="Host">Its advertised host.</param>
+/// <param name="Port">Its advertised port.</param>
+/// <param name="Rack">Its rack, or null.</param>
+public sealed record BrokerDescription(int Id, string Host, int Port, string? Rack);

@@ -20,6 +20,9 @@ public interface IAdminClient : IAsyncDisposable
     /// <summary>Describes topics (null: every topic); throws for a topic that does not exist.</summary>
     Task<IReadOnlyList<TopicDescription>> DescribeTopicsAsync(IEnumerable<string>? topics, CancellationToken cancellationToken = default);
 
+    /// <summary>The cluster: its id, the controller and every registered broker.</summary>
+    Task<ClusterDescription> DescribeClusterAsync(CancellationToken cancellationToken = default);
+
     /// <summary>Raises the partition count of <paramref name="topic"/> to <paramref name="totalCount"/>.</summary>
     Task CreatePartitionsAsync(string topic, int totalCount, CancellationToken cancellationToken = default);
 

@@ -1,0 +1,132 @@
+using System.Globalization;
+using System.Text;
+using LogBroker.Broker.Cluster;
+using LogBroker.Protocol.Messages;
+using LogBroker.TestKit;
+
+namespace LogBroker.Integration.Tests.Cluster;
+
+/// <summary>
+/// A real 3-member etcd cluster and 3 broker processes (ids 1–3) in cluster mode on 127.0.0.1, each with its
+/// own data directory; lease TTL 2 s. Every process is stopped by its PID on dispose; every wait is bounded.
+/// </summary>
+public sealed class ThreeBrokerCluster : IAsyncLifetime
+{
+    private readonly TempDirectory _dirs = new("cluster");
+    private EtcdCluster? _etcd;
+
+    public Dictionary<int, BrokerProcess> Brokers { get; } = [];
+
+    /// <summary>Each broker's admin (metrics) port.</summary>
+    public Dictionary<int, int> AdminPorts { get; } = [];
+
+    public EtcdControllerStore Store { get; private set; } = null!;
+
+    public ClusterKeys Keys { get; } = new();
+
+    /// <summary>Extra settings for every broker.</summary>
+    public IReadOnlyList<string> Settings { get; init; } = [];
+
+    public IReadOnlyList<string> EtcdEndpoints => _etcd!.Endpoints;
+
+    public string DataDirectory(int id) => _dirs.Combine($"b{id}");
+
+    public string Bootstrap => string.Join(',', Brokers.Values.Select(b => b.Bootstrap));
+
+    public async ValueTask InitializeAsync()
+    {
+        _etcd = await EtcdCluster.StartAsync(3);
+        Store = new EtcdControllerStore(_etcd.Endpoints, TimeSpan.FromSeconds(5));
+        for (var id = 1; id <= 3; id++)
+        {
+            Directory.CreateDirectory(DataDirectory(id));
+            Brokers[id] = await StartBrokerAsync(id, BrokerProcess.FreePort());
+        }
+
+        var registered = await WaitForAsync(async () => (await Store.RangeAsync(Keys.BrokersPrefix, CancellationToken.None)).Items.Count, n => n == 3);
+        Assert.Equal(3, registered);
+        Assert.True(await ControllerIdAsync() > 0);
+    }
+
+    public Task<BrokerProcess> StartBrokerAsync(int id, int port)
+    {
+        AdminPorts[id] = BrokerProcess.FreePort();
+
+        // The last value of a key on the command line wins: the admin listener is on, for /metrics.
+        return BrokerProcess.StartAsync(DataDirectory(id), port, [
+            $"--Broker:NodeId={id}", "--Cluster:LeaseTtl=00:00:02", .. _etcd!.Endpoints.Select((e, i) => $"--Cluster:Etcd:Endpoints:{i}={e}"),
+            "--Admin:Enabled=true", $"--Admin:Listener=127.0.0.1:{AdminPorts[id]}", .. Settings]);
+    }
+
+    /// <summary>One metric's value from broker <paramref name="id"/>'s Prometheus text (the sum of its series), or null when absent.</summary>
+    public async Task<double?> MetricAsync(int id, string name)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        string text = await http.GetStringAsync(new Uri($"http://127.0.0.1:{AdminPorts[id]}/metrics"));
+        double? sum = null;
+        foreach (string line in text.Split('\n'))
+        {
+            if (line.StartsWith(name, StringComparison.Ordinal) && line.Length > name.Length && line[name.Length] is ' ' or '{')
+            {
+                sum = (sum ?? 0) + double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+            }
+        }
+
+        return sum;
+    }
+
+    /// <summary>The controller's broker id as the store records it (waits, bounded, while there is none).</summary>
+    public async Task<int> ControllerIdAsync()
+    {
+        var kv = await WaitForAsync(() => Store.GetAsync(Keys.Controller, CancellationToken.None), kv => kv is not null);
+        return kv is null ? -1 : int.Parse(Encoding.UTF8.GetString(kv.Value), CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Metadata v12 for all topics, asked of broker <paramref name="id"/>.</summary>
+    public async Task<MetadataResponse> MetadataAsync(int id, params string[] topics)
+    {
+        using var connection = await RawConnection.OpenAsync(Brokers[id].Port);
+        var request = new MetadataRequest { Topics = topics.Length == 0 ? null : [.. topics.Select(t => new MetadataRequest.MetadataRequestTopic { Name = t })] };
+        return await connection.RequestAsync<MetadataResponse>(ApiKey.Metadata, 12, request, TimeSpan.FromSeconds(10));
+    }
+
+    /// <summary>The partition directories of <paramref name="topic"/> in broker <paramref name="id"/>'s data directory.</summary>
+    public string[] PartitionDirectories(int id, string topic) =>
+        [.. Directory.GetDirectories(DataDirectory(id), topic + "-*").Select(Path.GetFileName).Where(n => int.TryParse(n![(topic.Length + 1)..], out _)).Order(StringComparer.Ordinal)!];
+
+    /// <summary>Polls every 100 ms for at most 30 s; returns the last value read (the assertion after it reports a miss).</summary>
+    public static async Task<T> WaitForAsync<T>(Func<Task<T>> read, Func<T, bool> done)
+    {
+        var value = await read();
+        for (var attempt = 0; attempt < 300 && !done(value); attempt++)
+        {
+            await Task.Delay(100);
+            value = await read();
+        }
+
+        return value;
+    }
+
+    /// <summary>As <see cref="WaitForAsync{T}"/> for a synchronous read.</summary>
+    public static Task<T> WaitForSync<T>(Func<T> read, Func<T, bool> done) => WaitForAsync(() => Task.FromResult(read()), done);
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var broker in Brokers.Values)
+        {
+            await broker.DisposeAsync();
+        }
+
+        if (Store is not null)
+        {
+            await Store.DisposeAsync();
+        }
+
+        if (_etcd is not null)
+        {
+            await _etcd.DisposeAsync();
+        }
+
+        _dirs.Dispose();
+    }
+}
