@@ -5,6 +5,7 @@ using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
 using LogBroker.Broker.Producers;
 using LogBroker.Broker.Quotas;
+using LogBroker.Broker.Replication;
 using LogBroker.Broker.Security;
 using LogBroker.Broker.Telemetry;
 using LogBroker.Storage;
@@ -112,6 +113,7 @@ public static class BrokerApp
         services.AddSingleton<BrokerListener>();
         services.AddHostedService(sp => sp.GetRequiredService<BrokerListener>());
         services.AddLogBrokerOperations(configuration);
+        services.AddLogBrokerReplication(configuration); // before the cluster's: its stand-in replica manager is TryAdd
         services.AddLogBrokerCluster(configuration);
         services.AddLogBrokerClusterAdmin(configuration);
         return services;

@@ -85,6 +85,18 @@ public struct LogReadResult : IDisposable
     /// <summary>The log end offset when the read began.</summary>
     public long LogEndOffset { get; }
 
+    /// <summary>
+    /// The first <paramref name="length"/> bytes of <see cref="Records"/> (a batch boundary: the caller cuts at the
+    /// high watermark), holding this result's lease, which moves to the returned one: dispose that one, not this.
+    /// </summary>
+    public LogReadResult TakeFirst(int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan((uint)length, (uint)Records.Length, nameof(length));
+        var taken = new LogReadResult(Status, Records[..length], LogStartOffset, LogEndOffset, _lease);
+        _lease = null;
+        return taken;
+    }
+
     /// <summary>Gives the lease back.</summary>
     public void Dispose()
     {

@@ -69,6 +69,25 @@ public sealed partial class PartitionLog
     }
 
     /// <summary>
+    /// This broker becomes the partition's leader in <paramref name="epoch"/>: the batches it appends from now on carry
+    /// it, and the epoch cache records that it starts at the log end offset (as Kafka assigns it at election), so that
+    /// a follower asking where its own older epoch ends is answered even before the first append.
+    /// </summary>
+    public void BeginLeaderEpoch(int epoch)
+    {
+        lock (_appendLock)
+        {
+            _ = Segments;
+            ThrowIfUnusable();
+            LeaderEpoch = epoch;
+            if (epoch > _epochs.LatestEpoch)
+            {
+                _epochs.Assign(epoch, _logEndOffset);
+            }
+        }
+    }
+
+    /// <summary>
     /// Moves the high watermark up to <paramref name="offset"/>, capped by the log end offset; never down (only a
     /// truncation lowers it). Wakes parked fetches when it moves. Returns whether it moved.
     /// </summary>

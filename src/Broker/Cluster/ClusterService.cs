@@ -37,6 +37,9 @@ internal sealed partial class ClusterService(
     public IReadOnlyDictionary<int, BrokerRegistration> Brokers => cache.Brokers;
 
     /// <inheritdoc/>
+    public long BrokerEpochOf(int brokerId) => cache.Brokers.TryGetValue(brokerId, out var broker) ? broker.BrokerEpoch : -1;
+
+    /// <inheritdoc/>
     public bool TryGetEndpoint(int brokerId, out string host, out int port)
     {
         if (cache.Brokers.TryGetValue(brokerId, out var broker))

@@ -1,6 +1,7 @@
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
 using LogBroker.Broker.Quotas;
+using LogBroker.Broker.Replication;
 using LogBroker.Broker.Security;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
@@ -30,7 +31,7 @@ namespace LogBroker.Broker.Handlers;
 /// capped to what the quota allows over its window, and a fetch that would put the client over the quota is
 /// answered empty with throttle_time_ms, its bytes not counted, and the connection muted (KIP-219).
 /// </summary>
-internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, TimeProvider time, Authorizer? authorizer = null, ClientQuotaManager? quotas = null) : RequestHandler<FetchRequest, FetchResponse>
+internal sealed partial class FetchHandler(TopicRegistry topics, BrokerOptions options, TimeProvider time, Authorizer? authorizer = null, ClientQuotaManager? quotas = null, ReplicaManager? replicas = null) : RequestHandler<FetchRequest, FetchResponse>
 {
     public override ApiKey Key => ApiKey.Fetch;
 
@@ -79,14 +80,17 @@ internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, 
 
             Release(reads);
             var signals = new List<Task>();
-            foreach (FetchResponse.FetchableTopicResponse topic in response.Responses)
+            for (int t = 0; t < response.Responses.Count; t++)
             {
-                foreach (FetchResponse.PartitionData partition in topic.Partitions)
+                FetchResponse.FetchableTopicResponse topic = response.Responses[t];
+                for (int p = 0; p < topic.Partitions.Count; p++)
                 {
+                    FetchResponse.PartitionData partition = topic.Partitions[p];
                     if (topics.ReadablePartition(topic.Topic, partition.PartitionIndex) is { } log)
                     {
-                        // Wake once the end offset moves past what this attempt saw (its high watermark).
-                        signals.Add(log.WhenAppendedAfter(partition.HighWatermark));
+                        // Wake once the end offset moves past what this attempt saw (its high watermark); in cluster
+                        // mode a consumer waits for the high watermark, a follower for the log end offset.
+                        signals.Add(ReplicatedSignal(fetch, t, p, log, partition) ?? log.WhenAppendedAfter(partition.HighWatermark));
                     }
                 }
             }
@@ -159,9 +163,20 @@ internal sealed class FetchHandler(TopicRegistry topics, BrokerOptions options, 
                     continue;
                 }
 
+                long visibleEnd = long.MaxValue;
+                if (replicas is not null && !CheckReplica(fetch, topic.Topic, partition, log, data, out visibleEnd))
+                {
+                    error = true;
+                    continue;
+                }
+
                 int limit = Math.Min(partition.PartitionMaxBytes, budget);
                 LogReadResult read = log.Read(partition.FetchOffset, Math.Max(limit, 1));
-                data.HighWatermark = data.LastStableOffset = read.LogEndOffset;
+                data.HighWatermark = data.LastStableOffset = visibleEnd == long.MaxValue ? read.LogEndOffset : log.HighWatermark;
+                if (visibleEnd != long.MaxValue && read.Status == ReadStatus.Success)
+                {
+                    read = BelowHighWatermark(read, visibleEnd);
+                }
                 data.LogStartOffset = read.LogStartOffset;
                 if (read.Status == ReadStatus.SegmentLimit && reads.Count > 0)
                 {

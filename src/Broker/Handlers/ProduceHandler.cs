@@ -2,6 +2,7 @@ using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
 using LogBroker.Broker.Producers;
 using LogBroker.Broker.Quotas;
+using LogBroker.Broker.Replication;
 using LogBroker.Broker.Security;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
@@ -34,7 +35,7 @@ namespace LogBroker.Broker.Handlers;
 /// valid batch in another codec stored re-encoded with it (<see cref="BatchRecompressor"/>, bounded by
 /// the same limit on decompressed bytes); with "producer" (the default) batches are stored as sent.
 /// </summary>
-internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates producers, BrokerOptions options, TimeProvider time, Authorizer? authorizer = null, ClientQuotaManager? quotas = null) : RequestHandler<ProduceRequest, ProduceResponse>
+internal sealed partial class ProduceHandler(TopicRegistry topics, ProducerStates producers, BrokerOptions options, TimeProvider time, Authorizer? authorizer = null, ClientQuotaManager? quotas = null, ReplicaManager? replicas = null) : RequestHandler<ProduceRequest, ProduceResponse>
 {
     public override ApiKey Key => ApiKey.Produce;
 
@@ -47,6 +48,7 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
         var response = new ProduceResponse();
         bool validAcks = produce.Acks is 0 or 1 or -1;
         List<(PartitionLog Log, long End)>? toFlush = null;
+        List<ReplicatedWrite>? toReplicate = null;
         HashSet<(string, int)>? repeated = produce.TopicData.Count > 1 || (produce.TopicData.Count == 1 && produce.TopicData[0].PartitionData.Count > 1)
             ? Duplicates.Repeated(Keys(produce))
             : null;
@@ -82,12 +84,21 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
                 {
                     result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
                 }
+                else if (!CheckReplica(topicData.Name, partitionData.Index, produce.Acks, result, out ReplicaPartition? replica))
+                {
+                    continue;
+                }
                 else
                 {
                     Append(log, partitionData.Records, context.Version, codec, result);
                     if (result.ErrorCode == 0 && produce.Acks == -1 && options.FlushOnAcksAll)
                     {
                         (toFlush ??= []).Add((log, log.LogEndOffset));
+                    }
+
+                    if (replica is not null && result.ErrorCode == 0)
+                    {
+                        Replicated(replica, log, produce.Acks, result, ref toReplicate);
                     }
                 }
             }
@@ -105,6 +116,11 @@ internal sealed class ProduceHandler(TopicRegistry topics, ProducerStates produc
         if (produce.Acks == 0)
         {
             return ValueTask.FromResult<ProduceResponse?>(null);
+        }
+
+        if (toReplicate is not null)
+        {
+            return FlushThenAwaitReplicationAsync(toFlush, toReplicate, produce.TimeoutMs, response);
         }
 
         return toFlush is null ? ValueTask.FromResult<ProduceResponse?>(response) : FlushThenAnswerAsync(toFlush, response);

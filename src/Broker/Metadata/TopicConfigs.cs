@@ -34,12 +34,15 @@ internal static class TopicConfigs
     public const string MessageTimestampBeforeMaxMs = "message.timestamp.before.max.ms";
     public const string MessageTimestampAfterMaxMs = "message.timestamp.after.max.ms";
 
+    /// <summary>Cluster mode: the fewest in-sync replicas an acks=all produce is accepted with (stored only; the replica manager reads it).</summary>
+    public const string MinInsyncReplicas = "min.insync.replicas";
+
     /// <summary>Every supported config name, in the order DescribeConfigs lists them.</summary>
     public static readonly string[] Names =
     [
         CleanupPolicy, RetentionMs, RetentionBytes, SegmentBytes, SegmentMs, SegmentIndexBytes,
         IndexIntervalBytes, MaxMessageBytes, FlushMessages, FlushMs, MessageTimestampType, CompressionType,
-        MessageTimestampBeforeMaxMs, MessageTimestampAfterMaxMs,
+        MessageTimestampBeforeMaxMs, MessageTimestampAfterMaxMs, MinInsyncReplicas,
     ];
 
     /// <summary>Applies <paramref name="name"/>=<paramref name="value"/> to <paramref name="config"/>; false with a reason when not allowed.</summary>
@@ -112,6 +115,9 @@ internal static class TopicConfigs
                 ok = TryLong(value, out long afterMs) && afterMs >= 0;
                 result = config with { MessageTimestampAfterMax = Window(afterMs) };
                 break;
+            case MinInsyncReplicas:
+                ok = TryInt(value, out int minIsr) && minIsr >= 1;
+                break;
             default:
                 error = $"Unknown or unsupported topic config '{name}'.";
                 return false;
@@ -128,7 +134,7 @@ internal static class TopicConfigs
 
     /// <summary>The value of <paramref name="name"/> in force for <paramref name="topic"/>: its override for configs that only are stored, else <see cref="Value(LogConfig, string)"/>.</summary>
     public static string Value(Topic topic, string name) =>
-        name == CompressionType && topic.Overrides.TryGetValue(name, out string? stored) ? stored : Value(topic.Config, name);
+        name is CompressionType or MinInsyncReplicas && topic.Overrides.TryGetValue(name, out string? stored) ? stored : Value(topic.Config, name);
 
     /// <summary>The value of <paramref name="name"/> in force for <paramref name="config"/>, as Kafka writes it.</summary>
     public static string Value(LogConfig config, string name) => name switch
@@ -145,6 +151,7 @@ internal static class TopicConfigs
         FlushMs => config.FlushInterval is { } f ? Ms(f) : long.MaxValue.ToString(CultureInfo.InvariantCulture),
         MessageTimestampType => "CreateTime",
         CompressionType => "producer",
+        MinInsyncReplicas => "1",
         MessageTimestampBeforeMaxMs => config.MessageTimestampBeforeMax is { } before ? Ms(before) : long.MaxValue.ToString(CultureInfo.InvariantCulture),
         MessageTimestampAfterMaxMs => config.MessageTimestampAfterMax is { } after ? Ms(after) : long.MaxValue.ToString(CultureInfo.InvariantCulture),
         _ => throw new ArgumentOutOfRangeException(nameof(name)),

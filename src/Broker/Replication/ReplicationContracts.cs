@@ -41,6 +41,13 @@ public interface IBrokerDirectory
 {
     /// <summary>The broker's inter-broker endpoint, or false when it is not registered (gone).</summary>
     bool TryGetEndpoint(int brokerId, out string host, out int port);
+
+    /// <summary>
+    /// The broker's current broker epoch (its registration's create revision), or -1 when it is not registered.
+    /// A replica fetch carrying another epoch comes from a previous incarnation and must not bring it into the
+    /// ISR (KIP-903).
+    /// </summary>
+    long BrokerEpochOf(int brokerId) => -1;
 }
 
 /// <summary>

@@ -1,0 +1,412 @@
+using System.Collections.Concurrent;
+using LogBroker.Broker.Metadata;
+using LogBroker.Broker.Producers;
+using LogBroker.Protocol;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace LogBroker.Broker.Replication;
+
+/// <summary>
+/// The replication data plane of one broker (Kafka's ReplicaManager and Partition): acts on every partition state
+/// the control plane applies. As leader it stamps the leader epoch, tracks each follower's fetches, advances the high
+/// watermark to the smallest log end offset of the ISR, and shrinks or expands the ISR through the
+/// <see cref="IIsrChangeSink"/>; as follower it hands the partition to the <see cref="ReplicaFetcher"/> of its leader.
+/// Produce, Fetch and OffsetForLeaderEpoch ask it who leads (<see cref="Find"/>); a partition it was never told
+/// about is served as on a single node (the broker's own internal topics, until the control plane covers them).
+/// </summary>
+/// <remarks>
+/// Locks: <see cref="ReplicaPartition.Sync"/> per partition, never two at once; taken before the producer-state lock
+/// by the fetcher (follower) and never inside a partition's append lock.
+/// </remarks>
+internal sealed partial class ReplicaManager(
+    TopicRegistry topics, ProducerStates producers, ClusterInfo cluster, IIsrChangeSink isrSink, IBrokerDirectory directory,
+    ReplicationOptions options, TimeProvider time, ILogger<ReplicaManager> logger) : BackgroundService, IReplicaManager
+{
+    private readonly ConcurrentDictionary<(string, int), ReplicaPartition> _partitions = new();
+    private readonly ConcurrentDictionary<int, ReplicaFetcher> _fetchers = new();
+    private readonly CancellationTokenSource _stopping = new();
+
+    private int LocalId => cluster.NodeId;
+
+    /// <summary>The partition's replication state, or null when the control plane never handed it to this broker.</summary>
+    public ReplicaPartition? Find(string topic, int partition) =>
+        _partitions.IsEmpty ? null : _partitions.GetValueOrDefault((topic, partition));
+
+    /// <inheritdoc/>
+    public void Apply(PartitionState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ReplicaPartition p = _partitions.GetOrAdd((state.Topic, state.Partition), static k => new ReplicaPartition(k.Item1, k.Item2));
+        lock (p.Sync)
+        {
+            if (p.State is { } old && old.PartitionEpoch >= state.PartitionEpoch)
+            {
+                return; // older, or our own ISR change coming back through the watch
+            }
+
+            p.State = state;
+            Act(p);
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Remove(string topic, int partition)
+    {
+        if (_partitions.TryRemove((topic, partition), out ReplicaPartition? p))
+        {
+            lock (p.Sync)
+            {
+                StopFetching(p);
+                p.Followers.Clear();
+            }
+        }
+    }
+
+    /// <summary>Why a produce to the partition is refused here, or <see cref="ErrorCode.None"/>.</summary>
+    public ErrorCode CheckProduce(ReplicaPartition p, short acks)
+    {
+        if (p.State is not { } state || state.Leader != LocalId || p.Log is null)
+        {
+            return ErrorCode.NotLeaderOrFollower;
+        }
+
+        return acks == -1 && state.Isr.Count < p.MinInsyncReplicas ? ErrorCode.NotEnoughReplicas : ErrorCode.None;
+    }
+
+    /// <summary>
+    /// Why a fetch or OffsetForLeaderEpoch is refused here, or <see cref="ErrorCode.None"/>: the caller's current leader
+    /// epoch is checked first (older: FENCED_LEADER_EPOCH; newer: UNKNOWN_LEADER_EPOCH; -1: no check), then leadership.
+    /// </summary>
+    public ErrorCode CheckLeader(ReplicaPartition p, int currentLeaderEpoch)
+    {
+        if (p.State is not { } state || p.Log is null)
+        {
+            return ErrorCode.NotLeaderOrFollower;
+        }
+
+        if (currentLeaderEpoch >= 0 && currentLeaderEpoch != state.LeaderEpoch)
+        {
+            return currentLeaderEpoch < state.LeaderEpoch ? ErrorCode.FencedLeaderEpoch : ErrorCode.UnknownLeaderEpoch;
+        }
+
+        return state.Leader == LocalId ? ErrorCode.None : ErrorCode.NotLeaderOrFollower;
+    }
+
+    /// <summary>After an append as leader: with an ISR of the leader alone the high watermark moves at once.</summary>
+    public void OnLeaderAppend(ReplicaPartition p)
+    {
+        lock (p.Sync)
+        {
+            AdvanceHighWatermark(p);
+        }
+    }
+
+    /// <summary>
+    /// A follower fetched from <paramref name="fetchOffset"/>: that is its log end offset. Updates its caught-up time
+    /// as Kafka does (caught up if it asked for the leader's end now, or for at least the end the leader had at its
+    /// previous fetch), then expands the ISR or advances the high watermark when that allows.
+    /// </summary>
+    public void OnFollowerFetch(ReplicaPartition p, int replicaId, long brokerEpoch, long fetchOffset)
+    {
+        lock (p.Sync)
+        {
+            if (p.State is not { } state || state.Leader != LocalId || p.Log is not { } log ||
+                !p.Followers.TryGetValue(replicaId, out FollowerProgress? follower))
+            {
+                return; // not a replica of ours: served, not tracked
+            }
+
+            long now = time.GetTimestamp();
+            long leaderEnd = log.LogEndOffset;
+            if (fetchOffset > leaderEnd)
+            {
+                return; // ahead of the leader: it diverged and must truncate first
+            }
+
+            if (fetchOffset >= leaderEnd)
+            {
+                follower.LastCaughtUpTimestamp = now;
+            }
+            else if (fetchOffset >= follower.LastFetchLeaderLogEndOffset && follower.LastFetchTimestamp > follower.LastCaughtUpTimestamp)
+            {
+                follower.LastCaughtUpTimestamp = follower.LastFetchTimestamp;
+            }
+
+            follower.LastFetchLeaderLogEndOffset = leaderEnd;
+            follower.LastFetchTimestamp = now;
+            follower.LogEndOffset = fetchOffset;
+            follower.BrokerEpoch = brokerEpoch;
+            MaybeExpandIsr(p, state, log, replicaId, follower);
+            AdvanceHighWatermark(p);
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // Kafka checks for lagging followers every half lag time; a partition whose topic was not here yet when its
+        // state arrived is taken up at the next tick.
+        TimeSpan tick = options.ReplicaLagTimeMax / 2 < TimeSpan.FromMilliseconds(250) ? options.ReplicaLagTimeMax / 2 : TimeSpan.FromMilliseconds(250);
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                await Task.Delay(tick, time, stoppingToken).ConfigureAwait(false);
+                foreach (ReplicaPartition p in _partitions.Values)
+                {
+                    lock (p.Sync)
+                    {
+                        if (p.Log is null && p.State is not null)
+                        {
+                            Act(p);
+                        }
+                        else
+                        {
+                            MaybeShrinkIsr(p);
+                        }
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <inheritdoc/>
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        foreach (ReplicaFetcher fetcher in _fetchers.Values)
+        {
+            await fetcher.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Caller: p.Sync. Takes the role the applied state gives this broker.</summary>
+    private void Act(ReplicaPartition p)
+    {
+        PartitionState state = p.State!;
+        if (p.Log is null)
+        {
+            if (topics.Partition(p.Topic, p.Partition) is not { } found)
+            {
+                return; // the topic is not materialised here yet: the next tick tries again
+            }
+
+            found.UseSeparateHighWatermark();
+            p.MinInsyncReplicas = MinInsync(p.Topic);
+            p.Log = found;
+        }
+
+        Storage.PartitionLog log = p.Log;
+        bool newRole = p.Acted != (state.Leader, state.LeaderEpoch);
+        p.Acted = (state.Leader, state.LeaderEpoch);
+        if (state.Leader == LocalId)
+        {
+            if (newRole)
+            {
+                StopFetching(p);
+                log.BeginLeaderEpoch(state.LeaderEpoch);
+                p.LeaderEpochStartOffset = log.LogEndOffset;
+                p.Followers.Clear();
+                long now = time.GetTimestamp();
+                foreach (int replica in state.Replicas)
+                {
+                    if (replica != LocalId)
+                    {
+                        // In-sync followers get a full lag time from now to show they keep up (Kafka resets them too).
+                        p.Followers[replica] = new FollowerProgress { LastCaughtUpTimestamp = state.Isr.Contains(replica) ? now : 0 };
+                    }
+                }
+
+                BecameLeader(logger, p.Topic, p.Partition, state.LeaderEpoch, log.LogEndOffset, log.HighWatermark);
+            }
+
+            p.RefusedPartitionEpoch = -1;
+            AdvanceHighWatermark(p);
+            return;
+        }
+
+        p.Followers.Clear();
+        if (state.Leader < 0)
+        {
+            StopFetching(p);
+            return;
+        }
+
+        if (newRole)
+        {
+            StopFetching(p);
+            ReplicaFetcher fetcher = _fetchers.GetOrAdd(state.Leader, id => new ReplicaFetcher(id, producers, cluster.NodeId, directory, options, logger, _stopping.Token));
+            fetcher.Add(p, state.LeaderEpoch);
+            BecameFollower(logger, p.Topic, p.Partition, state.Leader, state.LeaderEpoch);
+        }
+    }
+
+    private void StopFetching(ReplicaPartition p)
+    {
+        foreach (ReplicaFetcher fetcher in _fetchers.Values)
+        {
+            fetcher.Remove(p);
+        }
+    }
+
+    private int MinInsync(string topic) =>
+        topics.Get(topic)?.Overrides.GetValueOrDefault(TopicConfigs.MinInsyncReplicas) is { } value && int.TryParse(value, out int min) && min >= 1 ? min : 1;
+
+    /// <summary>Caller: p.Sync. The high watermark becomes the smallest log end offset over the ISR (the leader's included).</summary>
+    private void AdvanceHighWatermark(ReplicaPartition p)
+    {
+        if (p.State is not { } state || state.Leader != LocalId || p.Log is not { } log)
+        {
+            return;
+        }
+
+        long hw = log.LogEndOffset;
+        foreach (int replica in state.Isr)
+        {
+            if (replica != LocalId)
+            {
+                long end = p.Followers.TryGetValue(replica, out FollowerProgress? f) ? f.LogEndOffset : -1;
+                if (end < hw)
+                {
+                    hw = end;
+                }
+            }
+        }
+
+        if (hw >= 0)
+        {
+            log.AdvanceHighWatermark(hw);
+        }
+    }
+
+    /// <summary>Caller: p.Sync. A follower outside the ISR that reached the high watermark in this leader epoch joins it (KIP-903: under its current broker epoch only).</summary>
+    private void MaybeExpandIsr(ReplicaPartition p, PartitionState state, Storage.PartitionLog log, int replicaId, FollowerProgress follower)
+    {
+        if (state.Isr.Contains(replicaId) || p.IsrChangeInFlight || p.RefusedPartitionEpoch == state.PartitionEpoch)
+        {
+            return;
+        }
+
+        if (follower.LogEndOffset < log.HighWatermark || follower.LogEndOffset < p.LeaderEpochStartOffset)
+        {
+            return;
+        }
+
+        long registered = directory.BrokerEpochOf(replicaId);
+        if (registered < 0 || follower.BrokerEpoch != registered)
+        {
+            StaleBrokerEpoch(logger, p.Topic, p.Partition, replicaId, follower.BrokerEpoch, registered);
+            return;
+        }
+
+        ChangeIsr(p, state, [.. state.Isr, replicaId]);
+    }
+
+    /// <summary>Caller: p.Sync. Followers that have not caught up for the lag time leave the ISR.</summary>
+    private void MaybeShrinkIsr(ReplicaPartition p)
+    {
+        if (p.State is not { } state || state.Leader != LocalId || p.IsrChangeInFlight || p.RefusedPartitionEpoch == state.PartitionEpoch)
+        {
+            return;
+        }
+
+        List<int>? keep = null;
+        foreach (int replica in state.Isr)
+        {
+            bool lagging = replica != LocalId && p.Followers.TryGetValue(replica, out FollowerProgress? f) &&
+                time.GetElapsedTime(f.LastCaughtUpTimestamp) > options.ReplicaLagTimeMax;
+            if (lagging && keep is null)
+            {
+                keep = [];
+                foreach (int r in state.Isr)
+                {
+                    if (r == replica)
+                    {
+                        break;
+                    }
+
+                    keep.Add(r);
+                }
+            }
+            else if (!lagging)
+            {
+                keep?.Add(replica);
+            }
+        }
+
+        if (keep is not null)
+        {
+            ChangeIsr(p, state, keep);
+        }
+    }
+
+    /// <summary>Caller: p.Sync. Writes the new ISR through the control plane, off this thread; a refusal waits for the next state.</summary>
+    private void ChangeIsr(ReplicaPartition p, PartitionState current, List<int> isr)
+    {
+        p.IsrChangeInFlight = true;
+        _ = Task.Run(async () =>
+        {
+            PartitionState? recorded = null;
+            bool failed = false;
+            try
+            {
+                recorded = await isrSink.AlterIsrAsync(current, isr, _stopping.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !_stopping.IsCancellationRequested)
+            {
+                failed = true; // the store was unreachable: the next tick or fetch tries again
+                IsrChangeFailed(logger, e, p.Topic, p.Partition);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            lock (p.Sync)
+            {
+                p.IsrChangeInFlight = false;
+                if (recorded is not null && p.State is { } now && now.PartitionEpoch < recorded.PartitionEpoch)
+                {
+                    if (logger.IsEnabled(LogLevel.Information))
+                    {
+                        string before = string.Join(',', current.Isr);
+                        string after = string.Join(',', recorded.Isr);
+                        IsrChanged(logger, p.Topic, p.Partition, before, after, recorded.PartitionEpoch);
+                    }
+
+                    p.State = recorded;
+                    AdvanceHighWatermark(p);
+                }
+                else if (recorded is null && !failed)
+                {
+                    p.RefusedPartitionEpoch = current.PartitionEpoch;
+                    IsrChangeRefused(logger, p.Topic, p.Partition, current.PartitionEpoch);
+                }
+            }
+        });
+    }
+
+    [LoggerMessage(EventId = 1501, Level = LogLevel.Information, Message = "Leader of {Topic}-{Partition} in epoch {LeaderEpoch} (log end {LogEndOffset}, high watermark {HighWatermark})")]
+    private static partial void BecameLeader(ILogger logger, string topic, int partition, int leaderEpoch, long logEndOffset, long highWatermark);
+
+    [LoggerMessage(EventId = 1502, Level = LogLevel.Information, Message = "Follower of {Topic}-{Partition}: leader {Leader} in epoch {LeaderEpoch}")]
+    private static partial void BecameFollower(ILogger logger, string topic, int partition, int leader, int leaderEpoch);
+
+    [LoggerMessage(EventId = 1503, Level = LogLevel.Information, Message = "ISR of {Topic}-{Partition} changed from [{Old}] to [{New}] (partition epoch {PartitionEpoch})")]
+    private static partial void IsrChanged(ILogger logger, string topic, int partition, string old, string @new, int partitionEpoch);
+
+    [LoggerMessage(EventId = 1504, Level = LogLevel.Information, Message = "ISR change of {Topic}-{Partition} at partition epoch {PartitionEpoch} refused; waiting for the next state")]
+    private static partial void IsrChangeRefused(ILogger logger, string topic, int partition, int partitionEpoch);
+
+    [LoggerMessage(EventId = 1505, Level = LogLevel.Warning, Message = "ISR change of {Topic}-{Partition} failed; retrying")]
+    private static partial void IsrChangeFailed(ILogger logger, Exception exception, string topic, int partition);
+
+    [LoggerMessage(EventId = 1506, Level = LogLevel.Debug, Message = "Replica {Replica} of {Topic}-{Partition} fetched with broker epoch {Fetched}, registered {Registered}: not added to the ISR (KIP-903)")]
+    private static partial void StaleBrokerEpoch(ILogger logger, string topic, int partition, int replica, long fetched, long registered);
+}
