@@ -10,7 +10,7 @@ namespace LogBroker.Broker.Cluster;
 /// broker is deposed, or becomes controller again with a new epoch), the watch starts over with a full scan, so
 /// no reassignment that became finishable in between is missed.
 /// </summary>
-public sealed partial class ReassignmentReactor(ClusterService cluster, IControllerStore store, ClusterOptions options, ILogger<ReassignmentReactor> logger)
+internal sealed partial class ReassignmentReactor(ClusterService cluster, IControllerStore store, ClusterOptions options, ILogger<ReassignmentReactor> logger)
     : BackgroundService
 {
     private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(250);

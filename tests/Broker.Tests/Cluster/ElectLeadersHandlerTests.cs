@@ -53,7 +53,7 @@ public sealed class ElectLeadersClusterHandlerTests : IAsyncLifetime
     private readonly List<ClusterService> _services = [];
     private LogManager? _logs;
     private TopicRegistry? _topics;
-    private readonly List<(LogManager Logs, TopicRegistry Topics)> _brokerStorage = [];
+    private readonly List<TestBroker> _brokers = [];
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -64,13 +64,9 @@ public sealed class ElectLeadersClusterHandlerTests : IAsyncLifetime
         var options = new ClusterOptions { LeaseTtl = TimeSpan.FromSeconds(10) };
         foreach (var id in new[] { 1, 2 })
         {
-            // Each broker materialises topics into its own registry; the handler under test reads the shared one only for the cluster id.
-            var logs = LogManager.Open(new StorageOptions { DataDirectory = Path.Combine(_dir.Path, "broker-" + id) }, TimeProvider.System);
-            var registry = new TopicRegistry(logs, LogConfig.Default, NullLogger<TopicRegistry>.Instance);
-            _brokerStorage.Add((logs, registry));
-            var cache = new ClusterMetadataCache();
-            var materializer = new TopicMaterializer(registry, new ProducerStates(), cache, new NoReplicaManager(), id, NullLogger<TopicMaterializer>.Instance);
-            var service = new ClusterService(_store, options, id, "127.0.0.1", () => 9000 + id, cache, materializer, registry.ClusterId, NullLogger<ClusterService>.Instance);
+            var broker = new TestBroker(_store, options, id);
+            _brokers.Add(broker);
+            var service = broker.Service;
             _services.Add(service);
             await service.StartAsync(Ct);
         }
@@ -86,13 +82,11 @@ public sealed class ElectLeadersClusterHandlerTests : IAsyncLifetime
         foreach (var s in _services)
         {
             await s.StopAsync(CancellationToken.None);
-            s.Dispose();
         }
 
-        foreach ((LogManager logs, TopicRegistry registry) in _brokerStorage)
+        foreach (TestBroker broker in _brokers)
         {
-            registry.Dispose();
-            logs.Dispose();
+            broker.Dispose();
         }
 
         _topics?.Dispose();

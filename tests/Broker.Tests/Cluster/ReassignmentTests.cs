@@ -131,7 +131,8 @@ public sealed class ReassignmentTests : IAsyncDisposable
     public async Task The_reactor_finishes_a_reassignment_when_the_leader_records_the_catch_up()
     {
         var options = new ClusterOptions { LeaseTtl = TimeSpan.FromSeconds(10) };
-        var service = new ClusterService(_h.Store, options, 1, "127.0.0.1", () => 9001, new NoReplicaManager(), NullLogger<ClusterService>.Instance);
+        using var broker = new TestBroker(_h.Store, options, 1);
+        var service = broker.Service;
         var reactor = new ReassignmentReactor(service, _h.Store, options, NullLogger<ReassignmentReactor>.Instance);
         await _h.RegisterAsync(2, 3);
         await service.StartAsync(Ct);
@@ -168,7 +169,6 @@ public sealed class ReassignmentTests : IAsyncDisposable
             await reactor.StopAsync(CancellationToken.None);
             await service.StopAsync(CancellationToken.None);
             reactor.Dispose();
-            service.Dispose();
         }
     }
 }
