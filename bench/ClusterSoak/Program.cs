@@ -53,19 +53,29 @@ using (var producer = new ProducerBuilder<Null, string>(producerConfig).Build())
         sent++;
         history.Sent(value, partition);
         await inFlight.WaitAsync();
-        producer.Produce(new TopicPartition(topic, partition), new Message<Null, string> { Value = value }, report =>
+        try
         {
-            if (report.Error.IsError)
+            producer.Produce(new TopicPartition(topic, partition), new Message<Null, string> { Value = value }, report =>
             {
-                history.Failed(value);
-            }
-            else
-            {
-                history.Acked(value, report.Offset.Value);
-            }
+                if (report.Error.IsError)
+                {
+                    history.Failed(value);
+                }
+                else
+                {
+                    history.Acked(value, report.Offset.Value);
+                }
 
+                inFlight.Release();
+            });
+        }
+        catch (ProduceException<Null, string>)
+        {
+            // Refused before sending (unknown partition, full queue): a failed send, and a pause before the next.
+            history.Failed(value);
             inFlight.Release();
-        });
+            await Task.Delay(100);
+        }
     }
 
     producer.Flush(TimeSpan.FromSeconds(60));
