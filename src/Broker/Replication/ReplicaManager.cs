@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Producers;
 using LogBroker.Protocol;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -20,14 +21,19 @@ namespace LogBroker.Broker.Replication;
 /// by the fetcher (follower) and never inside a partition's append lock.
 /// </remarks>
 internal sealed partial class ReplicaManager(
-    TopicRegistry topics, ProducerStates producers, ClusterInfo cluster, IIsrChangeSink isrSink, IBrokerDirectory directory,
+    TopicRegistry topics, ProducerStates producers, ClusterInfo cluster, IIsrChangeSink isrSink, IServiceProvider services,
     ReplicationOptions options, TimeProvider time, ILogger<ReplicaManager> logger) : BackgroundService, IReplicaManager
 {
     private readonly ConcurrentDictionary<(string, int), ReplicaPartition> _partitions = new();
     private readonly ConcurrentDictionary<int, ReplicaFetcher> _fetchers = new();
     private readonly CancellationTokenSource _stopping = new();
 
+    private IBrokerDirectory? _directory;
+
     private int LocalId => cluster.NodeId;
+
+    // Resolved on first use: the directory is the cluster service, which itself takes this replica manager.
+    private IBrokerDirectory BrokerDirectory => _directory ??= services.GetRequiredService<IBrokerDirectory>();
 
     /// <summary>The partition's replication state, or null when the control plane never handed it to this broker.</summary>
     public ReplicaPartition? Find(string topic, int partition) =>
@@ -241,7 +247,7 @@ internal sealed partial class ReplicaManager(
         if (newRole)
         {
             StopFetching(p);
-            ReplicaFetcher fetcher = _fetchers.GetOrAdd(state.Leader, id => new ReplicaFetcher(id, producers, cluster.NodeId, directory, options, logger, _stopping.Token));
+            ReplicaFetcher fetcher = _fetchers.GetOrAdd(state.Leader, id => new ReplicaFetcher(id, producers, cluster.NodeId, BrokerDirectory, options, logger, _stopping.Token));
             fetcher.Add(p, state.LeaderEpoch);
             BecameFollower(logger, p.Topic, p.Partition, state.Leader, state.LeaderEpoch);
         }
@@ -298,7 +304,7 @@ internal sealed partial class ReplicaManager(
             return;
         }
 
-        long registered = directory.BrokerEpochOf(replicaId);
+        long registered = BrokerDirectory.BrokerEpochOf(replicaId);
         if (registered < 0 || follower.BrokerEpoch != registered)
         {
             StaleBrokerEpoch(logger, p.Topic, p.Partition, replicaId, follower.BrokerEpoch, registered);
