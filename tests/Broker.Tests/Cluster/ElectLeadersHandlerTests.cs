@@ -2,7 +2,6 @@ using LogBroker.Broker.Cluster;
 using LogBroker.Broker.Handlers;
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
-using LogBroker.Broker.Producers;
 using LogBroker.Broker.Security;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Broker.Tests.Handlers;
