@@ -152,7 +152,7 @@ internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo c
         TopicConfigs.RetentionMs or TopicConfigs.RetentionBytes or TopicConfigs.SegmentMs or TopicConfigs.FlushMessages or TopicConfigs.FlushMs
             or TopicConfigs.MessageTimestampBeforeMaxMs or TopicConfigs.MessageTimestampAfterMaxMs or "connections.max.idle.ms" => ConfigType.Long,
         TopicConfigs.SegmentBytes or TopicConfigs.SegmentIndexBytes or TopicConfigs.IndexIntervalBytes or TopicConfigs.MaxMessageBytes
-            or "node.id" or "broker.id" or "num.partitions" or "socket.request.max.bytes" or "message.max.bytes" => ConfigType.Int,
+            or TopicConfigs.MinInsyncReplicas or "node.id" or "broker.id" or "num.partitions" or "socket.request.max.bytes" or "message.max.bytes" => ConfigType.Int,
         TopicConfigs.MessageTimestampType or TopicConfigs.CompressionType or "listeners" or "advertised.listeners" or "log.dirs" => ConfigType.String,
         "auto.create.topics.enable" => ConfigType.Boolean,
         _ => ConfigType.Unknown,
@@ -175,6 +175,7 @@ internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo c
         TopicConfigs.CompressionType => "The codec batches are stored in: producer keeps each batch as sent; uncompressed, gzip, snappy, lz4 or zstd re-encodes batches in another codec.",
         TopicConfigs.MessageTimestampBeforeMaxMs => "How far in the past a record's timestamp may be.",
         TopicConfigs.MessageTimestampAfterMaxMs => "How far in the future a record's timestamp may be.",
+        TopicConfigs.MinInsyncReplicas => "In cluster mode, the in-sync replicas an acks=all produce needs; fewer get NOT_ENOUGH_REPLICAS.",
         "node.id" or "broker.id" => "This node's id.",
         "listeners" => "The address the broker listens on.",
         "advertised.listeners" => "The address clients are told to connect to.",
