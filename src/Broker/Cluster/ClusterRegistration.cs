@@ -1,6 +1,7 @@
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Producers;
 using LogBroker.Broker.Replication;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Broker.Telemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -57,7 +58,8 @@ internal static class ClusterRegistration
         services.AddSingleton(sp => new ClusterCoordinatorLookup(
             sp.GetRequiredService<ClusterService>(), sp.GetRequiredService<ClusterOptions>(), sp.GetRequiredService<GroupCoordinatorMap>()));
         services.AddSingleton(sp => new ClusterTopicAdmin(
-            sp.GetRequiredService<ClusterService>(), sp.GetRequiredService<ClusterOptions>(), sp.GetRequiredService<BrokerOptions>(), sp.GetRequiredService<TopicRegistry>()));
+            sp.GetRequiredService<ClusterService>(), sp.GetRequiredService<ClusterOptions>(), sp.GetRequiredService<BrokerOptions>(), sp.GetRequiredService<TopicRegistry>(),
+            sp.GetService<Authorizer>()));
         services.AddSingleton<IBrokerDirectory>(sp => sp.GetRequiredService<ClusterService>());
         services.AddSingleton<IIsrChangeSink>(sp =>
             new StoreIsrChangeSink(

@@ -1,6 +1,7 @@
 using LogBroker.Broker.Metadata;
 using LogBroker.Storage;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 
@@ -22,7 +23,7 @@ namespace LogBroker.Broker.Cluster;
 /// registered brokers, as many per partition → INVALID_REPLICA_ASSIGNMENT; a config LogBroker does not honour
 /// → INVALID_CONFIG; validate_only checks without writing.
 /// </summary>
-internal sealed class ClusterTopicAdmin(ClusterService cluster, ClusterOptions clusterOptions, BrokerOptions options, TopicRegistry topics)
+internal sealed class ClusterTopicAdmin(ClusterService cluster, ClusterOptions clusterOptions, BrokerOptions options, TopicRegistry topics, Authorizer? authorizer = null)
 {
     private const sbyte DynamicTopicConfig = 1;
     private const sbyte DefaultConfig = 5;
@@ -49,6 +50,7 @@ internal sealed class ClusterTopicAdmin(ClusterService cluster, ClusterOptions c
             var result = new CreateTopicsResponse.CreatableTopicResult { Name = topic.Name, ErrorMessage = null };
             response.Topics.Add(result);
             (ErrorCode error, string? message) = count > 1 ? (ErrorCode.InvalidRequest, "Duplicate topic name.")
+                : authorizer?.CheckClusterOr(context, AclOperation.Create, AclResourceType.Topic, topic.Name) is { } denied ? (denied, "Authorization failed.") // Create on the cluster or the topic
                 : controller is null ? NotController()
                 : total > options.MaxPartitionsPerRequest ? (ErrorCode.PolicyViolation,
                     $"Excessively large number of partitions per request: {total} requested, limit {options.MaxPartitionsPerRequest} (Broker:MaxPartitionsPerRequest).")
@@ -189,8 +191,10 @@ internal sealed class ClusterTopicAdmin(ClusterService cluster, ClusterOptions c
             (ErrorCode error, string? message) = name is not null && id != Guid.Empty ? (ErrorCode.InvalidRequest, "You may not specify both topic name and topic id.")
                 : name is null && id == Guid.Empty ? (ErrorCode.InvalidRequest, "Neither topic name nor id were specified.")
                 : count > 1 ? (ErrorCode.InvalidRequest, id == Guid.Empty ? "Duplicate topic name." : "Duplicate topic id.")
+                : DeleteRefused(context, resolved, AclOperation.Describe) is { } hidden ? (hidden, "Authorization failed.")
                 : controller is null ? NotController()
                 : resolved is null ? (ErrorCode.UnknownTopicId, "This server does not host this topic ID.")
+                : DeleteRefused(context, resolved, AclOperation.Delete) is { } denied ? (denied, "Authorization failed.")
                 : TopicRegistry.IsInternal(resolved) ? (ErrorCode.InvalidTopicException, $"'{resolved}' is the broker's own topic.")
                 : Error(await controller.DeleteTopicAsync(resolved, CancellationToken.None).ConfigureAwait(false), resolved);
             response.Responses.Add(new DeleteTopicsResponse.DeletableTopicResult
@@ -205,7 +209,7 @@ internal sealed class ClusterTopicAdmin(ClusterService cluster, ClusterOptions c
         return response;
     }
 
-    public async ValueTask<CreatePartitionsResponse?> CreatePartitionsAsync(CreatePartitionsRequest create)
+    public async ValueTask<CreatePartitionsResponse?> CreatePartitionsAsync(RequestContext context, CreatePartitionsRequest create)
     {
         var response = new CreatePartitionsResponse();
         var counts = CountNames(create.Topics, t => t.Name);
@@ -229,6 +233,7 @@ internal sealed class ClusterTopicAdmin(ClusterService cluster, ClusterOptions c
             }
 
             (ErrorCode error, string? message) = count > 1 ? (ErrorCode.InvalidRequest, "Duplicate topic in request.")
+                : authorizer?.Check(context, AclOperation.Alter, AclResourceType.Topic, topic.Name) is { } denied ? (denied, "Authorization failed.") // Alter on the topic
                 : controller is null ? NotController()
                 : cluster.Cache.Topic(topic.Name) is { } existing && topic.Count - existing.Partitions > options.MaxPartitionsPerRequest
                     ? (ErrorCode.PolicyViolation, $"Excessively large number of partitions per request (limit {options.MaxPartitionsPerRequest}, Broker:MaxPartitionsPerRequest).")
@@ -242,6 +247,14 @@ internal sealed class ClusterTopicAdmin(ClusterService cluster, ClusterOptions c
 
         return response;
     }
+
+    // DeleteTopics' rule, as the single-node handler applies it: Delete on the cluster allows every topic; else a
+    // topic the principal may not Describe is refused whether it exists or not (by id, an unknown id included),
+    // and one it may describe needs Delete on it.
+    private ErrorCode? DeleteRefused(RequestContext context, string? topic, AclOperation operation) =>
+        authorizer is not { Enabled: true } || authorizer.Allows(context, AclOperation.Delete, AclResourceType.Cluster, Authorizer.ClusterName) ? null
+        : topic is null ? (operation == AclOperation.Describe ? ErrorCode.TopicAuthorizationFailed : null)
+        : authorizer.Check(context, operation, AclResourceType.Topic, topic);
 
     private (ErrorCode, string?) NotController() =>
         (ErrorCode.NotController, $"Broker {cluster.BrokerId} is not the controller (the controller is {cluster.Cache.ControllerId}).");

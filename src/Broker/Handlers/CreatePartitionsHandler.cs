@@ -27,7 +27,7 @@ internal sealed class CreatePartitionsHandler(TopicRegistry topics, ClusterInfo 
     {
         if (clusterAdmin is not null)
         {
-            return clusterAdmin.CreatePartitionsAsync(create); // cluster mode: the controller decides
+            return clusterAdmin.CreatePartitionsAsync(context, create); // cluster mode: the controller decides
         }
 
         var response = new CreatePartitionsResponse();
