@@ -1,9 +1,9 @@
 using LogBroker.Broker.Metadata;
-using LogBroker.Storage;
 using LogBroker.Broker.Network;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
+using LogBroker.Storage;
 
 namespace LogBroker.Broker.Cluster;
 

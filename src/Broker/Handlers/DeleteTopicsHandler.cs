@@ -1,7 +1,7 @@
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
-using LogBroker.Broker.Security.Authorization;
 using LogBroker.Broker.Producers;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 

@@ -114,7 +114,10 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
 
         var config = new ConsumerConfig
         {
-            BootstrapServers = cluster.Bootstrap, GroupId = group, AutoOffsetReset = AutoOffsetReset.Earliest, EnableAutoCommit = false,
+            BootstrapServers = cluster.Bootstrap,
+            GroupId = group,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
             SessionTimeoutMs = 10_000,
         };
         using (var consumer = new ConsumerBuilder<Ignore, string>(config).Build())
