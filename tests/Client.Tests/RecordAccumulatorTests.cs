@@ -250,35 +250,4 @@ public sealed class RecordAccumulatorTests
         Assert.True(memory.TryReserve(5000));
         Assert.False(memory.TryReserve(1));
     }
-
-    /// <summary>
-    /// Issue 10: at 10,000 partitions every batch of a few records held a buffer many times its records'
-    /// size, and buffer.memory, charged with record bytes only, let the client's resident set reach 2.6 GB.
-    /// The batches' buffers are charged now: one small record in each of 200 partitions takes at least a
-    /// new batch's buffer (4 KiB) each, so most of a 1 MiB buffer.memory is spent and a reservation of
-    /// 300 KiB waits (charged with record bytes, the 200 records took about 10 KB); it is all given back
-    /// when the batches complete.
-    /// </summary>
-    [Fact]
-    public void Buffer_memory_is_charged_with_the_batches_buffers_not_only_their_records()
-    {
-        (RecordAccumulator acc, BufferMemory memory, TopicState topic) = Create(Options() with { BufferMemory = 1 << 20 }, [.. Enumerable.Repeat(7, 200)]);
-        for (int p = 0; p < 200; p++)
-        {
-            Append(acc, memory, topic, p);
-        }
-
-        Assert.True(memory.Used >= 200 * 4096L, $"charged {memory.Used} bytes for 200 batches");
-        Assert.False(memory.TryReserve(300 * 1024));
-
-        _time.Advance(TimeSpan.FromMilliseconds(5));
-        Drain(acc, out _);
-        Assert.Equal(200, Drained);
-        foreach ((PartitionQueue queue, ProducerBatch batch) in _byNode[7])
-        {
-            acc.Complete(queue, batch, ErrorCode.None, 0, null, stopping: false);
-        }
-
-        Assert.Equal(0, memory.Used);
-    }
 }

@@ -18,9 +18,6 @@ internal sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
 
     public int WrittenCount => _written;
 
-    /// <summary>Bytes of the rented buffer (what it holds of memory, written or not).</summary>
-    public int Capacity => _buffer.Length;
-
     public Span<byte> WrittenSpan => _buffer.AsSpan(0, _written);
 
     public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, _written);

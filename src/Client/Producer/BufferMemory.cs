@@ -52,12 +52,6 @@ internal sealed class BufferMemory(long limit) : IDisposable
         }
     }
 
-    /// <summary>
-    /// Charges <paramref name="bytes"/> without waiting, even past the limit (memory already taken:
-    /// a batch's buffer); later reservations wait until enough is released.
-    /// </summary>
-    public void Charge(int bytes) => Interlocked.Add(ref _used, bytes);
-
     public void Release(long bytes)
     {
         Interlocked.Add(ref _used, -bytes);

@@ -28,20 +28,9 @@ internal readonly record struct Waiter(IDeliveryTarget Target, int OffsetDelta, 
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "Pooled for the process's lifetime; its buffers go back to the array pool on shrink.")]
 internal sealed class ProducerBatch
 {
-    /// <summary>Batches kept for reuse at most; past it a returned batch gives its buffers back to the array pool.</summary>
-    private const int MaxPooled = 1024;
-
-    /// <summary>
-    /// The records buffer a new batch starts with. Small, because it is charged against buffer.memory
-    /// whether filled or not (<see cref="UnchargedCapacity"/>): with thousands of partitions most
-    /// batches hold a few records.
-    /// </summary>
-    private const int InitialCapacity = 4 * 1024;
-
     private static readonly ConcurrentBag<ProducerBatch> Pool = [];
-    private static int _pooled;
-    private readonly PooledBufferWriter _records = new(InitialCapacity);
-    private readonly PooledBufferWriter _compressed = new(0); // rented on the first compressed seal
+    private readonly PooledBufferWriter _records = new(16 * 1024);
+    private readonly PooledBufferWriter _compressed = new(1024);
     private ReadOnlyMemory<byte> _sealed;
     private long _baseTimestamp;
     private long _maxTimestamp;
@@ -79,11 +68,7 @@ internal sealed class ProducerBatch
 
     public static ProducerBatch Rent(TopicPartition partition, CompressionType compression, DateTimeOffset now)
     {
-        if (Pool.TryTake(out ProducerBatch? batch))
-        {
-            Interlocked.Decrement(ref _pooled);
-        }
-        else
+        if (!Pool.TryTake(out ProducerBatch? batch))
         {
             batch = new ProducerBatch();
         }
@@ -107,30 +92,10 @@ internal sealed class ProducerBatch
         HasSequence = false;
         BaseSequence = -1;
         _sealed = default;
-        if (Interlocked.Increment(ref _pooled) > MaxPooled)
-        {
-            // A burst over many partitions made more batches than are reused: let them go.
-            Interlocked.Decrement(ref _pooled);
-            _records.Dispose();
-            _compressed.Dispose();
-            return;
-        }
-
         _records.ShrinkIfLarge();
         _compressed.ShrinkIfLarge();
         Pool.Add(this);
     }
-
-    /// <summary>
-    /// Bytes of memory this batch holds beyond what is charged for it: its buffers' capacity less
-    /// <see cref="BufferedBytes"/>. The accumulator charges them too, so buffer.memory bounds the
-    /// memory the batches hold, not only their records' bytes (issue 10: at 10,000 partitions a
-    /// batch of a few hundred bytes held a 17 KiB buffer, and the producer's resident set reached 2.6 GB).
-    /// </summary>
-    public int UnchargedCapacity => Math.Max(0, _records.Capacity + _compressed.Capacity - BufferedBytes);
-
-    /// <summary>Records that <paramref name="bytes"/> more are charged for this batch.</summary>
-    public void AddCharge(int bytes) => BufferedBytes += bytes;
 
     /// <summary>The most a record's framing adds to its <see cref="FixedSize"/>: length prefix, attributes, both deltas.</summary>
     public const int MaxFraming = 5 + 1 + 10 + 5;

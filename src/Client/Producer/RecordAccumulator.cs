@@ -113,15 +113,6 @@ internal sealed class RecordAccumulator
                 waiters.Add(new Waiter(target, delta, timestamp));
             }
 
-            int uncharged = pq.Open.UnchargedCapacity;
-            if (uncharged > 0)
-            {
-                // The batch's buffer holds more than its records were charged for (a new batch, or one
-                // whose buffer grew): charge it, so that buffer.memory bounds what the batches hold.
-                pq.Open.AddCharge(uncharged);
-                _memory.Charge(uncharged);
-            }
-
             if (pq.Open.RecordBytes >= _options.BatchSize)
             {
                 CloseOpenBatch(pq);
