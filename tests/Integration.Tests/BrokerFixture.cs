@@ -74,13 +74,3 @@ public sealed class BrokerCollectionDefinition : ICollectionFixture<BrokerFixtur
 {
     public const string Name = "broker";
 }
-
-/// <summary>
-/// A broker of its own for tests that measure this process's allocations (<c>GC.GetTotalAllocatedBytes</c>:
-/// the broker is in-process), run while no other test class runs, so other tests' allocations are not billed to them.
-/// </summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class IsolatedBrokerCollectionDefinition : ICollectionFixture<BrokerFixture>
-{
-    public const string Name = "broker-isolated";
-}

@@ -9,7 +9,7 @@ namespace LogBroker.Integration.Tests;
 /// Raw sockets sending what no well-behaved client sends. Every case ends in a Kafka error code or a
 /// closed connection — never a crash, a hang or a large allocation — and other connections keep working.
 /// </summary>
-[Collection(IsolatedBrokerCollectionDefinition.Name)] // measures allocations of the (in-process) broker
+[Collection(BrokerCollectionDefinition.Name)]
 public sealed class HostileInputTests(BrokerFixture broker)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
