@@ -83,21 +83,30 @@ public sealed class HostileInputTests(BrokerFixture broker)
     [Fact]
     public async Task A_frame_that_announces_a_large_body_and_stalls_costs_only_what_was_sent()
     {
-        var connections = new List<RawConnection>();
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        for (int i = 0; i < 20; i++)
+        // The broker is in-process, so GC.GetTotalAllocatedBytes also counts what test classes running in
+        // parallel allocate meanwhile. Up to three rounds of 20 stalled frames, each measured alone: a broker that
+        // allocated what is announced (1.8 GiB a round) fails every round; one round under the budget suffices.
+        long least = long.MaxValue;
+        for (int round = 0; round < 3 && least >= 64 * 1024 * 1024; round++)
         {
-            RawConnection c = await RawConnection.OpenAsync(broker.Port);
-            connections.Add(c);
-            byte[] start = new byte[4 + 1024];
-            BinaryPrimitives.WriteInt32BigEndian(start, 90 * 1024 * 1024);
-            await c.SendRawAsync(start);
+            var connections = new List<RawConnection>();
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            for (int i = 0; i < 20; i++)
+            {
+                RawConnection c = await RawConnection.OpenAsync(broker.Port);
+                connections.Add(c);
+                byte[] start = new byte[4 + 1024];
+                BinaryPrimitives.WriteInt32BigEndian(start, 90 * 1024 * 1024);
+                await c.SendRawAsync(start);
+            }
+
+            await Task.Delay(200, TestContext.Current.CancellationToken);
+            least = Math.Min(least, GC.GetTotalAllocatedBytes(precise: true) - before);
+            await AssertBrokerStillAnswersAsync();
+            connections.ForEach(c => c.Dispose());
         }
 
-        await Task.Delay(200, TestContext.Current.CancellationToken);
-        Assert.True(GC.GetTotalAllocatedBytes(precise: true) - before < 64 * 1024 * 1024, "20 × 90 MiB announced must not be allocated up front");
-        await AssertBrokerStillAnswersAsync();
-        connections.ForEach(c => c.Dispose());
+        Assert.True(least < 64 * 1024 * 1024, $"20 × 90 MiB announced must not be allocated up front (least of the rounds: {least:N0} bytes)");
     }
 
     [Fact]
