@@ -72,8 +72,16 @@ internal sealed class RawConnection : IDisposable
         int correlation = ++_correlation;
         await SendRequestAsync(key, version, correlation, request);
         byte[] response = await ReceiveAsync(timeout);
+        Assert.Equal(correlation, BinaryPrimitives.ReadInt32BigEndian(response));
+        return Decode<T>(key, version, response);
+    }
+
+    /// <summary>Decodes a response frame (correlation id first) of <paramref name="key"/> v<paramref name="version"/>.</summary>
+    public static T Decode<T>(ApiKey key, short version, byte[] response)
+        where T : IKafkaMessage, new()
+    {
         var reader = new KafkaReader(response);
-        Assert.Equal(correlation, reader.ReadInt32());
+        reader.ReadInt32();
         if (ApiMessages.ResponseHeaderHasTaggedFields(key, version))
         {
             reader.SkipTaggedFields();

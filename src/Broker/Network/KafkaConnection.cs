@@ -158,6 +158,15 @@ internal sealed partial class KafkaConnection
                             Task<RequestContext> pending = !permitted ? Task.FromResult(request)
                                 : raw ? Task.FromResult(RawStep(request))
                                 : _dispatcher.ProcessAsync(request);
+                            if (request.ThrottleMs > 0)
+                            {
+                                // Throttled while it was handled (a produce over its quota decides before any await):
+                                // nothing more is read from now on, or a pipelining client (librdkafka keeps up to a
+                                // million requests in flight) would have its whole queue accepted before the response
+                                // that carries the throttle is written. The write loop restarts the mute when it is sent.
+                                MuteFor(request.ThrottleMs);
+                            }
+
                             if (!inFlight.TryWrite(pending))
                             {
                                 try
@@ -227,6 +236,23 @@ internal sealed partial class KafkaConnection
             {
                 _budget.Release(reserved);
             }
+        }
+    }
+
+    /// <summary>Mutes reading for <paramref name="throttleMs"/> from now, unless it is already muted for longer (read and write loops both mute).</summary>
+    private void MuteFor(long throttleMs)
+    {
+        long until = _time.GetTimestamp() + (throttleMs * _time.TimestampFrequency / 1000);
+        long seen = Volatile.Read(ref _mutedUntil);
+        while (seen < until)
+        {
+            long found = Interlocked.CompareExchange(ref _mutedUntil, until, seen);
+            if (found == seen)
+            {
+                return;
+            }
+
+            seen = found;
         }
     }
 
@@ -407,7 +433,7 @@ internal sealed partial class KafkaConnection
                 if (throttleMs > 0)
                 {
                     // KIP-219: the throttled response is sent at once, then the client's next requests wait.
-                    Volatile.Write(ref _mutedUntil, _time.GetTimestamp() + (throttleMs * _time.TimestampFrequency / 1000));
+                    MuteFor(throttleMs);
                     throttleMs = 0;
                 }
             }
