@@ -45,7 +45,30 @@ public sealed class ThreeBrokerCluster : IAsyncLifetime
 
         var registered = await WaitForAsync(async () => (await Store.RangeAsync(Keys.BrokersPrefix, CancellationToken.None)).Items.Count, n => n == 3);
         Assert.Equal(3, registered);
-        Assert.True(await ControllerIdAsync() > 0);
+
+        // Every broker's own view names the store's controller and all three brokers before a client is let in:
+        // librdkafka's admin client, told "no controller" (-1) by a broker whose watch has not caught up yet, asks
+        // once more and then waits for a broker state change, and a CreateTopics then times out after a minute.
+        var views = await WaitForAsync(ViewsAsync, v => v.Controller > 0 && v.Brokers.All(b => b.Controller == v.Controller && b.Brokers == 3));
+        Assert.True(views.Controller > 0, "no controller in the store");
+        foreach (var (id, named, brokers) in views.Brokers)
+        {
+            Assert.True(named == views.Controller && brokers == 3, $"broker {id} names controller {named} and {brokers} brokers; the store says {views.Controller}");
+        }
+    }
+
+    private async Task<(int Controller, List<(int Id, int Controller, int Brokers)> Brokers)> ViewsAsync()
+    {
+        var kv = await Store.GetAsync(Keys.Controller, CancellationToken.None);
+        int controller = kv is null ? -1 : int.Parse(Encoding.UTF8.GetString(kv.Value), CultureInfo.InvariantCulture);
+        var views = new List<(int, int, int)>();
+        foreach (int id in Brokers.Keys)
+        {
+            var metadata = await MetadataAsync(id);
+            views.Add((id, metadata.ControllerId, metadata.Brokers.Count));
+        }
+
+        return (controller, views);
     }
 
     public Task<BrokerProcess> StartBrokerAsync(int id, int port)
