@@ -51,21 +51,7 @@ public sealed class ClientThrottleTests : IAsyncDisposable
             await admin.CreateTopicsAsync([new NewTopic(topic, 1)], ct);
         }
 
-        using (RawConnection raw = await RawConnection.OpenAsync(port))
-        {
-            AlterClientQuotasResponse altered = await raw.RequestAsync<AlterClientQuotasResponse>(ApiKey.AlterClientQuotas, 1, new AlterClientQuotasRequest
-            {
-                Entries =
-                [
-                    new AlterClientQuotasRequest.EntryData
-                    {
-                        Entity = [new AlterClientQuotasRequest.EntityData { EntityType = "client-id", EntityName = "throttled" }],
-                        Ops = [new AlterClientQuotasRequest.OpData { Key = "producer_byte_rate", Value = Quota }],
-                    },
-                ],
-            }, TimeSpan.FromSeconds(10));
-            Assert.Equal(0, Assert.Single(altered.Entries).ErrorCode);
-        }
+        await QuotaSetup.SetClientQuotaAsync(port, "throttled", "producer_byte_rate", Quota);
 
         double rate;
         await using (var producer = new KafkaProducer(new ProducerOptions { BootstrapServers = bootstrap, ClientId = "throttled", Acks = Acks.Leader, EnableIdempotence = false }))

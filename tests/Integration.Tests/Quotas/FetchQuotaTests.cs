@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using Confluent.Kafka;
-using Confluent.Kafka.Admin;
-using LogBroker.Protocol.Messages;
 using LogBroker.TestKit;
 
 namespace LogBroker.Integration.Tests.Quotas;
@@ -35,27 +33,9 @@ public sealed class FetchQuotaTests : IAsyncDisposable
     {
         _broker = await BrokerProcess.StartAsync(_dir.Path, BrokerProcess.FreePort());
         string topic = BrokerFixture.UniqueTopic("fquota");
-        using (IAdminClient admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _broker.Bootstrap }).Build())
-        {
-            await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = 1, ReplicationFactor = 1 }]);
-        }
-
+        await QuotaSetup.CreateTopicAsync(_broker.Bootstrap, topic);
         Fill(_broker.Bootstrap, topic);
-        using (RawConnection raw = await RawConnection.OpenAsync(_broker.Port))
-        {
-            AlterClientQuotasResponse altered = await raw.RequestAsync<AlterClientQuotasResponse>(ApiKey.AlterClientQuotas, 1, new AlterClientQuotasRequest
-            {
-                Entries =
-                [
-                    new AlterClientQuotasRequest.EntryData
-                    {
-                        Entity = [new AlterClientQuotasRequest.EntityData { EntityType = "client-id", EntityName = "limited" }],
-                        Ops = [new AlterClientQuotasRequest.OpData { Key = "consumer_byte_rate", Value = Quota }],
-                    },
-                ],
-            }, TimeSpan.FromSeconds(10));
-            Assert.Equal(0, Assert.Single(altered.Entries).ErrorCode);
-        }
+        await QuotaSetup.SetClientQuotaAsync(_broker.Port, "limited", "consumer_byte_rate", Quota);
 
         Task<double> limited = Task.Run(() => Consume(_broker.Bootstrap, topic, "limited"));
         Task<double> free = Task.Run(() => Consume(_broker.Bootstrap, topic, "free"));

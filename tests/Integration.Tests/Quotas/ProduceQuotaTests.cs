@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Confluent.Kafka;
-using Confluent.Kafka.Admin;
 using LogBroker.Protocol.Messages;
 using LogBroker.TestKit;
 
@@ -33,9 +32,9 @@ public sealed class ProduceQuotaTests : IAsyncDisposable
     {
         _broker = await BrokerProcess.StartAsync(_dir.Path, BrokerProcess.FreePort());
         string topic = BrokerFixture.UniqueTopic("quota");
-        await CreateTopicAsync(_broker.Bootstrap, topic);
+        await QuotaSetup.CreateTopicAsync(_broker.Bootstrap, topic);
 
-        await SetProducerQuotaAsync(_broker.Port, "limited", Quota);
+        await QuotaSetup.SetClientQuotaAsync(_broker.Port, "limited", "producer_byte_rate", Quota);
 
         Task<(double Rate, int ThrottleMs)> limited = Task.Run(() => Produce(_broker.Bootstrap, topic, "limited"));
         Task<(double Rate, int ThrottleMs)> free = Task.Run(() => Produce(_broker.Bootstrap, topic, "free"));
@@ -60,8 +59,8 @@ public sealed class ProduceQuotaTests : IAsyncDisposable
         _broker = await BrokerProcess.StartAsync(_dir.Path, BrokerProcess.FreePort());
         string topic = BrokerFixture.UniqueTopic("piped");
         const double quota = 3_000; // B/s: the first ten windows allow about 30 KB before any throttle
-        await SetProducerQuotaAsync(_broker.Port, "piped", quota);
-        await CreateTopicAsync(_broker.Bootstrap, topic);
+        await QuotaSetup.SetClientQuotaAsync(_broker.Port, "piped", "producer_byte_rate", quota);
+        await QuotaSetup.CreateTopicAsync(_broker.Bootstrap, topic);
         using RawConnection raw = await RawConnection.OpenAsync(_broker.Port, "piped");
         const int requests = 100; // 100 × 1 KB in one write: three times what the quota lets through unthrottled
         var frames = new MemoryStream();
@@ -113,30 +112,6 @@ public sealed class ProduceQuotaTests : IAsyncDisposable
         }
 
         Assert.Fail($"none of {requests} requests of 1 KB against a quota of {quota} B/s was throttled");
-    }
-
-    private static async Task CreateTopicAsync(string bootstrap, string topic)
-    {
-        using IAdminClient admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = bootstrap }).Build();
-        await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = 1, ReplicationFactor = 1 }]);
-    }
-
-    /// <summary>Sets a producer byte-rate quota for a client id through AlterClientQuotas.</summary>
-    private static async Task SetProducerQuotaAsync(int port, string clientId, double bytesPerSecond)
-    {
-        using RawConnection raw = await RawConnection.OpenAsync(port);
-        AlterClientQuotasResponse altered = await raw.RequestAsync<AlterClientQuotasResponse>(ApiKey.AlterClientQuotas, 1, new AlterClientQuotasRequest
-        {
-            Entries =
-            [
-                new AlterClientQuotasRequest.EntryData
-                {
-                    Entity = [new AlterClientQuotasRequest.EntityData { EntityType = "client-id", EntityName = clientId }],
-                    Ops = [new AlterClientQuotasRequest.OpData { Key = "producer_byte_rate", Value = bytesPerSecond }],
-                },
-            ],
-        }, TimeSpan.FromSeconds(10));
-        Assert.Equal(0, Assert.Single(altered.Entries).ErrorCode);
     }
 
     /// <summary>Produces 10 KB records as fast as the producer takes them for <see cref="Duration"/>; the delivered rate in B/s, and the throttle time a small produce of the same client id gets right after.</summary>
