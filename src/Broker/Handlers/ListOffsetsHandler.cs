@@ -1,5 +1,6 @@
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
+using LogBroker.Broker.Replication;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
@@ -16,13 +17,17 @@ namespace LogBroker.Broker.Handlers;
 /// first record whose timestamp ≥ t via the time index, or offset -1 when none is that recent. Leader
 /// epoch 0 in v4+. Unknown partition → UNKNOWN_TOPIC_OR_PARTITION. A partition listed more than once
 /// gets INVALID_REQUEST at every entry, as Kafka answers it.
+/// A replicated partition (cluster mode) is answered only by its leader (NOT_LEADER_OR_FOLLOWER elsewhere; the
+/// caller's current_leader_epoch checked as Fetch checks it), with its leader epoch; a client (replica id -1) sees
+/// only offsets below the high watermark, as Kafka's fetchOffsetForTimestamp: latest is the high watermark, and a
+/// timestamp lookup that lands at or above it finds nothing. A replica id ≥ 0 gets the log end offset.
 /// v0 answers Kafka's legacy <c>old_style_offsets</c> (its legacyFetchOffsetsBefore): the candidates
 /// are each segment's base offset (at least the log start) stamped with its file's modification time,
 /// then the log end offset stamped now when the last segment holds data; -1 starts from the last, -2
 /// from the first, t from the last one modified at or before t; up to max_num_offsets of them are
 /// returned, newest first. Timestamps below -2 get UNSUPPORTED_VERSION in v0, as in Kafka.
 /// </summary>
-internal sealed class ListOffsetsHandler(TopicRegistry topics, TimeProvider time, Authorizer? authorizer = null) : RequestHandler<ListOffsetsRequest, ListOffsetsResponse>
+internal sealed class ListOffsetsHandler(TopicRegistry topics, TimeProvider time, Authorizer? authorizer = null, ReplicaManager? replicas = null) : RequestHandler<ListOffsetsRequest, ListOffsetsResponse>
 {
     private const long Latest = -1;
     private const long Earliest = -2;
@@ -70,9 +75,24 @@ internal sealed class ListOffsetsHandler(TopicRegistry topics, TimeProvider time
                     continue;
                 }
 
+                int leaderEpoch = ClusterInfo.LeaderEpoch;
+                long visibleEnd = list.ReplicaId >= 0 ? long.MaxValue : log.HighWatermark;
+                if (replicas?.Find(topic.Name, partition.PartitionIndex) is { } replica)
+                {
+                    ErrorCode error = replicas.CheckLeader(replica, partition.CurrentLeaderEpoch);
+                    if (error != ErrorCode.None)
+                    {
+                        result.ErrorCode = (short)error;
+                        result.Offset = result.Timestamp = -1;
+                        continue;
+                    }
+
+                    leaderEpoch = replica.State?.LeaderEpoch ?? leaderEpoch;
+                }
+
                 try
                 {
-                    Answer(context.Version, log, partition, result, time);
+                    Answer(context.Version, log, partition, result, time, leaderEpoch, visibleEnd);
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException or StorageLimitException)
                 {
@@ -88,8 +108,9 @@ internal sealed class ListOffsetsHandler(TopicRegistry topics, TimeProvider time
     }
 
     /// <summary>The answer for one partition; storage failures are the caller's to catch.</summary>
+    /// <remarks><paramref name="visibleEnd"/>: the first offset the caller may not see (the high watermark for a client; long.MaxValue for a replica).</remarks>
     private static void Answer(short version, PartitionLog log, ListOffsetsRequest.ListOffsetsPartition partition,
-        ListOffsetsResponse.ListOffsetsPartitionResponse result, TimeProvider time)
+        ListOffsetsResponse.ListOffsetsPartitionResponse result, TimeProvider time, int leaderEpoch, long visibleEnd)
     {
         if (log.IsUnreadable)
         {
@@ -101,14 +122,15 @@ internal sealed class ListOffsetsHandler(TopicRegistry topics, TimeProvider time
 
         if (version == 0)
         {
-            LegacyOffsets(log, partition, result, time.GetUtcNow().ToUnixTimeMilliseconds());
+            LegacyOffsets(log, partition, result, time.GetUtcNow().ToUnixTimeMilliseconds(), visibleEnd);
             return;
         }
 
-        result.LeaderEpoch = ClusterInfo.LeaderEpoch;
+        result.LeaderEpoch = leaderEpoch;
+        long end = Math.Min(log.LogEndOffset, visibleEnd);
         (long offset, long timestamp) = partition.Timestamp switch
         {
-            Latest => (log.LogEndOffset, -1L),
+            Latest => (end, -1L),
             Earliest or EarliestLocal => (log.LogStartOffset, -1L),
             MaxTimestamp => log.MaxTimestamp() ?? (-1L, -1L),
             < 0 => (-1L, -1L),
@@ -123,13 +145,18 @@ internal sealed class ListOffsetsHandler(TopicRegistry topics, TimeProvider time
             result.ErrorCode = (short)ErrorCode.InvalidRequest;
         }
 
+        if (offset >= end && partition.Timestamp is not Latest and not Earliest and not EarliestLocal)
+        {
+            (offset, timestamp) = (-1L, -1L); // found above what the caller may read: not there yet for it
+        }
+
         result.Offset = offset;
         result.Timestamp = timestamp;
     }
 
     /// <summary>ListOffsets v0: Kafka's legacyFetchOffsetsBefore over this partition's segments.</summary>
     private static void LegacyOffsets(PartitionLog log, ListOffsetsRequest.ListOffsetsPartition partition,
-        ListOffsetsResponse.ListOffsetsPartitionResponse result, long now)
+        ListOffsetsResponse.ListOffsetsPartitionResponse result, long now, long visibleEnd)
     {
         if (partition.Timestamp < Earliest)
         {
@@ -137,11 +164,11 @@ internal sealed class ListOffsetsHandler(TopicRegistry topics, TimeProvider time
             return;
         }
 
-        long start = log.LogStartOffset, end = log.LogEndOffset;
+        long start = log.LogStartOffset, end = Math.Min(log.LogEndOffset, visibleEnd);
         IReadOnlyList<long> bases = log.SegmentBaseOffsets;
         bool lastHasData = bases.Count == 0 || end > bases[^1];
         int count = bases.Count + (lastHasData ? 1 : 0);
-        long OffsetAt(int i) => i < bases.Count ? Math.Max(bases[i], start) : end;
+        long OffsetAt(int i) => i < bases.Count ? Math.Min(Math.Max(bases[i], start), end) : end;
 
         int index = count - 1;
         if (partition.Timestamp == Earliest)

@@ -2,6 +2,7 @@ using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 using LogBroker.Broker.Cluster;
 using LogBroker.Protocol.Messages;
+using LogBroker.TestKit;
 
 namespace LogBroker.Integration.Tests.Cluster;
 
@@ -153,5 +154,128 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
                 ApiKey.OffsetFetch, 8, new OffsetFetchRequest { Groups = [new OffsetFetchRequest.OffsetFetchRequestGroup { GroupId = group, Topics = null }] }, TimeSpan.FromSeconds(10));
             Assert.Equal(5, fetched.Groups[0].Topics.Single(t => t.Name == topic).Partitions[0].CommittedOffset);
         }
+    }
+
+    [Fact]
+    public async Task ListOffsets_is_the_leaders_to_answer_and_latest_is_the_high_watermark_not_the_log_end()
+    {
+        var topic = BrokerFixture.UniqueTopic("offsets");
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.Bootstrap }).Build())
+        {
+            await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = 1, ReplicationFactor = 3 }]);
+        }
+
+        var state = await ThreeBrokerCluster.WaitForAsync(() => StateAsync(topic), s => s is { Leader: > 0, Isr.Count: 3 });
+        Assert.Equal(3, state!.Isr.Count);
+        int leader = state.Leader;
+        int[] followers = [.. Enumerable.Range(1, 3).Where(id => id != leader)];
+        long later = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), earlier = later - 60_000; // within the broker's timestamp bounds
+        using var connection = await RawConnection.OpenAsync(cluster.Brokers[leader].Port);
+        Assert.Equal(0, await ProduceAsync(connection, topic, 5, earlier, acks: -1));
+        var latest = await ThreeBrokerCluster.WaitForAsync(() => ListAsync(leader, topic, -1), r => r.Offset == 5);
+        Assert.Equal((0, 5L, state.LeaderEpoch), (latest.ErrorCode, latest.Offset, latest.LeaderEpoch));
+
+        // Not the leader: refused, as Fetch is. The caller's current leader epoch is checked as Fetch checks it.
+        var elsewhere = await ListAsync(followers[0], topic, -1);
+        Assert.Equal((short)LogBroker.Protocol.ErrorCode.NotLeaderOrFollower, elsewhere.ErrorCode);
+        var newer = await ListAsync(leader, topic, -1, currentLeaderEpoch: state.LeaderEpoch + 1);
+        Assert.Equal((short)LogBroker.Protocol.ErrorCode.UnknownLeaderEpoch, newer.ErrorCode);
+
+        // The followers stopped: an acks=1 append moves the leader's log end, not its high watermark. A client's
+        // latest stays at the high watermark, a lookup of the new records' time finds nothing yet; a replica sees
+        // the log end. The round counts only while the ISR stayed whole (a follower paused past its 2 s lease is
+        // dropped from it, and the high watermark may then move on): up to three rounds.
+        bool checkedOnce = false;
+        for (int round = 0; round < 3 && !checkedOnce; round++)
+        {
+            long end = (await ListAsync(leader, topic, -1, replicaId: followers[0])).Offset;
+            foreach (int id in followers)
+            {
+                await Signal("STOP", cluster.Brokers[id].Pid);
+            }
+
+            try
+            {
+                Assert.Equal(0, await ProduceAsync(connection, topic, 3, later, acks: 1));
+                var client = await ListAsync(leader, topic, -1);
+                var byTime = await ListAsync(leader, topic, later);
+                var replica = await ListAsync(leader, topic, -1, replicaId: followers[0]);
+                var after = await StateAsync(topic);
+                if (after is { Isr.Count: 3 } && after.LeaderEpoch == state.LeaderEpoch)
+                {
+                    Assert.Equal(end, client.Offset);
+                    Assert.Equal(-1, byTime.Offset);
+                    Assert.Equal(end + 3, replica.Offset);
+                    checkedOnce = true;
+                }
+            }
+            finally
+            {
+                foreach (int id in followers)
+                {
+                    await Signal("CONT", cluster.Brokers[id].Pid);
+                }
+            }
+
+            // Caught up again (and the ISR whole) before the next round or the next test.
+            var healed = await ThreeBrokerCluster.WaitForAsync(() => StateAsync(topic), s => s is { Isr.Count: 3 });
+            Assert.Equal(3, healed!.Isr.Count);
+            state = healed;
+            await ThreeBrokerCluster.WaitForAsync(() => ListAsync(state.Leader, topic, -1), r => r.ErrorCode == 0 && r.Offset == end + 3);
+            leader = state.Leader;
+            followers = [.. Enumerable.Range(1, 3).Where(id => id != leader)];
+        }
+
+        Assert.True(checkedOnce, "the ISR shrank in each of three rounds with the followers paused for milliseconds");
+        // Replicated now, below the high watermark: the first later record (the first round's, at offset 5) is found.
+        Assert.Equal(5, (await ListAsync(leader, topic, later)).Offset);
+    }
+
+    private async Task<Broker.Replication.PartitionState?> StateAsync(string topic)
+    {
+        var kv = await cluster.Store.GetAsync(cluster.Keys.Partition(topic, 0), CancellationToken.None);
+        return kv is null ? null : ClusterJson.DecodePartition(kv.Value);
+    }
+
+    private static async Task Signal(string signal, int pid)
+    {
+        using var kill = System.Diagnostics.Process.Start("kill", $"-{signal} {pid}");
+        await kill.WaitForExitAsync();
+    }
+
+    private static async Task<short> ProduceAsync(RawConnection connection, string topic, int records, long timestamp, short acks)
+    {
+        var response = await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 9, new ProduceRequest
+        {
+            Acks = acks,
+            TimeoutMs = 10_000,
+            TopicData =
+            [
+                new ProduceRequest.TopicProduceData
+                {
+                    Name = topic,
+                    PartitionData = [new ProduceRequest.PartitionProduceData { Index = 0, Records = Batches.Create(records, timestamp: timestamp) }],
+                },
+            ],
+        }, TimeSpan.FromSeconds(30));
+        return Assert.Single(Assert.Single(response.Responses).PartitionResponses).ErrorCode;
+    }
+
+    private async Task<ListOffsetsResponse.ListOffsetsPartitionResponse> ListAsync(int id, string topic, long timestamp, int replicaId = -1, int currentLeaderEpoch = -1)
+    {
+        using var connection = await RawConnection.OpenAsync(cluster.Brokers[id].Port);
+        var response = await connection.RequestAsync<ListOffsetsResponse>(ApiKey.ListOffsets, 7, new ListOffsetsRequest
+        {
+            ReplicaId = replicaId,
+            Topics =
+            [
+                new ListOffsetsRequest.ListOffsetsTopic
+                {
+                    Name = topic,
+                    Partitions = [new ListOffsetsRequest.ListOffsetsPartition { PartitionIndex = 0, Timestamp = timestamp, CurrentLeaderEpoch = currentLeaderEpoch }],
+                },
+            ],
+        }, TimeSpan.FromSeconds(10));
+        return Assert.Single(Assert.Single(response.Topics).Partitions);
     }
 }
