@@ -157,9 +157,14 @@ internal sealed partial class TopicMaterializer(
     private void ApplyIfNewer(string topic, int partition, Topic local)
     {
         if (partition >= local.Partitions.Length || TopicRegistry.IsInternal(topic)
-            || cache.Partition(topic, partition) is not { } state || !Contains(state.Replicas, brokerId))
+            || cache.Partition(topic, partition) is not { } state)
         {
             return;
+        }
+
+        if (!Contains(state.Replicas, brokerId) && !_applied.ContainsKey((topic, partition)))
+        {
+            return; // never a replica here; one reassigned away still gets the state that says so (it stops serving)
         }
 
         // Watch events arrive in revision order; the epoch check keeps a replayed or older state from going back.

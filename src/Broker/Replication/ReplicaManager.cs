@@ -211,6 +211,20 @@ internal sealed partial class ReplicaManager(
         Storage.PartitionLog log = p.Log;
         bool newRole = p.Acted != (state.Leader, state.LeaderEpoch);
         p.Acted = (state.Leader, state.LeaderEpoch);
+        if (!state.Replicas.Contains(LocalId))
+        {
+            // Reassigned away (Kafka's StopReplica): neither leader nor follower any more, so produce and fetch here are
+            // refused with NOT_LEADER_OR_FOLLOWER (the state says another leader) and nothing is fetched. The data stays.
+            StopFetching(p);
+            p.Followers.Clear();
+            if (newRole)
+            {
+                NoLongerReplica(logger, p.Topic, p.Partition, state.Leader, state.LeaderEpoch);
+            }
+
+            return;
+        }
+
         if (state.Leader == LocalId)
         {
             if (newRole)
@@ -231,6 +245,10 @@ internal sealed partial class ReplicaManager(
 
                 BecameLeader(logger, p.Topic, p.Partition, state.LeaderEpoch, log.LogEndOffset, log.HighWatermark);
             }
+            else
+            {
+                TrackReplicaSet(p, state);
+            }
 
             p.RefusedPartitionEpoch = -1;
             AdvanceHighWatermark(p);
@@ -250,6 +268,35 @@ internal sealed partial class ReplicaManager(
             ReplicaFetcher fetcher = _fetchers.GetOrAdd(state.Leader, id => new ReplicaFetcher(id, producers, cluster.NodeId, BrokerDirectory, options, logger, _stopping.Token));
             fetcher.Add(p, state.LeaderEpoch);
             BecameFollower(logger, p.Topic, p.Partition, state.Leader, state.LeaderEpoch);
+        }
+    }
+
+    /// <summary>
+    /// Caller: p.Sync, as leader in the same epoch. A reassignment changes the replica set without a new leader epoch:
+    /// a replica being added is tracked from now on (outside the ISR until it catches up), one gone is forgotten.
+    /// </summary>
+    private void TrackReplicaSet(ReplicaPartition p, PartitionState state)
+    {
+        foreach (int replica in state.Replicas)
+        {
+            if (replica != LocalId && !p.Followers.ContainsKey(replica))
+            {
+                p.Followers[replica] = new FollowerProgress { LastCaughtUpTimestamp = state.Isr.Contains(replica) ? time.GetTimestamp() : 0 };
+            }
+        }
+
+        List<int>? gone = null;
+        foreach (int replica in p.Followers.Keys)
+        {
+            if (!state.Replicas.Contains(replica))
+            {
+                (gone ??= []).Add(replica);
+            }
+        }
+
+        foreach (int replica in gone ?? [])
+        {
+            p.Followers.Remove(replica);
         }
     }
 
@@ -403,6 +450,9 @@ internal sealed partial class ReplicaManager(
 
     [LoggerMessage(EventId = 1502, Level = LogLevel.Information, Message = "Follower of {Topic}-{Partition}: leader {Leader} in epoch {LeaderEpoch}")]
     private static partial void BecameFollower(ILogger logger, string topic, int partition, int leader, int leaderEpoch);
+
+    [LoggerMessage(EventId = 1509, Level = LogLevel.Information, Message = "No longer a replica of {Topic}-{Partition} (reassigned away; leader {Leader} in epoch {LeaderEpoch}): stopped serving it, its data kept")]
+    private static partial void NoLongerReplica(ILogger logger, string topic, int partition, int leader, int leaderEpoch);
 
     [LoggerMessage(EventId = 1503, Level = LogLevel.Information, Message = "ISR of {Topic}-{Partition} changed from [{Old}] to [{New}] (partition epoch {PartitionEpoch})")]
     private static partial void IsrChanged(ILogger logger, string topic, int partition, string old, string @new, int partitionEpoch);

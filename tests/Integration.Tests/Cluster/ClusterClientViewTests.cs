@@ -231,6 +231,54 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
         Assert.Equal(5, (await ListAsync(leader, topic, later)).Offset);
     }
 
+    [Fact]
+    public async Task A_broker_reassigned_away_from_a_partition_stops_serving_it_and_the_new_replica_has_the_records()
+    {
+        var topic = BrokerFixture.UniqueTopic("moved");
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.Bootstrap }).Build())
+        {
+            await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = 1, ReplicationFactor = 1 }]);
+        }
+
+        var state = await ThreeBrokerCluster.WaitForAsync(() => StateAsync(topic), s => s is { Leader: > 0 });
+        int from = state!.Leader, to = from % 3 + 1;
+        using (var connection = await RawConnection.OpenAsync(cluster.Brokers[from].Port))
+        {
+            await ThreeBrokerCluster.WaitForAsync(() => ListAsync(from, topic, -1), r => r.ErrorCode == 0);
+            Assert.Equal(0, await ProduceAsync(connection, topic, 2, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), acks: -1));
+        }
+
+        // Moved from its one replica to another broker, through the controller.
+        int controller = await cluster.ControllerIdAsync();
+        using (var connection = await RawConnection.OpenAsync(cluster.Brokers[controller].Port))
+        {
+            var altered = await connection.RequestAsync<AlterPartitionReassignmentsResponse>(ApiKey.AlterPartitionReassignments, 0, new AlterPartitionReassignmentsRequest
+            {
+                Topics = [new AlterPartitionReassignmentsRequest.ReassignableTopic
+                {
+                    Name = topic,
+                    Partitions = [new AlterPartitionReassignmentsRequest.ReassignablePartition { PartitionIndex = 0, Replicas = [to] }],
+                }],
+            }, TimeSpan.FromSeconds(30));
+            Assert.Equal(0, altered.ErrorCode);
+            Assert.Equal(0, Assert.Single(Assert.Single(altered.Responses).Partitions).ErrorCode);
+        }
+
+        var moved = await ThreeBrokerCluster.WaitForAsync(() => StateAsync(topic), s => s is { Leader: > 0 } x && x.Replicas.SequenceEqual([to]) && x.Leader == to);
+        Assert.Equal([to], moved!.Replicas);
+        Assert.Equal(to, moved.Leader);
+        var atNew = await ThreeBrokerCluster.WaitForAsync(() => ListAsync(to, topic, -1), r => r.ErrorCode == 0 && r.Offset == 2);
+        Assert.Equal((0, 2L), (atNew.ErrorCode, atNew.Offset));
+
+        // The old replica refuses the partition from now on: a client with stale metadata cannot write to it there.
+        var atOld = await ThreeBrokerCluster.WaitForAsync(() => ListAsync(from, topic, -1), r => r.ErrorCode != 0);
+        Assert.Equal((short)LogBroker.Protocol.ErrorCode.NotLeaderOrFollower, atOld.ErrorCode);
+        using (var connection = await RawConnection.OpenAsync(cluster.Brokers[from].Port))
+        {
+            Assert.Equal((short)LogBroker.Protocol.ErrorCode.NotLeaderOrFollower, await ProduceAsync(connection, topic, 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), acks: 1));
+        }
+    }
+
     private async Task<Broker.Replication.PartitionState?> StateAsync(string topic)
     {
         var kv = await cluster.Store.GetAsync(cluster.Keys.Partition(topic, 0), CancellationToken.None);
