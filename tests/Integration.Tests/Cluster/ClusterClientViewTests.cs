@@ -279,6 +279,61 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
         }
     }
 
+    [Fact]
+    public async Task Acks_all_below_min_insync_replicas_is_refused_with_not_enough_replicas_until_the_isr_grows_back()
+    {
+        var topic = BrokerFixture.UniqueTopic("minisr");
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.Bootstrap }).Build())
+        {
+            await admin.CreateTopicsAsync([new TopicSpecification
+            {
+                Name = topic, NumPartitions = 1, ReplicationFactor = 3,
+                Configs = new Dictionary<string, string> { ["min.insync.replicas"] = "2" },
+            }]);
+        }
+
+        var state = await ThreeBrokerCluster.WaitForAsync(() => StateAsync(topic), s => s is { Leader: > 0, Isr.Count: 3 });
+        Assert.Equal(3, state!.Isr.Count);
+        int leader = state.Leader;
+        int[] followers = [.. Enumerable.Range(1, 3).Where(id => id != leader)];
+        using var connection = await RawConnection.OpenAsync(cluster.Brokers[leader].Port);
+        Assert.Equal(0, await ProduceAsync(connection, topic, 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), acks: -1));
+
+        // Both followers stopped past their 2 s lease: the controller shrinks the ISR to the leader alone.
+        foreach (int id in followers)
+        {
+            await Signal("STOP", cluster.Brokers[id].Pid);
+        }
+
+        try
+        {
+            var shrunk = await ThreeBrokerCluster.WaitForAsync(() => StateAsync(topic), s => s is { Isr.Count: 1 });
+            Assert.Equal([leader], shrunk!.Isr);
+            Assert.Equal(leader, shrunk.Leader);
+
+            // acks=all is refused before the append; acks=1 is still taken.
+            var refused = await ThreeBrokerCluster.WaitForAsync(
+                () => ProduceAsync(connection, topic, 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), acks: -1), e => e != 0);
+            Assert.Equal((short)LogBroker.Protocol.ErrorCode.NotEnoughReplicas, refused);
+            Assert.Equal(0, await ProduceAsync(connection, topic, 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), acks: 1));
+        }
+        finally
+        {
+            foreach (int id in followers)
+            {
+                await Signal("CONT", cluster.Brokers[id].Pid);
+            }
+        }
+
+        // Back: they register again, catch up and rejoin the ISR, and acks=all is taken again.
+        var healed = await ThreeBrokerCluster.WaitForAsync(() => StateAsync(topic), s => s is { Isr.Count: 3 });
+        Assert.Equal(3, healed!.Isr.Count);
+        var accepted = await ThreeBrokerCluster.WaitForAsync(
+            () => ProduceAsync(connection, topic, 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), acks: -1), e => e == 0);
+        Assert.Equal(0, accepted);
+        await ThreeBrokerCluster.WaitForAsync(async () => (await cluster.Store.RangeAsync(cluster.Keys.BrokersPrefix, CancellationToken.None)).Items.Count, n => n == 3);
+    }
+
     private async Task<Broker.Replication.PartitionState?> StateAsync(string topic)
     {
         var kv = await cluster.Store.GetAsync(cluster.Keys.Partition(topic, 0), CancellationToken.None);
