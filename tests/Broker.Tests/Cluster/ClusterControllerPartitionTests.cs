@@ -1,6 +1,5 @@
 using LogBroker.Broker.Cluster;
 using LogBroker.Broker.Replication;
-using Microsoft.Extensions.Time.Testing;
 
 namespace LogBroker.Broker.Tests.Cluster;
 
@@ -8,21 +7,16 @@ namespace LogBroker.Broker.Tests.Cluster;
 public sealed class ClusterControllerPartitionTests : IAsyncDisposable
 {
     private static readonly Dictionary<string, string> NoConfigs = [];
-    private readonly FakeTimeProvider _time = new();
-    private readonly FakeControllerStore _store;
-    private readonly ClusterKeys _keys = new();
-    private readonly Dictionary<int, long> _leases = [];
+    private readonly ControllerHarness _h = new();
 
-    public ClusterControllerPartitionTests() => _store = new FakeControllerStore(_time);
-
-    public ValueTask DisposeAsync() => _store.DisposeAsync();
+    public ValueTask DisposeAsync() => _h.DisposeAsync();
 
     [Fact]
     public async Task CreatePartitions_records_the_grown_topic_and_new_states_and_refuses_shrinking_unknown_and_bad_assignments()
     {
         var ct = TestContext.Current.CancellationToken;
-        await RegisterAsync(1, 2, 3);
-        var controller = await ElectAsync(1);
+        await _h.RegisterAsync(1, 2, 3);
+        var controller = await _h.ElectAsync(1);
         Assert.Equal(ControllerResult.Ok, await controller.CreateTopicAsync("t", 2, 2, NoConfigs, 0, ct));
 
         Assert.Equal(ControllerResult.Ok, await controller.CreatePartitionsAsync("t", 4, null, false, 0, ct));
@@ -49,11 +43,11 @@ public sealed class ClusterControllerPartitionTests : IAsyncDisposable
     public async Task A_deposed_controller_cannot_add_partitions()
     {
         var ct = TestContext.Current.CancellationToken;
-        await RegisterAsync(1, 2, 3);
-        var stale = await ElectAsync(1);
+        await _h.RegisterAsync(1, 2, 3);
+        var stale = await _h.ElectAsync(1);
         Assert.Equal(ControllerResult.Ok, await stale.CreateTopicAsync("t", 1, 2, NoConfigs, 0, ct));
-        await ExpireAsync(1);
-        _ = await ElectAsync(2);
+        await _h.ExpireAsync(1);
+        _ = await _h.ElectAsync(2);
 
         Assert.Equal(ControllerResult.Fenced, await stale.CreatePartitionsAsync("t", 3, null, false, 0, ct));
         Assert.Single(await PartitionsAsync("t"));
@@ -64,11 +58,11 @@ public sealed class ClusterControllerPartitionTests : IAsyncDisposable
     public async Task Explicit_assignments_are_recorded_as_given_and_validate_only_writes_nothing()
     {
         var ct = TestContext.Current.CancellationToken;
-        await RegisterAsync(1, 2, 3);
-        var controller = await ElectAsync(2);
+        await _h.RegisterAsync(1, 2, 3);
+        var controller = await _h.ElectAsync(2);
         var (checkedOnly, _) = await controller.CreateTopicAsync("a", 3, 3, null, NoConfigs, true, 0, ct);
         Assert.Equal(ControllerResult.Ok, checkedOnly);
-        Assert.Null(await _store.GetAsync(_keys.Topic("a"), ct));
+        Assert.Null(await _h.Store.GetAsync(_h.Keys.Topic("a"), ct));
 
         var (result, record) = await controller.CreateTopicAsync("a", -1, -1, [[3, 2], [2, 1]], NoConfigs, false, 0, ct);
         Assert.Equal(ControllerResult.Ok, result);
@@ -81,8 +75,8 @@ public sealed class ClusterControllerPartitionTests : IAsyncDisposable
     public async Task The_offsets_topic_gets_fewer_replicas_when_fewer_brokers_are_registered_and_is_created_once()
     {
         var ct = TestContext.Current.CancellationToken;
-        await RegisterAsync(1, 2);
-        var controller = await ElectAsync(1);
+        await _h.RegisterAsync(1, 2);
+        var controller = await _h.ElectAsync(1);
         Assert.True(await controller.EnsureOffsetsTopicAsync(50, 3, ct));
         var record = await TopicAsync(GroupCoordinatorMap.OffsetsTopic);
         Assert.Equal((50, 2), (record.Partitions, record.ReplicationFactor));
@@ -101,47 +95,11 @@ public sealed class ClusterControllerPartitionTests : IAsyncDisposable
         Assert.Equal(partitionOf50, GroupCoordinatorMap.PartitionFor(group, 50));
     }
 
-    private async Task RegisterAsync(params int[] ids)
-    {
-        var registrar = new BrokerRegistrar(_store, _keys);
-        foreach (var id in ids)
-        {
-            var lease = await _store.GrantLeaseAsync(TimeSpan.FromSeconds(3), default);
-            _leases[id] = lease;
-            Assert.NotNull(await registrar.RegisterAsync(new BrokerRegistration(id, "127.0.0.1", 9000 + id, null), lease, default));
-        }
-    }
-
-    private async Task<ClusterController> ElectAsync(int id)
-    {
-        var election = new ControllerElection(_store, id, _keys.Controller);
-        var epoch = await election.TryCampaignAsync(_leases[id], default);
-        Assert.NotNull(epoch);
-        return new ClusterController(_store, _keys, election, epoch.Value, false);
-    }
-
-    private async Task ExpireAsync(int id)
-    {
-        for (var step = 0; step < 2; step++)
-        {
-            _time.Advance(TimeSpan.FromSeconds(2));
-            foreach (var (other, lease) in _leases)
-            {
-                if (other != id)
-                {
-                    Assert.True(await _store.KeepAliveAsync(lease, default));
-                }
-            }
-        }
-
-        Assert.Null(await _store.GetAsync(_keys.Broker(id), default));
-    }
-
-    private async Task<TopicRecord> TopicAsync(string name) => ClusterJson.Decode<TopicRecord>((await _store.GetAsync(_keys.Topic(name), default))!.Value)!;
+    private async Task<TopicRecord> TopicAsync(string name) => ClusterJson.Decode<TopicRecord>((await _h.Store.GetAsync(_h.Keys.Topic(name), default))!.Value)!;
 
     private async Task<List<PartitionState>> PartitionsAsync(string topic)
     {
-        var range = await _store.RangeAsync(_keys.TopicPartitions(topic), default);
+        var range = await _h.Store.RangeAsync(_h.Keys.TopicPartitions(topic), default);
         return [.. range.Items.Select(kv => ClusterJson.DecodePartition(kv.Value)!).OrderBy(s => s.Partition)];
     }
 }

@@ -1,6 +1,5 @@
 using LogBroker.Broker.Cluster;
 using LogBroker.Broker.Replication;
-using Microsoft.Extensions.Time.Testing;
 
 namespace LogBroker.Broker.Tests.Cluster;
 
@@ -8,34 +7,29 @@ namespace LogBroker.Broker.Tests.Cluster;
 public sealed class ClusterControllerTests : IAsyncDisposable
 {
     private static readonly Dictionary<string, string> NoConfigs = [];
-    private readonly FakeTimeProvider _time = new();
-    private readonly FakeControllerStore _store;
-    private readonly ClusterKeys _keys = new();
-    private readonly Dictionary<int, long> _leases = [];
+    private readonly ControllerHarness _h = new();
 
-    public ClusterControllerTests() => _store = new FakeControllerStore(_time);
-
-    public ValueTask DisposeAsync() => _store.DisposeAsync();
+    public ValueTask DisposeAsync() => _h.DisposeAsync();
 
     [Fact]
     public async Task Create_topic_records_assigned_partitions_and_refuses_duplicates_and_oversized_factors()
     {
         var ct = TestContext.Current.CancellationToken;
-        await RegisterAsync(1, 2, 3);
-        var controller = await ElectAsync(1);
+        await _h.RegisterAsync(1, 2, 3);
+        var controller = await _h.ElectAsync(1);
 
         Assert.Equal(ControllerResult.Ok, await controller.CreateTopicAsync("orders", 3, 3, new Dictionary<string, string> { ["min.insync.replicas"] = "2" }, 0, ct));
         var states = await PartitionsAsync("orders");
         Assert.Equal([1, 2, 3], states.Select(s => s.Leader));
         Assert.All(states, s => Assert.Equal(s.Replicas, s.Isr));
         Assert.All(states, s => Assert.Equal((0, 0), (s.LeaderEpoch, s.PartitionEpoch)));
-        var topic = ClusterJson.Decode<TopicRecord>((await _store.GetAsync(_keys.Topic("orders"), ct))!.Value)!;
+        var topic = ClusterJson.Decode<TopicRecord>((await _h.Store.GetAsync(_h.Keys.Topic("orders"), ct))!.Value)!;
         Assert.Equal("2", topic.Configs["min.insync.replicas"]);
 
         Assert.Equal(ControllerResult.TopicExists, await controller.CreateTopicAsync("orders", 1, 1, NoConfigs, 0, ct));
         Assert.Equal(ControllerResult.InvalidReplicationFactor, await controller.CreateTopicAsync("big", 1, 4, NoConfigs, 0, ct));
         Assert.Equal(ControllerResult.Ok, await controller.DeleteTopicAsync("orders", ct));
-        Assert.Empty((await _store.RangeAsync(_keys.PartitionsPrefix, ct)).Items);
+        Assert.Empty((await _h.Store.RangeAsync(_h.Keys.PartitionsPrefix, ct)).Items);
         Assert.Equal(ControllerResult.UnknownTopic, await controller.DeleteTopicAsync("orders", ct));
     }
 
@@ -43,17 +37,17 @@ public sealed class ClusterControllerTests : IAsyncDisposable
     public async Task A_deposed_controller_cannot_create_topics_or_move_leaders()
     {
         var ct = TestContext.Current.CancellationToken;
-        await RegisterAsync(1, 2, 3);
-        var stale = await ElectAsync(1);
+        await _h.RegisterAsync(1, 2, 3);
+        var stale = await _h.ElectAsync(1);
         Assert.Equal(ControllerResult.Ok, await stale.CreateTopicAsync("t", 1, 3, NoConfigs, 0, ct));
 
         // Broker 1's lease runs out while it is paused: broker 2 becomes controller.
-        await ExpireAsync(1);
-        var current = await ElectAsync(2);
+        await _h.ExpireAsync(1);
+        var current = await _h.ElectAsync(2);
         Assert.True(current.Epoch > stale.Epoch);
 
         Assert.Equal(ControllerResult.Fenced, await stale.CreateTopicAsync("u", 1, 1, NoConfigs, 0, ct));
-        Assert.Null(await _store.GetAsync(_keys.Topic("u"), ct));
+        Assert.Null(await _h.Store.GetAsync(_h.Keys.Topic("u"), ct));
         Assert.Equal(-1, await stale.HandleBrokerChangesAsync(ct));
         Assert.Equal(1, (await PartitionsAsync("t"))[0].Leader);
 
@@ -65,11 +59,11 @@ public sealed class ClusterControllerTests : IAsyncDisposable
     public async Task A_leader_whose_lease_expires_is_replaced_from_the_isr_with_bumped_epochs()
     {
         var ct = TestContext.Current.CancellationToken;
-        await RegisterAsync(1, 2, 3);
-        var controller = await ElectAsync(3);
+        await _h.RegisterAsync(1, 2, 3);
+        var controller = await _h.ElectAsync(3);
         Assert.Equal(ControllerResult.Ok, await controller.CreateTopicAsync("t", 3, 3, NoConfigs, 0, ct));
 
-        await ExpireAsync(1);
+        await _h.ExpireAsync(1);
         Assert.Equal(3, await controller.HandleBrokerChangesAsync(ct));
         var states = await PartitionsAsync("t");
         Assert.All(states, s => Assert.NotEqual(1, s.Leader));
@@ -79,46 +73,9 @@ public sealed class ClusterControllerTests : IAsyncDisposable
         Assert.Equal(0, await controller.HandleBrokerChangesAsync(ct));
     }
 
-    private async Task RegisterAsync(params int[] ids)
-    {
-        var registrar = new BrokerRegistrar(_store, _keys);
-        foreach (var id in ids)
-        {
-            var lease = await _store.GrantLeaseAsync(TimeSpan.FromSeconds(3), default);
-            _leases[id] = lease;
-            Assert.NotNull(await registrar.RegisterAsync(new BrokerRegistration(id, "127.0.0.1", 9000 + id, null), lease, default));
-        }
-    }
-
-    private async Task<ClusterController> ElectAsync(int id)
-    {
-        var election = new ControllerElection(_store, id, _keys.Controller);
-        var epoch = await election.TryCampaignAsync(_leases[id], default);
-        Assert.NotNull(epoch);
-        return new ClusterController(_store, _keys, election, epoch.Value, false);
-    }
-
-    // Every other broker keeps its lease alive; the one named stops and the clock passes its TTL.
-    private async Task ExpireAsync(int id)
-    {
-        for (var step = 0; step < 2; step++)
-        {
-            _time.Advance(TimeSpan.FromSeconds(2));
-            foreach (var (other, lease) in _leases)
-            {
-                if (other != id)
-                {
-                    Assert.True(await _store.KeepAliveAsync(lease, default));
-                }
-            }
-        }
-
-        Assert.Null(await _store.GetAsync(_keys.Broker(id), default));
-    }
-
     private async Task<List<PartitionState>> PartitionsAsync(string topic)
     {
-        var range = await _store.RangeAsync(_keys.TopicPartitions(topic), default);
+        var range = await _h.Store.RangeAsync(_h.Keys.TopicPartitions(topic), default);
         return [.. range.Items.Select(kv => ClusterJson.DecodePartition(kv.Value)!).OrderBy(s => s.Partition)];
     }
 }
