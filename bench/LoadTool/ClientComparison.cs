@@ -146,50 +146,17 @@ internal static class ClientComparison
     {
         byte[] value = new byte[size];
         new Random(1).NextBytes(value);
-        long failed = 0;
-        using IProducer<Null, byte[]> producer = new ProducerBuilder<Null, byte[]>(new ProducerConfig
-        {
-            BootstrapServers = broker.Bootstrap,
-            Acks = all ? Confluent.Kafka.Acks.All : Confluent.Kafka.Acks.Leader,
-            EnableIdempotence = all,
-            LingerMs = 5,
-            BatchSize = 1024 * 1024,
-            QueueBufferingMaxKbytes = 256 * 1024,
-            QueueBufferingMaxMessages = 2_000_000,
-        }).Build();
+        ProducerConfig config = ConfluentSender.ThroughputConfig(broker.Bootstrap, all ? Confluent.Kafka.Acks.All : Confluent.Kafka.Acks.Leader, lingerMs: 5);
+        config.EnableIdempotence = all;
+        using IProducer<Null, byte[]> producer = new ProducerBuilder<Null, byte[]>(config).Build();
+        var sender = new ConfluentSender(producer);
         var message = new Message<Null, byte[]> { Value = value };
-        Action<DeliveryReport<Null, byte[]>> onDelivery = r =>
-        {
-            if (r.Error.IsError)
-            {
-                Interlocked.Increment(ref failed);
-            }
-        };
-        producer.Produce(topic, message, onDelivery);
+        sender.Send(topic, message, 1); // connected and the producer id fetched before the clock starts
         producer.Flush(TimeSpan.FromSeconds(30));
         Measure start = Start();
         var clock = Stopwatch.StartNew();
-        for (int i = 0; i < count; i++)
-        {
-            while (true)
-            {
-                try
-                {
-                    producer.Produce(topic, message, onDelivery);
-                    break;
-                }
-                catch (ProduceException<Null, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
-                {
-                    producer.Poll(TimeSpan.FromMilliseconds(1));
-                }
-            }
-        }
-
-        if (producer.Flush(TimeSpan.FromMinutes(5)) != 0 || failed != 0)
-        {
-            throw new InvalidOperationException($"{failed} deliveries failed");
-        }
-
+        sender.Send(topic, message, count);
+        sender.FlushOrThrow(TimeSpan.FromMinutes(5));
         return Stop(start, clock);
     }
 

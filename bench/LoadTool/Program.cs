@@ -218,52 +218,14 @@ static async Task WarmUpAsync(Broker broker)
 
 static Result Produce(Broker broker, string topic, int count, int size, Acks acks, int lingerMs)
 {
-    var config = new ProducerConfig
-    {
-        BootstrapServers = broker.Bootstrap,
-        Acks = acks,
-        LingerMs = lingerMs,
-        BatchSize = 1024 * 1024,
-        QueueBufferingMaxKbytes = 256 * 1024,
-        QueueBufferingMaxMessages = 2_000_000,
-        CompressionType = CompressionType.None,
-    };
     byte[] value = new byte[size];
     new Random(1).NextBytes(value);
-    long failed = 0;
-    using IProducer<Null, byte[]> producer = new ProducerBuilder<Null, byte[]>(config).Build();
-    var message = new Message<Null, byte[]> { Value = value };
-    Action<DeliveryReport<Null, byte[]>> onDelivery = r =>
-    {
-        if (r.Error.IsError)
-        {
-            Interlocked.Increment(ref failed);
-        }
-    };
-
+    using IProducer<Null, byte[]> producer = new ProducerBuilder<Null, byte[]>(ConfluentSender.ThroughputConfig(broker.Bootstrap, acks, lingerMs)).Build();
+    var sender = new ConfluentSender(producer);
     TimeSpan cpuBefore = broker.CpuTime;
     var clock = Stopwatch.StartNew();
-    for (int i = 0; i < count; i++)
-    {
-        while (true)
-        {
-            try
-            {
-                producer.Produce(topic, message, onDelivery);
-                break;
-            }
-            catch (ProduceException<Null, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
-            {
-                producer.Poll(TimeSpan.FromMilliseconds(1));
-            }
-        }
-    }
-
-    if (producer.Flush(TimeSpan.FromMinutes(5)) != 0 || failed != 0)
-    {
-        throw new InvalidOperationException($"{failed} deliveries failed");
-    }
-
+    sender.Send(topic, new Message<Null, byte[]> { Value = value }, count);
+    sender.FlushOrThrow(TimeSpan.FromMinutes(5));
     return new Result(clock.Elapsed, (long)count * size, broker.CpuTime - cpuBefore);
 }
 

@@ -151,51 +151,20 @@ internal static class SecurityScenario
 
     private static (TimeSpan Elapsed, TimeSpan Cpu) Produce(ClientConfig baseConfig, global::Broker broker, string topic, int count)
     {
-        var config = new ProducerConfig(Copy(baseConfig))
+        ProducerConfig config = ConfluentSender.ThroughputConfig(baseConfig.BootstrapServers, Acks.Leader, lingerMs: 5);
+        foreach (KeyValuePair<string, string> setting in baseConfig)
         {
-            Acks = Acks.Leader,
-            LingerMs = 5,
-            BatchSize = 1024 * 1024,
-            QueueBufferingMaxKbytes = 256 * 1024,
-            QueueBufferingMaxMessages = 2_000_000,
-            CompressionType = CompressionType.None,
-        };
+            config.Set(setting.Key, setting.Value); // the listener's security settings
+        }
+
         byte[] value = new byte[100];
         new Random(1).NextBytes(value);
-        long failed = 0;
         using IProducer<Null, byte[]> producer = new ProducerBuilder<Null, byte[]>(config).Build();
-        var message = new Message<Null, byte[]> { Value = value };
-        Action<DeliveryReport<Null, byte[]>> onDelivery = r =>
-        {
-            if (r.Error.IsError)
-            {
-                Interlocked.Increment(ref failed);
-            }
-        };
-
+        var sender = new ConfluentSender(producer);
         TimeSpan cpu = broker.CpuTime;
         var clock = Stopwatch.StartNew();
-        for (int i = 0; i < count; i++)
-        {
-            for (int attempt = 0; attempt < 1_000_000; attempt++)
-            {
-                try
-                {
-                    producer.Produce(topic, message, onDelivery);
-                    break;
-                }
-                catch (ProduceException<Null, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
-                {
-                    producer.Poll(TimeSpan.FromMilliseconds(1));
-                }
-            }
-        }
-
-        if (producer.Flush(TimeSpan.FromMinutes(5)) != 0 || failed != 0)
-        {
-            throw new InvalidOperationException($"{failed} deliveries failed");
-        }
-
+        sender.Send(topic, new Message<Null, byte[]> { Value = value }, count);
+        sender.FlushOrThrow(TimeSpan.FromMinutes(5));
         return (clock.Elapsed, broker.CpuTime - cpu);
     }
 

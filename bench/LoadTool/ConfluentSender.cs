@@ -1,0 +1,65 @@
+using Confluent.Kafka;
+
+/// <summary>
+/// The Confluent.Kafka send loop the scenarios share: one message sent <c>count</c> times as fast as the producer
+/// takes it (a full queue is waited out with a short poll, at most a million times per message), then a flush that
+/// throws when any delivery failed.
+/// </summary>
+internal sealed class ConfluentSender
+{
+    private readonly IProducer<Null, byte[]> _producer;
+    private readonly Action<DeliveryReport<Null, byte[]>> _onDelivery;
+    private long _failed;
+
+    public ConfluentSender(IProducer<Null, byte[]> producer)
+    {
+        _producer = producer;
+        _onDelivery = r =>
+        {
+            if (r.Error.IsError)
+            {
+                Interlocked.Increment(ref _failed);
+            }
+        };
+    }
+
+    /// <summary>The throughput settings the scenarios produce with (1 MiB batches, a 256 MiB queue, no compression).</summary>
+    public static ProducerConfig ThroughputConfig(string bootstrap, Acks acks, int lingerMs) => new()
+    {
+        BootstrapServers = bootstrap,
+        Acks = acks,
+        LingerMs = lingerMs,
+        BatchSize = 1024 * 1024,
+        QueueBufferingMaxKbytes = 256 * 1024,
+        QueueBufferingMaxMessages = 2_000_000,
+        CompressionType = CompressionType.None,
+    };
+
+    public void Send(string topic, Message<Null, byte[]> message, int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            for (int attempt = 0; attempt < 1_000_000; attempt++)
+            {
+                try
+                {
+                    _producer.Produce(topic, message, _onDelivery);
+                    break;
+                }
+                catch (ProduceException<Null, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+                {
+                    _producer.Poll(TimeSpan.FromMilliseconds(1));
+                }
+            }
+        }
+    }
+
+    /// <summary>Waits for every delivery (at most <paramref name="timeout"/>); throws when some are missing or failed.</summary>
+    public void FlushOrThrow(TimeSpan timeout)
+    {
+        if (_producer.Flush(timeout) != 0 || Interlocked.Read(ref _failed) != 0)
+        {
+            throw new InvalidOperationException($"{Interlocked.Read(ref _failed)} deliveries failed");
+        }
+    }
+}
