@@ -1,6 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using LogBroker.Broker.Tests.Handlers;
 using LogBroker.Protocol.Messages;
+using LogBroker.TestKit;
 
 namespace LogBroker.Broker.Benchmarks;
 
@@ -40,7 +41,7 @@ public class PipelineBenchmarks
         var create = new CreateTopicsRequest { Topics = [new CreateTopicsRequest.CreatableTopic { Name = "bench", NumPartitions = 1, ReplicationFactor = 1 }] };
         _client.SendAsync<CreateTopicsResponse>(ApiKey.CreateTopics, 4, create).GetAwaiter().GetResult();
 
-        byte[] produce = EmbeddedClient.Encode(ApiKey.Produce, 9, 1, EmbeddedClient.ProduceOf("bench", 0, Batch(Records)));
+        byte[] produce = EmbeddedClient.Encode(ApiKey.Produce, 9, 1, RequestFrames.Produce("bench", 0, Batch(Records)));
         _produces = Repeat(produce, Pipelined);
         _client.WriteAsync(_produces).AsTask().GetAwaiter().GetResult(); // data for the fetches
         _client.SkipFramesAsync(Pipelined).AsTask().GetAwaiter().GetResult();

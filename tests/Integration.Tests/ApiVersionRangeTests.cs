@@ -52,7 +52,7 @@ public sealed class ApiVersionRangeTests(BrokerFixture broker)
         using RawConnection connection = await RawConnection.OpenAsync(broker.Port);
         for (int i = 0; i < 6; i++)
         {
-            ProduceResponse produced = await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 7, Produce(topic, Batches.Create(5, valueBytes: 100)), Patience);
+            ProduceResponse produced = await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 7, RequestFrames.Produce(topic, 0, Batches.Create(5, valueBytes: 100)), Patience);
             Assert.Equal(0, produced.Responses[0].PartitionResponses[0].ErrorCode);
         }
 
@@ -86,7 +86,7 @@ public sealed class ApiVersionRangeTests(BrokerFixture broker)
     {
         string topic = await CreateTopicAsync();
         using RawConnection connection = await RawConnection.OpenAsync(broker.Port);
-        await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 7, Produce(topic, Batches.Create(10)), Patience);
+        await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 7, RequestFrames.Produce(topic, 0, Batches.Create(10)), Patience);
         DeleteRecordsResponse deleted = await connection.RequestAsync<DeleteRecordsResponse>(ApiKey.DeleteRecords, 2, new DeleteRecordsRequest
         {
             TimeoutMs = 5000,
@@ -112,7 +112,7 @@ public sealed class ApiVersionRangeTests(BrokerFixture broker)
     {
         string topic = await CreateTopicAsync();
         using RawConnection connection = await RawConnection.OpenAsync(broker.Port);
-        await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 9, Produce(topic, Batches.Create(3)), Patience);
+        await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 9, RequestFrames.Produce(topic, 0, Batches.Create(3)), Patience);
         Guid id = (await MetadataAsync(connection, topic)).Topics[0].TopicId;
         Assert.NotEqual(Guid.Empty, id);
 
@@ -135,7 +135,7 @@ public sealed class ApiVersionRangeTests(BrokerFixture broker)
         string topic = await CreateTopicAsync();
         using (RawConnection connection = await RawConnection.OpenAsync(broker.Port))
         {
-            await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 9, Produce(topic, Batches.Create(5)), Patience);
+            await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 9, RequestFrames.Produce(topic, 0, Batches.Create(5)), Patience);
         }
 
         var sent = new System.Collections.Concurrent.ConcurrentQueue<string>();
@@ -171,7 +171,7 @@ public sealed class ApiVersionRangeTests(BrokerFixture broker)
         DeleteTopicsResponse deleted = await connection.RequestAsync<DeleteTopicsResponse>(ApiKey.DeleteTopics, 4, new DeleteTopicsRequest { TopicNames = [topic] }, Patience);
         Assert.Equal(0, deleted.Responses[0].ErrorCode);
         await CreateTopicAsync(topic);
-        await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 9, Produce(topic, Batches.Create(2)), Patience);
+        await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 9, RequestFrames.Produce(topic, 0, Batches.Create(2)), Patience);
         Guid current = (await MetadataAsync(connection, topic)).Topics[0].TopicId;
 
         FetchResponse byOld = await connection.RequestAsync<FetchResponse>(ApiKey.Fetch, 16, FetchById(old), Patience);
@@ -233,7 +233,7 @@ public sealed class ApiVersionRangeTests(BrokerFixture broker)
     {
         string topic = await CreateTopicAsync();
         using RawConnection connection = await RawConnection.OpenAsync(broker.Port);
-        ProduceResponse produced = await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 11, Produce(topic, Batches.Create(2)), Patience);
+        ProduceResponse produced = await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 11, RequestFrames.Produce(topic, 0, Batches.Create(2)), Patience);
         CreatePartitionsResponse grown = await connection.RequestAsync<CreatePartitionsResponse>(ApiKey.CreatePartitions, 3, new CreatePartitionsRequest
         {
             TimeoutMs = 5000,
@@ -416,7 +416,7 @@ public sealed class ApiVersionRangeTests(BrokerFixture broker)
         string topic = await CreateTopicAsync();
         using (RawConnection connection = await RawConnection.OpenAsync(broker.Port))
         {
-            await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 7, Produce(topic, Batches.Create(7)), Patience);
+            await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 7, RequestFrames.Produce(topic, 0, Batches.Create(7)), Patience);
         }
 
         string script = $$"""
@@ -495,13 +495,6 @@ public sealed class ApiVersionRangeTests(BrokerFixture broker)
         Assert.Equal(0, created.Topics[0].ErrorCode);
         return topic;
     }
-
-    private static ProduceRequest Produce(string topic, byte[] batch) => new()
-    {
-        Acks = 1,
-        TimeoutMs = 5000,
-        TopicData = [new ProduceRequest.TopicProduceData { Name = topic, PartitionData = [new ProduceRequest.PartitionProduceData { Index = 0, Records = batch }] }],
-    };
 
     private static FetchRequest FetchById(Guid id) => new()
     {

@@ -23,7 +23,7 @@ public sealed class BrokerBehaviourTests(BrokerFixture broker)
         await consumer.SendRequestAsync(ApiKey.Fetch, 11, 100, Fetch(topic, 0, maxWaitMs: 10_000));
         await consumer.SendRequestAsync(ApiKey.ApiVersions, 2, 101, new ApiVersionsRequest());
         await Task.Delay(300, TestContext.Current.CancellationToken);
-        ProduceResponse produced = await producer.RequestAsync<ProduceResponse>(ApiKey.Produce, 7, Produce(topic, Batches.Create(3)), Patience);
+        ProduceResponse produced = await producer.RequestAsync<ProduceResponse>(ApiKey.Produce, 7, RequestFrames.Produce(topic, 0, Batches.Create(3)), Patience);
         Assert.Equal(0, produced.Responses[0].PartitionResponses[0].ErrorCode);
 
         (int firstId, byte[] first) = await consumer.ReceiveWithIdAsync(Patience);
@@ -44,7 +44,7 @@ public sealed class BrokerBehaviourTests(BrokerFixture broker)
     {
         string topic = await CreateTopicAsync();
         using RawConnection connection = await RawConnection.OpenAsync(broker.Port);
-        await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 7, Produce(topic, Batches.Create(2)), Patience);
+        await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 7, RequestFrames.Produce(topic, 0, Batches.Create(2)), Patience);
 
         FetchResponse beyond = await connection.RequestAsync<FetchResponse>(ApiKey.Fetch, 11, Fetch(topic, 5, maxWaitMs: 0), Patience);
         FetchResponse atEnd = await connection.RequestAsync<FetchResponse>(ApiKey.Fetch, 11, Fetch(topic, 2, maxWaitMs: 0), Patience);
@@ -59,7 +59,7 @@ public sealed class BrokerBehaviourTests(BrokerFixture broker)
     {
         string topic = await CreateTopicAsync();
         using RawConnection connection = await RawConnection.OpenAsync(broker.Port);
-        ProduceRequest request = Produce(topic, Batches.Create(4));
+        ProduceRequest request = RequestFrames.Produce(topic, 0, Batches.Create(4));
         request.Acks = 0;
         await connection.SendRequestAsync(ApiKey.Produce, 7, 7, request);
         await connection.SendRequestAsync(ApiKey.ApiVersions, 2, 8, new ApiVersionsRequest());
@@ -87,7 +87,7 @@ public sealed class BrokerBehaviourTests(BrokerFixture broker)
             Topics = [new MetadataRequest.MetadataRequestTopic { Name = notWanted }],
             AllowAutoTopicCreation = false,
         }, Patience);
-        ProduceResponse produced = await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 9, Produce(notWanted, Batches.Create(1)), Patience);
+        ProduceResponse produced = await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 9, RequestFrames.Produce(notWanted, 0, Batches.Create(1)), Patience);
 
         Assert.Equal(0, created.Topics[0].ErrorCode);
         Assert.NotEqual(Guid.Empty, created.Topics[0].TopicId);
@@ -108,9 +108,9 @@ public sealed class BrokerBehaviourTests(BrokerFixture broker)
     {
         string topic = await CreateTopicAsync();
         using RawConnection connection = await RawConnection.OpenAsync(broker.Port);
-        await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 7, Produce(topic, Batches.WithTimestamps(1000, 2000)), Patience);
-        await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 7, Produce(topic, Batches.WithTimestamps(9000, 3000)), Patience);
-        await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 7, Produce(topic, Batches.WithTimestamps(4000)), Patience);
+        await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 7, RequestFrames.Produce(topic, 0, Batches.WithTimestamps(1000, 2000)), Patience);
+        await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 7, RequestFrames.Produce(topic, 0, Batches.WithTimestamps(9000, 3000)), Patience);
+        await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 7, RequestFrames.Produce(topic, 0, Batches.WithTimestamps(4000)), Patience);
 
         async Task<(long Offset, long Timestamp)> Ask(long timestamp)
         {
@@ -180,7 +180,7 @@ public sealed class BrokerBehaviourTests(BrokerFixture broker)
                 builder.Add(1_700_000_000_000, "k"u8, "v"u8);
             }
 
-            ProduceResponse r = await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 9, Produce(topic, builder.ToArray()), Patience);
+            ProduceResponse r = await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 9, RequestFrames.Produce(topic, 0, builder.ToArray()), Patience);
             return (r.Responses[0].PartitionResponses[0].ErrorCode, r.Responses[0].PartitionResponses[0].BaseOffset);
         }
 
@@ -216,8 +216,8 @@ public sealed class BrokerBehaviourTests(BrokerFixture broker)
         }, Patience);
         Assert.Equal(0, created.Topics[0].ErrorCode);
 
-        ProduceResponse tooLarge = await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 7, Produce(topic, Batches.Create(20, valueBytes: 100)), Patience);
-        ProduceResponse small = await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 7, Produce(topic, Batches.Create(2, valueBytes: 10)), Patience);
+        ProduceResponse tooLarge = await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 7, RequestFrames.Produce(topic, 0, Batches.Create(20, valueBytes: 100)), Patience);
+        ProduceResponse small = await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 7, RequestFrames.Produce(topic, 0, Batches.Create(2, valueBytes: 10)), Patience);
 
         Assert.Equal((short)Protocol.ErrorCode.MessageTooLarge, tooLarge.Responses[0].PartitionResponses[0].ErrorCode);
         Assert.Equal((0, 0L), (small.Responses[0].PartitionResponses[0].ErrorCode, small.Responses[0].PartitionResponses[0].BaseOffset));
@@ -268,13 +268,6 @@ public sealed class BrokerBehaviourTests(BrokerFixture broker)
         Assert.Equal(0, created.Topics[0].ErrorCode);
         return topic;
     }
-
-    private static ProduceRequest Produce(string topic, byte[] batch) => new()
-    {
-        Acks = 1,
-        TimeoutMs = 5000,
-        TopicData = [new ProduceRequest.TopicProduceData { Name = topic, PartitionData = [new ProduceRequest.PartitionProduceData { Index = 0, Records = batch }] }],
-    };
 
     private static FetchRequest Fetch(string topic, long offset, int maxWaitMs) => new()
     {

@@ -96,12 +96,20 @@ public sealed class BrokerProcess : IAsyncDisposable
     /// <summary>SIGTERM, as systemd or Ctrl-C would send; waits for the process to exit.</summary>
     public async Task TerminateAsync()
     {
-        using (Process kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-        {
-            await kill.WaitForExitAsync(CancellationToken.None);
-        }
-
+        await SignalAsync("TERM");
         await _process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>SIGSTOP: the process stays, frozen (its leases and connections time out as a hung broker's would).</summary>
+    public Task PauseAsync() => SignalAsync("STOP");
+
+    /// <summary>SIGCONT after <see cref="PauseAsync"/>.</summary>
+    public Task ResumeAsync() => SignalAsync("CONT");
+
+    private async Task SignalAsync(string signal)
+    {
+        using Process kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync(CancellationToken.None);
     }
 
     public async ValueTask DisposeAsync()

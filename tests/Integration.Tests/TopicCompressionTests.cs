@@ -32,7 +32,7 @@ public sealed class TopicCompressionTests(BrokerFixture broker)
             .Add(1_700_000_000_009, "k2"u8, "value-2"u8).ToArray();
         byte[] batch = Encode(plain, sent);
         using RawConnection connection = await RawConnection.OpenAsync(broker.Port);
-        ProduceResponse produced = await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 9, Produce(topic, batch), Patience);
+        ProduceResponse produced = await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 9, RequestFrames.Produce(topic, 0, batch), Patience);
         Assert.Equal(0, produced.Responses[0].PartitionResponses[0].ErrorCode);
 
         FetchResponse fetched = await connection.RequestAsync<FetchResponse>(ApiKey.Fetch, 12, new FetchRequest
@@ -120,7 +120,7 @@ public sealed class TopicCompressionTests(BrokerFixture broker)
         Assert.Equal("lz4", described[0].Entries["compression.type"].Value);
 
         using RawConnection connection = await RawConnection.OpenAsync(broker.Port);
-        await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 9, Produce(topic, Batches.Create(4)), Patience);
+        await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 9, RequestFrames.Produce(topic, 0, Batches.Create(4)), Patience);
         FetchResponse fetched = await connection.RequestAsync<FetchResponse>(ApiKey.Fetch, 12, new FetchRequest
         {
             MaxWaitMs = 0,
@@ -152,13 +152,6 @@ public sealed class TopicCompressionTests(BrokerFixture broker)
         Assert.Equal(0, created.Topics[0].ErrorCode);
         return topic;
     }
-
-    private static ProduceRequest Produce(string topic, byte[] batch) => new()
-    {
-        Acks = 1,
-        TimeoutMs = 5000,
-        TopicData = [new ProduceRequest.TopicProduceData { Name = topic, PartitionData = [new ProduceRequest.PartitionProduceData { Index = 0, Records = batch }] }],
-    };
 
     /// <summary>The uncompressed batch with its records compressed by <paramref name="codec"/>, as a producer sends it.</summary>
     private static byte[] Encode(byte[] plain, CompressionType codec)

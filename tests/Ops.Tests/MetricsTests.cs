@@ -148,17 +148,5 @@ public sealed class MetricsTests(OpsBroker broker) : IClassFixture<OpsBroker>
     private static double Delta(Scrape before, Scrape after, string name, params (string, string)[] labels) =>
         after.Value(name, labels) - before.Value(name, labels);
 
-    private static ProduceRequest Produce(string topic, int partition, byte[] batch) => new()
-    {
-        Acks = -1,
-        TimeoutMs = 10_000,
-        TopicData =
-        [
-            new ProduceRequest.TopicProduceData
-            {
-                Name = topic,
-                PartitionData = [new ProduceRequest.PartitionProduceData { Index = partition, Records = batch }],
-            },
-        ],
-    };
+    private static ProduceRequest Produce(string topic, int partition, byte[] batch) => RequestFrames.Produce(topic, partition, batch, acks: -1, timeoutMs: 10_000);
 }

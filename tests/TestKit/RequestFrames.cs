@@ -8,6 +8,21 @@ namespace LogBroker.TestKit;
 /// <summary>Whole request frames (size prefix, header, body) for tests that write to a broker directly.</summary>
 public static class RequestFrames
 {
+    /// <summary>A Produce request of one batch to one partition.</summary>
+    public static ProduceRequest Produce(string topic, int partition, byte[] batch, short acks = 1, int timeoutMs = 5000) => new()
+    {
+        Acks = acks,
+        TimeoutMs = timeoutMs,
+        TopicData =
+        [
+            new ProduceRequest.TopicProduceData
+            {
+                Name = topic,
+                PartitionData = [new ProduceRequest.PartitionProduceData { Index = partition, Records = batch }],
+            },
+        ],
+    };
+
     /// <summary>Encodes a request, optionally followed by <paramref name="padding"/> zero bytes (trailing bytes a broker must tolerate).</summary>
     public static byte[] Encode(ApiKey key, short version, int correlation, IKafkaMessage request, string? clientId = "raw-test", int padding = 0)
     {

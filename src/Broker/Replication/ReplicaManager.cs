@@ -285,18 +285,12 @@ internal sealed partial class ReplicaManager(
             }
         }
 
-        List<int>? gone = null;
         foreach (int replica in p.Followers.Keys)
         {
             if (!state.Replicas.Contains(replica))
             {
-                (gone ??= []).Add(replica);
+                p.Followers.Remove(replica); // a Dictionary may lose entries while it is enumerated
             }
-        }
-
-        foreach (int replica in gone ?? [])
-        {
-            p.Followers.Remove(replica);
         }
     }
 

@@ -112,12 +112,12 @@ public sealed class ClientQuotasHandlerTests : HandlerTest
     [Fact]
     public async Task Produce_and_fetch_over_quota_carry_a_throttle_time()
     {
-        ProduceResponse before = await Client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, EmbeddedClient.ProduceOf("q", 0, Batches.Create(100, 200)), cancellationToken: Token);
+        ProduceResponse before = await Client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, RequestFrames.Produce("q", 0, Batches.Create(100, 200)), cancellationToken: Token);
         Assert.Equal(0, before.ThrottleTimeMs);
 
         // The embedded client's id is "embedded": 1,000 B/s each way; one ~11 KB batch is more than that over the 10 s window (a throttle of about 1 s, which the fetch after it waits out).
         await AlterAsync(false, Entry(null, false, "embedded", true, ("producer_byte_rate", 1000, false), ("consumer_byte_rate", 1000, false)));
-        ProduceResponse produced = await Client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, EmbeddedClient.ProduceOf("q", 0, Batches.Create(50, 200)), cancellationToken: Token);
+        ProduceResponse produced = await Client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, RequestFrames.Produce("q", 0, Batches.Create(50, 200)), cancellationToken: Token);
         Assert.Equal(0, produced.Responses[0].PartitionResponses[0].ErrorCode);
         Assert.InRange(produced.ThrottleTimeMs, 1, 11_000);
 
@@ -130,7 +130,7 @@ public sealed class ClientQuotasHandlerTests : HandlerTest
     [Fact]
     public async Task A_fetch_within_the_consumer_quota_gets_its_records_and_one_over_it_gets_none()
     {
-        await Client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, EmbeddedClient.ProduceOf("q", 0, Batches.Create(10, 100)), cancellationToken: Token);
+        await Client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, RequestFrames.Produce("q", 0, Batches.Create(10, 100)), cancellationToken: Token);
         await AlterAsync(false, Entry(null, false, "embedded", true, ("consumer_byte_rate", 1_000_000, false)));
 
         // Well within 1 MB/s: the records come back with no throttle.

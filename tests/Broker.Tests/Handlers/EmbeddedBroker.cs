@@ -160,21 +160,6 @@ internal sealed class EmbeddedClient : IAsyncDisposable
         return frame;
     }
 
-    /// <summary>A Produce request of one batch to one partition.</summary>
-    public static ProduceRequest ProduceOf(string topic, int partition, byte[] batch, short acks = 1) => new()
-    {
-        Acks = acks,
-        TimeoutMs = 5000,
-        TopicData =
-        [
-            new ProduceRequest.TopicProduceData
-            {
-                Name = topic,
-                PartitionData = [new ProduceRequest.PartitionProduceData { Index = partition, Records = batch }],
-            },
-        ],
-    };
-
     /// <summary>Decodes a response frame (size prefix removed) after checking its correlation id.</summary>
     public static TResponse Decode<TResponse>(byte[] frame, ApiKey key, short version, int correlation)
         where TResponse : IKafkaMessage, new()

@@ -53,7 +53,7 @@ public sealed class FetchHandlerTests : HandlerTest
         Assert.False(parked.IsCompleted);
 
         EmbeddedClient producer = Broker.Connect();
-        ProduceResponse produced = await producer.SendAsync<ProduceResponse>(ApiKey.Produce, 9, EmbeddedClient.ProduceOf("f", 0, Batches.Create(2)), cancellationToken: Token);
+        ProduceResponse produced = await producer.SendAsync<ProduceResponse>(ApiKey.Produce, 9, RequestFrames.Produce("f", 0, Batches.Create(2)), cancellationToken: Token);
         Assert.Equal(0, produced.Responses[0].PartitionResponses[0].ErrorCode);
 
         FetchResponse response = await parked.WaitAsync(TimeSpan.FromSeconds(30), Token);

@@ -56,7 +56,7 @@ public abstract class HandlerTest : IAsyncLifetime
     /// <summary>Produces one batch of <paramref name="records"/> records (acks=1) and returns its base offset.</summary>
     protected async Task<long> ProduceAsync(string topic, int partition, int records, short acks = 1)
     {
-        ProduceResponse response = await Client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, EmbeddedClient.ProduceOf(topic, partition, Batches.Create(records), acks), cancellationToken: Token);
+        ProduceResponse response = await Client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, RequestFrames.Produce(topic, partition, Batches.Create(records), acks), cancellationToken: Token);
         ProduceResponse.PartitionProduceResponse answer = response.Responses[0].PartitionResponses[0];
         Assert.Equal(0, answer.ErrorCode);
         return answer.BaseOffset;

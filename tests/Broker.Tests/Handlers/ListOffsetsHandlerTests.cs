@@ -17,7 +17,7 @@ public sealed class ListOffsetsHandlerTests : HandlerTest
     public async Task Earliest_latest_and_a_timestamp_give_the_offsets_of_the_log()
     {
         await CreateTopicAsync("l");
-        await Client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, EmbeddedClient.ProduceOf("l", 0, Batches.WithTimestamps(1000, 2000, 3000)), cancellationToken: Token);
+        await Client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, RequestFrames.Produce("l", 0, Batches.WithTimestamps(1000, 2000, 3000)), cancellationToken: Token);
 
         long Offset(ListOffsetsResponse r) => r.Topics[0].Partitions[0].Offset;
         Assert.Equal(0, Offset(await Client.SendAsync<ListOffsetsResponse>(ApiKey.ListOffsets, 7, Query("l", -2), cancellationToken: Token)));

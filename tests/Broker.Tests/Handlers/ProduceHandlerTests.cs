@@ -12,7 +12,7 @@ public sealed class ProduceHandlerTests : HandlerTest
     {
         await CreateTopicAsync("p");
         Assert.Equal(0, await ProduceAsync("p", 0, 10));
-        ProduceResponse second = await Client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, EmbeddedClient.ProduceOf("p", 0, Batches.Create(5)), cancellationToken: Token);
+        ProduceResponse second = await Client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, RequestFrames.Produce("p", 0, Batches.Create(5)), cancellationToken: Token);
 
         ProduceResponse.PartitionProduceResponse answer = second.Responses[0].PartitionResponses[0];
         Assert.Equal((0, 10L, 0L), (answer.ErrorCode, answer.BaseOffset, answer.LogStartOffset));
@@ -22,7 +22,7 @@ public sealed class ProduceHandlerTests : HandlerTest
     public async Task A_partition_that_does_not_exist_gets_UNKNOWN_TOPIC_OR_PARTITION()
     {
         await CreateTopicAsync("p");
-        ProduceResponse response = await Client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, EmbeddedClient.ProduceOf("p", 7, Batches.Create(1)), cancellationToken: Token);
+        ProduceResponse response = await Client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, RequestFrames.Produce("p", 7, Batches.Create(1)), cancellationToken: Token);
 
         Assert.Equal((short)ErrorCode.UnknownTopicOrPartition, response.Responses[0].PartitionResponses[0].ErrorCode);
     }
@@ -33,7 +33,7 @@ public sealed class ProduceHandlerTests : HandlerTest
         await CreateTopicAsync("p");
         byte[] batch = Batches.Create(3);
         batch[^1] ^= 0xFF; // a record byte: covered by the CRC
-        ProduceResponse response = await Client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, EmbeddedClient.ProduceOf("p", 0, batch), cancellationToken: Token);
+        ProduceResponse response = await Client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, RequestFrames.Produce("p", 0, batch), cancellationToken: Token);
 
         Assert.Equal((short)ErrorCode.CorruptMessage, response.Responses[0].PartitionResponses[0].ErrorCode);
         Assert.Equal(0, await ProduceAsync("p", 0, 1));
@@ -44,7 +44,7 @@ public sealed class ProduceHandlerTests : HandlerTest
     {
         await CreateTopicAsync("p");
         int correlation = Client.NextCorrelationId;
-        await Client.WriteAsync(EmbeddedClient.Encode(ApiKey.Produce, 9, correlation, EmbeddedClient.ProduceOf("p", 0, Batches.Create(2), acks: 0)), Token);
+        await Client.WriteAsync(EmbeddedClient.Encode(ApiKey.Produce, 9, correlation, RequestFrames.Produce("p", 0, Batches.Create(2), acks: 0)), Token);
 
         // The next answer on the connection is the ListOffsets', and the records are there.
         ListOffsetsResponse latest = await Client.SendAsync<ListOffsetsResponse>(ApiKey.ListOffsets, 7, ListOffsetsHandlerTests.Query("p", -1), cancellationToken: Token);

@@ -165,7 +165,7 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
             await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = 1, ReplicationFactor = 3 }]);
         }
 
-        var state = await ThreeBrokerCluster.WaitForAsync(() => StateAsync(topic), s => s is { Leader: > 0, Isr.Count: 3 });
+        var state = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Leader: > 0, Isr.Count: 3 });
         Assert.Equal(3, state!.Isr.Count);
         int leader = state.Leader;
         int[] followers = [.. Enumerable.Range(1, 3).Where(id => id != leader)];
@@ -191,7 +191,7 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
             long end = (await ListAsync(leader, topic, -1, replicaId: followers[0])).Offset;
             foreach (int id in followers)
             {
-                await Signal("STOP", cluster.Brokers[id].Pid);
+                await cluster.Brokers[id].PauseAsync();
             }
 
             try
@@ -200,7 +200,7 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
                 var client = await ListAsync(leader, topic, -1);
                 var byTime = await ListAsync(leader, topic, later);
                 var replica = await ListAsync(leader, topic, -1, replicaId: followers[0]);
-                var after = await StateAsync(topic);
+                var after = await cluster.PartitionStateAsync(topic, 0);
                 if (after is { Isr.Count: 3 } && after.LeaderEpoch == state.LeaderEpoch)
                 {
                     Assert.Equal(end, client.Offset);
@@ -213,12 +213,12 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
             {
                 foreach (int id in followers)
                 {
-                    await Signal("CONT", cluster.Brokers[id].Pid);
+                    await cluster.Brokers[id].ResumeAsync();
                 }
             }
 
             // Caught up again (and the ISR whole) before the next round or the next test.
-            var healed = await ThreeBrokerCluster.WaitForAsync(() => StateAsync(topic), s => s is { Isr.Count: 3 });
+            var healed = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Isr.Count: 3 });
             Assert.Equal(3, healed!.Isr.Count);
             state = healed;
             await ThreeBrokerCluster.WaitForAsync(() => ListAsync(state.Leader, topic, -1), r => r.ErrorCode == 0 && r.Offset == end + 3);
@@ -240,7 +240,7 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
             await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = 1, ReplicationFactor = 1 }]);
         }
 
-        var state = await ThreeBrokerCluster.WaitForAsync(() => StateAsync(topic), s => s is { Leader: > 0 });
+        var state = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Leader: > 0 });
         int from = state!.Leader, to = from % 3 + 1;
         using (var connection = await RawConnection.OpenAsync(cluster.Brokers[from].Port))
         {
@@ -264,7 +264,7 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
             Assert.Equal(0, Assert.Single(Assert.Single(altered.Responses).Partitions).ErrorCode);
         }
 
-        var moved = await ThreeBrokerCluster.WaitForAsync(() => StateAsync(topic), s => s is { Leader: > 0 } x && x.Replicas.SequenceEqual([to]) && x.Leader == to);
+        var moved = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Leader: > 0 } x && x.Replicas.SequenceEqual([to]) && x.Leader == to);
         Assert.Equal([to], moved!.Replicas);
         Assert.Equal(to, moved.Leader);
         var atNew = await ThreeBrokerCluster.WaitForAsync(() => ListAsync(to, topic, -1), r => r.ErrorCode == 0 && r.Offset == 2);
@@ -292,7 +292,7 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
             }]);
         }
 
-        var state = await ThreeBrokerCluster.WaitForAsync(() => StateAsync(topic), s => s is { Leader: > 0, Isr.Count: 3 });
+        var state = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Leader: > 0, Isr.Count: 3 });
         Assert.Equal(3, state!.Isr.Count);
         int leader = state.Leader;
         int[] followers = [.. Enumerable.Range(1, 3).Where(id => id != leader)];
@@ -302,12 +302,12 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
         // Both followers stopped past their 2 s lease: the controller shrinks the ISR to the leader alone.
         foreach (int id in followers)
         {
-            await Signal("STOP", cluster.Brokers[id].Pid);
+            await cluster.Brokers[id].PauseAsync();
         }
 
         try
         {
-            var shrunk = await ThreeBrokerCluster.WaitForAsync(() => StateAsync(topic), s => s is { Isr.Count: 1 });
+            var shrunk = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Isr.Count: 1 });
             Assert.Equal([leader], shrunk!.Isr);
             Assert.Equal(leader, shrunk.Leader);
 
@@ -321,12 +321,12 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
         {
             foreach (int id in followers)
             {
-                await Signal("CONT", cluster.Brokers[id].Pid);
+                await cluster.Brokers[id].ResumeAsync();
             }
         }
 
         // Back: they register again, catch up and rejoin the ISR, and acks=all is taken again.
-        var healed = await ThreeBrokerCluster.WaitForAsync(() => StateAsync(topic), s => s is { Isr.Count: 3 });
+        var healed = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Isr.Count: 3 });
         Assert.Equal(3, healed!.Isr.Count);
         var accepted = await ThreeBrokerCluster.WaitForAsync(
             () => ProduceAsync(connection, topic, 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), acks: -1), e => e == 0);
@@ -334,33 +334,10 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
         await ThreeBrokerCluster.WaitForAsync(async () => (await cluster.Store.RangeAsync(cluster.Keys.BrokersPrefix, CancellationToken.None)).Items.Count, n => n == 3);
     }
 
-    private async Task<Broker.Replication.PartitionState?> StateAsync(string topic)
-    {
-        var kv = await cluster.Store.GetAsync(cluster.Keys.Partition(topic, 0), CancellationToken.None);
-        return kv is null ? null : ClusterJson.DecodePartition(kv.Value);
-    }
-
-    private static async Task Signal(string signal, int pid)
-    {
-        using var kill = System.Diagnostics.Process.Start("kill", $"-{signal} {pid}");
-        await kill.WaitForExitAsync();
-    }
-
     private static async Task<short> ProduceAsync(RawConnection connection, string topic, int records, long timestamp, short acks)
     {
-        var response = await connection.RequestAsync<ProduceResponse>(ApiKey.Produce, 9, new ProduceRequest
-        {
-            Acks = acks,
-            TimeoutMs = 10_000,
-            TopicData =
-            [
-                new ProduceRequest.TopicProduceData
-                {
-                    Name = topic,
-                    PartitionData = [new ProduceRequest.PartitionProduceData { Index = 0, Records = Batches.Create(records, timestamp: timestamp) }],
-                },
-            ],
-        }, TimeSpan.FromSeconds(30));
+        var response = await connection.RequestAsync<ProduceResponse>(
+            ApiKey.Produce, 9, RequestFrames.Produce(topic, 0, Batches.Create(records, timestamp: timestamp), acks, timeoutMs: 10_000), TimeSpan.FromSeconds(30));
         return Assert.Single(Assert.Single(response.Responses).PartitionResponses).ErrorCode;
     }
 

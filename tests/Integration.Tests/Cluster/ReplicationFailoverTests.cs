@@ -1,6 +1,5 @@
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
-using LogBroker.Broker.Cluster;
 
 namespace LogBroker.Integration.Tests.Cluster;
 
@@ -34,7 +33,7 @@ public sealed class ReplicationFailoverTests
                 }]);
             }
 
-            var state = await ThreeBrokerCluster.WaitForAsync(() => StateAsync(cluster, topic), s => s is { Leader: > 0, Isr.Count: 3 });
+            var state = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Leader: > 0, Isr.Count: 3 });
             Assert.Equal(3, state!.Isr.Count);
             int victim = state.Leader;
 
@@ -73,7 +72,7 @@ public sealed class ReplicationFailoverTests
 
             Assert.True(acked.Count >= Records * 2 / 3, $"only {acked.Count} of {Records} acknowledged");
             int[] survivors = [.. Enumerable.Range(1, 3).Where(id => id != victim)];
-            var leaderState = await ThreeBrokerCluster.WaitForAsync(() => StateAsync(cluster, topic), s => s is { } x && x.Leader != victim && x.Leader > 0);
+            var leaderState = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { } x && x.Leader != victim && x.Leader > 0);
             Assert.Contains(leaderState!.Leader, survivors);
 
             // Both survivors hold the same bytes (a follower catches up within a few fetches).
@@ -90,7 +89,7 @@ public sealed class ReplicationFailoverTests
 
             // The killed broker comes back, truncates if it must, catches up and rejoins the ISR with the same bytes.
             cluster.Brokers[victim] = await cluster.StartBrokerAsync(victim, cluster.Brokers[victim].Port);
-            var rejoined = await ThreeBrokerCluster.WaitForAsync(() => StateAsync(cluster, topic), s => s is { Isr.Count: 3 });
+            var rejoined = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Isr.Count: 3 });
             Assert.Equal(3, rejoined!.Isr.Count);
             byte[] caughtUp = await ThreeBrokerCluster.WaitForAsync(() => Task.FromResult(LogBytes(cluster, victim, topic)), b => b.SequenceEqual(first));
             Assert.Equal(first, caughtUp);
@@ -99,12 +98,6 @@ public sealed class ReplicationFailoverTests
         {
             await cluster.DisposeAsync();
         }
-    }
-
-    private static async Task<Broker.Replication.PartitionState?> StateAsync(ThreeBrokerCluster cluster, string topic)
-    {
-        var kv = await cluster.Store.GetAsync(cluster.Keys.Partition(topic, 0), CancellationToken.None);
-        return kv is null ? null : ClusterJson.DecodePartition(kv.Value);
     }
 
     /// <summary>The partition's segment files, oldest first, concatenated (trailing zeroes of a torn or preallocated tail cut).</summary>

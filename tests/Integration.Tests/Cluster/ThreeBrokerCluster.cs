@@ -105,6 +105,13 @@ public sealed class ThreeBrokerCluster : IAsyncLifetime
         return kv is null ? -1 : int.Parse(Encoding.UTF8.GetString(kv.Value), CultureInfo.InvariantCulture);
     }
 
+    /// <summary>A partition's state as the store records it, or null when it has none (yet).</summary>
+    public async Task<Broker.Replication.PartitionState?> PartitionStateAsync(string topic, int partition)
+    {
+        var kv = await Store.GetAsync(Keys.Partition(topic, partition), CancellationToken.None);
+        return kv is null ? null : ClusterJson.DecodePartition(kv.Value);
+    }
+
     /// <summary>Metadata v12 for all topics, asked of broker <paramref name="id"/>.</summary>
     public async Task<MetadataResponse> MetadataAsync(int id, params string[] topics)
     {

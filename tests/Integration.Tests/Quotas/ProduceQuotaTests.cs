@@ -66,19 +66,7 @@ public sealed class ProduceQuotaTests : IAsyncDisposable
         var frames = new MemoryStream();
         for (int i = 1; i <= requests; i++)
         {
-            frames.Write(RequestFrames.Encode(ApiKey.Produce, 9, i, new ProduceRequest
-            {
-                Acks = 1,
-                TimeoutMs = 5000,
-                TopicData =
-                [
-                    new ProduceRequest.TopicProduceData
-                    {
-                        Name = topic,
-                        PartitionData = [new ProduceRequest.PartitionProduceData { Index = 0, Records = Batches.Create(1, 1000) }],
-                    },
-                ],
-            }, "piped"));
+            frames.Write(RequestFrames.Encode(ApiKey.Produce, 9, i, RequestFrames.Produce(topic, 0, Batches.Create(1, 1000)), "piped"));
         }
 
         await raw.SendRawAsync(frames.ToArray());
@@ -163,19 +151,7 @@ public sealed class ProduceQuotaTests : IAsyncDisposable
     {
         int port = int.Parse(bootstrap[(bootstrap.LastIndexOf(':') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
         using RawConnection raw = RawConnection.OpenAsync(port, clientId).GetAwaiter().GetResult();
-        ProduceResponse response = raw.RequestAsync<ProduceResponse>(ApiKey.Produce, 9, new ProduceRequest
-        {
-            Acks = 1,
-            TimeoutMs = 5000,
-            TopicData =
-            [
-                new ProduceRequest.TopicProduceData
-                {
-                    Name = topic,
-                    PartitionData = [new ProduceRequest.PartitionProduceData { Index = 0, Records = Batches.Create(1) }],
-                },
-            ],
-        }, TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
+        ProduceResponse response = raw.RequestAsync<ProduceResponse>(ApiKey.Produce, 9, RequestFrames.Produce(topic, 0, Batches.Create(1)), TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
         return response.ThrottleTimeMs;
     }
 }
