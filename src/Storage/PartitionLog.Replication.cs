@@ -117,8 +117,9 @@ public sealed partial class PartitionLog
     }
 
     /// <summary>
-    /// A task that completes once the high watermark is past <paramref name="offset"/> (at once if it already is):
-    /// what a consumer's long poll waits for in cluster mode. Same signal as <see cref="WhenAppendedAfter"/>.
+    /// A task that completes at once when the high watermark is past <paramref name="offset"/>, else at the next append,
+    /// truncation or high-watermark move, whether or not that gets it past: the caller checks again (a consumer's long
+    /// poll in cluster mode; an acks=all write waiting for its followers). Same signal as <see cref="WhenAppendedAfter"/>.
     /// </summary>
     public Task WhenHighWatermarkAfter(long offset)
     {

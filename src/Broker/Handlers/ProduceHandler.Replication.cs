@@ -10,28 +10,33 @@ namespace LogBroker.Broker.Handlers;
 /// (NOT_LEADER_OR_FOLLOWER elsewhere); acks=all is refused with NOT_ENOUGH_REPLICAS while the ISR is smaller than the
 /// topic's min.insync.replicas, and answered once the high watermark covers the batch, or with REQUEST_TIMED_OUT
 /// after the request's timeout (a leader that lost its followers, or was deposed without knowing it yet, never gets
-/// there: it cannot acknowledge acks=all writes). Single-node partitions never come here.
+/// there: it cannot acknowledge acks=all writes). A write is acknowledged only while this broker still leads the
+/// partition in the leader epoch it was appended in (Kafka's DelayedProduce checks leadership too): a leader deposed
+/// meanwhile becomes a follower, truncates, and takes the new leader's high watermark, which may pass the write's
+/// offset with other records there; that write answers NOT_LEADER_OR_FOLLOWER. Single-node partitions never come here.
 /// </summary>
 internal sealed partial class ProduceHandler
 {
-    /// <summary>An acks=all write waiting for the ISR: the partition, the offset the high watermark must pass, its result.</summary>
-    private readonly record struct ReplicatedWrite(PartitionLog Log, long LastOffset, ProduceResponse.PartitionProduceResponse Result);
+    /// <summary>An acks=all write waiting for the ISR: the partition, the leader epoch it was appended in, the offset the high watermark must pass, its result.</summary>
+    private readonly record struct ReplicatedWrite(ReplicaPartition Replica, int LeaderEpoch, PartitionLog Log, long LastOffset, ProduceResponse.PartitionProduceResponse Result);
 
     /// <summary>False (with the error set) when this broker must refuse the write; <paramref name="replica"/> null on a single node.</summary>
-    private bool CheckReplica(string topic, int partition, short acks, ProduceResponse.PartitionProduceResponse result, out ReplicaPartition? replica)
+    private bool CheckReplica(string topic, int partition, short acks, ProduceResponse.PartitionProduceResponse result, out ReplicaPartition? replica,
+        out int leaderEpoch)
     {
         replica = replicas?.Find(topic, partition);
+        leaderEpoch = -1;
         if (replica is null)
         {
             return true;
         }
 
-        ErrorCode error = replicas!.CheckProduce(replica, acks);
+        ErrorCode error = replicas!.CheckProduce(replica, acks, out leaderEpoch);
         result.ErrorCode = (short)error;
         return error == ErrorCode.None;
     }
 
-    private void Replicated(ReplicaPartition replica, PartitionLog log, short acks, ProduceResponse.PartitionProduceResponse result,
+    private void Replicated(ReplicaPartition replica, int leaderEpoch, PartitionLog log, short acks, ProduceResponse.PartitionProduceResponse result,
         ref List<ReplicatedWrite>? toReplicate)
     {
         // The end read after the append covers this batch (and perhaps later ones: waiting for them too is safe).
@@ -39,7 +44,7 @@ internal sealed partial class ProduceHandler
         replicas!.OnLeaderAppend(replica);
         if (acks == -1)
         {
-            (toReplicate ??= []).Add(new ReplicatedWrite(log, last, result));
+            (toReplicate ??= []).Add(new ReplicatedWrite(replica, leaderEpoch, log, last, result));
         }
     }
 
@@ -51,26 +56,46 @@ internal sealed partial class ProduceHandler
             await FlushThenAnswerAsync(toFlush, response).ConfigureAwait(false);
         }
 
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(Math.Max(0, timeoutMs)), time);
         var tasks = new Task[writes.Count];
         for (int i = 0; i < tasks.Length; i++)
         {
-            tasks[i] = writes[i].Log.WhenHighWatermarkAfter(writes[i].LastOffset);
+            tasks[i] = WaitPastAsync(writes[i].Log, writes[i].LastOffset, timeout.Token);
         }
 
-        using var timeout = new CancellationTokenSource();
-        Task expiry = Task.Delay(TimeSpan.FromMilliseconds(Math.Max(0, timeoutMs)), time, timeout.Token);
-        Task all = Task.WhenAll(tasks);
-        await Task.WhenAny(all, expiry).ConfigureAwait(false);
-        await timeout.CancelAsync().ConfigureAwait(false);
-        for (int i = 0; i < tasks.Length; i++)
+        await Task.WhenAll(tasks).ConfigureAwait(false);
+        for (int i = 0; i < writes.Count; i++)
         {
-            if (writes[i].Log.HighWatermark <= writes[i].LastOffset)
+            ErrorCode error = writes[i].Log.HighWatermark <= writes[i].LastOffset ? ErrorCode.RequestTimedOut
+                : !replicas!.Leads(writes[i].Replica, writes[i].LeaderEpoch) ? ErrorCode.NotLeaderOrFollower
+                : ErrorCode.None;
+            if (error != ErrorCode.None)
             {
-                writes[i].Result.ErrorCode = (short)ErrorCode.RequestTimedOut;
+                writes[i].Result.ErrorCode = (short)error;
                 writes[i].Result.BaseOffset = -1;
             }
         }
 
         return response;
+    }
+
+    /// <summary>
+    /// Completes once the high watermark is past <paramref name="offset"/>, or when <paramref name="cancellationToken"/>
+    /// fires (never faults). The partition's signal fires on every append and high-watermark move, so it is waited for
+    /// again until the high watermark is there.
+    /// </summary>
+    private static async Task WaitPastAsync(PartitionLog log, long offset, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (log.HighWatermark <= offset)
+            {
+                await log.WhenHighWatermarkAfter(offset).WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // timed out: the caller answers REQUEST_TIMED_OUT
+        }
     }
 }

@@ -84,7 +84,7 @@ internal sealed partial class ProduceHandler(TopicRegistry topics, ProducerState
                 {
                     result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
                 }
-                else if (!CheckReplica(topicData.Name, partitionData.Index, produce.Acks, result, out ReplicaPartition? replica))
+                else if (!CheckReplica(topicData.Name, partitionData.Index, produce.Acks, result, out ReplicaPartition? replica, out int leaderEpoch))
                 {
                     continue;
                 }
@@ -98,7 +98,7 @@ internal sealed partial class ProduceHandler(TopicRegistry topics, ProducerState
 
                     if (replica is not null && result.ErrorCode == 0)
                     {
-                        Replicated(replica, log, produce.Acks, result, ref toReplicate);
+                        Replicated(replica, leaderEpoch, log, produce.Acks, result, ref toReplicate);
                     }
                 }
             }

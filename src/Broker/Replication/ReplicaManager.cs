@@ -69,14 +69,19 @@ internal sealed partial class ReplicaManager(
         }
     }
 
-    /// <summary>Why a produce to the partition is refused here, or <see cref="ErrorCode.None"/>.</summary>
-    public ErrorCode CheckProduce(ReplicaPartition p, short acks)
+    /// <summary>
+    /// Why a produce to the partition is refused here, or <see cref="ErrorCode.None"/> with the leader epoch it is
+    /// accepted in (for <see cref="Leads"/> when it is acknowledged).
+    /// </summary>
+    public ErrorCode CheckProduce(ReplicaPartition p, short acks, out int leaderEpoch)
     {
+        leaderEpoch = -1;
         if (p.State is not { } state || state.Leader != LocalId || p.Log is null)
         {
             return ErrorCode.NotLeaderOrFollower;
         }
 
+        leaderEpoch = state.LeaderEpoch;
         return acks == -1 && state.Isr.Count < p.MinInsyncReplicas ? ErrorCode.NotEnoughReplicas : ErrorCode.None;
     }
 
@@ -98,6 +103,13 @@ internal sealed partial class ReplicaManager(
 
         return state.Leader == LocalId ? ErrorCode.None : ErrorCode.NotLeaderOrFollower;
     }
+
+    /// <summary>
+    /// Whether this broker still leads the partition in <paramref name="leaderEpoch"/>: a write appended in that epoch
+    /// whose offset the high watermark has passed is then replicated to the ISR. A broker deposed since takes its new
+    /// leader's high watermark after truncating, so the high watermark alone proves nothing about its own writes.
+    /// </summary>
+    public bool Leads(ReplicaPartition p, int leaderEpoch) => p.State is { } state && state.Leader == LocalId && state.LeaderEpoch == leaderEpoch;
 
     /// <summary>After an append as leader: with an ISR of the leader alone the high watermark moves at once.</summary>
     public void OnLeaderAppend(ReplicaPartition p)
