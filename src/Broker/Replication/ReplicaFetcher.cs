@@ -376,6 +376,14 @@ internal sealed partial class ReplicaFetcher : IAsyncDisposable
             }
 
             log.AdvanceHighWatermark(Math.Min(data.HighWatermark, log.LogEndOffset));
+
+            // The leader's log start moved (DeleteRecords, a compacted offsets partition): follow it, as far as this
+            // replica's own high watermark (Kafka's maybeIncrementLogStartOffset on the follower).
+            long start = Math.Min(data.LogStartOffset, log.HighWatermark);
+            if (start > log.LogStartOffset)
+            {
+                log.DeleteRecordsBefore(start);
+            }
         }
 
         return true;
