@@ -15,9 +15,9 @@ internal sealed class MemoryStore : IOffsetStore
     /// <summary>Runs inside every Append, before it stores anything (to see what else can happen meanwhile).</summary>
     public Action? OnAppend { get; set; }
 
-    public Task WhenDurableAsync(long position) => Task.CompletedTask;
+    public Task WhenDurableAsync(OffsetPosition position) => Task.CompletedTask;
 
-    public long Append(string group, IReadOnlyList<(string Topic, int Partition, CommittedOffset? Offset)> changes)
+    public OffsetPosition Append(string group, IReadOnlyList<(string Topic, int Partition, CommittedOffset? Offset)> changes)
     {
         if (FailNext is { } failure)
         {
@@ -39,7 +39,7 @@ internal sealed class MemoryStore : IOffsetStore
             }
         }
 
-        return Appends;
+        return new OffsetPosition(Appends);
     }
 
     public IEnumerable<(string Group, string Topic, int Partition, CommittedOffset Offset)> Load() =>

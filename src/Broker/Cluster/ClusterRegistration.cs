@@ -1,3 +1,4 @@
+using LogBroker.Broker.Groups;
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Producers;
 using LogBroker.Broker.Replication;
@@ -54,7 +55,19 @@ internal static class ClusterRegistration
         services.AddHostedService(sp => sp.GetRequiredService<ClusterService>());
         services.AddSingleton(sp => new ClusterMetadataView(
             sp.GetRequiredService<ClusterService>(), sp.GetRequiredService<ClusterOptions>(), sp.GetRequiredService<BrokerOptions>(), sp.GetRequiredService<ClusterInfo>()));
-        services.AddSingleton(sp => new GroupCoordinatorMap(sp.GetRequiredService<ClusterService>()));
+        services.AddSingleton<ReplicatedOffsetStore>();
+        services.AddSingleton<IReplicaRoleListener>(sp => sp.GetRequiredService<ReplicatedOffsetStore>());
+
+        // Committed offsets are replicated through __consumer_offsets: this registration replaces the single node's.
+        services.AddSingleton(sp =>
+        {
+            var store = sp.GetRequiredService<ReplicatedOffsetStore>();
+            var manager = new OffsetManager(sp.GetRequiredService<TimeProvider>(), store, sp.GetRequiredService<BrokerOptions>().OffsetsRetention,
+                sp.GetRequiredService<TopicRegistry>(), sp.GetRequiredService<ILogger<OffsetManager>>());
+            store.Manager = manager;
+            return manager;
+        });
+        services.AddSingleton(sp => new GroupCoordinatorMap(sp.GetRequiredService<ClusterService>(), sp.GetRequiredService<ReplicatedOffsetStore>()));
         services.AddSingleton(sp => new ClusterCoordinatorLookup(
             sp.GetRequiredService<ClusterService>(), sp.GetRequiredService<ClusterOptions>(), sp.GetRequiredService<GroupCoordinatorMap>()));
         services.AddSingleton(sp => new ClusterTopicAdmin(

@@ -6,11 +6,10 @@ namespace LogBroker.Broker.Cluster;
 /// Which broker coordinates a consumer group in cluster mode, as Kafka decides it: the leader of partition
 /// <c>Utils.abs(groupId.hashCode()) % N</c> of <c>__consumer_offsets</c> (N its partition count; Java's
 /// String.hashCode over the id's UTF-16 code units, and Kafka's abs, which maps int.MinValue to 0), so a client
-/// that computed it itself would agree. The group's state and committed offsets live on that broker, in its
-/// local offset log (replicating them through <c>__consumer_offsets</c> is later work: a coordinator's loss
-/// loses its groups' offsets until it returns).
+/// that computed it itself would agree. The group's committed offsets live in that partition, replicated
+/// (<see cref="ReplicatedOffsetStore"/>): when its leader changes, the new leader loads them and coordinates the group.
 /// </summary>
-internal sealed class GroupCoordinatorMap(ClusterService cluster)
+internal sealed class GroupCoordinatorMap(ClusterService cluster, ReplicatedOffsetStore? offsets = null)
 {
     /// <summary>The offsets topic.</summary>
     public const string OffsetsTopic = "__consumer_offsets";
@@ -54,12 +53,25 @@ internal sealed class GroupCoordinatorMap(ClusterService cluster)
 
     /// <summary>
     /// The error a group request for <paramref name="groupId"/> gets on this broker: none when this broker
-    /// coordinates it, else NOT_COORDINATOR (the client looks the coordinator up again), or
-    /// COORDINATOR_NOT_AVAILABLE while there is none.
+    /// coordinates it, else NOT_COORDINATOR (the client looks the coordinator up again),
+    /// COORDINATOR_NOT_AVAILABLE while there is none, or COORDINATOR_LOAD_IN_PROGRESS while this broker, its new
+    /// coordinator, loads the group's offsets partition.
     /// </summary>
     public ErrorCode Check(string groupId)
     {
         var (error, coordinator) = Find(groupId);
-        return error != ErrorCode.None ? error : coordinator!.Id == cluster.BrokerId ? ErrorCode.None : ErrorCode.NotCoordinator;
+        if (error != ErrorCode.None)
+        {
+            return error;
+        }
+
+        if (coordinator!.Id != cluster.BrokerId)
+        {
+            return ErrorCode.NotCoordinator;
+        }
+
+        return offsets is null || cluster.Cache.Topic(OffsetsTopic) is not { } topic || offsets.IsLoaded(PartitionFor(groupId, topic.Partitions))
+            ? ErrorCode.None
+            : ErrorCode.CoordinatorLoadInProgress;
     }
 }

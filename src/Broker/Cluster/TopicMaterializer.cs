@@ -19,8 +19,10 @@ namespace LogBroker.Broker.Cluster;
 /// detached, not deleted (<see cref="TopicRegistry.Detach"/>): a missing record may be an operator pointing
 /// the broker at the wrong etcd or key root, and deleting data on that evidence is unrecoverable. A warning
 /// names each one. Only when the cluster creates a topic of the same name does the old data go.</para>
-/// <para><c>__consumer_offsets</c> is not materialised nor applied: committed offsets live in the
-/// coordinator's local offset log (replicating them is later work).</para>
+/// <para><c>__consumer_offsets</c> is not a registry topic: when this broker hosts a replica of it, its partitions'
+/// logs become the registry's internal topic (<see cref="TopicRegistry.AttachInternal"/>) and their states are applied
+/// like any other, so that committed offsets are replicated (Cluster/ReplicatedOffsetStore). Its partition count never
+/// changes.</para>
 /// <para>One lock serialises every change (the two watch loops call in concurrently); the registry's own
 /// work under it is one metadata fsync per change.</para>
 /// </remarks>
@@ -95,8 +97,14 @@ internal sealed partial class TopicMaterializer(
 
     private void Reconcile(string name)
     {
-        if (TopicRegistry.IsInternal(name) || cache.Topic(name) is not { } record || !HostsReplica(record))
+        if (cache.Topic(name) is not { } record || !HostsReplica(record))
         {
+            return;
+        }
+
+        if (TopicRegistry.IsInternal(name))
+        {
+            ReconcileOffsetsTopic(record);
             return;
         }
 
@@ -154,10 +162,24 @@ internal sealed partial class TopicMaterializer(
         }
     }
 
+    private void ReconcileOffsetsTopic(TopicRecord record)
+    {
+        Topic? local = registry.InternalTopic;
+        if (local is null || local.Id != record.TopicId || local.Partitions.Length != record.Partitions)
+        {
+            local = registry.AttachInternal(record.TopicId, record.Partitions, Groups.OffsetLog.PartitionConfig());
+            Materialized(logger, record.Name, record.Partitions);
+        }
+
+        for (var p = 0; p < local.Partitions.Length; p++)
+        {
+            ApplyIfNewer(record.Name, p, local);
+        }
+    }
+
     private void ApplyIfNewer(string topic, int partition, Topic local)
     {
-        if (partition >= local.Partitions.Length || TopicRegistry.IsInternal(topic)
-            || cache.Partition(topic, partition) is not { } state)
+        if (partition >= local.Partitions.Length || cache.Partition(topic, partition) is not { } state)
         {
             return;
         }

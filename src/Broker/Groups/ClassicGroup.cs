@@ -140,6 +140,15 @@ internal sealed class ClassicGroup(GroupEntry entry) : IGroupProtocol
     }
 
     /// <summary>Topics in the members' consumer-protocol subscriptions (unreadable metadata counts as none).</summary>
+    public void Unload()
+    {
+        foreach (GroupMember member in Members.Values)
+        {
+            member.PendingJoin?.TrySetResult(new JoinGroupResponse { ErrorCode = (short)ErrorCode.NotCoordinator, MemberId = member.Id });
+            member.PendingSync?.TrySetResult(new SyncGroupResponse { ErrorCode = (short)ErrorCode.NotCoordinator });
+        }
+    }
+
     public void AddSubscribedTopics(HashSet<string> topics)
     {
         if (ProtocolType != "consumer" || ProtocolName is not { } protocol)

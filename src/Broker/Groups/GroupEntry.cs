@@ -19,6 +19,11 @@ internal interface IGroupProtocol
 
     /// <summary>Adds the topics the members subscribe to (their offsets cannot be deleted).</summary>
     void AddSubscribedTopics(HashSet<string> topics);
+
+    /// <summary>This broker no longer coordinates the group (cluster mode): requests waiting here are answered NOT_COORDINATOR.</summary>
+    void Unload()
+    {
+    }
 }
 
 /// <summary>

@@ -58,8 +58,11 @@ internal sealed partial class OffsetLog : IOffsetStore
     private readonly Lock _lock = new();
     private readonly Dictionary<(string Group, string Topic, int Partition), CommittedOffset> _live = [];
     private readonly Dictionary<string, byte[]> _groupMetadata = new(StringComparer.Ordinal);
-    private readonly string _formatFile;
+    private readonly string? _formatFile;
     private readonly LogConfig _config;
+    private readonly Action? _afterAppend;
+    private long _deleteBefore = -1;
+    private long _deleteOnceReplicatedTo;
     private readonly Lock _waitersLock = new();
     private List<(long Position, TaskCompletionSource Done)> _waiters = [];
     private bool _flushing;
@@ -77,18 +80,39 @@ internal sealed partial class OffsetLog : IOffsetStore
         _compactAfterBytes = compactAfterBytes;
         _snapshotChunkBytes = snapshotChunkBytes;
         _logger = logger ?? (ILogger)NullLogger.Instance;
-        LogConfig config = LogConfig.Default with
-        {
-            SegmentBytes = segmentBytes,
-            RetentionTime = null,
-            RetentionBytes = null,
-            MaxMessageBytes = MaxBatchBytes,
-        };
+        LogConfig config = PartitionConfig(segmentBytes);
         _log = logs.GetOrCreate(new TopicPartition(Topic, 0), config);
         _log.UpdateConfig(config);
         _config = config;
         _formatFile = Path.Combine(logs.DataDirectory, FormatFileName);
     }
+
+    /// <summary>
+    /// The offset log over one replicated partition of <c>__consumer_offsets</c>, while this broker leads it (cluster
+    /// mode). Its records are Kafka's from the start (no format file, no conversion). <paramref name="afterAppend"/>
+    /// runs after each append (the leader advances its high watermark). A compaction deletes the entries its
+    /// snapshot replaces only once the high watermark has passed the snapshot: deleting them before the ISR has
+    /// it could leave a new leader with neither.
+    /// </summary>
+    internal OffsetLog(PartitionLog log, Action afterAppend, long compactAfterBytes, int snapshotChunkBytes, ILogger logger)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(snapshotChunkBytes, MaxBatchBytes / 2);
+        _log = log;
+        _config = log.Config;
+        _afterAppend = afterAppend;
+        _compactAfterBytes = compactAfterBytes;
+        _snapshotChunkBytes = snapshotChunkBytes;
+        _logger = logger;
+    }
+
+    /// <summary>The config of a partition of <c>__consumer_offsets</c> (4 MiB segments, kept until compacted away, 16 MiB batches).</summary>
+    public static LogConfig PartitionConfig(int segmentBytes = 4 * 1024 * 1024) => LogConfig.Default with
+    {
+        SegmentBytes = segmentBytes,
+        RetentionTime = null,
+        RetentionBytes = null,
+        MaxMessageBytes = MaxBatchBytes,
+    };
 
     /// <summary>Name of the file (in the data directory) that records where Kafka-format records begin.</summary>
     public const string FormatFileName = "__consumer_offsets.format";
@@ -179,6 +203,8 @@ internal sealed partial class OffsetLog : IOffsetStore
                 return _log.LogEndOffset;
             }
 
+            DeleteReplacedOnceReplicated();
+
             var builder = new RecordBatchBuilder();
             long bytes = RecordBatch.HeaderSize;
             foreach ((string topic, int partition, CommittedOffset? offset) in changes)
@@ -222,6 +248,11 @@ internal sealed partial class OffsetLog : IOffsetStore
             return position;
         }
     }
+
+    OffsetPosition IOffsetStore.Append(string group, IReadOnlyList<(string Topic, int Partition, CommittedOffset? Offset)> changes) =>
+        new(Append(group, changes));
+
+    Task IOffsetStore.WhenDurableAsync(OffsetPosition position) => WhenDurableAsync(position.Offset);
 
     /// <summary>
     /// Completes once every entry below <paramref name="position"/> (a value <see cref="Append"/>
@@ -292,6 +323,16 @@ internal sealed partial class OffsetLog : IOffsetStore
     {
         long snapshotStart = _log.LogEndOffset;
         WriteSnapshot();
+        if (_afterAppend is not null)
+        {
+            // Replicated: the replaced entries go once the ISR has the snapshot (DeleteReplacedOnceReplicated).
+            _deleteBefore = snapshotStart;
+            _deleteOnceReplicatedTo = _log.LogEndOffset;
+            _log.Roll();
+            _sizeAtCompaction = _log.Size;
+            Compactions++;
+            return;
+        }
 
         // The snapshot (and the directory entries of segments it rolled into) must be durable before
         // the segments it replaces are unlinked, or a power loss can leave neither.
@@ -309,6 +350,30 @@ internal sealed partial class OffsetLog : IOffsetStore
         if (result.Status != AppendStatus.Success)
         {
             throw new IOException($"Could not store committed offsets: {result.Status}.");
+        }
+
+        _afterAppend?.Invoke();
+    }
+
+    /// <summary>Caller: the lock. Replicated: once the high watermark is past the last snapshot, what it replaced is deleted (fsynced first).</summary>
+    private void DeleteReplacedOnceReplicated()
+    {
+        if (_deleteBefore < 0 || _log.HighWatermark < _deleteOnceReplicatedTo)
+        {
+            return;
+        }
+
+        try
+        {
+            _log.Flush();
+            BeforeReplacedDeleted?.Invoke();
+            _log.DeleteRecordsBefore(_deleteBefore);
+            _deleteBefore = -1;
+            _sizeAtCompaction = _log.Size;
+        }
+        catch (IOException e)
+        {
+            Log.CompactionFailed(_logger, e, _live.Count); // kept; tried again at the next commit
         }
     }
 
@@ -455,6 +520,11 @@ internal sealed partial class OffsetLog : IOffsetStore
     /// <summary>The offset where Kafka-format records begin, or -1 when the data directory has no record of it (a log of the old layout, or a new one).</summary>
     private long ReadFormat()
     {
+        if (_formatFile is null)
+        {
+            return 0; // a replicated partition: Kafka's schemas from the start
+        }
+
         if (!File.Exists(_formatFile))
         {
             return -1;
@@ -470,7 +540,7 @@ internal sealed partial class OffsetLog : IOffsetStore
 
     /// <summary>Records durably (temporary file, fsync, rename, directory fsync) where Kafka-format records begin.</summary>
     private void WriteFormat(long from) =>
-        Storage.Checkpoints.AtomicFile.Write(_formatFile,
+        Storage.Checkpoints.AtomicFile.Write(_formatFile!,
             Encoding.ASCII.GetBytes(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"kafka-schemas-from {from}\n")));
 
     private static partial class Log

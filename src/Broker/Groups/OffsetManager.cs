@@ -6,18 +6,34 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace LogBroker.Broker.Groups;
 
+/// <summary>
+/// Where an append to the offset store ended: the offset the store must be durable (or replicated) up to,
+/// and, in cluster mode, the <c>__consumer_offsets</c> partition and the leader epoch it was appended in.
+/// </summary>
+internal readonly record struct OffsetPosition(long Offset, int Partition = 0, int LeaderEpoch = -1);
+
 /// <summary>Where committed offsets are made durable (and read back at start).</summary>
 internal interface IOffsetStore
 {
     /// <summary>
     /// Records commits (or, with a null offset, deletions) before they are acknowledged; returns the
     /// position to pass to <see cref="WhenDurableAsync"/>. Throws (an <see cref="IOException"/>, with
-    /// nothing stored) when it cannot.
+    /// nothing stored; an <see cref="OffsetStoreException"/> carries the Kafka error to answer) when it cannot.
     /// </summary>
-    long Append(string group, IReadOnlyList<(string Topic, int Partition, CommittedOffset? Offset)> changes);
+    OffsetPosition Append(string group, IReadOnlyList<(string Topic, int Partition, CommittedOffset? Offset)> changes);
 
-    /// <summary>Completes once everything appended before <paramref name="position"/> is on stable storage.</summary>
-    Task WhenDurableAsync(long position);
+    /// <summary>
+    /// Completes once everything appended before <paramref name="position"/> is on stable storage (or, replicated,
+    /// in the ISR); faults with an <see cref="IOException"/> (an <see cref="OffsetStoreException"/> with the
+    /// error to answer) when that cannot be known.
+    /// </summary>
+    Task WhenDurableAsync(OffsetPosition position);
+
+    /// <summary>
+    /// Whether a commit is acknowledged only after <see cref="WhenDurableAsync"/>, whatever
+    /// <c>Broker:FlushOnAcksAll</c> says (cluster mode: a commit is acknowledged once its ISR has it).
+    /// </summary>
+    bool Replicated => false;
 
     /// <summary>Every group's committed offsets as last stored.</summary>
     IEnumerable<(string Group, string Topic, int Partition, CommittedOffset Offset)> Load();
@@ -66,22 +82,77 @@ internal sealed partial class OffsetManager
         _retention = retention;
         _topics = topics;
         _logger = logger ?? (ILogger)NullLogger.Instance;
-        long now = time.GetTimestamp();
-        long nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
-        foreach ((string group, string topic, int partition, CommittedOffset offset) in store.Load())
-        {
-            GroupEntry loaded = GetOrCreate(group);
-            loaded.Offsets[(topic, partition)] = offset;
+        Add(store.Load());
+    }
 
-            // Retention runs from the group's last commit as the log recorded it, not from this start
-            // (a broker restarted more often than the retention would otherwise never expire anything).
-            long age = Math.Clamp(nowMs - offset.CommitTimestamp, 0, (long)TimeSpan.FromDays(3650).TotalMilliseconds);
-            long committedAt = now - (long)(age / 1000.0 * time.TimestampFrequency);
-            if (loaded.Offsets.Count == 1 || committedAt > loaded.EmptySince)
+    /// <summary>Adds loaded offsets to the directory (at start, or when a replicated offsets partition is taken over).</summary>
+    private int Add(IEnumerable<(string Group, string Topic, int Partition, CommittedOffset Offset)> entries)
+    {
+        long now = _time.GetTimestamp();
+        long nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        int count = 0;
+        foreach ((string group, string topic, int partition, CommittedOffset offset) in entries)
+        {
+            count++;
+            GroupEntry loaded = EnterLive(group);
+            try
             {
-                loaded.EmptySince = committedAt;
+                loaded.Offsets[(topic, partition)] = offset;
+
+                // Retention runs from the group's last commit as the log recorded it, not from this start
+                // (a broker restarted more often than the retention would otherwise never expire anything).
+                long age = Math.Clamp(nowMs - offset.CommitTimestamp, 0, (long)TimeSpan.FromDays(3650).TotalMilliseconds);
+                long committedAt = now - (long)(age / 1000.0 * _time.TimestampFrequency);
+                if (loaded.Offsets.Count == 1 || committedAt > loaded.EmptySince)
+                {
+                    loaded.EmptySince = committedAt;
+                }
+            }
+            finally
+            {
+                loaded.Sync.Exit();
             }
         }
+
+        return count;
+    }
+
+    /// <summary>
+    /// Cluster mode, when this broker takes over a partition of <c>__consumer_offsets</c>: the groups it maps
+    /// (<paramref name="belongs"/>) are replaced by what the partition holds. Returns the offsets loaded.
+    /// </summary>
+    public int Replace(Func<string, bool> belongs, IEnumerable<(string Group, string Topic, int Partition, CommittedOffset Offset)> entries)
+    {
+        Drop(belongs);
+        return Add(entries);
+    }
+
+    /// <summary>
+    /// Cluster mode, when this broker stops coordinating the groups <paramref name="belongs"/> maps: they leave the
+    /// directory (their members' pending joins and syncs are answered NOT_COORDINATOR). Returns how many went.
+    /// </summary>
+    public int Drop(Func<string, bool> belongs)
+    {
+        int dropped = 0;
+        foreach (GroupEntry entry in _entries.Values)
+        {
+            if (!belongs(entry.Id))
+            {
+                continue;
+            }
+
+            lock (entry.Sync)
+            {
+                if (!entry.Removed)
+                {
+                    entry.Owner?.Unload();
+                    Remove(entry);
+                    dropped++;
+                }
+            }
+        }
+
+        return dropped;
     }
 
     /// <summary>The entry of <paramref name="groupId"/>, if any (read its state under its lock).</summary>
@@ -149,7 +220,10 @@ internal sealed partial class OffsetManager
         _topics is null || (partition >= 0 && _topics.Get(topic) is { } known && partition < known.Partitions.Length);
 
     /// <summary>Completes once the offset store has made durable everything up to <paramref name="position"/>.</summary>
-    public Task WhenDurableAsync(long position) => _store.WhenDurableAsync(position);
+    public Task WhenDurableAsync(OffsetPosition position) => _store.WhenDurableAsync(position);
+
+    /// <summary>Whether every commit must wait for <see cref="WhenDurableAsync"/> (see <see cref="IOffsetStore.Replicated"/>).</summary>
+    public bool Replicated => _store.Replicated;
 
     /// <summary>OffsetCommit: validates membership as Kafka does, then stores before answering.</summary>
     public ErrorCode Commit(string groupId, string memberId, string? instanceId, int generation,
@@ -163,9 +237,9 @@ internal sealed partial class OffsetManager
     /// member id) is accepted. <paramref name="position"/> is for <see cref="WhenDurableAsync"/>.
     /// </summary>
     public ErrorCode Commit(string groupId, string memberId, string? instanceId, int generation,
-        IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets, out long position)
+        IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets, out OffsetPosition position)
     {
-        position = 0;
+        position = default;
         if (string.IsNullOrEmpty(groupId) || !GroupLimits.Fits(groupId))
         {
             return ErrorCode.InvalidGroupId;
@@ -186,9 +260,9 @@ internal sealed partial class OffsetManager
         }
     }
 
-    private ErrorCode StoreLocked(GroupEntry entry, IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets, out long position)
+    private ErrorCode StoreLocked(GroupEntry entry, IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets, out OffsetPosition position)
     {
-        position = 0;
+        position = default;
         if (offsets.Count == 0)
         {
             return ErrorCode.None;

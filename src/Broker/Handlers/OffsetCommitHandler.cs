@@ -99,14 +99,14 @@ internal sealed class OffsetCommitHandler(OffsetManager groups, BrokerOptions op
             return ValueTask.FromResult<OffsetCommitResponse?>(response);
         }
 
-        ErrorCode result = groups.Commit(commit.GroupId, commit.MemberId, commit.GroupInstanceId, commit.GenerationIdOrMemberEpoch, valid, out long position);
+        ErrorCode result = groups.Commit(commit.GroupId, commit.MemberId, commit.GroupInstanceId, commit.GenerationIdOrMemberEpoch, valid, out OffsetPosition position);
         if (result != ErrorCode.None)
         {
             SetAll(response, result);
             return ValueTask.FromResult<OffsetCommitResponse?>(response);
         }
 
-        if (valid.Count == 0 || !options.FlushOnAcksAll)
+        if (valid.Count == 0 || !(options.FlushOnAcksAll || groups.Replicated))
         {
             return ValueTask.FromResult<OffsetCommitResponse?>(response);
         }
@@ -120,6 +120,10 @@ internal sealed class OffsetCommitHandler(OffsetManager groups, BrokerOptions op
         try
         {
             await durable.ConfigureAwait(false);
+        }
+        catch (OffsetStoreException e)
+        {
+            SetAll(response, e.Error); // cluster mode: not replicated in time, or no longer the coordinator
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
         {

@@ -60,7 +60,7 @@ internal sealed partial class ProduceHandler
         var tasks = new Task[writes.Count];
         for (int i = 0; i < tasks.Length; i++)
         {
-            tasks[i] = WaitPastAsync(writes[i].Log, writes[i].LastOffset, timeout.Token);
+            tasks[i] = ReplicaManager.WaitForHighWatermarkAsync(writes[i].Log, writes[i].LastOffset, timeout.Token);
         }
 
         await Task.WhenAll(tasks).ConfigureAwait(false);
@@ -77,25 +77,5 @@ internal sealed partial class ProduceHandler
         }
 
         return response;
-    }
-
-    /// <summary>
-    /// Completes once the high watermark is past <paramref name="offset"/>, or when <paramref name="cancellationToken"/>
-    /// fires (never faults). The partition's signal fires on every append and high-watermark move, so it is waited for
-    /// again until the high watermark is there.
-    /// </summary>
-    private static async Task WaitPastAsync(PartitionLog log, long offset, CancellationToken cancellationToken)
-    {
-        try
-        {
-            while (log.HighWatermark <= offset)
-            {
-                await log.WhenHighWatermarkAfter(offset).WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // timed out: the caller answers REQUEST_TIMED_OUT
-        }
     }
 }

@@ -121,6 +121,26 @@ internal sealed partial class TopicRegistry : IDisposable
     /// <summary>The broker's own <c>__consumer_offsets</c> (set by Groups/OffsetLog's owner): readable (Metadata, Fetch, ListOffsets), never among <see cref="Topics"/> nor changed through this registry.</summary>
     public Topic? InternalTopic { get; set; }
 
+    /// <summary>
+    /// Cluster mode: makes <see cref="InternalTopic"/> the cluster's <c>__consumer_offsets</c> (its topic id and
+    /// partition count as the controller recorded them; every partition's log opened here, in the same directories a
+    /// single node's offset log uses for partition 0), and returns it.
+    /// </summary>
+    public Topic AttachInternal(Guid id, int partitions, LogConfig config)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(partitions);
+        var logs = new PartitionLog[partitions];
+        for (int p = 0; p < partitions; p++)
+        {
+            logs[p] = _logs.GetOrCreate(new TopicPartition(InternalTopicName, p), config);
+            logs[p].UpdateConfig(config);
+        }
+
+        var topic = new Topic(InternalTopicName, id, config, new Dictionary<string, string>(StringComparer.Ordinal), logs);
+        InternalTopic = topic;
+        return topic;
+    }
+
     /// <summary>A topic clients may read: a user topic or the internal one.</summary>
     public Topic? Readable(string name) => Get(name) ?? (InternalTopic is { } i && i.Name == name ? i : null);
 
@@ -512,7 +532,10 @@ internal sealed partial class TopicRegistry : IDisposable
     public void Dispose() => _log.Dispose();
 
     /// <summary>The broker's own topic (committed offsets, see Groups/OffsetLog): not a user topic.</summary>
-    public static bool IsInternal(string topic) => topic == "__consumer_offsets";
+    public static bool IsInternal(string topic) => topic == InternalTopicName;
+
+    /// <summary>The name of the broker's own topic.</summary>
+    public const string InternalTopicName = "__consumer_offsets";
 
     private sealed record Pending(int Index, string Name, int Partitions, LogConfig Config, Dictionary<string, string> Overrides, Guid Id);
 

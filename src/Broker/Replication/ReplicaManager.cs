@@ -29,11 +29,15 @@ internal sealed partial class ReplicaManager(
     private readonly CancellationTokenSource _stopping = new();
 
     private IBrokerDirectory? _directory;
+    private IReplicaRoleListener[]? _listeners;
 
     private int LocalId => cluster.NodeId;
 
     // Resolved on first use: the directory is the cluster service, which itself takes this replica manager.
     private IBrokerDirectory BrokerDirectory => _directory ??= services.GetRequiredService<IBrokerDirectory>();
+
+    // Resolved on first use too: the offset store listens, and itself takes this replica manager.
+    private IReplicaRoleListener[] Listeners => _listeners ??= [.. services.GetServices<IReplicaRoleListener>()];
 
     /// <summary>The partition's replication state, or null when the control plane never handed it to this broker.</summary>
     public ReplicaPartition? Find(string topic, int partition) =>
@@ -110,6 +114,26 @@ internal sealed partial class ReplicaManager(
     /// leader's high watermark after truncating, so the high watermark alone proves nothing about its own writes.
     /// </summary>
     public bool Leads(ReplicaPartition p, int leaderEpoch) => p.State is { } state && state.Leader == LocalId && state.LeaderEpoch == leaderEpoch;
+
+    /// <summary>
+    /// Completes once <paramref name="log"/>'s high watermark is past <paramref name="offset"/>, or when
+    /// <paramref name="cancellationToken"/> fires (never faults): the partition's signal fires on every append and
+    /// high-watermark move, so it is waited for again until the high watermark is there.
+    /// </summary>
+    public static async Task WaitForHighWatermarkAsync(Storage.PartitionLog log, long offset, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (log.HighWatermark <= offset)
+            {
+                await log.WhenHighWatermarkAfter(offset).WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // timed out: the caller looks at the high watermark and answers
+        }
+    }
 
     /// <summary>After an append as leader: with an ISR of the leader alone the high watermark moves at once.</summary>
     public void OnLeaderAppend(ReplicaPartition p)
@@ -210,7 +234,7 @@ internal sealed partial class ReplicaManager(
         PartitionState state = p.State!;
         if (p.Log is null)
         {
-            if (topics.Partition(p.Topic, p.Partition) is not { } found)
+            if (topics.ReadablePartition(p.Topic, p.Partition) is not { } found) // __consumer_offsets too
             {
                 return; // the topic is not materialised here yet: the next tick tries again
             }
@@ -223,6 +247,13 @@ internal sealed partial class ReplicaManager(
         Storage.PartitionLog log = p.Log;
         bool newRole = p.Acted != (state.Leader, state.LeaderEpoch);
         p.Acted = (state.Leader, state.LeaderEpoch);
+        if (newRole)
+        {
+            foreach (IReplicaRoleListener listener in Listeners)
+            {
+                listener.RoleChanged(p, state, state.Leader == LocalId && state.Replicas.Contains(LocalId));
+            }
+        }
         if (!state.Replicas.Contains(LocalId))
         {
             // Reassigned away (Kafka's StopReplica): neither leader nor follower any more, so produce and fetch here are

@@ -90,3 +90,16 @@ public interface IReplicaManager
     /// <summary>Stops replicating the partition (deleted, or reassigned away). Its log is the caller's to delete.</summary>
     void Remove(string topic, int partition);
 }
+
+/// <summary>
+/// Told when this broker takes a new role for a partition it replicates (a new leader or leader epoch in the state
+/// applied): the group coordinator loads the committed offsets of a <c>__consumer_offsets</c> partition it now leads,
+/// and drops them when it stops leading it. Called under the partition's lock: hand the work off, never block.
+/// </summary>
+internal interface IReplicaRoleListener
+{
+    /// <param name="partition">The partition.</param>
+    /// <param name="state">The state applied.</param>
+    /// <param name="leads">Whether this broker leads it in <paramref name="state"/>.</param>
+    void RoleChanged(ReplicaPartition partition, PartitionState state, bool leads);
+}

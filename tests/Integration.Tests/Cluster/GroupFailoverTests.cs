@@ -1,0 +1,109 @@
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+using LogBroker.Broker.Cluster;
+
+namespace LogBroker.Integration.Tests.Cluster;
+
+/// <summary>
+/// Committed offsets survive the loss of their coordinator (real processes, real etcd, lease TTL 2 s): a Confluent
+/// consumer commits, the broker leading the group's <c>__consumer_offsets</c> partition is killed -9, and the broker
+/// elected in its place answers the same committed offsets; it takes a new commit, the killed broker comes back and
+/// catches up into that partition's ISR, and when the second coordinator is killed too the new commit is still there.
+/// </summary>
+[Collection(ClusterProcesses.Name)]
+public sealed class GroupFailoverTests
+{
+    [Fact]
+    public async Task Committed_offsets_survive_the_coordinator_killed_twice_and_a_restarted_broker_catches_up()
+    {
+        var cluster = new ThreeBrokerCluster();
+        await cluster.InitializeAsync();
+        try
+        {
+            string topic = BrokerFixture.UniqueTopic("gfo");
+            string group = "gfo-" + Guid.NewGuid().ToString("N")[..8];
+            using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.Bootstrap }).Build())
+            {
+                await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = 2, ReplicationFactor = 3 }]);
+            }
+
+            TopicPartition[] partitions = [new(topic, 0), new(topic, 1)];
+            Assert.Null(await CommitAsync(cluster.Bootstrap, group, [new(partitions[0], 42), new(partitions[1], 7)]));
+            Assert.Equal(new long[] { 42, 7 }, await CommittedAsync(cluster.Bootstrap, group, partitions));
+
+            int offsetsPartition = GroupCoordinatorMap.PartitionFor(group, 50);
+            var before = await ThreeBrokerCluster.WaitForAsync(
+                () => cluster.PartitionStateAsync(GroupCoordinatorMap.OffsetsTopic, offsetsPartition), s => s is { Leader: > 0, Isr.Count: 3 });
+            int first = before!.Leader;
+            await cluster.Brokers[first].KillAsync();
+
+            // The survivors elect a new leader of the offsets partition; it loads the group and answers its commits.
+            string survivors = string.Join(',', cluster.Brokers.Where(b => b.Key != first).Select(b => b.Value.Bootstrap));
+            var moved = await ThreeBrokerCluster.WaitForAsync(
+                () => cluster.PartitionStateAsync(GroupCoordinatorMap.OffsetsTopic, offsetsPartition), s => s is { Leader: > 0 } x && x.Leader != first);
+            int second = moved!.Leader;
+            Assert.Equal(new long[] { 42, 7 }, await CommittedAsync(survivors, group, partitions));
+            Assert.Null(await CommitAsync(survivors, group, [new(partitions[0], 43)]));
+
+            // The killed broker returns and catches up into the offsets partition's ISR.
+            await cluster.Brokers[first].DisposeAsync();
+            cluster.Brokers[first] = await cluster.StartBrokerAsync(first, cluster.Brokers[first].Port);
+            var healed = await ThreeBrokerCluster.WaitForAsync(
+                () => cluster.PartitionStateAsync(GroupCoordinatorMap.OffsetsTopic, offsetsPartition), s => s is { Isr.Count: 3 });
+            Assert.Equal(3, healed!.Isr.Count);
+
+            // The second coordinator killed: whichever ISR member leads now has the commit taken by the second.
+            await cluster.Brokers[second].KillAsync();
+            await ThreeBrokerCluster.WaitForAsync(
+                () => cluster.PartitionStateAsync(GroupCoordinatorMap.OffsetsTopic, offsetsPartition), s => s is { Leader: > 0 } x && x.Leader != second);
+            string rest = string.Join(',', cluster.Brokers.Where(b => b.Key != second).Select(b => b.Value.Bootstrap));
+            Assert.Equal(new long[] { 43, 7 }, await CommittedAsync(rest, group, partitions));
+        }
+        finally
+        {
+            await cluster.DisposeAsync();
+        }
+    }
+
+    /// <summary>Commits as a standalone consumer of the group (no subscription); the error, or null.</summary>
+    private static async Task<string?> CommitAsync(string bootstrap, string group, TopicPartitionOffset[] offsets)
+    {
+        using var consumer = Consumer(bootstrap, group);
+        return await ThreeBrokerCluster.WaitForAsync(() => Task.FromResult(TryCommit(consumer, offsets)), e => e is null);
+    }
+
+    private static string? TryCommit(IConsumer<Ignore, Ignore> consumer, TopicPartitionOffset[] offsets)
+    {
+        try
+        {
+            consumer.Commit(offsets);
+            return null;
+        }
+        catch (KafkaException e)
+        {
+            return e.Error.ToString(); // the coordinator moving or loading: asked again
+        }
+    }
+
+    /// <summary>The group's committed offsets as a fresh consumer reads them (asked again until every partition has one).</summary>
+    private static async Task<long[]> CommittedAsync(string bootstrap, string group, TopicPartition[] partitions)
+    {
+        using var consumer = Consumer(bootstrap, group);
+        return await ThreeBrokerCluster.WaitForAsync(() => Task.FromResult(TryCommitted(consumer, partitions)), o => o.All(x => x >= 0));
+    }
+
+    private static long[] TryCommitted(IConsumer<Ignore, Ignore> consumer, TopicPartition[] partitions)
+    {
+        try
+        {
+            return [.. consumer.Committed(partitions, TimeSpan.FromSeconds(5)).OrderBy(p => p.Partition.Value).Select(p => p.Offset.Value)];
+        }
+        catch (KafkaException)
+        {
+            return [.. partitions.Select(_ => -1L)];
+        }
+    }
+
+    private static IConsumer<Ignore, Ignore> Consumer(string bootstrap, string group) =>
+        new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = bootstrap, GroupId = group, EnableAutoCommit = false }).Build();
+}
