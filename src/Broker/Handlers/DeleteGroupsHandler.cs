@@ -6,7 +6,7 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>DeleteGroups (key 42), versions 0–2: an empty group and its offsets go; a group with members gets NON_EMPTY_GROUP.</summary>
-internal sealed class DeleteGroupsHandler(OffsetManager groups, Authorizer? authorizer = null) : RequestHandler<DeleteGroupsRequest, DeleteGroupsResponse>
+internal sealed class DeleteGroupsHandler(OffsetManager groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<DeleteGroupsRequest, DeleteGroupsResponse>
 {
     public override ApiKey Key => ApiKey.DeleteGroups;
 
@@ -19,9 +19,13 @@ internal sealed class DeleteGroupsHandler(OffsetManager groups, Authorizer? auth
         var response = new DeleteGroupsResponse();
         foreach (string id in delete.GroupsNames)
         {
-            response.Results.Add(new DeleteGroupsResponse.DeletableGroupResult { GroupId = id, ErrorCode = (short)(authorizer?.Check(context, AclOperation.Delete, AclResourceType.Group, id) ?? groups.DeleteGroup(id)) });
+            response.Results.Add(new DeleteGroupsResponse.DeletableGroupResult { GroupId = id, ErrorCode = (short)(authorizer?.Check(context, AclOperation.Delete, AclResourceType.Group, id) ?? Coordinated(id) ?? groups.DeleteGroup(id)) });
         }
 
         return ValueTask.FromResult<DeleteGroupsResponse?>(response);
     }
+
+    /// <summary>Cluster mode: NOT_COORDINATOR (or the coordinator's absence or loading) when another broker coordinates the group.</summary>
+    private Protocol.ErrorCode? Coordinated(string id) =>
+        coordinators?.Check(id) is { } refused && refused != Protocol.ErrorCode.None ? refused : null;
 }

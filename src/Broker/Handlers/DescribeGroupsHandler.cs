@@ -9,7 +9,7 @@ namespace LogBroker.Broker.Handlers;
 /// DescribeGroups (key 15), versions 0–5: state, protocol, and each member with its metadata and
 /// assignment. A group id named twice is described once.
 /// </summary>
-internal sealed class DescribeGroupsHandler(GroupCoordinator groups, Authorizer? authorizer = null) : RequestHandler<DescribeGroupsRequest, DescribeGroupsResponse>
+internal sealed class DescribeGroupsHandler(GroupCoordinator groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<DescribeGroupsRequest, DescribeGroupsResponse>
 {
     public override ApiKey Key => ApiKey.DescribeGroups;
 
@@ -22,8 +22,10 @@ internal sealed class DescribeGroupsHandler(GroupCoordinator groups, Authorizer?
         var response = new DescribeGroupsResponse();
         foreach (string id in Duplicates.Once(request.Groups))
         {
-            response.Groups.Add(authorizer?.Check(context, AclOperation.Describe, AclResourceType.Group, id) is { } denied
-                ? new DescribeGroupsResponse.DescribedGroup { GroupId = id, ErrorCode = (short)denied }
+            Protocol.ErrorCode? refused = authorizer?.Check(context, AclOperation.Describe, AclResourceType.Group, id)
+                ?? (coordinators?.Check(id) is { } elsewhere && elsewhere != Protocol.ErrorCode.None ? elsewhere : null); // cluster mode: the coordinator answers
+            response.Groups.Add(refused is { } error
+                ? new DescribeGroupsResponse.DescribedGroup { GroupId = id, ErrorCode = (short)error }
                 : groups.Describe(id));
         }
 

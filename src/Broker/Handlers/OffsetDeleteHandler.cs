@@ -11,7 +11,7 @@ namespace LogBroker.Broker.Handlers;
 /// (GROUP_SUBSCRIBED_TO_TOPIC) for topics the group's members are subscribed to; GROUP_ID_NOT_FOUND for
 /// an unknown group.
 /// </summary>
-internal sealed class OffsetDeleteHandler(OffsetManager groups, Authorizer? authorizer = null) : RequestHandler<OffsetDeleteRequest, OffsetDeleteResponse>
+internal sealed class OffsetDeleteHandler(OffsetManager groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<OffsetDeleteRequest, OffsetDeleteResponse>
 {
     public override ApiKey Key => ApiKey.OffsetDelete;
 
@@ -24,6 +24,11 @@ internal sealed class OffsetDeleteHandler(OffsetManager groups, Authorizer? auth
         if (authorizer?.Check(context, AclOperation.Delete, AclResourceType.Group, delete.GroupId) is { } groupDenied)
         {
             return ValueTask.FromResult<OffsetDeleteResponse?>(new OffsetDeleteResponse { ErrorCode = (short)groupDenied });
+        }
+
+        if (coordinators?.Check(delete.GroupId) is { } elsewhere && elsewhere != ErrorCode.None)
+        {
+            return ValueTask.FromResult<OffsetDeleteResponse?>(new OffsetDeleteResponse { ErrorCode = (short)elsewhere }); // cluster mode: the coordinator answers
         }
 
         // Kafka: Delete on the group, Read on each topic; a refused topic's partitions are answered without being deleted.

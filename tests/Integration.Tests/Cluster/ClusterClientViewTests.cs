@@ -89,6 +89,15 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
             var heartbeat = await connection.RequestAsync<HeartbeatResponse>(
                 ApiKey.Heartbeat, 4, new HeartbeatRequest { GroupId = group, MemberId = "m", GenerationId = 1 }, TimeSpan.FromSeconds(10));
             Assert.Equal((short)LogBroker.Protocol.ErrorCode.NotCoordinator, heartbeat.ErrorCode);
+            var described = await connection.RequestAsync<DescribeGroupsResponse>(
+                ApiKey.DescribeGroups, 5, new DescribeGroupsRequest { Groups = [group] }, TimeSpan.FromSeconds(10));
+            Assert.Equal((short)LogBroker.Protocol.ErrorCode.NotCoordinator, described.Groups[0].ErrorCode);
+            var deleted = await connection.RequestAsync<DeleteGroupsResponse>(
+                ApiKey.DeleteGroups, 2, new DeleteGroupsRequest { GroupsNames = [group] }, TimeSpan.FromSeconds(10));
+            Assert.Equal((short)LogBroker.Protocol.ErrorCode.NotCoordinator, deleted.Results[0].ErrorCode);
+            var offsetDeleted = await connection.RequestAsync<OffsetDeleteResponse>(
+                ApiKey.OffsetDelete, 0, new OffsetDeleteRequest { GroupId = group }, TimeSpan.FromSeconds(10));
+            Assert.Equal((short)LogBroker.Protocol.ErrorCode.NotCoordinator, offsetDeleted.ErrorCode);
         }
 
         // A Confluent consumer group: produce, consume, commit, and read the commit back with a new consumer.
@@ -147,7 +156,7 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
             Assert.Equal(5, committed[0].Offset.Value);
         }
 
-        // The commit is in the coordinator's local offset log, not elsewhere.
+        // The coordinator answers the commit (its offsets partition has it).
         using (var connection = await RawConnection.OpenAsync(cluster.Brokers[expected].Port))
         {
             var fetched = await connection.RequestAsync<OffsetFetchResponse>(
