@@ -9,7 +9,8 @@ namespace LogBroker.Broker.Groups;
 
 /// <summary>
 /// Committed offsets kept in an internal partition, <c>__consumer_offsets-0</c>, appended before a
-/// commit is acknowledged and replayed at start.
+/// commit is acknowledged and replayed at start (single node). In cluster mode one instance runs over each
+/// replicated partition of <c>__consumer_offsets</c> this broker leads (Cluster/ReplicatedOffsetStore).
 /// </summary>
 /// <remarks>
 /// <para><b>What a commit survives.</b> An appended commit is in the page cache: it survives a crash of

@@ -14,7 +14,7 @@ namespace LogBroker.Broker.Replication;
 /// watermark to the smallest log end offset of the ISR, and shrinks or expands the ISR through the
 /// <see cref="IIsrChangeSink"/>; as follower it hands the partition to the <see cref="ReplicaFetcher"/> of its leader.
 /// Produce, Fetch and OffsetForLeaderEpoch ask it who leads (<see cref="Find"/>); a partition it was never told
-/// about is served as on a single node (the broker's own internal topics, until the control plane covers them).
+/// about is served as on a single node.
 /// </summary>
 /// <remarks>
 /// Locks: <see cref="ReplicaPartition.Sync"/> per partition, never two at once; taken before the producer-state lock

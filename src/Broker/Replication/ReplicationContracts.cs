@@ -74,8 +74,8 @@ public interface IIsrChangeSink
 /// its topic exists in the local TopicRegistry with that partition (same topic id as the store's record), so
 /// <c>TopicRegistry.Partition(topic, p)</c> is the log to lead or follow; when a topic is deleted (or replaced
 /// by a new incarnation of its name) <see cref="Remove"/> is called for each applied partition before its
-/// local log is deleted. Calls come from one thread at a time. <c>__consumer_offsets</c> states are never
-/// applied (committed offsets stay in the coordinator's local offset log for now).
+/// local log is deleted. Calls come from one thread at a time. <c>__consumer_offsets</c> is applied like any
+/// topic; its logs are the registry's internal topic (<c>TopicRegistry.ReadablePartition</c>).
 /// </remarks>
 public interface IReplicaManager
 {
