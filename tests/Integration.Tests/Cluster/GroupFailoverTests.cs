@@ -1,6 +1,7 @@
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 using LogBroker.Broker.Cluster;
+using LogBroker.Protocol.Messages;
 
 namespace LogBroker.Integration.Tests.Cluster;
 
@@ -64,6 +65,92 @@ public sealed class GroupFailoverTests
             await cluster.DisposeAsync();
         }
     }
+
+    [Fact]
+    public async Task The_offsets_partition_is_compacted_on_every_replica_and_the_last_commits_survive_the_coordinator_killed()
+    {
+        // Compaction after 64 KiB of growth; each commit below is about 40 KiB (ten partitions, 4,000 bytes of metadata each).
+        var cluster = new ThreeBrokerCluster { Settings = ["--Broker:OffsetsCompactionBytes=65536"] };
+        await cluster.InitializeAsync();
+        try
+        {
+            string topic = BrokerFixture.UniqueTopic("gcmp");
+            string group = "gcmp-" + Guid.NewGuid().ToString("N")[..8];
+            using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.Bootstrap }).Build())
+            {
+                await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = 10, ReplicationFactor = 3 }]);
+            }
+
+            int offsetsPartition = GroupCoordinatorMap.PartitionFor(group, 50);
+            var state = await ThreeBrokerCluster.WaitForAsync(
+                () => cluster.PartitionStateAsync(GroupCoordinatorMap.OffsetsTopic, offsetsPartition), s => s is { Leader: > 0, Isr.Count: 3 });
+            int leader = state!.Leader;
+            for (int id = 1; id <= 3; id++)
+            {
+                await ThreeBrokerCluster.WaitForSync(() => cluster.PartitionDirectories(id, topic), d => d.Length == 10);
+            }
+
+            const int Commits = 40;
+            using (var connection = await RawConnection.OpenAsync(cluster.Brokers[leader].Port))
+            {
+                for (int i = 0; i < Commits; i++)
+                {
+                    var commit = new OffsetCommitRequest
+                    {
+                        GroupId = group,
+                        Topics = [new OffsetCommitRequest.OffsetCommitRequestTopic
+                        {
+                            Name = topic,
+                            Partitions = [.. Enumerable.Range(0, 10).Select(p => new OffsetCommitRequest.OffsetCommitRequestPartition
+                            {
+                                PartitionIndex = p, CommittedOffset = i, CommittedMetadata = new string((char)('a' + (i % 26)), 4000),
+                            })],
+                        }],
+                    };
+                    short error = await ThreeBrokerCluster.WaitForAsync(async () => (await connection.RequestAsync<OffsetCommitResponse>(
+                        ApiKey.OffsetCommit, 8, commit, TimeSpan.FromSeconds(10))).Topics[0].Partitions.Max(p => p.ErrorCode), e => e == 0);
+                    Assert.Equal(0, error);
+                }
+            }
+
+            // About 1.6 MB was written; the leader keeps only the segments since its last snapshots.
+            int segments = await ThreeBrokerCluster.WaitForSync(() => Segments(cluster, leader, offsetsPartition), n => n <= 4);
+            Assert.True(segments <= 4, $"the leader keeps {segments} segments of __consumer_offsets-{offsetsPartition}");
+
+            // Its followers moved their log start with it: the new leader's earliest offset is past the first commits.
+            await cluster.Brokers[leader].KillAsync();
+            var moved = await ThreeBrokerCluster.WaitForAsync(
+                () => cluster.PartitionStateAsync(GroupCoordinatorMap.OffsetsTopic, offsetsPartition), s => s is { Leader: > 0 } x && x.Leader != leader);
+            long earliest = await ThreeBrokerCluster.WaitForAsync(() => EarliestAsync(cluster.Brokers[moved!.Leader].Port, offsetsPartition), o => o > 0);
+            Assert.True(earliest > Commits / 2, $"the new leader's log of __consumer_offsets-{offsetsPartition} starts at {earliest}");
+
+            string survivors = string.Join(',', cluster.Brokers.Where(b => b.Key != leader).Select(b => b.Value.Bootstrap));
+            long[] committed = await CommittedAsync(survivors, group, [.. Enumerable.Range(0, 10).Select(p => new TopicPartition(topic, p))]);
+            Assert.Equal(Enumerable.Repeat((long)Commits - 1, 10), committed);
+        }
+        finally
+        {
+            await cluster.DisposeAsync();
+        }
+    }
+
+    private static async Task<long> EarliestAsync(int port, int partition)
+    {
+        using var connection = await RawConnection.OpenAsync(port);
+        var response = await connection.RequestAsync<ListOffsetsResponse>(ApiKey.ListOffsets, 7, new ListOffsetsRequest
+        {
+            Topics = [new ListOffsetsRequest.ListOffsetsTopic
+            {
+                Name = GroupCoordinatorMap.OffsetsTopic,
+                Partitions = [new ListOffsetsRequest.ListOffsetsPartition { PartitionIndex = partition, Timestamp = -2 }],
+            }],
+        }, TimeSpan.FromSeconds(10));
+        var answer = response.Topics[0].Partitions[0];
+        return answer.ErrorCode == 0 ? answer.Offset : -1;
+    }
+
+    private static int Segments(ThreeBrokerCluster cluster, int id, int partition) =>
+        Directory.GetFiles(Path.Combine(cluster.DataDirectory(id), $"{GroupCoordinatorMap.OffsetsTopic}-{partition}"), "*.log").Length;
 
     /// <summary>Commits as a standalone consumer of the group (no subscription); the error, or null.</summary>
     private static async Task<string?> CommitAsync(string bootstrap, string group, TopicPartitionOffset[] offsets)
