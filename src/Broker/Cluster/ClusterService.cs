@@ -21,6 +21,49 @@ internal sealed partial class ClusterService(
     private readonly ClusterKeys _keys = new(options.KeyRoot);
     private volatile ClusterController? _controller;
 
+    /// <summary>
+    /// Records a topic's config overrides in its topic record (AlterConfigs and IncrementalAlterConfigs, received by
+    /// any broker): <paramref name="edit"/> is given the record's overrides and returns the new whole set; the write is
+    /// conditioned on the record's revision and, when another write came first, read and edited again (a few times).
+    /// The record is the user's to change, not a decision of the controller, so the condition on the record suffices:
+    /// no write is lost, and a topic deleted meanwhile fails the condition. Every broker with a replica applies the new
+    /// configs when its watch sees the record (<see cref="TopicMaterializer"/>).
+    /// </summary>
+    public async Task<(Protocol.ErrorCode Error, string? Message)> AlterTopicConfigsAsync(
+        string name, Handlers.TopicConfigEdit edit, bool validateOnly, CancellationToken cancellationToken)
+    {
+        if (Metadata.TopicRegistry.IsInternal(name))
+        {
+            return (Protocol.ErrorCode.InvalidTopicException, $"'{name}' is the broker's own topic.");
+        }
+
+        for (int attempt = 0; attempt < 5; attempt++)
+        {
+            if (await store.GetAsync(_keys.Topic(name), cancellationToken).ConfigureAwait(false) is not { } kv
+                || ClusterJson.Decode<TopicRecord>(kv.Value) is not { } record)
+            {
+                return (Protocol.ErrorCode.UnknownTopicOrPartition, $"Topic '{name}' does not exist.");
+            }
+
+            var (error, message, overrides) = edit(record.Configs ?? new Dictionary<string, string>(StringComparer.Ordinal));
+            if (error != Protocol.ErrorCode.None || validateOnly)
+            {
+                return (error, message);
+            }
+
+            var next = record with { Configs = overrides! };
+            var result = await store.TxnAsync(
+                [StoreCompare.ModifiedAt(kv.Key, kv.ModRevision)], [new StoreOp.Put(kv.Key, ClusterJson.Encode(next))], [], cancellationToken)
+                .ConfigureAwait(false);
+            if (result.Succeeded)
+            {
+                return (Protocol.ErrorCode.None, null);
+            }
+        }
+
+        return (Protocol.ErrorCode.RequestTimedOut, "The topic's record kept changing; try again.");
+    }
+
     /// <summary>This broker's registration in the current session (with its broker epoch), or null between sessions.</summary>
     public BrokerRegistration? Registration { get; private set; }
 

@@ -143,11 +143,25 @@ internal sealed partial class TopicMaterializer(
 
             Materialized(logger, name, record.Partitions);
         }
-        else if (local.Partitions.Length < record.Partitions)
+        else
         {
-            if (registry.AddPartitions(name, record.Partitions, validateOnly: false, out var message) != ErrorCode.None)
+            if (local.Partitions.Length < record.Partitions
+                && registry.AddPartitions(name, record.Partitions, validateOnly: false, out var message) != ErrorCode.None)
             {
                 MaterializeFailed(logger, name, message);
+            }
+
+            // AlterConfigs recorded by some broker: the record's overrides become this broker's.
+            if (!SameConfigs(local.Overrides, record.Configs))
+            {
+                if (registry.SetConfigs(name, record.Configs, validateOnly: false, out var why) == ErrorCode.None)
+                {
+                    ConfigsApplied(logger, name, record.Configs.Count);
+                }
+                else
+                {
+                    MaterializeFailed(logger, name, why);
+                }
             }
         }
 
@@ -238,6 +252,24 @@ internal sealed partial class TopicMaterializer(
         return false;
     }
 
+    private static bool SameConfigs(IReadOnlyDictionary<string, string> local, IReadOnlyDictionary<string, string> recorded)
+    {
+        if (local.Count != recorded.Count)
+        {
+            return false;
+        }
+
+        foreach (var (key, value) in recorded)
+        {
+            if (!local.TryGetValue(key, out var mine) || !string.Equals(mine, value, StringComparison.Ordinal))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     private static bool Contains(IReadOnlyList<int> list, int id)
     {
         foreach (var x in list)
@@ -263,6 +295,9 @@ internal sealed partial class TopicMaterializer(
 
     [LoggerMessage(EventId = 1414, Level = LogLevel.Information, Message = "Topic {Topic} deleted in the cluster: deleted here")]
     private static partial void Deleted(ILogger logger, string topic);
+
+    [LoggerMessage(EventId = 1416, Level = LogLevel.Information, Message = "Topic {Topic}: the cluster's {Count} config overrides applied here")]
+    private static partial void ConfigsApplied(ILogger logger, string topic, int count);
 
     [LoggerMessage(EventId = 1415, Level = LogLevel.Error, Message = "Topic {Topic} could not be made to follow the cluster: {Reason}; retried on its next change")]
     private static partial void MaterializeFailed(ILogger logger, string topic, string? reason);

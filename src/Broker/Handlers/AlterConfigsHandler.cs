@@ -10,7 +10,7 @@ namespace LogBroker.Broker.Handlers;
 /// AlterConfigs (key 33), versions 0–2 (the legacy API): replaces a topic's whole set of overrides
 /// with the given one. Same rules as <see cref="IncrementalAlterConfigsHandler"/>.
 /// </summary>
-internal sealed class AlterConfigsHandler(TopicRegistry topics, Authorizer? authorizer = null) : RequestHandler<AlterConfigsRequest, AlterConfigsResponse>
+internal sealed class AlterConfigsHandler(TopicRegistry topics, Authorizer? authorizer = null, Cluster.ClusterService? cluster = null) : RequestHandler<AlterConfigsRequest, AlterConfigsResponse>
 {
     public override ApiKey Key => ApiKey.AlterConfigs;
 
@@ -18,7 +18,7 @@ internal sealed class AlterConfigsHandler(TopicRegistry topics, Authorizer? auth
 
     public override short MaxVersion => 2;
 
-    public override ValueTask<AlterConfigsResponse?> HandleAsync(RequestContext context, AlterConfigsRequest alter)
+    public override async ValueTask<AlterConfigsResponse?> HandleAsync(RequestContext context, AlterConfigsRequest alter)
     {
         var response = new AlterConfigsResponse();
         foreach (AlterConfigsRequest.AlterConfigsResource resource in alter.Resources)
@@ -40,7 +40,8 @@ internal sealed class AlterConfigsHandler(TopicRegistry topics, Authorizer? auth
                     overrides[config.Name] = config.Value ?? string.Empty;
                 }
 
-                error = topics.SetConfigs(resource.ResourceName, overrides, alter.ValidateOnly, out message);
+                (error, message) = await TopicConfigChange.ApplyAsync(topics, cluster, resource.ResourceName, _ => (ErrorCode.None, null, overrides), alter.ValidateOnly)
+                    .ConfigureAwait(false);
             }
 
             response.Responses.Add(new AlterConfigsResponse.AlterConfigsResourceResponse
@@ -52,7 +53,7 @@ internal sealed class AlterConfigsHandler(TopicRegistry topics, Authorizer? auth
             });
         }
 
-        return ValueTask.FromResult<AlterConfigsResponse?>(response);
+        return response;
     }
 
     /// <summary>INVALID_REQUEST, with the reason, for any resource but a topic (shared with IncrementalAlterConfigs).</summary>

@@ -14,7 +14,7 @@ namespace LogBroker.Broker.Handlers;
 /// are static → INVALID_REQUEST. Values are checked without exceptions (see <see cref="TopicConfigs"/>);
 /// a change that cannot be written to the metadata log → KAFKA_STORAGE_ERROR, and nothing changes.
 /// </summary>
-internal sealed class IncrementalAlterConfigsHandler(TopicRegistry topics, Authorizer? authorizer = null) : RequestHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>
+internal sealed class IncrementalAlterConfigsHandler(TopicRegistry topics, Authorizer? authorizer = null, Cluster.ClusterService? cluster = null) : RequestHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>
 {
     public override ApiKey Key => ApiKey.IncrementalAlterConfigs;
 
@@ -22,7 +22,7 @@ internal sealed class IncrementalAlterConfigsHandler(TopicRegistry topics, Autho
 
     public override short MaxVersion => 1;
 
-    public override ValueTask<IncrementalAlterConfigsResponse?> HandleAsync(RequestContext context, IncrementalAlterConfigsRequest alter)
+    public override async ValueTask<IncrementalAlterConfigsResponse?> HandleAsync(RequestContext context, IncrementalAlterConfigsRequest alter)
     {
         var response = new IncrementalAlterConfigsResponse();
         foreach (IncrementalAlterConfigsRequest.AlterConfigsResource resource in alter.Resources)
@@ -36,10 +36,6 @@ internal sealed class IncrementalAlterConfigsHandler(TopicRegistry topics, Autho
             {
                 // broker configs are static
             }
-            else if (topics.Get(resource.ResourceName) is not { } topic)
-            {
-                error = ErrorCode.UnknownTopicOrPartition;
-            }
             else if (HasDuplicateNames(resource.Configs))
             {
                 error = ErrorCode.InvalidRequest;
@@ -47,29 +43,9 @@ internal sealed class IncrementalAlterConfigsHandler(TopicRegistry topics, Autho
             }
             else
             {
-                var overrides = new Dictionary<string, string>(topic.Overrides, StringComparer.Ordinal);
-                error = ErrorCode.None;
-                foreach (IncrementalAlterConfigsRequest.AlterableConfig config in resource.Configs)
-                {
-                    switch (config.ConfigOperation)
-                    {
-                        case 0 when config.Value is not null:
-                            overrides[config.Name] = config.Value;
-                            break;
-                        case 1:
-                            overrides.Remove(config.Name);
-                            break;
-                        default:
-                            error = ErrorCode.InvalidConfig;
-                            message = $"Operation {config.ConfigOperation} is not supported for '{config.Name}'.";
-                            break;
-                    }
-                }
-
-                if (error == ErrorCode.None)
-                {
-                    error = topics.SetConfigs(topic.Name, overrides, alter.ValidateOnly, out message);
-                }
+                List<IncrementalAlterConfigsRequest.AlterableConfig> configs = resource.Configs;
+                (error, message) = await TopicConfigChange.ApplyAsync(topics, cluster, resource.ResourceName, current => Edit(current, configs), alter.ValidateOnly)
+                    .ConfigureAwait(false);
             }
 
             response.Responses.Add(new IncrementalAlterConfigsResponse.AlterConfigsResourceResponse
@@ -81,7 +57,30 @@ internal sealed class IncrementalAlterConfigsHandler(TopicRegistry topics, Autho
             });
         }
 
-        return ValueTask.FromResult<IncrementalAlterConfigsResponse?>(response);
+        return response;
+    }
+
+    /// <summary>SET (0) and DELETE (1) applied to a copy of the current overrides; APPEND and SUBTRACT are refused (no list-valued topic configs here).</summary>
+    private static (ErrorCode, string?, Dictionary<string, string>?) Edit(
+        IReadOnlyDictionary<string, string> current, List<IncrementalAlterConfigsRequest.AlterableConfig> configs)
+    {
+        var overrides = new Dictionary<string, string>(current, StringComparer.Ordinal);
+        foreach (IncrementalAlterConfigsRequest.AlterableConfig config in configs)
+        {
+            switch (config.ConfigOperation)
+            {
+                case 0 when config.Value is not null:
+                    overrides[config.Name] = config.Value;
+                    break;
+                case 1:
+                    overrides.Remove(config.Name);
+                    break;
+                default:
+                    return (ErrorCode.InvalidConfig, $"Operation {config.ConfigOperation} is not supported for '{config.Name}'.", null);
+            }
+        }
+
+        return (ErrorCode.None, null, overrides);
     }
 
     private static bool HasDuplicateNames(List<IncrementalAlterConfigsRequest.AlterableConfig> configs)

@@ -122,6 +122,25 @@ internal sealed partial class TopicRegistry : IDisposable
     public Topic? InternalTopic { get; set; }
 
     /// <summary>
+    /// Checks a topic's whole set of overrides against the defaults (INVALID_CONFIG with the reason), giving the
+    /// config they make; nothing changes. Cluster mode checks here before recording them in the controller store.
+    /// </summary>
+    public ErrorCode ValidateConfigs(IReadOnlyDictionary<string, string> overrides, out LogConfig config, out string? message)
+    {
+        message = null;
+        config = _defaults;
+        foreach ((string key, string value) in overrides)
+        {
+            if (!TopicConfigs.TryApply(config, key, value, out config, out message))
+            {
+                return ErrorCode.InvalidConfig;
+            }
+        }
+
+        return ErrorCode.None;
+    }
+
+    /// <summary>
     /// Cluster mode: makes <see cref="InternalTopic"/> the cluster's <c>__consumer_offsets</c> (its topic id and
     /// partition count as the controller recorded them; every partition's log opened here, in the same directories a
     /// single node's offset log uses for partition 0), and returns it.
@@ -457,14 +476,9 @@ internal sealed partial class TopicRegistry : IDisposable
     /// <summary>Replaces a topic's overrides (AlterConfigs, IncrementalAlterConfigs) and applies them to every partition.</summary>
     public ErrorCode SetConfigs(string name, IReadOnlyDictionary<string, string> overrides, bool validateOnly, out string? message)
     {
-        message = null;
-        LogConfig config = _defaults;
-        foreach ((string key, string value) in overrides)
+        if (ValidateConfigs(overrides, out LogConfig config, out message) is var invalid and not ErrorCode.None)
         {
-            if (!TopicConfigs.TryApply(config, key, value, out config, out message))
-            {
-                return ErrorCode.InvalidConfig;
-            }
+            return invalid;
         }
 
         lock (_writeLock)

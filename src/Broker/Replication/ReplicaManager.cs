@@ -86,7 +86,7 @@ internal sealed partial class ReplicaManager(
         }
 
         leaderEpoch = state.LeaderEpoch;
-        return acks == -1 && state.Isr.Count < p.MinInsyncReplicas ? ErrorCode.NotEnoughReplicas : ErrorCode.None;
+        return acks == -1 && state.Isr.Count < MinInsync(p.Topic) ? ErrorCode.NotEnoughReplicas : ErrorCode.None; // read now: an AlterConfigs applies at once
     }
 
     /// <summary>
@@ -240,7 +240,6 @@ internal sealed partial class ReplicaManager(
             }
 
             found.UseSeparateHighWatermark();
-            p.MinInsyncReplicas = MinInsync(p.Topic);
             p.Log = found;
         }
 

@@ -53,9 +53,6 @@ internal sealed class ReplicaPartition(string topic, int partition)
 
     /// <summary>Leader only: the partition epoch whose ISR change the control plane refused; none is retried before a newer state.</summary>
     public int RefusedPartitionEpoch { get; set; } = -1;
-
-    /// <summary>The fewest in-sync replicas an acks=all write needs (the topic's min.insync.replicas).</summary>
-    public int MinInsyncReplicas { get; set; } = 1;
 }
 
 /// <summary>A follower's progress as its leader sees it (Kafka's ReplicaState).</summary>

@@ -343,6 +343,83 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
         await ThreeBrokerCluster.WaitForAsync(async () => (await cluster.Store.RangeAsync(cluster.Keys.BrokersPrefix, CancellationToken.None)).Items.Count, n => n == 3);
     }
 
+    [Fact]
+    public async Task A_config_change_sent_to_any_broker_reaches_every_replica_and_the_leader_enforces_it()
+    {
+        var topic = BrokerFixture.UniqueTopic("cfg");
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.Bootstrap }).Build())
+        {
+            await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = 1, ReplicationFactor = 3 }]);
+        }
+
+        var state = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Leader: > 0, Isr.Count: 3 });
+        int leader = state!.Leader;
+        int controller = await cluster.ControllerIdAsync();
+        int receiver = Enumerable.Range(1, 3).FirstOrDefault(id => id != controller && id != leader) is var r and > 0 ? r : Enumerable.Range(1, 3).First(id => id != controller);
+        for (var id = 1; id <= 3; id++)
+        {
+            await ThreeBrokerCluster.WaitForSync(() => cluster.PartitionDirectories(id, topic), d => d.Length == 1);
+        }
+
+        using (var connection = await RawConnection.OpenAsync(cluster.Brokers[receiver].Port))
+        {
+            // An invalid value is refused and nothing is recorded.
+            var invalid = await IncrementalAsync(connection, topic, ("retention.ms", "soon"));
+            Assert.Equal((short)LogBroker.Protocol.ErrorCode.InvalidConfig, invalid);
+
+            // min.insync.replicas above the replica count: the leader refuses acks=all from then on.
+            Assert.Equal(0, await IncrementalAsync(connection, topic, ("min.insync.replicas", "4"), ("retention.ms", "123456")));
+        }
+
+        for (var id = 1; id <= 3; id++)
+        {
+            var configs = await ThreeBrokerCluster.WaitForAsync(() => ConfigsAsync(id, topic), c => c.GetValueOrDefault("min.insync.replicas") == "4");
+            Assert.Equal("4", configs.GetValueOrDefault("min.insync.replicas"));
+            Assert.Equal("123456", configs.GetValueOrDefault("retention.ms"));
+        }
+
+        using (var connection = await RawConnection.OpenAsync(cluster.Brokers[leader].Port))
+        {
+            Assert.Equal((short)LogBroker.Protocol.ErrorCode.NotEnoughReplicas, await ProduceAsync(connection, topic, 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), acks: -1));
+
+            // Deleted again (from the leader this time): acks=all is taken.
+            Assert.Equal(0, await IncrementalAsync(connection, topic, ("min.insync.replicas", null)));
+            var taken = await ThreeBrokerCluster.WaitForAsync(
+                () => ProduceAsync(connection, topic, 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), acks: -1), e => e == 0);
+            Assert.Equal(0, taken);
+        }
+
+        var final = await ThreeBrokerCluster.WaitForAsync(() => ConfigsAsync(receiver, topic), c => !c.ContainsKey("min.insync.replicas"));
+        Assert.False(final.ContainsKey("min.insync.replicas"));
+        Assert.Equal("123456", final.GetValueOrDefault("retention.ms")); // the other override kept
+    }
+
+    /// <summary>IncrementalAlterConfigs v1 of one topic: SET for a value, DELETE for null; the error code.</summary>
+    private static async Task<short> IncrementalAsync(RawConnection connection, string topic, params (string Name, string? Value)[] configs)
+    {
+        var response = await connection.RequestAsync<IncrementalAlterConfigsResponse>(ApiKey.IncrementalAlterConfigs, 1, new IncrementalAlterConfigsRequest
+        {
+            Resources = [new IncrementalAlterConfigsRequest.AlterConfigsResource
+            {
+                ResourceType = 2,
+                ResourceName = topic,
+                Configs = [.. configs.Select(c => new IncrementalAlterConfigsRequest.AlterableConfig { Name = c.Name, ConfigOperation = (sbyte)(c.Value is null ? 1 : 0), Value = c.Value })],
+            }],
+        }, TimeSpan.FromSeconds(10));
+        return response.Responses[0].ErrorCode;
+    }
+
+    /// <summary>The topic's overrides (dynamic topic configs) as broker <paramref name="id"/> describes them.</summary>
+    private async Task<Dictionary<string, string?>> ConfigsAsync(int id, string topic)
+    {
+        using var connection = await RawConnection.OpenAsync(cluster.Brokers[id].Port);
+        var response = await connection.RequestAsync<DescribeConfigsResponse>(ApiKey.DescribeConfigs, 4, new DescribeConfigsRequest
+        {
+            Resources = [new DescribeConfigsRequest.DescribeConfigsResource { ResourceType = 2, ResourceName = topic, ConfigurationKeys = null }],
+        }, TimeSpan.FromSeconds(10));
+        return response.Results[0].Configs.Where(c => c.ConfigSource == 1).ToDictionary(c => c.Name, c => c.Value, StringComparer.Ordinal);
+    }
+
     private static async Task<short> ProduceAsync(RawConnection connection, string topic, int records, long timestamp, short acks)
     {
         var response = await connection.RequestAsync<ProduceResponse>(
