@@ -63,7 +63,8 @@ sleep 2
 
 BOOTSTRAP="127.0.0.1:${BPORT[1]},127.0.0.1:${BPORT[2]},127.0.0.1:${BPORT[3]}"
 SECONDS_TOTAL=$((MINUTES * 60))
-dotnet "$DRIVER_DLL" "$BOOTSTRAP" soak "$PARTITIONS" "$SECONDS_TOTAL" >"$WORK/driver.log" 2>&1 &
+: >"$WORK/faults.txt"
+dotnet "$DRIVER_DLL" "$BOOTSTRAP" soak "$PARTITIONS" "$SECONDS_TOTAL" "$WORK/faults.txt" >"$WORK/driver.log" 2>&1 &
 DRIVER=$!
 PIDS+=($DRIVER)
 
@@ -73,6 +74,7 @@ while [ "$SECONDS" -lt "$end" ] && kill -0 "$DRIVER" 2>/dev/null; do
   sleep "$FAULT_EVERY"
   [ "$SECONDS" -lt "$end" ] || break
   victim=$((RANDOM % 3 + 1))
+  echo "$(date +%s%3N) $victim" >>"$WORK/faults.txt"
   kill -9 "${BROKER_PIDS[$victim]}" 2>/dev/null || true
   wait "${BROKER_PIDS[$victim]}" 2>/dev/null || true
   faults=$((faults + 1))

@@ -7,13 +7,18 @@ using LogBroker.TestKit.History;
 // 3, min.insync.replicas=2), produces unique values with acks=all and idempotence for the given time, recording
 // every send, ack and failure in a History, then reads every partition back from the start and prints the
 // checker's verdict. Exit code 0 only when the verdict is valid and something was acknowledged.
-// Usage: ClusterSoak <bootstrap> <topic> <partitions> <seconds>
-if (args.Length != 4 || !int.TryParse(args[2], out var partitions) || !int.TryParse(args[3], out var seconds)
+// With a faults file (lines "<unix ms> <broker id>", one per kill, written by the fault loop) it also prints each
+// fault's failover time: how long after the kill the partitions that stopped being acknowledged were acknowledged again.
+// Usage: ClusterSoak <bootstrap> <topic> <partitions> <seconds> [faults-file]
+if (args.Length is not (4 or 5) || !int.TryParse(args[2], out var partitions) || !int.TryParse(args[3], out var seconds)
     || partitions is < 1 or > 64 || seconds is < 1 or > 86_400)
 {
-    Console.Error.WriteLine("usage: ClusterSoak <bootstrap> <topic> <partitions 1-64> <seconds 1-86400>");
+    Console.Error.WriteLine("usage: ClusterSoak <bootstrap> <topic> <partitions 1-64> <seconds 1-86400> [faults-file]");
     return 2;
 }
+
+var faultsFile = args.Length == 5 ? args[4] : null;
+var acks = new AckTimeline(partitions, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), seconds + 120);
 
 var (bootstrap, topic) = (args[0], args[1]);
 using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = bootstrap }).Build())
@@ -64,6 +69,7 @@ using (var producer = new ProducerBuilder<Null, string>(producerConfig).Build())
                 else
                 {
                     history.Acked(value, report.Offset.Value);
+                    acks.Acked(partition, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
                 }
 
                 inFlight.Release();
@@ -128,4 +134,83 @@ using (var consumer = new ConsumerBuilder<Ignore, string>(consumerConfig).Build(
 var verdict = history.Check();
 Console.WriteLine($"soak: {seconds}s, {partitions} partitions, {sent} sends");
 Console.WriteLine(verdict);
+if (faultsFile is not null && File.Exists(faultsFile))
+{
+    var failovers = new List<long>();
+    foreach (var line in File.ReadAllLines(faultsFile))
+    {
+        var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (fields.Length >= 1 && long.TryParse(fields[0], out var killedAt))
+        {
+            failovers.Add(acks.FailoverMs(killedAt));
+        }
+    }
+
+    Console.WriteLine($"failover ms per fault (kill -9 to the first acks=all acknowledgement again of every partition that stopped): [{string.Join(", ", failovers)}]");
+    if (failovers.Count > 0)
+    {
+        failovers.Sort();
+        Console.WriteLine($"failover ms: n={failovers.Count} min={failovers[0]} median={failovers[failovers.Count / 2]} " +
+            $"p90={failovers[(int)Math.Min(failovers.Count - 1, Math.Ceiling(failovers.Count * 0.9) - 1)]} max={failovers[^1]}");
+    }
+}
+
 return verdict.Valid && verdict.Acked > 0 ? 0 : 1;
+
+/// <summary>
+/// When each partition's records were acknowledged, in 10 ms buckets from the start (one bit each: bounded by the
+/// run's length, not by the record count).
+/// </summary>
+internal sealed class AckTimeline(int partitions, long startMs, int seconds)
+{
+    private const int BucketMs = 10;
+    private readonly System.Collections.BitArray[] _acked = [.. Enumerable.Range(0, partitions).Select(_ => new System.Collections.BitArray(seconds * 1000 / BucketMs))];
+
+    public void Acked(int partition, long nowMs)
+    {
+        long bucket = (nowMs - startMs) / BucketMs;
+        if (bucket >= 0 && bucket < _acked[partition].Length)
+        {
+            lock (_acked[partition])
+            {
+                _acked[partition][(int)bucket] = true;
+            }
+        }
+    }
+
+    /// <summary>
+    /// For a kill at <paramref name="killedMs"/>: the longest time from it to the next acknowledgement over the partitions
+    /// whose acknowledgements stopped across it (a gap of more than 200 ms around the kill); 0 when none stopped.
+    /// </summary>
+    public long FailoverMs(long killedMs)
+    {
+        long kill = (killedMs - startMs) / BucketMs;
+        long worst = 0;
+        foreach (var acked in _acked)
+        {
+            if (kill < 0 || kill >= acked.Length)
+            {
+                continue;
+            }
+
+            long before = kill;
+            while (before >= 0 && !acked[(int)before])
+            {
+                before--;
+            }
+
+            long after = kill + 1;
+            while (after < acked.Length && !acked[(int)after])
+            {
+                after++;
+            }
+
+            if (after < acked.Length && (after - before) * BucketMs > 200)
+            {
+                worst = Math.Max(worst, (after - kill) * BucketMs);
+            }
+        }
+
+        return worst;
+    }
+}
