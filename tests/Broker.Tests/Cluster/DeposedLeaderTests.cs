@@ -49,12 +49,7 @@ public sealed class DeposedLeaderTests : IAsyncDisposable
     [Fact]
     public async Task A_write_pending_when_its_leader_is_deposed_is_not_acknowledged_when_the_new_leaders_high_watermark_passes_it()
     {
-        _replicas.Apply(new PartitionState("t", 0, Leader: 1, LeaderEpoch: 1, Replicas: [1, 2], Isr: [1, 2], PartitionEpoch: 1));
-        var handler = new ProduceHandler(_topics, new ProducerStates(), new BrokerOptions { NodeId = 1, FlushOnAcksAll = false }, TimeProvider.System,
-            replicas: _replicas);
-        var context = new RequestContext([], 0, new RequestHeader((short)ApiKey.Produce, 9, 1, "test"), "test");
-        ValueTask<ProduceResponse?> pending = handler.HandleAsync(context, RequestFrames.Produce("t", 0, Batches.Create(3, tag: "lost"), acks: -1, timeoutMs: 20_000));
-        Assert.False(pending.IsCompleted); // follower 2 has not fetched it
+        (_, _, ValueTask<ProduceResponse?> pending) = StartAcksAllWrite();
 
         // The controller deposes broker 1 (say it was paused past its lease; 2 was in the ISR and is elected without
         // the write). Broker 1 follows 2 from now on: it truncates to where the logs diverge and appends 2's records.
@@ -74,12 +69,7 @@ public sealed class DeposedLeaderTests : IAsyncDisposable
     [Fact]
     public async Task A_write_is_acknowledged_once_the_isr_has_it_while_its_leader_still_leads_and_not_before()
     {
-        _replicas.Apply(new PartitionState("t", 0, Leader: 1, LeaderEpoch: 1, Replicas: [1, 2], Isr: [1, 2], PartitionEpoch: 1));
-        var handler = new ProduceHandler(_topics, new ProducerStates(), new BrokerOptions { NodeId = 1, FlushOnAcksAll = false }, TimeProvider.System,
-            replicas: _replicas);
-        var context = new RequestContext([], 0, new RequestHeader((short)ApiKey.Produce, 9, 1, "test"), "test");
-        ValueTask<ProduceResponse?> pending = handler.HandleAsync(context, RequestFrames.Produce("t", 0, Batches.Create(3), acks: -1, timeoutMs: 20_000));
-        Assert.False(pending.IsCompleted);
+        (ProduceHandler handler, RequestContext context, ValueTask<ProduceResponse?> pending) = StartAcksAllWrite();
 
         // Another producer's append wakes the partition's waiters: the write still waits for its follower.
         var other = await handler.HandleAsync(context, RequestFrames.Produce("t", 0, Batches.Create(2), acks: 1));
@@ -94,6 +84,18 @@ public sealed class DeposedLeaderTests : IAsyncDisposable
         ProduceResponse.PartitionProduceResponse answer = response!.Responses[0].PartitionResponses[0];
         Assert.Equal(ErrorCode.None, (ErrorCode)answer.ErrorCode);
         Assert.Equal(0, answer.BaseOffset);
+    }
+
+    /// <summary>Broker 1 leads t-0 in epoch 1 with follower 2 in the ISR; an acks=all write of three records waits for 2.</summary>
+    private (ProduceHandler Handler, RequestContext Context, ValueTask<ProduceResponse?> Pending) StartAcksAllWrite()
+    {
+        _replicas.Apply(new PartitionState("t", 0, Leader: 1, LeaderEpoch: 1, Replicas: [1, 2], Isr: [1, 2], PartitionEpoch: 1));
+        var handler = new ProduceHandler(_topics, new ProducerStates(), new BrokerOptions { NodeId = 1, FlushOnAcksAll = false }, TimeProvider.System,
+            replicas: _replicas);
+        var context = new RequestContext([], 0, new RequestHeader((short)ApiKey.Produce, 9, 1, "test"), "test");
+        ValueTask<ProduceResponse?> pending = handler.HandleAsync(context, RequestFrames.Produce("t", 0, Batches.Create(3), acks: -1, timeoutMs: 20_000));
+        Assert.False(pending.IsCompleted); // follower 2 has not fetched it
+        return (handler, context, pending);
     }
 
     private sealed class NoBrokers : IBrokerDirectory
