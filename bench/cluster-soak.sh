@@ -4,7 +4,7 @@
 # idempotence while a fault loop kill -9s and restarts a random broker every FAULT_EVERY seconds; then the
 # driver reads everything back and prints the history checker's verdict. Every process started here is
 # stopped by PID on exit.
-# Usage: bench/cluster-soak.sh [MINUTES=2] [FAULT_EVERY=15] [PARTITIONS=3]
+# Usage: bench/cluster-soak.sh [MINUTES=2] [FAULT_EVERY=15] [PARTITIONS=3]   (SOAK_RATE=records/s, default 5000, 0 unlimited)
 set -euo pipefail
 MINUTES=${1:-2}
 FAULT_EVERY=${2:-15}

@@ -18,6 +18,10 @@ if (args.Length is not (4 or 5) || !int.TryParse(args[2], out var partitions) ||
 }
 
 var faultsFile = args.Length == 5 ? args[4] : null;
+
+// SOAK_RATE records/s (default 5,000; 0: as fast as the producer takes them). A correctness soak, not a throughput
+// run: the history of every record is kept in memory, and every acknowledged record must be read back at the end.
+var rate = int.TryParse(Environment.GetEnvironmentVariable("SOAK_RATE"), out var r) && r >= 0 ? r : 5_000;
 var acks = new AckTimeline(partitions, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), seconds + 120);
 
 var (bootstrap, topic) = (args[0], args[1]);
@@ -53,6 +57,11 @@ using (var producer = new ProducerBuilder<Null, string>(producerConfig).Build())
     using var inFlight = new SemaphoreSlim(1000);
     while (clock.Elapsed < TimeSpan.FromSeconds(seconds))
     {
+        if (rate > 0 && sent % 100 == 0 && TimeSpan.FromSeconds(sent / (double)rate) - clock.Elapsed is { Ticks: > 0 } ahead)
+        {
+            await Task.Delay(ahead);
+        }
+
         var value = $"v-{sent}";
         var partition = (int)(sent % partitions);
         sent++;
@@ -115,7 +124,8 @@ using (var consumer = new ConsumerBuilder<Ignore, string>(consumerConfig).Build(
         consumer.Assign(new TopicPartitionOffset(tp, Offset.Beginning));
         var deadline = Stopwatch.StartNew();
         long next = 0;
-        while (next < high && deadline.Elapsed < TimeSpan.FromSeconds(60))
+        var bound = TimeSpan.FromSeconds(60 + (high / 20_000)); // generous for the records there, yet bounded
+        while (next < high && deadline.Elapsed < bound)
         {
             var result = consumer.Consume(TimeSpan.FromSeconds(1));
             if (result is null || result.IsPartitionEOF)
