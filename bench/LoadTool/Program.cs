@@ -2,7 +2,7 @@
 // in the spirit of kafka-producer-perf-test. It starts the broker (Release build next to this tool)
 // on 127.0.0.1 with a fresh data directory, runs the scenarios, prints one line per result, and stops.
 //
-//   dotnet run -c Release --project bench/LoadTool -- [--records 1000000] [--scenario all|produce|latency|kib|client|scale|spread|metrics|peer|latency-rounds|security] [--rounds 3] [--acks 1|all] [--partitions 50000]
+//   dotnet run -c Release --project bench/LoadTool -- [--records 1000000] [--scenario all|produce|latency|kib|client|scale|spread|metrics|peer|latency-rounds|security|replication] [--rounds 3] [--acks 1|all] [--partitions 50000]
 //
 // Every loop is bounded in count and time, and all traffic stays on the loopback interface.
 using System.Diagnostics;
@@ -21,6 +21,12 @@ Console.WriteLine($"# machine: {Environment.ProcessorCount} cores, {Environment.
 Console.WriteLine($"# date: {DateTime.UtcNow:u}");
 try
 {
+    if (scenario is "replication")
+    {
+        // W1/W2 on a 3-broker cluster (3 etcd members): replication factor 1 against 3, acks=all, alternating rounds (not part of "all").
+        await LogBroker.LoadTool.ReplicationScenario.RunAsync(data + "-repl", records, IntArg("--rounds", 3));
+    }
+
     if (scenario is "security")
     {
         // TLS and SASL_SSL/SCRAM-SHA-256 against plaintext on W1, in alternating rounds (not part of "all").

@@ -394,6 +394,77 @@ public sealed class AdminClient : IAdminClient
     /// <inheritdoc/>
     public ValueTask DisposeAsync() => _cluster.DisposeAsync();
 
+    /// <summary>
+    /// Gives partitions new replica lists (AlterPartitionReassignments, KIP-455, at the controller): added replicas
+    /// catch up, then the removed ones go; the first replica is the preferred leader. A list with the same replicas in
+    /// another order takes effect at once. Throws for the first partition the controller refuses.
+    /// </summary>
+    public async Task AlterPartitionReassignmentsAsync(IEnumerable<PartitionReassignment> reassignments, CancellationToken cancellationToken = default)
+    {
+        var request = new AlterPartitionReassignmentsRequest { TimeoutMs = TimeoutMs };
+        foreach (PartitionReassignment r in reassignments)
+        {
+            if (request.Topics.Find(t => t.Name == r.Partition.Topic) is not { } topic)
+            {
+                topic = new AlterPartitionReassignmentsRequest.ReassignableTopic { Name = r.Partition.Topic };
+                request.Topics.Add(topic);
+            }
+
+            topic.Partitions.Add(new AlterPartitionReassignmentsRequest.ReassignablePartition { PartitionIndex = r.Partition.Partition, Replicas = [.. r.Replicas] });
+        }
+
+        AlterPartitionReassignmentsResponse response = await ControllerAsync<AlterPartitionReassignmentsResponse>(
+            ApiKey.AlterPartitionReassignments, request, cancellationToken).ConfigureAwait(false);
+        Check(response.ErrorCode, "Reassigning partitions", response.ErrorMessage);
+        foreach (AlterPartitionReassignmentsResponse.ReassignableTopicResponse t in response.Responses)
+        {
+            foreach (AlterPartitionReassignmentsResponse.ReassignablePartitionResponse p in t.Partitions)
+            {
+                Check(p.ErrorCode, $"Reassigning {t.Name}-{p.PartitionIndex}", p.ErrorMessage);
+            }
+        }
+
+        _cluster.Invalidate();
+    }
+
+    /// <summary>
+    /// Makes each partition's preferred replica (its first) the leader when it is in the ISR (ElectLeaders, preferred,
+    /// at the controller). Returns the partitions it could not move, with the reason; one already led by its preferred
+    /// replica counts as done.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<TopicPartition, ErrorCode>> ElectPreferredLeadersAsync(
+        IEnumerable<TopicPartition> partitions, CancellationToken cancellationToken = default)
+    {
+        var request = new ElectLeadersRequest { ElectionType = 0, TimeoutMs = TimeoutMs, TopicPartitions = [] };
+        foreach (TopicPartition tp in partitions)
+        {
+            if (request.TopicPartitions.Find(t => t.Topic == tp.Topic) is not { } topic)
+            {
+                topic = new ElectLeadersRequest.TopicPartitionsData { Topic = tp.Topic };
+                request.TopicPartitions.Add(topic);
+            }
+
+            topic.Partitions.Add(tp.Partition);
+        }
+
+        ElectLeadersResponse response = await ControllerAsync<ElectLeadersResponse>(ApiKey.ElectLeaders, request, cancellationToken).ConfigureAwait(false);
+        Check(response.ErrorCode, "Electing leaders", null);
+        var failed = new Dictionary<TopicPartition, ErrorCode>();
+        foreach (ElectLeadersResponse.ReplicaElectionResult t in response.ReplicaElectionResults)
+        {
+            foreach (ElectLeadersResponse.PartitionResult p in t.PartitionResult)
+            {
+                if (p.ErrorCode != 0 && (ErrorCode)p.ErrorCode != ErrorCode.ElectionNotNeeded)
+                {
+                    failed[new TopicPartition(t.Topic, p.PartitionId)] = (ErrorCode)p.ErrorCode;
+                }
+            }
+        }
+
+        _cluster.Invalidate();
+        return failed;
+    }
+
     private Task<TResponse> ControllerAsync<TResponse>(ApiKey key, IKafkaMessage request, CancellationToken cancellationToken)
         where TResponse : IKafkaMessage, new() =>
         _cluster.RetryAsync(async ct =>

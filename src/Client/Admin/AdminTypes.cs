@@ -116,3 +116,8 @@ public sealed record ClusterDescription(string ClusterId, int ControllerId, IRea
 /// <param name="Port">Its advertised port.</param>
 /// <param name="Rack">Its rack, or null.</param>
 public sealed record BrokerDescription(int Id, string Host, int Port, string? Rack);
+
+/// <summary>A partition's new replica list for <see cref="AdminClient.AlterPartitionReassignmentsAsync"/>; the first replica is the preferred leader.</summary>
+/// <param name="Partition">The partition.</param>
+/// <param name="Replicas">Its replicas, by broker id.</param>
+public sealed record PartitionReassignment(TopicPartition Partition, IReadOnlyList<int> Replicas);

@@ -39,6 +39,8 @@ internal static class ClientVersions
         ApiKey.DescribeLogDirs => (1, 4),
         ApiKey.ConsumerGroupHeartbeat => (0, 0),
         ApiKey.ConsumerGroupDescribe => (0, 0),
+        ApiKey.ElectLeaders => (0, 2),
+        ApiKey.AlterPartitionReassignments => (0, 0),
         _ => (0, -1),
     };
 }
