@@ -23,7 +23,7 @@ internal static class ReplicationScenario
             string[] endpoints = [.. etcd.Endpoints.Select((e, i) => $"--Cluster:Etcd:Endpoints:{i}={e}")];
             for (int id = 1; id <= 3; id++)
             {
-                brokers.Add(await global::Broker.StartAsync(Path.Combine(data, $"b{id}"), [$"--Broker:NodeId={id}", "--Broker:FlushOnAcksAll=true", .. endpoints]));
+                brokers.Add(await global::Broker.StartAsync(Path.Combine(data, $"b{id}"), [$"--Broker:NodeId={id}", "--Broker:FlushOnAcksAll=true", "--Admin:Enabled=false", .. endpoints]));
             }
 
             string bootstrap = string.Join(',', brokers.Select(b => b.Bootstrap));
