@@ -344,6 +344,75 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
     }
 
     [Fact]
+    public async Task A_leader_paused_past_its_lease_is_fenced_when_it_resumes_and_acknowledges_no_acks_all_write()
+    {
+        var topic = BrokerFixture.UniqueTopic("zombie");
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.Bootstrap }).Build())
+        {
+            await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = 1, ReplicationFactor = 3 }]);
+        }
+
+        var state = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Leader: > 0, Isr.Count: 3 });
+        int old = state!.Leader;
+        using var atOld = await RawConnection.OpenAsync(cluster.Brokers[old].Port);
+        Assert.Equal(0, await ProduceTaggedAsync(atOld, topic, "before", acks: -1, timeoutMs: 10_000));
+
+        // Stopped past its 2 s lease: the controller elects another ISR member, which takes a write.
+        await cluster.Brokers[old].PauseAsync();
+        int leader;
+        try
+        {
+            var moved = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Leader: > 0 } x && x.Leader != old);
+            leader = moved!.Leader;
+            Assert.NotEqual(old, leader);
+            using var atNew = await RawConnection.OpenAsync(cluster.Brokers[leader].Port);
+            short written = await ThreeBrokerCluster.WaitForAsync(() => ProduceTaggedAsync(atNew, topic, "new-leader", acks: -1, timeoutMs: 10_000), e => e == 0);
+            Assert.Equal(0, written);
+        }
+        finally
+        {
+            await cluster.Brokers[old].ResumeAsync();
+        }
+
+        // At once after SIGCONT, before or after it hears of the new epoch: an acks=all write is never acknowledged
+        // there (its ISR fetches from the new leader), and soon it refuses writes outright.
+        short zombie = await ProduceTaggedAsync(atOld, topic, "zombie", acks: -1, timeoutMs: 3_000);
+        Assert.NotEqual(0, zombie);
+        short refused = await ThreeBrokerCluster.WaitForAsync(() => ProduceTaggedAsync(atOld, topic, "late", acks: 1, timeoutMs: 3_000), e => e != 0);
+        Assert.Equal((short)LogBroker.Protocol.ErrorCode.NotLeaderOrFollower, refused);
+
+        // It comes back as a follower, truncates what it took as a zombie, and catches up into the ISR.
+        var healed = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Isr.Count: 3 });
+        Assert.Equal(3, healed!.Isr.Count);
+        var config = new ConsumerConfig { BootstrapServers = cluster.Bootstrap, GroupId = "zombie-" + Guid.NewGuid().ToString("N"), EnablePartitionEof = true };
+        using var consumer = new ConsumerBuilder<string, Ignore>(config).Build();
+        consumer.Assign(new Confluent.Kafka.TopicPartitionOffset(topic, 0, Offset.Beginning));
+        var keys = new List<string>();
+        for (int i = 0; i < 60; i++)
+        {
+            if (consumer.Consume(TimeSpan.FromSeconds(1)) is { } r)
+            {
+                if (r.IsPartitionEOF)
+                {
+                    break;
+                }
+
+                keys.Add(r.Message.Key);
+            }
+        }
+
+        Assert.Equal(["before-0", "new-leader-0"], keys);
+        await ThreeBrokerCluster.WaitForAsync(async () => (await cluster.Store.RangeAsync(cluster.Keys.BrokersPrefix, CancellationToken.None)).Items.Count, n => n == 3);
+    }
+
+    private static async Task<short> ProduceTaggedAsync(RawConnection connection, string topic, string tag, short acks, int timeoutMs)
+    {
+        var response = await connection.RequestAsync<ProduceResponse>(
+            ApiKey.Produce, 9, RequestFrames.Produce(topic, 0, Batches.Create(1, tag: tag), acks, timeoutMs), TimeSpan.FromSeconds(30));
+        return Assert.Single(Assert.Single(response.Responses).PartitionResponses).ErrorCode;
+    }
+
+    [Fact]
     public async Task A_config_change_sent_to_any_broker_reaches_every_replica_and_the_leader_enforces_it()
     {
         var topic = BrokerFixture.UniqueTopic("cfg");
