@@ -35,6 +35,23 @@ internal sealed class ConfluentSender
         CompressionType = CompressionType.None,
     };
 
+    /// <summary>
+    /// The consumer settings the scenarios read back with: large fetches, and librdkafka's fetch pause lifted
+    /// (it pauses for fetch.queue.backoff.ms, default 1 s, once more than queued.min.messages, default 100,000, wait
+    /// in its queue): issue 15's consumer settings, queued.min.messages 1,000,000 and fetch.queue.backoff.ms 0.
+    /// </summary>
+    public static ConsumerConfig ThroughputConsumerConfig(string bootstrap, string group) => new()
+    {
+        BootstrapServers = bootstrap,
+        GroupId = group,
+        EnableAutoCommit = false,
+        FetchMaxBytes = 64 * 1024 * 1024,
+        MaxPartitionFetchBytes = 16 * 1024 * 1024,
+        QueuedMaxMessagesKbytes = 512 * 1024,
+        QueuedMinMessages = 1_000_000,
+        FetchQueueBackoffMs = 0,
+    };
+
     public void Send(string topic, Message<Null, byte[]> message, int count)
     {
         for (int i = 0; i < count; i++)

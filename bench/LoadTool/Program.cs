@@ -237,20 +237,7 @@ static Result Produce(Broker broker, string topic, int count, int size, Acks ack
 
 static Result Consume(Broker broker, string topic, int count)
 {
-    using IConsumer<Ignore, byte[]> consumer = new ConsumerBuilder<Ignore, byte[]>(new ConsumerConfig
-    {
-        BootstrapServers = broker.Bootstrap,
-        GroupId = "load",
-        EnableAutoCommit = false,
-        FetchMaxBytes = 64 * 1024 * 1024,
-        MaxPartitionFetchBytes = 16 * 1024 * 1024,
-        QueuedMaxMessagesKbytes = 512 * 1024,
-        // librdkafka pauses fetching for fetch.queue.backoff.ms (default 1 s) once more than
-        // queued.min.messages (default 100,000) wait in its queue: lift both so the broker is measured.
-        // Issue 15's consumer settings, exactly: queued.min.messages 1,000,000, fetch.queue.backoff.ms 0.
-        QueuedMinMessages = 1_000_000,
-        FetchQueueBackoffMs = 0,
-    }).Build();
+    using IConsumer<Ignore, byte[]> consumer = new ConsumerBuilder<Ignore, byte[]>(ConfluentSender.ThroughputConsumerConfig(broker.Bootstrap, "load")).Build();
     consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
     TimeSpan cpuBefore = broker.CpuTime;
     var clock = Stopwatch.StartNew();

@@ -102,17 +102,7 @@ internal static class ReplicationScenario
 
     private static double Consume(string bootstrap, string topic, int count)
     {
-        using IConsumer<Ignore, byte[]> consumer = new ConsumerBuilder<Ignore, byte[]>(new ConsumerConfig
-        {
-            BootstrapServers = bootstrap,
-            GroupId = "replication",
-            EnableAutoCommit = false,
-            FetchMaxBytes = 64 * 1024 * 1024,
-            MaxPartitionFetchBytes = 16 * 1024 * 1024,
-            QueuedMaxMessagesKbytes = 512 * 1024,
-            QueuedMinMessages = 1_000_000,
-            FetchQueueBackoffMs = 0,
-        }).Build();
+        using IConsumer<Ignore, byte[]> consumer = new ConsumerBuilder<Ignore, byte[]>(ConfluentSender.ThroughputConsumerConfig(bootstrap, "replication")).Build();
         consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
         var clock = Stopwatch.StartNew();
         int seen = 0;

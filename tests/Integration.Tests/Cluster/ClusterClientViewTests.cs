@@ -347,10 +347,7 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
     public async Task A_leader_paused_past_its_lease_is_fenced_when_it_resumes_and_acknowledges_no_acks_all_write()
     {
         var topic = BrokerFixture.UniqueTopic("zombie");
-        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.Bootstrap }).Build())
-        {
-            await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = 1, ReplicationFactor = 3 }]);
-        }
+        await cluster.CreateTopicAsync(topic, 1);
 
         var state = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Leader: > 0, Isr.Count: 3 });
         int old = state!.Leader;
@@ -416,10 +413,7 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
     public async Task A_config_change_sent_to_any_broker_reaches_every_replica_and_the_leader_enforces_it()
     {
         var topic = BrokerFixture.UniqueTopic("cfg");
-        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.Bootstrap }).Build())
-        {
-            await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = 1, ReplicationFactor = 3 }]);
-        }
+        await cluster.CreateTopicAsync(topic, 1);
 
         var state = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Leader: > 0, Isr.Count: 3 });
         int leader = state!.Leader;

@@ -1,5 +1,4 @@
 using Confluent.Kafka;
-using Confluent.Kafka.Admin;
 using LogBroker.Broker.Cluster;
 using LogBroker.Protocol.Messages;
 
@@ -21,10 +20,7 @@ public sealed class ClusterDrainTests
         try
         {
             string topic = BrokerFixture.UniqueTopic("drain");
-            using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.Bootstrap }).Build())
-            {
-                await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = 6, ReplicationFactor = 3 }]);
-            }
+            await cluster.CreateTopicAsync(topic, 6);
 
             const int Victim = 2;
             var before = await ThreeBrokerCluster.WaitForAsync(() => cluster.MetadataAsync(1, topic, GroupCoordinatorMap.OffsetsTopic), AllInSync);

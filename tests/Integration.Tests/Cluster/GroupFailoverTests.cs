@@ -1,5 +1,4 @@
 using Confluent.Kafka;
-using Confluent.Kafka.Admin;
 using LogBroker.Broker.Cluster;
 using LogBroker.Protocol.Messages;
 
@@ -23,10 +22,7 @@ public sealed class GroupFailoverTests
         {
             string topic = BrokerFixture.UniqueTopic("gfo");
             string group = "gfo-" + Guid.NewGuid().ToString("N")[..8];
-            using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.Bootstrap }).Build())
-            {
-                await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = 2, ReplicationFactor = 3 }]);
-            }
+            await cluster.CreateTopicAsync(topic, 2);
 
             TopicPartition[] partitions = [new(topic, 0), new(topic, 1)];
             Assert.Null(await CommitAsync(cluster.Bootstrap, group, [new(partitions[0], 42), new(partitions[1], 7)]));
@@ -76,10 +72,7 @@ public sealed class GroupFailoverTests
         {
             string topic = BrokerFixture.UniqueTopic("gcmp");
             string group = "gcmp-" + Guid.NewGuid().ToString("N")[..8];
-            using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.Bootstrap }).Build())
-            {
-                await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = 10, ReplicationFactor = 3 }]);
-            }
+            await cluster.CreateTopicAsync(topic, 10);
 
             int offsetsPartition = GroupCoordinatorMap.PartitionFor(group, 50);
             var state = await ThreeBrokerCluster.WaitForAsync(

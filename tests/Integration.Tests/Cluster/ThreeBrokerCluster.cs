@@ -81,6 +81,13 @@ public sealed class ThreeBrokerCluster : IAsyncLifetime
             "--Admin:Enabled=true", $"--Admin:Listener=127.0.0.1:{AdminPorts[id]}", .. Settings]);
     }
 
+    /// <summary>Creates a topic through a Confluent.Kafka admin client bootstrapped at every broker.</summary>
+    public async Task CreateTopicAsync(string topic, int partitions, short replicationFactor = 3)
+    {
+        using var admin = new Confluent.Kafka.AdminClientBuilder(new Confluent.Kafka.AdminClientConfig { BootstrapServers = Bootstrap }).Build();
+        await admin.CreateTopicsAsync([new Confluent.Kafka.Admin.TopicSpecification { Name = topic, NumPartitions = partitions, ReplicationFactor = replicationFactor }]);
+    }
+
     /// <summary>One metric's value from broker <paramref name="id"/>'s Prometheus text (the sum of its series), or null when absent.</summary>
     public async Task<double?> MetricAsync(int id, string name)
     {
