@@ -3,6 +3,7 @@ using System.Diagnostics;
 using LogBroker.Broker.Groups;
 using LogBroker.Broker.Replication;
 using LogBroker.Protocol;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace LogBroker.Broker.Cluster;
@@ -27,7 +28,7 @@ namespace LogBroker.Broker.Cluster;
 /// <para>Classic groups only: server-side (KIP-848) groups are not routed by coordinator in cluster mode yet.</para>
 /// </remarks>
 internal sealed partial class ReplicatedOffsetStore(
-    ClusterService cluster, ReplicaManager replicas, BrokerOptions broker, TimeProvider time, ILogger<ReplicatedOffsetStore> logger)
+    ClusterService cluster, ReplicaManager replicas, BrokerOptions broker, TimeProvider time, IServiceProvider services, ILogger<ReplicatedOffsetStore> logger)
     : IOffsetStore, IReplicaRoleListener
 {
     /// <summary>How long a commit waits for its ISR (Kafka's offsets.commit.timeout.ms).</summary>
@@ -139,10 +140,13 @@ internal sealed partial class ReplicatedOffsetStore(
         _loading.Enter();
         try
         {
-            if (!IsCurrent(partition.Partition, generation) || _manager is not { } manager || partition.Log is not { } log)
+            if (!IsCurrent(partition.Partition, generation) || partition.Log is not { } log)
             {
                 return;
             }
+
+            // The manager takes this store; built on first use (its factory sets Manager) if nothing asked for it yet.
+            OffsetManager manager = _manager ?? services.GetRequiredService<OffsetManager>();
 
             int count = cluster.Cache.Topic(GroupCoordinatorMap.OffsetsTopic)?.Partitions ?? 0;
             int index = partition.Partition;
