@@ -128,9 +128,9 @@ internal sealed partial class ReplicatedOffsetStore(
         {
             generation = ++_generation;
             _generations[partition.Partition] = generation;
+            _led.TryRemove(partition.Partition, out _); // no commit is taken in the old role from now on
         }
 
-        _led.TryRemove(partition.Partition, out _); // no commit is taken in the old role from now on
         int epoch = state.LeaderEpoch;
         _ = Task.Run(() => TakeRole(partition, leads, epoch, generation));
     }
@@ -166,9 +166,18 @@ internal sealed partial class ReplicatedOffsetStore(
             int compactAfter = broker.OffsetsCompactionBytes;
             var offsets = new OffsetLog(log, () => replicas.OnLeaderAppend(partition), compactAfter, Math.Min(1024 * 1024, compactAfter / 8), logger);
             int loaded = manager.Replace(Belongs, offsets.Load());
-            if (IsCurrent(index, generation) && replicas.Leads(partition, epoch))
+            bool published = false;
+            lock (_roles) // published only if no role change came meanwhile (that one removes it, or supersedes this load)
             {
-                _led[index] = new Led(offsets, partition, epoch);
+                if (_generations.GetValueOrDefault(index) == generation && replicas.Leads(partition, epoch))
+                {
+                    _led[index] = new Led(offsets, partition, epoch);
+                    published = true;
+                }
+            }
+
+            if (published)
+            {
                 double milliseconds = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
                 Loaded(logger, index, epoch, loaded, log.LogStartOffset, log.LogEndOffset, milliseconds);
             }
