@@ -36,42 +36,39 @@ internal sealed class GroupCoordinatorMap(ClusterService cluster, ReplicatedOffs
     /// <summary>The group's coordinator, or the retriable COORDINATOR_NOT_AVAILABLE (no offsets topic yet, or its partition has no live leader).</summary>
     public (ErrorCode Error, BrokerRegistration? Coordinator) Find(string groupId)
     {
-        var cache = cluster.Cache;
-        if (cache.Topic(OffsetsTopic) is not { } topic)
-        {
-            return (ErrorCode.CoordinatorNotAvailable, null);
-        }
-
-        if (cache.Partition(OffsetsTopic, PartitionFor(groupId, topic.Partitions)) is { Leader: >= 0 } state
-            && cache.Brokers.TryGetValue(state.Leader, out var leader))
-        {
-            return (ErrorCode.None, leader);
-        }
-
-        return (ErrorCode.CoordinatorNotAvailable, null);
+        var (error, coordinator, _) = Locate(groupId);
+        return (error, coordinator);
     }
 
     /// <summary>
-    /// The error a group request for <paramref name="groupId"/> gets on this broker: none when this broker
-    /// coordinates it, else NOT_COORDINATOR (the client looks the coordinator up again),
-    /// COORDINATOR_NOT_AVAILABLE while there is none, or COORDINATOR_LOAD_IN_PROGRESS while this broker, its new
-    /// coordinator, loads the group's offsets partition.
+    /// The error a group request for <paramref name="groupId"/> gets on this broker, or null when this broker
+    /// coordinates it: NOT_COORDINATOR (the client looks the coordinator up again), COORDINATOR_NOT_AVAILABLE while
+    /// there is none, or COORDINATOR_LOAD_IN_PROGRESS while this broker, its new coordinator, loads the group's offsets
+    /// partition.
     /// </summary>
-    public ErrorCode Check(string groupId)
+    public ErrorCode? Refusal(string groupId)
     {
-        var (error, coordinator) = Find(groupId);
-        if (error != ErrorCode.None)
+        var (error, coordinator, partition) = Locate(groupId);
+        return error != ErrorCode.None ? error
+            : coordinator!.Id != cluster.BrokerId ? ErrorCode.NotCoordinator
+            : offsets is not null && !offsets.IsLoaded(partition) ? ErrorCode.CoordinatorLoadInProgress
+            : null;
+    }
+
+    private (ErrorCode Error, BrokerRegistration? Coordinator, int Partition) Locate(string groupId)
+    {
+        var cache = cluster.Cache;
+        if (cache.Topic(OffsetsTopic) is not { } topic)
         {
-            return error;
+            return (ErrorCode.CoordinatorNotAvailable, null, -1);
         }
 
-        if (coordinator!.Id != cluster.BrokerId)
+        int partition = PartitionFor(groupId, topic.Partitions);
+        if (cache.Partition(OffsetsTopic, partition) is { Leader: >= 0 } state && cache.Brokers.TryGetValue(state.Leader, out var leader))
         {
-            return ErrorCode.NotCoordinator;
+            return (ErrorCode.None, leader, partition);
         }
 
-        return offsets is null || cluster.Cache.Topic(OffsetsTopic) is not { } topic || offsets.IsLoaded(PartitionFor(groupId, topic.Partitions))
-            ? ErrorCode.None
-            : ErrorCode.CoordinatorLoadInProgress;
+        return (ErrorCode.CoordinatorNotAvailable, null, partition);
     }
 }

@@ -86,25 +86,24 @@ internal sealed partial class ReplicatedOffsetStore(
             return Task.FromException(new OffsetStoreException(ErrorCode.NotCoordinator, "The offsets partition is not here."));
         }
 
-        return log.HighWatermark >= position.Offset && replicas.Leads(replica, position.LeaderEpoch)
-            ? Task.CompletedTask
-            : WaitReplicatedAsync(replica, log, position);
+        ErrorCode now = replicas.Replicated(replica, log, position.Offset - 1, position.LeaderEpoch);
+        return now == ErrorCode.RequestTimedOut ? WaitReplicatedAsync(replica, log, position) : Answer(now);
     }
 
     private async Task WaitReplicatedAsync(ReplicaPartition replica, Storage.PartitionLog log, OffsetPosition position)
     {
         using var timeout = new CancellationTokenSource(CommitTimeout, time);
-        await ReplicaManager.WaitForHighWatermarkAsync(log, position.Offset - 1, timeout.Token).ConfigureAwait(false);
-        if (log.HighWatermark < position.Offset)
-        {
-            throw new OffsetStoreException(ErrorCode.CoordinatorNotAvailable, "The commit was not replicated in time.");
-        }
-
-        if (!replicas.Leads(replica, position.LeaderEpoch))
-        {
-            throw new OffsetStoreException(ErrorCode.NotCoordinator, "The coordinator changed before the commit was replicated.");
-        }
+        await Answer(await replicas.WaitReplicatedAsync(replica, log, position.Offset - 1, position.LeaderEpoch, timeout.Token).ConfigureAwait(false))
+            .ConfigureAwait(false);
     }
+
+    /// <summary>Kafka's mapping for an offset commit: not replicated in time COORDINATOR_NOT_AVAILABLE, deposed NOT_COORDINATOR.</summary>
+    private static Task Answer(ErrorCode replicated) => replicated switch
+    {
+        ErrorCode.None => Task.CompletedTask,
+        ErrorCode.RequestTimedOut => Task.FromException(new OffsetStoreException(ErrorCode.CoordinatorNotAvailable, "The commit was not replicated in time.")),
+        _ => Task.FromException(new OffsetStoreException(ErrorCode.NotCoordinator, "The coordinator changed before the commit was replicated.")),
+    };
 
     /// <inheritdoc/>
     public void AppendGroup(string group, GroupMetadataRecord? state, long timestampMs)

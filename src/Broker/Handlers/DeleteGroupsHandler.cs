@@ -19,13 +19,10 @@ internal sealed class DeleteGroupsHandler(OffsetManager groups, Authorizer? auth
         var response = new DeleteGroupsResponse();
         foreach (string id in delete.GroupsNames)
         {
-            response.Results.Add(new DeleteGroupsResponse.DeletableGroupResult { GroupId = id, ErrorCode = (short)(authorizer?.Check(context, AclOperation.Delete, AclResourceType.Group, id) ?? Coordinated(id) ?? groups.DeleteGroup(id)) });
+            response.Results.Add(new DeleteGroupsResponse.DeletableGroupResult { GroupId = id, ErrorCode = (short)(authorizer?.Check(context, AclOperation.Delete, AclResourceType.Group, id) ?? coordinators?.Refusal(id) ?? groups.DeleteGroup(id)) });
         }
 
         return ValueTask.FromResult<DeleteGroupsResponse?>(response);
     }
 
-    /// <summary>Cluster mode: NOT_COORDINATOR (or the coordinator's absence or loading) when another broker coordinates the group.</summary>
-    private Protocol.ErrorCode? Coordinated(string id) =>
-        coordinators?.Check(id) is { } refused && refused != Protocol.ErrorCode.None ? refused : null;
 }

@@ -23,7 +23,7 @@ internal sealed class DescribeGroupsHandler(GroupCoordinator groups, Authorizer?
         foreach (string id in Duplicates.Once(request.Groups))
         {
             Protocol.ErrorCode? refused = authorizer?.Check(context, AclOperation.Describe, AclResourceType.Group, id)
-                ?? (coordinators?.Check(id) is { } elsewhere && elsewhere != Protocol.ErrorCode.None ? elsewhere : null); // cluster mode: the coordinator answers
+                ?? coordinators?.Refusal(id); // cluster mode: the coordinator answers
             response.Groups.Add(refused is { } error
                 ? new DescribeGroupsResponse.DescribedGroup { GroupId = id, ErrorCode = (short)error }
                 : groups.Describe(id));

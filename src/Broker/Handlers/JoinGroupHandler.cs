@@ -25,7 +25,7 @@ internal sealed class JoinGroupHandler(GroupCoordinator groups, Authorizer? auth
             return new JoinGroupResponse { ErrorCode = (short)denied };
         }
 
-        if (coordinators?.Check(request.GroupId) is { } refused && refused != Protocol.ErrorCode.None)
+        if (coordinators?.Refusal(request.GroupId) is { } refused)
         {
             return new JoinGroupResponse { ErrorCode = (short)refused, MemberId = request.MemberId, ProtocolName = "" }; // cluster mode: another broker coordinates it
         }

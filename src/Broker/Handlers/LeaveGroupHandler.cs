@@ -22,7 +22,7 @@ internal sealed class LeaveGroupHandler(GroupCoordinator groups, Authorizer? aut
             return ValueTask.FromResult<LeaveGroupResponse?>(new LeaveGroupResponse { ErrorCode = (short)denied });
         }
 
-        if (coordinators?.Check(leave.GroupId) is { } refused && refused != Protocol.ErrorCode.None)
+        if (coordinators?.Refusal(leave.GroupId) is { } refused)
         {
             return ValueTask.FromResult<LeaveGroupResponse?>(new LeaveGroupResponse { ErrorCode = (short)refused }); // cluster mode: another broker coordinates it
         }

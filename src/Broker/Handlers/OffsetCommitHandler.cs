@@ -44,7 +44,7 @@ internal sealed class OffsetCommitHandler(OffsetManager groups, BrokerOptions op
         var index = new Dictionary<(string, int), int>();
         var response = new OffsetCommitResponse();
         ErrorCode? groupDenied = authorizer?.Check(context, AclOperation.Read, AclResourceType.Group, commit.GroupId); // Kafka: Read on the group, then Read on each topic
-        if (groupDenied is null && coordinators?.Check(commit.GroupId) is { } elsewhere && elsewhere != ErrorCode.None)
+        if (groupDenied is null && coordinators?.Refusal(commit.GroupId) is { } elsewhere)
         {
             // Cluster mode: another broker coordinates the group; every partition gets the error.
             foreach (OffsetCommitRequest.OffsetCommitRequestTopic topic in commit.Topics)

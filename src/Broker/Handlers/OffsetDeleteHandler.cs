@@ -26,7 +26,7 @@ internal sealed class OffsetDeleteHandler(OffsetManager groups, Authorizer? auth
             return ValueTask.FromResult<OffsetDeleteResponse?>(new OffsetDeleteResponse { ErrorCode = (short)groupDenied });
         }
 
-        if (coordinators?.Check(delete.GroupId) is { } elsewhere && elsewhere != ErrorCode.None)
+        if (coordinators?.Refusal(delete.GroupId) is { } elsewhere)
         {
             return ValueTask.FromResult<OffsetDeleteResponse?>(new OffsetDeleteResponse { ErrorCode = (short)elsewhere }); // cluster mode: the coordinator answers
         }

@@ -43,7 +43,7 @@ internal sealed class OffsetFetchHandler(OffsetManager groups, Authorizer? autho
                     continue;
                 }
 
-                if (coordinators?.Check(group.GroupId) is { } refused && refused != Protocol.ErrorCode.None)
+                if (coordinators?.Refusal(group.GroupId) is { } refused)
                 {
                     groupResponse.ErrorCode = (short)refused; // cluster mode: another broker coordinates it
                     continue;
@@ -71,7 +71,7 @@ internal sealed class OffsetFetchHandler(OffsetManager groups, Authorizer? autho
         {
             response.ErrorCode = (short)denied;
         }
-        else if (coordinators?.Check(fetch.GroupId) is { } refused && refused != Protocol.ErrorCode.None)
+        else if (coordinators?.Refusal(fetch.GroupId) is { } refused)
         {
             // Cluster mode: another broker coordinates the group (v1 has no top-level error: per partition).
             response.ErrorCode = (short)refused;

@@ -57,18 +57,15 @@ internal sealed partial class ProduceHandler
         }
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(Math.Max(0, timeoutMs)), time);
-        var tasks = new Task[writes.Count];
+        var tasks = new Task<ErrorCode>[writes.Count];
         for (int i = 0; i < tasks.Length; i++)
         {
-            tasks[i] = ReplicaManager.WaitForHighWatermarkAsync(writes[i].Log, writes[i].LastOffset, timeout.Token);
+            tasks[i] = replicas!.WaitReplicatedAsync(writes[i].Replica, writes[i].Log, writes[i].LastOffset, writes[i].LeaderEpoch, timeout.Token);
         }
 
-        await Task.WhenAll(tasks).ConfigureAwait(false);
-        for (int i = 0; i < writes.Count; i++)
+        for (int i = 0; i < tasks.Length; i++)
         {
-            ErrorCode error = writes[i].Log.HighWatermark <= writes[i].LastOffset ? ErrorCode.RequestTimedOut
-                : !replicas!.Leads(writes[i].Replica, writes[i].LeaderEpoch) ? ErrorCode.NotLeaderOrFollower
-                : ErrorCode.None;
+            ErrorCode error = await tasks[i].ConfigureAwait(false);
             if (error != ErrorCode.None)
             {
                 writes[i].Result.ErrorCode = (short)error;

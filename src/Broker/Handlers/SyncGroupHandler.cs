@@ -17,7 +17,7 @@ internal sealed class SyncGroupHandler(GroupCoordinator groups, Authorizer? auth
     public override async ValueTask<SyncGroupResponse?> HandleAsync(RequestContext context, SyncGroupRequest request) =>
         authorizer?.Check(context, AclOperation.Read, AclResourceType.Group, request.GroupId) is { } denied
             ? new SyncGroupResponse { ErrorCode = (short)denied }
-            : coordinators?.Check(request.GroupId) is { } refused && refused != Protocol.ErrorCode.None
+            : coordinators?.Refusal(request.GroupId) is { } refused
             ? new SyncGroupResponse { ErrorCode = (short)refused } // cluster mode: another broker coordinates it
             : await groups.SyncAsync(request).ConfigureAwait(false);
 }

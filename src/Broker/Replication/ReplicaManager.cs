@@ -116,23 +116,36 @@ internal sealed partial class ReplicaManager(
     public bool Leads(ReplicaPartition p, int leaderEpoch) => p.State is { } state && state.Leader == LocalId && state.LeaderEpoch == leaderEpoch;
 
     /// <summary>
-    /// Completes once <paramref name="log"/>'s high watermark is past <paramref name="offset"/>, or when
-    /// <paramref name="cancellationToken"/> fires (never faults): the partition's signal fires on every append and
-    /// high-watermark move, so it is waited for again until the high watermark is there.
+    /// What a write appended as leader in <paramref name="leaderEpoch"/>, ending at <paramref name="lastOffset"/>, comes
+    /// to now: <see cref="ErrorCode.None"/> once the high watermark has passed it while this broker still leads in that
+    /// epoch, <see cref="ErrorCode.RequestTimedOut"/> while it has not, <see cref="ErrorCode.NotLeaderOrFollower"/> when
+    /// the broker was deposed meanwhile.
     /// </summary>
-    public static async Task WaitForHighWatermarkAsync(Storage.PartitionLog log, long offset, CancellationToken cancellationToken)
+    public ErrorCode Replicated(ReplicaPartition p, Storage.PartitionLog log, long lastOffset, int leaderEpoch) =>
+        log.HighWatermark <= lastOffset ? ErrorCode.RequestTimedOut
+        : !Leads(p, leaderEpoch) ? ErrorCode.NotLeaderOrFollower
+        : ErrorCode.None;
+
+    /// <summary>
+    /// Waits until the write is replicated (see <see cref="Replicated"/>) or <paramref name="timeout"/> fires, and
+    /// answers what it came to (never faults). The partition's signal fires on every append and high-watermark move, so
+    /// it is waited for again until the high watermark is there.
+    /// </summary>
+    public async Task<ErrorCode> WaitReplicatedAsync(ReplicaPartition p, Storage.PartitionLog log, long lastOffset, int leaderEpoch, CancellationToken timeout)
     {
         try
         {
-            while (log.HighWatermark <= offset)
+            while (log.HighWatermark <= lastOffset)
             {
-                await log.WhenHighWatermarkAfter(offset).WaitAsync(cancellationToken).ConfigureAwait(false);
+                await log.WhenHighWatermarkAfter(lastOffset).WaitAsync(timeout).ConfigureAwait(false);
             }
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
         {
-            // timed out: the caller looks at the high watermark and answers
+            // timed out: answered from the high watermark below
         }
+
+        return Replicated(p, log, lastOffset, leaderEpoch);
     }
 
     /// <summary>After an append as leader: with an ISR of the leader alone the high watermark moves at once.</summary>

@@ -15,46 +15,38 @@ public sealed class ClusterDrainTests
     [Fact]
     public async Task Drain_moves_every_leadership_off_a_broker_and_a_restart_does_not_bring_it_back()
     {
-        var cluster = new ThreeBrokerCluster();
-        await cluster.InitializeAsync();
-        try
+        await using var cluster = await ThreeBrokerCluster.StartAsync();
+        string topic = BrokerFixture.UniqueTopic("drain");
+        await cluster.CreateTopicAsync(topic, 6);
+
+        const int Victim = 2;
+        var before = await ThreeBrokerCluster.WaitForAsync(() => cluster.MetadataAsync(1, topic, GroupCoordinatorMap.OffsetsTopic), AllInSync);
+        Assert.True(AllInSync(before));
+        Assert.Contains(before.Topics.SelectMany(t => t.Partitions), p => p.LeaderId == Victim);
+
+        var (code, output) = await DrainAsync(cluster, Victim);
+        Assert.True(code == 0, output);
+        Assert.Contains($"broker {Victim}:", output);
+        Assert.DoesNotContain("not moved", output);
+
+        for (int id = 1; id <= 3; id++)
         {
-            string topic = BrokerFixture.UniqueTopic("drain");
-            await cluster.CreateTopicAsync(topic, 6);
-
-            const int Victim = 2;
-            var before = await ThreeBrokerCluster.WaitForAsync(() => cluster.MetadataAsync(1, topic, GroupCoordinatorMap.OffsetsTopic), AllInSync);
-            Assert.True(AllInSync(before));
-            Assert.Contains(before.Topics.SelectMany(t => t.Partitions), p => p.LeaderId == Victim);
-
-            var (code, output) = await DrainAsync(cluster, Victim);
-            Assert.True(code == 0, output);
-            Assert.Contains($"broker {Victim}:", output);
-            Assert.DoesNotContain("not moved", output);
-
-            for (int id = 1; id <= 3; id++)
-            {
-                var after = await ThreeBrokerCluster.WaitForAsync(() => cluster.MetadataAsync(id, topic, GroupCoordinatorMap.OffsetsTopic), m => LedBy(m, Victim) == 0 && AllInSync(m));
-                Assert.Equal(0, LedBy(after, Victim));
-                Assert.True(AllInSync(after));
-            }
-
-            // Maintenance: stopped, started again; it rejoins every ISR and still leads nothing.
-            await cluster.Brokers[Victim].TerminateAsync();
-            await cluster.Brokers[Victim].DisposeAsync();
-            cluster.Brokers[Victim] = await cluster.StartBrokerAsync(Victim, cluster.Brokers[Victim].Port);
-            var back = await ThreeBrokerCluster.WaitForAsync(() => cluster.MetadataAsync(1, topic, GroupCoordinatorMap.OffsetsTopic), AllInSync);
-            Assert.True(AllInSync(back));
-            Assert.Equal(0, LedBy(back, Victim));
-
-            using var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = cluster.Bootstrap, Acks = Acks.All }).Build();
-            var delivered = await producer.ProduceAsync(topic, new Message<Null, string> { Value = "after the drain" }, TestContext.Current.CancellationToken);
-            Assert.Equal(PersistenceStatus.Persisted, delivered.Status);
+            var after = await ThreeBrokerCluster.WaitForAsync(() => cluster.MetadataAsync(id, topic, GroupCoordinatorMap.OffsetsTopic), m => LedBy(m, Victim) == 0 && AllInSync(m));
+            Assert.Equal(0, LedBy(after, Victim));
+            Assert.True(AllInSync(after));
         }
-        finally
-        {
-            await cluster.DisposeAsync();
-        }
+
+        // Maintenance: stopped, started again; it rejoins every ISR and still leads nothing.
+        await cluster.Brokers[Victim].TerminateAsync();
+        await cluster.Brokers[Victim].DisposeAsync();
+        cluster.Brokers[Victim] = await cluster.StartBrokerAsync(Victim, cluster.Brokers[Victim].Port);
+        var back = await ThreeBrokerCluster.WaitForAsync(() => cluster.MetadataAsync(1, topic, GroupCoordinatorMap.OffsetsTopic), AllInSync);
+        Assert.True(AllInSync(back));
+        Assert.Equal(0, LedBy(back, Victim));
+
+        using var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = cluster.Bootstrap, Acks = Acks.All }).Build();
+        var delivered = await producer.ProduceAsync(topic, new Message<Null, string> { Value = "after the drain" }, TestContext.Current.CancellationToken);
+        Assert.Equal(PersistenceStatus.Persisted, delivered.Status);
     }
 
     private static bool AllInSync(MetadataResponse metadata) =>

@@ -16,115 +16,99 @@ public sealed class GroupFailoverTests
     [Fact]
     public async Task Committed_offsets_survive_the_coordinator_killed_twice_and_a_restarted_broker_catches_up()
     {
-        var cluster = new ThreeBrokerCluster();
-        await cluster.InitializeAsync();
-        try
-        {
-            string topic = BrokerFixture.UniqueTopic("gfo");
-            string group = "gfo-" + Guid.NewGuid().ToString("N")[..8];
-            await cluster.CreateTopicAsync(topic, 2);
+        await using var cluster = await ThreeBrokerCluster.StartAsync();
+        string topic = BrokerFixture.UniqueTopic("gfo");
+        string group = "gfo-" + Guid.NewGuid().ToString("N")[..8];
+        await cluster.CreateTopicAsync(topic, 2);
 
-            TopicPartition[] partitions = [new(topic, 0), new(topic, 1)];
-            Assert.Null(await CommitAsync(cluster.Bootstrap, group, [new(partitions[0], 42), new(partitions[1], 7)]));
-            Assert.Equal(new long[] { 42, 7 }, await CommittedAsync(cluster.Bootstrap, group, partitions));
+        TopicPartition[] partitions = [new(topic, 0), new(topic, 1)];
+        Assert.Null(await CommitAsync(cluster.Bootstrap, group, [new(partitions[0], 42), new(partitions[1], 7)]));
+        Assert.Equal(new long[] { 42, 7 }, await CommittedAsync(cluster.Bootstrap, group, partitions));
 
-            int offsetsPartition = GroupCoordinatorMap.PartitionFor(group, 50);
-            var before = await ThreeBrokerCluster.WaitForAsync(
-                () => cluster.PartitionStateAsync(GroupCoordinatorMap.OffsetsTopic, offsetsPartition), s => s is { Leader: > 0, Isr.Count: 3 });
-            int first = before!.Leader;
-            await cluster.Brokers[first].KillAsync();
+        int offsetsPartition = GroupCoordinatorMap.PartitionFor(group, 50);
+        var before = await ThreeBrokerCluster.WaitForAsync(
+            () => cluster.PartitionStateAsync(GroupCoordinatorMap.OffsetsTopic, offsetsPartition), s => s is { Leader: > 0, Isr.Count: 3 });
+        int first = before!.Leader;
+        await cluster.Brokers[first].KillAsync();
 
-            // The survivors elect a new leader of the offsets partition; it loads the group and answers its commits.
-            string survivors = string.Join(',', cluster.Brokers.Where(b => b.Key != first).Select(b => b.Value.Bootstrap));
-            var moved = await ThreeBrokerCluster.WaitForAsync(
-                () => cluster.PartitionStateAsync(GroupCoordinatorMap.OffsetsTopic, offsetsPartition), s => s is { Leader: > 0 } x && x.Leader != first);
-            int second = moved!.Leader;
-            Assert.Equal(new long[] { 42, 7 }, await CommittedAsync(survivors, group, partitions));
-            Assert.Null(await CommitAsync(survivors, group, [new(partitions[0], 43)]));
+        // The survivors elect a new leader of the offsets partition; it loads the group and answers its commits.
+        string survivors = string.Join(',', cluster.Brokers.Where(b => b.Key != first).Select(b => b.Value.Bootstrap));
+        var moved = await ThreeBrokerCluster.WaitForAsync(
+            () => cluster.PartitionStateAsync(GroupCoordinatorMap.OffsetsTopic, offsetsPartition), s => s is { Leader: > 0 } x && x.Leader != first);
+        int second = moved!.Leader;
+        Assert.Equal(new long[] { 42, 7 }, await CommittedAsync(survivors, group, partitions));
+        Assert.Null(await CommitAsync(survivors, group, [new(partitions[0], 43)]));
 
-            // The killed broker returns and catches up into the offsets partition's ISR.
-            await cluster.Brokers[first].DisposeAsync();
-            cluster.Brokers[first] = await cluster.StartBrokerAsync(first, cluster.Brokers[first].Port);
-            var healed = await ThreeBrokerCluster.WaitForAsync(
-                () => cluster.PartitionStateAsync(GroupCoordinatorMap.OffsetsTopic, offsetsPartition), s => s is { Isr.Count: 3 });
-            Assert.Equal(3, healed!.Isr.Count);
+        // The killed broker returns and catches up into the offsets partition's ISR.
+        await cluster.Brokers[first].DisposeAsync();
+        cluster.Brokers[first] = await cluster.StartBrokerAsync(first, cluster.Brokers[first].Port);
+        var healed = await ThreeBrokerCluster.WaitForAsync(
+            () => cluster.PartitionStateAsync(GroupCoordinatorMap.OffsetsTopic, offsetsPartition), s => s is { Isr.Count: 3 });
+        Assert.Equal(3, healed!.Isr.Count);
 
-            // The second coordinator killed: whichever ISR member leads now has the commit taken by the second.
-            await cluster.Brokers[second].KillAsync();
-            await ThreeBrokerCluster.WaitForAsync(
-                () => cluster.PartitionStateAsync(GroupCoordinatorMap.OffsetsTopic, offsetsPartition), s => s is { Leader: > 0 } x && x.Leader != second);
-            string rest = string.Join(',', cluster.Brokers.Where(b => b.Key != second).Select(b => b.Value.Bootstrap));
-            Assert.Equal(new long[] { 43, 7 }, await CommittedAsync(rest, group, partitions));
-        }
-        finally
-        {
-            await cluster.DisposeAsync();
-        }
+        // The second coordinator killed: whichever ISR member leads now has the commit taken by the second.
+        await cluster.Brokers[second].KillAsync();
+        await ThreeBrokerCluster.WaitForAsync(
+            () => cluster.PartitionStateAsync(GroupCoordinatorMap.OffsetsTopic, offsetsPartition), s => s is { Leader: > 0 } x && x.Leader != second);
+        string rest = string.Join(',', cluster.Brokers.Where(b => b.Key != second).Select(b => b.Value.Bootstrap));
+        Assert.Equal(new long[] { 43, 7 }, await CommittedAsync(rest, group, partitions));
     }
 
     [Fact]
     public async Task The_offsets_partition_is_compacted_on_every_replica_and_the_last_commits_survive_the_coordinator_killed()
     {
         // Compaction after 64 KiB of growth; each commit below is about 40 KiB (ten partitions, 4,000 bytes of metadata each).
-        var cluster = new ThreeBrokerCluster { Settings = ["--Broker:OffsetsCompactionBytes=65536"] };
-        await cluster.InitializeAsync();
-        try
+        await using var cluster = await ThreeBrokerCluster.StartAsync("--Broker:OffsetsCompactionBytes=65536");
+        string topic = BrokerFixture.UniqueTopic("gcmp");
+        string group = "gcmp-" + Guid.NewGuid().ToString("N")[..8];
+        await cluster.CreateTopicAsync(topic, 10);
+
+        int offsetsPartition = GroupCoordinatorMap.PartitionFor(group, 50);
+        var state = await ThreeBrokerCluster.WaitForAsync(
+            () => cluster.PartitionStateAsync(GroupCoordinatorMap.OffsetsTopic, offsetsPartition), s => s is { Leader: > 0, Isr.Count: 3 });
+        int leader = state!.Leader;
+        for (int id = 1; id <= 3; id++)
         {
-            string topic = BrokerFixture.UniqueTopic("gcmp");
-            string group = "gcmp-" + Guid.NewGuid().ToString("N")[..8];
-            await cluster.CreateTopicAsync(topic, 10);
+            await ThreeBrokerCluster.WaitForSync(() => cluster.PartitionDirectories(id, topic), d => d.Length == 10);
+        }
 
-            int offsetsPartition = GroupCoordinatorMap.PartitionFor(group, 50);
-            var state = await ThreeBrokerCluster.WaitForAsync(
-                () => cluster.PartitionStateAsync(GroupCoordinatorMap.OffsetsTopic, offsetsPartition), s => s is { Leader: > 0, Isr.Count: 3 });
-            int leader = state!.Leader;
-            for (int id = 1; id <= 3; id++)
+        const int Commits = 40;
+        using (var connection = await RawConnection.OpenAsync(cluster.Brokers[leader].Port))
+        {
+            for (int i = 0; i < Commits; i++)
             {
-                await ThreeBrokerCluster.WaitForSync(() => cluster.PartitionDirectories(id, topic), d => d.Length == 10);
-            }
-
-            const int Commits = 40;
-            using (var connection = await RawConnection.OpenAsync(cluster.Brokers[leader].Port))
-            {
-                for (int i = 0; i < Commits; i++)
+                var commit = new OffsetCommitRequest
                 {
-                    var commit = new OffsetCommitRequest
+                    GroupId = group,
+                    Topics = [new OffsetCommitRequest.OffsetCommitRequestTopic
                     {
-                        GroupId = group,
-                        Topics = [new OffsetCommitRequest.OffsetCommitRequestTopic
+                        Name = topic,
+                        Partitions = [.. Enumerable.Range(0, 10).Select(p => new OffsetCommitRequest.OffsetCommitRequestPartition
                         {
-                            Name = topic,
-                            Partitions = [.. Enumerable.Range(0, 10).Select(p => new OffsetCommitRequest.OffsetCommitRequestPartition
-                            {
-                                PartitionIndex = p, CommittedOffset = i, CommittedMetadata = new string((char)('a' + (i % 26)), 4000),
-                            })],
-                        }],
-                    };
-                    short error = await ThreeBrokerCluster.WaitForAsync(async () => (await connection.RequestAsync<OffsetCommitResponse>(
-                        ApiKey.OffsetCommit, 8, commit, TimeSpan.FromSeconds(10))).Topics[0].Partitions.Max(p => p.ErrorCode), e => e == 0);
-                    Assert.Equal(0, error);
-                }
+                            PartitionIndex = p, CommittedOffset = i, CommittedMetadata = new string((char)('a' + (i % 26)), 4000),
+                        })],
+                    }],
+                };
+                short error = await ThreeBrokerCluster.WaitForAsync(async () => (await connection.RequestAsync<OffsetCommitResponse>(
+                    ApiKey.OffsetCommit, 8, commit, TimeSpan.FromSeconds(10))).Topics[0].Partitions.Max(p => p.ErrorCode), e => e == 0);
+                Assert.Equal(0, error);
             }
-
-            // About 1.6 MB was written; the leader keeps only the segments since its last snapshots.
-            int segments = await ThreeBrokerCluster.WaitForSync(() => Segments(cluster, leader, offsetsPartition), n => n <= 4);
-            Assert.True(segments <= 4, $"the leader keeps {segments} segments of __consumer_offsets-{offsetsPartition}");
-
-            // Its followers moved their log start with it: the new leader's earliest offset is past the first commits.
-            await cluster.Brokers[leader].KillAsync();
-            var moved = await ThreeBrokerCluster.WaitForAsync(
-                () => cluster.PartitionStateAsync(GroupCoordinatorMap.OffsetsTopic, offsetsPartition), s => s is { Leader: > 0 } x && x.Leader != leader);
-            long earliest = await ThreeBrokerCluster.WaitForAsync(() => EarliestAsync(cluster.Brokers[moved!.Leader].Port, offsetsPartition), o => o > 0);
-            Assert.True(earliest > Commits / 2, $"the new leader's log of __consumer_offsets-{offsetsPartition} starts at {earliest}");
-
-            string survivors = string.Join(',', cluster.Brokers.Where(b => b.Key != leader).Select(b => b.Value.Bootstrap));
-            long[] committed = await CommittedAsync(survivors, group, [.. Enumerable.Range(0, 10).Select(p => new TopicPartition(topic, p))]);
-            Assert.Equal(Enumerable.Repeat((long)Commits - 1, 10), committed);
         }
-        finally
-        {
-            await cluster.DisposeAsync();
-        }
+
+        // About 1.6 MB was written; the leader keeps only the segments since its last snapshots.
+        int segments = await ThreeBrokerCluster.WaitForSync(() => Segments(cluster, leader, offsetsPartition), n => n <= 4);
+        Assert.True(segments <= 4, $"the leader keeps {segments} segments of __consumer_offsets-{offsetsPartition}");
+
+        // Its followers moved their log start with it: the new leader's earliest offset is past the first commits.
+        await cluster.Brokers[leader].KillAsync();
+        var moved = await ThreeBrokerCluster.WaitForAsync(
+            () => cluster.PartitionStateAsync(GroupCoordinatorMap.OffsetsTopic, offsetsPartition), s => s is { Leader: > 0 } x && x.Leader != leader);
+        long earliest = await ThreeBrokerCluster.WaitForAsync(() => EarliestAsync(cluster.Brokers[moved!.Leader].Port, offsetsPartition), o => o > 0);
+        Assert.True(earliest > Commits / 2, $"the new leader's log of __consumer_offsets-{offsetsPartition} starts at {earliest}");
+
+        string survivors = string.Join(',', cluster.Brokers.Where(b => b.Key != leader).Select(b => b.Value.Bootstrap));
+        long[] committed = await CommittedAsync(survivors, group, [.. Enumerable.Range(0, 10).Select(p => new TopicPartition(topic, p))]);
+        Assert.Equal(Enumerable.Repeat((long)Commits - 1, 10), committed);
     }
 
     private static async Task<long> EarliestAsync(int port, int partition)

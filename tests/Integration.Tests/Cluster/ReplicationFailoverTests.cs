@@ -19,85 +19,77 @@ public sealed class ReplicationFailoverTests
     public async Task Acknowledged_records_survive_the_leader_killed_and_the_restarted_broker_catches_up_into_the_isr()
     {
         var ct = TestContext.Current.CancellationToken;
-        var cluster = new ThreeBrokerCluster { Settings = ["--Replication:ReplicaLagTimeMax=00:00:05"] };
-        await cluster.InitializeAsync();
-        try
+        await using var cluster = await ThreeBrokerCluster.StartAsync("--Replication:ReplicaLagTimeMax=00:00:05");
+        const string topic = "replicated";
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.Bootstrap }).Build())
         {
-            const string topic = "replicated";
-            using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.Bootstrap }).Build())
+            await admin.CreateTopicsAsync([new TopicSpecification
             {
-                await admin.CreateTopicsAsync([new TopicSpecification
+                Name = topic, NumPartitions = 1, ReplicationFactor = 3,
+                Configs = new Dictionary<string, string> { ["min.insync.replicas"] = "2" },
+            }]);
+        }
+
+        var state = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Leader: > 0, Isr.Count: 3 });
+        Assert.Equal(3, state!.Isr.Count);
+        int victim = state.Leader;
+
+        var acked = new List<string>();
+        var config = new ProducerConfig
+        {
+            BootstrapServers = cluster.Bootstrap,
+            Acks = Acks.All,
+            EnableIdempotence = true,
+            MessageTimeoutMs = 60_000,
+            RequestTimeoutMs = 5_000,
+            LingerMs = 0,
+        };
+        using (var producer = new ProducerBuilder<Null, string>(config).Build())
+        {
+            for (int i = 0; i < Records; i++)
+            {
+                if (i == Records / 3)
                 {
-                    Name = topic, NumPartitions = 1, ReplicationFactor = 3,
-                    Configs = new Dictionary<string, string> { ["min.insync.replicas"] = "2" },
-                }]);
-            }
+                    await cluster.Brokers[victim].KillAsync();
+                }
 
-            var state = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Leader: > 0, Isr.Count: 3 });
-            Assert.Equal(3, state!.Isr.Count);
-            int victim = state.Leader;
-
-            var acked = new List<string>();
-            var config = new ProducerConfig
-            {
-                BootstrapServers = cluster.Bootstrap,
-                Acks = Acks.All,
-                EnableIdempotence = true,
-                MessageTimeoutMs = 60_000,
-                RequestTimeoutMs = 5_000,
-                LingerMs = 0,
-            };
-            using (var producer = new ProducerBuilder<Null, string>(config).Build())
-            {
-                for (int i = 0; i < Records; i++)
+                string value = $"v{i:D4}";
+                try
                 {
-                    if (i == Records / 3)
-                    {
-                        await cluster.Brokers[victim].KillAsync();
-                    }
-
-                    string value = $"v{i:D4}";
-                    try
-                    {
-                        var result = await producer.ProduceAsync(topic, new Message<Null, string> { Value = value }, ct);
-                        Assert.Equal(PersistenceStatus.Persisted, result.Status);
-                        acked.Add(value);
-                    }
-                    catch (ProduceException<Null, string>)
-                    {
-                        // Not acknowledged: it may or may not be stored, and is not checked below.
-                    }
+                    var result = await producer.ProduceAsync(topic, new Message<Null, string> { Value = value }, ct);
+                    Assert.Equal(PersistenceStatus.Persisted, result.Status);
+                    acked.Add(value);
+                }
+                catch (ProduceException<Null, string>)
+                {
+                    // Not acknowledged: it may or may not be stored, and is not checked below.
                 }
             }
-
-            Assert.True(acked.Count >= Records * 2 / 3, $"only {acked.Count} of {Records} acknowledged");
-            int[] survivors = [.. Enumerable.Range(1, 3).Where(id => id != victim)];
-            var leaderState = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { } x && x.Leader != victim && x.Leader > 0);
-            Assert.Contains(leaderState!.Leader, survivors);
-
-            // Both survivors hold the same bytes (a follower catches up within a few fetches).
-            byte[] first = await ThreeBrokerCluster.WaitForAsync(
-                () => Task.FromResult(LogBytes(cluster, survivors[0], topic)), b => b.SequenceEqual(LogBytes(cluster, survivors[1], topic)));
-            Assert.Equal(first, LogBytes(cluster, survivors[1], topic));
-
-            // Every acknowledged record exactly once, in order, read by a consumer (below the high watermark).
-            var read = Consume(cluster.Bootstrap, topic, ct);
-            var ackedSet = acked.ToHashSet(StringComparer.Ordinal);
-            var seen = read.Where(ackedSet.Contains).ToList();
-            Assert.Equal(acked, seen);
-            Assert.Equal(read.Count, read.Distinct(StringComparer.Ordinal).Count());
-
-            // The killed broker comes back, truncates if it must, catches up and rejoins the ISR with the same bytes.
-            cluster.Brokers[victim] = await cluster.StartBrokerAsync(victim, cluster.Brokers[victim].Port);
-            var rejoined = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Isr.Count: 3 });
-            Assert.Equal(3, rejoined!.Isr.Count);
-            byte[] caughtUp = await ThreeBrokerCluster.WaitForAsync(() => Task.FromResult(LogBytes(cluster, victim, topic)), b => b.SequenceEqual(first));
-            Assert.Equal(first, caughtUp);
         }
-        finally
-        {
-            await cluster.DisposeAsync();
-        }
+
+        Assert.True(acked.Count >= Records * 2 / 3, $"only {acked.Count} of {Records} acknowledged");
+        int[] survivors = [.. Enumerable.Range(1, 3).Where(id => id != victim)];
+        var leaderState = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { } x && x.Leader != victim && x.Leader > 0);
+        Assert.Contains(leaderState!.Leader, survivors);
+
+        // Both survivors hold the same bytes (a follower catches up within a few fetches).
+        byte[] first = await ThreeBrokerCluster.WaitForAsync(
+            () => Task.FromResult(LogBytes(cluster, survivors[0], topic)), b => b.SequenceEqual(LogBytes(cluster, survivors[1], topic)));
+        Assert.Equal(first, LogBytes(cluster, survivors[1], topic));
+
+        // Every acknowledged record exactly once, in order, read by a consumer (below the high watermark).
+        var read = Consume(cluster.Bootstrap, topic, ct);
+        var ackedSet = acked.ToHashSet(StringComparer.Ordinal);
+        var seen = read.Where(ackedSet.Contains).ToList();
+        Assert.Equal(acked, seen);
+        Assert.Equal(read.Count, read.Distinct(StringComparer.Ordinal).Count());
+
+        // The killed broker comes back, truncates if it must, catches up and rejoins the ISR with the same bytes.
+        cluster.Brokers[victim] = await cluster.StartBrokerAsync(victim, cluster.Brokers[victim].Port);
+        var rejoined = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Isr.Count: 3 });
+        Assert.Equal(3, rejoined!.Isr.Count);
+        byte[] caughtUp = await ThreeBrokerCluster.WaitForAsync(() => Task.FromResult(LogBytes(cluster, victim, topic)), b => b.SequenceEqual(first));
+        Assert.Equal(first, caughtUp);
     }
 
     /// <summary>The partition's segment files, oldest first, concatenated (trailing zeroes of a torn or preallocated tail cut).</summary>

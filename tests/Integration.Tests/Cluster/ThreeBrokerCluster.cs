@@ -33,6 +33,22 @@ public sealed class ThreeBrokerCluster : IAsyncLifetime
 
     public string Bootstrap => string.Join(',', Brokers.Values.Select(b => b.Bootstrap));
 
+    /// <summary>A cluster of its own for one test (<c>await using</c>); everything started is stopped if the start fails.</summary>
+    public static async Task<ThreeBrokerCluster> StartAsync(params string[] settings)
+    {
+        var cluster = new ThreeBrokerCluster { Settings = settings };
+        try
+        {
+            await cluster.InitializeAsync();
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
     public async ValueTask InitializeAsync()
     {
         _etcd = await EtcdCluster.StartAsync(3);
