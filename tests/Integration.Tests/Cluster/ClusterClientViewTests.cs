@@ -292,14 +292,7 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
     public async Task Acks_all_below_min_insync_replicas_is_refused_with_not_enough_replicas_until_the_isr_grows_back()
     {
         var topic = BrokerFixture.UniqueTopic("minisr");
-        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.Bootstrap }).Build())
-        {
-            await admin.CreateTopicsAsync([new TopicSpecification
-            {
-                Name = topic, NumPartitions = 1, ReplicationFactor = 3,
-                Configs = new Dictionary<string, string> { ["min.insync.replicas"] = "2" },
-            }]);
-        }
+        await cluster.CreateTopicAsync(topic, 1, configs: new Dictionary<string, string> { ["min.insync.replicas"] = "2" });
 
         var state = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Leader: > 0, Isr.Count: 3 });
         Assert.Equal(3, state!.Isr.Count);

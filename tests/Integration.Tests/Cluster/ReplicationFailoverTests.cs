@@ -1,5 +1,4 @@
 using Confluent.Kafka;
-using Confluent.Kafka.Admin;
 
 namespace LogBroker.Integration.Tests.Cluster;
 
@@ -21,14 +20,7 @@ public sealed class ReplicationFailoverTests
         var ct = TestContext.Current.CancellationToken;
         await using var cluster = await ThreeBrokerCluster.StartAsync("--Replication:ReplicaLagTimeMax=00:00:05");
         const string topic = "replicated";
-        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.Bootstrap }).Build())
-        {
-            await admin.CreateTopicsAsync([new TopicSpecification
-            {
-                Name = topic, NumPartitions = 1, ReplicationFactor = 3,
-                Configs = new Dictionary<string, string> { ["min.insync.replicas"] = "2" },
-            }]);
-        }
+        await cluster.CreateTopicAsync(topic, 1, configs: new Dictionary<string, string> { ["min.insync.replicas"] = "2" });
 
         var state = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Leader: > 0, Isr.Count: 3 });
         Assert.Equal(3, state!.Isr.Count);

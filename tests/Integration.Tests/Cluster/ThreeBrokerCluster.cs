@@ -98,10 +98,13 @@ public sealed class ThreeBrokerCluster : IAsyncLifetime
     }
 
     /// <summary>Creates a topic through a Confluent.Kafka admin client bootstrapped at every broker.</summary>
-    public async Task CreateTopicAsync(string topic, int partitions, short replicationFactor = 3)
+    public async Task CreateTopicAsync(string topic, int partitions, short replicationFactor = 3, Dictionary<string, string>? configs = null)
     {
         using var admin = new Confluent.Kafka.AdminClientBuilder(new Confluent.Kafka.AdminClientConfig { BootstrapServers = Bootstrap }).Build();
-        await admin.CreateTopicsAsync([new Confluent.Kafka.Admin.TopicSpecification { Name = topic, NumPartitions = partitions, ReplicationFactor = replicationFactor }]);
+        await admin.CreateTopicsAsync([new Confluent.Kafka.Admin.TopicSpecification
+        {
+            Name = topic, NumPartitions = partitions, ReplicationFactor = replicationFactor, Configs = configs,
+        }]);
     }
 
     /// <summary>One metric's value from broker <paramref name="id"/>'s Prometheus text (the sum of its series), or null when absent.</summary>
