@@ -5,6 +5,7 @@ namespace LogBroker.Broker.Cluster;
 /// <summary>
 /// The controller store's key layout. Under the configured root (default empty):
 /// <c>/controller</c> (the elected controller's id, under its lease; create revision = controller epoch),
+/// <c>/producer_ids</c> (the next free producer id),
 /// <c>/brokers/{id}</c> (a live broker's <see cref="BrokerRegistration"/>, under its lease),
 /// <c>/topics/{name}</c> (a <see cref="TopicRecord"/>),
 /// <c>/partitions/{topic}/{p}</c> (a partition's <see cref="Replication.PartitionState"/>).
@@ -16,6 +17,9 @@ public sealed class ClusterKeys(string root = "")
 
     /// <summary>The cluster id, written once by the first broker to start (create-if-absent).</summary>
     public string ClusterId => root + "/cluster_id";
+
+    /// <summary>The next producer id no broker has taken yet (decimal text); brokers take blocks from it by compare-and-set.</summary>
+    public string ProducerIds => root + "/producer_ids";
 
     /// <summary>The prefix of every broker registration.</summary>
     public string BrokersPrefix => root + "/brokers/";

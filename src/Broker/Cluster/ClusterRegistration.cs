@@ -67,6 +67,7 @@ internal static class ClusterRegistration
             store.Manager = manager;
             return manager;
         });
+        services.AddSingleton(sp => new ClusterProducerIds(sp.GetRequiredService<ClusterService>())); // unique across the brokers
         services.AddSingleton(sp => new GroupCoordinatorMap(sp.GetRequiredService<ClusterService>(), sp.GetRequiredService<ReplicatedOffsetStore>()));
         services.AddSingleton(sp => new ClusterCoordinatorLookup(
             sp.GetRequiredService<ClusterService>(), sp.GetRequiredService<ClusterOptions>(), sp.GetRequiredService<GroupCoordinatorMap>()));

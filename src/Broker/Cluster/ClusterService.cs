@@ -64,6 +64,36 @@ internal sealed partial class ClusterService(
         return (Protocol.ErrorCode.RequestTimedOut, "The topic's record kept changing; try again.");
     }
 
+    /// <summary>
+    /// Takes the next <paramref name="size"/> producer ids for this broker, cluster-wide unique: the store's counter
+    /// moves by compare-and-set on its revision, so two brokers never take the same block (Kafka's AllocateProducerIds,
+    /// with the store in the controller's place). Returns the block's first id, or null when the counter kept changing.
+    /// </summary>
+    public async Task<long?> AllocateProducerIdBlockAsync(long size, CancellationToken cancellationToken)
+    {
+        for (int attempt = 0; attempt < 10; attempt++)
+        {
+            var kv = await store.GetAsync(_keys.ProducerIds, cancellationToken).ConfigureAwait(false);
+            long first = 0;
+            if (kv is not null && (!long.TryParse(System.Text.Encoding.ASCII.GetString(kv.Value), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out first)
+                || first > long.MaxValue - size))
+            {
+                throw new InvalidDataException($"The store's {_keys.ProducerIds} is not a producer id counter.");
+            }
+
+            byte[] next = System.Text.Encoding.ASCII.GetBytes((first + size).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            var result = await store.TxnAsync(
+                [StoreCompare.ModifiedAt(_keys.ProducerIds, kv?.ModRevision ?? 0)], [new StoreOp.Put(_keys.ProducerIds, next)], [], cancellationToken)
+                .ConfigureAwait(false);
+            if (result.Succeeded)
+            {
+                return first;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>This broker's registration in the current session (with its broker epoch), or null between sessions.</summary>
     public BrokerRegistration? Registration { get; private set; }
 

@@ -3,6 +3,7 @@ using LogBroker.Broker.Network;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
+using Microsoft.Extensions.Logging;
 
 namespace LogBroker.Broker.Handlers;
 
@@ -18,8 +19,12 @@ namespace LogBroker.Broker.Handlers;
 /// "Failed to initialize Producer ID: Broker: API version not supported" when InitTransactions times
 /// out; the Java client: a fatal "Unexpected error in InitProducerIdResponse; The version of API is not
 /// supported."). FindCoordinator names this node for a transactional id so that this answer is reached.
+/// In cluster mode the id comes from a block taken from the controller store (<see cref="Cluster.ClusterProducerIds"/>),
+/// unique across the brokers; while no block can be taken the answer is the retriable COORDINATOR_LOAD_IN_PROGRESS,
+/// as Kafka's broker answers while its next block is on its way.
 /// </summary>
-internal sealed class InitProducerIdHandler(TopicRegistry topics, Authorizer? authorizer = null) : RequestHandler<InitProducerIdRequest, InitProducerIdResponse>
+internal sealed partial class InitProducerIdHandler(
+    TopicRegistry topics, Authorizer? authorizer = null, Cluster.ClusterProducerIds? clusterIds = null, ILogger<InitProducerIdHandler>? logger = null) : RequestHandler<InitProducerIdRequest, InitProducerIdResponse>
 {
     public override ApiKey Key => ApiKey.InitProducerId;
 
@@ -27,20 +32,40 @@ internal sealed class InitProducerIdHandler(TopicRegistry topics, Authorizer? au
 
     public override short MaxVersion => 5;
 
-    public override ValueTask<InitProducerIdResponse?> HandleAsync(RequestContext context, InitProducerIdRequest init)
+    public override async ValueTask<InitProducerIdResponse?> HandleAsync(RequestContext context, InitProducerIdRequest init)
     {
         var response = new InitProducerIdResponse { ProducerId = -1, ProducerEpoch = -1 };
         if (init.TransactionalId is not null)
         {
             response.ErrorCode = (short)(authorizer?.Check(context, AclOperation.Write, AclResourceType.TransactionalId, init.TransactionalId) ?? ErrorCode.UnsupportedVersion);
-            return ValueTask.FromResult<InitProducerIdResponse?>(response);
+            return response;
         }
 
         if (authorizer is { Enabled: true } && !authorizer.Allows(context, AclOperation.IdempotentWrite, AclResourceType.Cluster, Authorizer.ClusterName)
             && !authorizer.AuthorizeByResourceType(context, AclOperation.Write, AclResourceType.Topic))
         {
             response.ErrorCode = (short)ErrorCode.ClusterAuthorizationFailed; // Kafka: IdempotentWrite on the cluster, or Write on some topic
-            return ValueTask.FromResult<InitProducerIdResponse?>(response);
+            return response;
+        }
+
+        if (clusterIds is not null)
+        {
+            long? id = null;
+            try
+            {
+                id = await clusterIds.NextAsync(context.Closing).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!context.Closing.IsCancellationRequested)
+            {
+                if (logger is not null)
+                {
+                    BlockFailed(logger, e); // the store unreachable or refusing: the client retries
+                }
+            }
+
+            response.ErrorCode = (short)(id is null ? ErrorCode.CoordinatorLoadInProgress : ErrorCode.None);
+            (response.ProducerId, response.ProducerEpoch) = id is { } taken ? (taken, (short)0) : (-1L, (short)-1);
+            return response;
         }
 
         try
@@ -53,6 +78,9 @@ internal sealed class InitProducerIdHandler(TopicRegistry topics, Authorizer? au
             response.ErrorCode = (short)ErrorCode.KafkaStorageError; // logged by the metadata log
         }
 
-        return ValueTask.FromResult<InitProducerIdResponse?>(response);
+        return response;
     }
+
+    [LoggerMessage(EventId = 1420, Level = LogLevel.Warning, Message = "No block of producer ids could be taken from the controller store")]
+    private static partial void BlockFailed(ILogger logger, Exception exception);
 }

@@ -59,6 +59,49 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
     }
 
     [Fact]
+    public async Task Idempotent_producers_bootstrapped_at_different_brokers_get_distinct_ids_and_none_of_their_records_is_dropped()
+    {
+        // Each broker hands out producer ids; the partition leader deduplicates by (id, epoch, sequence). Ids
+        // shared by two producers would make the second one's batches look like retries of the first's: acknowledged,
+        // never written.
+        var ids = new List<long>();
+        for (var id = 1; id <= 3; id++)
+        {
+            using var connection = await RawConnection.OpenAsync(cluster.Brokers[id].Port);
+            var init = await connection.RequestAsync<InitProducerIdResponse>(
+                ApiKey.InitProducerId, 4, new InitProducerIdRequest { TransactionalId = null, TransactionTimeoutMs = -1, ProducerId = -1, ProducerEpoch = -1 }, TimeSpan.FromSeconds(10));
+            Assert.Equal(0, init.ErrorCode);
+            ids.Add(init.ProducerId);
+        }
+
+        Assert.Equal(3, ids.Distinct().Count());
+
+        var topic = BrokerFixture.UniqueTopic("pids");
+        await cluster.CreateTopicAsync(topic, 1);
+        for (var id = 1; id <= 3; id++)
+        {
+            using var producer = new ProducerBuilder<Null, string>(new ProducerConfig
+            {
+                BootstrapServers = cluster.Brokers[id].Bootstrap, Acks = Acks.All, EnableIdempotence = true,
+            }).SetLogHandler((_, _) => { }).Build();
+            for (var i = 0; i < 10; i++)
+            {
+                await producer.ProduceAsync(new TopicPartition(topic, 0), new Message<Null, string> { Value = $"{id}-{i}" }, TestContext.Current.CancellationToken);
+            }
+        }
+
+        var leader = (await cluster.PartitionStateAsync(topic, 0))!.Leader;
+        using (var connection = await RawConnection.OpenAsync(cluster.Brokers[leader].Port))
+        {
+            var listed = await connection.RequestAsync<ListOffsetsResponse>(ApiKey.ListOffsets, 7, new ListOffsetsRequest
+            {
+                Topics = [new ListOffsetsRequest.ListOffsetsTopic { Name = topic, Partitions = [new ListOffsetsRequest.ListOffsetsPartition { PartitionIndex = 0, Timestamp = -1 }] }],
+            }, TimeSpan.FromSeconds(10));
+            Assert.Equal(30, listed.Topics[0].Partitions[0].Offset); // all three producers' records written
+        }
+    }
+
+    [Fact]
     public async Task Every_broker_names_the_same_coordinator_and_a_consumer_group_commits_through_it()
     {
         var ct = TestContext.Current.CancellationToken;
