@@ -383,7 +383,9 @@ internal sealed class ConsumerGroupCoordinator(TimeProvider time, TopicRegistry 
             {
                 if (group.Entry.Owner != group)
                 {
-                    continue; // dissolved meanwhile
+                    // Dissolved meanwhile, or unloaded: this broker no longer coordinates it (cluster mode).
+                    _groups.TryRemove(new KeyValuePair<string, ConsumerGroup>(group.Id, group));
+                    continue;
                 }
 
                 foreach (ConsumerMember member in group.Members.Values.ToList())

@@ -146,6 +146,7 @@ internal sealed partial class OffsetManager
                 if (!entry.Removed)
                 {
                     entry.Owner?.Unload();
+                    entry.Owner = null; // the protocols forget the group (ConsumerGroupCoordinator.Tick)
                     Remove(entry);
                     dropped++;
                 }

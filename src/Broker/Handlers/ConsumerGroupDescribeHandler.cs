@@ -6,7 +6,7 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>ConsumerGroupDescribe (key 69), version 0: server-side groups with members, epochs, assignments and targets.</summary>
-internal sealed class ConsumerGroupDescribeHandler(ConsumerGroupCoordinator groups, Authorizer? authorizer = null) : RequestHandler<ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse>
+internal sealed class ConsumerGroupDescribeHandler(ConsumerGroupCoordinator groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse>
 {
     public override ApiKey Key => ApiKey.ConsumerGroupDescribe;
 
@@ -19,8 +19,8 @@ internal sealed class ConsumerGroupDescribeHandler(ConsumerGroupCoordinator grou
         var response = new ConsumerGroupDescribeResponse();
         foreach (string id in Duplicates.Once(request.GroupIds))
         {
-            response.Groups.Add(authorizer?.Check(context, AclOperation.Describe, AclResourceType.Group, id) is { } denied
-                ? new ConsumerGroupDescribeResponse.DescribedGroup { GroupId = id, ErrorCode = (short)denied }
+            response.Groups.Add((authorizer?.Check(context, AclOperation.Describe, AclResourceType.Group, id) ?? coordinators?.Refusal(id)) is { } refused
+                ? new ConsumerGroupDescribeResponse.DescribedGroup { GroupId = id, ErrorCode = (short)refused }
                 : groups.Describe(id)); // a group named twice is described once
         }
 

@@ -141,6 +141,15 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
             var offsetDeleted = await connection.RequestAsync<OffsetDeleteResponse>(
                 ApiKey.OffsetDelete, 0, new OffsetDeleteRequest { GroupId = group }, TimeSpan.FromSeconds(10));
             Assert.Equal((short)LogBroker.Protocol.ErrorCode.NotCoordinator, offsetDeleted.ErrorCode);
+            var joined = await connection.RequestAsync<ConsumerGroupHeartbeatResponse>(
+                ApiKey.ConsumerGroupHeartbeat, 1, new ConsumerGroupHeartbeatRequest
+                {
+                    GroupId = group, MemberId = Guid.NewGuid().ToString("N"), MemberEpoch = 0, RebalanceTimeoutMs = 30_000, SubscribedTopicNames = ["t"],
+                }, TimeSpan.FromSeconds(10));
+            Assert.Equal((short)LogBroker.Protocol.ErrorCode.NotCoordinator, joined.ErrorCode); // KIP-848 too
+            var consumerDescribed = await connection.RequestAsync<ConsumerGroupDescribeResponse>(
+                ApiKey.ConsumerGroupDescribe, 0, new ConsumerGroupDescribeRequest { GroupIds = [group] }, TimeSpan.FromSeconds(10));
+            Assert.Equal((short)LogBroker.Protocol.ErrorCode.NotCoordinator, consumerDescribed.Groups[0].ErrorCode);
         }
 
         // A Confluent consumer group: produce, consume, commit, and read the commit back with a new consumer.

@@ -111,6 +111,129 @@ public sealed class GroupFailoverTests
         Assert.Equal(Enumerable.Repeat((long)Commits - 1, 10), committed);
     }
 
+    [Fact]
+    public async Task A_server_side_group_follows_its_coordinator_moved_then_killed_and_resumes_from_its_commits()
+    {
+        await using var cluster = await ThreeBrokerCluster.StartAsync();
+        string topic = BrokerFixture.UniqueTopic("g848");
+        string group = "g848-" + Guid.NewGuid().ToString("N")[..8];
+        await cluster.CreateTopicAsync(topic, 2);
+        int offsetsPartition = GroupCoordinatorMap.PartitionFor(group, 50);
+        var state = await ThreeBrokerCluster.WaitForAsync(
+            () => cluster.PartitionStateAsync(GroupCoordinatorMap.OffsetsTopic, offsetsPartition), s => s is { Leader: > 0, Isr.Count: 3 });
+        int first = state!.Leader;
+
+        await ProduceAsync(cluster.Bootstrap, topic, 0, 100);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        using var consumer = new ConsumerBuilder<Ignore, string>(new ConsumerConfig
+        {
+            BootstrapServers = cluster.Bootstrap,
+            GroupId = group,
+            GroupProtocol = GroupProtocol.Consumer, // KIP-848: ConsumerGroupHeartbeat to the coordinator
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+        }).SetLogHandler((_, _) => { }).Build();
+        consumer.Subscribe(topic);
+        ConsumeAndCommit(consumer, seen, 100);
+        Assert.Equal(0, await DescribedErrorAsync(cluster.Brokers[first].Port, group));
+
+        // The coordinator moved away from a live broker (a reorder and a preferred election, as a drain does):
+        // the old one unloads the group and refuses it; the member rejoins at the new one and resumes from its commit.
+        int second = state.Isr.First(id => id != first);
+        int[] order = [second, .. state.Replicas.Where(id => id != first && id != second), first];
+        await using (var admin = new LogBroker.Client.Admin.AdminClient(new LogBroker.Client.Admin.AdminOptions { BootstrapServers = cluster.Bootstrap }))
+        {
+            var offsetsTopicPartition = new LogBroker.Client.TopicPartition(GroupCoordinatorMap.OffsetsTopic, offsetsPartition);
+            await admin.AlterPartitionReassignmentsAsync([new LogBroker.Client.Admin.PartitionReassignment(offsetsTopicPartition, order)], TestContext.Current.CancellationToken);
+            Assert.Empty(await admin.ElectPreferredLeadersAsync([offsetsTopicPartition], TestContext.Current.CancellationToken));
+        }
+
+        await ThreeBrokerCluster.WaitForAsync(
+            () => cluster.PartitionStateAsync(GroupCoordinatorMap.OffsetsTopic, offsetsPartition), s => s is { Leader: var l } && l == second);
+        Assert.Equal((short)LogBroker.Protocol.ErrorCode.NotCoordinator, await DescribedErrorAsync(cluster.Brokers[first].Port, group));
+        await ProduceAsync(cluster.Bootstrap, topic, 100, 100);
+        ConsumeAndCommit(consumer, seen, 200);
+        Assert.Equal(0, await DescribedErrorAsync(cluster.Brokers[second].Port, group));
+
+        // The new coordinator killed -9: the group moves on to a survivor with the commits taken at the second.
+        await cluster.Brokers[second].KillAsync();
+        string survivors = string.Join(',', cluster.Brokers.Where(b => b.Key != second).Select(b => b.Value.Bootstrap));
+        await ProduceAsync(survivors, topic, 200, 100);
+        ConsumeAndCommit(consumer, seen, 300);
+        consumer.Close();
+
+        // Every record delivered, and the last commit covers them all. (Records consumed after the member's last
+        // successful commit may come again after it rejoins: the new coordinator does not carry the membership over.)
+        Assert.Equal(Enumerable.Range(0, 300).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).Order(StringComparer.Ordinal), seen.Order(StringComparer.Ordinal));
+        long[] committed = await CommittedAsync(survivors, group, [new(topic, 0), new(topic, 1)]);
+        Assert.Equal(300, committed.Sum());
+    }
+
+    private static async Task ProduceAsync(string bootstrap, string topic, int from, int count)
+    {
+        using var producer = new ProducerBuilder<Null, string>(new ProducerConfig
+        {
+            BootstrapServers = bootstrap, Acks = Acks.All, EnableIdempotence = true, MessageTimeoutMs = 60_000,
+        }).SetLogHandler((_, _) => { }).Build();
+        var sends = new List<Task<DeliveryResult<Null, string>>>();
+        for (int i = from; i < from + count; i++)
+        {
+            sends.Add(producer.ProduceAsync(new TopicPartition(topic, i % 2), new Message<Null, string> { Value = i.ToString(System.Globalization.CultureInfo.InvariantCulture) }));
+        }
+
+        await Task.WhenAll(sends);
+    }
+
+    /// <summary>
+    /// Consumes until <paramref name="seen"/> holds <paramref name="total"/> distinct records and a commit succeeded after
+    /// them (60 s at most). It goes on polling while a commit fails: a fenced member's revocation and rejoin run in poll.
+    /// </summary>
+    private static void ConsumeAndCommit(IConsumer<Ignore, string> consumer, HashSet<string> seen, int total)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        string? error = "not yet";
+        while (error is not null && DateTime.UtcNow < deadline)
+        {
+            if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { Message: { } message })
+            {
+                seen.Add(message.Value);
+            }
+
+            if (seen.Count >= total)
+            {
+                error = TryCommit(consumer);
+            }
+        }
+
+        Assert.Equal(total, seen.Count);
+        Assert.Null(error);
+    }
+
+    private static string? TryCommit<TKey, TValue>(IConsumer<TKey, TValue> consumer)
+    {
+        try
+        {
+            consumer.Commit();
+            return null;
+        }
+        catch (KafkaException e)
+        {
+            return e.Error.ToString();
+        }
+    }
+
+    /// <summary>ConsumerGroupDescribe's error for the group at one broker (0 once it describes the group with a member).</summary>
+    private static async Task<short> DescribedErrorAsync(int port, string group)
+    {
+        using var connection = await RawConnection.OpenAsync(port);
+        return await ThreeBrokerCluster.WaitForAsync(async () =>
+        {
+            var described = (await connection.RequestAsync<ConsumerGroupDescribeResponse>(
+                ApiKey.ConsumerGroupDescribe, 0, new ConsumerGroupDescribeRequest { GroupIds = [group] }, TimeSpan.FromSeconds(10))).Groups[0];
+            return described.ErrorCode == 0 && described.Members.Count != 1 ? (short)-1 : described.ErrorCode;
+        }, e => e is 0 or (short)LogBroker.Protocol.ErrorCode.NotCoordinator);
+    }
+
     private static async Task<long> EarliestAsync(int port, int partition)
     {
         using var connection = await RawConnection.OpenAsync(port);
