@@ -82,7 +82,9 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
         {
             using var producer = new ProducerBuilder<Null, string>(new ProducerConfig
             {
-                BootstrapServers = cluster.Brokers[id].Bootstrap, Acks = Acks.All, EnableIdempotence = true,
+                BootstrapServers = cluster.Brokers[id].Bootstrap,
+                Acks = Acks.All,
+                EnableIdempotence = true,
             }).SetLogHandler((_, _) => { }).Build();
             for (var i = 0; i < 10; i++)
             {
@@ -144,7 +146,11 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
             var joined = await connection.RequestAsync<ConsumerGroupHeartbeatResponse>(
                 ApiKey.ConsumerGroupHeartbeat, 1, new ConsumerGroupHeartbeatRequest
                 {
-                    GroupId = group, MemberId = Guid.NewGuid().ToString("N"), MemberEpoch = 0, RebalanceTimeoutMs = 30_000, SubscribedTopicNames = ["t"],
+                    GroupId = group,
+                    MemberId = Guid.NewGuid().ToString("N"),
+                    MemberEpoch = 0,
+                    RebalanceTimeoutMs = 30_000,
+                    SubscribedTopicNames = ["t"],
                 }, TimeSpan.FromSeconds(10));
             Assert.Equal((short)LogBroker.Protocol.ErrorCode.NotCoordinator, joined.ErrorCode); // KIP-848 too
             var consumerDescribed = await connection.RequestAsync<ConsumerGroupDescribeResponse>(

@@ -173,7 +173,10 @@ public sealed class GroupFailoverTests
     {
         using var producer = new ProducerBuilder<Null, string>(new ProducerConfig
         {
-            BootstrapServers = bootstrap, Acks = Acks.All, EnableIdempotence = true, MessageTimeoutMs = 60_000,
+            BootstrapServers = bootstrap,
+            Acks = Acks.All,
+            EnableIdempotence = true,
+            MessageTimeoutMs = 60_000,
         }).SetLogHandler((_, _) => { }).Build();
         var sends = new List<Task<DeliveryResult<Null, string>>>();
         for (int i = from; i < from + count; i++)
