@@ -10,10 +10,12 @@ namespace LogBroker.Broker.Handlers;
 /// <summary>
 /// DeleteRecords (key 21), versions 0–2.
 /// Behaviour: moves the partition's log start offset to the given offset (-1 = the high watermark);
-/// whole segments below it are deleted at once; the new low watermark is answered. Past the end →
-/// OFFSET_OUT_OF_RANGE.
+/// whole segments below it are deleted at once; the new low watermark is answered. Past the high watermark →
+/// OFFSET_OUT_OF_RANGE (in single-node mode the high watermark is the log end). A replicated partition (cluster mode)
+/// is answered by its leader only, NOT_LEADER_OR_FOLLOWER elsewhere, so a follower's log never starts where its
+/// leader's does not; the followers follow the leader's new log start as they fetch.
 /// </summary>
-internal sealed class DeleteRecordsHandler(TopicRegistry topics, LogManager logs, Authorizer? authorizer = null) : RequestHandler<DeleteRecordsRequest, DeleteRecordsResponse>
+internal sealed class DeleteRecordsHandler(TopicRegistry topics, LogManager logs, Authorizer? authorizer = null, Replication.ReplicaManager? replicas = null) : RequestHandler<DeleteRecordsRequest, DeleteRecordsResponse>
 {
     public override ApiKey Key => ApiKey.DeleteRecords;
 
@@ -48,7 +50,11 @@ internal sealed class DeleteRecordsHandler(TopicRegistry topics, LogManager logs
                 {
                     result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
                 }
-                else if (partition.Offset > log.LogEndOffset || partition.Offset < -1)
+                else if (replicas?.Find(topic.Name, partition.PartitionIndex) is { } replica && replicas.CheckLeader(replica, -1) is not ErrorCode.None and var notLeader)
+                {
+                    result.ErrorCode = (short)notLeader;
+                }
+                else if (partition.Offset > log.HighWatermark || partition.Offset < -1)
                 {
                     result.ErrorCode = (short)ErrorCode.OffsetOutOfRange;
                 }
@@ -57,7 +63,7 @@ internal sealed class DeleteRecordsHandler(TopicRegistry topics, LogManager logs
                     try
                     {
                         long before = log.LogStartOffset;
-                        result.LowWatermark = log.DeleteRecordsBefore(partition.Offset == -1 ? log.LogEndOffset : partition.Offset);
+                        result.LowWatermark = log.DeleteRecordsBefore(partition.Offset == -1 ? log.HighWatermark : partition.Offset);
                         changed |= result.LowWatermark != before; // nothing moved: no checkpoint to rewrite
                     }
                     catch (Exception e) when (e is IOException or ObjectDisposedException)

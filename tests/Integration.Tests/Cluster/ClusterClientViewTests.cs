@@ -104,6 +104,39 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
     }
 
     [Fact]
+    public async Task DeleteRecords_is_the_leaders_to_answer_and_bounded_by_the_high_watermark()
+    {
+        var topic = BrokerFixture.UniqueTopic("delrec");
+        await cluster.CreateTopicAsync(topic, 1);
+        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = cluster.Bootstrap, Acks = Acks.All }).Build())
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                await producer.ProduceAsync(new TopicPartition(topic, 0), new Message<Null, string> { Value = $"r{i}" }, TestContext.Current.CancellationToken);
+            }
+        }
+
+        var leader = (await cluster.PartitionStateAsync(topic, 0))!.Leader;
+        var follower = Enumerable.Range(1, 3).First(id => id != leader);
+        async Task<(short Error, long LowWatermark)> DeleteAsync(int id, long offset)
+        {
+            using var connection = await RawConnection.OpenAsync(cluster.Brokers[id].Port);
+            var response = await connection.RequestAsync<DeleteRecordsResponse>(ApiKey.DeleteRecords, 2, new DeleteRecordsRequest
+            {
+                Topics = [new DeleteRecordsRequest.DeleteRecordsTopic { Name = topic, Partitions = [new DeleteRecordsRequest.DeleteRecordsPartition { PartitionIndex = 0, Offset = offset }] }],
+                TimeoutMs = 5000,
+            }, TimeSpan.FromSeconds(10));
+            var result = response.Topics[0].Partitions[0];
+            return (result.ErrorCode, result.LowWatermark);
+        }
+
+        // A follower moving its own log start would diverge from its leader: it refuses.
+        Assert.Equal((short)LogBroker.Protocol.ErrorCode.NotLeaderOrFollower, (await DeleteAsync(follower, 5)).Error);
+        Assert.Equal((short)LogBroker.Protocol.ErrorCode.OffsetOutOfRange, (await DeleteAsync(leader, 11)).Error);
+        Assert.Equal((0, 5L), await DeleteAsync(leader, 5));
+    }
+
+    [Fact]
     public async Task Every_broker_names_the_same_coordinator_and_a_consumer_group_commits_through_it()
     {
         var ct = TestContext.Current.CancellationToken;
