@@ -68,6 +68,13 @@ internal static class ClusterRegistration
             return manager;
         });
         services.AddSingleton(sp => new ClusterProducerIds(sp.GetRequiredService<ClusterService>())); // unique across the brokers
+        services.AddSingleton<IReplicatedDocument>(sp => sp.GetRequiredService<AclStore>());
+        services.AddSingleton<IReplicatedDocument>(sp => sp.GetRequiredService<Security.ScramCredentialStore>());
+        services.AddSingleton<IReplicatedDocument>(sp => sp.GetRequiredService<Quotas.ClientQuotaStore>());
+        services.AddSingleton(sp => new ClusterDocuments(
+            sp.GetRequiredService<IControllerStore>(), sp.GetRequiredService<ClusterOptions>(), sp.GetServices<IReplicatedDocument>(),
+            sp.GetRequiredService<IOptions<Security.SecurityOptions>>().Value, sp.GetRequiredService<ILogger<ClusterDocuments>>()));
+        services.AddHostedService(sp => sp.GetRequiredService<ClusterDocuments>()); // ACLs, users and quotas: the cluster's
         services.AddSingleton(sp => new GroupCoordinatorMap(sp.GetRequiredService<ClusterService>(), sp.GetRequiredService<ReplicatedOffsetStore>()));
         services.AddSingleton(sp => new ClusterCoordinatorLookup(
             sp.GetRequiredService<ClusterService>(), sp.GetRequiredService<ClusterOptions>(), sp.GetRequiredService<GroupCoordinatorMap>()));

@@ -12,9 +12,11 @@ namespace LogBroker.Broker.Handlers;
 /// request_percentage of user / client-id entities (a null name is the default). Each entry is validated on its
 /// own (an unknown or repeated entity type, an empty name, an unknown or repeated key, a byte rate that is not a
 /// positive whole number, a percentage that is not positive: INVALID_REQUEST) and the valid ones are made durable
-/// together, unless validate_only. Authorization: AlterConfigs on the cluster (with ACLs on), else super users only.
+/// together, unless validate_only (in cluster mode into the cluster's quotas, which every broker applies).
+/// Authorization: AlterConfigs on the cluster (with ACLs on), else super users only.
 /// </summary>
-internal sealed class AlterClientQuotasHandler(ClientQuotaStore store, SaslAuthenticator authenticator, Authorizer? authorizer = null) : RequestHandler<AlterClientQuotasRequest, AlterClientQuotasResponse>
+internal sealed class AlterClientQuotasHandler(
+    ClientQuotaStore store, SaslAuthenticator authenticator, Authorizer? authorizer = null, Cluster.ClusterDocuments? cluster = null) : RequestHandler<AlterClientQuotasRequest, AlterClientQuotasResponse>
 {
     /// <summary>Entries one request may carry; more are answered with INVALID_REQUEST.</summary>
     public const int MaxEntriesPerRequest = 10_000;
@@ -25,7 +27,7 @@ internal sealed class AlterClientQuotasHandler(ClientQuotaStore store, SaslAuthe
 
     public override short MaxVersion => 1;
 
-    public override ValueTask<AlterClientQuotasResponse?> HandleAsync(RequestContext context, AlterClientQuotasRequest alter)
+    public override async ValueTask<AlterClientQuotasResponse?> HandleAsync(RequestContext context, AlterClientQuotasRequest alter)
     {
         var response = new AlterClientQuotasResponse();
         ErrorCode all = ErrorCode.None;
@@ -66,7 +68,11 @@ internal sealed class AlterClientQuotasHandler(ClientQuotaStore store, SaslAuthe
         {
             try
             {
-                store.Apply(changes);
+                await Cluster.ClusterDocuments.RunAsync(cluster, store, () =>
+                {
+                    store.Apply(changes);
+                    return true;
+                }, context.Closing).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException)
             {
@@ -82,7 +88,7 @@ internal sealed class AlterClientQuotasHandler(ClientQuotaStore store, SaslAuthe
         }
 
         response.Entries = results;
-        return ValueTask.FromResult<AlterClientQuotasResponse?>(response);
+        return response;
     }
 
     /// <summary>Null and the entry's changes added to <paramref name="changes"/> when valid, else why not (nothing added).</summary>

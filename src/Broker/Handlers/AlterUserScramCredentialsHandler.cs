@@ -13,7 +13,8 @@ namespace LogBroker.Broker.Handlers;
 /// mechanism UNSUPPORTED_SASL_MECHANISM, a user named twice DUPLICATE_RESOURCE, deleting a missing
 /// credential RESOURCE_NOT_FOUND. The accepted changes are written durably before the answer.
 /// </summary>
-internal sealed class AlterUserScramCredentialsHandler(ScramCredentialStore store, SaslAuthenticator authenticator, Authorizer? authorizer = null) : RequestHandler<AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse>
+internal sealed class AlterUserScramCredentialsHandler(
+    ScramCredentialStore store, SaslAuthenticator authenticator, Authorizer? authorizer = null, Cluster.ClusterDocuments? cluster = null) : RequestHandler<AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse>
 {
     /// <summary>Deletions plus upsertions one request may carry; more is refused for every user.</summary>
     public const int MaxChangesPerRequest = 10_000;
@@ -26,7 +27,7 @@ internal sealed class AlterUserScramCredentialsHandler(ScramCredentialStore stor
 
     public override short MaxVersion => 0;
 
-    public override ValueTask<AlterUserScramCredentialsResponse?> HandleAsync(RequestContext context, AlterUserScramCredentialsRequest alter)
+    public override async ValueTask<AlterUserScramCredentialsResponse?> HandleAsync(RequestContext context, AlterUserScramCredentialsRequest alter)
     {
         var response = new AlterUserScramCredentialsResponse();
         var errors = new Dictionary<string, (ErrorCode, string)>(StringComparer.Ordinal);
@@ -119,7 +120,12 @@ internal sealed class AlterUserScramCredentialsHandler(ScramCredentialStore stor
             var missing = new List<(string User, ScramMechanism Mechanism)>();
             try
             {
-                store.Apply(deletions, upserts, missing);
+                await Cluster.ClusterDocuments.RunAsync(cluster, store, () =>
+                {
+                    missing.Clear(); // computed again when another broker changed the cluster's credentials first
+                    store.Apply(deletions, upserts, missing);
+                    return true;
+                }, context.Closing).ConfigureAwait(false);
                 foreach ((string user, ScramMechanism mechanism) in missing)
                 {
                     Error(deletionNames[(user, mechanism)], ErrorCode.ResourceNotFound, "Attempt to delete a user credential that does not exist");
@@ -149,6 +155,6 @@ internal sealed class AlterUserScramCredentialsHandler(ScramCredentialStore stor
             }
         }
 
-        return ValueTask.FromResult<AlterUserScramCredentialsResponse?>(response);
+        return response;
     }
 }

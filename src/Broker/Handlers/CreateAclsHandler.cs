@@ -5,8 +5,11 @@ using LogBroker.Protocol.Messages;
 
 namespace LogBroker.Broker.Handlers;
 
-/// <summary>CreateAcls (key 30), versions 0–3: stores each valid binding durably before answering; needs Alter on the cluster.</summary>
-internal sealed class CreateAclsHandler(AclStore store, Authorizer authorizer) : RequestHandler<CreateAclsRequest, CreateAclsResponse>
+/// <summary>
+/// CreateAcls (key 30), versions 0–3: stores each valid binding durably before answering (in cluster mode, in the
+/// cluster's ACLs, which every broker applies); needs Alter on the cluster.
+/// </summary>
+internal sealed class CreateAclsHandler(AclStore store, Authorizer authorizer, Cluster.ClusterDocuments? cluster = null) : RequestHandler<CreateAclsRequest, CreateAclsResponse>
 {
     public override ApiKey Key => ApiKey.CreateAcls;
 
@@ -14,7 +17,7 @@ internal sealed class CreateAclsHandler(AclStore store, Authorizer authorizer) :
 
     public override short MaxVersion => 3;
 
-    public override ValueTask<CreateAclsResponse?> HandleAsync(RequestContext context, CreateAclsRequest request)
+    public override async ValueTask<CreateAclsResponse?> HandleAsync(RequestContext context, CreateAclsRequest request)
     {
         var response = new CreateAclsResponse();
         bool allowed = authorizer.AuthorizeCluster(context, AclOperation.Alter);
@@ -43,7 +46,7 @@ internal sealed class CreateAclsHandler(AclStore store, Authorizer authorizer) :
             string? failure = null;
             try
             {
-                if (!store.Add(valid))
+                if (!await Cluster.ClusterDocuments.RunAsync(cluster, store, () => store.Add(valid), context.Closing).ConfigureAwait(false))
                 {
                     failure = $"The broker holds at most {AclStore.MaxAcls} ACLs.";
                 }
@@ -63,6 +66,6 @@ internal sealed class CreateAclsHandler(AclStore store, Authorizer authorizer) :
             }
         }
 
-        return ValueTask.FromResult<CreateAclsResponse?>(response);
+        return response;
     }
 }

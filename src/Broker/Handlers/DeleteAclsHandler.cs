@@ -5,8 +5,11 @@ using LogBroker.Protocol.Messages;
 
 namespace LogBroker.Broker.Handlers;
 
-/// <summary>DeleteAcls (key 31), versions 0–3: removes, durably, every ACL each filter matches and lists them; needs Alter on the cluster.</summary>
-internal sealed class DeleteAclsHandler(AclStore store, Authorizer authorizer) : RequestHandler<DeleteAclsRequest, DeleteAclsResponse>
+/// <summary>
+/// DeleteAcls (key 31), versions 0–3: removes, durably, every ACL each filter matches and lists them (in cluster mode
+/// from the cluster's ACLs, which every broker applies); needs Alter on the cluster.
+/// </summary>
+internal sealed class DeleteAclsHandler(AclStore store, Authorizer authorizer, Cluster.ClusterDocuments? cluster = null) : RequestHandler<DeleteAclsRequest, DeleteAclsResponse>
 {
     public override ApiKey Key => ApiKey.DeleteAcls;
 
@@ -14,7 +17,7 @@ internal sealed class DeleteAclsHandler(AclStore store, Authorizer authorizer) :
 
     public override short MaxVersion => 3;
 
-    public override ValueTask<DeleteAclsResponse?> HandleAsync(RequestContext context, DeleteAclsRequest request)
+    public override async ValueTask<DeleteAclsResponse?> HandleAsync(RequestContext context, DeleteAclsRequest request)
     {
         var response = new DeleteAclsResponse();
         bool allowed = authorizer.AuthorizeCluster(context, AclOperation.Alter);
@@ -40,12 +43,12 @@ internal sealed class DeleteAclsHandler(AclStore store, Authorizer authorizer) :
 
         if (filters.Count == 0)
         {
-            return ValueTask.FromResult<DeleteAclsResponse?>(response);
+            return response;
         }
 
         try
         {
-            List<List<AclBinding>> removed = store.Remove(filters);
+            List<List<AclBinding>> removed = await Cluster.ClusterDocuments.RunAsync(cluster, store, () => store.Remove(filters), context.Closing).ConfigureAwait(false);
             for (int i = 0; i < removed.Count; i++)
             {
                 foreach (AclBinding b in removed[i])
@@ -73,6 +76,6 @@ internal sealed class DeleteAclsHandler(AclStore store, Authorizer authorizer) :
             }
         }
 
-        return ValueTask.FromResult<DeleteAclsResponse?>(response);
+        return response;
     }
 }

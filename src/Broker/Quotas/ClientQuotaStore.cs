@@ -11,7 +11,7 @@ namespace LogBroker.Broker.Quotas;
 /// so an acknowledged AlterClientQuotas survives a crash. Readers get an immutable snapshot, swapped whole.
 /// </summary>
 /// <remarks>At most <see cref="MaxEntities"/> entities; a file over <see cref="MaxFileBytes"/> or malformed stops the broker at start.</remarks>
-internal sealed class ClientQuotaStore
+internal sealed class ClientQuotaStore : Cluster.IReplicatedDocument
 {
     public const string FileName = "client-quotas.json";
 
@@ -25,6 +25,7 @@ internal sealed class ClientQuotaStore
     private readonly string? _path;
     private readonly Lock _lock = new();
     private volatile Dictionary<QuotaEntity, double[]> _quotas = [];
+    private long _revision;
 
     /// <summary>A store persisted in <paramref name="dataDirectory"/>, or in memory only when it is null (tests).</summary>
     public ClientQuotaStore(string? dataDirectory)
@@ -83,12 +84,53 @@ internal sealed class ClientQuotaStore
                 throw new InvalidOperationException($"At most {MaxEntities} quota entities.");
             }
 
+            if (Stage is { } stage)
+            {
+                stage.Document = Serialize(next); // the cluster's write installs it
+                return;
+            }
+
             if (_path is not null)
             {
                 AtomicFile.Write(_path, Serialize(next));
             }
 
             _quotas = next;
+        }
+
+        Changed?.Invoke();
+    }
+
+    public string Name => "client-quotas";
+
+    public long Revision
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _revision;
+            }
+        }
+    }
+
+    public Cluster.DocumentStage? Stage { get; set; }
+
+    public byte[] Document() => Serialize(_quotas);
+
+    public void Install(byte[] document, long revision)
+    {
+        var quotas = Parse(VersionedJsonFile.Parse(document, "the cluster's client quotas"), "the cluster's client quotas");
+        lock (_lock)
+        {
+            if (revision <= _revision)
+            {
+                return;
+            }
+
+            _quotas = quotas;
+            _revision = revision;
+            Cluster.ClusterDocumentCache.Write(_path, document, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         }
 
         Changed?.Invoke();
@@ -126,14 +168,12 @@ internal sealed class ClientQuotaStore
         return JsonSerializer.SerializeToUtf8Bytes(new JsonObject { ["version"] = 1, ["entities"] = list }, Indented);
     }
 
-    private static Dictionary<QuotaEntity, double[]> Load(string path)
+    private static Dictionary<QuotaEntity, double[]> Load(string path) =>
+        VersionedJsonFile.Read(path, MaxFileBytes) is { } root ? Parse(root, path) : [];
+
+    private static Dictionary<QuotaEntity, double[]> Parse(JsonNode root, string path)
     {
         var quotas = new Dictionary<QuotaEntity, double[]>();
-        if (VersionedJsonFile.Read(path, MaxFileBytes) is not { } root)
-        {
-            return quotas;
-        }
-
         try
         {
 

@@ -12,7 +12,7 @@ namespace LogBroker.Broker.Security;
 /// before it is visible, so an acknowledged change survives a crash and a crash leaves the old or the new file.
 /// </summary>
 /// <remarks>The file is at most <see cref="MaxFileBytes"/>; a larger or malformed one stops the broker at start with a clear error.</remarks>
-internal sealed partial class ScramCredentialStore
+internal sealed partial class ScramCredentialStore : Cluster.IReplicatedDocument
 {
     public const string FileName = "scram-credentials.json";
 
@@ -27,6 +27,7 @@ internal sealed partial class ScramCredentialStore
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
     private Dictionary<string, Dictionary<string, ScramCredential>> _users = new(StringComparer.Ordinal);
+    private long _revision;
 
     public ScramCredentialStore(string dataDirectory, ILogger<ScramCredentialStore> logger)
     {
@@ -137,10 +138,57 @@ internal sealed partial class ScramCredentialStore
 
             if (deletions.Count > missing.Count || upserts.Count > 0)
             {
-                AtomicFile.Write(_path, Serialize(next));
+                byte[] document = Serialize(next);
+                if (Stage is { } stage)
+                {
+                    stage.Document = document; // the cluster's write installs it
+                    return;
+                }
+
+                AtomicFile.Write(_path, document);
                 _users = next;
                 Log.Changed(_logger, deletions.Count - missing.Count, upserts.Count, next.Count);
             }
+        }
+    }
+
+    public string Name => "scram-credentials";
+
+    public long Revision
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _revision;
+            }
+        }
+    }
+
+    public Cluster.DocumentStage? Stage { get; set; }
+
+    public byte[] Document()
+    {
+        lock (_lock)
+        {
+            return Serialize(_users);
+        }
+    }
+
+    public void Install(byte[] document, long revision)
+    {
+        var users = Parse(VersionedJsonFile.Parse(document, "the cluster's SCRAM credentials"), "the cluster's SCRAM credentials");
+        lock (_lock)
+        {
+            if (revision <= _revision)
+            {
+                return;
+            }
+
+            _users = users;
+            _revision = revision;
+            Log.Installed(_logger, users.Count);
+            Cluster.ClusterDocumentCache.Write(_path, document, _logger);
         }
     }
 
@@ -193,14 +241,17 @@ internal sealed partial class ScramCredentialStore
 
     private void Load()
     {
-        if (VersionedJsonFile.Read(_path, MaxFileBytes) is not { } root)
+        if (VersionedJsonFile.Read(_path, MaxFileBytes) is { } root)
         {
-            return;
+            _users = Parse(root, _path);
+            Log.Loaded(_logger, _users.Count, _path);
         }
+    }
 
+    private static Dictionary<string, Dictionary<string, ScramCredential>> Parse(JsonNode root, string source)
+    {
         try
         {
-
             var users = new Dictionary<string, Dictionary<string, ScramCredential>>(StringComparer.Ordinal);
             foreach ((string user, JsonNode? entry) in root["users"]?.AsObject() ?? [])
             {
@@ -225,14 +276,18 @@ internal sealed partial class ScramCredentialStore
                 {
                     users[user] = byMechanism;
                 }
+
+                if (users.Count > MaxUsers)
+                {
+                    throw new InvalidDataException($"over {MaxUsers} users");
+                }
             }
 
-            _users = users;
-            Log.Loaded(_logger, users.Count, _path);
+            return users;
         }
         catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or InvalidCastException)
         {
-            throw new InvalidDataException($"{_path} is malformed: {e.Message}", e);
+            throw new InvalidDataException($"{source} is malformed: {e.Message}", e);
         }
     }
 
@@ -246,5 +301,8 @@ internal sealed partial class ScramCredentialStore
 
         [LoggerMessage(EventId = 5102, Level = LogLevel.Information, Message = "SCRAM credentials changed: {Deleted} deleted, {Upserted} set; {Users} users")]
         public static partial void Changed(ILogger logger, int deleted, int upserted, int users);
+
+        [LoggerMessage(EventId = 5104, Level = LogLevel.Information, Message = "SCRAM credentials from the cluster installed: {Users} users")]
+        public static partial void Installed(ILogger logger, int users);
     }
 }

@@ -26,14 +26,21 @@ internal static class VersionedJsonFile
             throw new InvalidDataException($"{path} is {length} bytes, over the {maxBytes}-byte limit.");
         }
 
+        return Parse(File.ReadAllBytes(path), path);
+    }
+
+    /// <summary>A document's root object of format version 1 (read from <paramref name="source"/>, named in errors).</summary>
+    /// <exception cref="InvalidDataException">Empty, of another version or not JSON.</exception>
+    public static JsonNode Parse(byte[] document, string source)
+    {
         try
         {
-            JsonNode root = JsonNode.Parse(File.ReadAllBytes(path)) ?? throw new InvalidDataException($"{path} is empty.");
-            return (int?)root["version"] == 1 ? root : throw new InvalidDataException($"{path} has an unknown format version.");
+            JsonNode root = JsonNode.Parse(document) ?? throw new InvalidDataException($"{source} is empty.");
+            return (int?)root["version"] == 1 ? root : throw new InvalidDataException($"{source} has an unknown format version.");
         }
         catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
         {
-            throw new InvalidDataException($"{path} is malformed: {e.Message}", e);
+            throw new InvalidDataException($"{source} is malformed: {e.Message}", e);
         }
     }
 }

@@ -9,9 +9,10 @@ namespace LogBroker.Broker.Security.Authorization;
 /// Every ACL, in <c>acls.json</c> in the data directory. Each change rewrites the file atomically
 /// (temporary file, fsync, rename) before it is visible, so an acknowledged CreateAcls/DeleteAcls survives
 /// a crash. Readers take <see cref="Snapshot"/>, an immutable array swapped on change, without a lock.
+/// In cluster mode the document is the cluster's (<see cref="Cluster.IReplicatedDocument"/>) and the file its cache.
 /// </summary>
 /// <remarks>At most <see cref="MaxAcls"/> bindings; a larger or malformed file stops the broker at start.</remarks>
-internal sealed partial class AclStore
+internal sealed partial class AclStore : Cluster.IReplicatedDocument
 {
     public const string FileName = "acls.json";
 
@@ -26,6 +27,7 @@ internal sealed partial class AclStore
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
     private volatile AclBinding[] _acls = [];
+    private long _revision;
 
     public AclStore(string dataDirectory, ILogger<AclStore> logger)
     {
@@ -109,9 +111,50 @@ internal sealed partial class AclStore
         }
     }
 
+    public string Name => "acls";
+
+    public long Revision
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _revision;
+            }
+        }
+    }
+
+    public Cluster.DocumentStage? Stage { get; set; }
+
+    public byte[] Document() => Serialize(_acls);
+
+    public void Install(byte[] document, long revision)
+    {
+        AclBinding[] acls = Parse(VersionedJsonFile.Parse(document, "the cluster's ACLs"), "the cluster's ACLs");
+        lock (_lock)
+        {
+            if (revision <= _revision)
+            {
+                return;
+            }
+
+            _acls = acls;
+            _revision = revision;
+            Log.Changed(_logger, acls.Length);
+            Cluster.ClusterDocumentCache.Write(_path, document, _logger);
+        }
+    }
+
     private void Commit(AclBinding[] next)
     {
-        AtomicFile.Write(_path, Serialize(next));
+        byte[] document = Serialize(next);
+        if (Stage is { } stage)
+        {
+            stage.Document = document; // the cluster's write installs it
+            return;
+        }
+
+        AtomicFile.Write(_path, document);
         _acls = next;
         Log.Changed(_logger, next.Length);
     }
@@ -138,14 +181,17 @@ internal sealed partial class AclStore
 
     private void Load()
     {
-        if (VersionedJsonFile.Read(_path, MaxFileBytes) is not { } root)
+        if (VersionedJsonFile.Read(_path, MaxFileBytes) is { } root)
         {
-            return;
+            _acls = Parse(root, _path);
+            Log.Loaded(_logger, _acls.Length, _path);
         }
+    }
 
+    private static AclBinding[] Parse(JsonNode root, string source)
+    {
         try
         {
-
             var acls = new List<AclBinding>();
             foreach (JsonNode? n in root["acls"]?.AsArray() ?? [])
             {
@@ -160,12 +206,11 @@ internal sealed partial class AclStore
                 acls.Add(b);
             }
 
-            _acls = [.. acls];
-            Log.Loaded(_logger, acls.Count, _path);
+            return [.. acls];
         }
         catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or InvalidCastException or ArgumentException)
         {
-            throw new InvalidDataException($"{_path} is malformed: {e.Message}", e);
+            throw new InvalidDataException($"{source} is malformed: {e.Message}", e);
         }
     }
 
