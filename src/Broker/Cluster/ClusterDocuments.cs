@@ -26,7 +26,7 @@ internal sealed partial class ClusterDocuments(
     public const int MaxBytes = 1024 * 1024;
 
     private readonly string _prefix = options.KeyRoot + "/documents/";
-    private readonly Dictionary<IReplicatedDocument, SemaphoreSlim> _gates = documents.ToDictionary(d => d, _ => new SemaphoreSlim(1, 1));
+    private readonly Dictionary<IReplicatedDocument, Slot> _slots = documents.ToDictionary(d => d, _ => new Slot());
     private readonly TaskCompletionSource _synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Completes once every document has been read from the cluster (or given to it) once.</summary>
@@ -47,13 +47,18 @@ internal sealed partial class ClusterDocuments(
     public async Task<T> ChangeAsync<T>(IReplicatedDocument document, Func<T> change, CancellationToken cancellationToken)
     {
         string key = _prefix + document.Name;
-        SemaphoreSlim gate = _gates[document];
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        Slot slot = _slots[document];
+        await slot.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             for (int attempt = 0; attempt < 5; attempt++)
             {
-                long basis = document.Revision;
+                long basis;
+                lock (slot.Sync)
+                {
+                    basis = slot.Revision;
+                }
+
                 var stage = new DocumentStage();
                 document.Stage = stage;
                 T result;
@@ -80,14 +85,14 @@ internal sealed partial class ClusterDocuments(
                 var written = await store.TxnAsync([unchanged], [new StoreOp.Put(key, next)], [], cancellationToken).ConfigureAwait(false);
                 if (written.Succeeded)
                 {
-                    document.Install(next, written.Revision);
+                    InstallIfNewer(document, next, written.Revision);
                     return result;
                 }
 
                 // Another broker wrote first (or this one has not read the document yet): take theirs, then change it.
                 if (await store.GetAsync(key, cancellationToken).ConfigureAwait(false) is { } current)
                 {
-                    document.Install(current.Value, current.ModRevision);
+                    InstallIfNewer(document, current.Value, current.ModRevision);
                 }
             }
 
@@ -99,7 +104,7 @@ internal sealed partial class ClusterDocuments(
         }
         finally
         {
-            gate.Release();
+            slot.Gate.Release();
         }
     }
 
@@ -128,7 +133,7 @@ internal sealed partial class ClusterDocuments(
     private async Task FollowAsync(CancellationToken cancellationToken)
     {
         var range = await store.RangeAsync(_prefix, cancellationToken).ConfigureAwait(false);
-        foreach (IReplicatedDocument document in _gates.Keys)
+        foreach (IReplicatedDocument document in _slots.Keys)
         {
             string key = _prefix + document.Name;
             if (range.Items.FirstOrDefault(kv => kv.Key == key) is { } kv)
@@ -142,7 +147,7 @@ internal sealed partial class ClusterDocuments(
                 var seeded = await store.TxnAsync([StoreCompare.Absent(key)], [new StoreOp.Put(key, mine)], [], cancellationToken).ConfigureAwait(false);
                 if (seeded.Succeeded)
                 {
-                    document.Install(mine, seeded.Revision);
+                    InstallIfNewer(document, mine, seeded.Revision);
                     Seeded(logger, document.Name);
                 }
                 else if (await store.GetAsync(key, cancellationToken).ConfigureAwait(false) is { } theirs)
@@ -153,7 +158,7 @@ internal sealed partial class ClusterDocuments(
         }
 
         // The configured first user exists in the cluster's credentials too, not only in this broker's file.
-        if (_gates.Keys.OfType<ScramCredentialStore>().FirstOrDefault() is { } scram)
+        if (_slots.Keys.OfType<ScramCredentialStore>().FirstOrDefault() is { } scram)
         {
             await ChangeAsync(scram, () =>
             {
@@ -165,7 +170,7 @@ internal sealed partial class ClusterDocuments(
         _synced.TrySetResult();
         await foreach (var e in store.WatchAsync(_prefix, range.Revision + 1, cancellationToken).ConfigureAwait(false))
         {
-            if (!e.IsDelete && _gates.Keys.FirstOrDefault(d => _prefix + d.Name == e.Kv.Key) is { } document)
+            if (!e.IsDelete && _slots.Keys.FirstOrDefault(d => _prefix + d.Name == e.Kv.Key) is { } document)
             {
                 Install(document, e.Kv);
             }
@@ -181,7 +186,7 @@ internal sealed partial class ClusterDocuments(
                 throw new InvalidDataException($"{kv.Value.Length} bytes, over the {MaxBytes}-byte limit");
             }
 
-            document.Install(kv.Value, kv.ModRevision);
+            InstallIfNewer(document, kv.Value, kv.ModRevision);
         }
         catch (InvalidDataException e)
         {
@@ -191,12 +196,40 @@ internal sealed partial class ClusterDocuments(
 
     public override void Dispose()
     {
-        foreach (SemaphoreSlim gate in _gates.Values)
+        foreach (Slot slot in _slots.Values)
         {
-            gate.Dispose();
+            slot.Gate.Dispose();
         }
 
         base.Dispose();
+    }
+
+    /// <summary>
+    /// Installs the document of store revision <paramref name="revision"/> unless the one held is as new: the watch,
+    /// the read at start and this broker's own writes all deliver documents, in no fixed order between them.
+    /// </summary>
+    private void InstallIfNewer(IReplicatedDocument document, byte[] value, long revision)
+    {
+        Slot slot = _slots[document];
+        lock (slot.Sync)
+        {
+            if (revision > slot.Revision)
+            {
+                document.Install(value);
+                slot.Revision = revision;
+            }
+        }
+    }
+
+    /// <summary>Per document: one change at a time from this broker, and the revision of the state it holds (0: none from the cluster yet).</summary>
+    private sealed class Slot
+    {
+        public SemaphoreSlim Gate { get; } = new(1, 1);
+
+        public Lock Sync { get; } = new();
+
+        /// <summary>Read and written under <see cref="Sync"/>.</summary>
+        public long Revision { get; set; }
     }
 
     [LoggerMessage(EventId = 1423, Level = LogLevel.Warning, Message = "Following the cluster's ACLs, credentials and quotas failed; reading them again")]

@@ -11,9 +11,6 @@ internal interface IReplicatedDocument
     /// <summary>The document's name under the controller store's documents prefix.</summary>
     string Name { get; }
 
-    /// <summary>The controller-store revision of the state held; 0 while it has not come from the cluster.</summary>
-    long Revision { get; }
-
     /// <summary>
     /// While set, a change computes its document into the stage instead of writing and showing it; the cluster write
     /// then installs it (<see cref="Install"/>). Set only by <see cref="ClusterDocuments"/>, one change at a time.
@@ -24,11 +21,11 @@ internal interface IReplicatedDocument
     byte[] Document();
 
     /// <summary>
-    /// Installs the document of controller-store revision <paramref name="revision"/> when that is newer than the state
-    /// held: parsed and bounded as the file is at start, made visible, and written to the local file.
+    /// Installs a document of the cluster (<see cref="ClusterDocuments"/> calls it with revisions in order): parsed and
+    /// bounded as the file is at start, made visible, and written to the local file.
     /// </summary>
     /// <exception cref="InvalidDataException">The document is malformed or over a limit; nothing changed.</exception>
-    void Install(byte[] document, long revision);
+    void Install(byte[] document);
 }
 
 /// <summary>Where a staged change leaves its document (null: the change changed nothing).</summary>

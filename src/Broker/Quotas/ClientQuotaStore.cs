@@ -25,7 +25,6 @@ internal sealed class ClientQuotaStore : Cluster.IReplicatedDocument
     private readonly string? _path;
     private readonly Lock _lock = new();
     private volatile Dictionary<QuotaEntity, double[]> _quotas = [];
-    private long _revision;
 
     /// <summary>A store persisted in <paramref name="dataDirectory"/>, or in memory only when it is null (tests).</summary>
     public ClientQuotaStore(string? dataDirectory)
@@ -103,33 +102,16 @@ internal sealed class ClientQuotaStore : Cluster.IReplicatedDocument
 
     public string Name => "client-quotas";
 
-    public long Revision
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _revision;
-            }
-        }
-    }
-
     public Cluster.DocumentStage? Stage { get; set; }
 
     public byte[] Document() => Serialize(_quotas);
 
-    public void Install(byte[] document, long revision)
+    public void Install(byte[] document)
     {
         var quotas = Parse(VersionedJsonFile.Parse(document, "the cluster's client quotas"), "the cluster's client quotas");
         lock (_lock)
         {
-            if (revision <= _revision)
-            {
-                return;
-            }
-
             _quotas = quotas;
-            _revision = revision;
             Cluster.ClusterDocumentCache.Write(_path, document, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         }
 

@@ -27,7 +27,6 @@ internal sealed partial class ScramCredentialStore : Cluster.IReplicatedDocument
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
     private Dictionary<string, Dictionary<string, ScramCredential>> _users = new(StringComparer.Ordinal);
-    private long _revision;
 
     public ScramCredentialStore(string dataDirectory, ILogger<ScramCredentialStore> logger)
     {
@@ -154,17 +153,6 @@ internal sealed partial class ScramCredentialStore : Cluster.IReplicatedDocument
 
     public string Name => "scram-credentials";
 
-    public long Revision
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _revision;
-            }
-        }
-    }
-
     public Cluster.DocumentStage? Stage { get; set; }
 
     public byte[] Document()
@@ -175,18 +163,12 @@ internal sealed partial class ScramCredentialStore : Cluster.IReplicatedDocument
         }
     }
 
-    public void Install(byte[] document, long revision)
+    public void Install(byte[] document)
     {
         var users = Parse(VersionedJsonFile.Parse(document, "the cluster's SCRAM credentials"), "the cluster's SCRAM credentials");
         lock (_lock)
         {
-            if (revision <= _revision)
-            {
-                return;
-            }
-
             _users = users;
-            _revision = revision;
             Log.Installed(_logger, users.Count);
             Cluster.ClusterDocumentCache.Write(_path, document, _logger);
         }

@@ -27,7 +27,6 @@ internal sealed partial class AclStore : Cluster.IReplicatedDocument
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
     private volatile AclBinding[] _acls = [];
-    private long _revision;
 
     public AclStore(string dataDirectory, ILogger<AclStore> logger)
     {
@@ -113,33 +112,16 @@ internal sealed partial class AclStore : Cluster.IReplicatedDocument
 
     public string Name => "acls";
 
-    public long Revision
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _revision;
-            }
-        }
-    }
-
     public Cluster.DocumentStage? Stage { get; set; }
 
     public byte[] Document() => Serialize(_acls);
 
-    public void Install(byte[] document, long revision)
+    public void Install(byte[] document)
     {
         AclBinding[] acls = Parse(VersionedJsonFile.Parse(document, "the cluster's ACLs"), "the cluster's ACLs");
         lock (_lock)
         {
-            if (revision <= _revision)
-            {
-                return;
-            }
-
             _acls = acls;
-            _revision = revision;
             Log.Changed(_logger, acls.Length);
             Cluster.ClusterDocumentCache.Write(_path, document, _logger);
         }
