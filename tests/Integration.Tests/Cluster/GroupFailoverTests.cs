@@ -212,19 +212,6 @@ public sealed class GroupFailoverTests
         Assert.Null(error);
     }
 
-    private static string? TryCommit<TKey, TValue>(IConsumer<TKey, TValue> consumer)
-    {
-        try
-        {
-            consumer.Commit();
-            return null;
-        }
-        catch (KafkaException e)
-        {
-            return e.Error.ToString();
-        }
-    }
-
     /// <summary>ConsumerGroupDescribe's error for the group at one broker (0 once it describes the group with a member).</summary>
     private static async Task<short> DescribedErrorAsync(int port, string group)
     {
@@ -262,16 +249,25 @@ public sealed class GroupFailoverTests
         return await ThreeBrokerCluster.WaitForAsync(() => Task.FromResult(TryCommit(consumer, offsets)), e => e is null);
     }
 
-    private static string? TryCommit(IConsumer<Ignore, Ignore> consumer, TopicPartitionOffset[] offsets)
+    /// <summary>Commits <paramref name="offsets"/>, or the consumed positions when null; the error, or null.</summary>
+    private static string? TryCommit<TKey, TValue>(IConsumer<TKey, TValue> consumer, TopicPartitionOffset[]? offsets = null)
     {
         try
         {
-            consumer.Commit(offsets);
+            if (offsets is null)
+            {
+                consumer.Commit();
+            }
+            else
+            {
+                consumer.Commit(offsets);
+            }
+
             return null;
         }
         catch (KafkaException e)
         {
-            return e.Error.ToString(); // the coordinator moving or loading: asked again
+            return e.Error.ToString(); // the coordinator moving or loading, or the member fenced: asked again
         }
     }
 
