@@ -1,8 +1,8 @@
 using System.Buffers.Binary;
 using System.Text;
-using LogBroker.Client.Network;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
+using LogBroker.Protocol.Security;
 using LogBroker.TestKit;
 
 namespace LogBroker.Integration.Tests.Security;
