@@ -119,10 +119,18 @@ internal sealed partial class FetchHandler(TopicRegistry topics, BrokerOptions o
             return null;
         }
 
+        // A follower's fetch (a replica id set) reads past the high watermark and moves the ISR and the high watermark:
+        // as in Kafka, it needs ClusterAction on the cluster (the brokers' own principal), and then no topic's Read.
+        bool follower = ReplicaIdOf(fetch) >= 0;
+        if (follower && authorizer.AuthorizeCluster(context, AclOperation.ClusterAction))
+        {
+            return null;
+        }
+
         HashSet<string>? denied = null;
         foreach (FetchRequest.FetchTopic topic in fetch.Topics)
         {
-            if (authorizer.Check(context, AclOperation.Read, AclResourceType.Topic, topic.Topic) is not null)
+            if (follower || authorizer.Check(context, AclOperation.Read, AclResourceType.Topic, topic.Topic) is not null)
             {
                 (denied ??= new HashSet<string>(StringComparer.Ordinal)).Add(topic.Topic);
             }

@@ -29,11 +29,16 @@ internal sealed class OffsetForLeaderEpochHandler(TopicRegistry topics, ReplicaM
     public override ValueTask<OffsetForLeaderEpochResponse?> HandleAsync(RequestContext context, OffsetForLeaderEpochRequest request)
     {
         var response = new OffsetForLeaderEpochResponse();
+
+        // A follower's request (v3+ replica id set) needs ClusterAction on the cluster, as in Kafka; a consumer's, Describe on the topic.
+        bool follower = context.Version >= 3 && request.ReplicaId >= 0;
+        ErrorCode? notBroker = follower && authorizer is { Enabled: true } && !authorizer.AuthorizeCluster(context, AclOperation.ClusterAction)
+            ? ErrorCode.ClusterAuthorizationFailed : null;
         foreach (OffsetForLeaderEpochRequest.OffsetForLeaderTopic topic in request.Topics)
         {
             var topicResult = new OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult { Topic = topic.Topic };
             response.Topics.Add(topicResult);
-            ErrorCode? denied = authorizer?.Check(context, AclOperation.Describe, AclResourceType.Topic, topic.Topic);
+            ErrorCode? denied = follower ? notBroker : authorizer?.Check(context, AclOperation.Describe, AclResourceType.Topic, topic.Topic);
             foreach (OffsetForLeaderEpochRequest.OffsetForLeaderPartition partition in topic.Partitions)
             {
                 var result = new OffsetForLeaderEpochResponse.EpochEndOffset { Partition = partition.Partition };
