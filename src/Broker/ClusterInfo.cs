@@ -17,6 +17,21 @@ internal sealed class ClusterInfo(BrokerOptions options)
     /// <summary>The port advertised to the client of <paramref name="context"/>: its listener's.</summary>
     public int PortFor(Network.RequestContext context) => context.Listener?.AdvertisedPort ?? Port;
 
+    /// <summary>The bound listeners, in configuration order (set once bound; empty before).</summary>
+    public IReadOnlyList<Security.ListenerInfo> Listeners { get; set; } = [];
+
+    /// <summary>The bound listeners' advertised endpoints, as the cluster registers them.</summary>
+    public List<Replication.BrokerEndpoint> Endpoints()
+    {
+        var endpoints = new List<Replication.BrokerEndpoint>(Listeners.Count);
+        foreach (Security.ListenerInfo listener in Listeners)
+        {
+            endpoints.Add(new Replication.BrokerEndpoint(listener.Name, listener.AdvertisedHost, listener.AdvertisedPort, listener.ProtocolName));
+        }
+
+        return endpoints;
+    }
+
     /// <summary>Leader epoch of every partition: one node that never changes leader.</summary>
     public const int LeaderEpoch = 0;
 }

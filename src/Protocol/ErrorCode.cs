@@ -165,6 +165,9 @@ public enum ErrorCode : short
     /// <summary>INVALID_FETCH_SESSION_EPOCH</summary>
     InvalidFetchSessionEpoch = 71,
 
+    /// <summary>LISTENER_NOT_FOUND: the partition's leader has no listener of the name the client came in on (retriable).</summary>
+    ListenerNotFound = 72,
+
     /// <summary>TOPIC_DELETION_DISABLED</summary>
     TopicDeletionDisabled = 73,
 
@@ -261,6 +264,7 @@ public static class ErrorCodes
         ErrorCode.KafkaStorageError or
         ErrorCode.FencedLeaderEpoch or
         ErrorCode.UnknownLeaderEpoch or
+        ErrorCode.ListenerNotFound or
         ErrorCode.OffsetNotAvailable or
         ErrorCode.UnstableOffsetCommit or
         ErrorCode.ThrottlingQuotaExceeded or

@@ -10,7 +10,10 @@ namespace LogBroker.Integration.Tests;
 /// </summary>
 public sealed class BrokerProcess : IAsyncDisposable
 {
+    private const int KeptLines = 2000;
+
     private readonly Process _process;
+    private readonly Queue<string> _output = new();
 
     private BrokerProcess(Process process, int port)
     {
@@ -19,6 +22,33 @@ public sealed class BrokerProcess : IAsyncDisposable
     }
 
     public int Port { get; }
+
+    /// <summary>The last lines the broker wrote (stdout and stderr; warnings and errors at the default log level), oldest first.</summary>
+    public string[] RecentOutput()
+    {
+        lock (_output)
+        {
+            return [.. _output];
+        }
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            if (_output.Count == KeptLines)
+            {
+                _output.Dequeue();
+            }
+
+            _output.Enqueue(line);
+        }
+    }
 
     /// <summary>The broker's process id (for /proc readings).</summary>
     public int Pid => _process.Id;
@@ -77,11 +107,11 @@ public sealed class BrokerProcess : IAsyncDisposable
         }
 
         Process process = Process.Start(start) ?? throw new InvalidOperationException("could not start the broker");
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        var broker = new BrokerProcess(process, port);
+        process.OutputDataReceived += (_, e) => broker.Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => broker.Keep(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var broker = new BrokerProcess(process, port);
         await broker.WaitUntilListeningAsync(TimeSpan.FromSeconds(60));
         return broker;
     }

@@ -25,6 +25,12 @@ internal sealed class ClusterCoordinatorLookup(ClusterService cluster, ClusterOp
         foreach (string key in keys)
         {
             var (error, coordinator) = map.Find(key);
+            var endpoint = coordinator?.EndpointFor(context.Listener?.Name);
+            if (error == ErrorCode.None && endpoint is null)
+            {
+                (error, coordinator) = (ErrorCode.CoordinatorNotAvailable, null); // the coordinator has no listener of the client's name
+            }
+
             string? message = error == ErrorCode.None ? null : "The group coordinator is not available yet (no __consumer_offsets, or its partition has no leader).";
             if (context.Version >= 4)
             {
@@ -32,8 +38,8 @@ internal sealed class ClusterCoordinatorLookup(ClusterService cluster, ClusterOp
                 {
                     Key = key,
                     NodeId = coordinator?.Id ?? -1,
-                    Host = coordinator?.Host ?? "",
-                    Port = coordinator?.Port ?? -1,
+                    Host = endpoint?.Host ?? "",
+                    Port = endpoint?.Port ?? -1,
                     ErrorCode = (short)error,
                     ErrorMessage = message,
                 });
@@ -43,8 +49,8 @@ internal sealed class ClusterCoordinatorLookup(ClusterService cluster, ClusterOp
                 response.ErrorCode = (short)error;
                 response.ErrorMessage = message;
                 response.NodeId = coordinator?.Id ?? -1;
-                response.Host = coordinator?.Host ?? "";
-                response.Port = coordinator?.Port ?? -1;
+                response.Host = endpoint?.Host ?? "";
+                response.Port = endpoint?.Port ?? -1;
             }
         }
 

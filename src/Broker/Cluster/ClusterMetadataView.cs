@@ -28,6 +28,8 @@ internal sealed class ClusterMetadataView(ClusterService cluster, ClusterOptions
             response.Brokers.Add(new MetadataResponse.MetadataResponseBroker { NodeId = broker.Id, Host = broker.Host, Port = broker.Port, Rack = broker.Rack });
         }
 
+        string? listener = context.Listener?.Name;
+
         short version = context.Version;
         if (metadata.Topics is null || (version == 0 && metadata.Topics.Count == 0))
         {
@@ -37,7 +39,7 @@ internal sealed class ClusterMetadataView(ClusterService cluster, ClusterOptions
             {
                 if (cache.Topic(name) is { } topic && authorizer?.Check(context, AclOperation.Describe, AclResourceType.Topic, name) is null)
                 {
-                    response.Topics.Add(Describe(topic));
+                    response.Topics.Add(Describe(topic, listener));
                 }
             }
 
@@ -64,7 +66,7 @@ internal sealed class ClusterMetadataView(ClusterService cluster, ClusterOptions
 
             if (topic is not null)
             {
-                response.Topics.Add(Describe(topic));
+                response.Topics.Add(Describe(topic, listener));
                 continue;
             }
 
@@ -113,20 +115,31 @@ internal sealed class ClusterMetadataView(ClusterService cluster, ClusterOptions
         return response;
     }
 
-    /// <summary>The registered brokers by id; this broker alone (as the listener advertises it) before its first registration is seen.</summary>
-    private List<BrokerRegistration> SortedBrokers(RequestContext context)
+    /// <summary>
+    /// The registered brokers by id, each at its endpoint on the client's listener (a broker without a listener of that
+    /// name is left out, as Kafka does); this broker alone (as the listener advertises it) before its first registration is seen.
+    /// </summary>
+    private List<(int Id, string Host, int Port, string? Rack)> SortedBrokers(RequestContext context)
     {
-        var brokers = new List<BrokerRegistration>(cluster.Cache.Brokers.Values);
-        if (brokers.Count == 0)
+        var brokers = new List<(int Id, string Host, int Port, string? Rack)>(cluster.Cache.Brokers.Count);
+        foreach (BrokerRegistration broker in cluster.Cache.Brokers.Values)
         {
-            brokers.Add(new BrokerRegistration(info.NodeId, info.HostFor(context), info.PortFor(context), null));
+            if (broker.EndpointFor(context.Listener?.Name) is { } endpoint)
+            {
+                brokers.Add((broker.Id, endpoint.Host, endpoint.Port, broker.Rack));
+            }
+        }
+
+        if (cluster.Cache.Brokers.Count == 0)
+        {
+            brokers.Add((info.NodeId, info.HostFor(context), info.PortFor(context), null));
         }
 
         brokers.Sort((a, b) => a.Id.CompareTo(b.Id));
         return brokers;
     }
 
-    private MetadataResponse.MetadataResponseTopic Describe(TopicRecord topic)
+    private MetadataResponse.MetadataResponseTopic Describe(TopicRecord topic, string? listener)
     {
         var cache = cluster.Cache;
         var described = new MetadataResponse.MetadataResponseTopic { Name = topic.Name, TopicId = topic.TopicId, IsInternal = TopicRegistry.IsInternal(topic.Name) };
@@ -141,8 +154,9 @@ internal sealed class ClusterMetadataView(ClusterService cluster, ClusterOptions
             }
 
             bool led = state.Leader >= 0 && cache.IsLive(state.Leader);
-            partition.ErrorCode = (short)(led ? ErrorCode.None : ErrorCode.LeaderNotAvailable);
-            partition.LeaderId = led ? state.Leader : -1;
+            bool reachable = led && cache.Brokers.TryGetValue(state.Leader, out var leader) && leader.EndpointFor(listener) is not null;
+            partition.ErrorCode = (short)(reachable ? ErrorCode.None : led ? ErrorCode.ListenerNotFound : ErrorCode.LeaderNotAvailable);
+            partition.LeaderId = reachable ? state.Leader : -1;
             partition.LeaderEpoch = state.LeaderEpoch;
             partition.ReplicaNodes = [.. state.Replicas];
             partition.IsrNodes = [.. state.Isr];

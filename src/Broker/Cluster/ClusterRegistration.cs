@@ -42,8 +42,10 @@ internal static class ClusterRegistration
             var materializer = new TopicMaterializer(
                 sp.GetRequiredService<TopicRegistry>(), sp.GetRequiredService<ProducerStates>(), cache, sp.GetRequiredService<IReplicaManager>(),
                 info.NodeId, sp.GetRequiredService<ILogger<TopicMaterializer>>());
+            string? interBroker = sp.GetRequiredService<ReplicationOptions>().InterBrokerListener;
             var service = new ClusterService(
-                sp.GetRequiredService<IControllerStore>(), sp.GetRequiredService<ClusterOptions>(), info.NodeId, info.Host, () => info.Port,
+                sp.GetRequiredService<IControllerStore>(), sp.GetRequiredService<ClusterOptions>(), info.NodeId,
+                () => info.Listeners.Count == 0 ? new BrokerRegistration(info.NodeId, info.Host, info.Port, null) : BrokerRegistration.Of(info.NodeId, info.Endpoints(), interBroker, null),
                 cache, materializer, sp.GetRequiredService<TopicRegistry>().ClusterId, sp.GetRequiredService<ILogger<ClusterService>>());
             if (sp.GetService<BrokerMetrics>() is { } metrics)
             {

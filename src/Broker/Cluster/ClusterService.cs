@@ -14,7 +14,7 @@ namespace LogBroker.Broker.Cluster;
 /// controllership went with it) and a new one starts with a new broker epoch.
 /// </summary>
 internal sealed partial class ClusterService(
-    IControllerStore store, ClusterOptions options, int brokerId, string host, Func<int> port, ClusterMetadataCache cache,
+    IControllerStore store, ClusterOptions options, int brokerId, Func<BrokerRegistration> registrationOf, ClusterMetadataCache cache,
     TopicMaterializer materializer, string localClusterId, ILogger<ClusterService> logger)
     : BackgroundService, IBrokerDirectory
 {
@@ -113,16 +113,10 @@ internal sealed partial class ClusterService(
     public long BrokerEpochOf(int brokerId) => cache.Brokers.TryGetValue(brokerId, out var broker) ? broker.BrokerEpoch : -1;
 
     /// <inheritdoc/>
-    public bool TryGetEndpoint(int brokerId, out string host, out int port)
+    public bool TryGetEndpoint(int brokerId, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out BrokerEndpoint? endpoint)
     {
-        if (cache.Brokers.TryGetValue(brokerId, out var broker))
-        {
-            (host, port) = (broker.Host, broker.Port);
-            return true;
-        }
-
-        (host, port) = ("", 0);
-        return false;
+        endpoint = cache.Brokers.TryGetValue(brokerId, out var broker) ? broker.InterBrokerEndpoint() : null;
+        return endpoint is not null;
     }
 
     /// <inheritdoc/>
@@ -162,7 +156,7 @@ internal sealed partial class ClusterService(
 
         var lease = await store.GrantLeaseAsync(options.LeaseTtl, stoppingToken).ConfigureAwait(false);
         var registration = await new BrokerRegistrar(store, _keys)
-            .RegisterAsync(new BrokerRegistration(brokerId, host, port(), null), lease, stoppingToken).ConfigureAwait(false);
+            .RegisterAsync(registrationOf(), lease, stoppingToken).ConfigureAwait(false);
         if (registration is null)
         {
             // Our previous incarnation's lease has not expired yet (or another process has our id): wait it out.

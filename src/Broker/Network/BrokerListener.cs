@@ -95,6 +95,7 @@ internal sealed partial class BrokerListener(
         ListenerInfo first = sockets[0].Listener;
         cluster.Host = first.AdvertisedHost;
         cluster.Port = first.AdvertisedPort;
+        cluster.Listeners = [.. sockets.Select(s => s.Listener)];
         _bound.TrySetResult(first.Bound!);
         _listeners.TrySetResult([.. sockets.Select(s => s.Listener)]);
 

@@ -1,30 +1,33 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Net.Sockets;
+using System.Security.Authentication;
+using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 using LogBroker.Protocol.Primitives;
+using LogBroker.Protocol.Security;
 
 namespace LogBroker.Broker.Replication;
 
 /// <summary>
-/// One follower's connection to a leader broker: a request, then its response, one at a time (the fetcher never
+/// One follower's connection to a leader broker's inter-broker listener (plaintext, TLS, SASL): a request, then its response, one at a time (the fetcher never
 /// pipelines). Responses are bounded in size; a malformed or oversized one, a timeout or a closed socket throws and
 /// the fetcher reconnects. The body of the last response stays valid until the next request (fetched records are
 /// appended straight from it).
 /// </summary>
 internal sealed class ReplicaClient : IAsyncDisposable
 {
-    private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly Stream _stream;
     private readonly int _maxResponseBytes;
     private readonly string _clientId;
     private byte[] _buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
     private int _correlationId;
 
-    private ReplicaClient(Socket socket, int maxResponseBytes, string clientId)
+    private ReplicaClient(Stream stream, int maxResponseBytes, string clientId)
     {
-        _socket = socket;
-        _stream = new NetworkStream(socket, ownsSocket: true);
+        _stream = stream;
         _maxResponseBytes = maxResponseBytes;
         _clientId = clientId;
     }
@@ -32,12 +35,28 @@ internal sealed class ReplicaClient : IAsyncDisposable
     /// <summary>The leader's endpoint.</summary>
     public string Endpoint { get; private init; } = "";
 
-    public static async Task<ReplicaClient> ConnectAsync(string host, int port, int maxResponseBytes, string clientId, CancellationToken cancellationToken)
+    /// <summary>
+    /// When the leader's SASL session ends (KIP-368: it closes the connection then), less a margin; the fetcher
+    /// reconnects before it. <see cref="long.MaxValue"/> when the session does not expire.
+    /// </summary>
+    public long ReconnectBy { get; private set; } = long.MaxValue;
+
+    /// <summary>
+    /// Connects to <paramref name="endpoint"/> as its security protocol asks: TLS (trusting <paramref name="security"/>'s
+    /// CAs, with its client certificate), then SASL with its credentials.
+    /// </summary>
+    /// <exception cref="IOException">The connection, the TLS handshake or the authentication failed.</exception>
+    public static async Task<ReplicaClient> ConnectAsync(
+        BrokerEndpoint endpoint, InterBrokerSettings security, TimeProvider time, int maxResponseBytes, string clientId, CancellationToken cancellationToken)
     {
+        bool tls = endpoint.SecurityProtocol is "SSL" or "SASL_SSL";
+        bool sasl = endpoint.SecurityProtocol is "SASL_PLAINTEXT" or "SASL_SSL";
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Stream stream;
         try
         {
-            await socket.ConnectAsync(host, port, cancellationToken).ConfigureAwait(false);
+            await socket.ConnectAsync(endpoint.Host, endpoint.Port, cancellationToken).ConfigureAwait(false);
+            stream = new NetworkStream(socket, ownsSocket: true);
         }
         catch
         {
@@ -45,7 +64,60 @@ internal sealed class ReplicaClient : IAsyncDisposable
             throw;
         }
 
-        return new ReplicaClient(socket, maxResponseBytes, clientId) { Endpoint = $"{host}:{port}" };
+        string name = $"{endpoint.Host}:{endpoint.Port} ({endpoint.Name}, {endpoint.SecurityProtocol})";
+        if (tls)
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(HandshakeTimeout);
+            try
+            {
+                var client = TlsClient.FromPem(security.CaFile, security.CertificateFile, security.KeyFile, security.KeyPassword, security.CheckHostName);
+                stream = await client.AuthenticateAsync(stream, endpoint.Host, deadline.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is AuthenticationException or System.Security.Cryptography.CryptographicException
+                or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+                throw new IOException($"TLS handshake with {name} failed: {e.Message}", e);
+            }
+        }
+
+        var replica = new ReplicaClient(stream, maxResponseBytes, clientId) { Endpoint = name };
+        if (!sasl)
+        {
+            return replica;
+        }
+
+        try
+        {
+            if (security.Username is null || security.Password is null)
+            {
+                throw new IOException($"{name} asks for SASL and Replication:InterBroker has no Username and Password.");
+            }
+
+            long started = time.GetTimestamp();
+            SaslOutcome outcome = await SaslExchange.RunAsync(security.SaslMechanism.ToUpperInvariant(), security.Username, security.Password, name,
+                (request, token) => replica.SendAsync<SaslHandshakeResponse>(ApiKey.SaslHandshake, 1, request, HandshakeTimeout, token),
+                (request, token) => replica.SendAsync<SaslAuthenticateResponse>(ApiKey.SaslAuthenticate, 2, request, HandshakeTimeout, token),
+                cancellationToken).ConfigureAwait(false);
+            if (outcome.Error != ErrorCode.None)
+            {
+                throw new IOException(outcome.Message);
+            }
+
+            if (outcome.SessionLifetimeMs > 0)
+            {
+                // Reconnect at 90% of the session, as Kafka's clients re-authenticate by then.
+                replica.ReconnectBy = started + (long)(outcome.SessionLifetimeMs * 0.9 * time.TimestampFrequency / 1000);
+            }
+
+            return replica;
+        }
+        catch
+        {
+            await replica.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     /// <summary>Sends <paramref name="request"/> and parses its response (valid until the next call).</summary>
@@ -117,7 +189,6 @@ internal sealed class ReplicaClient : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stream.DisposeAsync().ConfigureAwait(false);
-        _socket.Dispose();
         byte[] buffer = Interlocked.Exchange(ref _buffer, []);
         if (buffer.Length > 0)
         {

@@ -27,6 +27,7 @@ internal sealed partial class ReplicaFetcher : IAsyncDisposable
     private readonly int _localId;
     private readonly IBrokerDirectory _directory;
     private readonly ReplicationOptions _options;
+    private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<ReplicaPartition, Target> _targets = new();
     private readonly Dictionary<string, Guid> _topicIds = new(StringComparer.Ordinal);
@@ -35,8 +36,9 @@ internal sealed partial class ReplicaFetcher : IAsyncDisposable
     private ReplicaClient? _client;
 
     public ReplicaFetcher(int leaderId, ProducerStates producers, int localId, IBrokerDirectory directory,
-        ReplicationOptions options, ILogger logger, CancellationToken stopping)
+        ReplicationOptions options, TimeProvider time, ILogger logger, CancellationToken stopping)
     {
+        _time = time;
         _leaderId = leaderId;
         _producers = producers;
         _localId = localId;
@@ -92,6 +94,11 @@ internal sealed partial class ReplicaFetcher : IAsyncDisposable
                     continue;
                 }
 
+                if (_client is { } current && _time.GetTimestamp() >= current.ReconnectBy)
+                {
+                    await DropConnectionAsync().ConfigureAwait(false); // before the leader ends the SASL session
+                }
+
                 _client ??= await ConnectAsync(token).ConfigureAwait(false);
                 if (_client is null)
                 {
@@ -122,13 +129,13 @@ internal sealed partial class ReplicaFetcher : IAsyncDisposable
 
     private async Task<ReplicaClient?> ConnectAsync(CancellationToken token)
     {
-        if (!_directory.TryGetEndpoint(_leaderId, out string host, out int port))
+        if (!_directory.TryGetEndpoint(_leaderId, out BrokerEndpoint? endpoint))
         {
             return null;
         }
 
         _topicIds.Clear();
-        return await ReplicaClient.ConnectAsync(host, port, 128 * 1024 * 1024, $"replica-{_localId}", token).ConfigureAwait(false);
+        return await ReplicaClient.ConnectAsync(endpoint, _options.InterBroker, _time, 128 * 1024 * 1024, $"replica-{_localId}", token).ConfigureAwait(false);
     }
 
     private async Task DropConnectionAsync()

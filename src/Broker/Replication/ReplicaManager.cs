@@ -320,7 +320,7 @@ internal sealed partial class ReplicaManager(
         if (newRole)
         {
             StopFetching(p);
-            ReplicaFetcher fetcher = _fetchers.GetOrAdd(state.Leader, id => new ReplicaFetcher(id, producers, cluster.NodeId, BrokerDirectory, options, logger, _stopping.Token));
+            ReplicaFetcher fetcher = _fetchers.GetOrAdd(state.Leader, id => new ReplicaFetcher(id, producers, cluster.NodeId, BrokerDirectory, options, time, logger, _stopping.Token));
             fetcher.Add(p, state.LeaderEpoch);
             BecameFollower(logger, p.Topic, p.Partition, state.Leader, state.LeaderEpoch);
         }

@@ -36,11 +36,18 @@ public sealed record PartitionState(
     public IReadOnlyList<int> RemovingReplicas { get; init; } = [];
 }
 
+/// <summary>One listener of a registered broker: its name, where clients reach it, and its security protocol.</summary>
+/// <param name="Name">The listener's name (e.g. "INTERNAL").</param>
+/// <param name="Host">The advertised host.</param>
+/// <param name="Port">The advertised port.</param>
+/// <param name="SecurityProtocol">PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.</param>
+public sealed record BrokerEndpoint(string Name, string Host, int Port, string SecurityProtocol);
+
 /// <summary>Where another broker of the cluster listens for replica fetches.</summary>
 public interface IBrokerDirectory
 {
-    /// <summary>The broker's inter-broker endpoint, or false when it is not registered (gone).</summary>
-    bool TryGetEndpoint(int brokerId, out string host, out int port);
+    /// <summary>The broker's inter-broker endpoint, or false when it is not registered (gone) or has no such listener.</summary>
+    bool TryGetEndpoint(int brokerId, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out BrokerEndpoint? endpoint);
 
     /// <summary>
     /// The broker's current broker epoch (its registration's create revision), or -1 when it is not registered.

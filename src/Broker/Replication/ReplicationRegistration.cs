@@ -24,10 +24,37 @@ internal static class ReplicationRegistration
             return services;
         }
 
+        services.AddSingleton<IValidateOptions<ReplicationOptions>>(sp => new InterBrokerValidation(
+            sp.GetRequiredService<IOptions<BrokerOptions>>(), sp.GetRequiredService<IOptions<Security.SecurityOptions>>()));
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<ReplicationOptions>>().Value);
         services.AddSingleton<ReplicaManager>();
         services.AddSingleton<IReplicaManager>(sp => sp.GetRequiredService<ReplicaManager>());
         services.AddHostedService(sp => sp.GetRequiredService<ReplicaManager>());
         return services;
+    }
+
+    /// <summary>Cluster mode only: the inter-broker listener must be one of the listeners, and a SASL one needs the broker's credentials.</summary>
+    private sealed class InterBrokerValidation(IOptions<BrokerOptions> broker, IOptions<Security.SecurityOptions> security) : IValidateOptions<ReplicationOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, ReplicationOptions options) =>
+            InterBrokerListenerError(options, broker.Value, security.Value) is { } error ? ValidateOptionsResult.Fail($"Replication:InterBrokerListener: {error}.") : ValidateOptionsResult.Success;
+    }
+
+    /// <summary>Why the inter-broker listener cannot be used, or null.</summary>
+    internal static string? InterBrokerListenerError(ReplicationOptions replication, BrokerOptions broker, Security.SecurityOptions security)
+    {
+        List<Security.ListenerOptions> listeners = Security.ListenerInfo.Configured(broker, security);
+        Security.ListenerOptions? inter = replication.InterBrokerListener is null
+            ? listeners[0]
+            : listeners.Find(l => string.Equals(l.Name, replication.InterBrokerListener, StringComparison.Ordinal));
+        if (inter is null)
+        {
+            return $"no listener is named '{replication.InterBrokerListener}'";
+        }
+
+        bool sasl = inter.Protocol is Security.SecurityProtocol.SaslPlaintext or Security.SecurityProtocol.SaslSsl;
+        return sasl && (replication.InterBroker.Username is null || replication.InterBroker.Password is null)
+            ? $"the listener '{inter.Name}' uses SASL and Replication:InterBroker has no Username and Password"
+            : null;
     }
 }

@@ -100,10 +100,9 @@ public sealed class DeposedLeaderTests : IAsyncDisposable
 
     private sealed class NoBrokers : IBrokerDirectory
     {
-        public bool TryGetEndpoint(int brokerId, out string host, out int port)
+        public bool TryGetEndpoint(int brokerId, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out BrokerEndpoint? endpoint)
         {
-            host = "";
-            port = 0;
+            endpoint = null;
             return false;
         }
     }

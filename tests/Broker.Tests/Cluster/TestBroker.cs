@@ -24,7 +24,7 @@ internal sealed class TestBroker : IDisposable
         _topics = new TopicRegistry(_logs, LogConfig.Default, NullLogger<TopicRegistry>.Instance);
         var cache = new ClusterMetadataCache();
         var materializer = new TopicMaterializer(_topics, new ProducerStates(), cache, new NoReplicaManager(), id, NullLogger<TopicMaterializer>.Instance);
-        Service = new ClusterService(store, options, id, "127.0.0.1", () => 9000 + id, cache, materializer, _topics.ClusterId, NullLogger<ClusterService>.Instance);
+        Service = new ClusterService(store, options, id, () => new BrokerRegistration(id, "127.0.0.1", 9000 + id, null), cache, materializer, _topics.ClusterId, NullLogger<ClusterService>.Instance);
     }
 
     public ClusterService Service { get; }

@@ -27,6 +27,12 @@ public sealed class ThreeBrokerCluster : IAsyncLifetime
     /// <summary>Extra settings for every broker.</summary>
     public IReadOnlyList<string> Settings { get; init; } = [];
 
+    /// <summary>Settings of one broker, given its id and its port (e.g. its own listeners), after <see cref="Settings"/>.</summary>
+    public Func<int, int, IEnumerable<string>>? BrokerSettings { get; init; }
+
+    /// <summary>Environment variables of every broker (secrets: passwords).</summary>
+    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+
     public IReadOnlyList<string> EtcdEndpoints => _etcd!.Endpoints;
 
     public string DataDirectory(int id) => _dirs.Combine($"b{id}");
@@ -34,9 +40,11 @@ public sealed class ThreeBrokerCluster : IAsyncLifetime
     public string Bootstrap => string.Join(',', Brokers.Values.Select(b => b.Bootstrap));
 
     /// <summary>A cluster of its own for one test (<c>await using</c>); everything started is stopped if the start fails.</summary>
-    public static async Task<ThreeBrokerCluster> StartAsync(params string[] settings)
+    public static Task<ThreeBrokerCluster> StartAsync(params string[] settings) => StartAsync(new ThreeBrokerCluster { Settings = settings });
+
+    /// <summary>Starts <paramref name="cluster"/> (configured by its init properties) for one test.</summary>
+    public static async Task<ThreeBrokerCluster> StartAsync(ThreeBrokerCluster cluster)
     {
-        var cluster = new ThreeBrokerCluster { Settings = settings };
         try
         {
             await cluster.InitializeAsync();
@@ -94,7 +102,7 @@ public sealed class ThreeBrokerCluster : IAsyncLifetime
         // The last value of a key on the command line wins: the admin listener is on, for /metrics.
         return BrokerProcess.StartAsync(DataDirectory(id), port, [
             $"--Broker:NodeId={id}", "--Cluster:LeaseTtl=00:00:02", .. _etcd!.Endpoints.Select((e, i) => $"--Cluster:Etcd:Endpoints:{i}={e}"),
-            "--Admin:Enabled=true", $"--Admin:Listener=127.0.0.1:{AdminPorts[id]}", .. Settings]);
+            "--Admin:Enabled=true", $"--Admin:Listener=127.0.0.1:{AdminPorts[id]}", .. Settings, .. BrokerSettings?.Invoke(id, port) ?? []], Environment);
     }
 
     /// <summary>Creates a topic through a Confluent.Kafka admin client bootstrapped at every broker.</summary>
