@@ -120,8 +120,29 @@ internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo c
     {
         yield return ("node.id", cluster.NodeId.ToString(CultureInfo.InvariantCulture));
         yield return ("broker.id", cluster.NodeId.ToString(CultureInfo.InvariantCulture));
-        yield return ("listeners", "PLAINTEXT://" + broker.Listener);
-        yield return ("advertised.listeners", $"PLAINTEXT://{cluster.Host}:{cluster.Port}");
+        if (cluster.Listeners.Count == 0)
+        {
+            yield return ("listeners", "PLAINTEXT://" + broker.Listener);
+            yield return ("advertised.listeners", $"PLAINTEXT://{cluster.Host}:{cluster.Port}");
+        }
+        else
+        {
+            // Kafka's forms: NAME://host:port, comma-separated, and NAME:PROTOCOL.
+            var bound = new List<string>(cluster.Listeners.Count);
+            var advertised = new List<string>(cluster.Listeners.Count);
+            var protocols = new List<string>(cluster.Listeners.Count);
+            foreach (Security.ListenerInfo listener in cluster.Listeners)
+            {
+                bound.Add($"{listener.Name}://{listener.Bound}");
+                advertised.Add($"{listener.Name}://{listener.AdvertisedHost}:{listener.AdvertisedPort}");
+                protocols.Add($"{listener.Name}:{listener.ProtocolName}");
+            }
+
+            yield return ("listeners", string.Join(',', bound));
+            yield return ("advertised.listeners", string.Join(',', advertised));
+            yield return ("listener.security.protocol.map", string.Join(',', protocols));
+        }
+
         yield return ("log.dirs", logs.DataDirectory);
         yield return ("auto.create.topics.enable", broker.AutoCreateTopics ? "true" : "false");
         yield return ("num.partitions", broker.NumPartitions.ToString(CultureInfo.InvariantCulture));
