@@ -72,6 +72,12 @@ public sealed class InterBrokerListenerTests
             // The INTERNAL listener's Metadata names every broker at its INTERNAL port.
             var internalView = admin.GetMetadata(TimeSpan.FromSeconds(10));
             Assert.Equal(internalPorts.OrderBy(p => p.Key).Select(p => p.Value), internalView.Brokers.OrderBy(b => b.BrokerId).Select(b => b.Port));
+
+            // DescribeConfigs names both listeners in Kafka's forms.
+            var described = await admin.DescribeConfigsAsync([new ConfigResource { Type = ResourceType.Broker, Name = "1" }]);
+            var entries = Assert.Single(described).Entries;
+            Assert.Equal($"CLIENT://127.0.0.1:{cluster.Brokers[1].Port},INTERNAL://127.0.0.1:{internalPorts[1]}", entries["advertised.listeners"].Value);
+            Assert.Equal("CLIENT:PLAINTEXT,INTERNAL:SASL_SSL", entries["listener.security.protocol.map"].Value);
         }
 
         // The CLIENT listener's Metadata (at every broker) names every broker at its CLIENT port.
