@@ -24,7 +24,7 @@ namespace LogBroker.Broker.Groups;
 /// <para>Ids: each group hangs on its id's <see cref="GroupEntry"/> in the <see cref="OffsetManager"/>
 /// and uses that entry's lock (<see cref="ConsumerGroup"/>), so the two protocols never both claim an
 /// id and commits are checked and stored atomically with fencing
-/// (<see cref="OffsetManager.Commit(string, string, string?, int, IReadOnlyList{ValueTuple{string, int, CommittedOffset}}, out OffsetPosition)"/>).</para>
+/// (<see cref="OffsetManager.Commit(string, string, string?, int, IReadOnlyList{ValueTuple{string, int, CommittedOffset}}, out OffsetPosition, out Task?)"/>).</para>
 /// <para>Subscriptions: a member's regex is validated and compiled once when it sets it (linear-time
 /// engine, <see cref="TopicRegex"/>; an invalid one fails only that member's heartbeat with
 /// INVALID_REGULAR_EXPRESSION). Which topics the group subscribes to is cached per topic name until a

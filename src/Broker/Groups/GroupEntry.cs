@@ -43,7 +43,20 @@ internal sealed class GroupEntry(string id)
     /// <summary>The protocol that owns the id, or null for an id that only has committed offsets.</summary>
     public IGroupProtocol? Owner { get; set; }
 
+    /// <summary>The committed offsets OffsetFetch answers with: in cluster mode only those the offsets partition's ISR has.</summary>
     public Dictionary<(string Topic, int Partition), CommittedOffset> Offsets { get; } = [];
+
+    /// <summary>
+    /// Cluster mode: commits appended but not replicated yet, by partition, each as its latest append's position in the
+    /// offsets partition (Kafka's pending offset commits). They keep the entry in the directory until they end.
+    /// </summary>
+    public Dictionary<(string Topic, int Partition), long> Pending { get; } = [];
+
+    /// <summary>
+    /// Cluster mode: per partition, the position of the last change applied to <see cref="Offsets"/> (a replicated commit,
+    /// or a deletion), so that a commit replicated late never overwrites a later change.
+    /// </summary>
+    public Dictionary<(string Topic, int Partition), long> AppliedAt { get; } = [];
 
     /// <summary>When the group last had no members (for offset expiry), as a timestamp.</summary>
     public long EmptySince { get; set; }

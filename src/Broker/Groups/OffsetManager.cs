@@ -204,7 +204,7 @@ internal sealed partial class OffsetManager
     /// <summary>Drops an entry that holds nothing: no members of either protocol, no offsets (call under its lock).</summary>
     public void RemoveIfUnused(GroupEntry entry)
     {
-        if (!entry.InUse && entry.Offsets.Count == 0)
+        if (!entry.InUse && entry.Offsets.Count == 0 && entry.Pending.Count == 0)
         {
             Remove(entry);
         }
@@ -223,24 +223,25 @@ internal sealed partial class OffsetManager
     /// <summary>Completes once the offset store has made durable everything up to <paramref name="position"/>.</summary>
     public Task WhenDurableAsync(OffsetPosition position) => _store.WhenDurableAsync(position);
 
-    /// <summary>Whether every commit must wait for <see cref="WhenDurableAsync"/> (see <see cref="IOffsetStore.Replicated"/>).</summary>
-    public bool Replicated => _store.Replicated;
-
     /// <summary>OffsetCommit: validates membership as Kafka does, then stores before answering.</summary>
     public ErrorCode Commit(string groupId, string memberId, string? instanceId, int generation,
         IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets) =>
-        Commit(groupId, memberId, instanceId, generation, offsets, out _);
+        Commit(groupId, memberId, instanceId, generation, offsets, out _, out _);
 
     /// <summary>
     /// OffsetCommit for either protocol: the id's owner checks the committer (a classic member its id
     /// and generation, a server-side member its id and member epoch, given in
     /// <paramref name="generation"/>); with no owner only a standalone commit (generation -1, no
-    /// member id) is accepted. <paramref name="position"/> is for <see cref="WhenDurableAsync"/>.
+    /// member id) is accepted. <paramref name="position"/> is for <see cref="WhenDurableAsync"/>. In cluster mode
+    /// (<see cref="IOffsetStore.Replicated"/>) the commit is OffsetFetch's to see only once the offsets partition's ISR has it, as in
+    /// Kafka: <paramref name="replicated"/> completes then, after the commit is applied (answer the commit after it, so
+    /// that the committer reads its own commit), or faults as <see cref="WhenDurableAsync"/> does, the commit not applied.
     /// </summary>
     public ErrorCode Commit(string groupId, string memberId, string? instanceId, int generation,
-        IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets, out OffsetPosition position)
+        IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets, out OffsetPosition position, out Task? replicated)
     {
         position = default;
+        replicated = null;
         if (string.IsNullOrEmpty(groupId) || !GroupLimits.Fits(groupId))
         {
             return ErrorCode.InvalidGroupId;
@@ -252,7 +253,7 @@ internal sealed partial class OffsetManager
             ErrorCode refused = entry.Owner is { } owner ? owner.CheckCommit(memberId, instanceId, generation, _time.GetTimestamp())
                 : generation >= 0 || memberId.Length > 0 ? ErrorCode.UnknownMemberId
                 : ErrorCode.None;
-            return refused != ErrorCode.None ? refused : StoreLocked(entry, offsets, out position);
+            return refused != ErrorCode.None ? refused : StoreLocked(entry, offsets, out position, out replicated);
         }
         finally
         {
@@ -261,9 +262,11 @@ internal sealed partial class OffsetManager
         }
     }
 
-    private ErrorCode StoreLocked(GroupEntry entry, IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets, out OffsetPosition position)
+    private ErrorCode StoreLocked(GroupEntry entry, IReadOnlyList<(string Topic, int Partition, CommittedOffset Offset)> offsets,
+        out OffsetPosition position, out Task? replicated)
     {
         position = default;
+        replicated = null;
         if (offsets.Count == 0)
         {
             return ErrorCode.None;
@@ -290,6 +293,19 @@ internal sealed partial class OffsetManager
             return ErrorCode.NotCoordinator;
         }
 
+        if (_store.Replicated)
+        {
+            var committed = new (string, int, CommittedOffset)[offsets.Count];
+            for (int i = 0; i < offsets.Count; i++)
+            {
+                committed[i] = offsets[i];
+                entry.Pending[(offsets[i].Topic, offsets[i].Partition)] = position.Offset;
+            }
+
+            replicated = ApplyWhenReplicatedAsync(entry, committed, position);
+            return ErrorCode.None;
+        }
+
         foreach ((string topic, int partition, CommittedOffset offset) in offsets)
         {
             entry.Offsets[(topic, partition)] = offset;
@@ -301,6 +317,56 @@ internal sealed partial class OffsetManager
         }
 
         return ErrorCode.None;
+    }
+
+    /// <summary>
+    /// Cluster mode: applies a commit once its offsets partition's ISR has it, unless the entry left meanwhile (the group
+    /// was deleted, or its coordinator moved: the new one loads what was replicated) or a later change of the partition
+    /// was applied first. A commit not replicated is dropped from the pending ones and never applied here.
+    /// </summary>
+    private async Task ApplyWhenReplicatedAsync(GroupEntry entry, (string Topic, int Partition, CommittedOffset Offset)[] offsets, OffsetPosition position)
+    {
+        Exception? failure = null;
+        try
+        {
+            await _store.WhenDurableAsync(position).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            failure = e;
+        }
+
+        lock (entry.Sync)
+        {
+            foreach ((string topic, int partition, CommittedOffset offset) in offsets)
+            {
+                if (entry.Pending.TryGetValue((topic, partition), out long pending) && pending == position.Offset)
+                {
+                    entry.Pending.Remove((topic, partition));
+                }
+
+                if (failure is null && !entry.Removed && !(entry.AppliedAt.TryGetValue((topic, partition), out long applied) && applied > position.Offset))
+                {
+                    entry.Offsets[(topic, partition)] = offset;
+                    entry.AppliedAt[(topic, partition)] = position.Offset;
+                }
+            }
+
+            if (!entry.Removed)
+            {
+                if (failure is null && !entry.InUse)
+                {
+                    entry.EmptySince = _time.GetTimestamp(); // no members: retention runs from the last commit
+                }
+
+                RemoveIfUnused(entry);
+            }
+        }
+
+        if (failure is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        }
     }
 
     /// <summary>Committed offsets of a group: the given partitions, or all of them when <paramref name="partitions"/> is null.</summary>
@@ -369,7 +435,7 @@ internal sealed partial class OffsetManager
                     continue;
                 }
 
-                if (entry.Offsets.ContainsKey((topic, partition)))
+                if (entry.Offsets.ContainsKey((topic, partition)) || entry.Pending.ContainsKey((topic, partition)))
                 {
                     deleted.Add((topic, partition, null));
                 }
@@ -377,7 +443,7 @@ internal sealed partial class OffsetManager
                 results.Add((topic, partition, ErrorCode.None));
             }
 
-            if (!TryAppend(entry.Id, deleted))
+            if (!TryAppend(entry.Id, deleted, out OffsetPosition position))
             {
                 return (ErrorCode.NotCoordinator, []);
             }
@@ -385,6 +451,10 @@ internal sealed partial class OffsetManager
             foreach ((string topic, int partition, CommittedOffset? _) in deleted)
             {
                 entry.Offsets.Remove((topic, partition));
+                if (_store.Replicated)
+                {
+                    entry.AppliedAt[(topic, partition)] = position.Offset; // a commit appended before it stays deleted
+                }
             }
 
             return (ErrorCode.None, results);
@@ -410,7 +480,7 @@ internal sealed partial class OffsetManager
                 return ErrorCode.NonEmptyGroup;
             }
 
-            if (!TryAppend(groupId, Tombstones(entry)))
+            if (!TryAppend(groupId, Tombstones(entry), out _))
             {
                 return ErrorCode.NotCoordinator;
             }
@@ -434,14 +504,14 @@ internal sealed partial class OffsetManager
         {
             lock (entry.Sync)
             {
-                if (entry.Removed || entry.InUse || now < entry.ExpiryRetryAt || _time.GetElapsedTime(entry.EmptySince, now) < _retention)
+                if (entry.Removed || entry.InUse || entry.Pending.Count > 0 || now < entry.ExpiryRetryAt || _time.GetElapsedTime(entry.EmptySince, now) < _retention)
                 {
                     continue;
                 }
 
                 if (entry.Offsets.Count > 0)
                 {
-                    if (!TryAppend(entry.Id, Tombstones(entry)))
+                    if (!TryAppend(entry.Id, Tombstones(entry), out _))
                     {
                         entry.ExpiryRetryAt = now + (long)(ExpiryRetry.TotalSeconds * _time.TimestampFrequency); // keep them, try later
                         continue;
@@ -495,24 +565,33 @@ internal sealed partial class OffsetManager
         }
     }
 
-    private static (string, int, CommittedOffset?)[] Tombstones(GroupEntry entry)
+    /// <summary>A deletion of every offset the group has, committed or pending (a pending commit's record precedes the tombstone).</summary>
+    private static List<(string, int, CommittedOffset?)> Tombstones(GroupEntry entry)
     {
-        var tombstones = new (string, int, CommittedOffset?)[entry.Offsets.Count];
-        int i = 0;
+        var tombstones = new List<(string, int, CommittedOffset?)>(entry.Offsets.Count + entry.Pending.Count);
         foreach ((string topic, int partition) in entry.Offsets.Keys)
         {
-            tombstones[i++] = (topic, partition, null);
+            tombstones.Add((topic, partition, null));
+        }
+
+        foreach ((string topic, int partition) in entry.Pending.Keys)
+        {
+            if (!entry.Offsets.ContainsKey((topic, partition)))
+            {
+                tombstones.Add((topic, partition, null));
+            }
         }
 
         return tombstones;
     }
 
     /// <summary>Appends deletions; false (logged) when the store fails.</summary>
-    private bool TryAppend(string groupId, IReadOnlyList<(string Topic, int Partition, CommittedOffset? Offset)> changes)
+    private bool TryAppend(string groupId, IReadOnlyList<(string Topic, int Partition, CommittedOffset? Offset)> changes, out OffsetPosition position)
     {
+        position = default;
         try
         {
-            _store.Append(groupId, changes);
+            position = _store.Append(groupId, changes);
             return true;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)

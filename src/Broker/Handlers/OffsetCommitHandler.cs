@@ -99,19 +99,21 @@ internal sealed class OffsetCommitHandler(OffsetManager groups, BrokerOptions op
             return ValueTask.FromResult<OffsetCommitResponse?>(response);
         }
 
-        ErrorCode result = groups.Commit(commit.GroupId, commit.MemberId, commit.GroupInstanceId, commit.GenerationIdOrMemberEpoch, valid, out OffsetPosition position);
+        ErrorCode result = groups.Commit(commit.GroupId, commit.MemberId, commit.GroupInstanceId, commit.GenerationIdOrMemberEpoch, valid,
+            out OffsetPosition position, out Task? replicated);
         if (result != ErrorCode.None)
         {
             SetAll(response, result);
             return ValueTask.FromResult<OffsetCommitResponse?>(response);
         }
 
-        if (valid.Count == 0 || !(options.FlushOnAcksAll || groups.Replicated))
+        // Cluster mode: answered once replicated and applied; a single node: once on disk, with Broker:FlushOnAcksAll.
+        if (valid.Count == 0 || (replicated is null && !options.FlushOnAcksAll))
         {
             return ValueTask.FromResult<OffsetCommitResponse?>(response);
         }
 
-        Task durable = groups.WhenDurableAsync(position);
+        Task durable = replicated ?? groups.WhenDurableAsync(position);
         return durable.IsCompletedSuccessfully ? ValueTask.FromResult<OffsetCommitResponse?>(response) : AnswerWhenDurableAsync(durable, response);
     }
 

@@ -567,6 +567,69 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
         return response.Results[0].Configs.Where(c => c.ConfigSource == 1).ToDictionary(c => c.Name, c => c.Value, StringComparer.Ordinal);
     }
 
+    [Fact]
+    public async Task A_commit_is_fetched_only_once_its_offsets_partitions_isr_has_it()
+    {
+        string topic = BrokerFixture.UniqueTopic("pend");
+        string group = "pending-" + Guid.NewGuid().ToString("N")[..8];
+        await cluster.CreateTopicAsync(topic, 1);
+        int offsetsPartition = GroupCoordinatorMap.PartitionFor(group, 50);
+        var state = await ThreeBrokerCluster.WaitForAsync(
+            () => cluster.PartitionStateAsync(GroupCoordinatorMap.OffsetsTopic, offsetsPartition), s => s is { Leader: > 0, Isr.Count: 3 });
+        int leader = state!.Leader;
+        using var committer = await RawConnection.OpenAsync(cluster.Brokers[leader].Port);
+        using var reader = await RawConnection.OpenAsync(cluster.Brokers[leader].Port);
+        Assert.Equal(0, await ThreeBrokerCluster.WaitForAsync(
+            async () => (await committer.RequestAsync<OffsetCommitResponse>(ApiKey.OffsetCommit, 8, Commit(group, topic, 5), TimeSpan.FromSeconds(10))).Topics[0].Partitions[0].ErrorCode,
+            e => e == 0));
+        Assert.Equal(5, await FetchedAsync(reader, group));
+
+        // The followers stopped: a commit is appended at the leader (its log end moves) but not replicated, and meanwhile
+        // OffsetFetch answers the previous commit.
+        int[] followers = [.. state.Replicas.Where(r => r != leader)];
+        long before = (await ListAsync(leader, GroupCoordinatorMap.OffsetsTopic, -1, replicaId: 1000, partition: offsetsPartition)).Offset;
+        foreach (int id in followers)
+        {
+            await cluster.Brokers[id].PauseAsync();
+        }
+
+        try
+        {
+            await committer.SendRequestAsync(ApiKey.OffsetCommit, 8, 4242, Commit(group, topic, 9));
+            long after = await ThreeBrokerCluster.WaitForAsync(
+                async () => (await ListAsync(leader, GroupCoordinatorMap.OffsetsTopic, -1, replicaId: 1000, partition: offsetsPartition)).Offset, end => end > before);
+            Assert.True(after > before, "the commit was not appended at the leader");
+            Assert.Equal(5, await FetchedAsync(reader, group));
+        }
+        finally
+        {
+            foreach (int id in followers)
+            {
+                await cluster.Brokers[id].ResumeAsync();
+            }
+        }
+
+        // Replicated once the followers fetch again: answered, and then fetched.
+        (int correlation, byte[] frame) = await committer.ReceiveWithIdAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(4242, correlation);
+        Assert.Equal(0, RawConnection.Decode<OffsetCommitResponse>(ApiKey.OffsetCommit, 8, frame).Topics[0].Partitions[0].ErrorCode);
+        Assert.Equal(9, await FetchedAsync(reader, group));
+    }
+
+    private static OffsetCommitRequest Commit(string group, string topic, long offset) => new()
+    {
+        GroupId = group,
+        Topics = [new OffsetCommitRequest.OffsetCommitRequestTopic { Name = topic, Partitions = [new OffsetCommitRequest.OffsetCommitRequestPartition { PartitionIndex = 0, CommittedOffset = offset }] }],
+    };
+
+    private static async Task<long> FetchedAsync(RawConnection connection, string group)
+    {
+        var fetched = await connection.RequestAsync<OffsetFetchResponse>(
+            ApiKey.OffsetFetch, 8, new OffsetFetchRequest { Groups = [new OffsetFetchRequest.OffsetFetchRequestGroup { GroupId = group, Topics = null }] }, TimeSpan.FromSeconds(10));
+        var partitions = Assert.Single(Assert.Single(fetched.Groups).Topics).Partitions;
+        return Assert.Single(partitions).CommittedOffset;
+    }
+
     private static async Task<short> ProduceAsync(RawConnection connection, string topic, int records, long timestamp, short acks)
     {
         var response = await connection.RequestAsync<ProduceResponse>(
@@ -574,7 +637,8 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
         return Assert.Single(Assert.Single(response.Responses).PartitionResponses).ErrorCode;
     }
 
-    private async Task<ListOffsetsResponse.ListOffsetsPartitionResponse> ListAsync(int id, string topic, long timestamp, int replicaId = -1, int currentLeaderEpoch = -1)
+    private async Task<ListOffsetsResponse.ListOffsetsPartitionResponse> ListAsync(
+        int id, string topic, long timestamp, int replicaId = -1, int currentLeaderEpoch = -1, int partition = 0)
     {
         using var connection = await RawConnection.OpenAsync(cluster.Brokers[id].Port);
         var response = await connection.RequestAsync<ListOffsetsResponse>(ApiKey.ListOffsets, 7, new ListOffsetsRequest
@@ -585,7 +649,7 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
                 new ListOffsetsRequest.ListOffsetsTopic
                 {
                     Name = topic,
-                    Partitions = [new ListOffsetsRequest.ListOffsetsPartition { PartitionIndex = 0, Timestamp = timestamp, CurrentLeaderEpoch = currentLeaderEpoch }],
+                    Partitions = [new ListOffsetsRequest.ListOffsetsPartition { PartitionIndex = partition, Timestamp = timestamp, CurrentLeaderEpoch = currentLeaderEpoch }],
                 },
             ],
         }, TimeSpan.FromSeconds(10));
