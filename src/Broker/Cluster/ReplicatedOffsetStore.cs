@@ -146,6 +146,7 @@ internal sealed partial class ReplicatedOffsetStore(
 
             // The manager takes this store; built on first use (its factory sets Manager) if nothing asked for it yet.
             OffsetManager manager = _manager ?? services.GetRequiredService<OffsetManager>();
+            _ = services.GetService<GroupCoordinator>(); // the classic coordinator restores the groups' members (it sets RestoreGroup)
 
             int count = cluster.Cache.Topic(GroupCoordinatorMap.OffsetsTopic)?.Partitions ?? 0;
             int index = partition.Partition;
@@ -164,7 +165,7 @@ internal sealed partial class ReplicatedOffsetStore(
             long started = Stopwatch.GetTimestamp();
             int compactAfter = broker.OffsetsCompactionBytes;
             var offsets = new OffsetLog(log, () => replicas.OnLeaderAppend(partition), compactAfter, Math.Min(1024 * 1024, compactAfter / 8), logger);
-            int loaded = manager.Replace(Belongs, offsets.Load());
+            int loaded = manager.Replace(Belongs, offsets.Load(), offsets.Groups());
             bool published = false;
             lock (_roles) // published only if no role change came meanwhile (that one removes it, or supersedes this load)
             {

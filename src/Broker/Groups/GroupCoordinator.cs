@@ -30,6 +30,54 @@ internal sealed class GroupCoordinator
         _time = time;
         _options = options;
         _offsets = offsets;
+        offsets.RestoreGroup = Restore;
+    }
+
+    /// <summary>
+    /// A group as it was recorded when it last settled (cluster mode, on taking over its offsets partition): its
+    /// generation, protocol, leader and members with their assignments, Stable, every member's session starting now; a
+    /// member that does not come back within its session timeout leaves as usual, and the others rebalance then.
+    /// </summary>
+    private ClassicGroup Restore(GroupEntry entry, GroupMetadataRecord state)
+    {
+        var group = new ClassicGroup(entry)
+        {
+            Generation = state.Generation,
+            ProtocolType = state.ProtocolType.Length > 0 ? state.ProtocolType : null,
+            ProtocolName = state.Protocol,
+            LeaderId = state.Leader,
+        };
+        long now = _time.GetTimestamp();
+        foreach (GroupMetadataRecord.Member recorded in state.Members)
+        {
+            TimeSpan session = Clamp(TimeSpan.FromMilliseconds(recorded.SessionTimeoutMs), _options.MinSessionTimeout, _options.MaxSessionTimeout);
+            group.Members[recorded.MemberId] = new GroupMember(recorded.MemberId)
+            {
+                InstanceId = recorded.GroupInstanceId,
+                ClientId = recorded.ClientId,
+                ClientHost = recorded.ClientHost,
+                SessionTimeout = session,
+                RebalanceTimeout = recorded.RebalanceTimeoutMs > 0 ? TimeSpan.FromMilliseconds(recorded.RebalanceTimeoutMs) : session,
+                Protocols = state.Protocol is { } protocol ? [(protocol, recorded.Subscription)] : [],
+                Assignment = recorded.Assignment,
+                LastSeen = now,
+            };
+            if (recorded.GroupInstanceId is { } instanceId)
+            {
+                group.StaticMembers[instanceId] = recorded.MemberId;
+            }
+        }
+
+        group.State = group.Members.Count > 0 && state.Protocol is not null ? GroupState.Stable : GroupState.Empty;
+        if (group.State == GroupState.Empty)
+        {
+            group.Members.Clear();
+            group.StaticMembers.Clear();
+        }
+
+        return group;
+
+        static TimeSpan Clamp(TimeSpan value, TimeSpan min, TimeSpan max) => value < min ? min : value > max ? max : value;
     }
 
     /// <summary>The classic group of <paramref name="groupId"/>, if the classic protocol owns the id (for tests; read under its lock).</summary>

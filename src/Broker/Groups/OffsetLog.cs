@@ -195,6 +195,27 @@ internal sealed partial class OffsetLog : IOffsetStore
         }
     }
 
+    /// <summary>
+    /// The classic groups' states as last recorded (after <see cref="Load"/>), each read as Kafka's GroupMetadata value;
+    /// one that does not read is left out (and stays in the log).
+    /// </summary>
+    public List<(string Group, GroupMetadataRecord State)> Groups()
+    {
+        lock (_lock)
+        {
+            var groups = new List<(string, GroupMetadataRecord)>(_groupMetadata.Count);
+            foreach ((string group, byte[] value) in _groupMetadata)
+            {
+                if (OffsetRecords.TryReadGroupMetadataValue(value, out GroupMetadataRecord? state))
+                {
+                    groups.Add((group, state!));
+                }
+            }
+
+            return groups;
+        }
+    }
+
     public long Append(string group, IReadOnlyList<(string Topic, int Partition, CommittedOffset? Offset)> changes)
     {
         lock (_lock)
@@ -415,8 +436,8 @@ internal sealed partial class OffsetLog : IOffsetStore
 
     /// <summary>
     /// Records a classic group's state (a GroupMetadata record), or with null its removal (a
-    /// tombstone). Not waited for: the group state is for tools reading the log; LogBroker does not
-    /// rebuild groups from it.
+    /// tombstone). Not waited for: tools read the group state from the log, and in cluster mode a new
+    /// coordinator rebuilds the group from it (<see cref="Groups"/>).
     /// </summary>
     public void AppendGroup(string group, GroupMetadataRecord? state, long timestampMs)
     {

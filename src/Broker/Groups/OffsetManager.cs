@@ -121,11 +121,38 @@ internal sealed partial class OffsetManager
     /// Cluster mode, when this broker takes over a partition of <c>__consumer_offsets</c>: the groups it maps
     /// (<paramref name="belongs"/>) are replaced by what the partition holds. Returns the offsets loaded.
     /// </summary>
-    public int Replace(Func<string, bool> belongs, IEnumerable<(string Group, string Topic, int Partition, CommittedOffset Offset)> entries)
+    public int Replace(Func<string, bool> belongs, IEnumerable<(string Group, string Topic, int Partition, CommittedOffset Offset)> entries,
+        IEnumerable<(string Group, GroupMetadataRecord State)>? groups = null)
     {
         Drop(belongs);
-        return Add(entries);
+        int loaded = Add(entries);
+        foreach ((string group, GroupMetadataRecord state) in groups ?? [])
+        {
+            if (RestoreGroup is not { } restore || state.Members.Count == 0 || !belongs(group))
+            {
+                continue;
+            }
+
+            GroupEntry entry = EnterLive(group);
+            try
+            {
+                entry.Owner ??= restore(entry, state);
+                RemoveIfUnused(entry);
+            }
+            finally
+            {
+                entry.Sync.Exit();
+            }
+        }
+
+        return loaded;
     }
+
+    /// <summary>
+    /// Set by the classic coordinator: rebuilds a group from the state it recorded (Kafka's GroupMetadata record), so that
+    /// when another broker takes over the group's offsets partition its members carry on without a rebalance.
+    /// </summary>
+    public Func<GroupEntry, GroupMetadataRecord, IGroupProtocol>? RestoreGroup { get; set; }
 
     /// <summary>
     /// Cluster mode, when this broker stops coordinating the groups <paramref name="belongs"/> maps: they leave the

@@ -23,8 +23,8 @@ internal sealed record GroupMetadataRecord(string ProtocolType, int Generation, 
 /// topic, partition), value v3 (offset, leader epoch, metadata, commit timestamp); GroupMetadata key v2
 /// (group), value v3 (protocol type, generation, protocol, leader, current-state timestamp, members
 /// with instance id, client id and host, timeouts, subscription, assignment). A null value is a
-/// tombstone. Read: OffsetCommit key v0–1 and value v0–3 (v1's expire timestamp skipped); other
-/// records are skipped.</para>
+/// tombstone. Read: OffsetCommit key v0–1 and value v0–3 (v1's expire timestamp skipped), GroupMetadata
+/// key v2 and value v0–3; other records are skipped.</para>
 /// <para>Strings are int16-length UTF-8 (at most 32767 bytes, checked before writing); a null
 /// metadata is written as "" (Kafka's "no metadata") and read back as null.</para>
 /// </remarks>
@@ -171,6 +171,83 @@ internal static class OffsetRecords
         return true;
     }
 
+    /// <summary>The most members a GroupMetadata value may list when read back (Kafka's group.max.size is far below).</summary>
+    public const int MaxGroupMembers = 10_000;
+
+    /// <summary>
+    /// Reads a GroupMetadata value, v0–3 (v0 has no rebalance timeout, v0–1 no current-state timestamp, v0–2 no
+    /// instance ids); false when it is not one, is of a later version, or lists more than <see cref="MaxGroupMembers"/>.
+    /// </summary>
+    public static bool TryReadGroupMetadataValue(ReadOnlySpan<byte> value, out GroupMetadataRecord? group)
+    {
+        group = null;
+        if (value.Length < 2 || BinaryPrimitives.ReadInt16BigEndian(value) is var version && version is < 0 or > 3)
+        {
+            return false;
+        }
+
+        value = value[2..];
+        if (!TryReadString(ref value, out string? protocolType) || protocolType is null || value.Length < 4)
+        {
+            return false;
+        }
+
+        int generation = BinaryPrimitives.ReadInt32BigEndian(value);
+        value = value[4..];
+        if (!TryReadString(ref value, out string? protocol) || !TryReadString(ref value, out string? leader) || value.Length < (version >= 2 ? 12 : 4))
+        {
+            return false;
+        }
+
+        long timestamp = -1;
+        if (version >= 2)
+        {
+            timestamp = BinaryPrimitives.ReadInt64BigEndian(value);
+            value = value[8..];
+        }
+
+        int count = BinaryPrimitives.ReadInt32BigEndian(value);
+        value = value[4..];
+        if (count < 0 || count > MaxGroupMembers || count > value.Length / 14) // each member takes 14 bytes at least
+        {
+            return false;
+        }
+
+        var members = new List<GroupMetadataRecord.Member>(count);
+        for (int i = 0; i < count; i++)
+        {
+            string? instanceId = null;
+            if (!TryReadString(ref value, out string? memberId) || memberId is null
+                || (version >= 3 && !TryReadString(ref value, out instanceId))
+                || !TryReadString(ref value, out string? clientId) || clientId is null
+                || !TryReadString(ref value, out string? clientHost) || clientHost is null
+                || value.Length < (version >= 1 ? 8 : 4))
+            {
+                return false;
+            }
+
+            int rebalanceTimeout = -1;
+            if (version >= 1)
+            {
+                rebalanceTimeout = BinaryPrimitives.ReadInt32BigEndian(value);
+                value = value[4..];
+            }
+
+            int sessionTimeout = BinaryPrimitives.ReadInt32BigEndian(value);
+            value = value[4..];
+            if (!TryReadBytes(ref value, out byte[] subscription) || !TryReadBytes(ref value, out byte[] assignment))
+            {
+                return false;
+            }
+
+            members.Add(new GroupMetadataRecord.Member(memberId, instanceId, clientId, clientHost,
+                rebalanceTimeout < 0 ? sessionTimeout : rebalanceTimeout, sessionTimeout, subscription, assignment));
+        }
+
+        group = new GroupMetadataRecord(protocolType, generation, protocol, leader, timestamp, members);
+        return true;
+    }
+
     /// <summary>
     /// Reads an entry of the layout LogBroker wrote before these schemas (key: group, topic, partition;
     /// value: offset, leader epoch, commit timestamp, metadata), for the one-time conversion.
@@ -268,6 +345,32 @@ internal static class OffsetRecords
 
         text = Encoding.UTF8.GetString(span.Slice(2, length));
         span = span[(2 + length)..];
+        return true;
+    }
+
+    /// <summary>An int32-length byte string (at most the rest of the span); null (-1) reads as empty.</summary>
+    private static bool TryReadBytes(ref ReadOnlySpan<byte> span, out byte[] bytes)
+    {
+        bytes = [];
+        if (span.Length < 4)
+        {
+            return false;
+        }
+
+        int length = BinaryPrimitives.ReadInt32BigEndian(span);
+        if (length == -1)
+        {
+            span = span[4..];
+            return true;
+        }
+
+        if (length < 0 || length > span.Length - 4)
+        {
+            return false;
+        }
+
+        bytes = span.Slice(4, length).ToArray();
+        span = span[(4 + length)..];
         return true;
     }
 }
