@@ -30,7 +30,7 @@ internal sealed class GroupCoordinator
         _time = time;
         _options = options;
         _offsets = offsets;
-        offsets.RestoreGroup = Restore;
+        offsets.RestoreGroups(Restore);
     }
 
     /// <summary>

@@ -276,6 +276,8 @@ internal sealed partial class OffsetLog : IOffsetStore
 
     Task IOffsetStore.WhenDurableAsync(OffsetPosition position) => WhenDurableAsync(position.Offset);
 
+    IEnumerable<(string Group, GroupMetadataRecord State)> IOffsetStore.LoadedGroups() => Groups();
+
     /// <summary>
     /// Completes once every entry below <paramref name="position"/> (a value <see cref="Append"/>
     /// returned) is fsynced; faults when the flush fails. Concurrent callers share one fsync.
@@ -436,8 +438,8 @@ internal sealed partial class OffsetLog : IOffsetStore
 
     /// <summary>
     /// Records a classic group's state (a GroupMetadata record), or with null its removal (a
-    /// tombstone). Not waited for: tools read the group state from the log, and in cluster mode a new
-    /// coordinator rebuilds the group from it (<see cref="Groups"/>).
+    /// tombstone). Not waited for: tools read the group state from the log, and the coordinator rebuilds
+    /// the group from it (<see cref="Groups"/>) after a restart or, in cluster mode, when it takes the partition over.
     /// </summary>
     public void AppendGroup(string group, GroupMetadataRecord? state, long timestampMs)
     {

@@ -38,7 +38,10 @@ internal interface IOffsetStore
     /// <summary>Every group's committed offsets as last stored.</summary>
     IEnumerable<(string Group, string Topic, int Partition, CommittedOffset Offset)> Load();
 
-    /// <summary>Records a classic group's state, or with null that the group is gone (not waited for; not loaded back).</summary>
+    /// <summary>The classic groups' states as last recorded by <see cref="AppendGroup"/>, read by <see cref="Load"/> (none by default).</summary>
+    IEnumerable<(string Group, GroupMetadataRecord State)> LoadedGroups() => [];
+
+    /// <summary>Records a classic group's state, or with null that the group is gone (not waited for; read back by <see cref="LoadedGroups"/>).</summary>
     void AppendGroup(string group, GroupMetadataRecord? state, long timestampMs)
     {
     }
@@ -69,6 +72,7 @@ internal sealed partial class OffsetManager
     private readonly TopicRegistry? _topics;
     private readonly TimeSpan _retention;
     private readonly ILogger _logger;
+    private Func<GroupEntry, GroupMetadataRecord, IGroupProtocol>? _restore;
 
     /// <param name="time">The clock for retention.</param>
     /// <param name="store">Where commits are made durable; loaded here.</param>
@@ -126,9 +130,26 @@ internal sealed partial class OffsetManager
     {
         Drop(belongs);
         int loaded = Add(entries);
-        foreach ((string group, GroupMetadataRecord state) in groups ?? [])
+        Restore(groups ?? [], belongs);
+        return loaded;
+    }
+
+    /// <summary>
+    /// Called once by the classic coordinator: how it rebuilds a group from the state it recorded (Kafka's GroupMetadata
+    /// record), so that members carry on without a rebalance when another broker takes over the group's offsets partition
+    /// (<see cref="Replace"/>) and, on a single node, after a restart. The groups the store loaded at start are rebuilt now.
+    /// </summary>
+    public void RestoreGroups(Func<GroupEntry, GroupMetadataRecord, IGroupProtocol> restore)
+    {
+        _restore = restore;
+        Restore(_store.LoadedGroups(), static _ => true);
+    }
+
+    private void Restore(IEnumerable<(string Group, GroupMetadataRecord State)> groups, Func<string, bool> belongs)
+    {
+        foreach ((string group, GroupMetadataRecord state) in groups)
         {
-            if (RestoreGroup is not { } restore || state.Members.Count == 0 || !belongs(group))
+            if (_restore is not { } restore || state.Members.Count == 0 || !belongs(group))
             {
                 continue;
             }
@@ -144,15 +165,7 @@ internal sealed partial class OffsetManager
                 entry.Sync.Exit();
             }
         }
-
-        return loaded;
     }
-
-    /// <summary>
-    /// Set by the classic coordinator: rebuilds a group from the state it recorded (Kafka's GroupMetadata record), so that
-    /// when another broker takes over the group's offsets partition its members carry on without a rebalance.
-    /// </summary>
-    public Func<GroupEntry, GroupMetadataRecord, IGroupProtocol>? RestoreGroup { get; set; }
 
     /// <summary>
     /// Cluster mode, when this broker stops coordinating the groups <paramref name="belongs"/> maps: they leave the

@@ -183,35 +183,11 @@ public sealed class GroupFailoverTests
 
         // Two members of a classic group, each with one partition; every assignment, revocation and loss is counted.
         var events = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        IConsumer<Ignore, string> Member(string name) => new ConsumerBuilder<Ignore, string>(new ConsumerConfig
-        {
-            BootstrapServers = cluster.Bootstrap,
-            GroupId = group,
-            ClientId = name,
-            SessionTimeoutMs = 10_000,
-            HeartbeatIntervalMs = 500,
-            AutoOffsetReset = AutoOffsetReset.Earliest,
-            EnableAutoCommit = false,
-        })
-            .SetPartitionsAssignedHandler((_, assigned) => events.Enqueue($"{name} assigned {assigned.Count}"))
-            .SetPartitionsRevokedHandler((_, revoked) => events.Enqueue($"{name} revoked {revoked.Count}"))
-            .SetPartitionsLostHandler((_, lost) => events.Enqueue($"{name} lost {lost.Count}"))
-            .Build();
-        using var a = Member("a");
-        using var b = Member("b");
-        a.Subscribe(topic);
-        b.Subscribe(topic);
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while ((a.Assignment.Count != 1 || b.Assignment.Count != 1) && DateTime.UtcNow < deadline)
-        {
-            a.Consume(100);
-            b.Consume(100);
-        }
-
-        Assert.Equal((1, 1), (a.Assignment.Count, b.Assignment.Count));
-        Poll([a, b], TimeSpan.FromSeconds(2)); // settled: no rebalance in flight
+        var (a, b) = GroupMembers.Join(cluster.Bootstrap, group, topic, events);
+        using var memberA = a;
+        using var memberB = b;
         string[] settled = [.. events];
-        string[] members = await MemberIdsAsync(cluster.Brokers[coordinator].Port, group);
+        string[] members = await GroupMembers.MemberIdsAsync(cluster.Brokers[coordinator].Port, group);
         Assert.Equal(2, members.Length);
 
         // The group's record has reached the followers: the offsets partition's high watermark is its log end.
@@ -226,36 +202,12 @@ public sealed class GroupFailoverTests
         await cluster.Brokers[coordinator].KillAsync();
         var moved = await ThreeBrokerCluster.WaitForAsync(
             () => cluster.PartitionStateAsync(GroupCoordinatorMap.OffsetsTopic, offsetsPartition), s => s is { Leader: > 0 } x && x.Leader != coordinator);
-        Poll([a, b], TimeSpan.FromSeconds(8)); // several heartbeats at the new coordinator
+        GroupMembers.Poll([a, b], TimeSpan.FromSeconds(8)); // several heartbeats at the new coordinator
         Assert.Equal(settled, events.ToArray());
-        Assert.Equal(members, await MemberIdsAsync(cluster.Brokers[moved!.Leader].Port, group));
+        Assert.Equal(members, await GroupMembers.MemberIdsAsync(cluster.Brokers[moved!.Leader].Port, group));
         Assert.Equal((1, 1), (a.Assignment.Count, b.Assignment.Count));
         a.Close();
         b.Close();
-    }
-
-    private static void Poll(IConsumer<Ignore, string>[] consumers, TimeSpan duration)
-    {
-        var until = DateTime.UtcNow + duration;
-        while (DateTime.UtcNow < until)
-        {
-            foreach (var consumer in consumers)
-            {
-                consumer.Consume(50);
-            }
-        }
-    }
-
-    /// <summary>The group's member ids at its coordinator (DescribeGroups; waits while it loads), sorted.</summary>
-    private static async Task<string[]> MemberIdsAsync(int port, string group)
-    {
-        using var connection = await RawConnection.OpenAsync(port);
-        var described = await ThreeBrokerCluster.WaitForAsync(
-            async () => (await connection.RequestAsync<DescribeGroupsResponse>(
-                ApiKey.DescribeGroups, 5, new DescribeGroupsRequest { Groups = [group] }, TimeSpan.FromSeconds(10))).Groups[0],
-            g => g.ErrorCode == 0 && g.GroupState == "Stable");
-        Assert.Equal((0, "Stable"), (described.ErrorCode, described.GroupState));
-        return [.. described.Members.Select(m => m.MemberId).Order(StringComparer.Ordinal)];
     }
 
     /// <summary>The offsets partition's log end (a replica id: 1000) or high watermark (-1), at its leader.</summary>
