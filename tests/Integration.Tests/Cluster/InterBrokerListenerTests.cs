@@ -143,21 +143,8 @@ public sealed class InterBrokerListenerTests
         int leader = state.Leader;
         int other = state.Replicas.First(r => r != leader);
         using var connection = await RawConnection.OpenAsync(cluster.Brokers[leader].Port);
-        var fetch = await connection.RequestAsync<FetchResponse>(ApiKey.Fetch, 15, new FetchRequest
-        {
-            ReplicaState = new FetchRequest.ReplicaStateData { ReplicaId = other, ReplicaEpoch = -1 },
-            MaxWaitMs = 0,
-            MaxBytes = 1 << 20,
-            Topics =
-            [
-                new FetchRequest.FetchTopic
-                {
-                    TopicId = (await cluster.MetadataAsync(leader, topic)).Topics[0].TopicId,
-                    Partitions = [new FetchRequest.FetchPartition { Partition = 0, FetchOffset = 0, PartitionMaxBytes = 1 << 20, CurrentLeaderEpoch = -1 }],
-                },
-            ],
-        }, TimeSpan.FromSeconds(10));
-        var data = Assert.Single(Assert.Single(fetch.Responses).Partitions);
+        Guid topicId = (await cluster.MetadataAsync(leader, topic)).Topics[0].TopicId;
+        var data = await FetchAsync(connection, topicId, other);
         Assert.Equal((short)LogBroker.Protocol.ErrorCode.TopicAuthorizationFailed, data.ErrorCode);
         Assert.True(data.Records is null || data.Records.Value.Length == 0);
 
@@ -169,22 +156,28 @@ public sealed class InterBrokerListenerTests
         Assert.Equal((short)LogBroker.Protocol.ErrorCode.ClusterAuthorizationFailed, Assert.Single(Assert.Single(epochs.Topics).Partitions).ErrorCode);
 
         // The same client as a consumer (no replica id) reads the records: the refusal is the follower's, not the topic's.
-        var consumerFetch = await connection.RequestAsync<FetchResponse>(ApiKey.Fetch, 15, new FetchRequest
+        var consumed = await FetchAsync(connection, topicId, -1);
+        Assert.Equal(0, consumed.ErrorCode);
+        Assert.Equal(130, consumed.HighWatermark);
+    }
+
+    /// <summary>Fetch v15 of partition 0 from offset 0, as replica <paramref name="replicaId"/> (-1: a consumer).</summary>
+    private static async Task<FetchResponse.PartitionData> FetchAsync(RawConnection connection, Guid topicId, int replicaId)
+    {
+        var fetch = await connection.RequestAsync<FetchResponse>(ApiKey.Fetch, 15, new FetchRequest
         {
-            ReplicaState = new FetchRequest.ReplicaStateData { ReplicaId = -1, ReplicaEpoch = -1 },
+            ReplicaState = new FetchRequest.ReplicaStateData { ReplicaId = replicaId, ReplicaEpoch = -1 },
             MaxWaitMs = 0,
             MaxBytes = 1 << 20,
             Topics =
             [
                 new FetchRequest.FetchTopic
                 {
-                    TopicId = (await cluster.MetadataAsync(leader, topic)).Topics[0].TopicId,
+                    TopicId = topicId,
                     Partitions = [new FetchRequest.FetchPartition { Partition = 0, FetchOffset = 0, PartitionMaxBytes = 1 << 20, CurrentLeaderEpoch = -1 }],
                 },
             ],
         }, TimeSpan.FromSeconds(10));
-        var consumed = Assert.Single(Assert.Single(consumerFetch.Responses).Partitions);
-        Assert.Equal(0, consumed.ErrorCode);
-        Assert.Equal(130, consumed.HighWatermark);
+        return Assert.Single(Assert.Single(fetch.Responses).Partitions);
     }
 }
