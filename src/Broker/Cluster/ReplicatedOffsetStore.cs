@@ -146,7 +146,7 @@ internal sealed partial class ReplicatedOffsetStore(
 
             // The manager takes this store; built on first use (its factory sets Manager) if nothing asked for it yet.
             OffsetManager manager = _manager ?? services.GetRequiredService<OffsetManager>();
-            _ = services.GetService<GroupCoordinator>(); // the classic coordinator restores the groups' members (it sets RestoreGroup)
+            _ = services.GetService<GroupCoordinator>(); // the classic coordinator restores the groups' members (RestoreGroups)
 
             int count = cluster.Cache.Topic(GroupCoordinatorMap.OffsetsTopic)?.Partitions ?? 0;
             int index = partition.Partition;
