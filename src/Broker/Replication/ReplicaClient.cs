@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Net.Sockets;
-using System.Security.Authentication;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 using LogBroker.Protocol.Primitives;
@@ -74,10 +73,16 @@ internal sealed class ReplicaClient : IAsyncDisposable
                 var client = TlsClient.FromPem(security.CaFile, security.CertificateFile, security.KeyFile, security.KeyPassword, security.CheckHostName);
                 stream = await client.AuthenticateAsync(stream, endpoint.Host, deadline.Token).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is AuthenticationException or System.Security.Cryptography.CryptographicException
-                or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            catch (Exception e)
             {
+                // Whatever failed (the handshake, its timeout, an unreadable CA or key file), the socket goes, and the
+                // fetcher sees an IOException: it logs it and tries again after its backoff.
                 await stream.DisposeAsync().ConfigureAwait(false);
+                if (e is OperationCanceledException && cancellationToken.IsCancellationRequested)
+                {
+                    throw;
+                }
+
                 throw new IOException($"TLS handshake with {name} failed: {e.Message}", e);
             }
         }
