@@ -95,9 +95,10 @@ internal sealed partial class BrokerListener(
         ListenerInfo first = sockets[0].Listener;
         cluster.Host = first.AdvertisedHost;
         cluster.Port = first.AdvertisedPort;
-        cluster.Listeners = [.. sockets.Select(s => s.Listener)];
+        ListenerInfo[] listeners = [.. sockets.Select(s => s.Listener)];
+        cluster.Listeners = listeners;
         _bound.TrySetResult(first.Bound!);
-        _listeners.TrySetResult([.. sockets.Select(s => s.Listener)]);
+        _listeners.TrySetResult(listeners);
 
         var running = new HashSet<Task>();
         using PosixSignalRegistration? hangup = RegisterHangup(sockets);

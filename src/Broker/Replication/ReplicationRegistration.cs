@@ -52,8 +52,7 @@ internal static class ReplicationRegistration
             return $"no listener is named '{replication.InterBrokerListener}'";
         }
 
-        bool sasl = inter.Protocol is Security.SecurityProtocol.SaslPlaintext or Security.SecurityProtocol.SaslSsl;
-        return sasl && (replication.InterBroker.Username is null || replication.InterBroker.Password is null)
+        return inter.UsesSasl && (replication.InterBroker.Username is null || replication.InterBroker.Password is null)
             ? $"the listener '{inter.Name}' uses SASL and Replication:InterBroker has no Username and Password"
             : null;
     }

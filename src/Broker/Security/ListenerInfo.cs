@@ -27,7 +27,7 @@ internal sealed class ListenerInfo
 
     public PrincipalMapper Mapper { get; }
 
-    public bool UsesSasl => Protocol is SecurityProtocol.SaslPlaintext or SecurityProtocol.SaslSsl;
+    public bool UsesSasl => Options.UsesSasl;
 
     /// <summary>The host clients that came in here are told (Metadata, FindCoordinator, DescribeCluster).</summary>
     public string AdvertisedHost { get; private set; }

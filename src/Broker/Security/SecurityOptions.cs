@@ -165,6 +165,9 @@ public sealed class ListenerOptions
 
     internal SecurityProtocol Protocol => ParseProtocol(SecurityProtocol) ?? Security.SecurityProtocol.Plaintext;
 
+    /// <summary>Whether clients authenticate with SASL on this listener (SASL_PLAINTEXT, SASL_SSL).</summary>
+    internal bool UsesSasl => Protocol is Security.SecurityProtocol.SaslPlaintext or Security.SecurityProtocol.SaslSsl;
+
     internal static SecurityProtocol? ParseProtocol(string text) => text.ToUpperInvariant() switch
     {
         "PLAINTEXT" => Security.SecurityProtocol.Plaintext,
