@@ -15,11 +15,15 @@ public sealed class BrokerProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly Queue<string> _output = new();
 
-    private BrokerProcess(Process process, int port)
+    private BrokerProcess(Process process, string host, int port)
     {
         _process = process;
+        Host = host;
         Port = port;
     }
+
+    /// <summary>The address the broker's first listener is on (127.0.0.1 unless it runs in a namespace of its own).</summary>
+    public string Host { get; }
 
     public int Port { get; }
 
@@ -67,7 +71,7 @@ public sealed class BrokerProcess : IAsyncDisposable
         throw new InvalidOperationException($"{field} not in /proc/{Pid}/status");
     }
 
-    public string Bootstrap => $"127.0.0.1:{Port}";
+    public string Bootstrap => $"{Host}:{Port}";
 
     public bool HasExited => _process.HasExited;
 
@@ -85,10 +89,20 @@ public sealed class BrokerProcess : IAsyncDisposable
         StartAsync(dataDirectory, port, settings, new Dictionary<string, string>());
 
     /// <summary>Starts the broker with extra environment variables (secrets such as the initial password).</summary>
-    public static async Task<BrokerProcess> StartAsync(string dataDirectory, int port, string[] settings, IReadOnlyDictionary<string, string> environment)
+    public static Task<BrokerProcess> StartAsync(string dataDirectory, int port, string[] settings, IReadOnlyDictionary<string, string> environment) =>
+        StartAsync(dataDirectory, "127.0.0.1", port, settings, environment, []);
+
+    /// <summary>
+    /// Starts the broker listening at <paramref name="host"/>:<paramref name="port"/>, run through
+    /// <paramref name="launcher"/> when one is given (e.g. <c>ip netns exec NAME</c>, which execs the broker: the PID
+    /// stays the broker's).
+    /// </summary>
+    public static async Task<BrokerProcess> StartAsync(
+        string dataDirectory, string host, int port, string[] settings, IReadOnlyDictionary<string, string> environment, IReadOnlyList<string> launcher)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "logbroker-broker.dll");
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+        var start = new ProcessStartInfo(launcher.Count == 0 ? dotnet : launcher[0])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -100,14 +114,14 @@ public sealed class BrokerProcess : IAsyncDisposable
             start.Environment[name] = value;
         }
 
-        foreach (string arg in (string[])[dll, $"--Broker:Listener=127.0.0.1:{port}", $"--Storage:DataDirectory={dataDirectory}",
+        foreach (string arg in (string[])[.. launcher.Skip(1), .. launcher.Count == 0 ? (string[])[] : [dotnet], dll, $"--Broker:Listener={host}:{port}", $"--Storage:DataDirectory={dataDirectory}",
                      "--Admin:Enabled=false", "--Logging:LogLevel:Default=Warning", .. settings])
         {
             start.ArgumentList.Add(arg);
         }
 
         Process process = Process.Start(start) ?? throw new InvalidOperationException("could not start the broker");
-        var broker = new BrokerProcess(process, port);
+        var broker = new BrokerProcess(process, host, port);
         process.OutputDataReceived += (_, e) => broker.Keep(e.Data);
         process.ErrorDataReceived += (_, e) => broker.Keep(e.Data);
         process.BeginOutputReadLine();
@@ -159,13 +173,14 @@ public sealed class BrokerProcess : IAsyncDisposable
         {
             if (_process.HasExited)
             {
-                throw new InvalidOperationException($"the broker exited with {_process.ExitCode} before listening");
+                throw new InvalidOperationException(
+                    $"the broker exited with {_process.ExitCode} before listening: {string.Join(Environment.NewLine, RecentOutput().Where(l => !l.TrimStart().StartsWith("at ", StringComparison.Ordinal)).TakeLast(20))}");
             }
 
             try
             {
                 using var probe = new TcpClient();
-                await probe.ConnectAsync(IPAddress.Loopback, Port);
+                await probe.ConnectAsync(IPAddress.Parse(Host), Port);
                 return;
             }
             catch (SocketException)

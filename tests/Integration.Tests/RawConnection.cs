@@ -21,10 +21,13 @@ internal sealed class RawConnection : IDisposable
         _stream = client.GetStream();
     }
 
-    public static async Task<RawConnection> OpenAsync(int port)
+    public static Task<RawConnection> OpenAsync(int port) => OpenAsync(IPAddress.Loopback, port);
+
+    /// <summary>A connection to <paramref name="address"/>:<paramref name="port"/> (a broker in a network namespace of its own).</summary>
+    public static async Task<RawConnection> OpenAsync(IPAddress address, int port)
     {
         var client = new TcpClient();
-        await client.ConnectAsync(IPAddress.Loopback, port);
+        await client.ConnectAsync(address, port);
         return new RawConnection(client);
     }
 

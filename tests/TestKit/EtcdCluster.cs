@@ -23,8 +23,15 @@ public sealed class EtcdCluster : IAsyncDisposable
     /// <summary>Whether etcd is installed here.</summary>
     public static bool Available => File.Exists("/usr/bin/etcd");
 
-    /// <summary>Starts <paramref name="size"/> members and waits (bounded) until each reports healthy.</summary>
-    public static async Task<EtcdCluster> StartAsync(int size = 3)
+    /// <summary>The members' client URLs at <see cref="StartAsync"/>'s <c>alsoListenOn</c> address.</summary>
+    public IReadOnlyList<string> EndpointsAt(string host) => [.. Endpoints.Select(e => e.Replace("127.0.0.1", host, StringComparison.Ordinal))];
+
+    /// <summary>
+    /// Starts <paramref name="size"/> members and waits (bounded) until each reports healthy. With
+    /// <paramref name="alsoListenOn"/>, each member serves clients at that address too, on the same port (for a broker
+    /// in a network namespace of its own).
+    /// </summary>
+    public static async Task<EtcdCluster> StartAsync(int size = 3, string? alsoListenOn = null)
     {
         var cluster = new EtcdCluster();
         try
@@ -49,7 +56,7 @@ public sealed class EtcdCluster : IAsyncDisposable
                 };
                 foreach (var arg in (string[])[
                     $"--name=m{i}", $"--data-dir={cluster._root.Combine($"m{i}")}",
-                    $"--listen-client-urls=http://127.0.0.1:{clientPorts[i]}", $"--advertise-client-urls=http://127.0.0.1:{clientPorts[i]}",
+                    $"--listen-client-urls=http://127.0.0.1:{clientPorts[i]}" + (alsoListenOn is null ? "" : $",http://{alsoListenOn}:{clientPorts[i]}"), $"--advertise-client-urls=http://127.0.0.1:{clientPorts[i]}",
                     $"--listen-peer-urls=http://127.0.0.1:{peerPorts[i]}", $"--initial-advertise-peer-urls=http://127.0.0.1:{peerPorts[i]}",
                     $"--initial-cluster={initial}", $"--initial-cluster-token={token}", "--initial-cluster-state=new",
                     "--heartbeat-interval=50", "--election-timeout=500", "--log-level=error"])

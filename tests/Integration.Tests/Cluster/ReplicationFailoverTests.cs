@@ -66,8 +66,8 @@ public sealed class ReplicationFailoverTests
 
         // Both survivors hold the same bytes (a follower catches up within a few fetches).
         byte[] first = await ThreeBrokerCluster.WaitForAsync(
-            () => Task.FromResult(LogBytes(cluster, survivors[0], topic)), b => b.SequenceEqual(LogBytes(cluster, survivors[1], topic)));
-        Assert.Equal(first, LogBytes(cluster, survivors[1], topic));
+            () => Task.FromResult(cluster.LogBytes(survivors[0], topic)), b => b.SequenceEqual(cluster.LogBytes(survivors[1], topic)));
+        Assert.Equal(first, cluster.LogBytes(survivors[1], topic));
 
         // Every acknowledged record exactly once, in order, read by a consumer (below the high watermark).
         var read = Consume(cluster.Bootstrap, topic, ct);
@@ -80,40 +80,8 @@ public sealed class ReplicationFailoverTests
         cluster.Brokers[victim] = await cluster.StartBrokerAsync(victim, cluster.Brokers[victim].Port);
         var rejoined = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Isr.Count: 3 });
         Assert.Equal(3, rejoined!.Isr.Count);
-        byte[] caughtUp = await ThreeBrokerCluster.WaitForAsync(() => Task.FromResult(LogBytes(cluster, victim, topic)), b => b.SequenceEqual(first));
+        byte[] caughtUp = await ThreeBrokerCluster.WaitForAsync(() => Task.FromResult(cluster.LogBytes(victim, topic)), b => b.SequenceEqual(first));
         Assert.Equal(first, caughtUp);
-    }
-
-    /// <summary>The partition's segment files, oldest first, concatenated (trailing zeroes of a torn or preallocated tail cut).</summary>
-    private static byte[] LogBytes(ThreeBrokerCluster cluster, int id, string topic)
-    {
-        string directory = Path.Combine(cluster.DataDirectory(id), topic + "-0");
-        if (!Directory.Exists(directory))
-        {
-            return [];
-        }
-
-        var bytes = new List<byte>();
-        foreach (string file in Directory.GetFiles(directory, "*.log").Order(StringComparer.Ordinal))
-        {
-            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            var content = new byte[stream.Length];
-            stream.ReadExactly(content);
-            bytes.AddRange(TestKit.Batches.Split(ValidPrefix(content)).SelectMany(b => b.Bytes));
-        }
-
-        return [.. bytes];
-    }
-
-    private static ReadOnlySpan<byte> ValidPrefix(byte[] content)
-    {
-        int length = 0;
-        while (Protocol.Records.RecordBatch.Validate(content.AsSpan(length), out _, out int size) == Protocol.Records.BatchValidation.Valid)
-        {
-            length += size;
-        }
-
-        return content.AsSpan(0, length);
     }
 
     private static List<string> Consume(string bootstrap, string topic, CancellationToken ct)

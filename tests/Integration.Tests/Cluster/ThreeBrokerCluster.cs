@@ -35,6 +35,17 @@ public sealed class ThreeBrokerCluster : IAsyncLifetime
 
     public IReadOnlyList<string> EtcdEndpoints => _etcd!.Endpoints;
 
+    /// <summary>
+    /// A network namespace for broker <see cref="IsolatedId"/>, or null when every broker is on 127.0.0.1. With one, every
+    /// broker has two listeners: PLAINTEXT for clients (the isolated broker's on the namespace's client link) and
+    /// REPLICATION, the inter-broker listener (on the cluster link: the isolated broker's side, or the other side for
+    /// the rest), and the isolated broker dials etcd across the cluster link, so <see cref="IsolatedHost.CutAsync"/>
+    /// partitions it from etcd and its peers but not from the test's clients.
+    /// </summary>
+    public IsolatedHost? Isolated { get; init; }
+
+    public int IsolatedId { get; init; } = 3;
+
     public string DataDirectory(int id) => _dirs.Combine($"b{id}");
 
     public string Bootstrap => string.Join(',', Brokers.Values.Select(b => b.Bootstrap));
@@ -59,7 +70,7 @@ public sealed class ThreeBrokerCluster : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        _etcd = await EtcdCluster.StartAsync(3);
+        _etcd = await EtcdCluster.StartAsync(3, Isolated?.PeerAddress);
         Store = new EtcdControllerStore(_etcd.Endpoints, TimeSpan.FromSeconds(5));
         for (var id = 1; id <= 3; id++)
         {
@@ -95,14 +106,28 @@ public sealed class ThreeBrokerCluster : IAsyncLifetime
         return (controller, views);
     }
 
+    /// <summary>The address broker <paramref name="id"/>'s clients are on.</summary>
+    public string HostOf(int id) => Isolated is { } isolated && id == IsolatedId ? isolated.ClientAddress : "127.0.0.1";
+
     public Task<BrokerProcess> StartBrokerAsync(int id, int port)
     {
         AdminPorts[id] = BrokerProcess.FreePort();
+        string host = HostOf(id);
+        bool isolated = Isolated is not null && id == IsolatedId;
+        IReadOnlyList<string> etcd = isolated ? _etcd!.EndpointsAt(Isolated!.PeerAddress) : _etcd!.Endpoints;
+        string[] listeners = Isolated is null ? [] :
+        [
+            $"--Security:Listeners:0:Address={host}:{port}",
+            "--Security:Listeners:1:Name=REPLICATION", $"--Security:Listeners:1:Address={(isolated ? Isolated.ClusterAddress : Isolated.PeerAddress)}:{BrokerProcess.FreePort()}",
+            "--Replication:InterBrokerListener=REPLICATION",
+        ];
 
-        // The last value of a key on the command line wins: the admin listener is on, for /metrics.
-        return BrokerProcess.StartAsync(DataDirectory(id), port, [
-            $"--Broker:NodeId={id}", "--Cluster:LeaseTtl=00:00:02", .. _etcd!.Endpoints.Select((e, i) => $"--Cluster:Etcd:Endpoints:{i}={e}"),
-            "--Admin:Enabled=true", $"--Admin:Listener=127.0.0.1:{AdminPorts[id]}", .. Settings, .. BrokerSettings?.Invoke(id, port) ?? []], Environment);
+        // The last value of a key on the command line wins: the admin listener is on, for /metrics (on loopback, as it
+        // must be without authentication: the isolated broker's is inside its namespace, out of the test's reach).
+        return BrokerProcess.StartAsync(DataDirectory(id), host, port, [
+            $"--Broker:NodeId={id}", "--Cluster:LeaseTtl=00:00:02", .. etcd.Select((e, i) => $"--Cluster:Etcd:Endpoints:{i}={e}"),
+            "--Admin:Enabled=true", $"--Admin:Listener=127.0.0.1:{AdminPorts[id]}", .. listeners, .. Settings, .. BrokerSettings?.Invoke(id, port) ?? []],
+            Environment, isolated ? Isolated!.Launcher : []);
     }
 
     /// <summary>Creates a topic through a Confluent.Kafka admin client bootstrapped at every broker.</summary>
@@ -149,7 +174,7 @@ public sealed class ThreeBrokerCluster : IAsyncLifetime
     /// <summary>Metadata v12 for all topics, asked of broker <paramref name="id"/>.</summary>
     public async Task<MetadataResponse> MetadataAsync(int id, params string[] topics)
     {
-        using var connection = await RawConnection.OpenAsync(Brokers[id].Port);
+        using var connection = await RawConnection.OpenAsync(System.Net.IPAddress.Parse(HostOf(id)), Brokers[id].Port);
         var request = new MetadataRequest { Topics = topics.Length == 0 ? null : [.. topics.Select(t => new MetadataRequest.MetadataRequestTopic { Name = t })] };
         return await connection.RequestAsync<MetadataResponse>(ApiKey.Metadata, 12, request, TimeSpan.FromSeconds(10));
     }
@@ -157,6 +182,41 @@ public sealed class ThreeBrokerCluster : IAsyncLifetime
     /// <summary>The partition directories of <paramref name="topic"/> in broker <paramref name="id"/>'s data directory.</summary>
     public string[] PartitionDirectories(int id, string topic) =>
         [.. Directory.GetDirectories(DataDirectory(id), topic + "-*").Select(Path.GetFileName).Where(n => int.TryParse(n![(topic.Length + 1)..], out _)).Order(StringComparer.Ordinal)!];
+
+    /// <summary>
+    /// Broker <paramref name="id"/>'s copy of the partition: its segment files' valid batches, oldest first, concatenated
+    /// (trailing zeroes of a torn or preallocated tail cut).
+    /// </summary>
+    public byte[] LogBytes(int id, string topic, int partition = 0)
+    {
+        string directory = Path.Combine(DataDirectory(id), $"{topic}-{partition}");
+        if (!Directory.Exists(directory))
+        {
+            return [];
+        }
+
+        var bytes = new List<byte>();
+        foreach (string file in Directory.GetFiles(directory, "*.log").Order(StringComparer.Ordinal))
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var content = new byte[stream.Length];
+            stream.ReadExactly(content);
+            bytes.AddRange(TestKit.Batches.Split(ValidPrefix(content)).SelectMany(b => b.Bytes));
+        }
+
+        return [.. bytes];
+    }
+
+    private static ReadOnlySpan<byte> ValidPrefix(byte[] content)
+    {
+        int length = 0;
+        while (Protocol.Records.RecordBatch.Validate(content.AsSpan(length), out _, out int size) == Protocol.Records.BatchValidation.Valid)
+        {
+            length += size;
+        }
+
+        return content.AsSpan(0, length);
+    }
 
     /// <summary>Polls every 100 ms for at most 30 s; returns the last value read (the assertion after it reports a miss).</summary>
     public static async Task<T> WaitForAsync<T>(Func<Task<T>> read, Func<T, bool> done)
