@@ -11,7 +11,8 @@ namespace LogBroker.Broker.Cluster;
 /// partition states into the <see cref="ClusterMetadataCache"/> (what Metadata answers from), and hands
 /// topics and partition states to the <see cref="TopicMaterializer"/> (local topics, then
 /// <see cref="IReplicaManager"/>). A lost lease ends the session (the broker is no longer a member; its
-/// controllership went with it) and a new one starts with a new broker epoch.
+/// controllership went with it) and a new one starts with a new broker epoch. Leadership is bound to the lease
+/// (<see cref="MayLead"/>): a broker that cannot renew it stops taking writes before the store can expire it.
 /// </summary>
 internal sealed partial class ClusterService(
     IControllerStore store, ClusterOptions options, int brokerId, Func<BrokerRegistration> registrationOf, ClusterMetadataCache cache,
@@ -20,6 +21,13 @@ internal sealed partial class ClusterService(
 {
     private readonly ClusterKeys _keys = new(options.KeyRoot);
     private volatile ClusterController? _controller;
+
+    // The Stopwatch timestamp until which this broker may lead (MayLead): the sending of the last answered grant or
+    // keepalive plus the TTL less a margin. The store measures the lease from the request's arrival, later than its
+    // sending, so the lease cannot expire (and no other leader be elected) before this. Zero between sessions and until
+    // the session's partition states are read (the previous session's states may name this broker leader no more).
+    private long _mayLeadUntil;
+    private volatile bool _statesCurrent;
 
     /// <summary>
     /// Records a topic's config overrides in its topic record (AlterConfigs and IncrementalAlterConfigs, received by
@@ -100,6 +108,9 @@ internal sealed partial class ClusterService(
     /// <summary>The controller this broker runs, or null when another broker is controller.</summary>
     public ClusterController? Controller => _controller;
 
+    /// <inheritdoc/>
+    public bool MayLead => _statesCurrent && System.Diagnostics.Stopwatch.GetTimestamp() < Volatile.Read(ref _mayLeadUntil);
+
     /// <summary>This broker's id.</summary>
     public int BrokerId => brokerId;
 
@@ -137,6 +148,7 @@ internal sealed partial class ClusterService(
                 SessionFailed(logger, brokerId, e);
             }
 
+            EndLeadership();
             _controller = null;
             Registration = null;
             await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(false);
@@ -154,7 +166,10 @@ internal sealed partial class ClusterService(
             cache.ClusterId = System.Text.Encoding.UTF8.GetString(id.Value);
         }
 
+        EndLeadership();
+        long sent = System.Diagnostics.Stopwatch.GetTimestamp();
         var lease = await store.GrantLeaseAsync(options.LeaseTtl, stoppingToken).ConfigureAwait(false);
+        LeaseRenewed(sent);
         var registration = await new BrokerRegistrar(store, _keys)
             .RegisterAsync(registrationOf(), lease, stoppingToken).ConfigureAwait(false);
         if (registration is null)
@@ -198,12 +213,30 @@ internal sealed partial class ClusterService(
         while (!session.IsCancellationRequested)
         {
             await Task.Delay(interval, session.Token).ConfigureAwait(false);
+            long sent = System.Diagnostics.Stopwatch.GetTimestamp();
             if (!await store.KeepAliveAsync(lease, session.Token).ConfigureAwait(false))
             {
+                EndLeadership();
                 LeaseLost(logger, brokerId);
                 return;
             }
+
+            LeaseRenewed(sent);
         }
+    }
+
+    // A quarter of the TTL as margin: for the time from a produce's check to its append, and for a process paused
+    // between reading the clock and acting on it.
+    private void LeaseRenewed(long sent)
+    {
+        long ttl = (long)(options.LeaseTtl.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+        Volatile.Write(ref _mayLeadUntil, sent + ttl - (ttl / 4));
+    }
+
+    private void EndLeadership()
+    {
+        _statesCurrent = false;
+        Volatile.Write(ref _mayLeadUntil, 0);
     }
 
     // Brokers and the controller key: one watch over both prefixes' parent would also carry every partition
@@ -369,6 +402,9 @@ internal sealed partial class ClusterService(
                 materializer.PartitionDeleted(state.Topic, state.Partition);
             }
         }
+
+        // Every partition now has this session's state: leadership is the lease's from here.
+        _statesCurrent = true;
 
         await foreach (var e in store.WatchAsync(_keys.PartitionsPrefix, range.Revision + 1, cancellationToken).ConfigureAwait(false))
         {

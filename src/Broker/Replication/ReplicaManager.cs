@@ -75,12 +75,13 @@ internal sealed partial class ReplicaManager(
 
     /// <summary>
     /// Why a produce to the partition is refused here, or <see cref="ErrorCode.None"/> with the leader epoch it is
-    /// accepted in (for <see cref="Leads"/> when it is acknowledged).
+    /// accepted in (for <see cref="Leads"/> when it is acknowledged). A leader whose lease may have expired
+    /// (<see cref="IBrokerDirectory.MayLead"/>) refuses with NOT_LEADER_OR_FOLLOWER: another may be elected by now.
     /// </summary>
     public ErrorCode CheckProduce(ReplicaPartition p, short acks, out int leaderEpoch)
     {
         leaderEpoch = -1;
-        if (p.State is not { } state || state.Leader != LocalId || p.Log is null)
+        if (p.State is not { } state || state.Leader != LocalId || p.Log is null || !BrokerDirectory.MayLead)
         {
             return ErrorCode.NotLeaderOrFollower;
         }

@@ -55,6 +55,15 @@ public interface IBrokerDirectory
     /// ISR (KIP-903).
     /// </summary>
     long BrokerEpochOf(int brokerId) => -1;
+
+    /// <summary>
+    /// Whether this broker may act as leader now: its registration is certainly still alive in the controller store
+    /// (the last keepalive it sent was answered, and less than the lease's TTL less a margin has passed since it was
+    /// sent) and the partition states of the current session have been read. A broker cut off from the store stops
+    /// taking writes before the store can expire its lease and the controller elect another leader, so two leaders never
+    /// take writes at once. True outside cluster mode.
+    /// </summary>
+    bool MayLead => true;
 }
 
 /// <summary>

@@ -455,8 +455,11 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
             await cluster.Brokers[old].ResumeAsync();
         }
 
-        // At once after SIGCONT, before or after it hears of the new epoch: an acks=all write is never acknowledged
-        // there (its ISR fetches from the new leader), and soon it refuses writes outright.
+        // At once after SIGCONT, before it can have heard of the new epoch: its lease ran out while it was stopped, so
+        // it refuses even an acks=1 write (leadership is bound to the lease). An acks=all write is never acknowledged
+        // there either (its ISR fetches from the new leader), and it refuses writes from then on.
+        short first = await ProduceTaggedAsync(atOld, topic, "zombie1", acks: 1, timeoutMs: 3_000);
+        Assert.Equal((short)LogBroker.Protocol.ErrorCode.NotLeaderOrFollower, first);
         short zombie = await ProduceTaggedAsync(atOld, topic, "zombie", acks: -1, timeoutMs: 3_000);
         Assert.NotEqual(0, zombie);
         short refused = await ThreeBrokerCluster.WaitForAsync(() => ProduceTaggedAsync(atOld, topic, "late", acks: 1, timeoutMs: 3_000), e => e != 0);

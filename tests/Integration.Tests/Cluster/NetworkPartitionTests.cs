@@ -1,0 +1,178 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using LogBroker.Protocol.Messages;
+using LogBroker.Protocol.Records;
+using LogBroker.TestKit;
+
+namespace LogBroker.Integration.Tests.Cluster;
+
+/// <summary>
+/// A network partition on real processes: broker 3 runs in a network namespace of its own (<see cref="IsolatedHost"/>),
+/// and its cluster link is taken down while it leads a partition (replication factor 3, min.insync.replicas=2, lease
+/// TTL 2 s). Cut off from etcd and its peers but not from clients, it must stop taking writes before the others elect a
+/// new leader — never two leaders taking writes at once — acknowledge no acks=all write, and after the heal come back as
+/// a follower that truncates what it took while cut off and holds the same bytes as the others.
+/// </summary>
+[Collection(ClusterProcesses.Name)]
+public sealed class NetworkPartitionTests
+{
+    [Fact]
+    public async Task A_leader_cut_off_from_etcd_and_its_peers_stops_taking_writes_before_another_leader_takes_any_and_rejoins_truncated()
+    {
+        await using var host = await IsolatedHost.CreateAsync();
+        await using var cluster = await ThreeBrokerCluster.StartAsync(new ThreeBrokerCluster { Isolated = host });
+        const int Isolated = 3;
+        var topic = BrokerFixture.UniqueTopic("partitioned");
+        await cluster.CreateTopicAsync(topic, 3, configs: new Dictionary<string, string> { ["min.insync.replicas"] = "2" });
+
+        // Leaders are spread: broker 3 leads one of the three partitions.
+        int partition = -1;
+        for (int p = 0; p < 3; p++)
+        {
+            var s = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, p), s => s is { Leader: > 0, Isr.Count: 3 });
+            Assert.Equal(3, s!.Isr.Count);
+            partition = s.Leader == Isolated ? p : partition;
+        }
+
+        Assert.True(partition >= 0, "broker 3 leads none of the three partitions");
+        using var atIsolated = await RawConnection.OpenAsync(IPAddress.Parse(host.ClientAddress), cluster.Brokers[Isolated].Port);
+        var acknowledged = new List<string>();
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.Equal(0, await ProduceAsync(atIsolated, topic, partition, $"before{i}", acks: -1, timeoutMs: 10_000));
+            acknowledged.Add($"before{i}");
+        }
+
+        await host.CutAsync();
+        var clock = Stopwatch.StartNew();
+
+        // An acks=all write at once: the followers cannot fetch it, so it is never acknowledged.
+        short allAtIsolated = await ProduceAsync(atIsolated, topic, partition, "cut-all", acks: -1, timeoutMs: 1_500);
+        Assert.NotEqual(0, allAtIsolated);
+
+        // acks=1 writes to the cut-off leader, every 50 ms, while the test watches the store for a new leader and
+        // writes to it as soon as it is named. Each acknowledgement's arrival is timed, and so is the sending of the
+        // new leader's first acknowledged write: a write the isolated broker acknowledged after that send would mean
+        // two leaders took writes at once.
+        var isolatedAcks = new List<TimeSpan>();
+        var refusals = new List<short>();
+        TimeSpan? newLeaderSent = null;
+        int newLeader = -1;
+        var deadline = TimeSpan.FromSeconds(40);
+        TimeSpan? stopAt = null;
+        var ct = TestContext.Current.CancellationToken;
+        var election = Task.Run(async () =>
+        {
+            while (clock.Elapsed < deadline)
+            {
+                if (await cluster.PartitionStateAsync(topic, partition) is { Leader: > 0 and not Isolated } moved)
+                {
+                    using var atNew = await RawConnection.OpenAsync(cluster.Brokers[moved.Leader].Port);
+                    for (int attempt = 0; attempt < 100 && clock.Elapsed < deadline; attempt++)
+                    {
+                        var sent = clock.Elapsed;
+                        if (await ProduceAsync(atNew, topic, partition, "after0", acks: -1, timeoutMs: 5_000) == 0)
+                        {
+                            newLeaderSent = sent;
+                            newLeader = moved.Leader;
+                            return;
+                        }
+
+                        await Task.Delay(50, ct);
+                    }
+
+                    return;
+                }
+
+                await Task.Delay(20, ct);
+            }
+        }, ct);
+
+        for (int i = 0; clock.Elapsed < deadline && (stopAt is null || clock.Elapsed < stopAt); i++)
+        {
+            short error = await ProduceAsync(atIsolated, topic, partition, $"cut{i}", acks: 1, timeoutMs: 1_000);
+            if (error == 0)
+            {
+                isolatedAcks.Add(clock.Elapsed);
+            }
+            else
+            {
+                refusals.Add(error);
+            }
+
+            // Two more seconds of writes to the isolated broker after the new leader took one.
+            if (election.IsCompleted && stopAt is null)
+            {
+                stopAt = clock.Elapsed + TimeSpan.FromSeconds(2);
+            }
+
+            await Task.Delay(50, ct);
+        }
+
+        await election;
+        Assert.True(newLeaderSent is not null, $"no new leader took an acks=all write within {deadline}");
+        Assert.Contains(newLeader, (int[])[1, 2]);
+        acknowledged.Add("after0");
+        Assert.True(
+            refusals.Count > 0,
+            $"the cut-off leader refused no write: {isolatedAcks.Count} acknowledged, the last at {(isolatedAcks.Count == 0 ? 0 : isolatedAcks[^1].TotalMilliseconds):F0} ms; the new leader's first write was sent at {newLeaderSent!.Value.TotalMilliseconds:F0} ms");
+        Assert.All(refusals, e => Assert.Equal((short)Protocol.ErrorCode.NotLeaderOrFollower, e));
+        TimeSpan lastIsolatedAck = isolatedAcks.Count == 0 ? TimeSpan.Zero : isolatedAcks[^1];
+        Assert.True(
+            lastIsolatedAck < newLeaderSent,
+            $"the cut-off leader acknowledged a write at {lastIsolatedAck.TotalMilliseconds:F0} ms after the cut, after the new leader {newLeader} was sent its first at {newLeaderSent!.Value.TotalMilliseconds:F0} ms");
+
+        // The majority side carries on: acks=all writes at the new leader (its ISR is the two brokers left).
+        using (var atNew = await RawConnection.OpenAsync(cluster.Brokers[newLeader].Port))
+        {
+            for (int i = 1; i < 5; i++)
+            {
+                Assert.Equal(0, await ProduceAsync(atNew, topic, partition, $"after{i}", acks: -1, timeoutMs: 10_000));
+                acknowledged.Add($"after{i}");
+            }
+        }
+
+        // Healed: broker 3 registers again, learns it follows, truncates what it took while cut off (no other replica
+        // ever had it: the link was down before the first of those writes), catches up and rejoins the ISR.
+        await host.HealAsync();
+        var healed = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, partition), s => s is { Isr.Count: 3 });
+        Assert.Equal(3, healed!.Isr.Count);
+        byte[] leaderCopy = cluster.LogBytes(newLeader, topic, partition);
+        for (int id = 1; id <= 3; id++)
+        {
+            byte[] copy = await ThreeBrokerCluster.WaitForAsync(() => Task.FromResult(cluster.LogBytes(id, topic, partition)), b => b.SequenceEqual(leaderCopy));
+            Assert.Equal(leaderCopy, copy);
+        }
+
+        List<string> keys = Keys(leaderCopy);
+        Assert.Equal(acknowledged, keys.Where(k => !k.StartsWith("cut", StringComparison.Ordinal)));
+        Assert.DoesNotContain(keys, k => k.StartsWith("cut", StringComparison.Ordinal));
+    }
+
+    private static async Task<short> ProduceAsync(RawConnection connection, string topic, int partition, string tag, short acks, int timeoutMs)
+    {
+        var batch = Batches.Create(1, timestamp: DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), tag: tag);
+        var response = await connection.RequestAsync<ProduceResponse>(
+            ApiKey.Produce, 9, RequestFrames.Produce(topic, partition, batch, acks, timeoutMs), TimeSpan.FromSeconds(30));
+        return Assert.Single(Assert.Single(response.Responses).PartitionResponses).ErrorCode;
+    }
+
+    /// <summary>The record keys of a replica's batches (uncompressed, as <see cref="Batches.Create"/> makes them), in log order.</summary>
+    private static List<string> Keys(byte[] log)
+    {
+        var keys = new List<string>();
+        foreach (var (_, _, bytes) in Batches.Split(log))
+        {
+            var reader = new RecordReader(bytes.AsSpan(RecordBatch.HeaderSize));
+            while (reader.TryRead(out RecordView record))
+            {
+                // Batches.Create keys its records "{tag}-{index}"; each batch here has one record.
+                string key = Encoding.UTF8.GetString(record.Key);
+                keys.Add(key[..key.LastIndexOf('-')]);
+            }
+        }
+
+        return keys;
+    }
+}
