@@ -258,24 +258,43 @@ internal sealed partial class ReplicaManager(
         }
 
         Storage.PartitionLog log = p.Log;
-        bool newRole = p.Acted != (state.Leader, state.LeaderEpoch);
-        p.Acted = (state.Leader, state.LeaderEpoch);
+        bool isReplica = state.Replicas.Contains(LocalId);
+        bool newRole = p.Acted != (state.Leader, state.LeaderEpoch, isReplica);
+        p.Acted = (state.Leader, state.LeaderEpoch, isReplica);
         if (newRole)
         {
             foreach (IReplicaRoleListener listener in Listeners)
             {
-                listener.RoleChanged(p, state, state.Leader == LocalId && state.Replicas.Contains(LocalId));
+                listener.RoleChanged(p, state, state.Leader == LocalId && isReplica);
             }
         }
-        if (!state.Replicas.Contains(LocalId))
+
+        if (!isReplica)
         {
-            // Reassigned away (Kafka's StopReplica): neither leader nor follower any more, so produce and fetch here are
-            // refused with NOT_LEADER_OR_FOLLOWER (the state says another leader) and nothing is fetched. The data stays.
+            // Reassigned away (Kafka's StopReplica with deletion): neither leader nor follower any more, so produce and
+            // fetch here are refused with NOT_LEADER_OR_FOLLOWER (the state says another leader), nothing is fetched,
+            // and the data goes. The partition's directory stays, empty: the local topic has every partition. Should
+            // it be reassigned back, it fetches from the leader's log start as a new replica does.
             StopFetching(p);
             p.Followers.Clear();
             if (newRole)
             {
                 NoLongerReplica(logger, p.Topic, p.Partition, state.Leader, state.LeaderEpoch);
+            }
+
+            if (log.LogEndOffset != 0 || log.LogStartOffset != 0)
+            {
+                long before = log.LogEndOffset;
+                try
+                {
+                    log.TruncateTo(0);
+                    producers.Forget(log);
+                    ReplicaDataDeleted(logger, p.Topic, p.Partition, before);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+                {
+                    ReplicaDataNotDeleted(logger, p.Topic, p.Partition, e);
+                }
             }
 
             return;
@@ -501,8 +520,14 @@ internal sealed partial class ReplicaManager(
     [LoggerMessage(EventId = 1502, Level = LogLevel.Information, Message = "Follower of {Topic}-{Partition}: leader {Leader} in epoch {LeaderEpoch}")]
     private static partial void BecameFollower(ILogger logger, string topic, int partition, int leader, int leaderEpoch);
 
-    [LoggerMessage(EventId = 1509, Level = LogLevel.Information, Message = "No longer a replica of {Topic}-{Partition} (reassigned away; leader {Leader} in epoch {LeaderEpoch}): stopped serving it, its data kept")]
+    [LoggerMessage(EventId = 1509, Level = LogLevel.Information, Message = "No longer a replica of {Topic}-{Partition} (reassigned away; leader {Leader} in epoch {LeaderEpoch}): stopped serving it")]
     private static partial void NoLongerReplica(ILogger logger, string topic, int partition, int leader, int leaderEpoch);
+
+    [LoggerMessage(EventId = 1507, Level = LogLevel.Information, Message = "Deleted the data of {Topic}-{Partition} (reassigned away; it ended at offset {LogEndOffset})")]
+    private static partial void ReplicaDataDeleted(ILogger logger, string topic, int partition, long logEndOffset);
+
+    [LoggerMessage(EventId = 1508, Level = LogLevel.Warning, Message = "Could not delete the data of {Topic}-{Partition} (reassigned away); it stays on disk")]
+    private static partial void ReplicaDataNotDeleted(ILogger logger, string topic, int partition, Exception exception);
 
     [LoggerMessage(EventId = 1503, Level = LogLevel.Information, Message = "ISR of {Topic}-{Partition} changed from [{Old}] to [{New}] (partition epoch {PartitionEpoch})")]
     private static partial void IsrChanged(ILogger logger, string topic, int partition, string old, string @new, int partitionEpoch);

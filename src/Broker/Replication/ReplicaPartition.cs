@@ -39,8 +39,12 @@ internal sealed class ReplicaPartition(string topic, int partition)
     /// <summary>Whether this broker leads it (in the state last applied).</summary>
     public bool IsLeader(int localId) => _state is { } s && s.Leader == localId;
 
-    /// <summary>The leader and leader epoch this broker last acted on (-2: none yet): a new one means a new role.</summary>
-    public (int Leader, int LeaderEpoch) Acted { get; set; } = (-2, -1);
+    /// <summary>
+    /// The leader, leader epoch and membership of the replica set this broker last acted on (-2: none yet): a change
+    /// of any means a new role. Membership counts because a reassignment changes the replica set without a new leader
+    /// epoch: a broker reassigned away and then back follows again.
+    /// </summary>
+    public (int Leader, int LeaderEpoch, bool Replica) Acted { get; set; } = (-2, -1, false);
 
     /// <summary>Leader only: the log end offset when this leader epoch began (a follower joins the ISR only once past it).</summary>
     public long LeaderEpochStartOffset { get; set; }

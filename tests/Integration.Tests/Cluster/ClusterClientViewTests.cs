@@ -332,7 +332,7 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
     }
 
     [Fact]
-    public async Task A_broker_reassigned_away_from_a_partition_stops_serving_it_and_the_new_replica_has_the_records()
+    public async Task A_broker_reassigned_away_from_a_partition_stops_serving_it_deletes_its_copy_and_the_new_replica_has_the_records()
     {
         var topic = BrokerFixture.UniqueTopic("moved");
         using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.Bootstrap }).Build())
@@ -377,6 +377,28 @@ public sealed class ClusterClientViewTests(ThreeBrokerCluster cluster) : IClassF
         {
             Assert.Equal((short)LogBroker.Protocol.ErrorCode.NotLeaderOrFollower, await ProduceAsync(connection, topic, 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), acks: 1));
         }
+
+        // Its copy is deleted (Kafka's StopReplica with deletion); reassigned back, it fetches the whole log again.
+        Assert.NotEmpty(cluster.LogBytes(to, topic));
+        Assert.Empty(await ThreeBrokerCluster.WaitForAsync(() => Task.FromResult(cluster.LogBytes(from, topic)), b => b.Length == 0));
+        using (var connection = await RawConnection.OpenAsync(cluster.Brokers[controller].Port))
+        {
+            var back = await connection.RequestAsync<AlterPartitionReassignmentsResponse>(ApiKey.AlterPartitionReassignments, 0, new AlterPartitionReassignmentsRequest
+            {
+                Topics = [new AlterPartitionReassignmentsRequest.ReassignableTopic
+                {
+                    Name = topic,
+                    Partitions = [new AlterPartitionReassignmentsRequest.ReassignablePartition { PartitionIndex = 0, Replicas = [to, from] }],
+                }],
+            }, TimeSpan.FromSeconds(30));
+            Assert.Equal(0, Assert.Single(Assert.Single(back.Responses).Partitions).ErrorCode);
+        }
+
+        var rejoined = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, 0), s => s is { Isr.Count: 2 });
+        Assert.Equal([to, from], rejoined!.Replicas);
+        Assert.Equal(
+            cluster.LogBytes(to, topic),
+            await ThreeBrokerCluster.WaitForAsync(() => Task.FromResult(cluster.LogBytes(from, topic)), b => b.SequenceEqual(cluster.LogBytes(to, topic))));
     }
 
     [Fact]
