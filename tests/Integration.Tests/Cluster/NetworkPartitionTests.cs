@@ -47,9 +47,9 @@ public sealed class NetworkPartitionTests
         await host.CutAsync();
         var clock = Stopwatch.StartNew();
 
-        // An acks=all write at once: the followers cannot fetch it, so it is never acknowledged.
-        short allAtIsolated = await ProduceAsync(atIsolated, topic, partition, "cut-all", acks: -1, timeoutMs: 1_500);
-        Assert.NotEqual(0, allAtIsolated);
+        // An acks=all write at once, on a connection of its own: the followers cannot fetch it, so it is never acknowledged.
+        using var allConnection = await RawConnection.OpenAsync(IPAddress.Parse(host.ClientAddress), cluster.Brokers[Isolated].Port);
+        Task<short> allAtIsolated = ProduceAsync(allConnection, topic, partition, "cut-all", acks: -1, timeoutMs: 1_500);
 
         // acks=1 writes to the cut-off leader, every 50 ms, while the test watches the store for a new leader and
         // writes to it as soon as it is named. Each acknowledgement's arrival is timed, and so is the sending of the
@@ -57,7 +57,7 @@ public sealed class NetworkPartitionTests
         // two leaders took writes at once.
         var isolatedAcks = new List<TimeSpan>();
         var refusals = new List<short>();
-        TimeSpan? newLeaderSent = null;
+        TimeSpan? newLeaderSent = null, firstRefusal = null;
         int newLeader = -1;
         var deadline = TimeSpan.FromSeconds(40);
         TimeSpan? stopAt = null;
@@ -98,6 +98,7 @@ public sealed class NetworkPartitionTests
             }
             else
             {
+                firstRefusal ??= clock.Elapsed;
                 refusals.Add(error);
             }
 
@@ -111,6 +112,7 @@ public sealed class NetworkPartitionTests
         }
 
         await election;
+        Assert.NotEqual(0, await allAtIsolated);
         Assert.True(newLeaderSent is not null, $"no new leader took an acks=all write within {deadline}");
         Assert.Contains(newLeader, (int[])[1, 2]);
         acknowledged.Add("after0");
@@ -122,6 +124,10 @@ public sealed class NetworkPartitionTests
         Assert.True(
             lastIsolatedAck < newLeaderSent,
             $"the cut-off leader acknowledged a write at {lastIsolatedAck.TotalMilliseconds:F0} ms after the cut, after the new leader {newLeader} was sent its first at {newLeaderSent!.Value.TotalMilliseconds:F0} ms");
+
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"after the cut: {isolatedAcks.Count} acks=1 writes acknowledged by the cut-off leader (last at {lastIsolatedAck.TotalMilliseconds:F0} ms), " +
+            $"{refusals.Count} refused (the first at {firstRefusal!.Value.TotalMilliseconds:F0} ms); broker {newLeader}'s first acknowledged write sent at {newLeaderSent.Value.TotalMilliseconds:F0} ms");
 
         // The majority side carries on: acks=all writes at the new leader (its ISR is the two brokers left).
         using (var atNew = await RawConnection.OpenAsync(cluster.Brokers[newLeader].Port))
