@@ -12,7 +12,8 @@ namespace LogBroker.Broker.Cluster;
 /// cluster id shared through the store, and per partition the leader, leader epoch, replicas, ISR and offline
 /// replicas (assigned but not registered). A partition with no leader, or whose leader is not registered any
 /// more (its lease expired and the controller has not moved it yet), gets LEADER_NOT_AVAILABLE with leader -1,
-/// which clients retry. Topics come from the cluster, not from the local registry (a broker lists topics it
+/// which clients retry; so does one this broker leads while it may not (<see cref="ClusterService.MayLead"/>: its
+/// lease may have lapsed, and another leader be elected that it has not heard of). Topics come from the cluster, not from the local registry (a broker lists topics it
 /// does not host). A missing topic is auto-created only when the request reaches the controller (as a topic
 /// of <see cref="BrokerOptions.NumPartitions"/> partitions and <see cref="ClusterOptions.DefaultReplicationFactor"/>
 /// replicas, answered LEADER_NOT_AVAILABLE while it materialises); elsewhere it is UNKNOWN_TOPIC_OR_PARTITION.
@@ -153,7 +154,9 @@ internal sealed class ClusterMetadataView(ClusterService cluster, ClusterOptions
                 continue;
             }
 
-            bool led = state.Leader >= 0 && cache.IsLive(state.Leader);
+            // A leader whose lease may have lapsed (cut off from etcd) does not name itself: clients it refuses would
+            // otherwise be sent straight back by its stale metadata, and retry there until they time out.
+            bool led = state.Leader >= 0 && cache.IsLive(state.Leader) && (state.Leader != cluster.BrokerId || cluster.MayLead);
             bool reachable = led && cache.Brokers.TryGetValue(state.Leader, out var leader) && leader.EndpointFor(listener) is not null;
             partition.ErrorCode = (short)(reachable ? ErrorCode.None : led ? ErrorCode.ListenerNotFound : ErrorCode.LeaderNotAvailable);
             partition.LeaderId = reachable ? state.Leader : -1;

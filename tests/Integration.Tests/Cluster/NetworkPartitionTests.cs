@@ -113,6 +113,11 @@ public sealed class NetworkPartitionTests
 
         await election;
         Assert.NotEqual(0, await allAtIsolated);
+
+        // Still cut off, it does not name itself leader in Metadata (its clients would be sent straight back to it).
+        var stale = await cluster.MetadataAsync(Isolated, topic);
+        var stalePartition = Assert.Single(Assert.Single(stale.Topics).Partitions, p => p.PartitionIndex == partition);
+        Assert.Equal(((short)Protocol.ErrorCode.LeaderNotAvailable, -1), (stalePartition.ErrorCode, stalePartition.LeaderId));
         Assert.True(newLeaderSent is not null, $"no new leader took an acks=all write within {deadline}");
         Assert.Contains(newLeader, (int[])[1, 2]);
         acknowledged.Add("after0");
