@@ -8,6 +8,7 @@
 # FAULTS=kill (default), partition or mixed: "partition" runs broker 3 in a network namespace of its own (root and
 # iproute2 needed) and each fault cuts its cluster link (to etcd and its peers; clients still reach it) for
 # CUT_SECONDS (default 8, past the 3 s lease) and heals it; "mixed" picks a kill -9 or a cut at random.
+# SOAK_LOG_LEVEL: the brokers' log level (default Warning; Information shows elections and ISR changes).
 set -euo pipefail
 FAULTS=${FAULTS:-kill}
 CUT_SECONDS=${CUT_SECONDS:-8}
@@ -89,7 +90,7 @@ start_broker() {
       --Security:Listeners:1:Address="$replication:${RPORT[$id]}" --Replication:InterBrokerListener=REPLICATION)
   fi
   (cd "$WORK/b$id" && exec "${launcher[@]}" dotnet "$BROKER_DLL" --Broker:NodeId="$id" --Broker:Listener="${BHOST[$id]}:${BPORT[$id]}" \
-    --Storage:DataDirectory="$WORK/b$id" --Admin:Enabled=false --Logging:LogLevel:Default=Warning --Cluster:LeaseTtl=00:00:03 \
+    --Storage:DataDirectory="$WORK/b$id" --Admin:Enabled=false --Logging:LogLevel:Default="${SOAK_LOG_LEVEL:-Warning}" --Cluster:LeaseTtl=00:00:03 \
     --Cluster:Etcd:Endpoints:0="http://$etcd:${CLIENT[0]}" --Cluster:Etcd:Endpoints:1="http://$etcd:${CLIENT[1]}" \
     --Cluster:Etcd:Endpoints:2="http://$etcd:${CLIENT[2]}" "${listeners[@]}" >>"$WORK/b$id.log" 2>&1) &
   BROKER_PIDS[$id]=$!
