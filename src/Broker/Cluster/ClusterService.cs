@@ -28,6 +28,7 @@ internal sealed partial class ClusterService(
     // the session's partition states are read (the previous session's states may name this broker leader no more).
     private long _mayLeadUntil;
     private volatile bool _statesCurrent;
+    private TaskCompletionSource _mayNotLead = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>
     /// Records a topic's config overrides in its topic record (AlterConfigs and IncrementalAlterConfigs, received by
@@ -111,6 +112,9 @@ internal sealed partial class ClusterService(
     /// <inheritdoc/>
     public bool MayLead => _statesCurrent && System.Diagnostics.Stopwatch.GetTimestamp() < Volatile.Read(ref _mayLeadUntil);
 
+    /// <inheritdoc/>
+    public Task WhenMayNotLead => Volatile.Read(ref _mayNotLead).Task;
+
     /// <summary>This broker's id.</summary>
     public int BrokerId => brokerId;
 
@@ -186,6 +190,7 @@ internal sealed partial class ClusterService(
         var tasks = new[]
         {
             KeepAliveAsync(lease, session),
+            WatchLeaseAsync(session.Token),
             FollowBrokersAsync(lease, session.Token),
             FollowTopicsAsync(session.Token),
             FollowPartitionsAsync(session.Token),
@@ -237,6 +242,35 @@ internal sealed partial class ClusterService(
     {
         _statesCurrent = false;
         Volatile.Write(ref _mayLeadUntil, 0);
+        SignalMayNotLead();
+    }
+
+    private void SignalMayNotLead() =>
+        Interlocked.Exchange(ref _mayNotLead, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+    // Wakes the writes waiting at this leader when the lease lapses (a keepalive hung or late): MayLead turns false by
+    // the clock alone, and they are answered NOT_LEADER_OR_FOLLOWER then, not at their timeout. Runs for the session.
+    private async Task WatchLeaseAsync(CancellationToken cancellationToken)
+    {
+        long signalled = -1;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            long until = Volatile.Read(ref _mayLeadUntil);
+            TimeSpan left = System.Diagnostics.Stopwatch.GetElapsedTime(System.Diagnostics.Stopwatch.GetTimestamp(), until);
+            if (left > TimeSpan.Zero)
+            {
+                await Task.Delay(left + TimeSpan.FromMilliseconds(1), cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            if (signalled != until)
+            {
+                signalled = until;
+                SignalMayNotLead();
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken).ConfigureAwait(false);
+        }
     }
 
     // Brokers and the controller key: one watch over both prefixes' parent would also carry every partition

@@ -29,6 +29,10 @@ internal sealed partial class ReplicaManager(
     private readonly CancellationTokenSource _stopping = new();
 
     private IBrokerDirectory? _directory;
+
+    // Completed (and replaced) whenever this broker takes a new role for some partition: wakes the writes waiting for
+    // their ISR, which then see whether they are still led here.
+    private TaskCompletionSource _rolesChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private IReplicaRoleListener[]? _listeners;
 
     private int LocalId => cluster.NodeId;
@@ -130,7 +134,9 @@ internal sealed partial class ReplicaManager(
     /// <summary>
     /// Waits until the write is replicated (see <see cref="Replicated"/>) or <paramref name="timeout"/> fires, and
     /// answers what it came to (never faults). The partition's signal fires on every append and high-watermark move, so
-    /// it is waited for again until the high watermark is there.
+    /// it is waited for again until the high watermark is there. A leader deposed meanwhile, or one whose lease may
+    /// have lapsed (<see cref="IBrokerDirectory.MayLead"/>), answers NOT_LEADER_OR_FOLLOWER as soon as it knows, as
+    /// Kafka completes its delayed produces on a leadership change: the client retries at the new leader.
     /// </summary>
     public async Task<ErrorCode> WaitReplicatedAsync(ReplicaPartition p, Storage.PartitionLog log, long lastOffset, int leaderEpoch, CancellationToken timeout)
     {
@@ -138,7 +144,13 @@ internal sealed partial class ReplicaManager(
         {
             while (log.HighWatermark <= lastOffset)
             {
-                await log.WhenHighWatermarkAfter(lastOffset).WaitAsync(timeout).ConfigureAwait(false);
+                Task roles = Volatile.Read(ref _rolesChanged).Task, lapse = BrokerDirectory.WhenMayNotLead;
+                if (!Leads(p, leaderEpoch) || !BrokerDirectory.MayLead)
+                {
+                    return log.HighWatermark > lastOffset && Leads(p, leaderEpoch) ? ErrorCode.None : ErrorCode.NotLeaderOrFollower;
+                }
+
+                await Task.WhenAny(log.WhenHighWatermarkAfter(lastOffset), roles, lapse).WaitAsync(timeout).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested)
@@ -263,6 +275,7 @@ internal sealed partial class ReplicaManager(
         p.Acted = (state.Leader, state.LeaderEpoch, isReplica);
         if (newRole)
         {
+            Interlocked.Exchange(ref _rolesChanged, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
             foreach (IReplicaRoleListener listener in Listeners)
             {
                 listener.RoleChanged(p, state, state.Leader == LocalId && isReplica);

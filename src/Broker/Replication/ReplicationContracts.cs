@@ -64,6 +64,18 @@ public interface IBrokerDirectory
     /// take writes at once. True outside cluster mode.
     /// </summary>
     bool MayLead => true;
+
+    /// <summary>
+    /// Completes when <see cref="MayLead"/> may have turned false (the lease lapsed or the session ended): a write
+    /// waiting for its ISR at this leader is then answered NOT_LEADER_OR_FOLLOWER at once rather than at its timeout.
+    /// Take it before reading <see cref="MayLead"/>, so a lapse between the two is not missed. Never, outside cluster mode.
+    /// </summary>
+    Task WhenMayNotLead => Never.Task;
+
+    private static class Never
+    {
+        public static readonly Task Task = new TaskCompletionSource().Task;
+    }
 }
 
 /// <summary>

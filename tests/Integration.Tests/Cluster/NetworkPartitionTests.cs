@@ -47,9 +47,11 @@ public sealed class NetworkPartitionTests
         await host.CutAsync();
         var clock = Stopwatch.StartNew();
 
-        // An acks=all write at once, on a connection of its own: the followers cannot fetch it, so it is never acknowledged.
+        // An acks=all write at once, on a connection of its own: the followers cannot fetch it, so it is never
+        // acknowledged; it is refused once the lease lapses, long before its 20 s timeout (the client retries elsewhere).
         using var allConnection = await RawConnection.OpenAsync(IPAddress.Parse(host.ClientAddress), cluster.Brokers[Isolated].Port);
-        Task<short> allAtIsolated = ProduceAsync(allConnection, topic, partition, "cut-all", acks: -1, timeoutMs: 1_500);
+        Task<(short Error, TimeSpan At)> allAtIsolated = Task.Run(
+            async () => (await ProduceAsync(allConnection, topic, partition, "cut-all", acks: -1, timeoutMs: 20_000), clock.Elapsed), TestContext.Current.CancellationToken);
 
         // acks=1 writes to the cut-off leader, every 50 ms, while the test watches the store for a new leader and
         // writes to it as soon as it is named. Each acknowledgement's arrival is timed, and so is the sending of the
@@ -112,7 +114,9 @@ public sealed class NetworkPartitionTests
         }
 
         await election;
-        Assert.NotEqual(0, await allAtIsolated);
+        var (allError, allAnswered) = await allAtIsolated;
+        Assert.Equal((short)Protocol.ErrorCode.NotLeaderOrFollower, allError);
+        Assert.True(allAnswered < TimeSpan.FromSeconds(10), $"the waiting acks=all write was answered {allAnswered.TotalMilliseconds:F0} ms after the cut");
 
         // Still cut off, it does not name itself leader in Metadata (its clients would be sent straight back to it).
         var stale = await cluster.MetadataAsync(Isolated, topic);
@@ -132,7 +136,7 @@ public sealed class NetworkPartitionTests
 
         TestContext.Current.TestOutputHelper?.WriteLine(
             $"after the cut: {isolatedAcks.Count} acks=1 writes acknowledged by the cut-off leader (last at {lastIsolatedAck.TotalMilliseconds:F0} ms), " +
-            $"{refusals.Count} refused (the first at {firstRefusal!.Value.TotalMilliseconds:F0} ms); broker {newLeader}'s first acknowledged write sent at {newLeaderSent.Value.TotalMilliseconds:F0} ms");
+            $"{refusals.Count} refused (the first at {firstRefusal!.Value.TotalMilliseconds:F0} ms), the waiting acks=all write refused at {allAnswered.TotalMilliseconds:F0} ms; broker {newLeader}'s first acknowledged write sent at {newLeaderSent.Value.TotalMilliseconds:F0} ms");
 
         // The majority side carries on: acks=all writes at the new leader (its ISR is the two brokers left).
         using (var atNew = await RawConnection.OpenAsync(cluster.Brokers[newLeader].Port))
