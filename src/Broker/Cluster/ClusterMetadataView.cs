@@ -13,8 +13,8 @@ namespace LogBroker.Broker.Cluster;
 /// replicas (assigned but not registered). A partition with no leader, or whose leader is not registered any
 /// more (its lease expired and the controller has not moved it yet), gets LEADER_NOT_AVAILABLE with leader -1,
 /// which clients retry; so does one this broker leads while it may not (<see cref="ClusterService.MayLead"/>: its
-/// lease may have lapsed, and another leader be elected that it has not heard of). Topics come from the cluster, not from the local registry (a broker lists topics it
-/// does not host). A missing topic is auto-created only when the request reaches the controller (as a topic
+/// lease may have lapsed, and another leader be elected that it has not heard of). Topics come from the cluster,
+/// not from the local registry (a broker lists topics it does not host). A missing topic is auto-created only when the request reaches the controller (as a topic
 /// of <see cref="BrokerOptions.NumPartitions"/> partitions and <see cref="ClusterOptions.DefaultReplicationFactor"/>
 /// replicas, answered LEADER_NOT_AVAILABLE while it materialises); elsewhere it is UNKNOWN_TOPIC_OR_PARTITION.
 /// </summary>
