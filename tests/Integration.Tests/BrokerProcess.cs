@@ -101,8 +101,8 @@ public sealed class BrokerProcess : IAsyncDisposable
         string dataDirectory, string host, int port, string[] settings, IReadOnlyDictionary<string, string> environment, IReadOnlyList<string> launcher)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "logbroker-broker.dll");
-        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
-        var start = new ProcessStartInfo(launcher.Count == 0 ? dotnet : launcher[0])
+        string[] command = [.. launcher, Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet"];
+        var start = new ProcessStartInfo(command[0])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -114,7 +114,7 @@ public sealed class BrokerProcess : IAsyncDisposable
             start.Environment[name] = value;
         }
 
-        foreach (string arg in (string[])[.. launcher.Skip(1), .. launcher.Count == 0 ? (string[])[] : [dotnet], dll, $"--Broker:Listener={host}:{port}", $"--Storage:DataDirectory={dataDirectory}",
+        foreach (string arg in (string[])[.. command[1..], dll, $"--Broker:Listener={host}:{port}", $"--Storage:DataDirectory={dataDirectory}",
                      "--Admin:Enabled=false", "--Logging:LogLevel:Default=Warning", .. settings])
         {
             start.ArgumentList.Add(arg);

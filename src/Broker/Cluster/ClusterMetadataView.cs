@@ -144,6 +144,7 @@ internal sealed class ClusterMetadataView(ClusterService cluster, ClusterOptions
     {
         var cache = cluster.Cache;
         var described = new MetadataResponse.MetadataResponseTopic { Name = topic.Name, TopicId = topic.TopicId, IsInternal = TopicRegistry.IsInternal(topic.Name) };
+        bool mayLead = cluster.MayLead;
         for (int p = 0; p < topic.Partitions; p++)
         {
             var partition = new MetadataResponse.MetadataResponsePartition { PartitionIndex = p, LeaderId = -1, LeaderEpoch = -1 };
@@ -156,7 +157,7 @@ internal sealed class ClusterMetadataView(ClusterService cluster, ClusterOptions
 
             // A leader whose lease may have lapsed (cut off from etcd) does not name itself: clients it refuses would
             // otherwise be sent straight back by its stale metadata, and retry there until they time out.
-            bool led = state.Leader >= 0 && cache.IsLive(state.Leader) && (state.Leader != cluster.BrokerId || cluster.MayLead);
+            bool led = state.Leader >= 0 && cache.IsLive(state.Leader) && (state.Leader != cluster.BrokerId || mayLead);
             bool reachable = led && cache.Brokers.TryGetValue(state.Leader, out var leader) && leader.EndpointFor(listener) is not null;
             partition.ErrorCode = (short)(reachable ? ErrorCode.None : led ? ErrorCode.ListenerNotFound : ErrorCode.LeaderNotAvailable);
             partition.LeaderId = reachable ? state.Leader : -1;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using LogBroker.Broker.Replication;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -110,7 +111,7 @@ internal sealed partial class ClusterService(
     public ClusterController? Controller => _controller;
 
     /// <inheritdoc/>
-    public bool MayLead => _statesCurrent && System.Diagnostics.Stopwatch.GetTimestamp() < Volatile.Read(ref _mayLeadUntil);
+    public bool MayLead => _statesCurrent && Stopwatch.GetTimestamp() < Volatile.Read(ref _mayLeadUntil);
 
     /// <inheritdoc/>
     public Task WhenMayNotLead => Volatile.Read(ref _mayNotLead).Task;
@@ -171,7 +172,7 @@ internal sealed partial class ClusterService(
         }
 
         EndLeadership();
-        long sent = System.Diagnostics.Stopwatch.GetTimestamp();
+        long sent = Stopwatch.GetTimestamp();
         var lease = await store.GrantLeaseAsync(options.LeaseTtl, stoppingToken).ConfigureAwait(false);
         LeaseRenewed(sent);
         var registration = await new BrokerRegistrar(store, _keys)
@@ -218,7 +219,7 @@ internal sealed partial class ClusterService(
         while (!session.IsCancellationRequested)
         {
             await Task.Delay(interval, session.Token).ConfigureAwait(false);
-            long sent = System.Diagnostics.Stopwatch.GetTimestamp();
+            long sent = Stopwatch.GetTimestamp();
             if (!await store.KeepAliveAsync(lease, session.Token).ConfigureAwait(false))
             {
                 EndLeadership();
@@ -234,7 +235,7 @@ internal sealed partial class ClusterService(
     // between reading the clock and acting on it.
     private void LeaseRenewed(long sent)
     {
-        long ttl = (long)(options.LeaseTtl.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+        long ttl = (long)(options.LeaseTtl.TotalSeconds * Stopwatch.Frequency);
         Volatile.Write(ref _mayLeadUntil, sent + ttl - (ttl / 4));
     }
 
@@ -256,7 +257,7 @@ internal sealed partial class ClusterService(
         while (!cancellationToken.IsCancellationRequested)
         {
             long until = Volatile.Read(ref _mayLeadUntil);
-            TimeSpan left = System.Diagnostics.Stopwatch.GetElapsedTime(System.Diagnostics.Stopwatch.GetTimestamp(), until);
+            TimeSpan left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), until);
             if (left > TimeSpan.Zero)
             {
                 await Task.Delay(left + TimeSpan.FromMilliseconds(1), cancellationToken).ConfigureAwait(false);

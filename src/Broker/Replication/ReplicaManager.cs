@@ -147,7 +147,8 @@ internal sealed partial class ReplicaManager(
                 Task roles = Volatile.Read(ref _rolesChanged).Task, lapse = BrokerDirectory.WhenMayNotLead;
                 if (!Leads(p, leaderEpoch) || !BrokerDirectory.MayLead)
                 {
-                    return log.HighWatermark > lastOffset && Leads(p, leaderEpoch) ? ErrorCode.None : ErrorCode.NotLeaderOrFollower;
+                    ErrorCode now = Replicated(p, log, lastOffset, leaderEpoch);
+                    return now == ErrorCode.RequestTimedOut ? ErrorCode.NotLeaderOrFollower : now;
                 }
 
                 await Task.WhenAny(log.WhenHighWatermarkAfter(lastOffset), roles, lapse).WaitAsync(timeout).ConfigureAwait(false);

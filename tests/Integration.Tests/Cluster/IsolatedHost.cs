@@ -61,8 +61,8 @@ public sealed class IsolatedHost : IAsyncDisposable
     {
         string subnet = ClientAddress[..ClientAddress.LastIndexOf('.')];
         string clusterSubnet = ClusterAddress[..ClusterAddress.LastIndexOf('.')];
-        if ((await IpAsync("-4", "addr", "show")).Output.Contains(subnet + ".", StringComparison.Ordinal)
-            || (await IpAsync("-4", "addr", "show")).Output.Contains(clusterSubnet + ".", StringComparison.Ordinal)
+        string addresses = (await IpAsync("-4", "addr", "show")).Output;
+        if (addresses.Contains(subnet + ".", StringComparison.Ordinal) || addresses.Contains(clusterSubnet + ".", StringComparison.Ordinal)
             || (await IpAsync("netns", "add", Namespace)).Status != 0)
         {
             return false;
