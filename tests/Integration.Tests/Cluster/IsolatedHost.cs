@@ -6,10 +6,11 @@ namespace LogBroker.Integration.Tests.Cluster;
 /// A network namespace of its own for one broker, joined to this (the test's) namespace by two veth pairs: a client
 /// link (<see cref="ClientAddress"/>, where the test's clients reach the broker) and a cluster link
 /// (<see cref="ClusterAddress"/>, the broker's side; <see cref="PeerAddress"/>, this side, where the other brokers'
-/// inter-broker listeners and the etcd members also listen). <see cref="CutAsync"/> takes the cluster link down: the
-/// broker can no longer reach etcd or its peers, nor they it, while clients still can — a network partition of one
-/// node, packets dropped rather than refused. Needs root and iproute2's <c>ip</c>; removed (namespace and links) on
-/// dispose.
+/// inter-broker listeners listen, and <see cref="EtcdAddress"/>, this side too, where the etcd members listen).
+/// <see cref="CutAsync"/> takes the cluster link down: the broker can no longer reach etcd or its peers, nor they it,
+/// while clients still can — a network partition of one node, packets dropped rather than refused.
+/// <see cref="CutEtcdAsync"/> cuts etcd alone: the peers still reach the broker and it them. Needs root and iproute2's
+/// <c>ip</c>; removed (namespace, links and the rule of an etcd cut) on dispose.
 /// </summary>
 public sealed class IsolatedHost : IAsyncDisposable
 {
@@ -24,6 +25,7 @@ public sealed class IsolatedHost : IAsyncDisposable
         ClientAddress = $"10.231.{subnet}.2";
         ClusterAddress = $"10.232.{subnet}.2";
         PeerAddress = $"10.232.{subnet}.1";
+        EtcdAddress = $"10.232.{subnet}.3";
     }
 
     public string Namespace { get; }
@@ -37,10 +39,13 @@ public sealed class IsolatedHost : IAsyncDisposable
     /// <summary>This namespace's address on the cluster link: what the isolated broker dials for etcd and its peers.</summary>
     public string PeerAddress { get; }
 
+    /// <summary>This namespace's second address on the cluster link: where the isolated broker dials etcd.</summary>
+    public string EtcdAddress { get; }
+
     /// <summary>The command that runs a program inside the namespace (it execs the program: the PID is the program's).</summary>
     public IReadOnlyList<string> Launcher => ["ip", "netns", "exec", Namespace];
 
-    /// <summary>Creates the namespace and both links on a /30 pair (10.231.N.0 and 10.232.N.0) no other host here uses.</summary>
+    /// <summary>Creates the namespace and both links on a pair of /29s (10.231.N.0 and 10.232.N.0) no other host here uses.</summary>
     public static async Task<IsolatedHost> CreateAsync()
     {
         for (int attempt = 0; attempt < 5; attempt++)
@@ -72,16 +77,23 @@ public sealed class IsolatedHost : IAsyncDisposable
         [
             ["link", "add", _clientLink, "type", "veth", "peer", "name", _clientLink + "i", "netns", Namespace],
             ["link", "add", _clusterLink, "type", "veth", "peer", "name", _clusterLink + "i", "netns", Namespace],
-            ["addr", "add", subnet + ".1/30", "dev", _clientLink],
-            ["addr", "add", PeerAddress + "/30", "dev", _clusterLink],
+            ["addr", "add", subnet + ".1/29", "dev", _clientLink],
+            ["addr", "add", PeerAddress + "/29", "dev", _clusterLink],
+            ["addr", "add", EtcdAddress + "/29", "dev", _clusterLink],
             ["link", "set", _clientLink, "up"],
             ["link", "set", _clusterLink, "up"],
-            ["-n", Namespace, "addr", "add", ClientAddress + "/30", "dev", _clientLink + "i"],
-            ["-n", Namespace, "addr", "add", ClusterAddress + "/30", "dev", _clusterLink + "i"],
+            ["-n", Namespace, "addr", "add", ClientAddress + "/29", "dev", _clientLink + "i"],
+            ["-n", Namespace, "addr", "add", ClusterAddress + "/29", "dev", _clusterLink + "i"],
             ["-n", Namespace, "link", "set", "lo", "up"],
             ["-n", Namespace, "link", "set", _clientLink + "i", "up"],
             ["-n", Namespace, "link", "set", _clusterLink + "i", "up"],
         ];
+        await RunAsync(steps);
+        return true;
+    }
+
+    private static async Task RunAsync(string[][] steps)
+    {
         foreach (string[] step in steps)
         {
             var (status, output) = await IpAsync(step);
@@ -90,8 +102,6 @@ public sealed class IsolatedHost : IAsyncDisposable
                 throw new InvalidOperationException($"ip {string.Join(' ', step)}: {output}");
             }
         }
-
-        return true;
     }
 
     /// <summary>Takes the cluster link down (this side): a partition, not a refusal — packets go nowhere.</summary>
@@ -100,20 +110,28 @@ public sealed class IsolatedHost : IAsyncDisposable
     /// <summary>Brings the cluster link back up.</summary>
     public Task HealAsync() => SetClusterLinkAsync("up");
 
-    private async Task SetClusterLinkAsync(string state)
-    {
-        var (status, output) = await IpAsync("link", "set", _clusterLink, state);
-        if (status != 0)
-        {
-            throw new InvalidOperationException($"ip link set {_clusterLink} {state}: {output}");
-        }
-    }
+    private Task SetClusterLinkAsync(string state) => RunAsync([["link", "set", _clusterLink, state]]);
+
+    /// <summary>
+    /// Cuts the broker off from etcd alone, both ways, with blackhole routing (the broker's route to
+    /// <see cref="EtcdAddress"/>, and a rule here for etcd's packets to it): established connections go silent and new
+    /// ones fail at once (EINVAL), while replication with its peers on <see cref="PeerAddress"/> carries on.
+    /// </summary>
+    public Task CutEtcdAsync() => RunAsync([EtcdRoute("add"), EtcdRule("add")]);
+
+    /// <summary>Undoes <see cref="CutEtcdAsync"/>.</summary>
+    public Task HealEtcdAsync() => RunAsync([EtcdRoute("del"), EtcdRule("del")]);
+
+    private string[] EtcdRoute(string verb) => ["-n", Namespace, "route", verb, "blackhole", EtcdAddress + "/32"];
+
+    private string[] EtcdRule(string verb) => ["rule", verb, "from", EtcdAddress, "to", ClusterAddress, "blackhole"];
 
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
         // Deleting the namespace deletes the inner ends, and a veth pair goes with either end; the outer ends are
-        // deleted too in case the namespace was never made.
+        // deleted too in case the namespace was never made. The rule of an etcd cut is this namespace's, not the link's.
+        await IpAsync(EtcdRule("del"));
         await IpAsync("netns", "delete", Namespace);
         await IpAsync("link", "delete", _clientLink);
         await IpAsync("link", "delete", _clusterLink);

@@ -39,12 +39,16 @@ public sealed class ThreeBrokerCluster : IAsyncLifetime
     /// A network namespace for broker <see cref="IsolatedId"/>, or null when every broker is on 127.0.0.1. With one, every
     /// broker has two listeners: PLAINTEXT for clients (the isolated broker's on the namespace's client link) and
     /// REPLICATION, the inter-broker listener (on the cluster link: the isolated broker's side, or the other side for
-    /// the rest), and the isolated broker dials etcd across the cluster link, so <see cref="IsolatedHost.CutAsync"/>
-    /// partitions it from etcd and its peers but not from the test's clients.
+    /// the rest), and the isolated broker dials etcd across the cluster link (at <see cref="IsolatedHost.EtcdAddress"/>), so
+    /// <see cref="IsolatedHost.CutAsync"/> partitions it from etcd and its peers but not from the test's clients, and
+    /// <see cref="IsolatedHost.CutEtcdAsync"/> from etcd alone.
     /// </summary>
     public IsolatedHost? Isolated { get; init; }
 
     public int IsolatedId { get; init; } = 3;
+
+    /// <summary>The broker started first, and started alone until the store names it controller (then the rest in order).</summary>
+    public int FirstStarted { get; init; } = 1;
 
     public string DataDirectory(int id) => _dirs.Combine($"b{id}");
 
@@ -70,12 +74,16 @@ public sealed class ThreeBrokerCluster : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        _etcd = await EtcdCluster.StartAsync(3, Isolated?.PeerAddress);
+        _etcd = await EtcdCluster.StartAsync(3, Isolated?.EtcdAddress);
         Store = new EtcdControllerStore(_etcd.Endpoints, TimeSpan.FromSeconds(5));
-        for (var id = 1; id <= 3; id++)
+        foreach (int id in (int[])[FirstStarted, .. Enumerable.Range(1, 3).Where(i => i != FirstStarted)])
         {
             Directory.CreateDirectory(DataDirectory(id));
             Brokers[id] = await StartBrokerAsync(id, BrokerProcess.FreePort());
+            if (id == FirstStarted)
+            {
+                Assert.Equal(id, await ControllerIdAsync());
+            }
         }
 
         var registered = await WaitForAsync(async () => (await Store.RangeAsync(Keys.BrokersPrefix, CancellationToken.None)).Items.Count, n => n == 3);
@@ -114,7 +122,7 @@ public sealed class ThreeBrokerCluster : IAsyncLifetime
         AdminPorts[id] = BrokerProcess.FreePort();
         string host = HostOf(id);
         bool isolated = Isolated is not null && id == IsolatedId;
-        IReadOnlyList<string> etcd = isolated ? _etcd!.EndpointsAt(Isolated!.PeerAddress) : _etcd!.Endpoints;
+        IReadOnlyList<string> etcd = isolated ? _etcd!.EndpointsAt(Isolated!.EtcdAddress) : _etcd!.Endpoints;
         string[] listeners = Isolated is null ? [] :
         [
             $"--Security:Listeners:0:Address={host}:{port}",
