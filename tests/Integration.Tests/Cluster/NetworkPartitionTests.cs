@@ -8,17 +8,32 @@ using LogBroker.TestKit;
 namespace LogBroker.Integration.Tests.Cluster;
 
 /// <summary>
-/// A network partition on real processes: broker 3 runs in a network namespace of its own (<see cref="IsolatedHost"/>),
-/// and its cluster link is taken down while it leads a partition (replication factor 3, min.insync.replicas=2, lease
-/// TTL 2 s). Cut off from etcd and its peers but not from clients, it must stop taking writes before the others elect a
-/// new leader — never two leaders taking writes at once — acknowledge no acks=all write, and after the heal come back as
-/// a follower that truncates what it took while cut off and holds the same bytes as the others.
+/// Network partitions on real processes: broker 3 runs in a network namespace of its own (<see cref="IsolatedHost"/>),
+/// and it is cut off — from etcd and its peers, or from etcd alone — while it leads a partition (replication factor 3,
+/// min.insync.replicas=2, lease TTL 2 s), or while it is the controller. Cut off but still reachable by clients, a
+/// leader must stop taking writes before the others elect a new leader — never two leaders taking writes at once —
+/// lose no acknowledged write, stay out of every ISR while it has no registration, and after the heal come back as a
+/// follower that holds the same bytes as the others. A cut-off controller's place is taken by a peer that carries on
+/// electing leaders and creating topics.
 /// </summary>
 [Collection(ClusterProcesses.Name)]
 public sealed class NetworkPartitionTests
 {
     [Fact]
-    public async Task A_leader_cut_off_from_etcd_and_its_peers_stops_taking_writes_before_another_leader_takes_any_and_rejoins_truncated()
+    public Task A_leader_cut_off_from_etcd_and_its_peers_stops_taking_writes_before_another_leader_takes_any_and_rejoins_truncated() =>
+        CutOffLeaderAsync(etcdOnly: false);
+
+    /// <summary>
+    /// Etcd alone cut: the followers still reach the old leader and replicate from it until they learn of the new one,
+    /// so its acks=1 writes of that window may survive (in order, before the new leader's) — but none it acknowledged
+    /// after the new leader took one, and it may not rejoin an ISR while its registration is gone (KIP-903), though it
+    /// keeps fetching as a follower of the other partitions.
+    /// </summary>
+    [Fact]
+    public Task A_leader_cut_off_from_etcd_alone_stops_taking_writes_before_another_leader_takes_any_and_stays_out_of_every_isr_until_healed() =>
+        CutOffLeaderAsync(etcdOnly: true);
+
+    private static async Task CutOffLeaderAsync(bool etcdOnly)
     {
         await using var host = await IsolatedHost.CreateAsync();
         await using var cluster = await ThreeBrokerCluster.StartAsync(new ThreeBrokerCluster { Isolated = host });
@@ -44,14 +59,15 @@ public sealed class NetworkPartitionTests
             acknowledged.Add($"before{i}");
         }
 
-        await host.CutAsync();
+        await (etcdOnly ? host.CutEtcdAsync() : host.CutAsync());
         var clock = Stopwatch.StartNew();
 
-        // An acks=all write at once, on a connection of its own: the followers cannot fetch it, so it is never
-        // acknowledged; it is refused once the lease lapses, long before its 20 s timeout (the client retries elsewhere).
+        // An acks=all write at once, on a connection of its own. Cut off from its peers, the followers cannot fetch it,
+        // so it is never acknowledged; it is refused once the lease lapses, long before its 20 s timeout (the client
+        // retries elsewhere). Cut off from etcd alone, the followers may fetch it before they learn of the new leader.
         using var allConnection = await RawConnection.OpenAsync(IPAddress.Parse(host.ClientAddress), cluster.Brokers[Isolated].Port);
         Task<(short Error, TimeSpan At)> allAtIsolated = Task.Run(
-            async () => (await ProduceAsync(allConnection, topic, partition, "cut-all", acks: -1, timeoutMs: 20_000), clock.Elapsed), TestContext.Current.CancellationToken);
+            async () => (await ProduceAsync(allConnection, topic, partition, "all-at-cut", acks: -1, timeoutMs: 20_000), clock.Elapsed), TestContext.Current.CancellationToken);
 
         // acks=1 writes to the cut-off leader, every 50 ms, while the test watches the store for a new leader and
         // writes to it as soon as it is named. Each acknowledgement's arrival is timed, and so is the sending of the
@@ -115,7 +131,11 @@ public sealed class NetworkPartitionTests
 
         await election;
         var (allError, allAnswered) = await allAtIsolated;
-        Assert.Equal((short)Protocol.ErrorCode.NotLeaderOrFollower, allError);
+        if (!etcdOnly || allError != 0)
+        {
+            Assert.Equal((short)Protocol.ErrorCode.NotLeaderOrFollower, allError);
+        }
+
         Assert.True(allAnswered < TimeSpan.FromSeconds(10), $"the waiting acks=all write was answered {allAnswered.TotalMilliseconds:F0} ms after the cut");
 
         // Still cut off, it does not name itself leader in Metadata (its clients would be sent straight back to it).
@@ -124,6 +144,11 @@ public sealed class NetworkPartitionTests
         Assert.Equal(((short)Protocol.ErrorCode.LeaderNotAvailable, -1), (stalePartition.ErrorCode, stalePartition.LeaderId));
         Assert.True(newLeaderSent is not null, $"no new leader took an acks=all write within {deadline}");
         Assert.Contains(newLeader, (int[])[1, 2]);
+        if (allError == 0)
+        {
+            acknowledged.Add("all-at-cut");
+        }
+
         acknowledged.Add("after0");
         Assert.True(
             refusals.Count > 0,
@@ -136,7 +161,7 @@ public sealed class NetworkPartitionTests
 
         TestContext.Current.TestOutputHelper?.WriteLine(
             $"after the cut: {isolatedAcks.Count} acks=1 writes acknowledged by the cut-off leader (last at {lastIsolatedAck.TotalMilliseconds:F0} ms), " +
-            $"{refusals.Count} refused (the first at {firstRefusal!.Value.TotalMilliseconds:F0} ms), the waiting acks=all write refused at {allAnswered.TotalMilliseconds:F0} ms; broker {newLeader}'s first acknowledged write sent at {newLeaderSent.Value.TotalMilliseconds:F0} ms");
+            $"{refusals.Count} refused (the first at {firstRefusal!.Value.TotalMilliseconds:F0} ms), the waiting acks=all write answered with error {allError} at {allAnswered.TotalMilliseconds:F0} ms; broker {newLeader}'s first acknowledged write sent at {newLeaderSent.Value.TotalMilliseconds:F0} ms");
 
         // The majority side carries on: acks=all writes at the new leader (its ISR is the two brokers left).
         using (var atNew = await RawConnection.OpenAsync(cluster.Brokers[newLeader].Port))
@@ -148,11 +173,29 @@ public sealed class NetworkPartitionTests
             }
         }
 
-        // Healed: broker 3 registers again, learns it follows, truncates what it took while cut off (no other replica
-        // ever had it: the link was down before the first of those writes), catches up and rejoins the ISR.
-        await host.HealAsync();
-        var healed = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, partition), s => s is { Isr.Count: 3 });
-        Assert.Equal(3, healed!.Isr.Count);
+        // Its lease gone, it is in no ISR, and while the cut lasts it joins none, though its fetches as a follower of
+        // the other partitions may still reach their leaders: they refuse it an ISR place without a registration.
+        for (int check = 0; check < 20; check++)
+        {
+            for (int p = 0; p < 3; p++)
+            {
+                var s = await cluster.PartitionStateAsync(topic, p);
+                Assert.True(s is not null && !s.Isr.Contains(Isolated), $"partition {p}'s ISR is [{string.Join(',', s?.Isr ?? [])}] with broker {Isolated} cut off");
+            }
+
+            await Task.Delay(100, ct);
+        }
+
+        // Healed: broker 3 registers again, learns it follows, truncates what it took while cut off that the new leader
+        // does not have (cut off from its peers too, none of it: the link was down before the first of those writes),
+        // catches up and rejoins the ISR of every partition.
+        await (etcdOnly ? host.HealEtcdAsync() : host.HealAsync());
+        for (int p = 0; p < 3; p++)
+        {
+            var healed = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, p), s => s is { Isr.Count: 3 });
+            Assert.Equal(3, healed!.Isr.Count);
+        }
+
         byte[] leaderCopy = cluster.LogBytes(newLeader, topic, partition);
         for (int id = 1; id <= 3; id++)
         {
@@ -162,7 +205,93 @@ public sealed class NetworkPartitionTests
 
         List<string> keys = Keys(leaderCopy);
         Assert.Equal(acknowledged, keys.Where(k => !k.StartsWith("cut", StringComparison.Ordinal)));
-        Assert.DoesNotContain(keys, k => k.StartsWith("cut", StringComparison.Ordinal));
+        List<string> survivors = [.. keys.Where(k => k.StartsWith("cut", StringComparison.Ordinal))];
+        if (!etcdOnly)
+        {
+            Assert.Empty(survivors);
+        }
+
+        // What survives of the cut-off leader's acks=1 writes is the first of them, in order, all before the new leader's.
+        Assert.Equal(Enumerable.Range(0, survivors.Count).Select(i => $"cut{i}"), survivors);
+        Assert.True(survivors.Count == 0 || keys.LastIndexOf(survivors[^1]) < keys.IndexOf("after0"), string.Join(',', keys));
+        TestContext.Current.TestOutputHelper?.WriteLine($"{survivors.Count} of the cut-off leader's acks=1 writes survive; the acks=all write at the cut: error {allError}");
+    }
+
+    [Fact]
+    public async Task A_controller_cut_off_from_etcd_and_its_peers_is_succeeded_by_a_peer_that_elects_and_creates_topics_and_rejoins_as_a_broker()
+    {
+        await using var host = await IsolatedHost.CreateAsync();
+        const int Isolated = 3;
+        await using var cluster = await ThreeBrokerCluster.StartAsync(new ThreeBrokerCluster { Isolated = host, FirstStarted = Isolated });
+        var before = await cluster.Store.GetAsync(cluster.Keys.Controller, CancellationToken.None);
+        Assert.Equal(Isolated.ToString(System.Globalization.CultureInfo.InvariantCulture), Encoding.UTF8.GetString(before!.Value));
+        var topic = BrokerFixture.UniqueTopic("controllercut");
+        await cluster.CreateTopicAsync(topic, 3);
+        int partition = -1;
+        for (int p = 0; p < 3; p++)
+        {
+            var s = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, p), s => s is { Leader: > 0, Isr.Count: 3 });
+            Assert.Equal(3, s!.Isr.Count);
+            partition = s.Leader == Isolated ? p : partition;
+        }
+
+        Assert.True(partition >= 0, "the controller leads none of the three partitions");
+        await host.CutAsync();
+        var clock = Stopwatch.StartNew();
+
+        // A successor: the controller key re-created (a later epoch) by broker 1 or 2 once broker 3's lease expires.
+        var successor = await ThreeBrokerCluster.WaitForAsync(
+            () => cluster.Store.GetAsync(cluster.Keys.Controller, CancellationToken.None), kv => kv is not null && kv.CreateRevision > before.CreateRevision);
+        Assert.True(successor is not null && successor.CreateRevision > before.CreateRevision, "no new controller after the cut");
+        int controller = int.Parse(Encoding.UTF8.GetString(successor.Value), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Contains(controller, (int[])[1, 2]);
+        TimeSpan succeeded = clock.Elapsed;
+
+        // It elects a leader from the ISR for the partition broker 3 led, and drops broker 3 from every ISR.
+        for (int p = 0; p < 3; p++)
+        {
+            var s = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, p), s => s is { Leader: 1 or 2 } && !s.Isr.Contains(Isolated));
+            Assert.True(s is { Leader: 1 or 2 } && !s.Isr.Contains(Isolated), $"partition {p}: leader {s?.Leader}, ISR [{string.Join(',', s?.Isr ?? [])}]");
+        }
+
+        // The majority side's clients see the new controller and can create a topic (on the two brokers it has).
+        int other = controller == 1 ? 2 : 1;
+        var named = await ThreeBrokerCluster.WaitForAsync(() => cluster.MetadataAsync(other), m => m.ControllerId == controller);
+        Assert.Equal(controller, named.ControllerId);
+        var during = BrokerFixture.UniqueTopic("createdduringcut");
+        using (var admin = new Confluent.Kafka.AdminClientBuilder(new Confluent.Kafka.AdminClientConfig
+        {
+            BootstrapServers = $"{cluster.Brokers[1].Bootstrap},{cluster.Brokers[2].Bootstrap}",
+        }).Build())
+        {
+            await admin.CreateTopicsAsync([new Confluent.Kafka.Admin.TopicSpecification { Name = during, NumPartitions = 2, ReplicationFactor = 2 }]);
+        }
+
+        for (int p = 0; p < 2; p++)
+        {
+            var s = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(during, p), s => s is { Leader: > 0, Isr.Count: 2 });
+            Assert.True(s is { Leader: 1 or 2, Isr.Count: 2 } && !s.Replicas.Contains(Isolated), $"{during}-{p}: replicas [{string.Join(',', s?.Replicas ?? [])}]");
+        }
+
+        TestContext.Current.TestOutputHelper?.WriteLine($"broker {controller} became controller {succeeded.TotalMilliseconds:F0} ms after the cut");
+
+        // Healed: broker 3 registers again under a new broker epoch, as a broker, not the controller; it names the
+        // successor, sees the topic created while it was away, and rejoins the ISR of the partitions it replicates.
+        await host.HealAsync();
+        var registered = await ThreeBrokerCluster.WaitForAsync(() => cluster.Store.GetAsync(cluster.Keys.Broker(Isolated), CancellationToken.None), kv => kv is not null);
+        Assert.NotNull(registered);
+        Assert.Equal(controller, await cluster.ControllerIdAsync());
+        var view = await ThreeBrokerCluster.WaitForAsync(
+            () => cluster.MetadataAsync(Isolated, during), m => m.ControllerId == controller && m.Topics.Count == 1 && m.Topics[0].ErrorCode == 0);
+        Assert.Equal((controller, (short)0, 2), (view.ControllerId, view.Topics[0].ErrorCode, view.Topics[0].Partitions.Count));
+        for (int p = 0; p < 3; p++)
+        {
+            var s = await ThreeBrokerCluster.WaitForAsync(() => cluster.PartitionStateAsync(topic, p), s => s is { Isr.Count: 3 });
+            Assert.Equal(3, s!.Isr.Count);
+        }
+
+        var after = await cluster.Store.GetAsync(cluster.Keys.Controller, CancellationToken.None);
+        Assert.Equal(successor.CreateRevision, after!.CreateRevision);
     }
 
     private static async Task<short> ProduceAsync(RawConnection connection, string topic, int partition, string tag, short acks, int timeoutMs)
