@@ -58,44 +58,30 @@ public sealed partial class ClusterController
         Func<PartitionState, (PartitionState? Next, ErrorCode Error)> decide,
         CancellationToken cancellationToken)
     {
-        var key = keys.Partition(topic, partition);
-        for (var attempt = 0; attempt < UpdateAttempts; attempt++)
-        {
-            var kv = await store.GetAsync(key, cancellationToken).ConfigureAwait(false);
-            if (kv is null || ClusterJson.DecodePartition(kv.Value) is not { } state)
+        return await store.UpdateAsync(
+            keys.Partition(topic, partition),
+            UpdateAttempts,
+            ErrorCode.RequestTimedOut,
+            kv =>
             {
-                return ErrorCode.UnknownTopicOrPartition;
-            }
-
-            var (next, error) = decide(state);
-            if (next is null)
-            {
-                return error;
-            }
-
-            var compares = new List<StoreCompare>(2) { StoreCompare.ModifiedAt(key, kv.ModRevision) };
-            if (next.Leader >= 0 && next.Leader != state.Leader)
-            {
-                if (!live.TryGetValue(next.Leader, out var leader))
+                if (kv is null || ClusterJson.DecodePartition(kv.Value) is not { } state)
                 {
-                    return ErrorCode.EligibleLeadersNotAvailable;
+                    return new StoreDecision<ErrorCode>(ErrorCode.UnknownTopicOrPartition);
                 }
 
-                compares.Add(StoreCompare.CreatedAt(keys.Broker(next.Leader), leader.BrokerEpoch));
-            }
+                var (next, error) = decide(state);
+                if (next is null || next.Leader < 0 || next.Leader == state.Leader)
+                {
+                    return new(error, next is null ? null : ClusterJson.Encode(next));
+                }
 
-            if (await election.FencedWriteAsync(epoch, compares, [new StoreOp.Put(key, ClusterJson.Encode(next))], cancellationToken).ConfigureAwait(false))
-            {
-                return error;
-            }
-
-            if (!await IsCurrentAsync(cancellationToken).ConfigureAwait(false))
-            {
-                return ErrorCode.NotController;
-            }
-        }
-
-        return ErrorCode.RequestTimedOut;
+                return live.TryGetValue(next.Leader, out var leader)
+                    ? new(error, ClusterJson.Encode(next), [StoreCompare.CreatedAt(keys.Broker(next.Leader), leader.BrokerEpoch)])
+                    : new(ErrorCode.EligibleLeadersNotAvailable);
+            },
+            (compares, ops, ct) => election.FencedWriteAsync(epoch, compares, ops, ct),
+            async ct => (!await IsCurrentAsync(ct).ConfigureAwait(false), ErrorCode.NotController),
+            cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<List<(string Topic, int Partition)>> AllPartitionsAsync(CancellationToken cancellationToken)

@@ -47,31 +47,25 @@ internal sealed partial class ClusterService(
             return (Protocol.ErrorCode.InvalidTopicException, $"'{name}' is the broker's own topic.");
         }
 
-        for (int attempt = 0; attempt < 5; attempt++)
-        {
-            if (await store.GetAsync(_keys.Topic(name), cancellationToken).ConfigureAwait(false) is not { } kv
-                || ClusterJson.Decode<TopicRecord>(kv.Value) is not { } record)
+        return await store.UpdateAsync<(Protocol.ErrorCode, string?)>(
+            _keys.Topic(name),
+            5,
+            (Protocol.ErrorCode.RequestTimedOut, "The topic's record kept changing; try again."),
+            kv =>
             {
-                return (Protocol.ErrorCode.UnknownTopicOrPartition, $"Topic '{name}' does not exist.");
-            }
+                if (kv is null || ClusterJson.Decode<TopicRecord>(kv.Value) is not { } record)
+                {
+                    return new((Protocol.ErrorCode.UnknownTopicOrPartition, $"Topic '{name}' does not exist."));
+                }
 
-            var (error, message, overrides) = edit(record.Configs ?? new Dictionary<string, string>(StringComparer.Ordinal));
-            if (error != Protocol.ErrorCode.None || validateOnly)
-            {
-                return (error, message);
-            }
-
-            var next = record with { Configs = overrides! };
-            var result = await store.TxnAsync(
-                [StoreCompare.ModifiedAt(kv.Key, kv.ModRevision)], [new StoreOp.Put(kv.Key, ClusterJson.Encode(next))], [], cancellationToken)
-                .ConfigureAwait(false);
-            if (result.Succeeded)
-            {
-                return (Protocol.ErrorCode.None, null);
-            }
-        }
-
-        return (Protocol.ErrorCode.RequestTimedOut, "The topic's record kept changing; try again.");
+                var (error, message, overrides) = edit(record.Configs ?? new Dictionary<string, string>(StringComparer.Ordinal));
+                return error != Protocol.ErrorCode.None || validateOnly
+                    ? new((error, message))
+                    : new((Protocol.ErrorCode.None, null), ClusterJson.Encode(record with { Configs = overrides! }));
+            },
+            write: null,
+            lostRace: null,
+            cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -81,27 +75,24 @@ internal sealed partial class ClusterService(
     /// </summary>
     public async Task<long?> AllocateProducerIdBlockAsync(long size, CancellationToken cancellationToken)
     {
-        for (int attempt = 0; attempt < 10; attempt++)
-        {
-            var kv = await store.GetAsync(_keys.ProducerIds, cancellationToken).ConfigureAwait(false);
-            long first = 0;
-            if (kv is not null && (!long.TryParse(System.Text.Encoding.ASCII.GetString(kv.Value), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out first)
-                || first > long.MaxValue - size))
+        return await store.UpdateAsync<long?>(
+            _keys.ProducerIds,
+            10,
+            null,
+            kv =>
             {
-                throw new InvalidDataException($"The store's {_keys.ProducerIds} is not a producer id counter.");
-            }
+                long first = 0;
+                if (kv is not null && (!long.TryParse(System.Text.Encoding.ASCII.GetString(kv.Value), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out first)
+                    || first > long.MaxValue - size))
+                {
+                    throw new InvalidDataException($"The store's {_keys.ProducerIds} is not a producer id counter.");
+                }
 
-            byte[] next = System.Text.Encoding.ASCII.GetBytes((first + size).ToString(System.Globalization.CultureInfo.InvariantCulture));
-            var result = await store.TxnAsync(
-                [StoreCompare.ModifiedAt(_keys.ProducerIds, kv?.ModRevision ?? 0)], [new StoreOp.Put(_keys.ProducerIds, next)], [], cancellationToken)
-                .ConfigureAwait(false);
-            if (result.Succeeded)
-            {
-                return first;
-            }
-        }
-
-        return null;
+                return new(first, System.Text.Encoding.ASCII.GetBytes((first + size).ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            },
+            write: null,
+            lostRace: null,
+            cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>This broker's registration in the current session (with its broker epoch), or null between sessions.</summary>
