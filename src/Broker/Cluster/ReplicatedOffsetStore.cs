@@ -25,7 +25,9 @@ namespace LogBroker.Broker.Cluster;
 /// <para>Each led partition has its own <see cref="OffsetLog"/> (compacted by snapshot, the replaced entries deleted
 /// once the snapshot is replicated; followers follow the leader's log start). Loads and drops run off the replica
 /// manager's lock, one at a time, and a load superseded by a newer role change is discarded.</para>
-/// <para>Classic groups only: server-side (KIP-848) groups are not routed by coordinator in cluster mode yet.</para>
+/// <para>A classic group's membership moves too (its GroupMetadata records, rebuilt through the classic coordinator's
+/// RestoreGroups). A server-side (KIP-848) group is routed to this coordinator as well, but its membership is not
+/// recorded: at a new coordinator its members are fenced and rejoin from their committed offsets.</para>
 /// </remarks>
 internal sealed partial class ReplicatedOffsetStore(
     ClusterService cluster, ReplicaManager replicas, BrokerOptions broker, TimeProvider time, IServiceProvider services, ILogger<ReplicatedOffsetStore> logger)
