@@ -146,22 +146,38 @@ Console.WriteLine($"soak: {seconds}s, {partitions} partitions, {sent} sends");
 Console.WriteLine(verdict);
 if (faultsFile is not null && File.Exists(faultsFile))
 {
-    var failovers = new List<long>();
+    var faults = new List<long>();
     foreach (var line in File.ReadAllLines(faultsFile))
     {
         var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        if (fields.Length >= 1 && long.TryParse(fields[0], out var killedAt))
+        if (fields.Length >= 1 && long.TryParse(fields[0], out var at))
         {
-            failovers.Add(acks.FailoverMs(killedAt));
+            faults.Add(at);
         }
     }
 
-    Console.WriteLine($"failover ms per fault (kill -9 to the first acks=all acknowledgement again of every partition that stopped): [{string.Join(", ", failovers)}]");
-    if (failovers.Count > 0)
+    var failovers = new List<long>(faults.Count);
+    var stalls = new List<long>(faults.Count);
+    for (int i = 0; i < faults.Count; i++)
     {
-        failovers.Sort();
-        Console.WriteLine($"failover ms: n={failovers.Count} min={failovers[0]} median={failovers[failovers.Count / 2]} " +
-            $"p90={failovers[(int)Math.Min(failovers.Count - 1, Math.Ceiling(failovers.Count * 0.9) - 1)]} max={failovers[^1]}");
+        failovers.Add(acks.FailoverMs(faults[i]));
+        stalls.Add(acks.StallMs(faults[i], i + 1 < faults.Count ? faults[i + 1] : long.MaxValue / 2));
+    }
+
+    Console.WriteLine($"failover ms per fault (kill -9 to the first acks=all acknowledgement again of every partition that stopped): [{string.Join(", ", failovers)}]");
+    Summarize("failover ms", failovers);
+    Console.WriteLine($"stall ms per fault (the longest gap in any partition's acknowledgements that began from the fault to the next): [{string.Join(", ", stalls)}]");
+    Summarize("stall ms", stalls);
+}
+
+static void Summarize(string name, List<long> values)
+{
+    if (values.Count > 0)
+    {
+        values = [.. values];
+        values.Sort();
+        Console.WriteLine($"{name}: n={values.Count} min={values[0]} median={values[values.Count / 2]} " +
+            $"p90={values[(int)Math.Min(values.Count - 1, Math.Ceiling(values.Count * 0.9) - 1)]} max={values[^1]}");
     }
 }
 
@@ -222,5 +238,42 @@ internal sealed class AckTimeline(int partitions, long startMs, int seconds)
         }
 
         return worst;
+    }
+
+    /// <summary>
+    /// The longest stall of any partition that began in [<paramref name="fromMs"/> − 200 ms, <paramref name="untilMs"/>):
+    /// a run of more than 200 ms without an acknowledgement, ended by one. Unlike <see cref="FailoverMs"/>, it sees a
+    /// stall that starts after the fault (a leader cut off from etcd alone keeps acknowledging until its lease lapses).
+    /// </summary>
+    public long StallMs(long fromMs, long untilMs)
+    {
+        long from = Math.Max(1, (fromMs - startMs - 200) / BucketMs);
+        long longest = 0;
+        foreach (var acked in _acked)
+        {
+            long until = Math.Min(acked.Length, (untilMs - startMs) / BucketMs);
+            for (long i = from; i < until; i++)
+            {
+                if (!acked[(int)(i - 1)] || acked[(int)i])
+                {
+                    continue; // not the first bucket of a gap
+                }
+
+                long end = i;
+                while (end < acked.Length && !acked[(int)end])
+                {
+                    end++;
+                }
+
+                if (end < acked.Length && (end - i) * BucketMs > 200)
+                {
+                    longest = Math.Max(longest, (end - i) * BucketMs);
+                }
+
+                i = end;
+            }
+        }
+
+        return longest;
     }
 }
