@@ -78,13 +78,21 @@ internal static class SecurityScenario
                 Add("W1 broker CPU per produced record (µs)", Modes[m], produceCpu.TotalMilliseconds * 1000 / records);
                 Add("W1 consume them (k rec/s)", Modes[m], records / consume.TotalSeconds / 1e3);
                 Add("W1 broker CPU per consumed record (µs)", Modes[m], consumeCpu.TotalMilliseconds * 1000 / records);
+
+                // W2: the 1 KiB workload, 200,000 records (a fifth of W1's count, as in the peer scenario).
+                int kibRecords = Math.Max(1, records / 5);
+                (TimeSpan kib, TimeSpan kibCpu) = Produce(config, broker, await CreateTopicAsync(config, topic + "-kib"), kibRecords, 1024);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"round {round + 1} {Modes[m]}: W2 produce {kibRecords * 1024.0 / kib.TotalSeconds / 1e6:F1} MB/s ({kibCpu.TotalMilliseconds * 1000 / kibRecords:F3} µs broker CPU/rec)"));
+                Add($"W2 produce {kibRecords} x 1 KiB acks=1 (MB/s)", Modes[m], kibRecords * 1024.0 / kib.TotalSeconds / 1e6);
+                Add("W2 broker CPU per produced record (µs)", Modes[m], kibCpu.TotalMilliseconds * 1000 / kibRecords);
             }
         }
 
         Console.WriteLine();
         Console.WriteLine($"{rounds} rounds, mode order rotating; median (min–max); ratio = median / PLAINTEXT median.");
         Console.WriteLine();
-        Console.WriteLine("| W1 | PLAINTEXT | SSL | SASL_SSL (SCRAM-SHA-256) | SSL / plain | SASL_SSL / plain |");
+        Console.WriteLine("| workload | PLAINTEXT | SSL | SASL_SSL (SCRAM-SHA-256) | SSL / plain | SASL_SSL / plain |");
         Console.WriteLine("|---|---|---|---|---|---|");
         foreach ((string row, Dictionary<string, List<double>> byMode) in rows)
         {
@@ -149,7 +157,7 @@ internal static class SecurityScenario
         Consume(config, broker, topic, 20_000);
     }
 
-    private static (TimeSpan Elapsed, TimeSpan Cpu) Produce(ClientConfig baseConfig, global::Broker broker, string topic, int count)
+    private static (TimeSpan Elapsed, TimeSpan Cpu) Produce(ClientConfig baseConfig, global::Broker broker, string topic, int count, int size = 100)
     {
         ProducerConfig config = ConfluentSender.ThroughputConfig(baseConfig.BootstrapServers, Acks.Leader, lingerMs: 5);
         foreach (KeyValuePair<string, string> setting in baseConfig)
@@ -157,7 +165,7 @@ internal static class SecurityScenario
             config.Set(setting.Key, setting.Value); // the listener's security settings
         }
 
-        byte[] value = new byte[100];
+        byte[] value = new byte[size];
         new Random(1).NextBytes(value);
         using IProducer<Null, byte[]> producer = new ProducerBuilder<Null, byte[]>(config).Build();
         var sender = new ConfluentSender(producer);
