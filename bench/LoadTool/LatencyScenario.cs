@@ -46,10 +46,22 @@ internal static class LatencyScenario
                 TimeSpan before = b.CpuTime;
                 Dictionary<string, double> durationsBefore = await ScrapeBucketsAsync(http, "logbroker_request_duration_seconds_bucket{", "\"Produce\"");
                 Dictionary<string, double> fsyncBefore = await ScrapeBucketsAsync(http, "logbroker_fsync_duration_seconds_bucket{", "");
+                double brokerGcBefore = await ScrapeSumAsync(http, "dotnet_gc_pause_time_seconds_total");
+                double brokerCollectionsBefore = await ScrapeSumAsync(http, "dotnet_gc_collections_total");
+                double brokerAllocatedBefore = await ScrapeSumAsync(http, "dotnet_gc_heap_total_allocated_bytes_total");
+                TimeSpan toolGcBefore = GC.GetTotalPauseDuration();
+                int toolGcCountBefore = GC.CollectionCount(0);
                 LatencyFigures f = Measure(b, topic, rate, seconds, acks, size);
+                TimeSpan toolGc = GC.GetTotalPauseDuration() - toolGcBefore;
+                int toolGcCount = GC.CollectionCount(0) - toolGcCountBefore;
                 double cpuUs = (b.CpuTime - before).TotalMilliseconds * 1000 / f.Expected;
+                double brokerCollections = await ScrapeSumAsync(http, "dotnet_gc_collections_total") - brokerCollectionsBefore;
+                double brokerGcMs = (await ScrapeSumAsync(http, "dotnet_gc_pause_time_seconds_total") - brokerGcBefore) * 1000;
+                double brokerAllocated = await ScrapeSumAsync(http, "dotnet_gc_heap_total_allocated_bytes_total") - brokerAllocatedBefore;
                 string server = "broker produce time " + Quantiles(durationsBefore, await ScrapeBucketsAsync(http, "logbroker_request_duration_seconds_bucket{", "\"Produce\""))
-                    + "; fsync " + Quantiles(fsyncBefore, await ScrapeBucketsAsync(http, "logbroker_fsync_duration_seconds_bucket{", ""));
+                    + "; fsync " + Quantiles(fsyncBefore, await ScrapeBucketsAsync(http, "logbroker_fsync_duration_seconds_bucket{", ""))
+                    + string.Create(CultureInfo.InvariantCulture,
+                        $"; GC: broker {brokerCollections:F0} collections, {brokerGcMs:F1} ms paused, {brokerAllocated / f.Expected:F0} B allocated per record; this tool (both clients) {toolGcCount} collections, {toolGc.TotalMilliseconds:F1} ms paused");
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round {round + 1} LogBroker acks={Name(acks)}: {f}, broker CPU {cpuUs:F2} µs/record; {server}"));
                 ours.Add(f);
                 cpu.Add(cpuUs);
@@ -117,6 +129,22 @@ internal static class LatencyScenario
         }
 
         return buckets;
+    }
+
+    /// <summary>The sum of a counter's series on /metrics (all its label sets).</summary>
+    private static async Task<double> ScrapeSumAsync(HttpClient http, string metric)
+    {
+        double sum = 0;
+        string text = await http.GetStringAsync(new Uri("metrics", UriKind.Relative));
+        foreach (string line in text.Split('\n'))
+        {
+            if (line.StartsWith(metric, StringComparison.Ordinal) && line.Length > metric.Length && line[metric.Length] is '{' or ' ')
+            {
+                sum += double.Parse(line[(line.LastIndexOf(line.Contains('}', StringComparison.Ordinal) ? '}' : ' ') + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+            }
+        }
+
+        return sum;
     }
 
     // The bucket bounds under which 50%, 99% and 99.9% of the run's samples fall.
