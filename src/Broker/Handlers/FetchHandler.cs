@@ -50,7 +50,7 @@ internal sealed partial class FetchHandler(TopicRegistry topics, BrokerOptions o
         RemoveDuplicates(fetch);
         fetch.MaxBytes = Math.Min(fetch.MaxBytes, options.FetchMaxBytes);
         CapToQuota(context, fetch);
-        var reads = new List<LogReadResult>();
+        var reads = new List<LogReadResult>(PartitionCount(fetch));
         HashSet<string>? denied = Denied(context, fetch);
         FetchResponse response = Build(fetch, byId, denied, reads, out int bytes, out bool error);
         if (bytes >= fetch.MinBytes || error || fetch.MaxWaitMs <= 0)
@@ -109,6 +109,18 @@ internal sealed partial class FetchHandler(TopicRegistry topics, BrokerOptions o
                 return Keep(context, reads, response);
             }
         }
+    }
+
+    // One read per partition at most: the list is sized once (bounded by the request's own, already decoded, lists).
+    private static int PartitionCount(FetchRequest fetch)
+    {
+        int count = 0;
+        foreach (FetchRequest.FetchTopic topic in fetch.Topics)
+        {
+            count += topic.Partitions.Count;
+        }
+
+        return count;
     }
 
     /// <summary>The topics the principal may not Read (null when all may be read: the common case, no allocation).</summary>
@@ -285,12 +297,7 @@ internal sealed partial class FetchHandler(TopicRegistry topics, BrokerOptions o
             return response;
         }
 
-        foreach (LogReadResult read in reads)
-        {
-            context.Hold(read);
-        }
-
-        reads.Clear();
+        context.Hold(reads); // the request owns the reads (and the list) from here
         return response;
     }
 

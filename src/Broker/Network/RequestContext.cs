@@ -92,6 +92,22 @@ internal sealed class RequestContext : IDisposable
     public void Hold(LogReadResult read) => (_leases ??= []).Add(read);
 
     /// <summary>
+    /// Keeps storage reads alive until the response holding their bytes has been written. The request takes the
+    /// list itself (no copy): the caller must not use it afterwards.
+    /// </summary>
+    public void Hold(List<LogReadResult> reads)
+    {
+        if (_leases is null)
+        {
+            _leases = reads;
+        }
+        else
+        {
+            _leases.AddRange(reads);
+        }
+    }
+
+    /// <summary>
     /// Finds <paramref name="bytes"/> inside the records of a read this request holds, so the response
     /// writer can send them from the segment instead of copying them.
     /// </summary>
