@@ -12,6 +12,7 @@ public sealed class EtcdCluster : IAsyncDisposable
 {
     private readonly List<Process> _members = [];
     private readonly TempDirectory _root = new("etcd");
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _errors = new();
 
     private EtcdCluster()
     {
@@ -32,6 +33,22 @@ public sealed class EtcdCluster : IAsyncDisposable
     /// in a network namespace of its own).
     /// </summary>
     public static async Task<EtcdCluster> StartAsync(int size = 3, string? alsoListenOn = null)
+    {
+        // The ports are probed free and then bound by etcd, so a test running at the same time can take one in
+        // between and a member exits; such a start is retried (at most three times) on fresh ports.
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartOnceAsync(size, alsoListenOn).ConfigureAwait(false);
+            }
+            catch (TimeoutException) when (attempt < 3)
+            {
+            }
+        }
+    }
+
+    private static async Task<EtcdCluster> StartOnceAsync(int size, string? alsoListenOn)
     {
         var cluster = new EtcdCluster();
         try
@@ -67,7 +84,7 @@ public sealed class EtcdCluster : IAsyncDisposable
                 start.Environment["ETCD_UNSUPPORTED_ARCH"] = "arm64";
                 var process = Process.Start(start) ?? throw new InvalidOperationException("could not start etcd");
                 process.OutputDataReceived += (_, _) => { };
-                process.ErrorDataReceived += (_, _) => { };
+                process.ErrorDataReceived += (_, e) => cluster.Remember(e.Data);
                 process.BeginOutputReadLine();
                 process.BeginErrorReadLine();
                 cluster._members.Add(process);
@@ -77,7 +94,7 @@ public sealed class EtcdCluster : IAsyncDisposable
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
             foreach (var endpoint in cluster.Endpoints)
             {
-                await WaitHealthyAsync(http, endpoint).ConfigureAwait(false);
+                await cluster.WaitHealthyAsync(http, endpoint).ConfigureAwait(false);
             }
 
             return cluster;
@@ -115,10 +132,29 @@ public sealed class EtcdCluster : IAsyncDisposable
         _root.Dispose();
     }
 
-    private static async Task WaitHealthyAsync(HttpClient http, string endpoint)
+    // The last lines the members wrote to stderr (bounded), for the message of a start that failed.
+    private void Remember(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        _errors.Enqueue(line);
+        while (_errors.Count > 20 && _errors.TryDequeue(out _))
+        {
+        }
+    }
+
+    private async Task WaitHealthyAsync(HttpClient http, string endpoint)
     {
         for (var attempt = 0; attempt < 150; attempt++)
         {
+            if (_members.Exists(static m => m.HasExited))
+            {
+                throw new TimeoutException($"an etcd member exited before {endpoint} became healthy: {string.Join(" | ", _errors)}");
+            }
+
             try
             {
                 var body = await http.GetStringAsync(endpoint + "/health").ConfigureAwait(false);
@@ -137,7 +173,7 @@ public sealed class EtcdCluster : IAsyncDisposable
             await Task.Delay(100).ConfigureAwait(false);
         }
 
-        throw new TimeoutException($"etcd at {endpoint} did not become healthy in 15 s");
+        throw new TimeoutException($"etcd at {endpoint} did not become healthy in 15 s: {string.Join(" | ", _errors)}");
     }
 
     private static int FreePort()
