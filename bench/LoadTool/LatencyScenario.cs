@@ -44,24 +44,19 @@ internal static class LatencyScenario
                 string topic = await CreateTopicAsync(b, "lat");
                 WarmUp(b, topic, acks);
                 TimeSpan before = b.CpuTime;
-                Dictionary<string, double> durationsBefore = await ScrapeBucketsAsync(http, "logbroker_request_duration_seconds_bucket{", "\"Produce\"");
-                Dictionary<string, double> fsyncBefore = await ScrapeBucketsAsync(http, "logbroker_fsync_duration_seconds_bucket{", "");
-                double brokerGcBefore = await ScrapeSumAsync(http, "dotnet_gc_pause_time_seconds_total");
-                double brokerCollectionsBefore = await ScrapeSumAsync(http, "dotnet_gc_collections_total");
-                double brokerAllocatedBefore = await ScrapeSumAsync(http, "dotnet_gc_heap_total_allocated_bytes_total");
+                string metricsBefore = await ScrapeAsync(http);
                 TimeSpan toolGcBefore = GC.GetTotalPauseDuration();
                 int toolGcCountBefore = GC.CollectionCount(0);
                 LatencyFigures f = Measure(b, topic, rate, seconds, acks, size);
                 TimeSpan toolGc = GC.GetTotalPauseDuration() - toolGcBefore;
                 int toolGcCount = GC.CollectionCount(0) - toolGcCountBefore;
                 double cpuUs = (b.CpuTime - before).TotalMilliseconds * 1000 / f.Expected;
-                double brokerCollections = await ScrapeSumAsync(http, "dotnet_gc_collections_total") - brokerCollectionsBefore;
-                double brokerGcMs = (await ScrapeSumAsync(http, "dotnet_gc_pause_time_seconds_total") - brokerGcBefore) * 1000;
-                double brokerAllocated = await ScrapeSumAsync(http, "dotnet_gc_heap_total_allocated_bytes_total") - brokerAllocatedBefore;
-                string server = "broker produce time " + Quantiles(durationsBefore, await ScrapeBucketsAsync(http, "logbroker_request_duration_seconds_bucket{", "\"Produce\""))
-                    + "; fsync " + Quantiles(fsyncBefore, await ScrapeBucketsAsync(http, "logbroker_fsync_duration_seconds_bucket{", ""))
+                string metricsAfter = await ScrapeAsync(http);
+                double Delta(string metric) => Sum(metricsAfter, metric) - Sum(metricsBefore, metric);
+                string server = "broker produce time " + Quantiles(Buckets(metricsBefore, "logbroker_request_duration_seconds_bucket{", "\"Produce\""), Buckets(metricsAfter, "logbroker_request_duration_seconds_bucket{", "\"Produce\""))
+                    + "; fsync " + Quantiles(Buckets(metricsBefore, "logbroker_fsync_duration_seconds_bucket{", ""), Buckets(metricsAfter, "logbroker_fsync_duration_seconds_bucket{", ""))
                     + string.Create(CultureInfo.InvariantCulture,
-                        $"; GC: broker {brokerCollections:F0} collections, {brokerGcMs:F1} ms paused, {brokerAllocated / f.Expected:F0} B allocated per record; this tool (both clients) {toolGcCount} collections, {toolGc.TotalMilliseconds:F1} ms paused");
+                        $"; GC: broker {Delta("dotnet_gc_collections_total"):F0} collections, {Delta("dotnet_gc_pause_time_seconds_total") * 1000:F1} ms paused, {Delta("dotnet_gc_heap_total_allocated_bytes_total") / f.Expected:F0} B allocated per record; this tool (both clients) {toolGcCount} collections, {toolGc.TotalMilliseconds:F1} ms paused");
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round {round + 1} LogBroker acks={Name(acks)}: {f}, broker CPU {cpuUs:F2} µs/record; {server}"));
                 ours.Add(f);
                 cpu.Add(cpuUs);
@@ -106,15 +101,17 @@ internal static class LatencyScenario
         return ((IPEndPoint)probe.LocalEndPoint!).Port;
     }
 
+    /// <summary>The broker's /metrics text, read once before and once after a measured run.</summary>
+    private static Task<string> ScrapeAsync(HttpClient http) => http.GetStringAsync(new Uri("metrics", UriKind.Relative));
+
     /// <summary>
-    /// One of the broker's own histograms from /metrics (<c>logbroker.request.duration</c> of Produce: dispatch
+    /// One of the broker's own histograms in a /metrics text (<c>logbroker.request.duration</c> of Produce: dispatch
     /// until the response is ready, fsync included for acks=all; <c>logbroker.fsync.duration</c>), as cumulative
     /// bucket counts by upper bound, summed over the lines that contain <paramref name="filter"/>.
     /// </summary>
-    private static async Task<Dictionary<string, double>> ScrapeBucketsAsync(HttpClient http, string metric, string filter)
+    private static Dictionary<string, double> Buckets(string text, string metric, string filter)
     {
         var buckets = new Dictionary<string, double>();
-        string text = await http.GetStringAsync(new Uri("metrics", UriKind.Relative));
         foreach (string line in text.Split('\n'))
         {
             if (!line.StartsWith(metric, StringComparison.Ordinal) || !line.Contains(filter, StringComparison.Ordinal))
@@ -124,27 +121,33 @@ internal static class LatencyScenario
 
             int le = line.IndexOf("le=\"", StringComparison.Ordinal) + 4;
             string bound = line[le..line.IndexOf('"', le)];
-            double count = double.Parse(line[(line.LastIndexOf('}') + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
-            buckets[bound] = buckets.GetValueOrDefault(bound) + count;
+            buckets[bound] = buckets.GetValueOrDefault(bound) + SampleValue(line, metric);
         }
 
         return buckets;
     }
 
-    /// <summary>The sum of a counter's series on /metrics (all its label sets).</summary>
-    private static async Task<double> ScrapeSumAsync(HttpClient http, string metric)
+    /// <summary>The sum of a counter's series in a /metrics text (all its label sets).</summary>
+    private static double Sum(string text, string metric)
     {
         double sum = 0;
-        string text = await http.GetStringAsync(new Uri("metrics", UriKind.Relative));
         foreach (string line in text.Split('\n'))
         {
             if (line.StartsWith(metric, StringComparison.Ordinal) && line.Length > metric.Length && line[metric.Length] is '{' or ' ')
             {
-                sum += double.Parse(line[(line.LastIndexOf(line.Contains('}', StringComparison.Ordinal) ? '}' : ' ') + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+                sum += SampleValue(line, metric);
             }
         }
 
         return sum;
+    }
+
+    // The value of a sample line: the first token after its labels (or after its name when it has none).
+    private static double SampleValue(string line, string metric)
+    {
+        int labelsEnd = line.LastIndexOf('}');
+        string rest = line[(labelsEnd >= 0 ? labelsEnd + 1 : metric.Length)..].Trim();
+        return double.Parse(rest.Split(' ')[0], CultureInfo.InvariantCulture);
     }
 
     // The bucket bounds under which 50%, 99% and 99.9% of the run's samples fall.
