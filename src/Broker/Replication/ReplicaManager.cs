@@ -424,7 +424,7 @@ internal sealed partial class ReplicaManager(
     /// <summary>Caller: p.Sync. A follower outside the ISR that reached the high watermark in this leader epoch joins it (KIP-903: under its current broker epoch only).</summary>
     private void MaybeExpandIsr(ReplicaPartition p, PartitionState state, Storage.PartitionLog log, int replicaId, FollowerProgress follower)
     {
-        if (state.Isr.Contains(replicaId) || p.IsrChangeInFlight || p.RefusedPartitionEpoch == state.PartitionEpoch)
+        if (state.Isr.Contains(replicaId) || p.IsrChangeInFlight || RefusalHolds(p, state))
         {
             return;
         }
@@ -447,7 +447,7 @@ internal sealed partial class ReplicaManager(
     /// <summary>Caller: p.Sync. Followers that have not caught up for the lag time leave the ISR.</summary>
     private void MaybeShrinkIsr(ReplicaPartition p)
     {
-        if (p.State is not { } state || state.Leader != LocalId || p.IsrChangeInFlight || p.RefusedPartitionEpoch == state.PartitionEpoch)
+        if (p.State is not { } state || state.Leader != LocalId || p.IsrChangeInFlight || RefusalHolds(p, state))
         {
             return;
         }
@@ -482,7 +482,15 @@ internal sealed partial class ReplicaManager(
         }
     }
 
-    /// <summary>Caller: p.Sync. Writes the new ISR through the control plane, off this thread; a refusal waits for the next state.</summary>
+    /// <summary>
+    /// Caller: p.Sync. Whether a refused ISR change still stands: until the next state, or for the fetch backoff when
+    /// none comes (a joiner refused for not being registered in the store yet changes no partition state when it
+    /// registers, so waiting for a state alone would leave it out of the ISR for good).
+    /// </summary>
+    private bool RefusalHolds(ReplicaPartition p, PartitionState state) =>
+        p.RefusedPartitionEpoch == state.PartitionEpoch && time.GetElapsedTime(p.RefusedTimestamp) < options.FetchBackoff;
+
+    /// <summary>Caller: p.Sync. Writes the new ISR through the control plane, off this thread; a refusal waits for the next state or the fetch backoff.</summary>
     private void ChangeIsr(ReplicaPartition p, PartitionState current, List<int> isr)
     {
         p.IsrChangeInFlight = true;
@@ -522,6 +530,7 @@ internal sealed partial class ReplicaManager(
                 else if (recorded is null && !failed)
                 {
                     p.RefusedPartitionEpoch = current.PartitionEpoch;
+                    p.RefusedTimestamp = time.GetTimestamp();
                     IsrChangeRefused(logger, p.Topic, p.Partition, current.PartitionEpoch);
                 }
             }
@@ -546,7 +555,7 @@ internal sealed partial class ReplicaManager(
     [LoggerMessage(EventId = 1503, Level = LogLevel.Information, Message = "ISR of {Topic}-{Partition} changed from [{Old}] to [{New}] (partition epoch {PartitionEpoch})")]
     private static partial void IsrChanged(ILogger logger, string topic, int partition, string old, string @new, int partitionEpoch);
 
-    [LoggerMessage(EventId = 1504, Level = LogLevel.Information, Message = "ISR change of {Topic}-{Partition} at partition epoch {PartitionEpoch} refused; waiting for the next state")]
+    [LoggerMessage(EventId = 1504, Level = LogLevel.Information, Message = "ISR change of {Topic}-{Partition} at partition epoch {PartitionEpoch} refused; waiting for the next state or the fetch backoff")]
     private static partial void IsrChangeRefused(ILogger logger, string topic, int partition, int partitionEpoch);
 
     [LoggerMessage(EventId = 1505, Level = LogLevel.Warning, Message = "ISR change of {Topic}-{Partition} failed; retrying")]

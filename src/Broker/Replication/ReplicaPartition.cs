@@ -55,8 +55,14 @@ internal sealed class ReplicaPartition(string topic, int partition)
     /// <summary>Leader only: an ISR change is being written; no other is started meanwhile.</summary>
     public bool IsrChangeInFlight { get; set; }
 
-    /// <summary>Leader only: the partition epoch whose ISR change the control plane refused; none is retried before a newer state.</summary>
+    /// <summary>
+    /// Leader only: the partition epoch whose ISR change the control plane refused; none is retried before a newer
+    /// state or the fetch backoff after <see cref="RefusedTimestamp"/>, whichever comes first.
+    /// </summary>
     public int RefusedPartitionEpoch { get; set; } = -1;
+
+    /// <summary>Leader only: when the control plane refused the last ISR change (a <see cref="TimeProvider"/> timestamp).</summary>
+    public long RefusedTimestamp { get; set; }
 }
 
 /// <summary>A follower's progress as its leader sees it (Kafka's ReplicaState).</summary>

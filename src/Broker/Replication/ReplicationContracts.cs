@@ -87,8 +87,8 @@ public interface IIsrChangeSink
     /// <summary>
     /// Asks to set <paramref name="current"/>'s ISR to <paramref name="newIsr"/>, conditioned on
     /// <paramref name="current"/>'s leader epoch and partition epoch. Returns the new state when recorded,
-    /// or null when refused (stale epoch, or this broker no longer leads); then the caller waits for the
-    /// state the control plane hands it next.
+    /// or null when refused (stale epoch, this broker no longer leads, or a joiner is not registered); then the
+    /// caller waits for the state the control plane hands it next, or asks again after the fetch backoff.
     /// </summary>
     Task<PartitionState?> AlterIsrAsync(PartitionState current, IReadOnlyList<int> newIsr, CancellationToken cancellationToken);
 }

@@ -17,7 +17,10 @@ public sealed class ReplicationOptions : IValidatableObject
     /// <summary>Kafka's replica.fetch.max.bytes per partition (at least one batch is always sent). Default 1 MiB.</summary>
     public int FetchMaxBytes { get; set; } = 1024 * 1024;
 
-    /// <summary>Kafka's replica.fetch.backoff.ms: the pause after a failed fetch or an unreachable leader. Default 1 s.</summary>
+    /// <summary>
+    /// Kafka's replica.fetch.backoff.ms: the pause after a failed fetch or an unreachable leader, and before a leader
+    /// asks again for an ISR change the control plane refused when no newer partition state came meanwhile. Default 1 s.
+    /// </summary>
     public TimeSpan FetchBackoff { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>

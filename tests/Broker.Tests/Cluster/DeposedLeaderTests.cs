@@ -7,8 +7,6 @@ using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 using LogBroker.Storage;
 using LogBroker.TestKit;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace LogBroker.Broker.Tests.Cluster;
 
@@ -20,31 +18,17 @@ namespace LogBroker.Broker.Tests.Cluster;
 /// </summary>
 public sealed class DeposedLeaderTests : IAsyncDisposable
 {
-    private readonly TempDirectory _dir = new("deposed");
-    private readonly LogManager _logs;
+    private readonly OneBrokerReplicas _broker = new("deposed", new RefusingIsrSink(), new NoBrokers(), TimeProvider.System, new ReplicationOptions());
     private readonly TopicRegistry _topics;
     private readonly ReplicaManager _replicas;
-    private readonly ServiceProvider _services;
 
     public DeposedLeaderTests()
     {
-        _logs = LogManager.Open(new StorageOptions { DataDirectory = _dir.Path }, TimeProvider.System);
-        _topics = new TopicRegistry(_logs, LogConfig.Default, NullLogger<TopicRegistry>.Instance);
-        Assert.Equal(ErrorCode.None, _topics.Create("t", 1, new Dictionary<string, string?>(), validateOnly: false, out _));
-        _services = new ServiceCollection().AddSingleton<IBrokerDirectory>(new NoBrokers()).BuildServiceProvider();
-        _replicas = new ReplicaManager(_topics, new ProducerStates(), new ClusterInfo(new BrokerOptions { NodeId = 1 }), new RefusingIsrSink(),
-            _services, new ReplicationOptions(), TimeProvider.System, NullLogger<ReplicaManager>.Instance);
+        _topics = _broker.Topics;
+        _replicas = _broker.Replicas;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _replicas.StopAsync(CancellationToken.None);
-        _replicas.Dispose();
-        await _services.DisposeAsync();
-        _topics.Dispose();
-        _logs.Dispose();
-        _dir.Dispose();
-    }
+    public ValueTask DisposeAsync() => _broker.DisposeAsync();
 
     [Fact]
     public async Task A_write_pending_when_its_leader_is_deposed_is_not_acknowledged_when_the_new_leaders_high_watermark_passes_it()
