@@ -1,5 +1,4 @@
 using LogBroker.Broker.Replication;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 
 namespace LogBroker.Broker.Tests.Cluster;
