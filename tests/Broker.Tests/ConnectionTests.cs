@@ -139,14 +139,8 @@ public sealed class ConnectionTests : IDisposable
     }
 
     /// <summary>Answers Metadata with a topic name too long for a v1 STRING.</summary>
-    private sealed class UnencodableMetadataHandler : RequestHandler<MetadataRequest, MetadataResponse>
+    private sealed class UnencodableMetadataHandler() : RequestHandler<MetadataRequest, MetadataResponse>(ApiKey.Metadata, 0, 12)
     {
-        public override ApiKey Key => ApiKey.Metadata;
-
-        public override short MinVersion => 0;
-
-        public override short MaxVersion => 12;
-
         public override ValueTask<MetadataResponse?> HandleAsync(RequestContext context, MetadataRequest request) =>
             ValueTask.FromResult<MetadataResponse?>(new MetadataResponse
             {

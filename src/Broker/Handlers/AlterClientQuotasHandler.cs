@@ -16,16 +16,10 @@ namespace LogBroker.Broker.Handlers;
 /// Authorization: AlterConfigs on the cluster (with ACLs on), else super users only.
 /// </summary>
 internal sealed class AlterClientQuotasHandler(
-    ClientQuotaStore store, SaslAuthenticator authenticator, Authorizer? authorizer = null, Cluster.ClusterDocuments? cluster = null) : RequestHandler<AlterClientQuotasRequest, AlterClientQuotasResponse>
+    ClientQuotaStore store, SaslAuthenticator authenticator, Authorizer? authorizer = null, Cluster.ClusterDocuments? cluster = null) : RequestHandler<AlterClientQuotasRequest, AlterClientQuotasResponse>(ApiKey.AlterClientQuotas, 0, 1)
 {
     /// <summary>Entries one request may carry; more are answered with INVALID_REQUEST.</summary>
     public const int MaxEntriesPerRequest = 10_000;
-
-    public override ApiKey Key => ApiKey.AlterClientQuotas;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 1;
 
     public override async ValueTask<AlterClientQuotasResponse?> HandleAsync(RequestContext context, AlterClientQuotasRequest alter)
     {

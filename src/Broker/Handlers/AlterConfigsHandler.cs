@@ -10,14 +10,8 @@ namespace LogBroker.Broker.Handlers;
 /// AlterConfigs (key 33), versions 0–2 (the legacy API): replaces a topic's whole set of overrides
 /// with the given one. Same rules as <see cref="IncrementalAlterConfigsHandler"/>.
 /// </summary>
-internal sealed class AlterConfigsHandler(TopicRegistry topics, Authorizer? authorizer = null, Cluster.ClusterService? cluster = null) : RequestHandler<AlterConfigsRequest, AlterConfigsResponse>
+internal sealed class AlterConfigsHandler(TopicRegistry topics, Authorizer? authorizer = null, Cluster.ClusterService? cluster = null) : RequestHandler<AlterConfigsRequest, AlterConfigsResponse>(ApiKey.AlterConfigs, 0, 2)
 {
-    public override ApiKey Key => ApiKey.AlterConfigs;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 2;
-
     public override async ValueTask<AlterConfigsResponse?> HandleAsync(RequestContext context, AlterConfigsRequest alter)
     {
         var response = new AlterConfigsResponse();

@@ -13,16 +13,10 @@ namespace LogBroker.Broker.Handlers;
 /// can only "reassign" a partition to itself (nothing to do).
 /// </summary>
 internal sealed class AlterPartitionReassignmentsHandler(Authorizer authorizer, TopicRegistry topics, ClusterInfo info, ClusterService? cluster = null)
-    : RequestHandler<AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse>
+    : RequestHandler<AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse>(ApiKey.AlterPartitionReassignments, 0, 0)
 {
     /// <summary>Partitions one request may name; more are refused whole with INVALID_REQUEST.</summary>
     public const int MaxPartitions = 10_000;
-
-    public override ApiKey Key => ApiKey.AlterPartitionReassignments;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 0;
 
     public override async ValueTask<AlterPartitionReassignmentsResponse?> HandleAsync(RequestContext context, AlterPartitionReassignmentsRequest request)
     {

@@ -14,18 +14,12 @@ namespace LogBroker.Broker.Handlers;
 /// credential RESOURCE_NOT_FOUND. The accepted changes are written durably before the answer.
 /// </summary>
 internal sealed class AlterUserScramCredentialsHandler(
-    ScramCredentialStore store, SaslAuthenticator authenticator, Authorizer? authorizer = null, Cluster.ClusterDocuments? cluster = null) : RequestHandler<AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse>
+    ScramCredentialStore store, SaslAuthenticator authenticator, Authorizer? authorizer = null, Cluster.ClusterDocuments? cluster = null) : RequestHandler<AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse>(ApiKey.AlterUserScramCredentials, 0, 0)
 {
     /// <summary>Deletions plus upsertions one request may carry; more is refused for every user.</summary>
     public const int MaxChangesPerRequest = 10_000;
 
     private const int MaxSaltBytes = 1024;
-
-    public override ApiKey Key => ApiKey.AlterUserScramCredentials;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 0;
 
     public override async ValueTask<AlterUserScramCredentialsResponse?> HandleAsync(RequestContext context, AlterUserScramCredentialsRequest alter)
     {

@@ -17,6 +17,7 @@ internal sealed class ApiVersionsHandler : RequestHandler<ApiVersionsRequest, Ap
 
     /// <param name="others">Every other handler.</param>
     public ApiVersionsHandler(IEnumerable<IRequestHandler> others)
+        : base(ApiKey.ApiVersions, Min, Max)
     {
         var advertised = new List<(ApiKey Key, short Min, short Max)>();
         foreach (IRequestHandler handler in others)
@@ -31,12 +32,6 @@ internal sealed class ApiVersionsHandler : RequestHandler<ApiVersionsRequest, Ap
 
     private const short Min = 0;
     private const short Max = 4;
-
-    public override ApiKey Key => ApiKey.ApiVersions;
-
-    public override short MinVersion => Min;
-
-    public override short MaxVersion => Max;
 
     /// <summary>The advertised APIs, sorted by key.</summary>
     public IReadOnlyList<(ApiKey Key, short Min, short Max)> Advertised => _advertised;

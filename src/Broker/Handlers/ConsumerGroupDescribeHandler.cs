@@ -6,14 +6,8 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>ConsumerGroupDescribe (key 69), version 0: server-side groups with members, epochs, assignments and targets.</summary>
-internal sealed class ConsumerGroupDescribeHandler(ConsumerGroupCoordinator groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse>
+internal sealed class ConsumerGroupDescribeHandler(ConsumerGroupCoordinator groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse>(ApiKey.ConsumerGroupDescribe, 0, 0)
 {
-    public override ApiKey Key => ApiKey.ConsumerGroupDescribe;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 0;
-
     public override ValueTask<ConsumerGroupDescribeResponse?> HandleAsync(RequestContext context, ConsumerGroupDescribeRequest request)
     {
         var response = new ConsumerGroupDescribeResponse();

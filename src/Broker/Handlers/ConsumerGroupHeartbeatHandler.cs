@@ -10,14 +10,8 @@ namespace LogBroker.Broker.Handlers;
 /// join (epoch 0), heartbeat, leave (epoch -1/-2), subscriptions by names or regex (v1), and the
 /// broker's own assignment reconciled member by member (<see cref="ConsumerGroupCoordinator"/>).
 /// </summary>
-internal sealed class ConsumerGroupHeartbeatHandler(ConsumerGroupCoordinator groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse>
+internal sealed class ConsumerGroupHeartbeatHandler(ConsumerGroupCoordinator groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse>(ApiKey.ConsumerGroupHeartbeat, 0, 1)
 {
-    public override ApiKey Key => ApiKey.ConsumerGroupHeartbeat;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 1;
-
     public override ValueTask<ConsumerGroupHeartbeatResponse?> HandleAsync(RequestContext context, ConsumerGroupHeartbeatRequest request) =>
         ValueTask.FromResult<ConsumerGroupHeartbeatResponse?>((authorizer?.Check(context, AclOperation.Read, AclResourceType.Group, request.GroupId)
             ?? coordinators?.Refusal(request.GroupId)) is { } refused // cluster mode: only the group's coordinator answers

@@ -9,14 +9,8 @@ namespace LogBroker.Broker.Handlers;
 /// CreateAcls (key 30), versions 0–3: stores each valid binding durably before answering (in cluster mode, in the
 /// cluster's ACLs, which every broker applies); needs Alter on the cluster.
 /// </summary>
-internal sealed class CreateAclsHandler(AclStore store, Authorizer authorizer, Cluster.ClusterDocuments? cluster = null) : RequestHandler<CreateAclsRequest, CreateAclsResponse>
+internal sealed class CreateAclsHandler(AclStore store, Authorizer authorizer, Cluster.ClusterDocuments? cluster = null) : RequestHandler<CreateAclsRequest, CreateAclsResponse>(ApiKey.CreateAcls, 0, 3)
 {
-    public override ApiKey Key => ApiKey.CreateAcls;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 3;
-
     public override async ValueTask<CreateAclsResponse?> HandleAsync(RequestContext context, CreateAclsRequest request)
     {
         var response = new CreateAclsResponse();

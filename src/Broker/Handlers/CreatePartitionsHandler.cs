@@ -15,14 +15,8 @@ namespace LogBroker.Broker.Handlers;
 /// named twice gets INVALID_REQUEST (one answer per name); explicit assignments must name this node
 /// only; validate_only checks without changing anything.
 /// </summary>
-internal sealed class CreatePartitionsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options, Authorizer? authorizer = null, Cluster.ClusterTopicAdmin? clusterAdmin = null) : RequestHandler<CreatePartitionsRequest, CreatePartitionsResponse>
+internal sealed class CreatePartitionsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options, Authorizer? authorizer = null, Cluster.ClusterTopicAdmin? clusterAdmin = null) : RequestHandler<CreatePartitionsRequest, CreatePartitionsResponse>(ApiKey.CreatePartitions, 0, 3)
 {
-    public override ApiKey Key => ApiKey.CreatePartitions;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 3;
-
     public override ValueTask<CreatePartitionsResponse?> HandleAsync(RequestContext context, CreatePartitionsRequest create)
     {
         if (clusterAdmin is not null)

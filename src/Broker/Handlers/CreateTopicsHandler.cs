@@ -21,14 +21,8 @@ namespace LogBroker.Broker.Handlers;
 /// one past <see cref="BrokerOptions.MaxPartitionsPerBroker"/> POLICY_VIOLATION; a failure to write gets
 /// KAFKA_STORAGE_ERROR and creates nothing.
 /// </summary>
-internal sealed class CreateTopicsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options, Authorizer? authorizer = null, Cluster.ClusterTopicAdmin? clusterAdmin = null) : RequestHandler<CreateTopicsRequest, CreateTopicsResponse>
+internal sealed class CreateTopicsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions options, Authorizer? authorizer = null, Cluster.ClusterTopicAdmin? clusterAdmin = null) : RequestHandler<CreateTopicsRequest, CreateTopicsResponse>(ApiKey.CreateTopics, 0, 7)
 {
-    public override ApiKey Key => ApiKey.CreateTopics;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 7;
-
     public override ValueTask<CreateTopicsResponse?> HandleAsync(RequestContext context, CreateTopicsRequest create)
     {
         if (clusterAdmin is not null)

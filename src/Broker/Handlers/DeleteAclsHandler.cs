@@ -9,14 +9,8 @@ namespace LogBroker.Broker.Handlers;
 /// DeleteAcls (key 31), versions 0–3: removes, durably, every ACL each filter matches and lists them (in cluster mode
 /// from the cluster's ACLs, which every broker applies); needs Alter on the cluster.
 /// </summary>
-internal sealed class DeleteAclsHandler(AclStore store, Authorizer authorizer, Cluster.ClusterDocuments? cluster = null) : RequestHandler<DeleteAclsRequest, DeleteAclsResponse>
+internal sealed class DeleteAclsHandler(AclStore store, Authorizer authorizer, Cluster.ClusterDocuments? cluster = null) : RequestHandler<DeleteAclsRequest, DeleteAclsResponse>(ApiKey.DeleteAcls, 0, 3)
 {
-    public override ApiKey Key => ApiKey.DeleteAcls;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 3;
-
     public override async ValueTask<DeleteAclsResponse?> HandleAsync(RequestContext context, DeleteAclsRequest request)
     {
         var response = new DeleteAclsResponse();

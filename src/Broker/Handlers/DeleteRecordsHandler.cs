@@ -15,14 +15,8 @@ namespace LogBroker.Broker.Handlers;
 /// is answered by its leader only, NOT_LEADER_OR_FOLLOWER elsewhere, so a follower's log never starts where its
 /// leader's does not; the followers follow the leader's new log start as they fetch.
 /// </summary>
-internal sealed class DeleteRecordsHandler(TopicRegistry topics, LogManager logs, Authorizer? authorizer = null, Replication.ReplicaManager? replicas = null) : RequestHandler<DeleteRecordsRequest, DeleteRecordsResponse>
+internal sealed class DeleteRecordsHandler(TopicRegistry topics, LogManager logs, Authorizer? authorizer = null, Replication.ReplicaManager? replicas = null) : RequestHandler<DeleteRecordsRequest, DeleteRecordsResponse>(ApiKey.DeleteRecords, 0, 2)
 {
-    public override ApiKey Key => ApiKey.DeleteRecords;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 2;
-
     public override ValueTask<DeleteRecordsResponse?> HandleAsync(RequestContext context, DeleteRecordsRequest delete)
     {
         var response = new DeleteRecordsResponse();

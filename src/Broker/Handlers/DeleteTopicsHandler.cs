@@ -17,14 +17,8 @@ namespace LogBroker.Broker.Handlers;
 /// with both a name and an id, or neither, → INVALID_REQUEST, as Kafka's controller answers; a failure
 /// to write the tombstone → KAFKA_STORAGE_ERROR and the topic stays.
 /// </summary>
-internal sealed class DeleteTopicsHandler(TopicRegistry topics, ProducerStates producers, Authorizer? authorizer = null, Cluster.ClusterTopicAdmin? clusterAdmin = null) : RequestHandler<DeleteTopicsRequest, DeleteTopicsResponse>
+internal sealed class DeleteTopicsHandler(TopicRegistry topics, ProducerStates producers, Authorizer? authorizer = null, Cluster.ClusterTopicAdmin? clusterAdmin = null) : RequestHandler<DeleteTopicsRequest, DeleteTopicsResponse>(ApiKey.DeleteTopics, 0, 6)
 {
-    public override ApiKey Key => ApiKey.DeleteTopics;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 6;
-
     public override ValueTask<DeleteTopicsResponse?> HandleAsync(RequestContext context, DeleteTopicsRequest delete)
     {
         if (clusterAdmin is not null)

@@ -6,14 +6,8 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>DescribeAcls (key 29), versions 0–3: the ACLs a filter matches, grouped by resource pattern; needs Describe on the cluster.</summary>
-internal sealed class DescribeAclsHandler(AclStore store, Authorizer authorizer) : RequestHandler<DescribeAclsRequest, DescribeAclsResponse>
+internal sealed class DescribeAclsHandler(AclStore store, Authorizer authorizer) : RequestHandler<DescribeAclsRequest, DescribeAclsResponse>(ApiKey.DescribeAcls, 0, 3)
 {
-    public override ApiKey Key => ApiKey.DescribeAcls;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 3;
-
     public override ValueTask<DescribeAclsResponse?> HandleAsync(RequestContext context, DescribeAclsRequest request)
     {
         var response = new DescribeAclsResponse { ErrorMessage = null };

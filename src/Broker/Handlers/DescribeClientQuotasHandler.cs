@@ -14,17 +14,11 @@ namespace LogBroker.Broker.Handlers;
 /// with its match type is INVALID_REQUEST. Authorization: DescribeConfigs on the cluster (with ACLs on), else, with
 /// super users set, super users only; others get CLUSTER_AUTHORIZATION_FAILED.
 /// </summary>
-internal sealed class DescribeClientQuotasHandler(ClientQuotaStore store, SaslAuthenticator authenticator, Authorizer? authorizer = null) : RequestHandler<DescribeClientQuotasRequest, DescribeClientQuotasResponse>
+internal sealed class DescribeClientQuotasHandler(ClientQuotaStore store, SaslAuthenticator authenticator, Authorizer? authorizer = null) : RequestHandler<DescribeClientQuotasRequest, DescribeClientQuotasResponse>(ApiKey.DescribeClientQuotas, 0, 1)
 {
     public const sbyte MatchExact = 0;
     public const sbyte MatchDefault = 1;
     public const sbyte MatchAny = 2;
-
-    public override ApiKey Key => ApiKey.DescribeClientQuotas;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 1;
 
     public override ValueTask<DescribeClientQuotasResponse?> HandleAsync(RequestContext context, DescribeClientQuotasRequest describe)
     {

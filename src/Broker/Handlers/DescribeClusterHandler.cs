@@ -7,14 +7,8 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>DescribeCluster (key 60), versions 0–1: this node, as broker and controller, and the cluster id.</summary>
-internal sealed class DescribeClusterHandler(TopicRegistry topics, ClusterInfo cluster, Authorizer? authorizer = null, Cluster.ClusterMetadataView? clusterView = null) : RequestHandler<DescribeClusterRequest, DescribeClusterResponse>
+internal sealed class DescribeClusterHandler(TopicRegistry topics, ClusterInfo cluster, Authorizer? authorizer = null, Cluster.ClusterMetadataView? clusterView = null) : RequestHandler<DescribeClusterRequest, DescribeClusterResponse>(ApiKey.DescribeCluster, 0, 1)
 {
-    public override ApiKey Key => ApiKey.DescribeCluster;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 1;
-
     public override ValueTask<DescribeClusterResponse?> HandleAsync(RequestContext context, DescribeClusterRequest describe)
     {
         if (clusterView is not null)

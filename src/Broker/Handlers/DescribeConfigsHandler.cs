@@ -16,7 +16,7 @@ namespace LogBroker.Broker.Handlers;
 /// (resource name = node id or empty), its static settings, read-only. Unknown topic →
 /// UNKNOWN_TOPIC_OR_PARTITION; other resource types → INVALID_REQUEST.
 /// </summary>
-internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions broker, LogManager logs, Authorizer? authorizer = null) : RequestHandler<DescribeConfigsRequest, DescribeConfigsResponse>
+internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo cluster, BrokerOptions broker, LogManager logs, Authorizer? authorizer = null) : RequestHandler<DescribeConfigsRequest, DescribeConfigsResponse>(ApiKey.DescribeConfigs, 0, 4)
 {
     public const sbyte TopicResource = 2;
     public const sbyte BrokerResource = 4;
@@ -24,8 +24,6 @@ internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo c
     private const sbyte DynamicTopicConfig = 1;
     private const sbyte StaticBrokerConfig = 4;
     private const sbyte DefaultConfig = 5;
-
-    public override ApiKey Key => ApiKey.DescribeConfigs;
 
     /// <summary>
     /// Kafka's check for a config resource, before whether it exists: <paramref name="operation"/> on the topic
@@ -37,10 +35,6 @@ internal sealed class DescribeConfigsHandler(TopicRegistry topics, ClusterInfo c
         GroupResource => authorizer?.Check(context, operation, AclResourceType.Group, name),
         _ => authorizer?.Check(context, operation, AclResourceType.Cluster, Authorizer.ClusterName),
     };
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 4;
 
     public override ValueTask<DescribeConfigsResponse?> HandleAsync(RequestContext context, DescribeConfigsRequest describe)
     {

@@ -9,14 +9,8 @@ namespace LogBroker.Broker.Handlers;
 /// DescribeGroups (key 15), versions 0–5: state, protocol, and each member with its metadata and
 /// assignment. A group id named twice is described once.
 /// </summary>
-internal sealed class DescribeGroupsHandler(GroupCoordinator groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<DescribeGroupsRequest, DescribeGroupsResponse>
+internal sealed class DescribeGroupsHandler(GroupCoordinator groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<DescribeGroupsRequest, DescribeGroupsResponse>(ApiKey.DescribeGroups, 0, 5)
 {
-    public override ApiKey Key => ApiKey.DescribeGroups;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 5;
-
     public override ValueTask<DescribeGroupsResponse?> HandleAsync(RequestContext context, DescribeGroupsRequest request)
     {
         var response = new DescribeGroupsResponse();

@@ -11,14 +11,8 @@ namespace LogBroker.Broker.Handlers;
 /// asked for (every partition when the topic list is null). Unknown topics and partitions are left out,
 /// as Kafka does; there are no replicas, so offset lag is 0 and nothing is a "future" log.
 /// </summary>
-internal sealed class DescribeLogDirsHandler(TopicRegistry topics, LogManager logs, Authorizer? authorizer = null) : RequestHandler<DescribeLogDirsRequest, DescribeLogDirsResponse>
+internal sealed class DescribeLogDirsHandler(TopicRegistry topics, LogManager logs, Authorizer? authorizer = null) : RequestHandler<DescribeLogDirsRequest, DescribeLogDirsResponse>(ApiKey.DescribeLogDirs, 0, 4)
 {
-    public override ApiKey Key => ApiKey.DescribeLogDirs;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 4;
-
     public override ValueTask<DescribeLogDirsResponse?> HandleAsync(RequestContext context, DescribeLogDirsRequest describe)
     {
         if (authorizer?.Check(context, AclOperation.Describe, AclResourceType.Cluster, Authorizer.ClusterName) is { } denied)

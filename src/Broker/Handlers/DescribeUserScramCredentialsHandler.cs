@@ -12,16 +12,10 @@ namespace LogBroker.Broker.Handlers;
 /// gets DUPLICATE_RESOURCE, an unknown one RESOURCE_NOT_FOUND; with <see cref="SecurityOptions.SuperUsers"/>
 /// set, other principals get CLUSTER_AUTHORIZATION_FAILED.
 /// </summary>
-internal sealed class DescribeUserScramCredentialsHandler(ScramCredentialStore store, SaslAuthenticator authenticator, Authorizer? authorizer = null) : RequestHandler<DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse>
+internal sealed class DescribeUserScramCredentialsHandler(ScramCredentialStore store, SaslAuthenticator authenticator, Authorizer? authorizer = null) : RequestHandler<DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse>(ApiKey.DescribeUserScramCredentials, 0, 0)
 {
     /// <summary>Users one request may name; more is answered with INVALID_REQUEST.</summary>
     public const int MaxUsersPerRequest = 10_000;
-
-    public override ApiKey Key => ApiKey.DescribeUserScramCredentials;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 0;
 
     public override ValueTask<DescribeUserScramCredentialsResponse?> HandleAsync(RequestContext context, DescribeUserScramCredentialsRequest describe)
     {

@@ -13,16 +13,10 @@ namespace LogBroker.Broker.Handlers;
 /// partition is led by its only replica, so each existing one answers ELECTION_NOT_NEEDED.
 /// </summary>
 internal sealed class ElectLeadersHandler(Authorizer authorizer, TopicRegistry topics, ClusterService? cluster = null)
-    : RequestHandler<ElectLeadersRequest, ElectLeadersResponse>
+    : RequestHandler<ElectLeadersRequest, ElectLeadersResponse>(ApiKey.ElectLeaders, 0, 2)
 {
     /// <summary>Partitions one request may name; more are refused whole with INVALID_REQUEST.</summary>
     public const int MaxPartitions = 10_000;
-
-    public override ApiKey Key => ApiKey.ElectLeaders;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 2;
 
     public override async ValueTask<ElectLeadersResponse?> HandleAsync(RequestContext context, ElectLeadersRequest request)
     {

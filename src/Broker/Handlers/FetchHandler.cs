@@ -31,14 +31,8 @@ namespace LogBroker.Broker.Handlers;
 /// capped to what the quota allows over its window, and a fetch that would put the client over the quota is
 /// answered empty with throttle_time_ms, its bytes not counted, and the connection muted (KIP-219).
 /// </summary>
-internal sealed partial class FetchHandler(TopicRegistry topics, BrokerOptions options, TimeProvider time, Authorizer? authorizer = null, ClientQuotaManager? quotas = null, ReplicaManager? replicas = null) : RequestHandler<FetchRequest, FetchResponse>
+internal sealed partial class FetchHandler(TopicRegistry topics, BrokerOptions options, TimeProvider time, Authorizer? authorizer = null, ClientQuotaManager? quotas = null, ReplicaManager? replicas = null) : RequestHandler<FetchRequest, FetchResponse>(ApiKey.Fetch, 4, 17)
 {
-    public override ApiKey Key => ApiKey.Fetch;
-
-    public override short MinVersion => 4;
-
-    public override short MaxVersion => 17;
-
     public override ValueTask<FetchResponse?> HandleAsync(RequestContext context, FetchRequest fetch)
     {
         bool byId = context.Version >= 13;

@@ -15,14 +15,8 @@ namespace LogBroker.Broker.Handlers;
 /// get COORDINATOR_NOT_AVAILABLE, as Kafka 3.9 answers them; any other key type, or type 2 before v6,
 /// INVALID_REQUEST.
 /// </summary>
-internal sealed class FindCoordinatorHandler(ClusterInfo cluster, Authorizer? authorizer = null, Cluster.ClusterCoordinatorLookup? clusterLookup = null) : RequestHandler<FindCoordinatorRequest, FindCoordinatorResponse>
+internal sealed class FindCoordinatorHandler(ClusterInfo cluster, Authorizer? authorizer = null, Cluster.ClusterCoordinatorLookup? clusterLookup = null) : RequestHandler<FindCoordinatorRequest, FindCoordinatorResponse>(ApiKey.FindCoordinator, 0, 6)
 {
-    public override ApiKey Key => ApiKey.FindCoordinator;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 6;
-
     public override ValueTask<FindCoordinatorResponse?> HandleAsync(RequestContext context, FindCoordinatorRequest find)
     {
         if (clusterLookup is not null && find.KeyType == 0)

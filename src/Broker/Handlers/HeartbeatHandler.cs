@@ -7,14 +7,8 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>Heartbeat (key 12), versions 0–4 (v4 is v3, flexible).</summary>
-internal sealed class HeartbeatHandler(GroupCoordinator groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<HeartbeatRequest, HeartbeatResponse>
+internal sealed class HeartbeatHandler(GroupCoordinator groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<HeartbeatRequest, HeartbeatResponse>(ApiKey.Heartbeat, 0, 4)
 {
-    public override ApiKey Key => ApiKey.Heartbeat;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 4;
-
     public override ValueTask<HeartbeatResponse?> HandleAsync(RequestContext context, HeartbeatRequest heartbeat)
     {
         ErrorCode error = authorizer?.Check(context, AclOperation.Read, AclResourceType.Group, heartbeat.GroupId)

@@ -14,14 +14,8 @@ namespace LogBroker.Broker.Handlers;
 /// are static → INVALID_REQUEST. Values are checked without exceptions (see <see cref="TopicConfigs"/>);
 /// a change that cannot be written to the metadata log → KAFKA_STORAGE_ERROR, and nothing changes.
 /// </summary>
-internal sealed class IncrementalAlterConfigsHandler(TopicRegistry topics, Authorizer? authorizer = null, Cluster.ClusterService? cluster = null) : RequestHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>
+internal sealed class IncrementalAlterConfigsHandler(TopicRegistry topics, Authorizer? authorizer = null, Cluster.ClusterService? cluster = null) : RequestHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(ApiKey.IncrementalAlterConfigs, 0, 1)
 {
-    public override ApiKey Key => ApiKey.IncrementalAlterConfigs;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 1;
-
     public override async ValueTask<IncrementalAlterConfigsResponse?> HandleAsync(RequestContext context, IncrementalAlterConfigsRequest alter)
     {
         var response = new IncrementalAlterConfigsResponse();

@@ -24,14 +24,8 @@ namespace LogBroker.Broker.Handlers;
 /// as Kafka's broker answers while its next block is on its way.
 /// </summary>
 internal sealed partial class InitProducerIdHandler(
-    TopicRegistry topics, Authorizer? authorizer = null, Cluster.ClusterProducerIds? clusterIds = null, ILogger<InitProducerIdHandler>? logger = null) : RequestHandler<InitProducerIdRequest, InitProducerIdResponse>
+    TopicRegistry topics, Authorizer? authorizer = null, Cluster.ClusterProducerIds? clusterIds = null, ILogger<InitProducerIdHandler>? logger = null) : RequestHandler<InitProducerIdRequest, InitProducerIdResponse>(ApiKey.InitProducerId, 0, 5)
 {
-    public override ApiKey Key => ApiKey.InitProducerId;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 5;
-
     public override async ValueTask<InitProducerIdResponse?> HandleAsync(RequestContext context, InitProducerIdRequest init)
     {
         var response = new InitProducerIdResponse { ProducerId = -1, ProducerEpoch = -1 };

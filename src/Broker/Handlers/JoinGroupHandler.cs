@@ -10,14 +10,8 @@ namespace LogBroker.Broker.Handlers;
 /// serving other requests in order behind it). v4+ without an instance id gets MEMBER_ID_REQUIRED
 /// first (KIP-394); v5 static members are supported.
 /// </summary>
-internal sealed class JoinGroupHandler(GroupCoordinator groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<JoinGroupRequest, JoinGroupResponse>
+internal sealed class JoinGroupHandler(GroupCoordinator groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<JoinGroupRequest, JoinGroupResponse>(ApiKey.JoinGroup, 0, 9)
 {
-    public override ApiKey Key => ApiKey.JoinGroup;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 9;
-
     public override async ValueTask<JoinGroupResponse?> HandleAsync(RequestContext context, JoinGroupRequest request)
     {
         if (authorizer?.Check(context, AclOperation.Read, AclResourceType.Group, request.GroupId) is { } denied)

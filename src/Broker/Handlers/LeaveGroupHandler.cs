@@ -7,14 +7,8 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>LeaveGroup (key 13), versions 0–5 (v3: several members, per-member errors; v4 flexible; v5 a reason per member, informational).</summary>
-internal sealed class LeaveGroupHandler(GroupCoordinator groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<LeaveGroupRequest, LeaveGroupResponse>
+internal sealed class LeaveGroupHandler(GroupCoordinator groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<LeaveGroupRequest, LeaveGroupResponse>(ApiKey.LeaveGroup, 0, 5)
 {
-    public override ApiKey Key => ApiKey.LeaveGroup;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 5;
-
     public override ValueTask<LeaveGroupResponse?> HandleAsync(RequestContext context, LeaveGroupRequest leave)
     {
         if (authorizer?.Check(context, AclOperation.Read, AclResourceType.Group, leave.GroupId) is { } denied)

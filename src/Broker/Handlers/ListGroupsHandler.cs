@@ -9,14 +9,8 @@ namespace LogBroker.Broker.Handlers;
 /// ListGroups (key 16), versions 0–5: classic and server-side groups, each once, filtered by state (v4)
 /// and type (v5: "classic", "consumer").
 /// </summary>
-internal sealed class ListGroupsHandler(OffsetManager groups, Authorizer? authorizer = null) : RequestHandler<ListGroupsRequest, ListGroupsResponse>
+internal sealed class ListGroupsHandler(OffsetManager groups, Authorizer? authorizer = null) : RequestHandler<ListGroupsRequest, ListGroupsResponse>(ApiKey.ListGroups, 0, 5)
 {
-    public override ApiKey Key => ApiKey.ListGroups;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 5;
-
     public override ValueTask<ListGroupsResponse?> HandleAsync(RequestContext context, ListGroupsRequest list)
     {
         var response = new ListGroupsResponse();

@@ -27,19 +27,13 @@ namespace LogBroker.Broker.Handlers;
 /// from the first, t from the last one modified at or before t; up to max_num_offsets of them are
 /// returned, newest first. Timestamps below -2 get UNSUPPORTED_VERSION in v0, as in Kafka.
 /// </summary>
-internal sealed class ListOffsetsHandler(TopicRegistry topics, TimeProvider time, Authorizer? authorizer = null, ReplicaManager? replicas = null) : RequestHandler<ListOffsetsRequest, ListOffsetsResponse>
+internal sealed class ListOffsetsHandler(TopicRegistry topics, TimeProvider time, Authorizer? authorizer = null, ReplicaManager? replicas = null) : RequestHandler<ListOffsetsRequest, ListOffsetsResponse>(ApiKey.ListOffsets, 0, 9)
 {
     private const long Latest = -1;
     private const long Earliest = -2;
     private const long MaxTimestamp = -3;
     private const long EarliestLocal = -4;
     private const long LatestTiered = -5;
-
-    public override ApiKey Key => ApiKey.ListOffsets;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 9;
 
     public override ValueTask<ListOffsetsResponse?> HandleAsync(RequestContext context, ListOffsetsRequest list)
     {

@@ -12,16 +12,10 @@ namespace LogBroker.Broker.Handlers;
 /// never has one.
 /// </summary>
 internal sealed class ListPartitionReassignmentsHandler(Authorizer authorizer, ClusterService? cluster = null)
-    : RequestHandler<ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse>
+    : RequestHandler<ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse>(ApiKey.ListPartitionReassignments, 0, 0)
 {
     /// <summary>Partitions one request may name; more are refused with INVALID_REQUEST.</summary>
     public const int MaxPartitions = 10_000;
-
-    public override ApiKey Key => ApiKey.ListPartitionReassignments;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 0;
 
     public override async ValueTask<ListPartitionReassignmentsResponse?> HandleAsync(RequestContext context, ListPartitionReassignmentsRequest request)
     {

@@ -18,14 +18,8 @@ namespace LogBroker.Broker.Handlers;
 /// A topic named (or id given) more than once is answered once, as Kafka's set of names does.
 /// </summary>
 internal sealed class MetadataHandler(
-    TopicRegistry topics, ClusterInfo cluster, BrokerOptions options, Authorizer? authorizer = null, Cluster.ClusterMetadataView? clusterView = null) : RequestHandler<MetadataRequest, MetadataResponse>
+    TopicRegistry topics, ClusterInfo cluster, BrokerOptions options, Authorizer? authorizer = null, Cluster.ClusterMetadataView? clusterView = null) : RequestHandler<MetadataRequest, MetadataResponse>(ApiKey.Metadata, 0, 12)
 {
-    public override ApiKey Key => ApiKey.Metadata;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 12;
-
     public override ValueTask<MetadataResponse?> HandleAsync(RequestContext context, MetadataRequest metadata)
     {
         if (clusterView is not null)

@@ -27,15 +27,9 @@ namespace LogBroker.Broker.Handlers;
 /// (default) the answer waits until the offset log is fsynced (shared with concurrent commits, off the
 /// read loop), so an acknowledged commit survives power loss; off, it survives a broker crash.
 /// </remarks>
-internal sealed class OffsetCommitHandler(OffsetManager groups, BrokerOptions options, TimeProvider time, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<OffsetCommitRequest, OffsetCommitResponse>
+internal sealed class OffsetCommitHandler(OffsetManager groups, BrokerOptions options, TimeProvider time, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<OffsetCommitRequest, OffsetCommitResponse>(ApiKey.OffsetCommit, 0, 9)
 {
     private const int MaxMetadataBytes = 4096;
-
-    public override ApiKey Key => ApiKey.OffsetCommit;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 9;
 
     public override ValueTask<OffsetCommitResponse?> HandleAsync(RequestContext context, OffsetCommitRequest commit)
     {

@@ -11,14 +11,8 @@ namespace LogBroker.Broker.Handlers;
 /// (GROUP_SUBSCRIBED_TO_TOPIC) for topics the group's members are subscribed to; GROUP_ID_NOT_FOUND for
 /// an unknown group.
 /// </summary>
-internal sealed class OffsetDeleteHandler(OffsetManager groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<OffsetDeleteRequest, OffsetDeleteResponse>
+internal sealed class OffsetDeleteHandler(OffsetManager groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<OffsetDeleteRequest, OffsetDeleteResponse>(ApiKey.OffsetDelete, 0, 0)
 {
-    public override ApiKey Key => ApiKey.OffsetDelete;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 0;
-
     public override ValueTask<OffsetDeleteResponse?> HandleAsync(RequestContext context, OffsetDeleteRequest delete)
     {
         if (authorizer?.Check(context, AclOperation.Delete, AclResourceType.Group, delete.GroupId) is { } groupDenied)

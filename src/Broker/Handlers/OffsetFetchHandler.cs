@@ -14,14 +14,8 @@ namespace LogBroker.Broker.Handlers;
 /// v0 reads the same offset log as v1 (Kafka's ZooKeeper mode read v0 from ZooKeeper, where only v0
 /// commits were; here every version's commits are in one place, see <see cref="OffsetCommitHandler"/>).
 /// </remarks>
-internal sealed class OffsetFetchHandler(OffsetManager groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<OffsetFetchRequest, OffsetFetchResponse>
+internal sealed class OffsetFetchHandler(OffsetManager groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<OffsetFetchRequest, OffsetFetchResponse>(ApiKey.OffsetFetch, 0, 9)
 {
-    public override ApiKey Key => ApiKey.OffsetFetch;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 9;
-
     public override ValueTask<OffsetFetchResponse?> HandleAsync(RequestContext context, OffsetFetchRequest fetch)
     {
         var response = new OffsetFetchResponse();

@@ -18,14 +18,8 @@ namespace LogBroker.Broker.Handlers;
 /// UNKNOWN_TOPIC_OR_PARTITION; a topic the principal may not Describe: TOPIC_AUTHORIZATION_FAILED.
 /// </summary>
 internal sealed class OffsetForLeaderEpochHandler(TopicRegistry topics, ReplicaManager? replicas = null, Authorizer? authorizer = null)
-    : RequestHandler<OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse>
+    : RequestHandler<OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse>(ApiKey.OffsetForLeaderEpoch, 0, 4)
 {
-    public override ApiKey Key => ApiKey.OffsetForLeaderEpoch;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 4;
-
     public override ValueTask<OffsetForLeaderEpochResponse?> HandleAsync(RequestContext context, OffsetForLeaderEpochRequest request)
     {
         var response = new OffsetForLeaderEpochResponse();

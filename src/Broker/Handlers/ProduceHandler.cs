@@ -35,14 +35,8 @@ namespace LogBroker.Broker.Handlers;
 /// valid batch in another codec stored re-encoded with it (<see cref="BatchRecompressor"/>, bounded by
 /// the same limit on decompressed bytes); with "producer" (the default) batches are stored as sent.
 /// </summary>
-internal sealed partial class ProduceHandler(TopicRegistry topics, ProducerStates producers, BrokerOptions options, TimeProvider time, Authorizer? authorizer = null, ClientQuotaManager? quotas = null, ReplicaManager? replicas = null) : RequestHandler<ProduceRequest, ProduceResponse>
+internal sealed partial class ProduceHandler(TopicRegistry topics, ProducerStates producers, BrokerOptions options, TimeProvider time, Authorizer? authorizer = null, ClientQuotaManager? quotas = null, ReplicaManager? replicas = null) : RequestHandler<ProduceRequest, ProduceResponse>(ApiKey.Produce, 3, 11)
 {
-    public override ApiKey Key => ApiKey.Produce;
-
-    public override short MinVersion => 3;
-
-    public override short MaxVersion => 11;
-
     public override ValueTask<ProduceResponse?> HandleAsync(RequestContext context, ProduceRequest produce)
     {
         var response = new ProduceResponse();

@@ -10,15 +10,18 @@ namespace LogBroker.Broker.Handlers;
 /// </summary>
 /// <typeparam name="TRequest">The generated request class of <see cref="Key"/>.</typeparam>
 /// <typeparam name="TResponse">The generated response class of <see cref="Key"/>.</typeparam>
-internal abstract class RequestHandler<TRequest, TResponse> : IRequestHandler
+/// <param name="key">The API key served.</param>
+/// <param name="minVersion">The lowest version served.</param>
+/// <param name="maxVersion">The highest version served.</param>
+internal abstract class RequestHandler<TRequest, TResponse>(ApiKey key, short minVersion, short maxVersion) : IRequestHandler
     where TRequest : class, IKafkaMessage, new()
     where TResponse : class, IKafkaMessage
 {
-    public abstract ApiKey Key { get; }
+    public ApiKey Key => key;
 
-    public abstract short MinVersion { get; }
+    public short MinVersion => minVersion;
 
-    public abstract short MaxVersion { get; }
+    public short MaxVersion => maxVersion;
 
     public IKafkaMessage CreateRequest() => new TRequest();
 

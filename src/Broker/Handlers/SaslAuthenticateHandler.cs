@@ -12,14 +12,8 @@ namespace LogBroker.Broker.Handlers;
 /// SASL_AUTHENTICATION_FAILED with a message and closes the connection once it is sent. Without a
 /// handshake first, or on a listener without SASL: ILLEGAL_SASL_STATE (and, on a SASL listener, a close).
 /// </summary>
-internal sealed partial class SaslAuthenticateHandler(ILogger<SaslAuthenticateHandler> logger) : RequestHandler<SaslAuthenticateRequest, SaslAuthenticateResponse>
+internal sealed partial class SaslAuthenticateHandler(ILogger<SaslAuthenticateHandler> logger) : RequestHandler<SaslAuthenticateRequest, SaslAuthenticateResponse>(ApiKey.SaslAuthenticate, 0, 2)
 {
-    public override ApiKey Key => ApiKey.SaslAuthenticate;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 2;
-
     public override ValueTask<SaslAuthenticateResponse?> HandleAsync(RequestContext context, SaslAuthenticateRequest authenticate)
     {
         var response = new SaslAuthenticateResponse { ErrorMessage = null };

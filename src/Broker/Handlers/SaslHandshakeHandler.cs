@@ -12,14 +12,8 @@ namespace LogBroker.Broker.Handlers;
 /// connection closes; a handshake in the middle of an exchange, or a re-authentication (KIP-368) with
 /// another mechanism, gets ILLEGAL_SASL_STATE and closes.
 /// </summary>
-internal sealed class SaslHandshakeHandler(SaslAuthenticator authenticator) : RequestHandler<SaslHandshakeRequest, SaslHandshakeResponse>
+internal sealed class SaslHandshakeHandler(SaslAuthenticator authenticator) : RequestHandler<SaslHandshakeRequest, SaslHandshakeResponse>(ApiKey.SaslHandshake, 0, 1)
 {
-    public override ApiKey Key => ApiKey.SaslHandshake;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 1;
-
     public override ValueTask<SaslHandshakeResponse?> HandleAsync(RequestContext context, SaslHandshakeRequest handshake)
     {
         var response = new SaslHandshakeResponse { Mechanisms = [.. authenticator.Mechanisms] };

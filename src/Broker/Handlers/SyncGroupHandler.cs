@@ -6,14 +6,8 @@ using LogBroker.Protocol.Messages;
 namespace LogBroker.Broker.Handlers;
 
 /// <summary>SyncGroup (key 14), versions 0–5 (v4 is v3, flexible; v5 carries the protocol type and name, checked against the group's: INCONSISTENT_GROUP_PROTOCOL): followers wait for the leader's assignments.</summary>
-internal sealed class SyncGroupHandler(GroupCoordinator groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<SyncGroupRequest, SyncGroupResponse>
+internal sealed class SyncGroupHandler(GroupCoordinator groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<SyncGroupRequest, SyncGroupResponse>(ApiKey.SyncGroup, 0, 5)
 {
-    public override ApiKey Key => ApiKey.SyncGroup;
-
-    public override short MinVersion => 0;
-
-    public override short MaxVersion => 5;
-
     public override async ValueTask<SyncGroupResponse?> HandleAsync(RequestContext context, SyncGroupRequest request) =>
         authorizer?.Check(context, AclOperation.Read, AclResourceType.Group, request.GroupId) is { } denied
             ? new SyncGroupResponse { ErrorCode = (short)denied }

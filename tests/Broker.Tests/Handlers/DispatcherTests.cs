@@ -85,14 +85,8 @@ public sealed class DispatcherTests : HandlerTest
         Assert.Contains("boom", done.CloseReason, StringComparison.Ordinal);
     }
 
-    private sealed class ThrowingHeartbeatHandler : RequestHandler<HeartbeatRequest, HeartbeatResponse>
+    private sealed class ThrowingHeartbeatHandler() : RequestHandler<HeartbeatRequest, HeartbeatResponse>(ApiKey.Heartbeat, 0, 3)
     {
-        public override ApiKey Key => ApiKey.Heartbeat;
-
-        public override short MinVersion => 0;
-
-        public override short MaxVersion => 3;
-
         public override ValueTask<HeartbeatResponse?> HandleAsync(RequestContext context, HeartbeatRequest request) =>
             throw new InvalidOperationException("boom");
     }
