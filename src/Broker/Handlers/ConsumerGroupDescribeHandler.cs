@@ -13,7 +13,7 @@ internal sealed class ConsumerGroupDescribeHandler(ConsumerGroupCoordinator grou
         var response = new ConsumerGroupDescribeResponse();
         foreach (string id in Duplicates.Once(request.GroupIds))
         {
-            response.Groups.Add((authorizer?.Check(context, AclOperation.Describe, AclResourceType.Group, id) ?? coordinators?.Refusal(id)) is { } refused
+            response.Groups.Add(GroupAccess.Refusal(context, authorizer, coordinators, AclOperation.Describe, id) is { } refused
                 ? new ConsumerGroupDescribeResponse.DescribedGroup { GroupId = id, ErrorCode = (short)refused }
                 : groups.Describe(id)); // a group named twice is described once
         }

@@ -13,8 +13,7 @@ namespace LogBroker.Broker.Handlers;
 internal sealed class ConsumerGroupHeartbeatHandler(ConsumerGroupCoordinator groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse>(ApiKey.ConsumerGroupHeartbeat, 0, 1)
 {
     public override ValueTask<ConsumerGroupHeartbeatResponse?> HandleAsync(RequestContext context, ConsumerGroupHeartbeatRequest request) =>
-        ValueTask.FromResult<ConsumerGroupHeartbeatResponse?>((authorizer?.Check(context, AclOperation.Read, AclResourceType.Group, request.GroupId)
-            ?? coordinators?.Refusal(request.GroupId)) is { } refused // cluster mode: only the group's coordinator answers
+        ValueTask.FromResult<ConsumerGroupHeartbeatResponse?>(GroupAccess.Refusal(context, authorizer, coordinators, AclOperation.Read, request.GroupId) is { } refused
             ? new ConsumerGroupHeartbeatResponse { ErrorCode = (short)refused }
             : groups.Heartbeat(request, context.ClientId ?? "", context.Connection));
 }

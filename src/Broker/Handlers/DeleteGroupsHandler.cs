@@ -13,7 +13,7 @@ internal sealed class DeleteGroupsHandler(OffsetManager groups, Authorizer? auth
         var response = new DeleteGroupsResponse();
         foreach (string id in delete.GroupsNames)
         {
-            response.Results.Add(new DeleteGroupsResponse.DeletableGroupResult { GroupId = id, ErrorCode = (short)(authorizer?.Check(context, AclOperation.Delete, AclResourceType.Group, id) ?? coordinators?.Refusal(id) ?? groups.DeleteGroup(id)) });
+            response.Results.Add(new DeleteGroupsResponse.DeletableGroupResult { GroupId = id, ErrorCode = (short)(GroupAccess.Refusal(context, authorizer, coordinators, AclOperation.Delete, id) ?? groups.DeleteGroup(id)) });
         }
 
         return ValueTask.FromResult<DeleteGroupsResponse?>(response);

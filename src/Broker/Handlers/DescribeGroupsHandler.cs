@@ -16,8 +16,7 @@ internal sealed class DescribeGroupsHandler(GroupCoordinator groups, Authorizer?
         var response = new DescribeGroupsResponse();
         foreach (string id in Duplicates.Once(request.Groups))
         {
-            Protocol.ErrorCode? refused = authorizer?.Check(context, AclOperation.Describe, AclResourceType.Group, id)
-                ?? coordinators?.Refusal(id); // cluster mode: the coordinator answers
+            Protocol.ErrorCode? refused = GroupAccess.Refusal(context, authorizer, coordinators, AclOperation.Describe, id);
             response.Groups.Add(refused is { } error
                 ? new DescribeGroupsResponse.DescribedGroup { GroupId = id, ErrorCode = (short)error }
                 : groups.Describe(id));

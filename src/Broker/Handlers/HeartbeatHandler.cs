@@ -11,8 +11,7 @@ internal sealed class HeartbeatHandler(GroupCoordinator groups, Authorizer? auth
 {
     public override ValueTask<HeartbeatResponse?> HandleAsync(RequestContext context, HeartbeatRequest heartbeat)
     {
-        ErrorCode error = authorizer?.Check(context, AclOperation.Read, AclResourceType.Group, heartbeat.GroupId)
-            ?? coordinators?.Refusal(heartbeat.GroupId) ?? groups.Heartbeat(heartbeat.GroupId, heartbeat.MemberId, heartbeat.GroupInstanceId, heartbeat.GenerationId);
+        ErrorCode error = GroupAccess.Refusal(context, authorizer, coordinators, AclOperation.Read, heartbeat.GroupId) ?? groups.Heartbeat(heartbeat.GroupId, heartbeat.MemberId, heartbeat.GroupInstanceId, heartbeat.GenerationId);
         return ValueTask.FromResult<HeartbeatResponse?>(new HeartbeatResponse { ErrorCode = (short)error });
     }
 }

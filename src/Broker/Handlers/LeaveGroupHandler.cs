@@ -11,14 +11,9 @@ internal sealed class LeaveGroupHandler(GroupCoordinator groups, Authorizer? aut
 {
     public override ValueTask<LeaveGroupResponse?> HandleAsync(RequestContext context, LeaveGroupRequest leave)
     {
-        if (authorizer?.Check(context, AclOperation.Read, AclResourceType.Group, leave.GroupId) is { } denied)
+        if (GroupAccess.Refusal(context, authorizer, coordinators, AclOperation.Read, leave.GroupId) is { } refused)
         {
-            return ValueTask.FromResult<LeaveGroupResponse?>(new LeaveGroupResponse { ErrorCode = (short)denied });
-        }
-
-        if (coordinators?.Refusal(leave.GroupId) is { } refused)
-        {
-            return ValueTask.FromResult<LeaveGroupResponse?>(new LeaveGroupResponse { ErrorCode = (short)refused }); // cluster mode: another broker coordinates it
+            return ValueTask.FromResult<LeaveGroupResponse?>(new LeaveGroupResponse { ErrorCode = (short)refused });
         }
 
         IEnumerable<(string, string?)> leaving = context.Version >= 3

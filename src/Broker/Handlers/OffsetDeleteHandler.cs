@@ -15,14 +15,9 @@ internal sealed class OffsetDeleteHandler(OffsetManager groups, Authorizer? auth
 {
     public override ValueTask<OffsetDeleteResponse?> HandleAsync(RequestContext context, OffsetDeleteRequest delete)
     {
-        if (authorizer?.Check(context, AclOperation.Delete, AclResourceType.Group, delete.GroupId) is { } groupDenied)
+        if (GroupAccess.Refusal(context, authorizer, coordinators, AclOperation.Delete, delete.GroupId) is { } groupRefused)
         {
-            return ValueTask.FromResult<OffsetDeleteResponse?>(new OffsetDeleteResponse { ErrorCode = (short)groupDenied });
-        }
-
-        if (coordinators?.Refusal(delete.GroupId) is { } elsewhere)
-        {
-            return ValueTask.FromResult<OffsetDeleteResponse?>(new OffsetDeleteResponse { ErrorCode = (short)elsewhere }); // cluster mode: the coordinator answers
+            return ValueTask.FromResult<OffsetDeleteResponse?>(new OffsetDeleteResponse { ErrorCode = (short)groupRefused });
         }
 
         // Kafka: Delete on the group, Read on each topic; a refused topic's partitions are answered without being deleted.

@@ -9,9 +9,7 @@ namespace LogBroker.Broker.Handlers;
 internal sealed class SyncGroupHandler(GroupCoordinator groups, Authorizer? authorizer = null, Cluster.GroupCoordinatorMap? coordinators = null) : RequestHandler<SyncGroupRequest, SyncGroupResponse>(ApiKey.SyncGroup, 0, 5)
 {
     public override async ValueTask<SyncGroupResponse?> HandleAsync(RequestContext context, SyncGroupRequest request) =>
-        authorizer?.Check(context, AclOperation.Read, AclResourceType.Group, request.GroupId) is { } denied
-            ? new SyncGroupResponse { ErrorCode = (short)denied }
-            : coordinators?.Refusal(request.GroupId) is { } refused
-            ? new SyncGroupResponse { ErrorCode = (short)refused } // cluster mode: another broker coordinates it
+        GroupAccess.Refusal(context, authorizer, coordinators, AclOperation.Read, request.GroupId) is { } refused
+            ? new SyncGroupResponse { ErrorCode = (short)refused }
             : await groups.SyncAsync(request).ConfigureAwait(false);
 }
