@@ -14,52 +14,39 @@ internal sealed class CreateAclsHandler(AclStore store, Authorizer authorizer, C
     public override async ValueTask<CreateAclsResponse?> HandleAsync(RequestContext context, CreateAclsRequest request)
     {
         var response = new CreateAclsResponse();
-        bool allowed = authorizer.AuthorizeCluster(context, AclOperation.Alter);
-        var valid = new List<AclBinding>();
-        var validResults = new List<CreateAclsResponse.AclCreationResult>();
-        foreach (CreateAclsRequest.AclCreation c in request.Creations)
-        {
-            var result = new CreateAclsResponse.AclCreationResult { ErrorMessage = null };
-            response.Results.Add(result);
-            var binding = new AclBinding((AclResourceType)c.ResourceType, c.ResourceName, context.Version == 0 ? AclPatternType.Literal : (AclPatternType)c.ResourcePatternType,
-                c.Principal, c.Host, (AclOperation)c.Operation, (AclPermission)c.PermissionType);
-            string? why = AclRequestEntry.Refusal(allowed, request.Creations.Count, binding.Invalid(), out ErrorCode error);
-            if (why is not null)
+        (List<AclBinding> valid, List<CreateAclsResponse.AclCreationResult> validResults) = AclRequestEntry.Admit(
+            authorizer.AuthorizeCluster(context, AclOperation.Alter), request.Creations,
+            c => new AclBinding((AclResourceType)c.ResourceType, c.ResourceName, context.Version == 0 ? AclPatternType.Literal : (AclPatternType)c.ResourcePatternType,
+                c.Principal, c.Host, (AclOperation)c.Operation, (AclPermission)c.PermissionType),
+            binding => binding.Invalid(),
+            () =>
             {
-                result.ErrorCode = (short)error;
-                result.ErrorMessage = why;
-                continue;
-            }
-
-            valid.Add(binding);
-            validResults.Add(result);
-        }
-
+                var result = new CreateAclsResponse.AclCreationResult { ErrorMessage = null };
+                response.Results.Add(result);
+                return result;
+            },
+            Refuse);
         if (valid.Count > 0)
         {
-            string? failure = null;
             try
             {
                 if (!await Cluster.ClusterDocuments.RunAsync(cluster, store, () => store.Add(valid), context.Closing).ConfigureAwait(false))
                 {
-                    failure = $"The broker holds at most {AclStore.MaxAcls} ACLs.";
+                    validResults.ForEach(r => Refuse(r, ErrorCode.UnknownServerError, $"The broker holds at most {AclStore.MaxAcls} ACLs."));
                 }
             }
             catch (IOException e)
             {
-                failure = "The ACL file could not be written: " + e.Message;
-            }
-
-            if (failure is not null)
-            {
-                foreach (CreateAclsResponse.AclCreationResult r in validResults)
-                {
-                    r.ErrorCode = (short)ErrorCode.UnknownServerError;
-                    r.ErrorMessage = failure;
-                }
+                validResults.ForEach(r => Refuse(r, ErrorCode.UnknownServerError, "The ACL file could not be written: " + e.Message));
             }
         }
 
         return response;
+    }
+
+    private static void Refuse(CreateAclsResponse.AclCreationResult result, ErrorCode error, string why)
+    {
+        result.ErrorCode = (short)error;
+        result.ErrorMessage = why;
     }
 }

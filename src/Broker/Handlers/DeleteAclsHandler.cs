@@ -14,27 +14,18 @@ internal sealed class DeleteAclsHandler(AclStore store, Authorizer authorizer, C
     public override async ValueTask<DeleteAclsResponse?> HandleAsync(RequestContext context, DeleteAclsRequest request)
     {
         var response = new DeleteAclsResponse();
-        bool allowed = authorizer.AuthorizeCluster(context, AclOperation.Alter);
-        var filters = new List<AclFilter>();
-        var filterResults = new List<DeleteAclsResponse.DeleteAclsFilterResult>();
-        foreach (DeleteAclsRequest.DeleteAclsFilter f in request.Filters)
-        {
-            var result = new DeleteAclsResponse.DeleteAclsFilterResult { ErrorMessage = null };
-            response.FilterResults.Add(result);
-            var filter = new AclFilter((AclResourceType)f.ResourceTypeFilter, f.ResourceNameFilter, context.Version == 0 ? AclPatternType.Literal : (AclPatternType)f.PatternTypeFilter,
-                f.PrincipalFilter, f.HostFilter, (AclOperation)f.Operation, (AclPermission)f.PermissionType);
-            string? why = AclRequestEntry.Refusal(allowed, request.Filters.Count, filter.Invalid(), out ErrorCode error);
-            if (why is not null)
+        (List<AclFilter> filters, List<DeleteAclsResponse.DeleteAclsFilterResult> filterResults) = AclRequestEntry.Admit(
+            authorizer.AuthorizeCluster(context, AclOperation.Alter), request.Filters,
+            f => new AclFilter((AclResourceType)f.ResourceTypeFilter, f.ResourceNameFilter, context.Version == 0 ? AclPatternType.Literal : (AclPatternType)f.PatternTypeFilter,
+                f.PrincipalFilter, f.HostFilter, (AclOperation)f.Operation, (AclPermission)f.PermissionType),
+            filter => filter.Invalid(),
+            () =>
             {
-                result.ErrorCode = (short)error;
-                result.ErrorMessage = why;
-                continue;
-            }
-
-            filters.Add(filter);
-            filterResults.Add(result);
-        }
-
+                var result = new DeleteAclsResponse.DeleteAclsFilterResult { ErrorMessage = null };
+                response.FilterResults.Add(result);
+                return result;
+            },
+            Refuse);
         if (filters.Count == 0)
         {
             return response;
@@ -63,13 +54,15 @@ internal sealed class DeleteAclsHandler(AclStore store, Authorizer authorizer, C
         }
         catch (IOException e)
         {
-            foreach (DeleteAclsResponse.DeleteAclsFilterResult r in filterResults)
-            {
-                r.ErrorCode = (short)ErrorCode.UnknownServerError;
-                r.ErrorMessage = "The ACL file could not be written: " + e.Message;
-            }
+            filterResults.ForEach(r => Refuse(r, ErrorCode.UnknownServerError, "The ACL file could not be written: " + e.Message));
         }
 
         return response;
+    }
+
+    private static void Refuse(DeleteAclsResponse.DeleteAclsFilterResult result, ErrorCode error, string why)
+    {
+        result.ErrorCode = (short)error;
+        result.ErrorMessage = why;
     }
 }

@@ -20,4 +20,32 @@ internal static class AclRequestEntry
             : entries > MaxPerRequest ? $"At most {MaxPerRequest} entries per request."
             : invalid;
     }
+
+    /// <summary>
+    /// Sorts a request's entries by <see cref="Refusal"/>, in order: each gets a result from <paramref name="newResult"/>
+    /// (which adds it to the response); a refused entry gets its error through <paramref name="refuse"/> at once, and
+    /// the others are returned, each with its result, for the store.
+    /// </summary>
+    public static (List<TItem> Admitted, List<TResult> Results) Admit<TEntry, TItem, TResult>(bool clusterAlterAllowed, IReadOnlyList<TEntry> entries,
+        Func<TEntry, TItem> parse, Func<TItem, string?> invalid, Func<TResult> newResult, Action<TResult, ErrorCode, string> refuse)
+    {
+        var admitted = new List<TItem>();
+        var results = new List<TResult>();
+        foreach (TEntry entry in entries)
+        {
+            TResult result = newResult();
+            TItem item = parse(entry);
+            string? why = Refusal(clusterAlterAllowed, entries.Count, invalid(item), out ErrorCode error);
+            if (why is not null)
+            {
+                refuse(result, error, why);
+                continue;
+            }
+
+            admitted.Add(item);
+            results.Add(result);
+        }
+
+        return (admitted, results);
+    }
 }
