@@ -7,47 +7,6 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace LogBroker.Broker.Groups;
 
 /// <summary>
-/// Where an append to the offset store ended: the offset the store must be durable (or replicated) up to,
-/// and, in cluster mode, the <c>__consumer_offsets</c> partition and the leader epoch it was appended in.
-/// </summary>
-internal readonly record struct OffsetPosition(long Offset, int Partition = 0, int LeaderEpoch = -1);
-
-/// <summary>Where committed offsets are made durable (and read back at start).</summary>
-internal interface IOffsetStore
-{
-    /// <summary>
-    /// Records commits (or, with a null offset, deletions) before they are acknowledged; returns the
-    /// position to pass to <see cref="WhenDurableAsync"/>. Throws (an <see cref="IOException"/>, with
-    /// nothing stored; an <see cref="OffsetStoreException"/> carries the Kafka error to answer) when it cannot.
-    /// </summary>
-    OffsetPosition Append(string group, IReadOnlyList<(string Topic, int Partition, CommittedOffset? Offset)> changes);
-
-    /// <summary>
-    /// Completes once everything appended before <paramref name="position"/> is on stable storage (or, replicated,
-    /// in the ISR); faults with an <see cref="IOException"/> (an <see cref="OffsetStoreException"/> with the
-    /// error to answer) when that cannot be known.
-    /// </summary>
-    Task WhenDurableAsync(OffsetPosition position);
-
-    /// <summary>
-    /// Whether a commit is acknowledged only after <see cref="WhenDurableAsync"/>, whatever
-    /// <c>Broker:FlushOnAcksAll</c> says (cluster mode: a commit is acknowledged once its ISR has it).
-    /// </summary>
-    bool Replicated => false;
-
-    /// <summary>Every group's committed offsets as last stored.</summary>
-    IEnumerable<(string Group, string Topic, int Partition, CommittedOffset Offset)> Load();
-
-    /// <summary>The classic groups' states as last recorded by <see cref="AppendGroup"/>, read by <see cref="Load"/> (none by default).</summary>
-    IEnumerable<(string Group, GroupMetadataRecord State)> LoadedGroups() => [];
-
-    /// <summary>Records a classic group's state, or with null that the group is gone (not waited for; read back by <see cref="LoadedGroups"/>).</summary>
-    void AppendGroup(string group, GroupMetadataRecord? state, long timestampMs)
-    {
-    }
-}
-
-/// <summary>
 /// The one owner of committed offsets and of the group-id directory: OffsetCommit, OffsetFetch,
 /// OffsetDelete, DeleteGroups, ListGroups and offset expiry, for classic and server-side (KIP-848)
 /// groups alike.
@@ -533,36 +492,6 @@ internal sealed partial class OffsetManager
         finally
         {
             entry.Sync.Exit();
-        }
-    }
-
-    /// <summary>offsets.retention.minutes: a group without members loses its offsets (and its entry) once it has had none that long.</summary>
-    public void ExpireIdle()
-    {
-        long now = _time.GetTimestamp();
-        foreach (GroupEntry entry in _entries.Values)
-        {
-            lock (entry.Sync)
-            {
-                if (entry.Removed || entry.InUse || entry.Pending.Count > 0 || now < entry.ExpiryRetryAt || _time.GetElapsedTime(entry.EmptySince, now) < _retention)
-                {
-                    continue;
-                }
-
-                if (entry.Offsets.Count > 0)
-                {
-                    if (!TryAppend(entry.Id, Tombstones(entry), out _))
-                    {
-                        entry.ExpiryRetryAt = now + (long)(ExpiryRetry.TotalSeconds * _time.TimestampFrequency); // keep them, try later
-                        continue;
-                    }
-
-                    entry.Offsets.Clear();
-                }
-
-                RecordGroup(entry, null);
-                Remove(entry);
-            }
         }
     }
 
