@@ -314,82 +314,19 @@ internal sealed partial class MetadataLog
 
         public readonly int Remaining => _bytes.Length - Position;
 
-        public bool TryByte(out byte value)
-        {
-            value = 0;
-            if (Remaining < 1)
-            {
-                return false;
-            }
+        private delegate T Decode<T>(ReadOnlySpan<byte> source);
 
-            value = _bytes[Position++];
-            return true;
-        }
+        public bool TryByte(out byte value) => TryRead(1, static b => b[0], out value);
 
-        public bool TryInt16(out short value)
-        {
-            value = 0;
-            if (Remaining < 2)
-            {
-                return false;
-            }
+        public bool TryInt16(out short value) => TryRead(2, BinaryPrimitives.ReadInt16LittleEndian, out value);
 
-            value = BinaryPrimitives.ReadInt16LittleEndian(_bytes[Position..]);
-            Position += 2;
-            return true;
-        }
+        public bool TryInt32(out int value) => TryRead(4, BinaryPrimitives.ReadInt32LittleEndian, out value);
 
-        public bool TryInt32(out int value)
-        {
-            value = 0;
-            if (Remaining < 4)
-            {
-                return false;
-            }
+        public bool TryUInt32(out uint value) => TryRead(4, BinaryPrimitives.ReadUInt32LittleEndian, out value);
 
-            value = BinaryPrimitives.ReadInt32LittleEndian(_bytes[Position..]);
-            Position += 4;
-            return true;
-        }
+        public bool TryInt64(out long value) => TryRead(8, BinaryPrimitives.ReadInt64LittleEndian, out value);
 
-        public bool TryUInt32(out uint value)
-        {
-            value = 0;
-            if (Remaining < 4)
-            {
-                return false;
-            }
-
-            value = BinaryPrimitives.ReadUInt32LittleEndian(_bytes[Position..]);
-            Position += 4;
-            return true;
-        }
-
-        public bool TryInt64(out long value)
-        {
-            value = 0;
-            if (Remaining < 8)
-            {
-                return false;
-            }
-
-            value = BinaryPrimitives.ReadInt64LittleEndian(_bytes[Position..]);
-            Position += 8;
-            return true;
-        }
-
-        public bool TryGuid(out Guid value)
-        {
-            value = Guid.Empty;
-            if (Remaining < 16)
-            {
-                return false;
-            }
-
-            value = new Guid(_bytes.Slice(Position, 16));
-            Position += 16;
-            return true;
-        }
+        public bool TryGuid(out Guid value) => TryRead(16, static b => new Guid(b), out value);
 
         public bool TryString([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? value)
         {
@@ -401,6 +338,20 @@ internal sealed partial class MetadataLog
 
             value = Encoding.UTF8.GetString(_bytes.Slice(Position, length));
             Position += length;
+            return true;
+        }
+
+        /// <summary>Decodes the next <paramref name="size"/> bytes and consumes them, or consumes nothing and answers false when fewer are left.</summary>
+        private bool TryRead<T>(int size, Decode<T> decode, out T value)
+        {
+            if (Remaining < size)
+            {
+                value = default!;
+                return false;
+            }
+
+            value = decode(_bytes.Slice(Position, size));
+            Position += size;
             return true;
         }
     }
