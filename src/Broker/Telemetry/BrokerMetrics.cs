@@ -240,18 +240,6 @@ internal sealed class BrokerMetrics : IDisposable
                 }
 
                 break;
-            case JoinGroupResponse join:
-                Error(api, join.ErrorCode);
-                break;
-            case SyncGroupResponse sync:
-                Error(api, sync.ErrorCode);
-                break;
-            case HeartbeatResponse heartbeat:
-                Error(api, heartbeat.ErrorCode);
-                break;
-            case LeaveGroupResponse leave:
-                Error(api, leave.ErrorCode);
-                break;
             case FindCoordinatorResponse find:
                 Error(api, find.ErrorCode);
                 foreach (FindCoordinatorResponse.Coordinator coordinator in find.Coordinators)
@@ -260,22 +248,29 @@ internal sealed class BrokerMetrics : IDisposable
                 }
 
                 break;
-            case InitProducerIdResponse init:
-                Error(api, init.ErrorCode);
-                break;
-            case ConsumerGroupHeartbeatResponse heartbeat:
-                Error(api, heartbeat.ErrorCode);
-                break;
-            case OffsetFetchResponse offsetFetch:
-                Error(api, offsetFetch.ErrorCode);
-                break;
-            case ApiVersionsResponse versions:
-                Error(api, versions.ErrorCode);
-                break;
             default:
+                if (TopLevelError(context.Response) is { } code)
+                {
+                    Error(api, code);
+                }
+
                 break;
         }
     }
+
+    /// <summary>The error code of a response that carries one for the whole request; null for the others.</summary>
+    private static short? TopLevelError(object? response) => response switch
+    {
+        JoinGroupResponse r => r.ErrorCode,
+        SyncGroupResponse r => r.ErrorCode,
+        HeartbeatResponse r => r.ErrorCode,
+        LeaveGroupResponse r => r.ErrorCode,
+        InitProducerIdResponse r => r.ErrorCode,
+        ConsumerGroupHeartbeatResponse r => r.ErrorCode,
+        OffsetFetchResponse r => r.ErrorCode,
+        ApiVersionsResponse r => r.ErrorCode,
+        _ => null,
+    };
 
     private void CountProduce(string api, ProduceRequest? request, ProduceResponse response)
     {
