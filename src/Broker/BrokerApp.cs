@@ -53,20 +53,13 @@ public static class BrokerApp
             TopicLimits.From(sp.GetRequiredService<BrokerOptions>())));
         services.AddSingleton<ClusterInfo>();
         services.AddSingleton<ProducerStates>();
-        services.AddSingleton<IRequestHandler, MetadataHandler>();
-        services.AddSingleton<IRequestHandler, ProduceHandler>();
-        services.AddSingleton<IRequestHandler, FetchHandler>();
-        services.AddSingleton<IRequestHandler, ListOffsetsHandler>();
-        services.AddSingleton<IRequestHandler, CreateTopicsHandler>();
-        services.AddSingleton<IRequestHandler, DeleteTopicsHandler>();
-        services.AddSingleton<IRequestHandler, CreatePartitionsHandler>();
-        services.AddSingleton<IRequestHandler, DeleteRecordsHandler>();
-        services.AddSingleton<IRequestHandler, DescribeLogDirsHandler>();
-        services.AddSingleton<IRequestHandler, InitProducerIdHandler>();
-        services.AddSingleton<IRequestHandler, DescribeClusterHandler>();
-        services.AddSingleton<IRequestHandler, DescribeConfigsHandler>();
-        services.AddSingleton<IRequestHandler, AlterConfigsHandler>();
-        services.AddSingleton<IRequestHandler, IncrementalAlterConfigsHandler>();
+        AddHandlers(services,
+        [
+            typeof(MetadataHandler), typeof(ProduceHandler), typeof(FetchHandler), typeof(ListOffsetsHandler),
+            typeof(CreateTopicsHandler), typeof(DeleteTopicsHandler), typeof(CreatePartitionsHandler), typeof(DeleteRecordsHandler),
+            typeof(DescribeLogDirsHandler), typeof(InitProducerIdHandler), typeof(DescribeClusterHandler), typeof(DescribeConfigsHandler),
+            typeof(AlterConfigsHandler), typeof(IncrementalAlterConfigsHandler),
+        ]);
         services.AddSingleton(sp =>
         {
             int compactAfter = sp.GetRequiredService<BrokerOptions>().OffsetsCompactionBytes;
@@ -91,19 +84,13 @@ public static class BrokerApp
             return new ConsumerGroupCoordinator(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<TopicRegistry>(),
                 sp.GetRequiredService<OffsetManager>(), new ConsumerGroupOptions(broker.ConsumerGroupHeartbeatInterval, broker.ConsumerGroupSessionTimeout));
         });
-        services.AddSingleton<IRequestHandler, ConsumerGroupHeartbeatHandler>();
-        services.AddSingleton<IRequestHandler, ConsumerGroupDescribeHandler>();
-        services.AddSingleton<IRequestHandler, FindCoordinatorHandler>();
-        services.AddSingleton<IRequestHandler, JoinGroupHandler>();
-        services.AddSingleton<IRequestHandler, SyncGroupHandler>();
-        services.AddSingleton<IRequestHandler, HeartbeatHandler>();
-        services.AddSingleton<IRequestHandler, LeaveGroupHandler>();
-        services.AddSingleton<IRequestHandler, OffsetCommitHandler>();
-        services.AddSingleton<IRequestHandler, OffsetFetchHandler>();
-        services.AddSingleton<IRequestHandler, ListGroupsHandler>();
-        services.AddSingleton<IRequestHandler, DescribeGroupsHandler>();
-        services.AddSingleton<IRequestHandler, DeleteGroupsHandler>();
-        services.AddSingleton<IRequestHandler, OffsetDeleteHandler>();
+        AddHandlers(services,
+        [
+            typeof(ConsumerGroupHeartbeatHandler), typeof(ConsumerGroupDescribeHandler), typeof(FindCoordinatorHandler), typeof(JoinGroupHandler),
+            typeof(SyncGroupHandler), typeof(HeartbeatHandler), typeof(LeaveGroupHandler), typeof(OffsetCommitHandler),
+            typeof(OffsetFetchHandler), typeof(ListGroupsHandler), typeof(DescribeGroupsHandler), typeof(DeleteGroupsHandler),
+            typeof(OffsetDeleteHandler),
+        ]);
         services.AddHostedService<GroupTimers>();
         services.AddLogBrokerSecurity(configuration);
         services.AddLogBrokerQuotas();
@@ -117,6 +104,15 @@ public static class BrokerApp
         services.AddLogBrokerCluster(configuration);
         services.AddLogBrokerClusterAdmin(configuration);
         return services;
+    }
+
+    /// <summary>Registers each of <paramref name="handlers"/> as one more <see cref="IRequestHandler"/> singleton, in order.</summary>
+    private static void AddHandlers(IServiceCollection services, Type[] handlers)
+    {
+        foreach (Type handler in handlers)
+        {
+            services.AddSingleton(typeof(IRequestHandler), handler);
+        }
     }
 
     private static string ConfigPath(string[] args)
