@@ -15,6 +15,7 @@ using System.Text;
 using LogBroker.Protocol.Messages;
 using LogBroker.Protocol.Primitives;
 using LogBroker.Protocol.Records;
+using LogBroker.TestKit;
 
 namespace LogBroker.LoadTool;
 
@@ -162,35 +163,9 @@ internal static class ScaleScenario
 
     private static void Report(string step, TimeSpan elapsed, Process broker, string data)
     {
-        int pid = broker.Id;
-        string root = Path.GetFullPath(data).TrimEnd('/') + "/";
-        int fds = 0, dataFds = 0;
-        foreach (string fd in Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd"))
-        {
-            fds++;
-            try
-            {
-                if (new FileInfo(fd).LinkTarget is { } target && target.StartsWith(root, StringComparison.Ordinal))
-                {
-                    dataFds++;
-                }
-            }
-            catch (IOException)
-            {
-            }
-        }
-
-        int maps = 0, dataMaps = 0;
-        foreach (string line in File.ReadLines($"/proc/{pid}/maps"))
-        {
-            maps++;
-            dataMaps += line.Contains(root, StringComparison.Ordinal) ? 1 : 0;
-        }
-
-        string status = File.ReadAllText($"/proc/{pid}/status");
-        string Field(string name) => status.Split('\n').FirstOrDefault(l => l.StartsWith(name, StringComparison.Ordinal))?.Split(':')[1].Trim() ?? "?";
-        Console.WriteLine($"{step}: {elapsed.TotalSeconds:F2} s | RssAnon {Field("RssAnon")}, RssFile {Field("RssFile")}, VmHWM {Field("VmHWM")} | " +
-                          $"maps {maps} ({dataMaps} of data files) | fds {fds} ({dataFds} of data files)");
+        ProcessResources r = ProcessResources.Of(broker.Id, data);
+        Console.WriteLine($"{step}: {elapsed.TotalSeconds:F2} s | RssAnon {r.RssAnonKb} kB, RssFile {r.RssFileKb} kB, VmHWM {r.PeakRssKb} kB | " +
+                          $"maps {r.Maps} ({r.DataMaps} of data files) | fds {r.Fds} ({r.DataFds} of data files)");
     }
 
     private static async Task<(Process Process, int Port, TimeSpan Started)> StartAsync(string data, params string[] settings)

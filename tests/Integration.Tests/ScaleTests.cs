@@ -241,51 +241,7 @@ internal static class StorageScenario
     }
 
     /// <summary>Descriptors and mappings of the broker that point into the data directory, with totals and memory.</summary>
-    public static (int DataFds, int DataMaps, int Fds, int Maps, long RssAnonKb, long RssFileKb) Resources(string dataDirectory)
-    {
-        int pid = BrokerPid(dataDirectory);
-        string root = Path.GetFullPath(dataDirectory).TrimEnd('/') + "/";
-        int fds = 0, dataFds = 0;
-        foreach (string fd in Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd"))
-        {
-            fds++;
-            try
-            {
-                if (new FileInfo(fd).LinkTarget is { } target && target.StartsWith(root, StringComparison.Ordinal))
-                {
-                    dataFds++;
-                }
-            }
-            catch (IOException)
-            {
-            }
-        }
-
-        int maps = 0, dataMaps = 0;
-        foreach (string line in File.ReadLines($"/proc/{pid}/maps"))
-        {
-            maps++;
-            if (line.Contains(root, StringComparison.Ordinal))
-            {
-                dataMaps++;
-            }
-        }
-
-        long anon = 0, file = 0;
-        foreach (string line in File.ReadLines($"/proc/{pid}/status"))
-        {
-            if (line.StartsWith("RssAnon:", StringComparison.Ordinal))
-            {
-                anon = long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
-            }
-            else if (line.StartsWith("RssFile:", StringComparison.Ordinal))
-            {
-                file = long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
-            }
-        }
-
-        return (dataFds, dataMaps, fds, maps, anon, file);
-    }
+    public static ProcessResources Resources(string dataDirectory) => ProcessResources.Of(BrokerPid(dataDirectory), dataDirectory);
 
     /// <summary>
     /// Segment files open in the broker: each open segment holds at most three descriptors and three
@@ -293,7 +249,7 @@ internal static class StorageScenario
     /// </summary>
     public static void AssertWithinBound(string dataDirectory, int maxOpenSegments)
     {
-        (int dataFds, int dataMaps, _, _, _, _) = Resources(dataDirectory);
+        (int dataFds, int dataMaps, _, _, _, _, _) = Resources(dataDirectory);
         Assert.InRange(dataFds, 0, (3 * maxOpenSegments) + 4);
         Assert.InRange(dataMaps, 0, 3 * maxOpenSegments);
     }
