@@ -1,5 +1,6 @@
 using System.CommandLine;
 using LogBroker.Client.Admin;
+using LogBroker.Protocol.Security;
 
 namespace LogBroker.Cli;
 

@@ -5,6 +5,7 @@ using Confluent.Kafka;
 using LogBroker.Broker;
 using LogBroker.Broker.Security;
 using LogBroker.Broker.Security.Authorization;
+using LogBroker.Protocol.Security;
 using LogBroker.TestKit;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -90,7 +91,7 @@ public sealed class AdminAuthenticationTests(AuthOpsBroker broker) : IClassFixtu
         Assert.Equal(HttpStatusCode.OK, viewerDryRun.StatusCode); // a dry run writes nothing
 
         // An ACL granting Read on the group but not on the topic still refuses the reset (Kafka's OffsetCommit needs both).
-        broker.Service<AclStore>().Add([new AclBinding(AclResourceType.Group, group, AclPatternType.Literal, "User:viewer", "*", AclOperation.Read, AclPermission.Allow)]);
+        broker.Service<AclStore>().Add([new AclBinding(AclResourceType.Group, group, AclPatternType.Literal, "User:viewer", "*", AclOperation.Read, AclPermissionType.Allow)]);
         using HttpResponseMessage topicDenied = await SendAsync(HttpMethod.Post, $"api/groups/{group}/reset-offsets", Basic("viewer", AuthOpsBroker.ViewerPassword), Reset);
         Assert.Equal(HttpStatusCode.Forbidden, topicDenied.StatusCode);
         Assert.Contains("User:viewer may not Read Topic", await topicDenied.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
@@ -186,8 +187,8 @@ public sealed class AuthOpsBroker : OpsBroker, IAsyncLifetime
         // The test's own Kafka clients are anonymous (plaintext listener): let them use any topic and group.
         Service<AclStore>().Add(
         [
-            new AclBinding(AclResourceType.Topic, "*", AclPatternType.Literal, ConnectionSession.Anonymous, "*", AclOperation.All, AclPermission.Allow),
-            new AclBinding(AclResourceType.Group, "*", AclPatternType.Literal, ConnectionSession.Anonymous, "*", AclOperation.All, AclPermission.Allow),
+            new AclBinding(AclResourceType.Topic, "*", AclPatternType.Literal, ConnectionSession.Anonymous, "*", AclOperation.All, AclPermissionType.Allow),
+            new AclBinding(AclResourceType.Group, "*", AclPatternType.Literal, ConnectionSession.Anonymous, "*", AclOperation.All, AclPermissionType.Allow),
         ]);
         Service<ScramCredentialStore>().Apply([], [("viewer", ScramMechanism.Sha256, ScramMechanism.Sha256.Create(ViewerPassword, 4096))], new List<(string, ScramMechanism)>());
     }

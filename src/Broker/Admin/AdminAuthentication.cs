@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using LogBroker.Broker.Security;
 using LogBroker.Broker.Security.Authorization;
+using LogBroker.Protocol.Security;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 

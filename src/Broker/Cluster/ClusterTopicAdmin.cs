@@ -3,6 +3,7 @@ using LogBroker.Broker.Network;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
+using LogBroker.Protocol.Security;
 using LogBroker.Storage;
 
 namespace LogBroker.Broker.Cluster;

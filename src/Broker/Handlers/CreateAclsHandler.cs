@@ -2,6 +2,7 @@ using LogBroker.Broker.Network;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
+using LogBroker.Protocol.Security;
 
 namespace LogBroker.Broker.Handlers;
 
@@ -17,7 +18,7 @@ internal sealed class CreateAclsHandler(AclStore store, Authorizer authorizer, C
         (List<AclBinding> valid, List<CreateAclsResponse.AclCreationResult> validResults) = AclRequestEntry.Admit(
             authorizer.AuthorizeCluster(context, AclOperation.Alter), request.Creations,
             c => new AclBinding((AclResourceType)c.ResourceType, c.ResourceName, context.Version == 0 ? AclPatternType.Literal : (AclPatternType)c.ResourcePatternType,
-                c.Principal, c.Host, (AclOperation)c.Operation, (AclPermission)c.PermissionType),
+                c.Principal, c.Host, (AclOperation)c.Operation, (AclPermissionType)c.PermissionType),
             binding => binding.Invalid(),
             () =>
             {

@@ -2,6 +2,7 @@ using LogBroker.Broker.Network;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
+using LogBroker.Protocol.Security;
 
 namespace LogBroker.Broker.Handlers;
 
@@ -17,7 +18,7 @@ internal sealed class DeleteAclsHandler(AclStore store, Authorizer authorizer, C
         (List<AclFilter> filters, List<DeleteAclsResponse.DeleteAclsFilterResult> filterResults) = AclRequestEntry.Admit(
             authorizer.AuthorizeCluster(context, AclOperation.Alter), request.Filters,
             f => new AclFilter((AclResourceType)f.ResourceTypeFilter, f.ResourceNameFilter, context.Version == 0 ? AclPatternType.Literal : (AclPatternType)f.PatternTypeFilter,
-                f.PrincipalFilter, f.HostFilter, (AclOperation)f.Operation, (AclPermission)f.PermissionType),
+                f.PrincipalFilter, f.HostFilter, (AclOperation)f.Operation, (AclPermissionType)f.PermissionType),
             filter => filter.Invalid(),
             () =>
             {

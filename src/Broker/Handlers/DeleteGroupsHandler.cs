@@ -2,6 +2,7 @@ using LogBroker.Broker.Groups;
 using LogBroker.Broker.Network;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol.Messages;
+using LogBroker.Protocol.Security;
 
 namespace LogBroker.Broker.Handlers;
 

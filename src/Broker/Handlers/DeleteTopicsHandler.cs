@@ -4,6 +4,7 @@ using LogBroker.Broker.Producers;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
+using LogBroker.Protocol.Security;
 
 namespace LogBroker.Broker.Handlers;
 

@@ -2,6 +2,7 @@ using LogBroker.Broker.Network;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
+using LogBroker.Protocol.Security;
 
 namespace LogBroker.Broker.Handlers;
 
@@ -13,7 +14,7 @@ internal sealed class DescribeAclsHandler(AclStore store, Authorizer authorizer)
         var response = new DescribeAclsResponse { ErrorMessage = null };
         var filter = new AclFilter((AclResourceType)request.ResourceTypeFilter, request.ResourceNameFilter,
             context.Version == 0 ? AclPatternType.Literal : (AclPatternType)request.PatternTypeFilter, request.PrincipalFilter, request.HostFilter,
-            (AclOperation)request.Operation, (AclPermission)request.PermissionType);
+            (AclOperation)request.Operation, (AclPermissionType)request.PermissionType);
         if (!authorizer.AuthorizeCluster(context, AclOperation.Describe))
         {
             response.ErrorCode = (short)ErrorCode.ClusterAuthorizationFailed;

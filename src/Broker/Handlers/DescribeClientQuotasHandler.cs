@@ -4,6 +4,7 @@ using LogBroker.Broker.Security;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
+using LogBroker.Protocol.Security;
 
 namespace LogBroker.Broker.Handlers;
 

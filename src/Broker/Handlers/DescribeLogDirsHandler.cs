@@ -2,6 +2,7 @@ using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Network;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol.Messages;
+using LogBroker.Protocol.Security;
 using LogBroker.Storage;
 
 namespace LogBroker.Broker.Handlers;

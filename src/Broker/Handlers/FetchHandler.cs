@@ -6,6 +6,7 @@ using LogBroker.Broker.Security;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
+using LogBroker.Protocol.Security;
 using LogBroker.Storage;
 
 namespace LogBroker.Broker.Handlers;

@@ -2,6 +2,7 @@ using LogBroker.Broker.Cluster;
 using LogBroker.Broker.Network;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
+using LogBroker.Protocol.Security;
 
 namespace LogBroker.Broker.Handlers;
 

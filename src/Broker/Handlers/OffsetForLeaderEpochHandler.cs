@@ -4,6 +4,7 @@ using LogBroker.Broker.Replication;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
+using LogBroker.Protocol.Security;
 using LogBroker.Storage;
 
 namespace LogBroker.Broker.Handlers;

@@ -8,6 +8,7 @@ using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
 using LogBroker.Protocol.Records;
+using LogBroker.Protocol.Security;
 using LogBroker.Storage;
 
 namespace LogBroker.Broker.Handlers;

@@ -3,6 +3,7 @@ using LogBroker.Broker.Security.Authorization;
 using LogBroker.Broker.Tests.Handlers;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
+using LogBroker.Protocol.Security;
 using LogBroker.TestKit;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -62,7 +63,7 @@ public sealed class ClusterAdminAclTests : IAsyncLifetime
     }
 
     private void Allow(AclOperation operation, string topic) =>
-        Assert.True(_broker!.Services.GetRequiredService<AclStore>().Add([new AclBinding(AclResourceType.Topic, topic, AclPatternType.Literal, Me, "*", operation, AclPermission.Allow)]));
+        Assert.True(_broker!.Services.GetRequiredService<AclStore>().Add([new AclBinding(AclResourceType.Topic, topic, AclPatternType.Literal, Me, "*", operation, AclPermissionType.Allow)]));
 
     private async Task<short> CreateAsync(string topic)
     {

@@ -1,6 +1,7 @@
 using LogBroker.Broker.Metadata;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol.Messages;
+using LogBroker.Protocol.Security;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace LogBroker.Broker.Tests.Handlers;
@@ -20,10 +21,10 @@ public abstract class AclHandlerTest : HandlerTest
     internal AclStore Acls => Broker.Services.GetRequiredService<AclStore>();
 
     internal void Allow(AclOperation operation, AclResourceType type, string name, AclPatternType pattern = AclPatternType.Literal) =>
-        Assert.True(Acls.Add([new AclBinding(type, name, pattern, Me, "*", operation, AclPermission.Allow)]));
+        Assert.True(Acls.Add([new AclBinding(type, name, pattern, Me, "*", operation, AclPermissionType.Allow)]));
 
     internal void Deny(AclOperation operation, AclResourceType type, string name, AclPatternType pattern = AclPatternType.Literal) =>
-        Assert.True(Acls.Add([new AclBinding(type, name, pattern, Me, "*", operation, AclPermission.Deny)]));
+        Assert.True(Acls.Add([new AclBinding(type, name, pattern, Me, "*", operation, AclPermissionType.Deny)]));
 
     internal void AllowCluster(AclOperation operation) => Allow(operation, AclResourceType.Cluster, Authorizer.ClusterName);
 

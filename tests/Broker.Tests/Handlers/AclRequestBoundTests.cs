@@ -1,6 +1,7 @@
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
+using LogBroker.Protocol.Security;
 
 namespace LogBroker.Broker.Tests.Handlers;
 
@@ -19,7 +20,7 @@ public sealed class AclRequestBoundTests : HandlerTest
         Principal = "User:alice",
         Host = "*",
         Operation = (sbyte)AclOperation.Read,
-        PermissionType = (sbyte)AclPermission.Allow,
+        PermissionType = (sbyte)AclPermissionType.Allow,
     };
 
     private static DeleteAclsRequest.DeleteAclsFilter Filter(int i) => new()
@@ -30,7 +31,7 @@ public sealed class AclRequestBoundTests : HandlerTest
         PrincipalFilter = null,
         HostFilter = null,
         Operation = (sbyte)AclOperation.Any,
-        PermissionType = (sbyte)AclPermission.Any,
+        PermissionType = (sbyte)AclPermissionType.Any,
     };
 
     private Task<CreateAclsResponse> CreateAsync(int count) =>

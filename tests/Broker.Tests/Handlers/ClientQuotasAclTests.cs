@@ -1,5 +1,6 @@
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol.Messages;
+using LogBroker.Protocol.Security;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace LogBroker.Broker.Tests.Handlers;
@@ -36,7 +37,7 @@ public sealed class ClientQuotasAclTests : HandlerTest
 
     private void Allow(AclOperation operation) =>
         Assert.True(Broker.Services.GetRequiredService<AclStore>().Add(
-            [new AclBinding(AclResourceType.Cluster, Authorizer.ClusterName, AclPatternType.Literal, "User:ANONYMOUS", "*", operation, AclPermission.Allow)]));
+            [new AclBinding(AclResourceType.Cluster, Authorizer.ClusterName, AclPatternType.Literal, "User:ANONYMOUS", "*", operation, AclPermissionType.Allow)]));
 
     [Fact]
     public async Task Describe_needs_DescribeConfigs_and_alter_needs_AlterConfigs_on_the_cluster()

@@ -1,5 +1,6 @@
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol.Messages;
+using LogBroker.Protocol.Security;
 using E = LogBroker.Protocol.ErrorCode;
 
 namespace LogBroker.Broker.Tests.Handlers;
@@ -83,7 +84,7 @@ public sealed class GroupAclTests : AclHandlerTest
         OffsetFetchResponse v1 = await FetchOffsetsAsync(1, "g", ["seen"]);
         Assert.Equal(Code(E.GroupAuthorizationFailed), Assert.Single(Assert.Single(v1.Topics).Partitions).ErrorCode);
 
-        Acls.Remove([new AclFilter(AclResourceType.Group, "g", AclPatternType.Literal, Me, "*", AclOperation.Describe, AclPermission.Deny)]);
+        Acls.Remove([new AclFilter(AclResourceType.Group, "g", AclPatternType.Literal, Me, "*", AclOperation.Describe, AclPermissionType.Deny)]);
         OffsetFetchResponse.OffsetFetchResponseGroup all = Assert.Single((await FetchOffsetsAsync(8, "g", null)).Groups);
         Assert.Equal(0, all.ErrorCode);
         Assert.Equal(["seen"], all.Topics.Select(t => t.Name)); // hidden, not refused, when every offset is asked for

@@ -1,5 +1,5 @@
-using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol.Messages;
+using LogBroker.Protocol.Security;
 using E = LogBroker.Protocol.ErrorCode;
 
 namespace LogBroker.Broker.Tests.Handlers;

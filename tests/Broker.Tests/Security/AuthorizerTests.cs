@@ -1,5 +1,6 @@
 using LogBroker.Broker.Security;
 using LogBroker.Broker.Security.Authorization;
+using LogBroker.Protocol.Security;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
@@ -18,10 +19,10 @@ public sealed class AuthorizerTests : IDisposable
     }
 
     private static AclBinding Allow(string principal, AclOperation op, AclResourceType type = AclResourceType.Topic, string name = "orders",
-        AclPatternType pattern = AclPatternType.Literal, string host = "*") => new(type, name, pattern, principal, host, op, AclPermission.Allow);
+        AclPatternType pattern = AclPatternType.Literal, string host = "*") => new(type, name, pattern, principal, host, op, AclPermissionType.Allow);
 
     private static AclBinding Deny(string principal, AclOperation op, string name = "orders") =>
-        new(AclResourceType.Topic, name, AclPatternType.Literal, principal, "*", op, AclPermission.Deny);
+        new(AclResourceType.Topic, name, AclPatternType.Literal, principal, "*", op, AclPermissionType.Deny);
 
     private Authorizer Make(bool allowIfNoAcl = false, string superUsers = "", params AclBinding[] acls)
     {
@@ -94,7 +95,7 @@ public sealed class AuthorizerTests : IDisposable
         Assert.True(store.Add([Allow("User:a", AclOperation.Read)]));
         var reopened = new AclStore(_dir, NullLogger<AclStore>.Instance);
         Assert.Equal(2, reopened.Snapshot.Length);
-        var match = new AclFilter(AclResourceType.Topic, "logs-x", AclPatternType.Match, null, null, AclOperation.Any, AclPermission.Any);
+        var match = new AclFilter(AclResourceType.Topic, "logs-x", AclPatternType.Match, null, null, AclOperation.Any, AclPermissionType.Any);
         Assert.Single(reopened.Snapshot, match.Matches);
         List<List<AclBinding>> removed = reopened.Remove([match]);
         Assert.Equal("User:b", Assert.Single(removed[0]).Principal);
@@ -111,7 +112,7 @@ public sealed class AuthorizerTests : IDisposable
         Assert.False(a.DecideByResourceType("User:bob", "h", AclOperation.Write, AclResourceType.Topic)); // its one allow is denied
         Assert.True(a.DecideByResourceType("User:carol", "h", AclOperation.Write, AclResourceType.Topic));
         Assert.False(a.DecideByResourceType("User:dave", "h", AclOperation.Write, AclResourceType.Topic));
-        Authorizer denied = Make(acls: [Allow("User:alice", AclOperation.Write, name: "logs-app"), new AclBinding(AclResourceType.Topic, "logs", AclPatternType.Prefixed, "User:alice", "*", AclOperation.Write, AclPermission.Deny)]);
+        Authorizer denied = Make(acls: [Allow("User:alice", AclOperation.Write, name: "logs-app"), new AclBinding(AclResourceType.Topic, "logs", AclPatternType.Prefixed, "User:alice", "*", AclOperation.Write, AclPermissionType.Deny)]);
         Assert.False(denied.DecideByResourceType("User:alice", "h", AclOperation.Write, AclResourceType.Topic));
         Assert.True(Make(false, "User:root", Deny("User:root", AclOperation.Write)).DecideByResourceType("User:root", "h", AclOperation.Write, AclResourceType.Topic));
     }
@@ -119,10 +120,10 @@ public sealed class AuthorizerTests : IDisposable
     [Fact]
     public void Invalid_bindings_are_named()
     {
-        Assert.NotNull(new AclBinding(AclResourceType.Any, "x", AclPatternType.Literal, "User:a", "*", AclOperation.Read, AclPermission.Allow).Invalid());
-        Assert.NotNull(new AclBinding(AclResourceType.Topic, "x", AclPatternType.Match, "User:a", "*", AclOperation.Read, AclPermission.Allow).Invalid());
-        Assert.NotNull(new AclBinding(AclResourceType.Topic, "x", AclPatternType.Literal, "bob", "*", AclOperation.Read, AclPermission.Allow).Invalid());
-        Assert.NotNull(new AclBinding(AclResourceType.Cluster, "x", AclPatternType.Literal, "User:a", "*", AclOperation.Alter, AclPermission.Allow).Invalid());
-        Assert.Null(new AclBinding(AclResourceType.Cluster, "kafka-cluster", AclPatternType.Literal, "User:a", "*", AclOperation.Alter, AclPermission.Allow).Invalid());
+        Assert.NotNull(new AclBinding(AclResourceType.Any, "x", AclPatternType.Literal, "User:a", "*", AclOperation.Read, AclPermissionType.Allow).Invalid());
+        Assert.NotNull(new AclBinding(AclResourceType.Topic, "x", AclPatternType.Match, "User:a", "*", AclOperation.Read, AclPermissionType.Allow).Invalid());
+        Assert.NotNull(new AclBinding(AclResourceType.Topic, "x", AclPatternType.Literal, "bob", "*", AclOperation.Read, AclPermissionType.Allow).Invalid());
+        Assert.NotNull(new AclBinding(AclResourceType.Cluster, "x", AclPatternType.Literal, "User:a", "*", AclOperation.Alter, AclPermissionType.Allow).Invalid());
+        Assert.Null(new AclBinding(AclResourceType.Cluster, "kafka-cluster", AclPatternType.Literal, "User:a", "*", AclOperation.Alter, AclPermissionType.Allow).Invalid());
     }
 }

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
-using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol.Messages;
+using LogBroker.Protocol.Security;
 
 namespace LogBroker.Integration.Tests.Cluster;
 
@@ -53,7 +53,7 @@ public sealed class ClusterSecurityTests
                 Filters = [new DeleteAclsRequest.DeleteAclsFilter
                 {
                     ResourceTypeFilter = (sbyte)AclResourceType.Topic, ResourceNameFilter = "topic-2", PatternTypeFilter = (sbyte)AclPatternType.Literal,
-                    PrincipalFilter = null, HostFilter = null, Operation = (sbyte)AclOperation.Any, PermissionType = (sbyte)AclPermission.Any,
+                    PrincipalFilter = null, HostFilter = null, Operation = (sbyte)AclOperation.Any, PermissionType = (sbyte)AclPermissionType.Any,
                 }],
             }, TimeSpan.FromSeconds(10));
             Assert.Single(Assert.Single(deleted.FilterResults).MatchingAcls);
@@ -97,7 +97,7 @@ public sealed class ClusterSecurityTests
             Creations = [new CreateAclsRequest.AclCreation
             {
                 ResourceType = (sbyte)AclResourceType.Topic, ResourceName = topic, ResourcePatternType = (sbyte)AclPatternType.Literal,
-                Principal = principal, Host = "*", Operation = (sbyte)AclOperation.Read, PermissionType = (sbyte)AclPermission.Allow,
+                Principal = principal, Host = "*", Operation = (sbyte)AclOperation.Read, PermissionType = (sbyte)AclPermissionType.Allow,
             }],
         }, TimeSpan.FromSeconds(10));
         Assert.Equal(0, Assert.Single(created.Results).ErrorCode);
@@ -114,7 +114,7 @@ public sealed class ClusterSecurityTests
             PrincipalFilter = null,
             HostFilter = null,
             Operation = (sbyte)AclOperation.Any,
-            PermissionType = (sbyte)AclPermission.Any,
+            PermissionType = (sbyte)AclPermissionType.Any,
         }, TimeSpan.FromSeconds(10));
         return [.. described.Resources.Select(r => r.ResourceName).Order(StringComparer.Ordinal)];
     }

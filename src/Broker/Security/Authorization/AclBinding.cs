@@ -1,3 +1,5 @@
+using LogBroker.Protocol.Security;
+
 namespace LogBroker.Broker.Security.Authorization;
 
 /// <summary>
@@ -6,7 +8,7 @@ namespace LogBroker.Broker.Security.Authorization;
 /// operation, Allow or Deny).
 /// </summary>
 internal sealed record AclBinding(AclResourceType ResourceType, string ResourceName, AclPatternType PatternType,
-    string Principal, string Host, AclOperation Operation, AclPermission Permission)
+    string Principal, string Host, AclOperation Operation, AclPermissionType Permission)
 {
     public const string Wildcard = "*";
 
@@ -31,7 +33,7 @@ internal sealed record AclBinding(AclResourceType ResourceType, string ResourceN
             return "Unknown or filter-only operation.";
         }
 
-        if (Permission is not (AclPermission.Allow or AclPermission.Deny))
+        if (Permission is not (AclPermissionType.Allow or AclPermissionType.Deny))
         {
             return "The permission must be ALLOW or DENY.";
         }
@@ -78,7 +80,7 @@ internal sealed record AclBinding(AclResourceType ResourceType, string ResourceN
             return true;
         }
 
-        if (Permission != AclPermission.Allow)
+        if (Permission != AclPermissionType.Allow)
         {
             return false;
         }

@@ -1,3 +1,5 @@
+using LogBroker.Protocol.Security;
+
 namespace LogBroker.Broker.Security.Authorization;
 
 /// <summary>
@@ -5,21 +7,21 @@ namespace LogBroker.Broker.Security.Authorization;
 /// literal name, the wildcard <c>*</c> and every prefix of the name, as Kafka's does.
 /// </summary>
 internal sealed record AclFilter(AclResourceType ResourceType, string? ResourceName, AclPatternType PatternType,
-    string? Principal, string? Host, AclOperation Operation, AclPermission Permission)
+    string? Principal, string? Host, AclOperation Operation, AclPermissionType Permission)
 {
     /// <summary>Why this filter is malformed (unknown codes), or null.</summary>
     public string? Invalid() =>
         ResourceType == AclResourceType.Unknown || (sbyte)ResourceType > (sbyte)AclResourceType.TransactionalId ? "Unknown resource type."
         : PatternType == AclPatternType.Unknown || (sbyte)PatternType > (sbyte)AclPatternType.Prefixed ? "Unknown pattern type."
         : Operation == AclOperation.Unknown || (sbyte)Operation > (sbyte)AclOperation.IdempotentWrite ? "Unknown operation."
-        : Permission == AclPermission.Unknown || (sbyte)Permission > (sbyte)AclPermission.Allow ? "Unknown permission."
+        : Permission == AclPermissionType.Unknown || (sbyte)Permission > (sbyte)AclPermissionType.Allow ? "Unknown permission."
         : null;
 
     public bool Matches(AclBinding b)
     {
         if ((ResourceType != AclResourceType.Any && ResourceType != b.ResourceType)
             || (Operation != AclOperation.Any && Operation != b.Operation)
-            || (Permission != AclPermission.Any && Permission != b.Permission)
+            || (Permission != AclPermissionType.Any && Permission != b.Permission)
             || (Principal is not null && Principal != b.Principal)
             || (Host is not null && Host != b.Host))
         {

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using LogBroker.Protocol.Security;
 using LogBroker.Storage.Checkpoints;
 using Microsoft.Extensions.Logging;
 
@@ -179,7 +180,7 @@ internal sealed partial class AclStore : Cluster.IReplicatedDocument
             {
                 var b = new AclBinding(Enum.Parse<AclResourceType>((string?)n?["resourceType"] ?? ""), (string?)n?["resourceName"] ?? "",
                     Enum.Parse<AclPatternType>((string?)n?["patternType"] ?? ""), (string?)n?["principal"] ?? "", (string?)n?["host"] ?? "",
-                    Enum.Parse<AclOperation>((string?)n?["operation"] ?? ""), Enum.Parse<AclPermission>((string?)n?["permission"] ?? ""));
+                    Enum.Parse<AclOperation>((string?)n?["operation"] ?? ""), Enum.Parse<AclPermissionType>((string?)n?["permission"] ?? ""));
                 if (b.Invalid() is { } why || acls.Count >= MaxAcls)
                 {
                     throw new InvalidDataException($"ACL {acls.Count} is invalid or over the limit");

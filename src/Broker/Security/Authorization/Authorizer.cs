@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using LogBroker.Broker.Network;
 using LogBroker.Protocol;
+using LogBroker.Protocol.Security;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -166,7 +167,7 @@ internal sealed partial class Authorizer
                 continue;
             }
 
-            if (b.Permission == AclPermission.Allow)
+            if (b.Permission == AclPermissionType.Allow)
             {
                 allows.Add(b);
             }
@@ -226,7 +227,7 @@ internal sealed partial class Authorizer
                 continue;
             }
 
-            if (b.Permission == AclPermission.Deny)
+            if (b.Permission == AclPermissionType.Deny)
             {
                 return false;
             }
