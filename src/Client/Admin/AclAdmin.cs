@@ -54,11 +54,7 @@ public sealed class AclAdmin : IAsyncDisposable
             PermissionType = (sbyte)filter.Permission,
         };
         DescribeAclsResponse response = await SendAsync<DescribeAclsResponse>(ApiKey.DescribeAcls, request, cancellationToken).ConfigureAwait(false);
-        if (response.ErrorCode != 0)
-        {
-            throw Failure(response.ErrorCode, response.ErrorMessage);
-        }
-
+        ThrowIfRefused(response.ErrorCode, response.ErrorMessage);
         var list = new List<AclBinding>();
         foreach (DescribeAclsResponse.DescribeAclsResource resource in response.Resources)
         {
@@ -79,25 +75,13 @@ public sealed class AclAdmin : IAsyncDisposable
         var request = new CreateAclsRequest();
         foreach (AclBinding acl in acls)
         {
-            request.Creations.Add(new CreateAclsRequest.AclCreation
-            {
-                ResourceType = (sbyte)acl.ResourceType,
-                ResourceName = acl.ResourceName,
-                ResourcePatternType = (sbyte)acl.PatternType,
-                Principal = acl.Principal,
-                Host = acl.Host,
-                Operation = (sbyte)acl.Operation,
-                PermissionType = (sbyte)acl.Permission,
-            });
+            request.Creations.Add(ToCreation(acl));
         }
 
         CreateAclsResponse response = await SendAsync<CreateAclsResponse>(ApiKey.CreateAcls, request, cancellationToken).ConfigureAwait(false);
         foreach (CreateAclsResponse.AclCreationResult result in response.Results)
         {
-            if (result.ErrorCode != 0)
-            {
-                throw Failure(result.ErrorCode, result.ErrorMessage);
-            }
+            ThrowIfRefused(result.ErrorCode, result.ErrorMessage);
         }
     }
 
@@ -108,27 +92,14 @@ public sealed class AclAdmin : IAsyncDisposable
         var request = new DeleteAclsRequest();
         foreach (AclBindingFilter filter in filters)
         {
-            request.Filters.Add(new DeleteAclsRequest.DeleteAclsFilter
-            {
-                ResourceTypeFilter = (sbyte)filter.ResourceType,
-                ResourceNameFilter = filter.ResourceName,
-                PatternTypeFilter = (sbyte)filter.PatternType,
-                PrincipalFilter = filter.Principal,
-                HostFilter = filter.Host,
-                Operation = (sbyte)filter.Operation,
-                PermissionType = (sbyte)filter.Permission,
-            });
+            request.Filters.Add(ToFilter(filter));
         }
 
         DeleteAclsResponse response = await SendAsync<DeleteAclsResponse>(ApiKey.DeleteAcls, request, cancellationToken).ConfigureAwait(false);
         var deleted = new List<AclBinding>();
         foreach (DeleteAclsResponse.DeleteAclsFilterResult result in response.FilterResults)
         {
-            if (result.ErrorCode != 0)
-            {
-                throw Failure(result.ErrorCode, result.ErrorMessage);
-            }
-
+            ThrowIfRefused(result.ErrorCode, result.ErrorMessage);
             foreach (DeleteAclsResponse.DeleteAclsMatchingAcl acl in result.MatchingAcls)
             {
                 deleted.Add(new AclBinding((AclResourceType)acl.ResourceType, acl.ResourceName, (AclPatternType)acl.PatternType,
@@ -137,6 +108,36 @@ public sealed class AclAdmin : IAsyncDisposable
         }
 
         return deleted;
+    }
+
+    private static CreateAclsRequest.AclCreation ToCreation(AclBinding acl) => new()
+    {
+        ResourceType = (sbyte)acl.ResourceType,
+        ResourceName = acl.ResourceName,
+        ResourcePatternType = (sbyte)acl.PatternType,
+        Principal = acl.Principal,
+        Host = acl.Host,
+        Operation = (sbyte)acl.Operation,
+        PermissionType = (sbyte)acl.Permission,
+    };
+
+    private static DeleteAclsRequest.DeleteAclsFilter ToFilter(AclBindingFilter filter) => new()
+    {
+        ResourceTypeFilter = (sbyte)filter.ResourceType,
+        ResourceNameFilter = filter.ResourceName,
+        PatternTypeFilter = (sbyte)filter.PatternType,
+        PrincipalFilter = filter.Principal,
+        HostFilter = filter.Host,
+        Operation = (sbyte)filter.Operation,
+        PermissionType = (sbyte)filter.Permission,
+    };
+
+    private static void ThrowIfRefused(short code, string? message)
+    {
+        if (code != 0)
+        {
+            throw Failure(code, message);
+        }
     }
 
     private async Task<T> SendAsync<T>(ApiKey key, IKafkaMessage request, CancellationToken cancellationToken)
