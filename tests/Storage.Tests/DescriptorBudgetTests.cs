@@ -18,7 +18,7 @@ public sealed class DescriptorBudgetTests : IDisposable
     private const int Partitions = 40;
     private const int BatchesPerPartition = 30;
     private readonly TempDirectory _dir = new("fdbudget");
-    private readonly FakeTimeProvider _time = new(DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000));
+    private readonly FakeTimeProvider _time = StorageTestDefaults.Clock();
 
     public void Dispose() => _dir.Dispose();
 

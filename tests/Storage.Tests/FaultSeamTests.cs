@@ -14,7 +14,7 @@ public sealed class FaultSeamTests : IDisposable
 {
     private static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(10);
     private readonly TempDirectory _dir = new("seam");
-    private readonly FakeTimeProvider _time = new(DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000));
+    private readonly FakeTimeProvider _time = StorageTestDefaults.Clock();
 
     public void Dispose() => _dir.Dispose();
 

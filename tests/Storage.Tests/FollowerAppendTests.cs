@@ -11,17 +11,11 @@ namespace LogBroker.Storage.Tests;
 /// </summary>
 public sealed class FollowerAppendTests : IDisposable
 {
-    private static readonly LogConfig Small = LogConfig.Default with
-    {
-        SegmentBytes = 4096,
-        IndexIntervalBytes = 256,
-        SegmentIndexBytes = 4096,
-        RetentionTime = null,
-    };
+    private static readonly LogConfig Small = StorageTestDefaults.SmallLog;
 
     private readonly TempDirectory _leaderDir = new("leader");
     private readonly TempDirectory _followerDir = new("follower");
-    private readonly FakeTimeProvider _time = new(DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000));
+    private readonly FakeTimeProvider _time = StorageTestDefaults.Clock();
 
     public void Dispose()
     {

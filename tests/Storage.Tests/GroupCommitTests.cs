@@ -13,7 +13,7 @@ public sealed class GroupCommitTests : IDisposable
 {
     private static readonly TimeSpan HangGuard = TimeSpan.FromSeconds(30);
     private readonly TempDirectory _dir = new("groupcommit");
-    private readonly FakeTimeProvider _time = new(DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000));
+    private readonly FakeTimeProvider _time = StorageTestDefaults.Clock();
 
     public void Dispose() => _dir.Dispose();
 

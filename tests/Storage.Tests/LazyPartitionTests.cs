@@ -13,7 +13,7 @@ public sealed class LazyPartitionTests : IDisposable
 {
     private const int Bound = 16;
     private readonly TempDirectory _dir = new("lazy");
-    private readonly FakeTimeProvider _time = new(DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000));
+    private readonly FakeTimeProvider _time = StorageTestDefaults.Clock();
 
     public void Dispose() => _dir.Dispose();
 

@@ -6,7 +6,7 @@ namespace LogBroker.Storage.Tests;
 public sealed class LogManagerTests : IDisposable
 {
     private readonly TempDirectory _dir = new("manager");
-    private readonly FakeTimeProvider _time = new(DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000));
+    private readonly FakeTimeProvider _time = StorageTestDefaults.Clock();
 
     public void Dispose() => _dir.Dispose();
 

@@ -8,15 +8,9 @@ namespace LogBroker.Storage.Tests;
 public sealed class PartitionLogTests : IDisposable
 {
     private readonly TempDirectory _dir = new("partition");
-    private readonly FakeTimeProvider _time = new(DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000));
+    private readonly FakeTimeProvider _time = StorageTestDefaults.Clock();
 
-    private static readonly LogConfig Small = LogConfig.Default with
-    {
-        SegmentBytes = 4096,
-        IndexIntervalBytes = 256,
-        SegmentIndexBytes = 4096,
-        RetentionTime = null,
-    };
+    private static readonly LogConfig Small = StorageTestDefaults.SmallLog;
 
     public void Dispose() => _dir.Dispose();
 

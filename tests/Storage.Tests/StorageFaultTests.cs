@@ -12,7 +12,7 @@ namespace LogBroker.Storage.Tests;
 public sealed class StorageFaultTests : IDisposable
 {
     private readonly TempDirectory _dir = new("faults");
-    private readonly FakeTimeProvider _time = new(DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000));
+    private readonly FakeTimeProvider _time = StorageTestDefaults.Clock();
 
     public void Dispose() => _dir.Dispose();
 
