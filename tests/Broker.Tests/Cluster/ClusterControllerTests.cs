@@ -1,5 +1,4 @@
 using LogBroker.Broker.Cluster;
-using LogBroker.Broker.Replication;
 
 namespace LogBroker.Broker.Tests.Cluster;
 
@@ -15,15 +14,14 @@ public sealed class ClusterControllerTests : IAsyncDisposable
     public async Task Create_topic_records_assigned_partitions_and_refuses_duplicates_and_oversized_factors()
     {
         var ct = TestContext.Current.CancellationToken;
-        await _h.RegisterAsync(1, 2, 3);
-        var controller = await _h.ElectAsync(1);
+        var controller = await _h.StartThreeAsync(1);
 
         Assert.Equal(ControllerResult.Ok, await controller.CreateTopicAsync("orders", 3, 3, new Dictionary<string, string> { ["min.insync.replicas"] = "2" }, 0, ct));
-        var states = await PartitionsAsync("orders");
+        var states = await _h.PartitionsAsync("orders");
         Assert.Equal([1, 2, 3], states.Select(s => s.Leader));
         Assert.All(states, s => Assert.Equal(s.Replicas, s.Isr));
         Assert.All(states, s => Assert.Equal((0, 0), (s.LeaderEpoch, s.PartitionEpoch)));
-        var topic = ClusterJson.Decode<TopicRecord>((await _h.Store.GetAsync(_h.Keys.Topic("orders"), ct))!.Value)!;
+        var topic = await _h.TopicAsync("orders");
         Assert.Equal("2", topic.Configs["min.insync.replicas"]);
 
         Assert.Equal(ControllerResult.TopicExists, await controller.CreateTopicAsync("orders", 1, 1, NoConfigs, 0, ct));
@@ -37,8 +35,7 @@ public sealed class ClusterControllerTests : IAsyncDisposable
     public async Task A_deposed_controller_cannot_create_topics_or_move_leaders()
     {
         var ct = TestContext.Current.CancellationToken;
-        await _h.RegisterAsync(1, 2, 3);
-        var stale = await _h.ElectAsync(1);
+        var stale = await _h.StartThreeAsync(1);
         Assert.Equal(ControllerResult.Ok, await stale.CreateTopicAsync("t", 1, 3, NoConfigs, 0, ct));
 
         // Broker 1's lease runs out while it is paused: broker 2 becomes controller.
@@ -49,33 +46,26 @@ public sealed class ClusterControllerTests : IAsyncDisposable
         Assert.Equal(ControllerResult.Fenced, await stale.CreateTopicAsync("u", 1, 1, NoConfigs, 0, ct));
         Assert.Null(await _h.Store.GetAsync(_h.Keys.Topic("u"), ct));
         Assert.Equal(-1, await stale.HandleBrokerChangesAsync(ct));
-        Assert.Equal(1, (await PartitionsAsync("t"))[0].Leader);
+        Assert.Equal(1, (await _h.PartitionsAsync("t"))[0].Leader);
 
         Assert.Equal(1, await current.HandleBrokerChangesAsync(ct));
-        Assert.Equal(2, (await PartitionsAsync("t"))[0].Leader);
+        Assert.Equal(2, (await _h.PartitionsAsync("t"))[0].Leader);
     }
 
     [Fact]
     public async Task A_leader_whose_lease_expires_is_replaced_from_the_isr_with_bumped_epochs()
     {
         var ct = TestContext.Current.CancellationToken;
-        await _h.RegisterAsync(1, 2, 3);
-        var controller = await _h.ElectAsync(3);
+        var controller = await _h.StartThreeAsync(3);
         Assert.Equal(ControllerResult.Ok, await controller.CreateTopicAsync("t", 3, 3, NoConfigs, 0, ct));
 
         await _h.ExpireAsync(1);
         Assert.Equal(3, await controller.HandleBrokerChangesAsync(ct));
-        var states = await PartitionsAsync("t");
+        var states = await _h.PartitionsAsync("t");
         Assert.All(states, s => Assert.NotEqual(1, s.Leader));
         Assert.All(states, s => Assert.DoesNotContain(1, s.Isr));
         Assert.Equal([1, 0, 0], states.Select(s => s.LeaderEpoch));
         Assert.All(states, s => Assert.Equal(1, s.PartitionEpoch));
         Assert.Equal(0, await controller.HandleBrokerChangesAsync(ct));
-    }
-
-    private async Task<List<PartitionState>> PartitionsAsync(string topic)
-    {
-        var range = await _h.Store.RangeAsync(_h.Keys.TopicPartitions(topic), default);
-        return [.. range.Items.Select(kv => ClusterJson.DecodePartition(kv.Value)!).OrderBy(s => s.Partition)];
     }
 }

@@ -34,6 +34,13 @@ public sealed class ControllerHarness : IAsyncDisposable
         }
     }
 
+    /// <summary>Registers brokers 1, 2 and 3 and elects <paramref name="controllerId"/> among them.</summary>
+    public async Task<ClusterController> StartThreeAsync(int controllerId)
+    {
+        await RegisterAsync(1, 2, 3);
+        return await ElectAsync(controllerId);
+    }
+
     public async Task<ClusterController> ElectAsync(int id, bool unclean = false)
     {
         var election = new ControllerElection(Store, id, Keys.Controller);
@@ -66,6 +73,16 @@ public sealed class ControllerHarness : IAsyncDisposable
 
     public async Task<PartitionState> StateAsync(string topic, int partition) =>
         ClusterJson.DecodePartition((await Store.GetAsync(Keys.Partition(topic, partition), default))!.Value)!;
+
+    public async Task<TopicRecord> TopicAsync(string name) =>
+        ClusterJson.Decode<TopicRecord>((await Store.GetAsync(Keys.Topic(name), default))!.Value)!;
+
+    /// <summary>Every partition state of <paramref name="topic"/>, by partition number.</summary>
+    public async Task<List<PartitionState>> PartitionsAsync(string topic)
+    {
+        var range = await Store.RangeAsync(Keys.TopicPartitions(topic), default);
+        return [.. range.Items.Select(kv => ClusterJson.DecodePartition(kv.Value)!).OrderBy(s => s.Partition)];
+    }
 
     /// <summary>What the partition's leader does when followers fall behind or catch up: it records a new ISR.</summary>
     public async Task<PartitionState> LeaderSetsIsrAsync(string topic, int partition, params int[] isr)

@@ -16,8 +16,7 @@ public sealed class ElectLeadersTests : IAsyncDisposable
     [Fact]
     public async Task Preferred_election_moves_leadership_back_to_the_first_replica_once_it_is_in_the_isr()
     {
-        await _h.RegisterAsync(1, 2, 3);
-        var controller = await _h.ElectAsync(3);
+        var controller = await _h.StartThreeAsync(3);
         Assert.Equal(ControllerResult.Ok, await controller.CreateTopicAsync("t", 3, 3, NoConfigs, 0, Ct));
 
         // Broker 1 dies: partition 0 (replicas 1,2,3) fails over to 2. It comes back and the leader lets it into the ISR.
@@ -66,8 +65,7 @@ public sealed class ElectLeadersTests : IAsyncDisposable
     [Fact]
     public async Task Unclean_election_gives_a_leaderless_partition_a_live_replica_outside_the_isr()
     {
-        await _h.RegisterAsync(1, 2, 3);
-        var controller = await _h.ElectAsync(3);
+        var controller = await _h.StartThreeAsync(3);
         Assert.Equal(ControllerResult.Ok, await controller.CreateTopicAsync("t", 1, 2, NoConfigs, 0, Ct));
         var created = await _h.StateAsync("t", 0);
         Assert.Equal([1, 2], created.Replicas);
@@ -98,8 +96,7 @@ public sealed class ElectLeadersTests : IAsyncDisposable
     [Fact]
     public async Task Unclean_election_prefers_a_live_isr_member_and_fails_when_no_replica_lives()
     {
-        await _h.RegisterAsync(1, 2, 3);
-        var controller = await _h.ElectAsync(3);
+        var controller = await _h.StartThreeAsync(3);
         Assert.Equal(ControllerResult.Ok, await controller.CreateTopicAsync("t", 1, 2, NoConfigs, 0, Ct));
         await _h.ExpireAsync(1, 2);
         Assert.Equal(1, await controller.HandleBrokerChangesAsync(Ct));
@@ -136,8 +133,7 @@ public sealed class ElectLeadersTests : IAsyncDisposable
     [Fact]
     public async Task Null_partitions_elect_everywhere_and_leave_out_partitions_that_need_nothing()
     {
-        await _h.RegisterAsync(1, 2, 3);
-        var controller = await _h.ElectAsync(3);
+        var controller = await _h.StartThreeAsync(3);
         Assert.Equal(ControllerResult.Ok, await controller.CreateTopicAsync("a", 3, 3, NoConfigs, 0, Ct));
         Assert.Equal(ControllerResult.Ok, await controller.CreateTopicAsync("b", 2, 2, NoConfigs, 0, Ct));
         await _h.ExpireAsync(1);
@@ -172,8 +168,7 @@ public sealed class ElectLeadersTests : IAsyncDisposable
     [Fact]
     public async Task A_deposed_controller_elects_nothing()
     {
-        await _h.RegisterAsync(1, 2, 3);
-        var stale = await _h.ElectAsync(1);
+        var stale = await _h.StartThreeAsync(1);
         Assert.Equal(ControllerResult.Ok, await stale.CreateTopicAsync("t", 1, 3, NoConfigs, 0, Ct));
         await _h.ExpireAsync(1);
         var current = await _h.ElectAsync(2);

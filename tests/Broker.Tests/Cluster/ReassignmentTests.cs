@@ -57,8 +57,7 @@ public sealed class ReassignmentTests : IAsyncDisposable
     [Fact]
     public async Task A_reorder_or_a_shrink_finishes_at_once_and_bad_targets_are_refused()
     {
-        await _h.RegisterAsync(1, 2, 3);
-        var controller = await _h.ElectAsync(3);
+        var controller = await _h.StartThreeAsync(3);
         Assert.Equal(ControllerResult.Ok, await controller.CreateTopicAsync("t", 2, 3, NoConfigs, 0, Ct));
         var before = await _h.StateAsync("t", 0);
         Assert.Equal([1, 2, 3], before.Replicas);
@@ -84,8 +83,7 @@ public sealed class ReassignmentTests : IAsyncDisposable
     [Fact]
     public async Task Cancelling_drops_the_adding_replicas_and_needs_a_reassignment_in_progress()
     {
-        await _h.RegisterAsync(1, 2, 3);
-        var controller = await _h.ElectAsync(3);
+        var controller = await _h.StartThreeAsync(3);
         Assert.Equal(ControllerResult.Ok, await controller.CreateTopicAsync("t", 1, 1, NoConfigs, 0, Ct));
         Assert.Equal(ErrorCode.NoReassignmentInProgress, Assert.Single(await controller.AlterReassignmentsAsync([("t", 0, null)], Ct)).Error);
 
@@ -107,8 +105,7 @@ public sealed class ReassignmentTests : IAsyncDisposable
     [Fact]
     public async Task A_deposed_controller_neither_starts_nor_finishes_a_reassignment()
     {
-        await _h.RegisterAsync(1, 2, 3);
-        var stale = await _h.ElectAsync(1);
+        var stale = await _h.StartThreeAsync(1);
         Assert.Equal(ControllerResult.Ok, await stale.CreateTopicAsync("t", 1, 2, NoConfigs, 0, Ct));
         Assert.Equal([1, 2], (await _h.StateAsync("t", 0)).Replicas);
         Assert.Equal(ErrorCode.None, Assert.Single(await stale.AlterReassignmentsAsync([("t", 0, [2, 3])], Ct)).Error);
