@@ -79,6 +79,25 @@ internal sealed class RawConnection : IDisposable
         return Decode<T>(key, version, response);
     }
 
+    /// <summary>
+    /// Asks a fresh connection for ApiVersions in <paramref name="version"/> (with a client name, which v3+ carry),
+    /// checks it succeeded, and returns each advertised key's version range.
+    /// </summary>
+    public static async Task<Dictionary<ApiKey, (short Min, short Max)>> AdvertisedRangesAsync(int port, short version, TimeSpan timeout)
+    {
+        using RawConnection connection = await OpenAsync(port);
+        ApiVersionsResponse response = await connection.RequestAsync<ApiVersionsResponse>(ApiKey.ApiVersions, version,
+            new ApiVersionsRequest { ClientSoftwareName = "test", ClientSoftwareVersion = "1" }, timeout);
+        Assert.Equal(0, response.ErrorCode);
+        var ranges = new Dictionary<ApiKey, (short Min, short Max)>();
+        foreach (ApiVersionsResponse.ApiVersion key in response.ApiKeys)
+        {
+            ranges.Add((ApiKey)key.ApiKey, (key.MinVersion, key.MaxVersion));
+        }
+
+        return ranges;
+    }
+
     /// <summary>Decodes a response frame (correlation id first) of <paramref name="key"/> v<paramref name="version"/>.</summary>
     public static T Decode<T>(ApiKey key, short version, byte[] response)
         where T : IKafkaMessage, new()
