@@ -3,7 +3,6 @@ using LogBroker.Client.Admin;
 using LogBroker.Client.Producer;
 using LogBroker.Protocol.Messages;
 using LogBroker.Protocol.Primitives;
-using LogBroker.TestKit;
 
 namespace LogBroker.Integration.Tests.Quotas;
 
@@ -17,9 +16,10 @@ public sealed class ClientThrottleTests : IAsyncDisposable
     private const double Quota = 1024 * 1024;
     private static readonly TimeSpan Duration = TimeSpan.FromSeconds(8);
 
-    private readonly TempDirectory _dir = new("cthrottle");
+    private readonly OwnedBroker _owned = new("cthrottle");
     private FrameRecordingProxy? _proxy;
-    private BrokerProcess? _broker;
+
+    private BrokerProcess Broker => _owned.Process;
 
     public async ValueTask DisposeAsync()
     {
@@ -28,12 +28,7 @@ public sealed class ClientThrottleTests : IAsyncDisposable
             await _proxy.DisposeAsync();
         }
 
-        if (_broker is not null)
-        {
-            await _broker.DisposeAsync();
-        }
-
-        _dir.Dispose();
+        await _owned.DisposeAsync();
     }
 
     [Fact]
@@ -42,7 +37,7 @@ public sealed class ClientThrottleTests : IAsyncDisposable
         int port = BrokerProcess.FreePort();
         _proxy = new FrameRecordingProxy(port);
         // The broker advertises the proxy, so every connection the client makes goes through it.
-        _broker = await BrokerProcess.StartAsync(_dir.Path, port, $"--Broker:AdvertisedPort={_proxy.Port}");
+        await _owned.StartAsync(port, $"--Broker:AdvertisedPort={_proxy.Port}");
         string bootstrap = $"127.0.0.1:{_proxy.Port}";
         string topic = BrokerFixture.UniqueTopic("cthrottle");
         CancellationToken ct = TestContext.Current.CancellationToken;

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Confluent.Kafka;
-using LogBroker.TestKit;
 
 namespace LogBroker.Integration.Tests.Quotas;
 
@@ -15,30 +14,23 @@ public sealed class FetchQuotaTests : IAsyncDisposable
     private const int RecordBytes = 10 * 1024;
     private static readonly TimeSpan Duration = TimeSpan.FromSeconds(10);
 
-    private readonly TempDirectory _dir = new("fquota");
-    private BrokerProcess? _broker;
+    private readonly OwnedBroker _owned = new("fquota");
 
-    public async ValueTask DisposeAsync()
-    {
-        if (_broker is not null)
-        {
-            await _broker.DisposeAsync();
-        }
+    private BrokerProcess Broker => _owned.Process;
 
-        _dir.Dispose();
-    }
+    public ValueTask DisposeAsync() => _owned.DisposeAsync();
 
     [Fact]
     public async Task A_one_MB_per_second_consumer_quota_holds_one_client_id_and_not_another()
     {
-        _broker = await BrokerProcess.StartAsync(_dir.Path, BrokerProcess.FreePort());
+        await _owned.StartAsync(BrokerProcess.FreePort());
         string topic = BrokerFixture.UniqueTopic("fquota");
-        await QuotaSetup.CreateTopicAsync(_broker.Bootstrap, topic);
-        Fill(_broker.Bootstrap, topic);
-        await QuotaSetup.SetClientQuotaAsync(_broker.Port, "limited", "consumer_byte_rate", Quota);
+        await QuotaSetup.CreateTopicAsync(Broker.Bootstrap, topic);
+        Fill(Broker.Bootstrap, topic);
+        await QuotaSetup.SetClientQuotaAsync(Broker.Port, "limited", "consumer_byte_rate", Quota);
 
-        Task<double> limited = Task.Run(() => Consume(_broker.Bootstrap, topic, "limited"));
-        Task<double> free = Task.Run(() => Consume(_broker.Bootstrap, topic, "free"));
+        Task<double> limited = Task.Run(() => Consume(Broker.Bootstrap, topic, "limited"));
+        Task<double> free = Task.Run(() => Consume(Broker.Bootstrap, topic, "free"));
         double limitedRate = await limited;
         double freeRate = await free;
         TestContext.Current.TestOutputHelper?.WriteLine($"limited: {limitedRate / Quota:F2} MB/s; free: {freeRate / Quota:F2} MB/s");

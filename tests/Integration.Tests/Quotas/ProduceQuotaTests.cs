@@ -14,30 +14,23 @@ public sealed class ProduceQuotaTests : IAsyncDisposable
     private const double Quota = 1024 * 1024;
     private static readonly TimeSpan Duration = TimeSpan.FromSeconds(10);
 
-    private readonly TempDirectory _dir = new("quota");
-    private BrokerProcess? _broker;
+    private readonly OwnedBroker _owned = new("quota");
 
-    public async ValueTask DisposeAsync()
-    {
-        if (_broker is not null)
-        {
-            await _broker.DisposeAsync();
-        }
+    private BrokerProcess Broker => _owned.Process;
 
-        _dir.Dispose();
-    }
+    public ValueTask DisposeAsync() => _owned.DisposeAsync();
 
     [Fact]
     public async Task A_one_MB_per_second_producer_quota_holds_one_client_id_and_not_another()
     {
-        _broker = await BrokerProcess.StartAsync(_dir.Path, BrokerProcess.FreePort());
+        await _owned.StartAsync(BrokerProcess.FreePort());
         string topic = BrokerFixture.UniqueTopic("quota");
-        await QuotaSetup.CreateTopicAsync(_broker.Bootstrap, topic);
+        await QuotaSetup.CreateTopicAsync(Broker.Bootstrap, topic);
 
-        await QuotaSetup.SetClientQuotaAsync(_broker.Port, "limited", "producer_byte_rate", Quota);
+        await QuotaSetup.SetClientQuotaAsync(Broker.Port, "limited", "producer_byte_rate", Quota);
 
-        Task<(double Rate, int ThrottleMs)> limited = Task.Run(() => Produce(_broker.Bootstrap, topic, "limited"));
-        Task<(double Rate, int ThrottleMs)> free = Task.Run(() => Produce(_broker.Bootstrap, topic, "free"));
+        Task<(double Rate, int ThrottleMs)> limited = Task.Run(() => Produce(Broker.Bootstrap, topic, "limited"));
+        Task<(double Rate, int ThrottleMs)> free = Task.Run(() => Produce(Broker.Bootstrap, topic, "free"));
         (double limitedRate, int limitedThrottle) = await limited;
         (double freeRate, int freeThrottle) = await free;
         TestContext.Current.TestOutputHelper?.WriteLine(
@@ -56,12 +49,12 @@ public sealed class ProduceQuotaTests : IAsyncDisposable
     {
         // librdkafka keeps up to a million requests in flight on a connection: the frames behind the one that
         // crossed the quota are already in the broker's buffer when the throttle is decided, and must wait too.
-        _broker = await BrokerProcess.StartAsync(_dir.Path, BrokerProcess.FreePort());
+        await _owned.StartAsync(BrokerProcess.FreePort());
         string topic = BrokerFixture.UniqueTopic("piped");
         const double quota = 3_000; // B/s: the first ten windows allow about 30 KB before any throttle
-        await QuotaSetup.SetClientQuotaAsync(_broker.Port, "piped", "producer_byte_rate", quota);
-        await QuotaSetup.CreateTopicAsync(_broker.Bootstrap, topic);
-        using RawConnection raw = await RawConnection.OpenAsync(_broker.Port, "piped");
+        await QuotaSetup.SetClientQuotaAsync(Broker.Port, "piped", "producer_byte_rate", quota);
+        await QuotaSetup.CreateTopicAsync(Broker.Bootstrap, topic);
+        using RawConnection raw = await RawConnection.OpenAsync(Broker.Port, "piped");
         const int requests = 100; // 100 × 1 KB in one write: three times what the quota lets through unthrottled
         var frames = new MemoryStream();
         for (int i = 1; i <= requests; i++)

@@ -1,39 +1,31 @@
 using LogBroker.Cli;
 using LogBroker.Client.Admin;
-using LogBroker.TestKit;
 
 namespace LogBroker.Integration.Tests.Quotas;
 
 /// <summary><c>logbroker quotas describe|alter</c> and <see cref="ClientQuotasAdmin"/> against a real broker process of its own (quotas are broker-wide).</summary>
 public sealed class QuotaCliTests : IAsyncDisposable
 {
-    private readonly TempDirectory _dir = new("qcli");
-    private BrokerProcess? _broker;
+    private readonly OwnedBroker _owned = new("qcli");
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    public async ValueTask DisposeAsync()
-    {
-        if (_broker is not null)
-        {
-            await _broker.DisposeAsync();
-        }
+    private BrokerProcess Broker => _owned.Process;
 
-        _dir.Dispose();
-    }
+    public ValueTask DisposeAsync() => _owned.DisposeAsync();
 
     private async Task<(int Code, string Out, string Err)> RunAsync(params string[] args)
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        int code = await CliApp.RunAsync([.. args, "--bootstrap", _broker!.Bootstrap], new CliContext(output, error, new StringReader(""), interactive: false), Ct);
+        int code = await CliApp.RunAsync([.. args, "--bootstrap", Broker.Bootstrap], new CliContext(output, error, new StringReader(""), interactive: false), Ct);
         return (code, output.ToString(), error.ToString());
     }
 
     [Fact]
     public async Task Quotas_are_set_described_with_filters_and_removed()
     {
-        _broker = await BrokerProcess.StartAsync(_dir.Path, BrokerProcess.FreePort());
+        await _owned.StartAsync(BrokerProcess.FreePort());
 
         (int code, string output, string error) = await RunAsync("quotas", "alter", "--client-id", "fast", "--set", "producer_byte_rate=1048576", "--set", "consumer_byte_rate=2000");
         Assert.True(code == 0, error);
@@ -56,7 +48,7 @@ public sealed class QuotaCliTests : IAsyncDisposable
 
         (code, _, error) = await RunAsync("quotas", "alter", "--client-id", "fast", "--remove", "consumer_byte_rate");
         Assert.True(code == 0, error);
-        await using (var admin = new ClientQuotasAdmin(new AdminOptions { BootstrapServers = _broker.Bootstrap }))
+        await using (var admin = new ClientQuotasAdmin(new AdminOptions { BootstrapServers = Broker.Bootstrap }))
         {
             ClientQuotaEntry fast = Assert.Single(await admin.DescribeAsync([new QuotaFilter("client-id", QuotaMatch.Exact, "fast")], strict: true, Ct));
             Assert.Equal(new QuotaEntityPart("client-id", "fast"), Assert.Single(fast.Entity));
