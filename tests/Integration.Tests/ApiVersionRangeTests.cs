@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Confluent.Kafka;
 using LogBroker.Protocol.Messages;
 using LogBroker.TestKit;
@@ -404,8 +403,7 @@ public sealed class ApiVersionRangeTests(BrokerFixture broker)
     [Fact]
     public async Task Kafka_python_as_a_0_10_0_client_resets_positions_with_ListOffsets_v0()
     {
-        Assert.SkipUnless(File.Exists("/usr/bin/python3") && RunPython("import kafka", out _) == 0,
-            "needs Debian's python3-kafka (.ci/run installs it)");
+        Assert.SkipUnless(KafkaPython.Available(), KafkaPython.Missing);
         string topic = await CreateTopicAsync();
         using (RawConnection connection = await RawConnection.OpenAsync(broker.Port))
         {
@@ -424,29 +422,10 @@ public sealed class ApiVersionRangeTests(BrokerFixture broker)
             print(latest, c.position(tp))
             c.close()
             """;
-        int exit = RunPython(script, out string output);
+        int exit = KafkaPython.Run(script, out string output, timeoutMs: 60_000);
 
         Assert.True(exit == 0, output);
         Assert.Equal("7 0", output.Trim().Split('\n')[^1].Trim());
-    }
-
-    private static int RunPython(string script, out string output)
-    {
-        var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        using Process process = Process.Start(start)!;
-        process.StandardInput.Write(script);
-        process.StandardInput.Close();
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(60_000))
-        {
-            process.Kill(entireProcessTree: true);
-            output = "python timed out";
-            return -1;
-        }
-
-        output = stdout.Result + stderr.Result;
-        return process.ExitCode;
     }
 
     private IReadOnlyList<long> SegmentBases(string topic) =>

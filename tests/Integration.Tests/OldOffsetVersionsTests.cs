@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using LogBroker.Broker.Groups;
 using LogBroker.Protocol.Messages;
 using KafkaError = LogBroker.Protocol.ErrorCode;
@@ -90,8 +89,7 @@ public sealed class OldOffsetVersionsTests(BrokerFixture broker)
     [Fact]
     public async Task Kafka_python_as_a_0_8_1_and_a_0_8_2_client_commits_and_reads_offsets()
     {
-        Assert.SkipUnless(File.Exists("/usr/bin/python3") && RunPython("import kafka", out _) == 0,
-            "needs Debian's python3-kafka (.ci/run installs it)");
+        Assert.SkipUnless(KafkaPython.Available(), KafkaPython.Missing);
         string topic = await CreateTopicAsync();
         string group = "old-python-" + Guid.NewGuid().ToString("N");
         string script = $$"""
@@ -119,7 +117,7 @@ public sealed class OldOffsetVersionsTests(BrokerFixture broker)
             print(first, second, ' '.join(sorted(s for s in sent if s.startswith('8/') or s.startswith('9/'))))
             """;
 
-        (int exit, string output) = await Task.Run(() => (RunPython(script, out string text), text));
+        (int exit, string output) = await Task.Run(() => (KafkaPython.Run(script, out string text), text));
 
         Assert.True(exit == 0, output);
         Assert.Equal("11 12 8/v0 8/v1 9/v0 9/v1", output.Trim().Split('\n')[^1].Trim());
@@ -149,25 +147,6 @@ public sealed class OldOffsetVersionsTests(BrokerFixture broker)
             })],
         })],
     };
-
-    private static int RunPython(string script, out string output)
-    {
-        var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        using Process process = Process.Start(start)!;
-        process.StandardInput.Write(script);
-        process.StandardInput.Close();
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(90_000))
-        {
-            process.Kill(entireProcessTree: true);
-            output = "python timed out";
-            return -1;
-        }
-
-        output = stdout.Result + stderr.Result;
-        return process.ExitCode;
-    }
 
     private async Task<string> CreateTopicAsync()
     {
