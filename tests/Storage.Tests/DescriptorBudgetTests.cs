@@ -2,7 +2,6 @@ using LogBroker.Protocol.Records;
 using LogBroker.Storage.Internal;
 using LogBroker.TestKit;
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Time.Testing;
 
 namespace LogBroker.Storage.Tests;
 
@@ -13,14 +12,10 @@ namespace LogBroker.Storage.Tests;
 /// /proc/self/fd and /proc/self/maps, filtered to this test's directory (other tests run in the
 /// same process).
 /// </summary>
-public sealed class DescriptorBudgetTests : IDisposable
+public sealed class DescriptorBudgetTests() : LogDirectoryTest("fdbudget")
 {
     private const int Partitions = 40;
     private const int BatchesPerPartition = 30;
-    private readonly TempDirectory _dir = new("fdbudget");
-    private readonly FakeTimeProvider _time = StorageTestDefaults.Clock();
-
-    public void Dispose() => _dir.Dispose();
 
     // Index entries every 64 bytes of log, so every partition writes both indexes many times.
     private static readonly LogConfig Config = LogConfig.Default with { SegmentBytes = 1 << 20, SegmentIndexBytes = 4096, IndexIntervalBytes = 64, RetentionTime = null };
@@ -28,8 +23,8 @@ public sealed class DescriptorBudgetTests : IDisposable
     private PartitionLog[] OpenAll(SegmentCache cache) =>
         [.. Enumerable.Range(0, Partitions).Select(i =>
         {
-            Directory.CreateDirectory(_dir.Combine($"p-{i}"));
-            return PartitionLog.OpenLazily(_dir.Combine($"p-{i}"), Config, needsRecovery: false, 0, 0, _time, NullLogger.Instance, cache, flushRecovered: true);
+            Directory.CreateDirectory(Dir.Combine($"p-{i}"));
+            return PartitionLog.OpenLazily(Dir.Combine($"p-{i}"), Config, needsRecovery: false, 0, 0, Time, NullLogger.Instance, cache, flushRecovered: true);
         })];
 
     private static void Fill(PartitionLog[] logs)
@@ -63,7 +58,7 @@ public sealed class DescriptorBudgetTests : IDisposable
                 continue; // closed meanwhile
             }
 
-            if (target is null || !target.StartsWith(_dir.Path, StringComparison.Ordinal))
+            if (target is null || !target.StartsWith(Dir.Path, StringComparison.Ordinal))
             {
                 continue;
             }
@@ -75,7 +70,7 @@ public sealed class DescriptorBudgetTests : IDisposable
         return (logs, indexes);
     }
 
-    private int Mappings() => File.ReadLines("/proc/self/maps").Count(line => line.Contains(_dir.Path, StringComparison.Ordinal));
+    private int Mappings() => File.ReadLines("/proc/self/maps").Count(line => line.Contains(Dir.Path, StringComparison.Ordinal));
 
     [Fact]
     public void Past_the_index_budget_each_written_partition_holds_only_its_log_descriptor_and_lookups_still_work()
@@ -89,7 +84,7 @@ public sealed class DescriptorBudgetTests : IDisposable
         Assert.Equal(Partitions, logDescriptors);
         Assert.Equal(0, indexDescriptors);
         Assert.Equal(0, cache.IndexDescriptors);
-        Assert.True(File.Exists(Path.Combine(_dir.Combine("p-3"), LogSegment.FileStem(0) + ".index")), "the test must write index entries");
+        Assert.True(File.Exists(Path.Combine(Dir.Combine("p-3"), LogSegment.FileStem(0) + ".index")), "the test must write index entries");
 
         // A read from the middle looks the offset up in the index through a mapping without a descriptor.
         foreach (PartitionLog log in logs)

@@ -1,6 +1,5 @@
 using LogBroker.Storage.Internal;
 using LogBroker.TestKit;
-using Microsoft.Extensions.Time.Testing;
 
 namespace LogBroker.Storage.Tests;
 
@@ -10,20 +9,16 @@ namespace LogBroker.Storage.Tests;
 /// until <see cref="StorageOptions.FailedPartitionRetryInterval"/> has passed, reads keep working,
 /// and a limit reached (EMFILE) refuses one call without failing anything.
 /// </summary>
-public sealed class FaultSeamTests : IDisposable
+public sealed class FaultSeamTests() : LogDirectoryTest("seam")
 {
     private static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(10);
-    private readonly TempDirectory _dir = new("seam");
-    private readonly FakeTimeProvider _time = StorageTestDefaults.Clock();
-
-    public void Dispose() => _dir.Dispose();
 
     private LogManager Open() => LogManager.Open(new StorageOptions
     {
-        DataDirectory = _dir.Path,
+        DataDirectory = Dir.Path,
         Log = LogConfig.Default with { SegmentBytes = 64 * 1024, SegmentIndexBytes = 4096, IndexIntervalBytes = 0, RetentionTime = null },
         FailedPartitionRetryInterval = RetryInterval,
-    }, _time);
+    }, Time);
 
     /// <summary>Fails the next <paramref name="count"/> operations of the kind on files whose name ends so.</summary>
     private static void FailNext(LogManager manager, StorageOperation operation, string suffix, int count, Func<Exception> failure)
@@ -58,10 +53,10 @@ public sealed class FaultSeamTests : IDisposable
                 Assert.False(read.Records.IsEmpty);
             }
 
-            _time.Advance(RetryInterval / 4);
+            Time.Advance(RetryInterval / 4);
         }
 
-        _time.Advance(RetryInterval / 2);
+        Time.Advance(RetryInterval / 2);
         AppendResult again = log.Append(Batches.Create(1));
         Assert.Equal(AppendStatus.Success, again.Status);
         Assert.Equal(3, again.BaseOffset); // reloaded from disk: the failed batch is not there
@@ -77,7 +72,7 @@ public sealed class FaultSeamTests : IDisposable
         Assert.Throws<IOException>(() => log.Flush());
         Assert.Equal(0, log.RecoveryPoint);
         Assert.Throws<IOException>(() => log.Append(Batches.Create(1)));
-        _time.Advance(RetryInterval);
+        Time.Advance(RetryInterval);
         Assert.Equal(AppendStatus.Success, log.Append(Batches.Create(1)).Status);
         log.Flush();
         Assert.Equal(log.LogEndOffset, log.RecoveryPoint);

@@ -1,6 +1,5 @@
 using LogBroker.Storage.Internal;
 using LogBroker.TestKit;
-using Microsoft.Extensions.Time.Testing;
 
 namespace LogBroker.Storage.Tests;
 
@@ -9,19 +8,15 @@ namespace LogBroker.Storage.Tests;
 /// are durable, the waiters that arrive during one fsync round share the next one, and a failing fsync
 /// fails every waiter of its round. Real files, faults through <see cref="StorageFaults"/>.
 /// </summary>
-public sealed class GroupCommitTests : IDisposable
+public sealed class GroupCommitTests() : LogDirectoryTest("groupcommit")
 {
     private static readonly TimeSpan HangGuard = TimeSpan.FromSeconds(30);
-    private readonly TempDirectory _dir = new("groupcommit");
-    private readonly FakeTimeProvider _time = StorageTestDefaults.Clock();
-
-    public void Dispose() => _dir.Dispose();
 
     private LogManager Open() => LogManager.Open(new StorageOptions
     {
-        DataDirectory = _dir.Path,
+        DataDirectory = Dir.Path,
         Log = LogConfig.Default with { RetentionTime = null },
-    }, _time);
+    }, Time);
 
     [Fact]
     public async Task No_waiter_completes_before_its_offsets_are_durable()

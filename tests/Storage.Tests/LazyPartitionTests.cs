@@ -1,6 +1,5 @@
 using LogBroker.Protocol.Records;
 using LogBroker.TestKit;
-using Microsoft.Extensions.Time.Testing;
 
 namespace LogBroker.Storage.Tests;
 
@@ -9,17 +8,13 @@ namespace LogBroker.Storage.Tests;
 /// whatever the partition count, a reached bound is an error to that one call, and a partition not
 /// yet recovered after a crash stays pending across a clean close.
 /// </summary>
-public sealed class LazyPartitionTests : IDisposable
+public sealed class LazyPartitionTests() : LogDirectoryTest("lazy")
 {
     private const int Bound = 16;
-    private readonly TempDirectory _dir = new("lazy");
-    private readonly FakeTimeProvider _time = StorageTestDefaults.Clock();
-
-    public void Dispose() => _dir.Dispose();
 
     private StorageOptions Options() => new()
     {
-        DataDirectory = _dir.Path,
+        DataDirectory = Dir.Path,
         Log = LogConfig.Default with { SegmentBytes = 4096, SegmentIndexBytes = 4096, IndexIntervalBytes = 256, RetentionTime = null },
         MaxOpenSegments = Bound,
     };
@@ -30,13 +25,13 @@ public sealed class LazyPartitionTests : IDisposable
     [Fact]
     public void Created_partitions_are_directories_only_and_open_nothing()
     {
-        using LogManager manager = LogManager.Open(Options(), _time);
+        using LogManager manager = LogManager.Open(Options(), Time);
         IReadOnlyList<PartitionLog> logs = manager.CreateMany(Partitions(120));
 
         Assert.Equal(120, logs.Count);
         Assert.All(logs, log => Assert.False(log.IsLoaded));
         Assert.Equal(0, manager.OpenSegments);
-        Assert.All(Partitions(120), p => Assert.Empty(Directory.EnumerateFileSystemEntries(_dir.Combine(p.ToString()))));
+        Assert.All(Partitions(120), p => Assert.Empty(Directory.EnumerateFileSystemEntries(Dir.Combine(p.ToString()))));
         Assert.Same(logs[7], manager.CreateMany(Partitions(10))[7]);
     }
 
@@ -45,7 +40,7 @@ public sealed class LazyPartitionTests : IDisposable
     {
         TopicPartition[] partitions = Partitions(300);
         var stored = new Dictionary<TopicPartition, byte[]>();
-        using (LogManager manager = LogManager.Open(Options(), _time))
+        using (LogManager manager = LogManager.Open(Options(), Time))
         {
             IReadOnlyList<PartitionLog> logs = manager.CreateMany(partitions);
             for (int i = 0; i < partitions.Length; i++)
@@ -63,7 +58,7 @@ public sealed class LazyPartitionTests : IDisposable
             }
         }
 
-        using LogManager reopened = LogManager.Open(Options(), _time);
+        using LogManager reopened = LogManager.Open(Options(), Time);
         Assert.Equal(0, reopened.OpenSegments);
         Assert.All(partitions, p => Assert.False(reopened.Get(p)!.IsLoaded));
         foreach (TopicPartition partition in partitions.Reverse())
@@ -85,7 +80,7 @@ public sealed class LazyPartitionTests : IDisposable
     [Fact]
     public void A_reached_bound_fails_only_the_call_that_needs_one_more_and_passes()
     {
-        using LogManager manager = LogManager.Open(Options(), _time);
+        using LogManager manager = LogManager.Open(Options(), Time);
         IReadOnlyList<PartitionLog> logs = manager.CreateMany(Partitions(Bound + 2));
         foreach (PartitionLog log in logs)
         {
@@ -127,7 +122,7 @@ public sealed class LazyPartitionTests : IDisposable
         var target = new TopicPartition("pending", 0);
         var other = new TopicPartition("touched", 0);
         long goodEnd;
-        using (LogManager manager = LogManager.Open(Options(), _time))
+        using (LogManager manager = LogManager.Open(Options(), Time))
         {
             PartitionLog log = manager.GetOrCreate(target);
             for (int i = 0; i < 12; i++)
@@ -142,7 +137,7 @@ public sealed class LazyPartitionTests : IDisposable
 
         // What a power loss can leave: a batch in the middle of the active segment torn (its CRC no
         // longer matches), before the last index entry, where only a recovery scan looks.
-        string file = Directory.EnumerateFiles(_dir.Combine(target.ToString()), "*.log").Order(StringComparer.Ordinal).Last();
+        string file = Directory.EnumerateFiles(Dir.Combine(target.ToString()), "*.log").Order(StringComparer.Ordinal).Last();
         byte[] bytes = File.ReadAllBytes(file);
         int position = 0;
         for (int i = 0; i < 4; i++)
@@ -153,14 +148,14 @@ public sealed class LazyPartitionTests : IDisposable
         bytes[position + RecordBatch.HeaderSize + 3] ^= 0xFF;
         File.WriteAllBytes(file, bytes);
 
-        using (LogManager manager = LogManager.Open(Options(), _time))
+        using (LogManager manager = LogManager.Open(Options(), Time))
         {
             Assert.False(manager.WasCleanShutdown);
             Assert.Equal(1, manager.Get(other)!.LogEndOffset); // only the other partition is used
         }
 
-        Assert.Contains("pending 0", File.ReadAllText(_dir.Combine("recovery-pending")), StringComparison.Ordinal);
-        using LogManager clean = LogManager.Open(Options(), _time);
+        Assert.Contains("pending 0", File.ReadAllText(Dir.Combine("recovery-pending")), StringComparison.Ordinal);
+        using LogManager clean = LogManager.Open(Options(), Time);
         Assert.True(clean.WasCleanShutdown);
         Assert.Equal(goodEnd, clean.Get(target)!.LogEndOffset);
     }
@@ -174,7 +169,7 @@ public sealed class LazyPartitionTests : IDisposable
     {
         long? limit = Internal.Posix.OpenFileLimit();
         Assert.SkipWhen(limit is null or > 3_000_000, "No finite RLIMIT_NOFILE to compare with.");
-        using LogManager manager = LogManager.Open(new StorageOptions { DataDirectory = _dir.Combine("clamped"), MaxOpenSegments = 1_000_000 }, _time);
+        using LogManager manager = LogManager.Open(new StorageOptions { DataDirectory = Dir.Combine("clamped"), MaxOpenSegments = 1_000_000 }, Time);
         Assert.InRange(manager.MaxOpenSegments, Internal.SegmentCache.MinOpen, limit.Value - 256);
         Assert.True(manager.MaxOpenSegments + (long)manager.IndexDescriptorBudget <= limit.Value * 3 / 4, $"bound {manager.MaxOpenSegments} for ulimit -n {limit}");
     }

@@ -1,5 +1,4 @@
 using LogBroker.TestKit;
-using Microsoft.Extensions.Time.Testing;
 
 namespace LogBroker.Storage.Tests;
 
@@ -8,18 +7,14 @@ namespace LogBroker.Storage.Tests;
 /// OffsetForLeaderEpoch semantics, truncated with the log, persisted in
 /// <c>leader-epoch-checkpoint</c> and rebuilt from the log when that file is missing or hostile.
 /// </summary>
-public sealed class LeaderEpochCacheTests : IDisposable
+public sealed class LeaderEpochCacheTests() : LogDirectoryTest("epochs")
 {
     private static readonly LogConfig Small = StorageTestDefaults.SmallLog;
 
-    private readonly TempDirectory _dir = new("epochs");
-    private readonly FakeTimeProvider _time = StorageTestDefaults.Clock();
 
-    public void Dispose() => _dir.Dispose();
+    private string CheckpointPath => Path.Combine(Dir.Path, "leader-epoch-checkpoint");
 
-    private string CheckpointPath => Path.Combine(_dir.Path, "leader-epoch-checkpoint");
-
-    private PartitionLog Open(bool clean = true) => PartitionLog.Open(_dir.Path, Small, clean, 0, 0, _time);
+    private PartitionLog Open(bool clean = true) => PartitionLog.Open(Dir.Path, Small, clean, 0, 0, Time);
 
     /// <summary>Batches of two records in epochs 0, 0, 2, 2, 5: offsets 0–3 in 0, 4–7 in 2, 8–9 in 5.</summary>
     private static void AppendEpochs(PartitionLog log)

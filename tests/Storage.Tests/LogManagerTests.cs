@@ -1,18 +1,13 @@
 using LogBroker.TestKit;
-using Microsoft.Extensions.Time.Testing;
 
 namespace LogBroker.Storage.Tests;
 
-public sealed class LogManagerTests : IDisposable
+public sealed class LogManagerTests() : LogDirectoryTest("manager")
 {
-    private readonly TempDirectory _dir = new("manager");
-    private readonly FakeTimeProvider _time = StorageTestDefaults.Clock();
-
-    public void Dispose() => _dir.Dispose();
 
     private StorageOptions Options(LogConfig? log = null) => new()
     {
-        DataDirectory = _dir.Path,
+        DataDirectory = Dir.Path,
         Log = log ?? LogConfig.Default with { SegmentBytes = 4096, SegmentIndexBytes = 4096, IndexIntervalBytes = 256 },
         RetentionCheckInterval = TimeSpan.FromMinutes(5),
         CheckpointInterval = TimeSpan.FromMinutes(1),
@@ -21,7 +16,7 @@ public sealed class LogManagerTests : IDisposable
     [Fact]
     public void Partitions_live_in_topic_partition_directories_and_come_back_after_a_restart()
     {
-        using (LogManager manager = LogManager.Open(Options(), _time))
+        using (LogManager manager = LogManager.Open(Options(), Time))
         {
             Assert.False(manager.WasCleanShutdown);
             manager.GetOrCreate(new("orders", 0)).Append(Batches.Create(3));
@@ -30,13 +25,13 @@ public sealed class LogManagerTests : IDisposable
             Assert.Same(manager.Get(new("orders", 0)), manager.GetOrCreate(new("orders", 0)));
         }
 
-        Assert.True(Directory.Exists(_dir.Combine("orders-0")));
-        Assert.True(File.Exists(_dir.Combine("orders-0", "00000000000000000000.log")));
-        Assert.True(File.Exists(_dir.Combine(".clean-shutdown")));
+        Assert.True(Directory.Exists(Dir.Combine("orders-0")));
+        Assert.True(File.Exists(Dir.Combine("orders-0", "00000000000000000000.log")));
+        Assert.True(File.Exists(Dir.Combine(".clean-shutdown")));
 
-        using LogManager reopened = LogManager.Open(Options(), _time);
+        using LogManager reopened = LogManager.Open(Options(), Time);
         Assert.True(reopened.WasCleanShutdown);
-        Assert.False(File.Exists(_dir.Combine(".clean-shutdown")), "the marker is consumed at open");
+        Assert.False(File.Exists(Dir.Combine(".clean-shutdown")), "the marker is consumed at open");
         Assert.Equal(3, reopened.Partitions.Count);
         Assert.Equal(3, reopened.Get(new("orders", 0))!.LogEndOffset);
         Assert.Equal(5, reopened.Get(new("orders", 1))!.LogEndOffset);
@@ -53,16 +48,16 @@ public sealed class LogManagerTests : IDisposable
     [InlineData("ok", -1)]
     public void Invalid_topic_partitions_are_refused(string topic, int partition)
     {
-        using LogManager manager = LogManager.Open(Options(), _time);
+        using LogManager manager = LogManager.Open(Options(), Time);
 
         Assert.Throws<ArgumentException>(() => manager.GetOrCreate(new(topic, partition)));
-        Assert.Empty(Directory.EnumerateDirectories(_dir.Path));
+        Assert.Empty(Directory.EnumerateDirectories(Dir.Path));
     }
 
     [Fact]
     public void A_topic_name_of_249_characters_is_accepted_and_250_refused()
     {
-        using LogManager manager = LogManager.Open(Options(), _time);
+        using LogManager manager = LogManager.Open(Options(), Time);
 
         manager.GetOrCreate(new(new string('t', 249), 0));
         Assert.Throws<ArgumentException>(() => manager.GetOrCreate(new(new string('t', 250), 0)));
@@ -71,7 +66,7 @@ public sealed class LogManagerTests : IDisposable
     [Fact]
     public void Delete_removes_the_partition_while_a_reader_keeps_its_slice()
     {
-        using LogManager manager = LogManager.Open(Options(), _time);
+        using LogManager manager = LogManager.Open(Options(), Time);
         PartitionLog log = manager.GetOrCreate(new("gone", 0));
         log.Append(Batches.Create(4));
         using LogReadResult held = log.Read(0, 1000);
@@ -81,7 +76,7 @@ public sealed class LogManagerTests : IDisposable
 
         Assert.False(manager.Delete(new TopicPartition("gone", 0)));
         Assert.Null(manager.Get(new("gone", 0)));
-        Assert.Empty(Directory.EnumerateDirectories(_dir.Path));
+        Assert.Empty(Directory.EnumerateDirectories(Dir.Path));
         Assert.Equal(copy, held.Records.ToArray());
         Assert.Throws<ObjectDisposedException>(() => log.Append(Batches.Create(1)));
     }
@@ -94,19 +89,19 @@ public sealed class LogManagerTests : IDisposable
             SegmentBytes = 4096,
             SegmentIndexBytes = 4096,
             RetentionTime = TimeSpan.FromHours(1),
-        }), _time);
+        }), Time);
         PartitionLog log = manager.GetOrCreate(new("old", 0));
-        long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        long now = Time.GetUtcNow().ToUnixTimeMilliseconds();
         for (int i = 0; i < 20; i++)
         {
             log.Append(Batches.Create(10, valueBytes: 40, timestamp: now));
         }
 
-        _time.Advance(TimeSpan.FromHours(2));
-        log.Append(Batches.Create(1, timestamp: _time.GetUtcNow().ToUnixTimeMilliseconds()));
+        Time.Advance(TimeSpan.FromHours(2));
+        log.Append(Batches.Create(1, timestamp: Time.GetUtcNow().ToUnixTimeMilliseconds()));
         int segments = log.SegmentCount;
 
-        _time.Advance(TimeSpan.FromMinutes(4)); // hours passed since open, so retention is due
+        Time.Advance(TimeSpan.FromMinutes(4)); // hours passed since open, so retention is due
         manager.RunMaintenance();
 
         Assert.True(log.SegmentCount < segments);
@@ -122,7 +117,7 @@ public sealed class LogManagerTests : IDisposable
     {
         StorageOptions options = Options(LogConfig.Default with { FlushInterval = TimeSpan.FromSeconds(5) });
         options.FlushCheckInterval = TimeSpan.FromSeconds(1);
-        using LogManager manager = LogManager.Open(options, _time);
+        using LogManager manager = LogManager.Open(options, Time);
         PartitionLog log = manager.GetOrCreate(new("flushed", 0));
         log.Append(Batches.Create(2));
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
@@ -131,7 +126,7 @@ public sealed class LogManagerTests : IDisposable
         Assert.Equal(0, log.RecoveryPoint);
         for (int i = 0; i < 6; i++)
         {
-            _time.Advance(TimeSpan.FromSeconds(1)); // one timer period each
+            Time.Advance(TimeSpan.FromSeconds(1)); // one timer period each
         }
 
         await WaitUntilAsync(() => log.RecoveryPoint == 2, cts.Token);

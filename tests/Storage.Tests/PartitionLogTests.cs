@@ -1,21 +1,16 @@
 using System.Buffers.Binary;
 using LogBroker.Protocol.Records;
 using LogBroker.TestKit;
-using Microsoft.Extensions.Time.Testing;
 
 namespace LogBroker.Storage.Tests;
 
-public sealed class PartitionLogTests : IDisposable
+public sealed class PartitionLogTests() : LogDirectoryTest("partition")
 {
-    private readonly TempDirectory _dir = new("partition");
-    private readonly FakeTimeProvider _time = StorageTestDefaults.Clock();
 
     private static readonly LogConfig Small = StorageTestDefaults.SmallLog;
 
-    public void Dispose() => _dir.Dispose();
-
     private PartitionLog Open(LogConfig? config = null, bool clean = true, long recoveryPoint = 0, long logStart = 0) =>
-        PartitionLog.Open(_dir.Path, config ?? Small, clean, recoveryPoint, logStart, _time);
+        PartitionLog.Open(Dir.Path, config ?? Small, clean, recoveryPoint, logStart, Time);
 
     [Fact]
     public void Append_assigns_consecutive_offsets_and_rewrites_only_the_broker_fields()
@@ -183,7 +178,7 @@ public sealed class PartitionLogTests : IDisposable
             Assert.Equal(offset / 10 * 10, found.BaseOffset);
         }
 
-        foreach (string file in Directory.EnumerateFiles(_dir.Path, "*.log").Order().SkipLast(1))
+        foreach (string file in Directory.EnumerateFiles(Dir.Path, "*.log").Order().SkipLast(1))
         {
             Assert.True(new FileInfo(file).Length <= 4096, "sealed segments are trimmed");
         }
@@ -209,7 +204,7 @@ public sealed class PartitionLogTests : IDisposable
         log.Append(Batches.Create(1));
         Assert.Equal(1, log.SegmentCount);
 
-        _time.Advance(TimeSpan.FromMinutes(61));
+        Time.Advance(TimeSpan.FromMinutes(61));
         log.Append(Batches.Create(1));
 
         Assert.Equal([0L, 2L], log.SegmentBaseOffsets);
@@ -254,7 +249,7 @@ public sealed class PartitionLogTests : IDisposable
     public void Retention_by_time_deletes_old_segments_and_moves_the_log_start()
     {
         using PartitionLog log = Open(Small with { RetentionTime = TimeSpan.FromHours(1) });
-        long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        long now = Time.GetUtcNow().ToUnixTimeMilliseconds();
         byte[] old = Batches.Create(10, valueBytes: 40, timestamp: now - (2 * 3600_000));
         for (int i = 0; i < 20; i++)
         {
@@ -276,16 +271,16 @@ public sealed class PartitionLogTests : IDisposable
         Assert.Equal(log.SegmentBaseOffsets[0], log.LogStartOffset);
         using LogReadResult gone = log.Read(0, 100);
         Assert.Equal(ReadStatus.OffsetOutOfRange, gone.Status);
-        Assert.Equal(log.SegmentCount, Directory.EnumerateFiles(_dir.Path, "*.log").Count());
+        Assert.Equal(log.SegmentCount, Directory.EnumerateFiles(Dir.Path, "*.log").Count());
     }
 
     [Fact]
     public void Retention_by_time_rolls_and_deletes_an_expired_active_segment()
     {
         using PartitionLog log = Open(Small with { SegmentBytes = 1 << 20, RetentionTime = TimeSpan.FromHours(1) });
-        long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        long now = Time.GetUtcNow().ToUnixTimeMilliseconds();
         log.Append(Batches.Create(5, timestamp: now));
-        _time.Advance(TimeSpan.FromHours(2));
+        Time.Advance(TimeSpan.FromHours(2));
 
         Assert.Equal(1, log.ApplyRetention());
         Assert.Equal((5L, 5L), (log.LogStartOffset, log.LogEndOffset));
@@ -411,7 +406,7 @@ public sealed class PartitionLogTests : IDisposable
         log.FlushIfDue();
         Assert.Equal(0, log.RecoveryPoint);
 
-        _time.Advance(TimeSpan.FromSeconds(11));
+        Time.Advance(TimeSpan.FromSeconds(11));
         log.FlushIfDue();
         Assert.Equal(3, log.RecoveryPoint);
     }

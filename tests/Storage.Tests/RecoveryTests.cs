@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using LogBroker.Protocol.Records;
 using LogBroker.TestKit;
-using Microsoft.Extensions.Time.Testing;
 
 namespace LogBroker.Storage.Tests;
 
@@ -9,16 +8,12 @@ namespace LogBroker.Storage.Tests;
 /// Crash recovery: the files are left as a crash leaves them (<see cref="PartitionLog.Abandon"/>:
 /// no flush, no trim), damaged on purpose, and reopened. Every batch before the damage must be intact and readable, nothing after it served.
 /// </summary>
-public sealed class RecoveryTests : IDisposable
+public sealed class RecoveryTests() : LogDirectoryTest("recovery")
 {
     private static readonly LogConfig Small = StorageTestDefaults.SmallLog;
 
-    private readonly TempDirectory _dir = new("recovery");
-    private readonly FakeTimeProvider _time = StorageTestDefaults.Clock();
 
-    public void Dispose() => _dir.Dispose();
-
-    private PartitionLog Open(bool clean, long recoveryPoint = 0) => PartitionLog.Open(_dir.Path, Small, clean, recoveryPoint, 0, _time);
+    private PartitionLog Open(bool clean, long recoveryPoint = 0) => PartitionLog.Open(Dir.Path, Small, clean, recoveryPoint, 0, Time);
 
     /// <summary>Writes <paramref name="batches"/> batches of 3–7 records and returns each stored batch (bytes as read back).</summary>
     private List<(long BaseOffset, byte[] Bytes)> Fill(PartitionLog log, int batches)
@@ -49,7 +44,7 @@ public sealed class RecoveryTests : IDisposable
         Assert.Equal(0, past.Records.Length);
     }
 
-    private string LastSegmentFile() => Directory.EnumerateFiles(_dir.Path, "*.log").Order(StringComparer.Ordinal).Last();
+    private string LastSegmentFile() => Directory.EnumerateFiles(Dir.Path, "*.log").Order(StringComparer.Ordinal).Last();
 
     private static long BatchPosition(string logFile, int index)
     {
@@ -104,9 +99,9 @@ public sealed class RecoveryTests : IDisposable
         List<(long BaseOffset, byte[] Bytes)> inLast = stored.Where(b => b.BaseOffset >= segmentBase).ToList();
         Assert.True(inLast.Count >= 2, "the last segment must hold at least two batches");
         byte[] original = File.ReadAllBytes(file);
-        string snapshot = _dir.Combine("snapshot");
+        string snapshot = Dir.Combine("snapshot");
         Directory.CreateDirectory(snapshot);
-        foreach (string f in Directory.EnumerateFiles(_dir.Path))
+        foreach (string f in Directory.EnumerateFiles(Dir.Path))
         {
             File.Copy(f, Path.Combine(snapshot, Path.GetFileName(f)));
         }
@@ -118,7 +113,7 @@ public sealed class RecoveryTests : IDisposable
         {
             foreach (string f in Directory.EnumerateFiles(snapshot))
             {
-                File.Copy(f, Path.Combine(_dir.Path, Path.GetFileName(f)), overwrite: true);
+                File.Copy(f, Path.Combine(Dir.Path, Path.GetFileName(f)), overwrite: true);
             }
 
             using (var stream = new FileStream(file, FileMode.Open))
@@ -230,7 +225,7 @@ public sealed class RecoveryTests : IDisposable
             log.Abandon();
         }
 
-        string[] segments = Directory.EnumerateFiles(_dir.Path, "*.log").Order(StringComparer.Ordinal).ToArray();
+        string[] segments = Directory.EnumerateFiles(Dir.Path, "*.log").Order(StringComparer.Ordinal).ToArray();
         string victim = segments[1];
         long victimBase = long.Parse(Path.GetFileNameWithoutExtension(victim), System.Globalization.CultureInfo.InvariantCulture);
         long position = BatchPosition(victim, 1) + RecordBatch.HeaderSize + 3;
@@ -244,7 +239,7 @@ public sealed class RecoveryTests : IDisposable
         using PartitionLog reopened = Open(clean: false, recoveryPoint: 0);
         int kept = stored.FindIndex(b => b.BaseOffset >= victimBase) + 1; // the first batch of the victim survives
         AssertReadsExactly(reopened, stored.Take(kept).ToList());
-        Assert.Equal([segments[0], segments[1]], Directory.EnumerateFiles(_dir.Path, "*.log").Order(StringComparer.Ordinal));
+        Assert.Equal([segments[0], segments[1]], Directory.EnumerateFiles(Dir.Path, "*.log").Order(StringComparer.Ordinal));
         long next = reopened.LogEndOffset;
         Assert.Equal(next, reopened.Append(Batches.Create(3)).BaseOffset);
     }
@@ -264,7 +259,7 @@ public sealed class RecoveryTests : IDisposable
 
         // Corrupt a record byte (not a header: the tail walk checks headers and CRCs from the last
         // index entry) in the middle of the first segment, far from its tail.
-        string first = Directory.EnumerateFiles(_dir.Path, "*.log").Order(StringComparer.Ordinal).First();
+        string first = Directory.EnumerateFiles(Dir.Path, "*.log").Order(StringComparer.Ordinal).First();
         long position = BatchPosition(first, 0) + RecordBatch.HeaderSize + 2;
         using (var stream = new FileStream(first, FileMode.Open))
         {
@@ -301,7 +296,7 @@ public sealed class RecoveryTests : IDisposable
         }
 
         var random = new Random(7);
-        foreach (string index in Directory.EnumerateFiles(_dir.Path).Where(f => f.EndsWith(".index", StringComparison.Ordinal) || f.EndsWith(".timeindex", StringComparison.Ordinal)))
+        foreach (string index in Directory.EnumerateFiles(Dir.Path).Where(f => f.EndsWith(".index", StringComparison.Ordinal) || f.EndsWith(".timeindex", StringComparison.Ordinal)))
         {
             long length = new FileInfo(index).Length;
             switch (damage)
@@ -338,20 +333,20 @@ public sealed class RecoveryTests : IDisposable
     [Fact]
     public void The_log_manager_trusts_only_a_clean_shutdown_and_keeps_checkpoints()
     {
-        var options = new StorageOptions { DataDirectory = _dir.Path, Log = Small };
+        var options = new StorageOptions { DataDirectory = Dir.Path, Log = Small };
         var partition = new TopicPartition("orders", 0);
-        using (LogManager manager = LogManager.Open(options, _time))
+        using (LogManager manager = LogManager.Open(options, Time))
         {
             PartitionLog log = manager.GetOrCreate(partition);
             Fill(log, 30);
             log.DeleteRecordsBefore(25);
-            Assert.Throws<IOException>(() => LogManager.Open(options, _time)); // the directory is locked
+            Assert.Throws<IOException>(() => LogManager.Open(options, Time)); // the directory is locked
         }
 
-        Assert.True(File.Exists(_dir.Combine(".clean-shutdown")));
-        Assert.Contains("orders 0 25", File.ReadAllText(_dir.Combine("log-start-offset-checkpoint")), StringComparison.Ordinal);
+        Assert.True(File.Exists(Dir.Combine(".clean-shutdown")));
+        Assert.Contains("orders 0 25", File.ReadAllText(Dir.Combine("log-start-offset-checkpoint")), StringComparison.Ordinal);
         long end;
-        using (LogManager manager = LogManager.Open(options, _time))
+        using (LogManager manager = LogManager.Open(options, Time))
         {
             Assert.True(manager.WasCleanShutdown);
             PartitionLog log = manager.Get(partition)!;
@@ -361,14 +356,14 @@ public sealed class RecoveryTests : IDisposable
             manager.Abandon(); // crash: no marker, no checkpoint
         }
 
-        Assert.False(File.Exists(_dir.Combine(".clean-shutdown")));
-        File.WriteAllText(_dir.Combine("recovery-point-offset-checkpoint"), "garbage that does not parse");
-        Directory.CreateDirectory(_dir.Combine("orders-7.0123456789abcdef-delete"));
-        using (LogManager manager = LogManager.Open(options, _time))
+        Assert.False(File.Exists(Dir.Combine(".clean-shutdown")));
+        File.WriteAllText(Dir.Combine("recovery-point-offset-checkpoint"), "garbage that does not parse");
+        Directory.CreateDirectory(Dir.Combine("orders-7.0123456789abcdef-delete"));
+        using (LogManager manager = LogManager.Open(options, Time))
         {
             Assert.False(manager.WasCleanShutdown);
             Assert.Equal(end + 2, manager.Get(partition)!.LogEndOffset); // recovered in full despite the bad checkpoint
-            Assert.False(Directory.Exists(_dir.Combine("orders-7.0123456789abcdef-delete")));
+            Assert.False(Directory.Exists(Dir.Combine("orders-7.0123456789abcdef-delete")));
             Assert.Single(manager.Partitions);
         }
     }

@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using LogBroker.Protocol.Records;
 using LogBroker.TestKit;
-using Microsoft.Extensions.Time.Testing;
 
 namespace LogBroker.Storage.Tests;
 
@@ -9,12 +8,8 @@ namespace LogBroker.Storage.Tests;
 /// Faults of the storage engine on real file systems: a full disk (C5), impossible stored batch
 /// lengths (M8), a truncation under a held slice (L1), an empty roll (M7).
 /// </summary>
-public sealed class StorageFaultTests : IDisposable
+public sealed class StorageFaultTests() : LogDirectoryTest("faults")
 {
-    private readonly TempDirectory _dir = new("faults");
-    private readonly FakeTimeProvider _time = StorageTestDefaults.Clock();
-
-    public void Dispose() => _dir.Dispose();
 
     /// <summary>Every batch indexed, so nearly every append writes index entries.</summary>
     private static readonly LogConfig Dense = LogConfig.Default with
@@ -62,7 +57,7 @@ public sealed class StorageFaultTests : IDisposable
         var partitions = new TopicPartition[8];
         string filler;
         int failures = 0;
-        using (LogManager manager = LogManager.Open(options, _time))
+        using (LogManager manager = LogManager.Open(options, Time))
         {
             for (int p = 0; p < partitions.Length; p++)
             {
@@ -96,7 +91,7 @@ public sealed class StorageFaultTests : IDisposable
         }
 
         // A restart on the still full disk: everything acknowledged is there.
-        using (LogManager manager = LogManager.Open(options, _time))
+        using (LogManager manager = LogManager.Open(options, Time))
         {
             foreach (IGrouping<long, (long BaseOffset, byte[] Bytes)> group in stored.GroupBy(s => s.BaseOffset / 1_000_000L))
             {
@@ -109,7 +104,7 @@ public sealed class StorageFaultTests : IDisposable
             // Space comes back: after the retry interval the partition takes writes again, no restart.
             File.Delete(filler);
             File.Delete(topUp);
-            _time.Advance(TimeSpan.FromSeconds(2));
+            Time.Advance(TimeSpan.FromSeconds(2));
             PartitionLog log = manager.Get(partitions[0])!;
             long end = log.LogEndOffset;
             AppendResult again = log.Append(Batches.Create(2, tag: "after"));
@@ -128,7 +123,7 @@ public sealed class StorageFaultTests : IDisposable
     {
         LogConfig config = LogConfig.Default with { SegmentBytes = 64 * 1024, IndexIntervalBytes = 1024, RetentionTime = null };
         long secondBatch;
-        using (PartitionLog log = PartitionLog.Open(_dir.Path, config, cleanShutdown: true, time: _time))
+        using (PartitionLog log = PartitionLog.Open(Dir.Path, config, cleanShutdown: true, time: Time))
         {
             log.Append(Batches.Create(3, valueBytes: 40));
             secondBatch = log.Append(Batches.Create(3, valueBytes: 40)).BaseOffset;
@@ -138,7 +133,7 @@ public sealed class StorageFaultTests : IDisposable
             }
         }
 
-        string file = Directory.EnumerateFiles(_dir.Path, "*.log").Single();
+        string file = Directory.EnumerateFiles(Dir.Path, "*.log").Single();
         using (var stream = new FileStream(file, FileMode.Open))
         {
             byte[] minus12 = new byte[4];
@@ -147,7 +142,7 @@ public sealed class StorageFaultTests : IDisposable
             stream.Write(minus12);
         }
 
-        using PartitionLog reopened = PartitionLog.Open(_dir.Path, config, cleanShutdown: true, time: _time);
+        using PartitionLog reopened = PartitionLog.Open(Dir.Path, config, cleanShutdown: true, time: Time);
         Task<bool> read = Task.Run(() =>
         {
             using LogReadResult result = reopened.Read(secondBatch, 1 << 20);
@@ -167,21 +162,21 @@ public sealed class StorageFaultTests : IDisposable
     {
         LogConfig config = LogConfig.Default with { SegmentBytes = 64 * 1024, IndexIntervalBytes = 1024, RetentionTime = null };
         long secondBatch;
-        using (PartitionLog log = PartitionLog.Open(_dir.Path, config, cleanShutdown: true, time: _time))
+        using (PartitionLog log = PartitionLog.Open(Dir.Path, config, cleanShutdown: true, time: Time))
         {
             log.Append(Batches.Create(3, valueBytes: 40));
             secondBatch = log.Append(Batches.Create(3, valueBytes: 40)).BaseOffset;
             log.Append(Batches.Create(3, valueBytes: 40));
         }
 
-        string file = Directory.EnumerateFiles(_dir.Path, "*.log").Single();
+        string file = Directory.EnumerateFiles(Dir.Path, "*.log").Single();
         byte[] bytes = File.ReadAllBytes(file);
         BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(RecordBatch.LengthOffset), int.MaxValue - 5);
         File.WriteAllBytes(file, bytes);
 
         // Trusted open without an index entry walks (and validates) the whole segment: it is cut at
         // the bad batch instead. Reopen unclean to prove the same; the read is then out of range.
-        using PartitionLog reopened = PartitionLog.Open(_dir.Path, config, cleanShutdown: true, time: _time);
+        using PartitionLog reopened = PartitionLog.Open(Dir.Path, config, cleanShutdown: true, time: Time);
         using LogReadResult read = reopened.Read(secondBatch, 1 << 20);
         Assert.True(read.Status is ReadStatus.StorageError or ReadStatus.OffsetOutOfRange);
         Assert.True(read.Records.IsEmpty);
@@ -196,7 +191,7 @@ public sealed class StorageFaultTests : IDisposable
     public void A_slice_held_across_a_truncation_and_a_close_stays_readable()
     {
         LogConfig config = LogConfig.Default with { SegmentBytes = 1024 * 1024, RetentionTime = null };
-        PartitionLog log = PartitionLog.Open(_dir.Path, config, cleanShutdown: true, time: _time);
+        PartitionLog log = PartitionLog.Open(Dir.Path, config, cleanShutdown: true, time: Time);
         long cut = 0;
         for (int i = 0; i < 200; i++)
         {
@@ -216,7 +211,7 @@ public sealed class StorageFaultTests : IDisposable
         Assert.All(seen, b => Assert.Equal(0, b));
         held.Dispose();
 
-        using PartitionLog reopened = PartitionLog.Open(_dir.Path, config, cleanShutdown: true, time: _time);
+        using PartitionLog reopened = PartitionLog.Open(Dir.Path, config, cleanShutdown: true, time: Time);
         Assert.Equal(cut, reopened.LogEndOffset);
     }
 
@@ -229,19 +224,19 @@ public sealed class StorageFaultTests : IDisposable
     public void An_oversized_batch_into_an_empty_segment_grows_it_in_place()
     {
         LogConfig config = LogConfig.Default with { SegmentBytes = 1024, MaxMessageBytes = 64 * 1024, RetentionTime = null };
-        using (PartitionLog log = PartitionLog.Open(_dir.Path, config, cleanShutdown: true, time: _time))
+        using (PartitionLog log = PartitionLog.Open(Dir.Path, config, cleanShutdown: true, time: Time))
         {
             log.Append(Batches.Create(1));
             log.Roll();
             Assert.Equal(2, log.SegmentCount);
-            Assert.Single(Directory.EnumerateFiles(_dir.Path, "*.log")); // the new, empty segment has no file yet
+            Assert.Single(Directory.EnumerateFiles(Dir.Path, "*.log")); // the new, empty segment has no file yet
             AppendResult big = log.Append(Batches.Create(20, valueBytes: 500));
             Assert.Equal(AppendStatus.Success, big.Status);
             Assert.Equal(2, log.SegmentCount);
             Assert.True(log.Append(Batches.Create(1)).BaseOffset > big.LastOffset);
         }
 
-        using PartitionLog reopened = PartitionLog.Open(_dir.Path, config, cleanShutdown: true, time: _time);
+        using PartitionLog reopened = PartitionLog.Open(Dir.Path, config, cleanShutdown: true, time: Time);
         Assert.Equal(22, reopened.LogEndOffset);
         using LogReadResult read = reopened.Read(1, 1);
         Assert.Equal(20, Batches.Split(read.Records.Span).Single().Records);
