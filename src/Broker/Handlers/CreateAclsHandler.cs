@@ -16,17 +16,8 @@ internal sealed class CreateAclsHandler(AclStore store, Authorizer authorizer, C
     {
         var response = new CreateAclsResponse();
         (List<AclBinding> valid, List<CreateAclsResponse.AclCreationResult> validResults) = AclRequestEntry.Admit(
-            authorizer.AuthorizeCluster(context, AclOperation.Alter), request.Creations,
-            c => new AclBinding((AclResourceType)c.ResourceType, c.ResourceName, context.Version == 0 ? AclPatternType.Literal : (AclPatternType)c.ResourcePatternType,
-                c.Principal, c.Host, (AclOperation)c.Operation, (AclPermissionType)c.PermissionType),
-            binding => binding.Invalid(),
-            () =>
-            {
-                var result = new CreateAclsResponse.AclCreationResult { ErrorMessage = null };
-                response.Results.Add(result);
-                return result;
-            },
-            Refuse);
+            authorizer.AuthorizeCluster(context, AclOperation.Alter), request.Creations, c => Binding(c, context.Version), binding => binding.Invalid(),
+            response.Results, () => new CreateAclsResponse.AclCreationResult { ErrorMessage = null }, Refuse);
         if (valid.Count > 0)
         {
             try
@@ -44,6 +35,11 @@ internal sealed class CreateAclsHandler(AclStore store, Authorizer authorizer, C
 
         return response;
     }
+
+    /// <summary>The binding a creation asks for; v0 has no pattern type, so its bindings are literal.</summary>
+    private static AclBinding Binding(CreateAclsRequest.AclCreation c, short version) =>
+        new((AclResourceType)c.ResourceType, c.ResourceName, version == 0 ? AclPatternType.Literal : (AclPatternType)c.ResourcePatternType,
+            c.Principal, c.Host, (AclOperation)c.Operation, (AclPermissionType)c.PermissionType);
 
     private static void Refuse(CreateAclsResponse.AclCreationResult result, ErrorCode error, string why)
     {

@@ -16,17 +16,8 @@ internal sealed class DeleteAclsHandler(AclStore store, Authorizer authorizer, C
     {
         var response = new DeleteAclsResponse();
         (List<AclFilter> filters, List<DeleteAclsResponse.DeleteAclsFilterResult> filterResults) = AclRequestEntry.Admit(
-            authorizer.AuthorizeCluster(context, AclOperation.Alter), request.Filters,
-            f => new AclFilter((AclResourceType)f.ResourceTypeFilter, f.ResourceNameFilter, context.Version == 0 ? AclPatternType.Literal : (AclPatternType)f.PatternTypeFilter,
-                f.PrincipalFilter, f.HostFilter, (AclOperation)f.Operation, (AclPermissionType)f.PermissionType),
-            filter => filter.Invalid(),
-            () =>
-            {
-                var result = new DeleteAclsResponse.DeleteAclsFilterResult { ErrorMessage = null };
-                response.FilterResults.Add(result);
-                return result;
-            },
-            Refuse);
+            authorizer.AuthorizeCluster(context, AclOperation.Alter), request.Filters, f => Filter(f, context.Version), filter => filter.Invalid(),
+            response.FilterResults, () => new DeleteAclsResponse.DeleteAclsFilterResult { ErrorMessage = null }, Refuse);
         if (filters.Count == 0)
         {
             return response;
@@ -60,6 +51,11 @@ internal sealed class DeleteAclsHandler(AclStore store, Authorizer authorizer, C
 
         return response;
     }
+
+    /// <summary>The filter an entry asks for; v0 has no pattern type filter, so its filters match literal bindings.</summary>
+    private static AclFilter Filter(DeleteAclsRequest.DeleteAclsFilter f, short version) =>
+        new((AclResourceType)f.ResourceTypeFilter, f.ResourceNameFilter, version == 0 ? AclPatternType.Literal : (AclPatternType)f.PatternTypeFilter,
+            f.PrincipalFilter, f.HostFilter, (AclOperation)f.Operation, (AclPermissionType)f.PermissionType);
 
     private static void Refuse(DeleteAclsResponse.DeleteAclsFilterResult result, ErrorCode error, string why)
     {

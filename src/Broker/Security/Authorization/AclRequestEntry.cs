@@ -22,18 +22,19 @@ internal static class AclRequestEntry
     }
 
     /// <summary>
-    /// Sorts a request's entries by <see cref="Refusal"/>, in order: each gets a result from <paramref name="newResult"/>
-    /// (which adds it to the response); a refused entry gets its error through <paramref name="refuse"/> at once, and
-    /// the others are returned, each with its result, for the store.
+    /// Sorts a request's entries by <see cref="Refusal"/>, in order: each gets a result from <paramref name="newResult"/>,
+    /// added to <paramref name="responseResults"/> in the entry's place; a refused entry gets its error through
+    /// <paramref name="refuse"/> at once, and the others are returned, each with its result, for the store.
     /// </summary>
     public static (List<TItem> Admitted, List<TResult> Results) Admit<TEntry, TItem, TResult>(bool clusterAlterAllowed, IReadOnlyList<TEntry> entries,
-        Func<TEntry, TItem> parse, Func<TItem, string?> invalid, Func<TResult> newResult, Action<TResult, ErrorCode, string> refuse)
+        Func<TEntry, TItem> parse, Func<TItem, string?> invalid, List<TResult> responseResults, Func<TResult> newResult, Action<TResult, ErrorCode, string> refuse)
     {
         var admitted = new List<TItem>();
         var results = new List<TResult>();
         foreach (TEntry entry in entries)
         {
             TResult result = newResult();
+            responseResults.Add(result);
             TItem item = parse(entry);
             string? why = Refusal(clusterAlterAllowed, entries.Count, invalid(item), out ErrorCode error);
             if (why is not null)
