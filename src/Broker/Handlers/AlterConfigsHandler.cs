@@ -3,7 +3,6 @@ using LogBroker.Broker.Network;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
-using LogBroker.Protocol.Security;
 
 namespace LogBroker.Broker.Handlers;
 
@@ -18,16 +17,8 @@ internal sealed class AlterConfigsHandler(TopicRegistry topics, Authorizer? auth
         var response = new AlterConfigsResponse();
         foreach (AlterConfigsRequest.AlterConfigsResource resource in alter.Resources)
         {
-            ErrorCode error = CheckResourceType(resource.ResourceType, out string? message);
-            if (DescribeConfigsHandler.Denied(authorizer, context, AclOperation.AlterConfigs, resource.ResourceType, resource.ResourceName) is { } denied)
-            {
-                (error, message) = (denied, null); // Kafka checks before anything else
-            }
-            else if (error != ErrorCode.None)
-            {
-                // broker configs are static
-            }
-            else
+            ErrorCode error = TopicConfigChange.Refusal(authorizer, context, resource.ResourceType, resource.ResourceName, out string? message);
+            if (error == ErrorCode.None)
             {
                 var overrides = new Dictionary<string, string>(StringComparer.Ordinal);
                 foreach (AlterConfigsRequest.AlterableConfig config in resource.Configs)
@@ -49,12 +40,5 @@ internal sealed class AlterConfigsHandler(TopicRegistry topics, Authorizer? auth
         }
 
         return response;
-    }
-
-    /// <summary>INVALID_REQUEST, with the reason, for any resource but a topic (shared with IncrementalAlterConfigs).</summary>
-    internal static ErrorCode CheckResourceType(sbyte resourceType, out string? message)
-    {
-        message = resourceType == DescribeConfigsHandler.TopicResource ? null : "Only topic configs can be changed; broker configs come from broker.json.";
-        return message is null ? ErrorCode.None : ErrorCode.InvalidRequest;
     }
 }

@@ -3,7 +3,6 @@ using LogBroker.Broker.Network;
 using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
 using LogBroker.Protocol.Messages;
-using LogBroker.Protocol.Security;
 
 namespace LogBroker.Broker.Handlers;
 
@@ -22,14 +21,10 @@ internal sealed class IncrementalAlterConfigsHandler(TopicRegistry topics, Autho
         var response = new IncrementalAlterConfigsResponse();
         foreach (IncrementalAlterConfigsRequest.AlterConfigsResource resource in alter.Resources)
         {
-            ErrorCode error = AlterConfigsHandler.CheckResourceType(resource.ResourceType, out string? message);
-            if (DescribeConfigsHandler.Denied(authorizer, context, AclOperation.AlterConfigs, resource.ResourceType, resource.ResourceName) is { } denied)
+            ErrorCode error = TopicConfigChange.Refusal(authorizer, context, resource.ResourceType, resource.ResourceName, out string? message);
+            if (error != ErrorCode.None)
             {
-                (error, message) = (denied, null); // Kafka checks before anything else
-            }
-            else if (error != ErrorCode.None)
-            {
-                // broker configs are static
+                // refused before the configs are read
             }
             else if (HasDuplicateNames(resource.Configs))
             {

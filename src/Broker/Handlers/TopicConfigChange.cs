@@ -1,6 +1,9 @@
 using LogBroker.Broker.Cluster;
 using LogBroker.Broker.Metadata;
+using LogBroker.Broker.Network;
+using LogBroker.Broker.Security.Authorization;
 using LogBroker.Protocol;
+using LogBroker.Protocol.Security;
 
 namespace LogBroker.Broker.Handlers;
 
@@ -16,6 +19,28 @@ internal delegate (ErrorCode Error, string? Message, Dictionary<string, string>?
 /// <summary>Where <see cref="TopicConfigEdit"/>s go: the registry, or the cluster.</summary>
 internal static class TopicConfigChange
 {
+    /// <summary>
+    /// Why a resource of an AlterConfigs or IncrementalAlterConfigs request may not be changed: the caller lacks
+    /// AlterConfigs on it (checked first, as Kafka does; no message), or it is not a topic (INVALID_REQUEST: broker
+    /// configs are static). <see cref="ErrorCode.None"/> when the change may go ahead.
+    /// </summary>
+    public static ErrorCode Refusal(Authorizer? authorizer, RequestContext context, sbyte resourceType, string name, out string? message)
+    {
+        message = null;
+        if (DescribeConfigsHandler.Denied(authorizer, context, AclOperation.AlterConfigs, resourceType, name) is { } denied)
+        {
+            return denied;
+        }
+
+        if (resourceType != DescribeConfigsHandler.TopicResource)
+        {
+            message = "Only topic configs can be changed; broker configs come from broker.json.";
+            return ErrorCode.InvalidRequest;
+        }
+
+        return ErrorCode.None;
+    }
+
     public static ValueTask<(ErrorCode Error, string? Message)> ApplyAsync(
         TopicRegistry topics, ClusterService? cluster, string name, TopicConfigEdit edit, bool validateOnly)
     {
