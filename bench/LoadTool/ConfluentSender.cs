@@ -52,7 +52,10 @@ internal sealed class ConfluentSender
         FetchQueueBackoffMs = 0,
     };
 
-    public void Send(string topic, Message<Null, byte[]> message, int count)
+    public void Send(string topic, Message<Null, byte[]> message, int count) => Send(new TopicPartition(topic, Partition.Any), message, count);
+
+    /// <summary>Sends to one partition (or, with <see cref="Partition.Any"/>, where the partitioner says).</summary>
+    public void Send(TopicPartition target, Message<Null, byte[]> message, int count)
     {
         for (int i = 0; i < count; i++)
         {
@@ -60,7 +63,7 @@ internal sealed class ConfluentSender
             {
                 try
                 {
-                    _producer.Produce(topic, message, _onDelivery);
+                    _producer.Produce(target, message, _onDelivery);
                     break;
                 }
                 catch (ProduceException<Null, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)

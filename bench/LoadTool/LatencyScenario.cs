@@ -193,17 +193,41 @@ internal static class LatencyScenario
     // thread still busy (18-30% of the broker's samples) in the measured seconds.
     private static void WarmUp(Broker broker, string topic, Acks acks) => _ = Measure(broker, topic, 20_000, 6, acks, 100, quiet: true);
 
-    /// <summary>The broker path: producer linger 0, consumer fetch.wait.max.ms 100, one partition.</summary>
-    public static LatencyFigures Measure(Broker broker, string topic, int rate, int seconds, Acks acks, int size, bool quiet = false)
+    /// <summary>
+    /// The broker path: producer linger 0, consumer fetch.wait.max.ms 100. Record i goes through producer
+    /// i mod <paramref name="producers"/> (each its own connection) to partition i mod <paramref name="partitions"/>,
+    /// and one consumer reads every partition.
+    /// </summary>
+    public static LatencyFigures Measure(Broker broker, string topic, int rate, int seconds, Acks acks, int size, bool quiet = false, int producers = 1, int partitions = 1)
     {
-        using IProducer<Null, byte[]> producer = new ProducerBuilder<Null, byte[]>(new ProducerConfig
+        var clients = new IProducer<Null, byte[]>[producers];
+        for (int p = 0; p < producers; p++)
         {
-            BootstrapServers = broker.Bootstrap,
-            Acks = acks,
-            LingerMs = 0,
-            // librdkafka leaves Nagle on by default; LOADTOOL_NAGLE_DISABLE=1 turns it off on both clients.
-            SocketNagleDisable = Environment.GetEnvironmentVariable("LOADTOOL_NAGLE_DISABLE") == "1",
-        }).Build();
+            clients[p] = new ProducerBuilder<Null, byte[]>(new ProducerConfig
+            {
+                BootstrapServers = broker.Bootstrap,
+                Acks = acks,
+                LingerMs = 0,
+                // librdkafka leaves Nagle on by default; LOADTOOL_NAGLE_DISABLE=1 turns it off on both clients.
+                SocketNagleDisable = Environment.GetEnvironmentVariable("LOADTOOL_NAGLE_DISABLE") == "1",
+            }).Build();
+        }
+
+        try
+        {
+            return Measure(broker, topic, rate, seconds, size, quiet, clients, partitions);
+        }
+        finally
+        {
+            foreach (IProducer<Null, byte[]> client in clients)
+            {
+                client.Dispose();
+            }
+        }
+    }
+
+    private static LatencyFigures Measure(Broker broker, string topic, int rate, int seconds, int size, bool quiet, IProducer<Null, byte[]>[] producers, int partitions)
+    {
         using IConsumer<Ignore, byte[]> consumer = new ConsumerBuilder<Ignore, byte[]>(new ConsumerConfig
         {
             BootstrapServers = broker.Bootstrap,
@@ -212,7 +236,32 @@ internal static class LatencyScenario
             FetchMinBytes = 1,
             SocketNagleDisable = Environment.GetEnvironmentVariable("LOADTOOL_NAGLE_DISABLE") == "1",
         }).Build();
-        consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.End));
+        var targets = new TopicPartition[partitions];
+        for (int p = 0; p < partitions; p++)
+        {
+            targets[p] = new TopicPartition(topic, p);
+        }
+
+        // Every producer sends one record first, so its metadata and connection are not billed to the measured records.
+        for (int p = 0; p < producers.Length; p++)
+        {
+            producers[p].Produce(targets[p % partitions], new Message<Null, byte[]> { Value = new byte[Math.Max(size, 12)] });
+        }
+
+        foreach (IProducer<Null, byte[]> producer in producers)
+        {
+            producer.Flush(TimeSpan.FromSeconds(30));
+        }
+
+        // Each partition's end read now, past those records, not Offset.End: an end resolved after the first measured
+        // records arrive would skip them (with 100 partitions and Offset.End, one run read 199,994 of 200,000).
+        var assignment = new List<TopicPartitionOffset>(partitions);
+        foreach (TopicPartition target in targets)
+        {
+            assignment.Add(new TopicPartitionOffset(target, consumer.QueryWatermarkOffsets(target, TimeSpan.FromSeconds(10)).High));
+        }
+
+        consumer.Assign(assignment);
         _ = consumer.Consume(TimeSpan.FromMilliseconds(500)); // connected and positioned before the clock starts
 
         int total = rate * seconds;
@@ -251,14 +300,14 @@ internal static class LatencyScenario
             sentAt[i] = now;
             BitConverter.TryWriteBytes(value, now);
             BitConverter.TryWriteBytes(value.AsSpan(8), i);
-            producer.Produce(topic, new Message<Null, byte[]> { Value = (byte[])value.Clone() });
-            if ((i & 1023) == 0)
-            {
-                producer.Poll(TimeSpan.Zero);
-            }
+            producers[i % producers.Length].Produce(targets[i % partitions], new Message<Null, byte[]> { Value = (byte[])value.Clone() });
         });
 
-        producer.Flush(TimeSpan.FromSeconds(30));
+        foreach (IProducer<Null, byte[]> producer in producers)
+        {
+            producer.Flush(TimeSpan.FromSeconds(30));
+        }
+
         reader.Join();
         LatencyFigures figures = LatencyFigures.From(histogram, total);
         if (!quiet)

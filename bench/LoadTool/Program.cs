@@ -2,7 +2,7 @@
 // in the spirit of kafka-producer-perf-test. It starts the broker (Release build next to this tool)
 // on 127.0.0.1 with a fresh data directory, runs the scenarios, prints one line per result, and stops.
 //
-//   dotnet run -c Release --project bench/LoadTool -- [--records 1000000] [--scenario all|produce|latency|kib|client|scale|spread|metrics|peer|latency-rounds|security|replication] [--rounds 3] [--acks 1|all] [--partitions 50000]
+//   dotnet run -c Release --project bench/LoadTool -- [--records 1000000] [--scenario all|produce|latency|kib|client|scale|spread|metrics|peer|latency-rounds|security|replication|fanout] [--rounds 3] [--acks 1|all] [--partitions 50000]
 //
 // Every loop is bounded in count and time, and all traffic stays on the loopback interface.
 using System.Diagnostics;
@@ -97,6 +97,12 @@ try
     if (scenario is "peer")
     {
         await PeerAsync(data + "-peer", records, IntArg("--rounds", 3), IntArg("--latency-seconds", 10));
+    }
+
+    if (scenario is "fanout")
+    {
+        // Issue 15: 1 partition x 1 producer connection against --connections partitions x as many connections.
+        await LogBroker.LoadTool.FanoutScenario.RunAsync(data + "-fanout", records, IntArg("--rounds", 3), IntArg("--connections", 100), IntArg("--latency-seconds", 10));
     }
 
     if (scenario is "latency-rounds")
