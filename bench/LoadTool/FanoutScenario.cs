@@ -40,7 +40,9 @@ internal static class FanoutScenario
                 string data = $"{dir}-{round}-{shape}";
                 try
                 {
-                    await using global::Broker broker = await global::Broker.StartAsync(data);
+                    int adminPort = LatencyScenario.FreePort();
+                    await using global::Broker broker = await global::Broker.StartAsync(data, $"--Admin:Listener=127.0.0.1:{adminPort}");
+                    using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{adminPort}/"), Timeout = TimeSpan.FromSeconds(30) };
                     await CreateTopicAsync(broker, "warmup", 1);
                     _ = Produce(broker, "warmup", 1, 50_000);
                     _ = Consume(broker, "warmup", 1, 50_000);
@@ -49,11 +51,11 @@ internal static class FanoutScenario
                     (double produceRate, double produceCpu, double clientCores) = Produce(broker, "w1", shape, records);
                     (double consumeRate, double consumeCpu) = Consume(broker, "w1", shape, records / shape * shape);
                     await CreateTopicAsync(broker, "lat", shape);
-                    (LatencyFigures lat, double clientLatencyCores, double brokerLatencyCores) = Latency(broker, "lat", latencySeconds, shape, shape);
+                    (LatencyFigures lat, double clientLatencyCores, double brokerLatencyCores, string produceTime) = await LatencyAsync(broker, http, "lat", latencySeconds, shape, shape);
                     (long anon, long file, long peak, long threads) = Memory(broker.Pid);
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"round {round + 1}, {shape} partition(s) x {shape} connection(s): produce {produceRate:F0} rec/s ({produceCpu:F3} µs broker CPU/rec, client {clientCores:F2} cores), " +
-                        $"consume {consumeRate:F0} rec/s ({consumeCpu:F3} µs/rec), latency {lat}, broker RssAnon {anon / 1024} MiB, RssFile {file / 1024} MiB, VmHWM {peak / 1024} MiB, threads {threads}"));
+                        $"consume {consumeRate:F0} rec/s ({consumeCpu:F3} µs/rec), latency {lat}, broker Produce time {produceTime}, broker RssAnon {anon / 1024} MiB, RssFile {file / 1024} MiB, VmHWM {peak / 1024} MiB, threads {threads}"));
                     Add($"W1 produce {records} x 100 B acks=1", "k rec/s", shape, produceRate / 1e3);
                     Add("broker CPU per produced record", "µs", shape, produceCpu);
                     Add("W1 consume them (one consumer)", "k rec/s", shape, consumeRate / 1e3);
@@ -67,11 +69,11 @@ internal static class FanoutScenario
                     {
                         // The two costs apart: one producer over every partition, and every producer into one partition.
                         await CreateTopicAsync(broker, "lat-partitions", shape);
-                        (LatencyFigures byPartitions, double c1, double b1) = Latency(broker, "lat-partitions", latencySeconds, 1, shape);
+                        (LatencyFigures byPartitions, double c1, double b1, string t1) = await LatencyAsync(broker, http, "lat-partitions", latencySeconds, 1, shape);
                         await CreateTopicAsync(broker, "lat-connections", 1);
-                        (LatencyFigures byConnections, double c2, double b2) = Latency(broker, "lat-connections", latencySeconds, shape, 1);
+                        (LatencyFigures byConnections, double c2, double b2, string t2) = await LatencyAsync(broker, http, "lat-connections", latencySeconds, shape, 1);
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"round {round + 1}, 1 connection over {shape} partitions: latency {byPartitions}, client {c1:F2} cores, broker {b1:F2} cores; {shape} connections into 1 partition: latency {byConnections}, client {c2:F2} cores, broker {b2:F2} cores"));
+                            $"round {round + 1}, 1 connection over {shape} partitions: latency {byPartitions}, client {c1:F2} cores, broker {b1:F2} cores, broker Produce time {t1}; {shape} connections into 1 partition: latency {byConnections}, client {c2:F2} cores, broker {b2:F2} cores, broker Produce time {t2}"));
                         Add($"latency p50, 1 connection over {shape} partitions", "ms", shape, byPartitions.P50);
                         Add($"latency p99, 1 connection over {shape} partitions", "ms", shape, byPartitions.P99);
                         Add($"latency p50, {shape} connections into 1 partition", "ms", shape, byConnections.P50);
@@ -105,15 +107,20 @@ internal static class FanoutScenario
     }
 
     // 20,000 rec/s of 100 B, acks=1, through `producers` connections into `partitions` partitions; with the CPU
-    // both sides used meanwhile (this tool runs both clients), in cores.
-    private static (LatencyFigures Figures, double ClientCores, double BrokerCores) Latency(global::Broker broker, string topic, int seconds, int producers, int partitions)
+    // both sides used meanwhile (this tool runs both clients), in cores, set-up included, and the broker's own Produce
+    // request time from its /metrics histogram.
+    private static async Task<(LatencyFigures Figures, double ClientCores, double BrokerCores, string ProduceTime)> LatencyAsync(
+        global::Broker broker, HttpClient http, string topic, int seconds, int producers, int partitions)
     {
+        string metricsBefore = await LatencyScenario.ScrapeAsync(http);
         TimeSpan clientBefore = Process.GetCurrentProcess().TotalProcessorTime;
         TimeSpan brokerBefore = broker.CpuTime;
         var clock = Stopwatch.StartNew();
         LatencyFigures figures = LatencyScenario.Measure(broker, topic, 20_000, seconds, Acks.Leader, 100, quiet: true, producers: producers, partitions: partitions);
         double elapsed = clock.Elapsed.TotalSeconds;
-        return (figures, (Process.GetCurrentProcess().TotalProcessorTime - clientBefore).TotalSeconds / elapsed, (broker.CpuTime - brokerBefore).TotalSeconds / elapsed);
+        double clientCores = (Process.GetCurrentProcess().TotalProcessorTime - clientBefore).TotalSeconds / elapsed;
+        double brokerCores = (broker.CpuTime - brokerBefore).TotalSeconds / elapsed;
+        return (figures, clientCores, brokerCores, LatencyScenario.ProduceTime(metricsBefore, await LatencyScenario.ScrapeAsync(http)));
     }
 
     // One producer (its own connection) per partition; records handed out round-robin in blocks, then every

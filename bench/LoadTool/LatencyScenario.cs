@@ -94,7 +94,7 @@ internal static class LatencyScenario
         return v.Count == 0 ? "—" : string.Create(CultureInfo.InvariantCulture, $"{Median(v):G3} ({v.Min():G3}–{v.Max():G3})");
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -102,7 +102,7 @@ internal static class LatencyScenario
     }
 
     /// <summary>The broker's /metrics text, read once before and once after a measured run.</summary>
-    private static Task<string> ScrapeAsync(HttpClient http) => http.GetStringAsync(new Uri("metrics", UriKind.Relative));
+    internal static Task<string> ScrapeAsync(HttpClient http) => http.GetStringAsync(new Uri("metrics", UriKind.Relative));
 
     /// <summary>
     /// One of the broker's own histograms in a /metrics text (<c>logbroker.request.duration</c> of Produce: dispatch
@@ -126,6 +126,10 @@ internal static class LatencyScenario
 
         return buckets;
     }
+
+    /// <summary>The broker's own Produce request time (dispatch until the response is ready) between two /metrics texts.</summary>
+    internal static string ProduceTime(string before, string after) =>
+        Quantiles(Buckets(before, "logbroker_request_duration_seconds_bucket{", "\"Produce\""), Buckets(after, "logbroker_request_duration_seconds_bucket{", "\"Produce\""));
 
     /// <summary>The sum of a counter's series in a /metrics text (all its label sets).</summary>
     private static double Sum(string text, string metric)
