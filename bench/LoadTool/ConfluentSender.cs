@@ -82,4 +82,27 @@ internal sealed class ConfluentSender
             throw new InvalidOperationException($"{Interlocked.Read(ref _failed)} deliveries failed");
         }
     }
+
+    /// <summary>Reads <paramref name="count"/> records (at most five minutes); returns their value bytes, or throws when fewer came.</summary>
+    public static long ReadOrThrow(IConsumer<Ignore, byte[]> consumer, int count)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        long bytes = 0;
+        int seen = 0;
+        while (seen < count && clock.Elapsed < TimeSpan.FromMinutes(5))
+        {
+            if (consumer.Consume(TimeSpan.FromSeconds(1)) is { IsPartitionEOF: false } r)
+            {
+                seen++;
+                bytes += r.Message.Value.Length;
+            }
+        }
+
+        if (seen != count)
+        {
+            throw new InvalidOperationException($"consumed {seen} of {count}");
+        }
+
+        return bytes;
+    }
 }

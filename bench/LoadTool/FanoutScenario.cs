@@ -195,22 +195,9 @@ internal static class FanoutScenario
         int expected = records + (topic == "warmup" ? 0 : partitions);
         TimeSpan brokerBefore = broker.CpuTime;
         var clock = Stopwatch.StartNew();
-        int seen = 0;
-        while (seen < expected && clock.Elapsed < TimeSpan.FromMinutes(5))
-        {
-            if (consumer.Consume(TimeSpan.FromSeconds(1)) is { IsPartitionEOF: false })
-            {
-                seen++;
-            }
-        }
-
-        if (seen != expected)
-        {
-            throw new InvalidOperationException($"consumed {seen} of {expected}");
-        }
-
+        _ = ConfluentSender.ReadOrThrow(consumer, expected);
         double seconds = clock.Elapsed.TotalSeconds;
-        return (seen / seconds, (broker.CpuTime - brokerBefore).TotalMicroseconds / seen);
+        return (expected / seconds, (broker.CpuTime - brokerBefore).TotalMicroseconds / expected);
     }
 
     private static async Task CreateTopicAsync(global::Broker broker, string name, int partitions)

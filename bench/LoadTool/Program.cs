@@ -247,23 +247,7 @@ static Result Consume(Broker broker, string topic, int count)
     consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
     TimeSpan cpuBefore = broker.CpuTime;
     var clock = Stopwatch.StartNew();
-    long bytes = 0;
-    int seen = 0;
-    while (seen < count && clock.Elapsed < TimeSpan.FromMinutes(5))
-    {
-        ConsumeResult<Ignore, byte[]>? r = consumer.Consume(TimeSpan.FromSeconds(1));
-        if (r is { IsPartitionEOF: false })
-        {
-            seen++;
-            bytes += r.Message.Value.Length;
-        }
-    }
-
-    if (seen != count)
-    {
-        throw new InvalidOperationException($"consumed {seen} of {count}");
-    }
-
+    long bytes = ConfluentSender.ReadOrThrow(consumer, count);
     return new Result(clock.Elapsed, bytes, broker.CpuTime - cpuBefore);
 }
 

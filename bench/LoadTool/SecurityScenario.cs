@@ -191,20 +191,7 @@ internal static class SecurityScenario
         consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
         TimeSpan cpu = broker.CpuTime;
         var clock = Stopwatch.StartNew();
-        int seen = 0;
-        while (seen < count && clock.Elapsed < TimeSpan.FromMinutes(5))
-        {
-            if (consumer.Consume(TimeSpan.FromSeconds(1)) is { IsPartitionEOF: false })
-            {
-                seen++;
-            }
-        }
-
-        if (seen != count)
-        {
-            throw new InvalidOperationException($"consumed {seen} of {count}");
-        }
-
+        _ = ConfluentSender.ReadOrThrow(consumer, count);
         return (clock.Elapsed, broker.CpuTime - cpu);
     }
 
