@@ -4,7 +4,6 @@ namespace LogBroker.Storage.Tests;
 
 public sealed class LogManagerTests() : LogDirectoryTest("manager")
 {
-
     private StorageOptions Options(LogConfig? log = null) => new()
     {
         DataDirectory = Dir.Path,

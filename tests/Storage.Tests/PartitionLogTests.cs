@@ -6,7 +6,6 @@ namespace LogBroker.Storage.Tests;
 
 public sealed class PartitionLogTests() : LogDirectoryTest("partition")
 {
-
     private static readonly LogConfig Small = StorageTestDefaults.SmallLog;
 
     private PartitionLog Open(LogConfig? config = null, bool clean = true, long recoveryPoint = 0, long logStart = 0) =>

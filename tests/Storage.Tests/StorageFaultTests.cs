@@ -10,7 +10,6 @@ namespace LogBroker.Storage.Tests;
 /// </summary>
 public sealed class StorageFaultTests() : LogDirectoryTest("faults")
 {
-
     /// <summary>Every batch indexed, so nearly every append writes index entries.</summary>
     private static readonly LogConfig Dense = LogConfig.Default with
     {
