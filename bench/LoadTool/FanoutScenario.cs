@@ -9,6 +9,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
+using LogBroker.TestKit;
 
 namespace LogBroker.LoadTool;
 
@@ -52,10 +53,11 @@ internal static class FanoutScenario
                     (double consumeRate, double consumeCpu) = Consume(broker, "w1", shape, records / shape * shape);
                     await CreateTopicAsync(broker, "lat", shape);
                     (LatencyFigures lat, double clientLatencyCores, double brokerLatencyCores, string produceTime) = await LatencyAsync(broker, http, "lat", latencySeconds, shape, shape);
-                    (long anon, long file, long peak, long threads) = Memory(broker.Pid);
+                    ProcessResources memory = ProcessResources.Of(broker.Pid, data);
+                    int threads = Directory.GetDirectories($"/proc/{broker.Pid}/task").Length;
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"round {round + 1}, {shape} partition(s) x {shape} connection(s): produce {produceRate:F0} rec/s ({produceCpu:F3} µs broker CPU/rec, client {clientCores:F2} cores), " +
-                        $"consume {consumeRate:F0} rec/s ({consumeCpu:F3} µs/rec), latency {lat}, broker Produce time {produceTime}, broker RssAnon {anon / 1024} MiB, RssFile {file / 1024} MiB, VmHWM {peak / 1024} MiB, threads {threads}"));
+                        $"consume {consumeRate:F0} rec/s ({consumeCpu:F3} µs/rec), latency {lat}, broker Produce time {produceTime}, broker RssAnon {memory.RssAnonKb / 1024} MiB, RssFile {memory.RssFileKb / 1024} MiB, VmHWM {memory.PeakRssKb / 1024} MiB, threads {threads}"));
                     Add($"W1 produce {records} x 100 B acks=1", "k rec/s", shape, produceRate / 1e3);
                     Add("broker CPU per produced record", "µs", shape, produceCpu);
                     Add("W1 consume them (one consumer)", "k rec/s", shape, consumeRate / 1e3);
@@ -81,7 +83,7 @@ internal static class FanoutScenario
                         Add($"latency run, {shape} connections into 1 partition: client cores", "cores", shape, c2);
                     }
 
-                    Add("broker RssAnon after the run", "MiB", shape, anon / 1024.0);
+                    Add("broker RssAnon after the run", "MiB", shape, memory.RssAnonKb / 1024.0);
                     Add("broker threads after the run", "", shape, threads);
                 }
                 finally
@@ -101,8 +103,8 @@ internal static class FanoutScenario
         Console.WriteLine("|---|---|---|---|---|");
         foreach ((string name, string unit, List<double> one, List<double> many) in rows)
         {
-            string ratio = one.Count == 0 ? "—" : string.Create(CultureInfo.InvariantCulture, $"{Median(many) / Median(one):F2}×");
-            Console.WriteLine($"| {name} | {unit} | {Cell(one)} | {Cell(many)} | {ratio} |");
+            string ratio = one.Count == 0 ? "—" : string.Create(CultureInfo.InvariantCulture, $"{RoundStats.Median(many) / RoundStats.Median(one):F2}×");
+            Console.WriteLine($"| {name} | {unit} | {RoundStats.Cell(one)} | {RoundStats.Cell(many)} | {ratio} |");
         }
     }
 
@@ -205,38 +207,4 @@ internal static class FanoutScenario
         using IAdminClient admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
         await admin.CreateTopicsAsync([new TopicSpecification { Name = name, NumPartitions = partitions, ReplicationFactor = 1 }]);
     }
-
-    // RssAnon, RssFile and VmHWM in KiB, and the thread count, from /proc/PID/status.
-    private static (long Anon, long File, long Peak, long Threads) Memory(int pid)
-    {
-        long anon = 0, file = 0, peak = 0, threads = 0;
-        foreach (string line in File.ReadLines($"/proc/{pid}/status"))
-        {
-            string[] parts = line.Split(':', 2);
-            if (parts.Length != 2)
-            {
-                continue;
-            }
-
-            long Value() => long.Parse(parts[1].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
-            switch (parts[0])
-            {
-                case "RssAnon": anon = Value(); break;
-                case "RssFile": file = Value(); break;
-                case "VmHWM": peak = Value(); break;
-                case "Threads": threads = Value(); break;
-            }
-        }
-
-        return (anon, file, peak, threads);
-    }
-
-    private static double Median(List<double> v)
-    {
-        double[] a = [.. v];
-        Array.Sort(a);
-        return a.Length % 2 == 1 ? a[a.Length / 2] : (a[(a.Length / 2) - 1] + a[a.Length / 2]) / 2;
-    }
-
-    private static string Cell(List<double> v) => v.Count == 0 ? "—" : string.Create(CultureInfo.InvariantCulture, $"{Median(v):G4} ({v.Min():G4}–{v.Max():G4})");
 }

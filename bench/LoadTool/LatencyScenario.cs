@@ -71,17 +71,10 @@ internal static class LatencyScenario
         Console.WriteLine("|---|---|---|---|---|");
         Console.WriteLine($"| loopback socket, two threads | {Cell(loop, f => f.P50)} | {Cell(loop, f => f.P99)} | {Cell(loop, f => f.P999)} | {Cell(loop, f => f.Max)} |");
         Console.WriteLine($"| LogBroker, Confluent producer → consumer, acks={Name(acks)} | {Cell(ours, f => f.P50)} | {Cell(ours, f => f.P99)} | {Cell(ours, f => f.P999)} | {Cell(ours, f => f.Max)} |");
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"broker CPU per record: {Median(cpu):F2} µs ({cpu.Min():F2}–{cpu.Max():F2})"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"broker CPU per record: {RoundStats.Median(cpu):F2} µs ({cpu.Min():F2}–{cpu.Max():F2})"));
     }
 
     private static string Name(Acks acks) => acks == Acks.All ? "all" : "1";
-
-    private static double Median(List<double> v)
-    {
-        double[] a = [.. v];
-        Array.Sort(a);
-        return a.Length % 2 == 1 ? a[a.Length / 2] : (a[(a.Length / 2) - 1] + a[a.Length / 2]) / 2;
-    }
 
     private static string Cell(List<LatencyFigures> runs, Func<LatencyFigures, double> pick)
     {
@@ -91,7 +84,7 @@ internal static class LatencyScenario
             v.Add(pick(r));
         }
 
-        return v.Count == 0 ? "—" : string.Create(CultureInfo.InvariantCulture, $"{Median(v):G3} ({v.Min():G3}–{v.Max():G3})");
+        return v.Count == 0 ? "—" : string.Create(CultureInfo.InvariantCulture, $"{RoundStats.Median(v):G3} ({v.Min():G3}–{v.Max():G3})");
     }
 
     internal static int FreePort()

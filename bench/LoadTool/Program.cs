@@ -200,23 +200,15 @@ static async Task PeerAsync(string dir, int records, int rounds, int latencySeco
         }
     }
 
-    static double Median(List<double> v)
-    {
-        double[] a = [.. v];
-        Array.Sort(a);
-        return a.Length % 2 == 1 ? a[a.Length / 2] : (a[(a.Length / 2) - 1] + a[a.Length / 2]) / 2;
-    }
-
-    static string Cell(List<double> v) => string.Create(CultureInfo.InvariantCulture, $"{Median(v):G4} ({v.Min():G4}–{v.Max():G4})");
     Console.WriteLine();
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Same-run disk baseline (buffered FileStream, 1 MiB writes): median {Median(disk):F0} MB/s ({disk.Min():F0}–{disk.Max():F0}); {rounds} alternating rounds, median (range)."));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Same-run disk baseline (buffered FileStream, 1 MiB writes): median {RoundStats.Median(disk):F0} MB/s ({disk.Min():F0}–{disk.Max():F0}); {rounds} alternating rounds, median (range)."));
     Console.WriteLine();
     Console.WriteLine("| workload | unit | LogBroker | Redis Streams | LogBroker / Redis (medians) |");
     Console.WriteLine("|---|---|---|---|---|");
     foreach (var (row, r) in rows)
     {
-        double ratio = Median(r.Ours) / Median(r.Peer);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {row} | {r.Unit} | {Cell(r.Ours)} | {Cell(r.Peer)} | {ratio:F2}× |"));
+        double ratio = RoundStats.Median(r.Ours) / RoundStats.Median(r.Peer);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {row} | {r.Unit} | {RoundStats.Cell(r.Ours)} | {RoundStats.Cell(r.Peer)} | {ratio:F2}× |"));
     }
 }
 

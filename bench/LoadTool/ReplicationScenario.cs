@@ -48,8 +48,8 @@ internal static class ReplicationScenario
             foreach ((int rf, List<(double Produce, double Consume)> list) in figures)
             {
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"RF{rf}: W1 median {Median(list.Select(f => f.Produce)) / 1000:F0} k rec/s (range {list.Min(f => f.Produce) / 1000:F0}–{list.Max(f => f.Produce) / 1000:F0}), " +
-                    $"W2 median {Median(list.Select(f => f.Consume)) / 1000:F0} k rec/s (range {list.Min(f => f.Consume) / 1000:F0}–{list.Max(f => f.Consume) / 1000:F0})"));
+                    $"RF{rf}: W1 median {RoundStats.Median(list.Select(f => f.Produce)) / 1000:F0} k rec/s (range {list.Min(f => f.Produce) / 1000:F0}–{list.Max(f => f.Produce) / 1000:F0}), " +
+                    $"W2 median {RoundStats.Median(list.Select(f => f.Consume)) / 1000:F0} k rec/s (range {list.Min(f => f.Consume) / 1000:F0}–{list.Max(f => f.Consume) / 1000:F0})"));
             }
         }
         finally
@@ -115,11 +115,5 @@ internal static class ReplicationScenario
         }
 
         return seen == count ? count / clock.Elapsed.TotalSeconds : throw new InvalidOperationException($"consumed {seen} of {count}");
-    }
-
-    private static double Median(IEnumerable<double> values)
-    {
-        double[] sorted = [.. values.Order()];
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
     }
 }

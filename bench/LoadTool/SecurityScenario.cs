@@ -96,9 +96,9 @@ internal static class SecurityScenario
         Console.WriteLine("|---|---|---|---|---|---|");
         foreach ((string row, Dictionary<string, List<double>> byMode) in rows)
         {
-            double plain = Median(byMode["PLAINTEXT"]);
+            double plain = RoundStats.Median(byMode["PLAINTEXT"]);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {row} | {Cell(byMode["PLAINTEXT"])} | {Cell(byMode["SSL"])} | {Cell(byMode["SASL_SSL"])} | {Median(byMode["SSL"]) / plain:F2}× | {Median(byMode["SASL_SSL"]) / plain:F2}× |"));
+                $"| {row} | {RoundStats.Cell(byMode["PLAINTEXT"])} | {RoundStats.Cell(byMode["SSL"])} | {RoundStats.Cell(byMode["SASL_SSL"])} | {RoundStats.Median(byMode["SSL"]) / plain:F2}× | {RoundStats.Median(byMode["SASL_SSL"]) / plain:F2}× |"));
         }
 
         Directory.Delete(dir, recursive: true);
@@ -230,14 +230,4 @@ internal static class SecurityScenario
 
     // Confluent's typed configs wrap the dictionary they are given: copy it, or producer settings leak into the consumer.
     private static Dictionary<string, string> Copy(ClientConfig config) => config.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
-
-    private static double Median(List<double> values)
-    {
-        double[] a = [.. values];
-        Array.Sort(a);
-        return a.Length % 2 == 1 ? a[a.Length / 2] : (a[(a.Length / 2) - 1] + a[a.Length / 2]) / 2;
-    }
-
-    private static string Cell(List<double> values) =>
-        string.Create(CultureInfo.InvariantCulture, $"{Median(values):G4} ({values.Min():G4}–{values.Max():G4})");
 }

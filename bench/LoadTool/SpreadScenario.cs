@@ -52,12 +52,12 @@ internal static class SpreadScenario
             }
         }
 
-        double baseline = Median(rates[1]);
+        double baseline = RoundStats.Median(rates[1]);
         foreach (int p in PartitionCounts)
         {
             List<double> r = rates[p];
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"summary {p,6} partitions: median {Median(r):F0} records/s (range {Min(r):F0}–{Max(r):F0}), {Median(r) / baseline:P0} of the 1-partition median"));
+                $"summary {p,6} partitions: median {RoundStats.Median(r):F0} records/s (range {r.Min():F0}–{r.Max():F0}), {RoundStats.Median(r) / baseline:P0} of the 1-partition median"));
         }
 
         int port = int.Parse(broker.Bootstrap[(broker.Bootstrap.LastIndexOf(':') + 1)..], CultureInfo.InvariantCulture);
@@ -82,7 +82,7 @@ internal static class SpreadScenario
         }
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"metadata of all topics ({partitionsSeen} partitions): median {Median(times):F2} ms (range {Min(times):F2}–{Max(times):F2}) = {Median(times) * 1000 / partitionsSeen:F2} µs/partition"));
+            $"metadata of all topics ({partitionsSeen} partitions): median {RoundStats.Median(times):F2} ms (range {times.Min():F2}–{times.Max():F2}) = {RoundStats.Median(times) * 1000 / partitionsSeen:F2} µs/partition"));
     }
 
     private static string Topic(int partitions) => "spread-" + partitions.ToString(CultureInfo.InvariantCulture);
@@ -170,40 +170,10 @@ internal static class SpreadScenario
         }
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"metadata of {topic} ({partitions} partitions): median {Median(metadata):F2} ms (range {Min(metadata):F2}–{Max(metadata):F2}) = {Median(metadata) * 1000 / partitions:F2} µs/partition"));
+            $"metadata of {topic} ({partitions} partitions): median {RoundStats.Median(metadata):F2} ms (range {metadata.Min():F2}–{metadata.Max():F2}) = {RoundStats.Median(metadata) * 1000 / partitions:F2} µs/partition"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"fetch of every partition of {topic} from offset 0, 1 KiB each: median {Median(fetch):F2} ms (range {Min(fetch):F2}–{Max(fetch):F2}) = {Median(fetch) * 1000 / partitions:F2} µs/partition; " +
+            $"fetch of every partition of {topic} from offset 0, 1 KiB each: median {RoundStats.Median(fetch):F2} ms (range {fetch.Min():F2}–{fetch.Max():F2}) = {RoundStats.Median(fetch) * 1000 / partitions:F2} µs/partition; " +
             $"{expected}/{partitions} partitions at the expected high watermark, {served} served data"));
-    }
-
-    private static double Median(List<double> values)
-    {
-        var sorted = new List<double>(values);
-        sorted.Sort();
-        int n = sorted.Count;
-        return n % 2 == 1 ? sorted[n / 2] : (sorted[(n / 2) - 1] + sorted[n / 2]) / 2;
-    }
-
-    private static double Min(List<double> values)
-    {
-        double m = double.MaxValue;
-        foreach (double v in values)
-        {
-            m = Math.Min(m, v);
-        }
-
-        return m;
-    }
-
-    private static double Max(List<double> values)
-    {
-        double m = double.MinValue;
-        foreach (double v in values)
-        {
-            m = Math.Max(m, v);
-        }
-
-        return m;
     }
 
     private static void Check(bool ok, string message)
