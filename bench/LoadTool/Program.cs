@@ -375,6 +375,23 @@ internal sealed class Broker : IAsyncDisposable
             start.ArgumentList.Add(arg);
         }
 
+        // LOADTOOL_BROKER_ENV="NAME=VALUE;NAME2=" sets (or, with an empty value, removes) variables in the broker's
+        // environment only, so a runtime knob can be tried on the broker apart from this tool's own process.
+        foreach (string pair in (Environment.GetEnvironmentVariable("LOADTOOL_BROKER_ENV") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int eq = pair.IndexOf('=', StringComparison.Ordinal);
+            string name = eq < 0 ? pair : pair[..eq];
+            string value = eq < 0 ? "" : pair[(eq + 1)..];
+            if (value.Length == 0)
+            {
+                start.Environment.Remove(name);
+            }
+            else
+            {
+                start.Environment[name] = value;
+            }
+        }
+
         Process process = Process.Start(start)!;
         // LOADTOOL_BROKER_LOG=FILE keeps the broker's console output (for diagnosing a stalled or failed run).
         if (Environment.GetEnvironmentVariable("LOADTOOL_BROKER_LOG") is { Length: > 0 } logPath)
