@@ -161,6 +161,44 @@ public sealed class GroupCoordinatorTests
         Assert.Single(alone.Members);
     }
 
+    /// <summary>
+    /// librdkafka's 0113 <c>b_subscribe_with_cb_test</c> race, step by step (issue 16): a cooperative leader syncs,
+    /// revokes and rejoins before the follower has sent its SyncGroup. As in Kafka's classic coordinator, the follower's
+    /// SyncGroup for the generation that just settled then gets REBALANCE_IN_PROGRESS, not that generation's assignment;
+    /// it rejoins, and the next generation gives it its partition.
+    /// </summary>
+    [Fact]
+    public async Task A_follower_that_syncs_after_the_leader_has_rejoined_is_told_to_rejoin_and_gets_its_partition_in_the_next_generation()
+    {
+        byte[] p0 = [0], p1 = [1], p0p1 = [0, 1];
+        JoinGroupResponse a = await JoinNewMemberAsync("a");
+        Assert.Equal(p0p1, Done(Sync(a, (a.MemberId, p0p1))).Assignment);
+        JoinGroupResponse requiredB = Done(_groups.JoinAsync(Join(), 5, "b", "h"));
+        Task<JoinGroupResponse> bJoin = _groups.JoinAsync(Join(requiredB.MemberId), 5, "b", "h");
+        Assert.Equal(ErrorCode.RebalanceInProgress, _groups.Heartbeat("g", a.MemberId, null, a.GenerationId));
+
+        // Generation 2: a leads, keeps p1 and revokes p0; b gets nothing yet (cooperative: p0 is still a's).
+        JoinGroupResponse a2 = Done(_groups.JoinAsync(Join(a.MemberId), 5, "a", "h"));
+        JoinGroupResponse b2 = Done(bJoin);
+        Assert.Equal(2, a2.GenerationId);
+        Assert.Equal(a2.GenerationId, b2.GenerationId);
+        Assert.Equal(p1, Done(Sync(a2, (a.MemberId, p1), (b2.MemberId, []))).Assignment);
+
+        // a revoked p0 and rejoins at once; b's SyncGroup for generation 2 arrives only now.
+        Task<JoinGroupResponse> aJoin3 = _groups.JoinAsync(Join(a.MemberId), 5, "a", "h");
+        Assert.False(aJoin3.IsCompleted);
+        Assert.Equal((short)ErrorCode.RebalanceInProgress, Done(Sync(b2)).ErrorCode);
+
+        // b rejoins: generation 3 completes and b gets p0 in its first assignment.
+        JoinGroupResponse b3 = Done(_groups.JoinAsync(Join(b2.MemberId), 5, "b", "h"));
+        JoinGroupResponse a3 = Done(aJoin3);
+        Assert.Equal(3, b3.GenerationId);
+        Task<SyncGroupResponse> bSync3 = Sync(b3);
+        Assert.Equal(p1, Done(Sync(a3, (a.MemberId, p1), (b3.MemberId, p0))).Assignment);
+        Assert.Equal(p0, Done(bSync3).Assignment);
+        Assert.Equal(GroupState.Stable, _groups.Find("g")!.State);
+    }
+
     [Fact]
     public async Task A_member_that_does_not_rejoin_within_the_rebalance_timeout_is_removed()
     {
